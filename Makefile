@@ -1,0 +1,67 @@
+# Every target runs `setup` first: a fresh clone needs nothing but this Makefile.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+# Node runs the TypeScript sources directly; protobuf-ts emits TS enums, which need
+# transform-types rather than plain type stripping.
+NODE_TS := node --experimental-transform-types --disable-warning=ExperimentalWarning
+DENO_CHECKED := contracts src/config.ts src/delivery src/providers src/bridge src/mock-providers
+
+.PHONY: dev test unit integration setup proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
+
+## dev: run the whole service on embedded defaults (Temporal dev server, mock providers, bridge + worker)
+dev: setup
+	$(NODE_TS) scripts/dev.ts
+
+## test: unit + integration tests (integration runs against a real Temporal dev server)
+test: setup
+	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-concurrency=1 --test-timeout=300000 \
+	  'src/**/*.spec.ts' 'test/**/*.test.ts'
+
+unit: setup
+	$(NODE_TS) --test 'src/**/*.spec.ts'
+
+integration: setup
+	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-concurrency=1 --test-timeout=300000 'test/**/*.test.ts'
+
+setup:
+	@scripts/setup.sh
+
+## proto: regenerate contracts/gen from proto/ (the one command)
+proto: setup
+	scripts/gen-proto.sh
+
+## proto-check: fail when the committed generated code is stale
+proto-check: proto
+	@git diff --exit-code --stat -- contracts/gen && \
+	  test -z "$$(git status --porcelain --untracked-files=all -- contracts/gen)" || \
+	  { echo "contracts/gen is stale: run 'make proto' and commit the result" >&2; exit 1; }
+
+## proto-breaking: fail on a breaking change against the committed baseline image
+proto-breaking: setup
+	buf breaking proto --against proto/breaking-baseline.binpb
+
+## proto-baseline: deliberately accept the current contract as the new baseline
+proto-baseline: setup
+	buf build proto --exclude-imports -o proto/breaking-baseline.binpb
+
+lint: setup
+	buf lint
+	deno lint
+	scripts/check-workflow-imports.sh
+
+typecheck: setup
+	tsc -p tsconfig.json --noEmit
+
+## deno-check: the runtime-neutral modules type-check under Deno too
+deno-check: setup
+	deno check $(DENO_CHECKED)
+
+build: setup
+	npm run build
+
+mock-providers: setup
+	$(NODE_TS) src/mock-providers/main.ts
+
+## ci: everything .ci/run checks
+ci: proto-check proto-breaking lint typecheck deno-check test
