@@ -11,7 +11,10 @@ buf generate
 # protobuf-ts has no option for import extensions; Deno and Node ESM need explicit
 # `.ts` on relative imports.
 find contracts/gen -name '*.ts' -print0 |
-  xargs -0 sed -i -E 's#(from ")(\.{1,2}/[^"]+)(";)#\1\2.ts\3#'
+  xargs -0 sed -i -E \
+    -e 's#(from ")(\.{1,2}/[^"]+)(";)#\1\2.ts\3#' \
+    -e 's#^import \{ (RpcInputStream|ServerCallContext) \}#import type { \1 }#'
+# ^ Those two are interfaces: a value import of them fails under type stripping.
 
 # Unmodified FileDescriptorProtos for server reflection (proto-loader loses imports:
 # grpc-node #3018). The health service is added so clients can discover it too.

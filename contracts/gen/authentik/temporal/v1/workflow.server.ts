@@ -9,7 +9,7 @@ import { GetWorkflowResultResponse } from "./workflow.ts";
 import { GetWorkflowResultRequest } from "./workflow.ts";
 import { StartWorkflowResponse } from "./workflow.ts";
 import { StartWorkflowRequest } from "./workflow.ts";
-import { ServerCallContext } from "@protobuf-ts/runtime-rpc";
+import type { ServerCallContext } from "@protobuf-ts/runtime-rpc";
 /**
  * WorkflowService is a generic bridge to the Temporal workflows this worker
  * registers. Only registered workflow types may be started (others:

@@ -1,0 +1,118 @@
+/**
+ * Config: every environment variable the service reads, parsed and validated once
+ * at start-up into a typed object. Nothing else reads `process.env`.
+ */
+import { z } from 'zod';
+import type { ProviderName } from './delivery/types.ts';
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+const positiveInt = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+const optionalString = z.string().trim().min(1).optional();
+const optionalUrl = z.url({ protocol: /^https?$/ }).optional();
+const providerName = z.enum(['resend', 'postmark']);
+
+// Empty strings mean "unset": docker-compose and .env files write `X=` for "no value".
+const schema = z.object({
+  NODE_ENV: optionalString,
+  TEMPORAL_SERVER_PORT: port(50051),
+  GRPC_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  TEMPORAL_ADDRESS: z.string().trim().min(1).default('localhost:7233'),
+  TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default('newsletters'),
+  PRIMARY_EMAIL_PROVIDER: providerName.default('resend'),
+  RESEND_API_KEY: optionalString,
+  RESEND_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.resend.com'),
+  POSTMARK_API_KEY: optionalString,
+  POSTMARK_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.postmarkapp.com'),
+  POSTMARK_MESSAGE_STREAM: z.string().trim().min(1).default('broadcast'),
+  FROM_EMAIL: z.string().trim().min(3).default('Authentik <newsletter@authentik.local>'),
+  EMAIL_CONCURRENCY_LIMIT: positiveInt(5, 100),
+  NEWSLETTER_BATCH_SIZE: positiveInt(50, 500),
+  BACKEND_URL: optionalUrl,
+  FRONTEND_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:3000'),
+  INTERNAL_SERVICE_TOKEN: optionalString,
+  BRIDGE_OPS_PORT: port(9464),
+  WORKER_OPS_PORT: port(9465),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PROVIDER_TIMEOUT_MS: positiveInt(15_000, 300_000),
+  CIRCUIT_BREAKER_FAILURE_THRESHOLD: positiveInt(5, 1000),
+  CIRCUIT_BREAKER_COOLDOWN_MS: positiveInt(30_000, 3_600_000),
+});
+
+/** Config is the validated, typed configuration every part of the service receives. */
+export interface Config {
+  production: boolean;
+  grpc: { host: string; port: number };
+  temporal: { address: string; namespace: string; taskQueue: string };
+  delivery: {
+    primaryProvider: ProviderName;
+    fromEmail: string;
+    concurrency: number;
+    batchSize: number;
+    frontendUrl: string;
+  };
+  providers: {
+    resend: { apiKey?: string; baseUrl: string };
+    postmark: { apiKey?: string; baseUrl: string; messageStream: string };
+    timeoutMs: number;
+    circuitBreaker: { failureThreshold: number; cooldownMs: number };
+  };
+  backend: { url?: string };
+  internalServiceToken?: string;
+  ops: { bridgePort: number; workerPort: number };
+  logLevel: string;
+}
+
+/** ConfigError is thrown when environment variables are invalid; its message names every bad variable. */
+export class ConfigError extends Error {
+  readonly issues: readonly string[];
+  constructor(issues: string[]) {
+    super(`invalid configuration:\n  ${issues.join('\n  ')}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+const stripSlash = (url: string) => url.replace(/\/+$/, '');
+
+/** loadConfig parses the environment (process.env by default) into a Config or throws ConfigError. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const cleaned = Object.fromEntries(
+    Object.keys(schema.shape).map((key) => [key, env[key] === '' ? undefined : env[key]]),
+  );
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    // Name the variable and the rule, never the value: some of these are secrets.
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  const e = parsed.data;
+  return {
+    production: e.NODE_ENV === 'production',
+    grpc: { host: e.GRPC_HOST, port: e.TEMPORAL_SERVER_PORT },
+    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    delivery: {
+      primaryProvider: e.PRIMARY_EMAIL_PROVIDER,
+      fromEmail: e.FROM_EMAIL,
+      concurrency: e.EMAIL_CONCURRENCY_LIMIT,
+      batchSize: e.NEWSLETTER_BATCH_SIZE,
+      frontendUrl: stripSlash(e.FRONTEND_URL),
+    },
+    providers: {
+      resend: { apiKey: e.RESEND_API_KEY, baseUrl: stripSlash(e.RESEND_BASE_URL) },
+      postmark: {
+        apiKey: e.POSTMARK_API_KEY,
+        baseUrl: stripSlash(e.POSTMARK_BASE_URL),
+        messageStream: e.POSTMARK_MESSAGE_STREAM,
+      },
+      timeoutMs: e.PROVIDER_TIMEOUT_MS,
+      circuitBreaker: {
+        failureThreshold: e.CIRCUIT_BREAKER_FAILURE_THRESHOLD,
+        cooldownMs: e.CIRCUIT_BREAKER_COOLDOWN_MS,
+      },
+    },
+    backend: { url: e.BACKEND_URL ? stripSlash(e.BACKEND_URL) : undefined },
+    internalServiceToken: e.INTERNAL_SERVICE_TOKEN,
+    ops: { bridgePort: e.BRIDGE_OPS_PORT, workerPort: e.WORKER_OPS_PORT },
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,65 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkTemplates, renderEmail, TemplateError } from './templating.ts';
+import type { NewsletterContent, Recipient } from './types.ts';
+
+const recipient: Recipient = {
+  email: 'ada@example.com',
+  name: 'Ada <Lovelace> & "Co"',
+  variables: { plan: '<b>Pro</b>', name: 'spoofed', unsubscribe_url: 'https://evil.example' },
+  recipientId: 'r-1',
+};
+const content: NewsletterContent = {
+  subject: 'Hello {{name}} & welcome',
+  html: '<p>Hi {{name}}, plan {{plan}} raw {{{plan}}} <a href="{{unsubscribe_url}}">u</a> {{missing}}|</p>',
+  text: 'Hi {{name}}, plan {{plan}} {{missing}}|',
+  from: 'News <news@example.com>',
+  tags: { campaign: 'c1' },
+};
+const ctx = { newsletterId: 'nl-1', unsubscribeBaseUrl: 'https://app.example.com/' };
+
+describe('renderEmail', () => {
+  const email = renderEmail(content, recipient, ctx);
+
+  it('HTML-escapes values in html_content', () => {
+    assert.match(email.html!, /Hi Ada &lt;Lovelace&gt; &amp; &quot;Co&quot;,/);
+    assert.match(email.html!, /plan &lt;b&gt;Pro&lt;\/b&gt;/);
+  });
+
+  it('leaves {{{key}}} unescaped in html_content', () => {
+    assert.match(email.html!, /raw <b>Pro<\/b>/);
+  });
+
+  it('never HTML-escapes the subject or the text part', () => {
+    assert.equal(email.subject, 'Hello Ada <Lovelace> & "Co" & welcome');
+    assert.equal(email.text, 'Hi Ada <Lovelace> & "Co", plan <b>Pro</b> |');
+  });
+
+  it('renders a missing variable as empty', () => {
+    assert.match(email.html!, / \|<\/p>$/);
+  });
+
+  it('keeps built-ins over same-named variables and links the recipient unsubscribe page', () => {
+    const expected = 'https://app.example.com/unsubscribe?newsletter_id=nl-1&recipient_id=r-1&email=ada%40example.com';
+    assert.ok(email.html!.includes(expected.replaceAll('&', '&amp;')), email.html);
+    assert.equal(email.headers['List-Unsubscribe'], `<${expected}>`);
+    assert.equal(email.headers['List-Unsubscribe-Post'], 'List-Unsubscribe=One-Click');
+  });
+});
+
+describe('checkTemplates', () => {
+  it('accepts valid templates', () => {
+    assert.doesNotThrow(() => checkTemplates(content));
+  });
+
+  it('names the field of a template that does not compile', () => {
+    assert.throws(
+      () => checkTemplates({ subject: 'ok', html: '<p>{{#items}}never closed</p>' }),
+      (err: unknown) => err instanceof TemplateError && err.field === 'html_content',
+    );
+    assert.throws(
+      () => checkTemplates({ subject: 'Hi {{name', text: 'x' }),
+      (err: unknown) => err instanceof TemplateError && err.field === 'subject',
+    );
+  });
+});

@@ -1,0 +1,88 @@
+/**
+ * Templating: Mustache templates personalized per recipient. `{{key}}` is
+ * HTML-escaped in html only; subject and text are plain text and never escaped
+ * (HTML-escaped subject lines are a classic bug). `{{{key}}}` opts out of escaping.
+ */
+import Mustache from 'mustache';
+import type { NewsletterContent, Recipient } from './types.ts';
+
+/** TemplateError is thrown when a template does not compile; field names the template. */
+export class TemplateError extends Error {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`${field}: template does not compile: ${message}`);
+    this.name = 'TemplateError';
+    this.field = field;
+  }
+}
+
+/** RenderedEmail is one recipient's finished email, provider-neutral. */
+export interface RenderedEmail {
+  to: string;
+  from: string;
+  replyTo?: string;
+  subject: string;
+  html?: string;
+  text?: string;
+  headers: Record<string, string>;
+  tags: Record<string, string>;
+}
+
+const TEMPLATE_FIELDS = [
+  ['subject', 'subject'],
+  ['html', 'html_content'],
+  ['text', 'text_content'],
+] as const;
+
+/** checkTemplates parses every template of the content and throws TemplateError naming the first that does not compile. */
+export function checkTemplates(content: Pick<NewsletterContent, 'subject' | 'html' | 'text'>): void {
+  for (const [key, field] of TEMPLATE_FIELDS) {
+    const template = content[key];
+    if (template === undefined) continue;
+    try {
+      Mustache.parse(template);
+    } catch (err) {
+      throw new TemplateError(field, err instanceof Error ? err.message : String(err));
+    }
+  }
+}
+
+/** unsubscribeUrl is the recipient's one-click unsubscribe link on the frontend. */
+export function unsubscribeUrl(baseUrl: string, newsletterId: string, recipient: Recipient): string {
+  const url = new URL(`${baseUrl.replace(/\/+$/, '')}/unsubscribe`);
+  url.searchParams.set('newsletter_id', newsletterId);
+  if (recipient.recipientId) url.searchParams.set('recipient_id', recipient.recipientId);
+  url.searchParams.set('email', recipient.email);
+  return url.toString();
+}
+
+const plain = { escape: (value: unknown) => String(value) };
+
+const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+// Mustache's default also escapes `/`, `=` and backticks, which mangles URLs in
+// href attributes for no safety gain; these five are what HTML text and quoted attributes need.
+const html = { escape: (value: unknown) => String(value).replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]!) };
+
+/** renderEmail personalizes the content for one recipient, with RFC 8058 one-click unsubscribe headers. */
+export function renderEmail(
+  content: NewsletterContent,
+  recipient: Recipient,
+  context: { newsletterId: string; unsubscribeBaseUrl: string },
+): RenderedEmail {
+  const unsubscribe = unsubscribeUrl(context.unsubscribeBaseUrl, context.newsletterId, recipient);
+  // Built-ins win over same-named variables: a variable must not redirect the unsubscribe link.
+  const view = { ...recipient.variables, name: recipient.name, email: recipient.email, unsubscribe_url: unsubscribe };
+  return {
+    to: recipient.email,
+    from: content.from,
+    replyTo: content.replyTo,
+    subject: Mustache.render(content.subject, view, {}, plain),
+    html: content.html === undefined ? undefined : Mustache.render(content.html, view, {}, html),
+    text: content.text === undefined ? undefined : Mustache.render(content.text, view, {}, plain),
+    headers: {
+      'List-Unsubscribe': `<${unsubscribe}>`,
+      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+    },
+    tags: content.tags,
+  };
+}
