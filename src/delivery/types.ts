@@ -86,8 +86,14 @@ export interface NewsletterStatus {
   reason?: string;
 }
 
+/** BatchRecipient is a recipient with its position within its batch (stable across retries and failover). */
+export interface BatchRecipient extends Recipient {
+  position: number;
+}
+
 /** RecipientResult is one recipient's outcome within a batch. */
 export interface RecipientResult {
+  position: number;
   recipientId: string;
   email: string;
   status: 'sent' | 'failed';
@@ -96,13 +102,13 @@ export interface RecipientResult {
   error?: string;
 }
 
-/** SendBatchInput is what one batch activity needs: only its own recipients. */
+/** SendBatchInput is what one batch activity needs: only its own recipients (those not yet settled). */
 export interface SendBatchInput {
   newsletterId: string;
   batchIndex: number;
   provider: ProviderName;
   content: NewsletterContent;
-  recipients: Recipient[];
+  recipients: BatchRecipient[];
   unsubscribeBaseUrl: string;
 }
 

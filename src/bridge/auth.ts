@@ -1,0 +1,20 @@
+/**
+ * Bearer-token authentication of the bridge's RPCs (health and reflection stay open).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { UnauthenticatedError } from './errors.ts';
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/** createAuthenticator returns a check of the `authorization` metadata; with no token configured every call passes. */
+export function createAuthenticator(token: string | undefined): (authorization: string | string[] | undefined) => void {
+  if (!token) return () => {};
+  const expected = digest(token);
+  return (authorization) => {
+    const header = Array.isArray(authorization) ? authorization[0] : authorization;
+    const match = /^Bearer\s+(.+)$/i.exec(header ?? '');
+    if (!match) throw new UnauthenticatedError('missing authorization metadata: expected "Bearer <token>"');
+    // Compare fixed-length digests in constant time: neither length nor content leaks through timing.
+    if (!timingSafeEqual(digest(match[1]!.trim()), expected)) throw new UnauthenticatedError('invalid token');
+  };
+}

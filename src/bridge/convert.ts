@@ -1,0 +1,37 @@
+/**
+ * Conversions between the domain's NewsletterStatus and the generated proto message.
+ */
+import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
+import {
+  NewsletterState,
+  type NewsletterStatus as NewsletterStatusMessage,
+} from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import type { NewsletterStatus } from '../delivery/types.ts';
+
+const STATES: Record<NewsletterStatus['state'], NewsletterState> = {
+  RUNNING: NewsletterState.RUNNING,
+  PAUSED: NewsletterState.PAUSED,
+  COMPLETED: NewsletterState.COMPLETED,
+  COMPLETED_WITH_FAILURES: NewsletterState.COMPLETED_WITH_FAILURES,
+  CANCELLED: NewsletterState.CANCELLED,
+  FAILED: NewsletterState.FAILED,
+};
+
+/** toStatusMessage converts a domain status into its proto message. */
+export function toStatusMessage(s: NewsletterStatus): NewsletterStatusMessage {
+  return {
+    newsletterId: s.newsletterId,
+    state: STATES[s.state],
+    totalRecipients: s.totalRecipients,
+    sent: s.sent,
+    failed: s.failed,
+    skipped: s.skipped,
+    batchesTotal: s.batchesTotal,
+    batchesCompleted: s.batchesCompleted,
+    sentByProvider: { ...s.sentByProvider },
+    failures: s.failures.map((f) => ({ ...f })),
+    startTime: Timestamp.fromDate(new Date(s.startTime)),
+    endTime: s.endTime ? Timestamp.fromDate(new Date(s.endTime)) : undefined,
+    reason: s.reason ?? '',
+  };
+}

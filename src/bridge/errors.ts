@@ -1,0 +1,83 @@
+/**
+ * The bridge's error vocabulary and its one mapping to gRPC status codes. Handlers
+ * throw; the edge (server.ts) calls toRpcStatus once. Unknown errors become INTERNAL
+ * with a generic message: the original is logged, never sent to the caller.
+ */
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  isGrpcServiceError,
+} from '@temporalio/client';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+
+/** InvalidArgumentError is thrown when a request field is invalid; its message names the field and why. */
+export class InvalidArgumentError extends Error {
+  readonly violations: readonly string[];
+  constructor(violations: string[]) {
+    super(violations.join('; '));
+    this.name = 'InvalidArgumentError';
+    this.violations = violations;
+  }
+}
+
+/** NotFoundError is thrown when the named newsletter or workflow does not exist. */
+export class NotFoundError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** UnauthenticatedError is thrown when the bearer token is missing or wrong. */
+export class UnauthenticatedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnauthenticatedError';
+  }
+}
+
+/** FailedPreconditionError is thrown when the request is valid but the target is in the wrong state. */
+export class FailedPreconditionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FailedPreconditionError';
+  }
+}
+
+/** RpcStatusCode is the name of a gRPC status code, as protobuf-ts's RpcError and ServerCallContext take it. */
+export type RpcStatusCode = keyof typeof GrpcStatus;
+
+/** toRpcStatus maps any error to the gRPC status the caller sees; exposeMessage is false when the message must stay in logs. */
+export function toRpcStatus(err: unknown): { code: RpcStatusCode; detail: string; internal: boolean } {
+  if (err instanceof InvalidArgumentError) return { code: 'INVALID_ARGUMENT', detail: err.message, internal: false };
+  if (err instanceof NotFoundError) return { code: 'NOT_FOUND', detail: err.message, internal: false };
+  if (err instanceof UnauthenticatedError) return { code: 'UNAUTHENTICATED', detail: err.message, internal: false };
+  if (err instanceof FailedPreconditionError) return { code: 'FAILED_PRECONDITION', detail: err.message, internal: false };
+  if (err instanceof WorkflowNotFoundError) {
+    return { code: 'NOT_FOUND', detail: `workflow ${err.workflowId} not found`, internal: false };
+  }
+  if (err instanceof WorkflowExecutionAlreadyStartedError) {
+    return { code: 'ALREADY_EXISTS', detail: `workflow ${err.workflowId} already exists`, internal: false };
+  }
+  const grpcCode = grpcCodeOf(err);
+  if (grpcCode === GrpcStatus.UNAVAILABLE || isConnectionError(err)) {
+    return { code: 'UNAVAILABLE', detail: 'Temporal is unreachable; retry later', internal: true };
+  }
+  if (grpcCode === GrpcStatus.DEADLINE_EXCEEDED) {
+    return { code: 'DEADLINE_EXCEEDED', detail: 'Temporal did not answer in time', internal: true };
+  }
+  if (grpcCode === GrpcStatus.NOT_FOUND) return { code: 'NOT_FOUND', detail: 'not found', internal: true };
+  return { code: 'INTERNAL', detail: 'internal error', internal: true };
+}
+
+function grpcCodeOf(err: unknown): number | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isGrpcServiceError(e)) return e.code;
+  }
+  return undefined;
+}
+
+function isConnectionError(err: unknown): boolean {
+  const text = String((err as Error)?.message ?? err);
+  return /failed to connect|connection refused|ECONNREFUSED|transport error|tcp connect error/i.test(text);
+}

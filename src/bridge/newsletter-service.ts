@@ -1,0 +1,78 @@
+/**
+ * NewsletterService implementation: validates, then delegates to the gateway.
+ * Errors are thrown as they are; server.ts maps them to gRPC codes.
+ */
+import type { RpcInputStream, ServerCallContext } from '@protobuf-ts/runtime-rpc';
+import type {
+  CancelNewsletterRequest,
+  CancelNewsletterResponse,
+  GetNewsletterStatusRequest,
+  GetNewsletterStatusResponse,
+  PauseNewsletterRequest,
+  PauseNewsletterResponse,
+  ResumeNewsletterRequest,
+  ResumeNewsletterResponse,
+  SendNewsletterRequest,
+  SendNewsletterResponse,
+  WatchNewsletterRequest,
+  WatchNewsletterResponse,
+} from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import type { INewsletterService } from '../../contracts/gen/authentik/temporal/v1/newsletter.server.ts';
+import { FINAL_STATES } from '../delivery/types.ts';
+import { toStatusMessage } from './convert.ts';
+import type { NewsletterGateway } from './newsletters.ts';
+import { type DeliveryDefaults, toNewsletterInput, validateNewsletterId } from './validation.ts';
+
+/** WATCH_POLL_MS is how often WatchNewsletter reads the status. */
+const WATCH_POLL_MS = 500;
+
+/** createNewsletterService builds the NewsletterService handlers. */
+export function createNewsletterService(gateway: NewsletterGateway, defaults: DeliveryDefaults): INewsletterService {
+  return {
+    async sendNewsletter(request: SendNewsletterRequest): Promise<SendNewsletterResponse> {
+      const input = toNewsletterInput(request, defaults);
+      const started = await gateway.start(input);
+      return { newsletterId: input.newsletterId, ...started };
+    },
+
+    async getNewsletterStatus(request: GetNewsletterStatusRequest): Promise<GetNewsletterStatusResponse> {
+      validateNewsletterId(request.newsletterId);
+      return { status: toStatusMessage(await gateway.status(request.newsletterId)) };
+    },
+
+    async cancelNewsletter(request: CancelNewsletterRequest): Promise<CancelNewsletterResponse> {
+      validateNewsletterId(request.newsletterId);
+      return { status: toStatusMessage(await gateway.cancel(request.newsletterId, request.reason)) };
+    },
+
+    async pauseNewsletter(request: PauseNewsletterRequest): Promise<PauseNewsletterResponse> {
+      validateNewsletterId(request.newsletterId);
+      return { status: toStatusMessage(await gateway.pause(request.newsletterId)) };
+    },
+
+    async resumeNewsletter(request: ResumeNewsletterRequest): Promise<ResumeNewsletterResponse> {
+      validateNewsletterId(request.newsletterId);
+      return { status: toStatusMessage(await gateway.resume(request.newsletterId)) };
+    },
+
+    async watchNewsletter(
+      request: WatchNewsletterRequest,
+      responses: RpcInputStream<WatchNewsletterResponse>,
+      context: ServerCallContext,
+    ): Promise<void> {
+      validateNewsletterId(request.newsletterId);
+      let last = '';
+      while (!context.cancelled) {
+        const status = await gateway.status(request.newsletterId);
+        const key = JSON.stringify(status);
+        if (key !== last) {
+          last = key;
+          await responses.send({ status: toStatusMessage(status) });
+        }
+        if (FINAL_STATES.includes(status.state)) break;
+        await new Promise((resolve) => setTimeout(resolve, WATCH_POLL_MS));
+      }
+      await responses.complete();
+    },
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * NewsletterGateway: everything the bridge asks Temporal about newsletters. One
+ * newsletter is one workflow with id `newsletter-<newsletter_id>`.
+ */
+import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { FINAL_STATES, type NewsletterInput, type NewsletterStatus, workflowIdFor } from '../delivery/types.ts';
+import { cancelUpdate, getStatusQuery, newsletterWorkflow, pauseUpdate, resumeUpdate } from '../workflows/newsletter.ts';
+import { NotFoundError } from './errors.ts';
+
+/** StartResult says which workflow carries the newsletter and whether it already existed. */
+export interface StartResult {
+  workflowId: string;
+  runId: string;
+  alreadyExists: boolean;
+}
+
+const CLOSED_WITHOUT_RESULT = new Set(['FAILED', 'TERMINATED', 'TIMED_OUT', 'CANCELLED']);
+
+/** NewsletterGateway starts, reads and steers newsletter workflows. */
+export class NewsletterGateway {
+  readonly #client: Client;
+  readonly #taskQueue: string;
+
+  constructor(client: Client, taskQueue: string) {
+    this.#client = client;
+    this.#taskQueue = taskQueue;
+  }
+
+  /** start starts the newsletter's workflow once; a repeated id reports the existing one and starts nothing. */
+  async start(input: NewsletterInput): Promise<StartResult> {
+    const workflowId = workflowIdFor(input.newsletterId);
+    try {
+      const handle = await this.#client.workflow.start(newsletterWorkflow, {
+        workflowId,
+        taskQueue: this.#taskQueue,
+        args: [input],
+        // A newsletter id is sent at most once, ever: even after it finished or failed.
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        workflowIdConflictPolicy: 'FAIL',
+        staticSummary: `newsletter ${input.newsletterId} to ${input.recipients.length} recipients`,
+      });
+      return { workflowId, runId: handle.firstExecutionRunId, alreadyExists: false };
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      const description = await this.#client.workflow.getHandle(workflowId).describe();
+      return { workflowId, runId: description.runId, alreadyExists: true };
+    }
+  }
+
+  /** status reads the live status of a running newsletter, or the final one of a closed newsletter. */
+  async status(newsletterId: string): Promise<NewsletterStatus> {
+    const handle = this.#client.workflow.getHandle(workflowIdFor(newsletterId));
+    let description;
+    try {
+      description = await handle.describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new NotFoundError(`newsletter ${newsletterId} not found`);
+      throw err;
+    }
+    const state = description.status.name;
+    if (state === 'RUNNING') return await handle.query(getStatusQuery);
+    if (state === 'COMPLETED') return (await handle.result()) as NewsletterStatus;
+    if (CLOSED_WITHOUT_RESULT.has(state)) {
+      // The workflow ended abnormally (terminated, timed out...): report FAILED with the progress we can recover.
+      const last = await handle.query(getStatusQuery).catch(() => undefined);
+      return {
+        ...(last ?? emptyStatus(newsletterId, description.startTime)),
+        state: 'FAILED',
+        endTime: (description.closeTime ?? new Date()).toISOString(),
+        reason: `workflow ${state.toLowerCase()}`,
+      };
+    }
+    return await handle.query(getStatusQuery);
+  }
+
+  /** pause stops new batches; a closed newsletter just reports its status. */
+  pause(newsletterId: string): Promise<NewsletterStatus> {
+    return this.#steer(newsletterId, (h) => h.executeUpdate(pauseUpdate));
+  }
+
+  /** resume continues a paused newsletter. */
+  resume(newsletterId: string): Promise<NewsletterStatus> {
+    return this.#steer(newsletterId, (h) => h.executeUpdate(resumeUpdate));
+  }
+
+  /** cancel stops new batches and waits (bounded) for in-flight ones; returns the status. */
+  cancel(newsletterId: string, reason: string): Promise<NewsletterStatus> {
+    return this.#steer(newsletterId, (h) => h.executeUpdate(cancelUpdate, { args: [reason] }));
+  }
+
+  async #steer(
+    newsletterId: string,
+    act: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<NewsletterStatus>,
+  ): Promise<NewsletterStatus> {
+    const current = await this.status(newsletterId);
+    if (FINAL_STATES.includes(current.state)) return current;
+    try {
+      return await act(this.#client.workflow.getHandle(workflowIdFor(newsletterId)));
+    } catch (err) {
+      // The workflow may have finished between the read and the update.
+      const after = await this.status(newsletterId);
+      if (FINAL_STATES.includes(after.state)) return after;
+      throw err;
+    }
+  }
+}
+
+function emptyStatus(newsletterId: string, startTime: Date): NewsletterStatus {
+  return {
+    newsletterId,
+    state: 'FAILED',
+    totalRecipients: 0,
+    sent: 0,
+    failed: 0,
+    skipped: 0,
+    batchesTotal: 0,
+    batchesCompleted: 0,
+    sentByProvider: {},
+    failures: [],
+    startTime: startTime.toISOString(),
+  };
+}

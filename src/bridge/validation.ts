@@ -1,0 +1,115 @@
+/**
+ * Validation of SendNewsletter requests into the workflow's NewsletterInput. Every
+ * violation names its field ("recipients[3].email: not an email address").
+ */
+import { z } from 'zod';
+import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { checkTemplates, TemplateError } from '../delivery/templating.ts';
+import {
+  MAX_INLINE_RECIPIENTS,
+  MAX_INPUT_BYTES,
+  type NewsletterInput,
+  type ProviderName,
+} from '../delivery/types.ts';
+import { InvalidArgumentError } from './errors.ts';
+
+const NEWSLETTER_ID = /^[A-Za-z0-9_-]{1,128}$/;
+// Resend accepts only these characters in tag names and values.
+const TAG = /^[A-Za-z0-9_-]{1,256}$/;
+const MAX_VIOLATIONS = 10;
+const emailSchema = z.email();
+
+/** isEmailAddress says whether value is a syntactically valid address (no display name). */
+export function isEmailAddress(value: string): boolean {
+  return emailSchema.safeParse(value).success;
+}
+
+/** isMailbox accepts an address or `Display Name <address>`. */
+export function isMailbox(value: string): boolean {
+  const match = /^[^<>]*<([^<>]+)>$/.exec(value.trim());
+  return isEmailAddress(match ? match[1]!.trim() : value.trim());
+}
+
+/** validateNewsletterId throws InvalidArgumentError unless id is [A-Za-z0-9_-]{1,128}. */
+export function validateNewsletterId(id: string, field = 'newsletter_id'): void {
+  if (!NEWSLETTER_ID.test(id)) throw new InvalidArgumentError([`${field}: must match [A-Za-z0-9_-]{1,128}`]);
+}
+
+/** DeliveryDefaults are the server-side settings a request is completed with. */
+export interface DeliveryDefaults {
+  fromEmail: string;
+  batchSize: number;
+  concurrency: number;
+  primaryProvider: ProviderName;
+  frontendUrl: string;
+}
+
+/** toNewsletterInput validates a request and builds the workflow input, or throws InvalidArgumentError with every violation (up to 10). */
+export function toNewsletterInput(req: SendNewsletterRequest, defaults: DeliveryDefaults): NewsletterInput {
+  const violations: string[] = [];
+  const violate = (message: string) => violations.length < MAX_VIOLATIONS && violations.push(message);
+
+  if (!NEWSLETTER_ID.test(req.newsletterId)) violate('newsletter_id: must match [A-Za-z0-9_-]{1,128}');
+  if (!req.subject.trim()) violate('subject: required');
+  if (!req.htmlContent && !req.textContent) violate('html_content: at least one of html_content and text_content is required');
+  const from = req.fromEmail.trim() || defaults.fromEmail;
+  if (!isMailbox(from)) violate('from_email: not an email address');
+  if (req.replyTo && !isMailbox(req.replyTo)) violate('reply_to: not an email address');
+  for (const [key, value] of Object.entries(req.tags)) {
+    if (!TAG.test(key) || !TAG.test(value)) violate(`tags[${key}]: names and values must match [A-Za-z0-9_-]{1,256}`);
+  }
+
+  if (req.recipients.length === 0) violate('recipients: at least one recipient is required');
+  if (req.recipients.length > MAX_INLINE_RECIPIENTS) {
+    violate(`recipients: at most ${MAX_INLINE_RECIPIENTS} recipients per request (got ${req.recipients.length})`);
+  } else {
+    const seen = new Map<string, number>();
+    req.recipients.forEach((r, i) => {
+      const email = r.email.trim();
+      if (!isEmailAddress(email)) {
+        violate(`recipients[${i}].email: not an email address`);
+        return;
+      }
+      const first = seen.get(email.toLowerCase());
+      if (first !== undefined) violate(`recipients[${i}].email: duplicate of recipients[${first}]`);
+      else seen.set(email.toLowerCase(), i);
+    });
+  }
+
+  try {
+    checkTemplates({ subject: req.subject, html: req.htmlContent || undefined, text: req.textContent || undefined });
+  } catch (err) {
+    if (!(err instanceof TemplateError)) throw err;
+    violate(err.message);
+  }
+  if (violations.length > 0) throw new InvalidArgumentError(violations);
+
+  const input: NewsletterInput = {
+    newsletterId: req.newsletterId,
+    content: {
+      subject: req.subject,
+      html: req.htmlContent || undefined,
+      text: req.textContent || undefined,
+      from,
+      replyTo: req.replyTo || undefined,
+      tags: { ...req.tags },
+    },
+    recipients: req.recipients.map((r) => ({
+      email: r.email.trim(),
+      name: r.name,
+      variables: { ...r.variables },
+      recipientId: r.recipientId,
+    })),
+    batchSize: defaults.batchSize,
+    concurrency: defaults.concurrency,
+    primaryProvider: defaults.primaryProvider,
+    unsubscribeBaseUrl: defaults.frontendUrl,
+  };
+  const bytes = new TextEncoder().encode(JSON.stringify(input)).length;
+  if (bytes > MAX_INPUT_BYTES) {
+    throw new InvalidArgumentError([
+      `recipients: request too large for one workflow input (${bytes} bytes of recipients and templates, limit ${MAX_INPUT_BYTES})`,
+    ]);
+  }
+  return input;
+}

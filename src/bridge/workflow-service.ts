@@ -1,0 +1,103 @@
+/**
+ * WorkflowService implementation: a generic bridge to the registered workflow types,
+ * with JSON arguments and results.
+ */
+import type { Client, WorkflowExecutionStatusName } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import {
+  type CancelWorkflowRequest,
+  type CancelWorkflowResponse,
+  type GetWorkflowResultRequest,
+  type GetWorkflowResultResponse,
+  type SignalWorkflowRequest,
+  type SignalWorkflowResponse,
+  type StartWorkflowRequest,
+  type StartWorkflowResponse,
+  WorkflowStatus,
+} from '../../contracts/gen/authentik/temporal/v1/workflow.ts';
+import type { IWorkflowService } from '../../contracts/gen/authentik/temporal/v1/workflow.server.ts';
+import { WORKFLOW_TYPES } from '../workflows/registry.ts';
+import { InvalidArgumentError } from './errors.ts';
+
+const STATUS: Partial<Record<WorkflowExecutionStatusName, WorkflowStatus>> = {
+  RUNNING: WorkflowStatus.RUNNING,
+  COMPLETED: WorkflowStatus.COMPLETED,
+  FAILED: WorkflowStatus.FAILED,
+  CANCELLED: WorkflowStatus.CANCELED,
+  TERMINATED: WorkflowStatus.TERMINATED,
+  CONTINUED_AS_NEW: WorkflowStatus.CONTINUED_AS_NEW,
+  TIMED_OUT: WorkflowStatus.TIMED_OUT,
+};
+
+/** parseArgs reads args_json: a JSON array is the argument list, any other JSON value the only argument, empty none. */
+export function parseArgs(field: string, json: string): unknown[] {
+  if (!json.trim()) return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    throw new InvalidArgumentError([`${field}: not valid JSON (${(err as Error).message})`]);
+  }
+  return Array.isArray(value) ? value : [value];
+}
+
+const required = (field: string, value: string) => {
+  if (!value.trim()) throw new InvalidArgumentError([`${field}: required`]);
+};
+
+/** createWorkflowService builds the WorkflowService handlers. */
+export function createWorkflowService(client: Client, taskQueue: string): IWorkflowService {
+  return {
+    async startWorkflow(request: StartWorkflowRequest): Promise<StartWorkflowResponse> {
+      if (!WORKFLOW_TYPES.includes(request.workflowType)) {
+        throw new InvalidArgumentError([
+          `workflow_type: "${request.workflowType}" is not registered (registered: ${WORKFLOW_TYPES.join(', ')})`,
+        ]);
+      }
+      const args = parseArgs('args_json', request.argsJson);
+      const workflowId = request.workflowId.trim() || `${request.workflowType}-${randomUUID()}`;
+      const handle = await client.workflow.start(request.workflowType, { workflowId, taskQueue, args });
+      return { workflowId, runId: handle.firstExecutionRunId };
+    },
+
+    async getWorkflowResult(request: GetWorkflowResultRequest): Promise<GetWorkflowResultResponse> {
+      required('workflow_id', request.workflowId);
+      const handle = client.workflow.getHandle(request.workflowId, request.runId || undefined);
+      if (request.wait) {
+        try {
+          const result = await handle.result();
+          return { status: WorkflowStatus.COMPLETED, resultJson: JSON.stringify(result ?? null), failureMessage: '' };
+        } catch {
+          // Fall through to describe(): it reports how the workflow ended.
+        }
+      }
+      const description = await handle.describe();
+      const status = STATUS[description.status.name] ?? WorkflowStatus.UNSPECIFIED;
+      if (status === WorkflowStatus.COMPLETED) {
+        return { status, resultJson: JSON.stringify((await handle.result()) ?? null), failureMessage: '' };
+      }
+      let failureMessage = '';
+      if (status !== WorkflowStatus.RUNNING && status !== WorkflowStatus.CONTINUED_AS_NEW) {
+        failureMessage = await handle.result().then(
+          () => '',
+          (err: Error) => String(err.cause instanceof Error ? err.cause.message : err.message),
+        );
+      }
+      return { status, resultJson: '', failureMessage };
+    },
+
+    async signalWorkflow(request: SignalWorkflowRequest): Promise<SignalWorkflowResponse> {
+      required('workflow_id', request.workflowId);
+      required('signal_name', request.signalName);
+      const args = parseArgs('args_json', request.argsJson);
+      await client.workflow.getHandle(request.workflowId).signal(request.signalName, ...args);
+      return {};
+    },
+
+    async cancelWorkflow(request: CancelWorkflowRequest): Promise<CancelWorkflowResponse> {
+      required('workflow_id', request.workflowId);
+      await client.workflow.getHandle(request.workflowId).cancel();
+      return {};
+    },
+  };
+}

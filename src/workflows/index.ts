@@ -1,0 +1,5 @@
+/**
+ * The workflow bundle's entry: every workflow the worker registers. Only
+ * deterministic code lives under src/workflows (no Node built-ins, no I/O).
+ */
+export { newsletterWorkflow } from './newsletter.ts';
