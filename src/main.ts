@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { startBridge } from './bridge/server.ts';
 import { createMetrics } from './telemetry/metrics.ts';
 import { startOpsServer } from './telemetry/ops-server.ts';
+import { installTemporalRuntime } from './telemetry/temporal-runtime.ts';
 import { createWorker } from './worker/worker.ts';
 import type { Config } from './config.ts';
 
@@ -107,6 +108,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  installTemporalRuntime(logger, config.logLevel);
   const stops: Stop[] = [];
   let stopping = false;
   const stop = async (signal: string) => {

@@ -56,7 +56,13 @@ export function createWorkflowService(client: Client, taskQueue: string): IWorkf
       }
       const args = parseArgs('args_json', request.argsJson);
       const workflowId = request.workflowId.trim() || `${request.workflowType}-${randomUUID()}`;
-      const handle = await client.workflow.start(request.workflowType, { workflowId, taskQueue, args });
+      // A caller's workflow id is an idempotency key, as for newsletters: never run twice.
+      const handle = await client.workflow.start(request.workflowType, {
+        workflowId,
+        taskQueue,
+        args,
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      });
       return { workflowId, runId: handle.firstExecutionRunId };
     },
 

@@ -1,0 +1,27 @@
+/**
+ * Routes the Temporal SDK's own logs (worker, workflow `log`, Core) into the
+ * service's structured logger. Must run before any connection or worker exists.
+ */
+import { DefaultLogger, type LogLevel, Runtime } from '@temporalio/worker';
+import type { Logger } from '../logger.ts';
+
+const TEMPORAL_LEVEL: Record<string, LogLevel> = {
+  trace: 'TRACE',
+  debug: 'DEBUG',
+  info: 'INFO',
+  warn: 'WARN',
+  error: 'ERROR',
+  fatal: 'ERROR',
+  silent: 'ERROR',
+};
+
+/** installTemporalRuntime installs the process-wide Temporal runtime with our logger. */
+export function installTemporalRuntime(logger: Logger, level: string): void {
+  const log = logger.child({ component: 'temporal' });
+  Runtime.install({
+    logger: new DefaultLogger(TEMPORAL_LEVEL[level] ?? 'INFO', ({ level: entryLevel, message, meta }) => {
+      const method = entryLevel === 'TRACE' ? 'trace' : entryLevel === 'DEBUG' ? 'debug' : entryLevel === 'INFO' ? 'info' : entryLevel === 'WARN' ? 'warn' : 'error';
+      log[method](meta ?? {}, message);
+    }),
+  });
+}

@@ -1,0 +1,148 @@
+/**
+ * The gRPC contract at the edge: authentication, validation errors naming fields,
+ * NOT_FOUND, the generic WorkflowService, and reflection + health through a real
+ * external client (buf curl).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { RpcError } from '@protobuf-ts/runtime-rpc';
+import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { WorkflowStatus } from '../../contracts/gen/authentik/temporal/v1/workflow.ts';
+import { MAX_INLINE_RECIPIENTS } from '../../src/delivery/types.ts';
+import { newsletterId, recipients, type Stack, startStack, TOKEN } from './harness.ts';
+
+const run = promisify(execFile);
+
+const valid = (): SendNewsletterRequest => ({
+  newsletterId: newsletterId('api'),
+  subject: 'Hello {{name}}',
+  htmlContent: '<p>{{name}}</p>',
+  textContent: '',
+  fromEmail: '',
+  replyTo: '',
+  recipients: recipients(3, 'a'),
+  tags: {},
+});
+
+async function rpcError(call: Promise<unknown>): Promise<RpcError> {
+  try {
+    await call;
+  } catch (err) {
+    if (err instanceof RpcError) return err;
+    throw err;
+  }
+  assert.fail('expected the call to fail');
+}
+
+describe('gRPC API', { timeout: 180_000 }, () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack();
+  });
+  after(async () => {
+    await stack?.close();
+  });
+  const send = (req: SendNewsletterRequest, auth = stack.auth) => stack.newsletters.sendNewsletter(req, auth).response;
+
+  it('rejects calls without a token or with a wrong one as UNAUTHENTICATED', async () => {
+    const missing = await rpcError(stack.newsletters.sendNewsletter(valid()).response);
+    assert.equal(missing.code, 'UNAUTHENTICATED');
+    const wrong = await rpcError(send(valid(), { meta: { authorization: 'Bearer nope' } }));
+    assert.equal(wrong.code, 'UNAUTHENTICATED');
+    assert.ok(!wrong.message.includes(TOKEN));
+  });
+
+  const invalidCases: Array<[string, (r: SendNewsletterRequest) => void, RegExp]> = [
+    ['a missing subject', (r) => (r.subject = ''), /^subject: required/],
+    ['a bad recipient email', (r) => (r.recipients[1]!.email = 'not-an-email'), /recipients\[1\]\.email: not an email address/],
+    ['a template that does not compile', (r) => (r.htmlContent = '<p>{{#open}}</p>'), /html_content: template does not compile/],
+    ['no content at all', (r) => { r.htmlContent = ''; r.textContent = ''; }, /html_content: at least one of/],
+    ['a bad newsletter id', (r) => (r.newsletterId = 'has spaces'), /newsletter_id: must match/],
+    ['a duplicate recipient', (r) => (r.recipients[2]!.email = r.recipients[0]!.email.toUpperCase()), /recipients\[2\]\.email: duplicate of recipients\[0\]/],
+    ['too many recipients', (r) => (r.recipients = recipients(MAX_INLINE_RECIPIENTS + 1, 'm')), /recipients: at most 10000 recipients/],
+    ['a bad from address', (r) => (r.fromEmail = 'Someone <nope>'), /from_email: not an email address/],
+    ['an invalid tag', (r) => (r.tags = { 'bad tag': 'x' }), /tags\[bad tag\]/],
+  ];
+  for (const [label, mutate, message] of invalidCases) {
+    it(`answers INVALID_ARGUMENT naming the field for ${label}`, async () => {
+      const request = valid();
+      mutate(request);
+      const err = await rpcError(send(request));
+      assert.equal(err.code, 'INVALID_ARGUMENT');
+      assert.match(err.message, message);
+    });
+  }
+
+  it('starts no workflow for an invalid request and keeps serving', async () => {
+    const request = valid();
+    request.subject = '';
+    await rpcError(send(request));
+    const status = await rpcError(stack.newsletters.getNewsletterStatus({ newsletterId: request.newsletterId }, stack.auth).response);
+    assert.equal(status.code, 'NOT_FOUND');
+    const ok = await send(valid());
+    assert.equal(ok.alreadyExists, false);
+  });
+
+  it('answers NOT_FOUND for an unknown newsletter on every newsletter RPC', async () => {
+    for (const call of [
+      stack.newsletters.getNewsletterStatus({ newsletterId: 'unknown-newsletter' }, stack.auth).response,
+      stack.newsletters.cancelNewsletter({ newsletterId: 'unknown-newsletter', reason: '' }, stack.auth).response,
+      stack.newsletters.pauseNewsletter({ newsletterId: 'unknown-newsletter' }, stack.auth).response,
+    ]) {
+      assert.equal((await rpcError(call)).code, 'NOT_FOUND');
+    }
+  });
+
+  it('starts only registered workflow types through WorkflowService and returns JSON results', async () => {
+    const unknown = await rpcError(stack.workflows.startWorkflow({ workflowType: 'rm -rf', workflowId: '', argsJson: '[]' }, stack.auth).response);
+    assert.equal(unknown.code, 'INVALID_ARGUMENT');
+    assert.match(unknown.message, /workflow_type: "rm -rf" is not registered/);
+    const badJson = await rpcError(stack.workflows.startWorkflow({ workflowType: 'newsletterWorkflow', workflowId: '', argsJson: '{' }, stack.auth).response);
+    assert.equal(badJson.code, 'INVALID_ARGUMENT');
+    assert.match(badJson.message, /args_json: not valid JSON/);
+
+    const id = newsletterId('generic');
+    const input = {
+      newsletterId: id,
+      content: { subject: 'Generic', text: 'hi {{name}}', from: 'news@authentik.example', tags: {} },
+      recipients: recipients(2, 'gen'),
+      batchSize: 50,
+      concurrency: 1,
+      primaryProvider: 'resend',
+      unsubscribeBaseUrl: 'https://app.authentik.example',
+    };
+    const started = await stack.workflows.startWorkflow({ workflowType: 'newsletterWorkflow', workflowId: `custom-${id}`, argsJson: JSON.stringify([input]) }, stack.auth).response;
+    assert.equal(started.workflowId, `custom-${id}`);
+    assert.ok(started.runId);
+    const result = await stack.workflows.getWorkflowResult({ workflowId: started.workflowId, runId: '', wait: true }, stack.auth).response;
+    assert.equal(result.status, WorkflowStatus.COMPLETED);
+    assert.equal(JSON.parse(result.resultJson).sent, 2);
+    const again = await rpcError(stack.workflows.startWorkflow({ workflowType: 'newsletterWorkflow', workflowId: `custom-${id}`, argsJson: JSON.stringify([input]) }, stack.auth).response);
+    assert.equal(again.code, 'ALREADY_EXISTS');
+    const missing = await rpcError(stack.workflows.getWorkflowResult({ workflowId: 'no-such-workflow', runId: '', wait: false }, stack.auth).response);
+    assert.equal(missing.code, 'NOT_FOUND');
+  });
+
+  it('serves reflection and health to buf curl, and buf curl can call the API', async () => {
+    const url = `http://127.0.0.1:${stack.bridge.port}`;
+    const base = ['curl', '--protocol', 'grpc', '--http2-prior-knowledge'];
+    const { stdout: methods } = await run('buf', [...base, '--list-methods', url]);
+    for (const m of ['SendNewsletter', 'GetNewsletterStatus', 'CancelNewsletter', 'PauseNewsletter', 'ResumeNewsletter', 'WatchNewsletter']) {
+      assert.ok(methods.includes(`authentik.temporal.v1.NewsletterService/${m}`), methods);
+    }
+    assert.ok(methods.includes('authentik.temporal.v1.WorkflowService/StartWorkflow'));
+    assert.ok(methods.includes('grpc.health.v1.Health/Check'));
+    const { stdout: health } = await run('buf', [...base, '--data', '{}', `${url}/grpc.health.v1.Health/Check`]);
+    assert.equal(JSON.parse(health).status, 'SERVING');
+
+    const request = valid();
+    const { stdout: sent } = await run('buf', [
+      ...base, '-H', `authorization: Bearer ${TOKEN}`,
+      '--data', JSON.stringify({ newsletter_id: request.newsletterId, subject: 'Hi {{name}}', text_content: 'hello', recipients: [{ email: 'curl@example.com', name: 'Curl' }] }),
+      `${url}/authentik.temporal.v1.NewsletterService/SendNewsletter`,
+    ]);
+    assert.equal(JSON.parse(sent).workflowId, `newsletter-${request.newsletterId}`);
+  });
+});

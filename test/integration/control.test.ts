@@ -1,0 +1,98 @@
+/**
+ * Steering a running newsletter: cancel, pause and resume, and the automatic pause
+ * when every provider refuses a batch.
+ */
+import { after, before, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { eventually, newsletterId, recipients, type Stack, startStack } from './harness.ts';
+
+const content = { subject: 'Hi {{name}}', htmlContent: '', textContent: 'Hello {{name}}', fromEmail: '', replyTo: '', tags: {} };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('newsletter control', { timeout: 300_000 }, () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ NEWSLETTER_BATCH_SIZE: '10', EMAIL_CONCURRENCY_LIMIT: '2', CIRCUIT_BREAKER_COOLDOWN_MS: '500' });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+  beforeEach(() => {
+    stack.mock.resend.reset();
+    stack.mock.postmark.reset();
+  });
+  const status = async (id: string) =>
+    (await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth).response).status!;
+
+  it('cancels a slow send: in-flight batches drain, nothing is sent after, counts are true', async () => {
+    stack.mock.resend.setLatency(300);
+    const id = newsletterId('cancel');
+    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: recipients(300, 'c') }, stack.auth);
+    await eventually(() => stack.mock.resend.received().length >= 40);
+    const { status: cancelled } = await stack.newsletters.cancelNewsletter({ newsletterId: id, reason: 'wrong audience' }, stack.auth).response;
+    assert.equal(cancelled!.state, NewsletterState.CANCELLED);
+    assert.equal(cancelled!.reason, 'wrong audience');
+    const deliveredAtCancel = stack.mock.resend.received().length;
+    await sleep(1_500);
+    assert.equal(stack.mock.resend.received().length, deliveredAtCancel, 'no email after the cancelled batches drained');
+    const final = await status(id);
+    assert.equal(final.state, NewsletterState.CANCELLED);
+    assert.equal(final.sent, deliveredAtCancel);
+    assert.ok(final.sent < 300);
+    assert.equal(final.failed, 0);
+    assert.equal(final.skipped, 300 - final.sent);
+    assert.ok(final.endTime);
+    const last = await eventually(() => stack.backend.eventsFor(id).find((e) => e.event_id.endsWith(':final')));
+    assert.deepEqual([last.state, last.sent, last.skipped], ['CANCELLED', final.sent, final.skipped]);
+  });
+
+  it('pauses and resumes: no batch starts while paused, then every recipient gets one email', async () => {
+    stack.mock.resend.setLatency(200);
+    const id = newsletterId('pause');
+    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: recipients(200, 'q') }, stack.auth);
+    await eventually(() => stack.mock.resend.received().length >= 20);
+    const { status: paused } = await stack.newsletters.pauseNewsletter({ newsletterId: id }, stack.auth).response;
+    assert.equal(paused!.state, NewsletterState.PAUSED);
+    await sleep(1_000); // let in-flight batches finish
+    const atPause = stack.mock.resend.received().length;
+    await sleep(1_000);
+    assert.equal(stack.mock.resend.received().length, atPause, 'nothing sent while paused');
+    assert.equal((await status(id)).state, NewsletterState.PAUSED);
+    const { status: resumed } = await stack.newsletters.resumeNewsletter({ newsletterId: id }, stack.auth).response;
+    assert.equal(resumed!.state, NewsletterState.RUNNING);
+    const done = await eventually(async () => {
+      const s = await status(id);
+      return s.state === NewsletterState.COMPLETED ? s : undefined;
+    });
+    assert.equal(done.sent, 200);
+    assert.equal(stack.mock.resend.received().length, 200);
+    assert.equal(new Set(stack.mock.resend.received().map((e) => e.to[0])).size, 200);
+  });
+
+  it('pauses itself when every provider refuses, loses nothing, and completes once resumed', async () => {
+    stack.mock.resend.injectFault({ status: 401, durationMs: 600_000 });
+    stack.mock.postmark.injectFault({ status: 401, durationMs: 600_000 });
+    const id = newsletterId('all-down');
+    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: recipients(40, 'z') }, stack.auth);
+    const paused = await eventually(async () => {
+      const s = await status(id);
+      return s.state === NewsletterState.PAUSED ? s : undefined;
+    });
+    assert.match(paused.reason, /every provider refused batch \d+/);
+    assert.equal(paused.sent, 0);
+    stack.mock.resend.clearFaults();
+    stack.mock.postmark.clearFaults();
+    await sleep(600); // circuit cool-down
+    await stack.newsletters.resumeNewsletter({ newsletterId: id }, stack.auth);
+    const done = await eventually(async () => {
+      const s = await status(id);
+      return s.state === NewsletterState.COMPLETED ? s : undefined;
+    });
+    assert.equal(done.sent, 40);
+    assert.equal(done.failed, 0);
+    const all = [...stack.mock.resend.received(), ...stack.mock.postmark.received()];
+    assert.equal(all.length, 40);
+    assert.equal(new Set(all.map((e) => e.to[0])).size, 40);
+  });
+});

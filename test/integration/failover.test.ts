@@ -1,0 +1,88 @@
+/**
+ * Failover between Resend and Postmark, in both directions, and the circuit breaker
+ * returning to the primary once it recovers.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { eventually, newsletterId, recipients, type Stack, startStack } from './harness.ts';
+
+const content = { subject: 'Hi {{name}}', htmlContent: '<p>{{name}}</p>', textContent: '', fromEmail: '', replyTo: '', tags: {} };
+
+async function finalStatus(stack: Stack, id: string) {
+  return await eventually(async () => {
+    const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth);
+    const s = response.status!;
+    return s.state !== NewsletterState.RUNNING && s.state !== NewsletterState.PAUSED ? s : undefined;
+  }, 180_000, 250);
+}
+
+describe('failover', { timeout: 400_000 }, () => {
+  const stacks: Stack[] = [];
+  after(async () => {
+    for (const s of stacks) await s.close();
+  });
+
+  it('delivers everything through Postmark when Resend answers 503 to every call', async () => {
+    const stack = await startStack({ NEWSLETTER_BATCH_SIZE: '50', CIRCUIT_BREAKER_COOLDOWN_MS: '60000' });
+    stacks.push(stack);
+    stack.mock.resend.injectFault({ status: 503, durationMs: 600_000 });
+    const id = newsletterId('resend-down');
+    const list = recipients(400, 'f');
+    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: list }, stack.auth);
+    const status = await finalStatus(stack, id);
+    assert.equal(status.state, NewsletterState.COMPLETED);
+    assert.equal(status.sent, 400);
+    assert.deepEqual(status.sentByProvider, { postmark: 400 });
+    assert.equal(stack.mock.resend.received().length, 0);
+    const received = stack.mock.postmark.received();
+    assert.equal(received.length, 400);
+    assert.equal(new Set(received.map((e) => e.to[0])).size, 400, 'each recipient exactly once');
+    assert.ok(received.every((e) => e.messageStream === 'broadcast'));
+    assert.ok(stack.mock.resend.calls().every((c) => c.status === 503));
+  });
+
+  it('delivers everything through Resend when Postmark is primary and answers 503', async () => {
+    const stack = await startStack({ NEWSLETTER_BATCH_SIZE: '50', PRIMARY_EMAIL_PROVIDER: 'postmark' });
+    stacks.push(stack);
+    stack.mock.postmark.injectFault({ status: 503, durationMs: 600_000 });
+    const id = newsletterId('postmark-down');
+    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: recipients(200, 'g') }, stack.auth);
+    const status = await finalStatus(stack, id);
+    assert.equal(status.state, NewsletterState.COMPLETED);
+    assert.deepEqual(status.sentByProvider, { resend: 200 });
+    assert.equal(stack.mock.postmark.received().length, 0);
+    assert.equal(new Set(stack.mock.resend.received().map((e) => e.to[0])).size, 200);
+    assert.equal(stack.mock.resend.received().length, 200);
+  });
+
+  it('fails over at once on an auth error and returns to the primary after the circuit cools down', async () => {
+    const stack = await startStack({
+      NEWSLETTER_BATCH_SIZE: '10',
+      EMAIL_CONCURRENCY_LIMIT: '1',
+      CIRCUIT_BREAKER_FAILURE_THRESHOLD: '1',
+      CIRCUIT_BREAKER_COOLDOWN_MS: '1000',
+    });
+    stacks.push(stack);
+    stack.mock.resend.injectFault({ status: 401, durationMs: 1_500 });
+    stack.mock.postmark.setLatency(200);
+    const id = newsletterId('recovers');
+    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: recipients(200, 'h') }, stack.auth);
+    const status = await finalStatus(stack, id);
+    assert.equal(status.state, NewsletterState.COMPLETED);
+    assert.equal(status.sent, 200);
+    const viaResend = status.sentByProvider.resend ?? 0;
+    const viaPostmark = status.sentByProvider.postmark ?? 0;
+    assert.ok(viaPostmark > 0, 'failed over while Resend refused');
+    assert.ok(viaResend > 0, 'came back to Resend after it recovered');
+    assert.equal(viaResend + viaPostmark, 200);
+    const all = [...stack.mock.resend.received(), ...stack.mock.postmark.received()];
+    assert.equal(new Set(all.map((e) => e.to[0])).size, 200);
+    assert.equal(all.length, 200);
+    // 401 is never retried on the same provider, and the open circuit keeps batches away from
+    // Resend: far fewer refused calls than batches that went to Postmark meanwhile.
+    const refused = stack.mock.resend.calls().filter((c) => c.status === 401).length;
+    const postmarkCalls = stack.mock.postmark.calls().filter((c) => c.status === 200).length;
+    assert.ok(refused >= 1 && refused < postmarkCalls, `refused ${refused}, postmark calls ${postmarkCalls}`);
+  });
+});

@@ -1,0 +1,138 @@
+/**
+ * The integration harness: a real Temporal dev server (the `temporal` CLI, never the
+ * SDK's download), the mock providers driven by the real SDKs, a backend mock, and the
+ * service's real bridge and worker, reached through the generated gRPC clients.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { ChannelCredentials } from '@grpc/grpc-js';
+import { GrpcTransport } from '@protobuf-ts/grpc-transport';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import { NewsletterServiceClient } from '../../contracts/gen/authentik/temporal/v1/newsletter.client.ts';
+import { WorkflowServiceClient } from '../../contracts/gen/authentik/temporal/v1/workflow.client.ts';
+import { type Bridge, startBridge } from '../../src/bridge/server.ts';
+import { type Config, loadConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { installTemporalRuntime } from '../../src/telemetry/temporal-runtime.ts';
+import { startMockProviders, type MockProviders } from '../../src/mock-providers/server.ts';
+import { createWorker, workflowsPath } from '../../src/worker/worker.ts';
+import { type BackendMock, startBackendMock } from './backend-mock.ts';
+
+/** TOKEN is the INTERNAL_SERVICE_TOKEN of the service under test. */
+export const TOKEN = 'integration-test-token';
+
+/** temporalCli resolves the CLI the way the Makefile does. */
+export function temporalCli(): string {
+  return process.env.TEMPORAL_CLI || execFileSync('scripts/temporal-cli.sh', { encoding: 'utf8' }).trim();
+}
+
+/** Stack is everything one suite runs against. */
+export interface Stack {
+  env: TestWorkflowEnvironment;
+  mock: MockProviders;
+  backend: BackendMock;
+  config: Config;
+  bridge: Bridge;
+  worker: Worker;
+  newsletters: NewsletterServiceClient;
+  workflows: WorkflowServiceClient;
+  /** auth is the call option carrying the bearer token. */
+  auth: { meta: { authorization: string } };
+  close(): Promise<void>;
+}
+
+const testLogLevel = process.env.TEST_LOG_LEVEL ?? 'error';
+installTemporalRuntime(createLogger(testLogLevel), testLogLevel);
+
+let bundle: Awaited<ReturnType<typeof bundleWorkflowCode>> | undefined;
+
+/** startStack starts a fresh stack; overrides are environment variables of the service. */
+export async function startStack(overrides: Record<string, string> = {}): Promise<Stack> {
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: temporalCli() },
+      ip: '127.0.0.1',
+      extraArgs: ['--headless', '--log-level', 'error'],
+    },
+  });
+  const mock = await startMockProviders();
+  const backend = await startBackendMock();
+  const config = loadConfig({
+    TEMPORAL_SERVER_PORT: '0',
+    GRPC_HOST: '127.0.0.1',
+    TEMPORAL_TASK_QUEUE: `it-${randomUUID()}`,
+    RESEND_API_KEY: 're_integration',
+    RESEND_BASE_URL: mock.resendUrl,
+    POSTMARK_API_KEY: 'postmark-integration',
+    POSTMARK_BASE_URL: mock.postmarkUrl,
+    FROM_EMAIL: 'Authentik <news@authentik.example>',
+    BACKEND_URL: backend.url,
+    FRONTEND_URL: 'https://app.authentik.example',
+    INTERNAL_SERVICE_TOKEN: TOKEN,
+    LOG_LEVEL: testLogLevel,
+    ...overrides,
+  });
+  const logger = createLogger(config.logLevel);
+  bundle ??= await bundleWorkflowCode({ workflowsPath, logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } });
+  const worker = await createWorker({ config, connection: env.nativeConnection, logger, workflowBundle: bundle });
+  const running = worker.run();
+  const bridge = await startBridge({
+    config,
+    client: env.client,
+    logger,
+    descriptorDir: new URL('../../contracts/gen/', import.meta.url),
+  });
+  const transport = new GrpcTransport({ host: `127.0.0.1:${bridge.port}`, channelCredentials: ChannelCredentials.createInsecure() });
+  return {
+    env,
+    mock,
+    backend,
+    config,
+    bridge,
+    worker,
+    newsletters: new NewsletterServiceClient(transport),
+    workflows: new WorkflowServiceClient(transport),
+    auth: { meta: { authorization: `Bearer ${TOKEN}` } },
+    async close() {
+      transport.close();
+      await bridge.close();
+      worker.shutdown();
+      await running;
+      await env.teardown();
+      await mock.close();
+      await backend.close();
+    },
+  };
+}
+
+/** recipients makes n distinct recipients whose names need HTML escaping. */
+export function recipients(n: number, prefix = 'user') {
+  return Array.from({ length: n }, (_, i) => ({
+    email: `${prefix}${i}@example.com`,
+    name: `<${prefix} ${i}> & co`,
+    variables: { index: String(i) },
+    recipientId: `${prefix}-${i}`,
+  }));
+}
+
+/** newsletterId makes a unique, valid newsletter id. */
+export function newsletterId(label: string): string {
+  return `${label}-${randomUUID().slice(0, 8)}`;
+}
+
+/** eventually polls fn until it returns a truthy value or the timeout passes. */
+export async function eventually<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
