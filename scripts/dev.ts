@@ -1,0 +1,139 @@
+/**
+ * `make dev`: the whole service on embedded defaults, for a laptop.
+ *   1. a Temporal dev server (SQLite in .data/, UI on 127.0.0.1:8233),
+ *   2. the mock providers, when neither RESEND_API_KEY nor POSTMARK_API_KEY is set,
+ *   3. the service (bridge + worker) from source.
+ * Prints the endpoints and an example call. Ctrl-C stops everything it started.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { startMockProviders } from '../src/mock-providers/server.ts';
+
+const root = new URL('..', import.meta.url).pathname;
+const env: Record<string, string | undefined> = { ...process.env };
+const temporalAddress = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+const [temporalHost, temporalPort] = temporalAddress.split(':') as [string, string];
+const grpcPort = env.TEMPORAL_SERVER_PORT ?? '50051';
+const children: ChildProcess[] = [];
+let stopping = false;
+
+function log(message: string): void {
+  console.log(`[dev] ${message}`);
+}
+
+function start(name: string, command: string, args: string[], extraEnv: Record<string, string | undefined> = {}): ChildProcess {
+  const child = spawn(command, args, { cwd: root, env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit'] });
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      log(`${name} exited (${signal ?? code}); stopping everything`);
+      void stop(1);
+    }
+  });
+  children.push(child);
+  return child;
+}
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port }, () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
+
+async function waitForPort(host: string, port: number, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await portOpen(host, port))) {
+    if (Date.now() > deadline) throw new Error(`${what} did not open ${host}:${port} within ${timeoutMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+let closeMocks: (() => Promise<void>) | undefined;
+
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log('stopping...');
+  // The service first (it drains in-flight work), then Temporal.
+  for (const child of [...children].reverse()) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    child.kill('SIGTERM');
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  await closeMocks?.();
+  log('stopped');
+  process.exit(code);
+}
+
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+async function main(): Promise<void> {
+  if (await portOpen(temporalHost, Number(temporalPort))) {
+    log(`a Temporal server already answers on ${temporalAddress}: using it`);
+  } else {
+    const cli = execFileSync(`${root}scripts/temporal-cli.sh`, { encoding: 'utf8' }).trim();
+    mkdirSync(`${root}.data`, { recursive: true });
+    log(`starting Temporal dev server on ${temporalAddress} (UI http://127.0.0.1:8233)`);
+    start('temporal', cli, [
+      'server', 'start-dev',
+      '--ip', temporalHost, '--port', temporalPort,
+      '--ui-ip', '127.0.0.1', '--ui-port', '8233',
+      '--db-filename', `${root}.data/temporal.db`,
+      '--log-level', 'warn',
+    ]);
+    await waitForPort(temporalHost, Number(temporalPort), 'Temporal');
+  }
+
+  const serviceEnv: Record<string, string> = {};
+  let mockNote = '';
+  if (!env.RESEND_API_KEY && !env.POSTMARK_API_KEY) {
+    const mocks = await startMockProviders({
+      resendPort: Number(env.MOCK_RESEND_PORT ?? 4010),
+      postmarkPort: Number(env.MOCK_POSTMARK_PORT ?? 4011),
+    });
+    closeMocks = () => mocks.close();
+    Object.assign(serviceEnv, {
+      RESEND_API_KEY: 're_dev_mock',
+      RESEND_BASE_URL: mocks.resendUrl,
+      POSTMARK_API_KEY: 'dev-mock-postmark-token',
+      POSTMARK_BASE_URL: mocks.postmarkUrl,
+    });
+    mockNote = `mock Resend ${mocks.resendUrl}, mock Postmark ${mocks.postmarkUrl} (no API keys set)\n` +
+      `  emails that would have gone out: curl -s ${mocks.resendUrl}/__mock/emails  |  curl -s ${mocks.postmarkUrl}/__mock/emails`;
+  }
+
+  start('service', process.execPath, [...process.execArgv, 'src/main.ts', '--role=all'], { TEMPORAL_ADDRESS: temporalAddress, ...serviceEnv });
+  await waitForPort(env.GRPC_HOST ?? '127.0.0.1', Number(grpcPort), 'the gRPC bridge');
+
+  const sample = readFileSync(`${root}scripts/sample-newsletter.json`, 'utf8').trim();
+  const auth = env.INTERNAL_SERVICE_TOKEN ? ` -H "authorization: Bearer $INTERNAL_SERVICE_TOKEN"` : '';
+  console.log(`
+[dev] ready
+  gRPC bridge      127.0.0.1:${grpcPort} (reflection + grpc.health.v1)
+  bridge ops       http://127.0.0.1:${env.BRIDGE_OPS_PORT ?? 9464}/health  /ready  /metrics
+  worker ops       http://127.0.0.1:${env.WORKER_OPS_PORT ?? 9465}/health  /ready  /metrics
+  Temporal         ${temporalAddress}  UI http://127.0.0.1:8233
+  ${mockNote}
+
+  send the sample newsletter:
+    npx buf curl --protocol grpc --http2-prior-knowledge${auth} \\
+      --data @scripts/sample-newsletter.json \\
+      http://127.0.0.1:${grpcPort}/authentik.temporal.v1.NewsletterService/SendNewsletter
+  (sample: ${sample.length} bytes in scripts/sample-newsletter.json)
+
+  Ctrl-C stops everything started here.
+`);
+}
+
+main().catch((err) => {
+  console.error(`[dev] ${(err as Error).message}`);
+  void stop(1);
+});

@@ -1,0 +1,46 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, loadConfig } from './config.ts';
+
+describe('loadConfig', () => {
+  it('fills the documented defaults from an empty environment', () => {
+    const c = loadConfig({});
+    assert.equal(c.grpc.port, 50051);
+    assert.equal(c.grpc.host, '127.0.0.1');
+    assert.deepEqual(c.temporal, { address: 'localhost:7233', namespace: 'default', taskQueue: 'newsletters' });
+    assert.equal(c.delivery.primaryProvider, 'resend');
+    assert.equal(c.delivery.concurrency, 5);
+    assert.equal(c.delivery.batchSize, 50);
+    assert.equal(c.providers.postmark.messageStream, 'broadcast');
+    assert.deepEqual(c.ops, { bridgePort: 9464, workerPort: 9465 });
+    assert.equal(c.backend.url, undefined);
+    assert.equal(c.production, false);
+  });
+
+  it('treats empty strings as unset and strips trailing slashes from URLs', () => {
+    const c = loadConfig({ RESEND_API_KEY: '', RESEND_BASE_URL: 'http://127.0.0.1:4010/', BACKEND_URL: 'http://backend:8000/' });
+    assert.equal(c.providers.resend.apiKey, undefined);
+    assert.equal(c.providers.resend.baseUrl, 'http://127.0.0.1:4010');
+    assert.equal(c.backend.url, 'http://backend:8000');
+  });
+
+  it('names every bad variable in one error, without echoing values', () => {
+    assert.throws(
+      () =>
+        loadConfig({
+          TEMPORAL_SERVER_PORT: 'abc',
+          PRIMARY_EMAIL_PROVIDER: 'sendgrid',
+          NEWSLETTER_BATCH_SIZE: '501',
+          BACKEND_URL: 'not a url secret-value',
+        }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        for (const name of ['TEMPORAL_SERVER_PORT', 'PRIMARY_EMAIL_PROVIDER', 'NEWSLETTER_BATCH_SIZE', 'BACKEND_URL']) {
+          assert.ok(err.message.includes(name), `${name} missing from: ${err.message}`);
+        }
+        assert.ok(!err.message.includes('secret-value'));
+        return true;
+      },
+    );
+  });
+});
