@@ -70,16 +70,18 @@ async function connectWorker(config: Config, logger: Logger): Promise<NativeConn
 async function runWorker(config: Config, logger: Logger): Promise<Stop> {
   const log = logger.child({ role: 'worker' });
   const metrics = createMetrics('worker');
-  let worker: Worker | undefined;
+  // The ops endpoint comes up first (not ready) while the worker waits for Temporal.
+  const current: { worker?: Worker } = {};
   const ops = await startOpsServer({
     host: config.grpc.host,
     port: config.ops.workerPort,
     registry: metrics.registry,
-    ready: async () => worker?.getState() === 'RUNNING',
+    ready: () => Promise.resolve(current.worker?.getState() === 'RUNNING'),
   });
   log.info({ port: ops.port }, 'worker ops endpoint: /health /ready /metrics');
   const connection = await connectWorker(config, log);
-  worker = await createWorker({ config, connection, logger: log, metrics });
+  const worker = await createWorker({ config, connection, logger: log, metrics });
+  current.worker = worker;
   const running = worker.run();
   log.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');
   running.catch((err) => {
@@ -87,7 +89,7 @@ async function runWorker(config: Config, logger: Logger): Promise<Stop> {
     process.exitCode = 1;
   });
   return async () => {
-    worker?.shutdown();
+    worker.shutdown();
     await running.catch(() => {});
     await connection.close();
     await ops.close();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import type { RenderedEmail } from '../delivery/templating.ts';
-import type { BatchRecipient, ProviderName, ProviderUnavailableDetails, SendBatchInput } from '../delivery/types.ts';
+import type { BatchRecipient, ProviderName, ProviderUnavailableDetails, SendBatchInput, SendBatchResult } from '../delivery/types.ts';
 import { createLogger } from '../logger.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../providers/types.ts';
@@ -16,9 +16,9 @@ function fakeProvider(name: ProviderName, maxBatchSize: number, behaviour: Behav
   const provider: EmailProvider = {
     name,
     maxBatchSize,
-    sendBatch: async (messages, options) => {
+    sendBatch: (messages, options) => {
       calls.push({ to: messages.map((m) => m.to), key: options.idempotencyKey });
-      return behaviour(messages, options, calls.length);
+      return Promise.resolve().then(() => behaviour(messages, options, calls.length));
     },
   };
   return { provider, calls };
@@ -62,7 +62,7 @@ async function failure(promise: Promise<unknown>): Promise<ApplicationFailure> {
 describe('sendBatch', () => {
   it('splits a batch larger than the provider maximum into provider-sized calls with deterministic keys', async () => {
     const { provider, calls } = fakeProvider('resend', 100, sentAll);
-    const result = await new MockActivityEnvironment().run(activities(provider).sendBatch, input(250));
+    const result: SendBatchResult = await new MockActivityEnvironment().run(activities(provider).sendBatch, input(250));
     assert.deepEqual(calls.map((c) => c.to.length), [100, 100, 50]);
     assert.equal(result.results.length, 250);
     assert.ok(result.results.every((r) => r.status === 'sent' && r.provider === 'resend'));
@@ -77,7 +77,7 @@ describe('sendBatch', () => {
     const { provider } = fakeProvider('postmark', 500, (messages) =>
       messages.map((m, i) => i === 1 ? { status: 'failed', error: '406: inactive', failureClass: 'rejected_recipient' } : { status: 'sent', messageId: m.to })
     );
-    const result = await new MockActivityEnvironment().run(activities(provider).sendBatch, input(3, 'postmark'));
+    const result: SendBatchResult = await new MockActivityEnvironment().run(activities(provider).sendBatch, input(3, 'postmark'));
     assert.deepEqual(result.results.map((r) => r.status), ['sent', 'failed', 'sent']);
     assert.equal(result.results[1]!.error, '406: inactive');
   });
@@ -127,7 +127,7 @@ describe('sendBatch', () => {
   it('skips chunks settled by an earlier attempt (heartbeat details)', async () => {
     const { provider, calls } = fakeProvider('resend', 2, sentAll);
     const settled = [0, 1].map((position) => ({ position, recipientId: `r${position}`, email: `u${position}@example.com`, status: 'sent' as const, provider: 'resend' as const, messageId: 'old' }));
-    const result = await new MockActivityEnvironment({ heartbeatDetails: { settled } }).run(activities(provider).sendBatch, input(4));
+    const result: SendBatchResult = await new MockActivityEnvironment({ heartbeatDetails: { settled } }).run(activities(provider).sendBatch, input(4));
     assert.deepEqual(calls.map((c) => c.to), [['u2@example.com', 'u3@example.com']]);
     assert.deepEqual(result.results.map((r) => r.messageId), ['old', 'old', 'id-0', 'id-1']);
   });
