@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 # Node runs the TypeScript sources directly; protobuf-ts emits TS enums, which need
 # transform-types rather than plain type stripping.
 NODE_TS := node --experimental-transform-types --disable-warning=ExperimentalWarning
-DENO_CHECKED := contracts src/config.ts src/delivery src/providers src/bridge src/mock-providers
+DENO_CHECKED := contracts src/config.ts src/delivery src/providers src/bridge src/backend src/mock-providers
 
 .PHONY: dev test unit integration setup proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
 
@@ -43,7 +43,7 @@ proto-breaking: setup
 
 ## proto-baseline: deliberately accept the current contract as the new baseline
 proto-baseline: setup
-	buf build proto --exclude-imports -o proto/breaking-baseline.binpb
+	buf build proto -o proto/breaking-baseline.binpb
 
 lint: setup
 	buf lint
