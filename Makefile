@@ -55,7 +55,7 @@ typecheck: setup
 
 ## deno-check: the runtime-neutral modules type-check under Deno too
 deno-check: setup
-	deno check $(DENO_CHECKED)
+	deno check --quiet $(DENO_CHECKED)
 
 build: setup
 	npm run build

@@ -1,6 +1,7 @@
 /**
  * `make dev`: the whole service on embedded defaults, for a laptop.
  *   1. a Temporal dev server (SQLite in .data/, UI on 127.0.0.1:8233),
+ *      unless one already answers on TEMPORAL_ADDRESS,
  *   2. the mock providers, when neither RESEND_API_KEY nor POSTMARK_API_KEY is set,
  *   3. the service (bridge + worker) from source.
  * Prints the endpoints and an example call. Ctrl-C stops everything it started.
@@ -15,6 +16,8 @@ const env: Record<string, string | undefined> = { ...process.env };
 const temporalAddress = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
 const [temporalHost, temporalPort] = temporalAddress.split(':') as [string, string];
 const grpcPort = env.TEMPORAL_SERVER_PORT ?? '50051';
+const uiPort = env.TEMPORAL_UI_PORT ?? '8233';
+const dbFile = env.TEMPORAL_DB_FILE ?? `${root}.data/temporal.db`;
 const children: ChildProcess[] = [];
 let stopping = false;
 
@@ -81,12 +84,12 @@ async function main(): Promise<void> {
   } else {
     const cli = execFileSync(`${root}scripts/temporal-cli.sh`, { encoding: 'utf8' }).trim();
     mkdirSync(`${root}.data`, { recursive: true });
-    log(`starting Temporal dev server on ${temporalAddress} (UI http://127.0.0.1:8233)`);
+    log(`starting Temporal dev server on ${temporalAddress} (UI http://127.0.0.1:${uiPort})`);
     start('temporal', cli, [
       'server', 'start-dev',
       '--ip', temporalHost, '--port', temporalPort,
-      '--ui-ip', '127.0.0.1', '--ui-port', '8233',
-      '--db-filename', `${root}.data/temporal.db`,
+      '--ui-ip', '127.0.0.1', '--ui-port', uiPort,
+      '--db-filename', dbFile,
       '--log-level', 'warn',
     ]);
     await waitForPort(temporalHost, Number(temporalPort), 'Temporal');
@@ -120,7 +123,7 @@ async function main(): Promise<void> {
   gRPC bridge      127.0.0.1:${grpcPort} (reflection + grpc.health.v1)
   bridge ops       http://127.0.0.1:${env.BRIDGE_OPS_PORT ?? 9464}/health  /ready  /metrics
   worker ops       http://127.0.0.1:${env.WORKER_OPS_PORT ?? 9465}/health  /ready  /metrics
-  Temporal         ${temporalAddress}  UI http://127.0.0.1:8233
+  Temporal         ${temporalAddress}  UI http://127.0.0.1:${uiPort}
   ${mockNote}
 
   send the sample newsletter:

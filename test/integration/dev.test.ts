@@ -1,0 +1,92 @@
+/**
+ * `make dev` as a user meets it: the dev orchestrator on free ports brings up Temporal,
+ * the mock providers and the service; the README's buf curl call sends the sample
+ * newsletter; the mock's inspection API shows the emails; SIGINT stops everything.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { eventually, temporalCli } from './harness.ts';
+
+const run = promisify(execFile);
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function portAnswers(port: number): Promise<boolean> {
+  try {
+    await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(500) });
+    return true;
+  } catch (err) {
+    return !String((err as { cause?: { code?: string } }).cause?.code).includes('ECONNREFUSED');
+  }
+}
+
+describe('make dev', { timeout: 180_000 }, () => {
+  let dev: ChildProcess | undefined;
+  after(() => {
+    if (dev && dev.exitCode === null) dev.kill('SIGKILL');
+  });
+
+  it('serves the sample newsletter from the README to the mock inbox and stops cleanly on Ctrl-C', async () => {
+    const [temporal, ui, grpc, bridgeOps, workerOps, resend, postmark] = await Promise.all(Array.from({ length: 7 }, freePort));
+    const env = {
+      ...process.env,
+      TEMPORAL_CLI: temporalCli(),
+      TEMPORAL_ADDRESS: `127.0.0.1:${temporal}`,
+      TEMPORAL_UI_PORT: String(ui),
+      TEMPORAL_DB_FILE: join(mkdtempSync(join(tmpdir(), 'dev-test-')), 'temporal.db'),
+      TEMPORAL_SERVER_PORT: String(grpc),
+      BRIDGE_OPS_PORT: String(bridgeOps),
+      WORKER_OPS_PORT: String(workerOps),
+      MOCK_RESEND_PORT: String(resend),
+      MOCK_POSTMARK_PORT: String(postmark),
+      RESEND_API_KEY: '',
+      POSTMARK_API_KEY: '',
+      INTERNAL_SERVICE_TOKEN: '',
+      LOG_LEVEL: 'warn',
+    };
+    const child = spawn(process.execPath, [...process.execArgv, 'scripts/dev.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    dev = child;
+    let output = '';
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+    await eventually(() => output.includes('[dev] ready'), 90_000, 250).catch((err) => {
+      throw new Error(`${err.message}\n${output}`);
+    });
+    const health = await fetch(`http://127.0.0.1:${bridgeOps}/health`);
+    assert.equal(health.status, 200);
+    await eventually(async () => (await fetch(`http://127.0.0.1:${workerOps}/ready`)).status === 200, 30_000);
+
+    const url = `http://127.0.0.1:${grpc}`;
+    const curl = ['curl', '--protocol', 'grpc', '--http2-prior-knowledge'];
+    const grpcHealth = await run('buf', [...curl, '--data', '{}', `${url}/grpc.health.v1.Health/Check`]);
+    assert.equal(JSON.parse(grpcHealth.stdout).status, 'SERVING');
+    // The exact call the README and the dev banner document.
+    await run('buf', [...curl, '--data', '@scripts/sample-newsletter.json', `${url}/authentik.temporal.v1.NewsletterService/SendNewsletter`]);
+    const sample = JSON.parse(readFileSync('scripts/sample-newsletter.json', 'utf8'));
+    const emails = await eventually(async () => {
+      const body = await (await fetch(`http://127.0.0.1:${resend}/__mock/emails`)).json() as { emails: Array<{ to: string[] }> };
+      return body.emails.length === sample.recipients.length ? body.emails : undefined;
+    }, 30_000);
+    assert.deepEqual(emails.map((e) => e.to[0]).sort(), sample.recipients.map((r: { email: string }) => r.email).sort());
+
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+    for (const port of [temporal, grpc, bridgeOps, workerOps, resend, postmark]) {
+      assert.equal(await portAnswers(port), false, `port ${port} still answers after Ctrl-C`);
+    }
+  });
+});
