@@ -89,7 +89,10 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
     });
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
-    req.on('aborted', () => reject(new Error('request aborted')));
+    // 'close' without 'end' means the client went away mid-body ('aborted' is deprecated).
+    req.on('close', () => {
+      if (!req.complete) reject(new Error('request aborted'));
+    });
   });
 }
 
@@ -106,10 +109,9 @@ export function writeJson(res: ServerResponse, answer: HttpAnswer): void {
 
 /** createProviderServer builds (without listening) the HTTP server of one mock provider; aborting `signal` cancels pending latency waits. */
 export function createProviderServer(state: ProviderState, handler: ProviderHandler, signal: AbortSignal): Server {
-  const server = createServer((req, res) => {
+  return createServer((req, res) => {
     void route(state, handler, signal, req, res);
   });
-  return server;
 }
 
 async function route(
@@ -164,7 +166,8 @@ async function route(
     state.recordCall(call);
     writeJson(res, outcome.answer);
   } catch (error) {
-    if (signal.aborted) {
+    // A closing mock or a client that hung up is no failure of the mock: drop the exchange quietly.
+    if (signal.aborted || req.destroyed || res.destroyed) {
       res.destroy();
       return;
     }
