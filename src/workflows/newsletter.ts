@@ -244,7 +244,8 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
   const canStart = () => !p.cancelled && !p.paused && hasWork() && inFlight < input.concurrency && !wantsContinueAsNew();
 
   if (!carried) p.pendingCallbacks.push(event('started'));
-  const pumpDone = pump();
+  // Non-cancellable like the batches: Temporal cancellation must not cut the callbacks short.
+  const pumpDone = CancellationScope.nonCancellable(pump);
 
   await CancellationScope.nonCancellable(async () => {
     for (;;) {

@@ -7,7 +7,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { ChannelCredentials } from '@grpc/grpc-js';
+import { GrpcTransport } from '@protobuf-ts/grpc-transport';
 import { RpcError } from '@protobuf-ts/runtime-rpc';
+import { Client, Connection } from '@temporalio/client';
+import { NewsletterServiceClient } from '../../contracts/gen/authentik/temporal/v1/newsletter.client.ts';
+import { startBridge } from '../../src/bridge/server.ts';
+import { createLogger } from '../../src/logger.ts';
 import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { WorkflowStatus } from '../../contracts/gen/authentik/temporal/v1/workflow.ts';
 import { MAX_INLINE_RECIPIENTS } from '../../src/delivery/types.ts';
@@ -144,5 +150,59 @@ describe('gRPC API', { timeout: 180_000 }, () => {
       `${url}/authentik.temporal.v1.NewsletterService/SendNewsletter`,
     ]);
     assert.equal(JSON.parse(sent).workflowId, `newsletter-${request.newsletterId}`);
+  });
+
+  it('cancels a newsletter through the generic CancelWorkflow like CancelNewsletter, and signals reach workflows', async () => {
+    stack.mock.resend.setLatency(300);
+    try {
+      const request = { ...valid(), recipients: recipients(2000, 'cw') };
+      const { workflowId } = await send(request);
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      await stack.workflows.signalWorkflow({ workflowId, signalName: 'noop', argsJson: '{"hello": 1}' }, stack.auth);
+      await stack.workflows.cancelWorkflow({ workflowId, reason: 'test' }, stack.auth);
+      const result = await stack.workflows.getWorkflowResult({ workflowId, runId: '', wait: true }, stack.auth).response;
+      assert.equal(result.status, WorkflowStatus.COMPLETED);
+      const final = JSON.parse(result.resultJson);
+      assert.equal(final.state, 'CANCELLED');
+      assert.ok(final.sent < 2000);
+      assert.equal(final.sent + final.skipped, 2000);
+      const missing = await rpcError(stack.workflows.signalWorkflow({ workflowId: 'no-such-workflow', signalName: 'x', argsJson: '' }, stack.auth).response);
+      assert.equal(missing.code, 'NOT_FOUND');
+    } finally {
+      stack.mock.resend.setLatency(0);
+    }
+  });
+
+  it('answers UNAVAILABLE when Temporal is unreachable', async () => {
+    const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1s' });
+    const bridge = await startBridge({
+      config: { ...stack.config, grpc: { host: '127.0.0.1', port: 0 } },
+      client: new Client({ connection }),
+      logger: createLogger('silent'),
+      descriptorDir: new URL('../../contracts/gen/', import.meta.url),
+    });
+    const transport = new GrpcTransport({ host: `127.0.0.1:${bridge.port}`, channelCredentials: ChannelCredentials.createInsecure() });
+    try {
+      const client = new NewsletterServiceClient(transport);
+      const err = await rpcError(client.sendNewsletter(valid(), stack.auth).response);
+      assert.equal(err.code, 'UNAVAILABLE');
+      assert.match(err.message, /Temporal is unreachable/);
+    } finally {
+      transport.close();
+      await bridge.close();
+      await connection.close().catch(() => {});
+    }
+  });
+
+  it('refuses to start without INTERNAL_SERVICE_TOKEN when NODE_ENV=production', async () => {
+    await assert.rejects(
+      startBridge({
+        config: { ...stack.config, production: true, internalServiceToken: undefined, grpc: { host: '127.0.0.1', port: 0 } },
+        client: stack.env.client,
+        logger: createLogger('silent'),
+        descriptorDir: new URL('../../contracts/gen/', import.meta.url),
+      }),
+      /INTERNAL_SERVICE_TOKEN is required when NODE_ENV=production/,
+    );
   });
 });

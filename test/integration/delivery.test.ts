@@ -157,4 +157,19 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
     assert.ok(seen.length >= 2, `expected several updates, got ${seen.length}`);
     assert.deepEqual(seen, [...seen].sort((a, b) => a - b), 'progress never goes backwards');
   });
+
+  it('keeps delivering through a backend outage and delivers every callback once it recovers', async () => {
+    const id = newsletterId('backend-down');
+    stack.backend.failNext(3, 503);
+    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: recipients(100, 'b') }, stack.auth);
+    const status = await finalStatus(id);
+    assert.equal(status.state, NewsletterState.COMPLETED, 'the outage did not block or fail delivery');
+    assert.equal(status.sent, 100);
+    const events = await eventually(() => {
+      const e = stack.backend.eventsFor(id);
+      return e.some((x) => x.event_id.endsWith(':final')) ? e : undefined;
+    }, 120_000);
+    const ids = events.map((e) => e.event_id);
+    assert.deepEqual(ids, [`${id}:started`, `${id}:batch:0`, `${id}:batch:1`, `${id}:final`], 'every event, in order, after retries');
+  });
 });

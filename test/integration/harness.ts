@@ -48,12 +48,12 @@ installTemporalRuntime(createLogger(testLogLevel), testLogLevel);
 let bundle: Awaited<ReturnType<typeof bundleWorkflowCode>> | undefined;
 
 /** startStack starts a fresh stack; overrides are environment variables of the service. */
-export async function startStack(overrides: Record<string, string> = {}): Promise<Stack> {
+export async function startStack(overrides: Record<string, string> = {}, serverArgs: string[] = []): Promise<Stack> {
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCli() },
       ip: '127.0.0.1',
-      extraArgs: ['--headless', '--log-level', 'error'],
+      extraArgs: ['--headless', '--log-level', 'error', ...serverArgs],
     },
   });
   const mock = await startMockProviders();
