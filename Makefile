@@ -47,6 +47,7 @@ proto-baseline: setup
 
 lint: setup
 	buf lint
+	deno fmt --check
 	deno lint
 	scripts/check-workflow-imports.sh
 

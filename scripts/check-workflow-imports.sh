@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Workflow code must stay deterministic: no Node built-ins, no I/O libraries, and
-# activities only by type. Fails listing the offending imports.
+# Workflow code must stay deterministic: at run time it may import only
+# @temporalio/workflow, other workflow files and the pure domain types; activities and
+# everything else only as types (`import type`). Fails listing the offending imports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bad=$(grep -nE "^import (?!type)" -P src/workflows/*.ts 2>/dev/null |
-  grep -vE "from '@temporalio/workflow'|from '\./|from '\.\./delivery/types\.ts'|\.spec\.ts:" || true)
+bad=$(perl -0777 -ne 'while (/^import\s+(?!type\b)[^;]*?from\s+["\x27]([^"\x27]+)["\x27]/mg) { print "$ARGV: $1\n" }' \
+  $(ls src/workflows/*.ts | grep -v '\.spec\.ts$') |
+  grep -vE ": (@temporalio/workflow|\./[^/]+\.ts|\.\./delivery/types\.ts)$" || true)
 if [ -n "$bad" ]; then
-  echo "workflow files may import only @temporalio/workflow, each other and delivery/types.ts at runtime:" >&2
+  echo "workflow files may import at run time only @temporalio/workflow, each other and ../delivery/types.ts:" >&2
   echo "$bad" >&2
   exit 1
 fi

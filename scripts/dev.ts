@@ -25,8 +25,17 @@ function log(message: string): void {
   console.log(`[dev] ${message}`);
 }
 
-function start(name: string, command: string, args: string[], extraEnv: Record<string, string | undefined> = {}): ChildProcess {
-  const child = spawn(command, args, { cwd: root, env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit'] });
+function start(
+  name: string,
+  command: string,
+  args: string[],
+  extraEnv: Record<string, string | undefined> = {},
+): ChildProcess {
+  const child = spawn(command, args, {
+    cwd: root,
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       log(`${name} exited (${signal ?? code}); stopping everything`);
@@ -86,11 +95,20 @@ async function main(): Promise<void> {
     mkdirSync(`${root}.data`, { recursive: true });
     log(`starting Temporal dev server on ${temporalAddress} (UI http://127.0.0.1:${uiPort})`);
     start('temporal', cli, [
-      'server', 'start-dev',
-      '--ip', temporalHost, '--port', temporalPort,
-      '--ui-ip', '127.0.0.1', '--ui-port', uiPort,
-      '--db-filename', dbFile,
-      '--log-level', 'warn',
+      'server',
+      'start-dev',
+      '--ip',
+      temporalHost,
+      '--port',
+      temporalPort,
+      '--ui-ip',
+      '127.0.0.1',
+      '--ui-port',
+      uiPort,
+      '--db-filename',
+      dbFile,
+      '--log-level',
+      'warn',
     ]);
     await waitForPort(temporalHost, Number(temporalPort), 'Temporal');
   }
@@ -113,7 +131,10 @@ async function main(): Promise<void> {
       `  emails that would have gone out: curl -s ${mocks.resendUrl}/__mock/emails  |  curl -s ${mocks.postmarkUrl}/__mock/emails`;
   }
 
-  start('service', process.execPath, [...process.execArgv, 'src/main.ts', '--role=all'], { TEMPORAL_ADDRESS: temporalAddress, ...serviceEnv });
+  start('service', process.execPath, [...process.execArgv, 'src/main.ts', '--role=all'], {
+    TEMPORAL_ADDRESS: temporalAddress,
+    ...serviceEnv,
+  });
   await waitForPort(env.GRPC_HOST ?? '127.0.0.1', Number(grpcPort), 'the gRPC bridge');
 
   const sample = readFileSync(`${root}scripts/sample-newsletter.json`, 'utf8').trim();

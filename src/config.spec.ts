@@ -18,7 +18,11 @@ describe('loadConfig', () => {
   });
 
   it('treats empty strings as unset and strips trailing slashes from URLs', () => {
-    const c = loadConfig({ RESEND_API_KEY: '', RESEND_BASE_URL: 'http://127.0.0.1:4010/', BACKEND_URL: 'http://backend:8000/' });
+    const c = loadConfig({
+      RESEND_API_KEY: '',
+      RESEND_BASE_URL: 'http://127.0.0.1:4010/',
+      BACKEND_URL: 'http://backend:8000/',
+    });
     assert.equal(c.providers.resend.apiKey, undefined);
     assert.equal(c.providers.resend.baseUrl, 'http://127.0.0.1:4010');
     assert.equal(c.backend.url, 'http://backend:8000');

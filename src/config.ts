@@ -37,6 +37,12 @@ const schema = z.object({
   PROVIDER_TIMEOUT_MS: positiveInt(15_000, 300_000),
   CIRCUIT_BREAKER_FAILURE_THRESHOLD: positiveInt(5, 1000),
   CIRCUIT_BREAKER_COOLDOWN_MS: positiveInt(30_000, 3_600_000),
+  // The standard OpenTelemetry variables; the OTLP exporter reads the rest (headers, protocol...) itself.
+  OTEL_SDK_DISABLED: optionalString,
+  OTEL_SERVICE_NAME: z.string().trim().min(1).default('authentik-temporal-server'),
+  OTEL_TRACES_EXPORTER: optionalString,
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
 });
 
 /** Config is the validated, typed configuration every part of the service receives. */
@@ -61,6 +67,8 @@ export interface Config {
   internalServiceToken?: string;
   ops: { bridgePort: number; workerPort: number };
   logLevel: string;
+  /** tracing: spans are exported over OTLP only when an OTLP endpoint is configured. */
+  tracing: { serviceName: string; otlp: boolean };
 }
 
 /** ConfigError is thrown when environment variables are invalid; its message names every bad variable. */
@@ -114,5 +122,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     internalServiceToken: e.INTERNAL_SERVICE_TOKEN,
     ops: { bridgePort: e.BRIDGE_OPS_PORT, workerPort: e.WORKER_OPS_PORT },
     logLevel: e.LOG_LEVEL,
+    tracing: {
+      serviceName: e.OTEL_SERVICE_NAME,
+      otlp: Boolean(e.OTEL_EXPORTER_OTLP_ENDPOINT || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) &&
+        e.OTEL_TRACES_EXPORTER !== 'none' && e.OTEL_SDK_DISABLED !== 'true',
+    },
   };
 }

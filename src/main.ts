@@ -9,8 +9,10 @@ import { ConfigError, loadConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { startBridge } from './bridge/server.ts';
 import { createMetrics } from './telemetry/metrics.ts';
-import { startOpsServer } from './telemetry/ops-server.ts';
+import { fetchText, freePort, startOpsServer } from './telemetry/ops-server.ts';
 import { installTemporalRuntime } from './telemetry/temporal-runtime.ts';
+import { clientInterceptors } from './telemetry/temporal-tracing.ts';
+import { setupTracing, type Tracing } from './telemetry/tracing.ts';
 import { createWorker } from './worker/worker.ts';
 import type { Config } from './config.ts';
 
@@ -30,7 +32,7 @@ async function runBridge(config: Config, logger: Logger): Promise<Stop> {
   const metrics = createMetrics('bridge');
   // Lazy: the bridge comes up (and reports not ready) while Temporal is still starting.
   const connection = Connection.lazy({ address: config.temporal.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors() });
   const bridge = await startBridge({
     config,
     client,
@@ -56,18 +58,21 @@ async function runBridge(config: Config, logger: Logger): Promise<Stop> {
 }
 
 async function connectWorker(config: Config, logger: Logger): Promise<NativeConnection> {
-  for (let attempt = 1; ; attempt++) {
+  for (let attempt = 1;; attempt++) {
     try {
       return await NativeConnection.connect({ address: config.temporal.address });
     } catch (err) {
       const delay = Math.min(1_000 * attempt, 10_000);
-      logger.warn({ err: (err as Error).message, attempt }, `Temporal unreachable at ${config.temporal.address}; retrying in ${delay} ms`);
+      logger.warn(
+        { err: (err as Error).message, attempt },
+        `Temporal unreachable at ${config.temporal.address}; retrying in ${delay} ms`,
+      );
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
 }
 
-async function runWorker(config: Config, logger: Logger): Promise<Stop> {
+async function runWorker(config: Config, logger: Logger, tracing: Tracing, coreMetricsUrl: string | undefined): Promise<Stop> {
   const log = logger.child({ role: 'worker' });
   const metrics = createMetrics('worker');
   // The ops endpoint comes up first (not ready) while the worker waits for Temporal.
@@ -77,10 +82,12 @@ async function runWorker(config: Config, logger: Logger): Promise<Stop> {
     port: config.ops.workerPort,
     registry: metrics.registry,
     ready: () => Promise.resolve(current.worker?.getState() === 'RUNNING'),
+    // Temporal Core's own metrics (temporal_*) through the same scrape target.
+    extraMetrics: coreMetricsUrl ? () => fetchText(coreMetricsUrl) : undefined,
   });
   log.info({ port: ops.port }, 'worker ops endpoint: /health /ready /metrics');
   const connection = await connectWorker(config, log);
-  const worker = await createWorker({ config, connection, logger: log, metrics });
+  const worker = await createWorker({ config, connection, logger: log, metrics, tracing });
   current.worker = worker;
   const running = worker.run();
   log.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');
@@ -110,8 +117,11 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  installTemporalRuntime(logger, config.logLevel);
-  const stops: Stop[] = [];
+  const tracing = setupTracing({ serviceName: config.tracing.serviceName, otlp: config.tracing.otlp });
+  // Core serves its metrics on a private loopback port; the worker's /metrics includes them.
+  const corePort = role === 'bridge' ? undefined : await freePort('127.0.0.1');
+  installTemporalRuntime(logger, config.logLevel, corePort ? `127.0.0.1:${corePort}` : undefined);
+  const stops: Stop[] = [async () => await tracing.shutdown()];
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -124,7 +134,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   try {
     if (role !== 'worker') stops.push(await runBridge(config, logger));
-    if (role !== 'bridge') stops.push(await runWorker(config, logger));
+    if (role !== 'bridge') {
+      stops.push(await runWorker(config, logger, tracing, corePort ? `http://127.0.0.1:${corePort}/metrics` : undefined));
+    }
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, 'start-up failed');
     await Promise.allSettled(stops.map((s) => s()));

@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import type { RenderedEmail } from '../delivery/templating.ts';
-import type { BatchRecipient, ProviderName, ProviderUnavailableDetails, SendBatchInput, SendBatchResult } from '../delivery/types.ts';
+import type {
+  BatchRecipient,
+  ProviderName,
+  ProviderUnavailableDetails,
+  SendBatchInput,
+  SendBatchResult,
+} from '../delivery/types.ts';
 import { createLogger } from '../logger.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../providers/types.ts';
@@ -29,7 +35,11 @@ const logger = createLogger('silent');
 
 function input(n: number, provider: ProviderName = 'resend'): SendBatchInput {
   const recipients: BatchRecipient[] = Array.from({ length: n }, (_, i) => ({
-    email: `u${i}@example.com`, name: `U${i}`, variables: {}, recipientId: `r${i}`, position: i,
+    email: `u${i}@example.com`,
+    name: `U${i}`,
+    variables: {},
+    recipientId: `r${i}`,
+    position: i,
   }));
   return {
     newsletterId: 'nl1',
@@ -66,7 +76,11 @@ describe('sendBatch', () => {
     assert.deepEqual(calls.map((c) => c.to.length), [100, 100, 50]);
     assert.equal(result.results.length, 250);
     assert.ok(result.results.every((r) => r.status === 'sent' && r.provider === 'resend'));
-    assert.deepEqual(calls.map((c) => c.key), ['nl-nl1-b4-resend-p0-99-n100', 'nl-nl1-b4-resend-p100-199-n100', 'nl-nl1-b4-resend-p200-249-n50']);
+    assert.deepEqual(calls.map((c) => c.key), [
+      'nl-nl1-b4-resend-p0-99-n100',
+      'nl-nl1-b4-resend-p100-199-n100',
+      'nl-nl1-b4-resend-p200-249-n50',
+    ]);
 
     const again = fakeProvider('resend', 100, sentAll);
     await new MockActivityEnvironment({ attempt: 3 }).run(activities(again.provider).sendBatch, input(250));
@@ -74,10 +88,20 @@ describe('sendBatch', () => {
   });
 
   it('records permanent per-recipient rejections as failed results without failing the batch', async () => {
-    const { provider } = fakeProvider('postmark', 500, (messages) =>
-      messages.map((m, i) => i === 1 ? { status: 'failed', error: '406: inactive', failureClass: 'rejected_recipient' } : { status: 'sent', messageId: m.to })
+    const { provider } = fakeProvider(
+      'postmark',
+      500,
+      (messages) =>
+        messages.map((m, i) =>
+          i === 1
+            ? { status: 'failed', error: '406: inactive', failureClass: 'rejected_recipient' }
+            : { status: 'sent', messageId: m.to }
+        ),
     );
-    const result: SendBatchResult = await new MockActivityEnvironment().run(activities(provider).sendBatch, input(3, 'postmark'));
+    const result: SendBatchResult = await new MockActivityEnvironment().run(
+      activities(provider).sendBatch,
+      input(3, 'postmark'),
+    );
     assert.deepEqual(result.results.map((r) => r.status), ['sent', 'failed', 'sent']);
     assert.equal(result.results[1]!.error, '406: inactive');
   });
@@ -86,19 +110,40 @@ describe('sendBatch', () => {
     const down: Behaviour = () => {
       throw new ProviderError({ provider: 'resend', failureClass: 'transient', statusCode: 503, message: 'down' });
     };
-    const first = await failure(new MockActivityEnvironment({ attempt: 1 }).run(activities(fakeProvider('resend', 100, down).provider).sendBatch, input(2)));
+    const first = await failure(
+      new MockActivityEnvironment({ attempt: 1 }).run(
+        activities(fakeProvider('resend', 100, down).provider).sendBatch,
+        input(2),
+      ),
+    );
     assert.equal(first.nonRetryable, false);
     assert.equal(first.type, 'Provider_transient');
-    const last = await failure(new MockActivityEnvironment({ attempt: 3 }).run(activities(fakeProvider('resend', 100, down).provider).sendBatch, input(2)));
+    const last = await failure(
+      new MockActivityEnvironment({ attempt: 3 }).run(
+        activities(fakeProvider('resend', 100, down).provider).sendBatch,
+        input(2),
+      ),
+    );
     assert.equal(last.nonRetryable, true);
     assert.equal(last.type, 'ProviderUnavailable');
   });
 
   it('passes retry-after to Temporal as the next retry delay', async () => {
     const throttled: Behaviour = () => {
-      throw new ProviderError({ provider: 'resend', failureClass: 'rate_limited', statusCode: 429, message: 'slow down', retryAfterMs: 3000 });
+      throw new ProviderError({
+        provider: 'resend',
+        failureClass: 'rate_limited',
+        statusCode: 429,
+        message: 'slow down',
+        retryAfterMs: 3000,
+      });
     };
-    const err = await failure(new MockActivityEnvironment().run(activities(fakeProvider('resend', 100, throttled).provider).sendBatch, input(2)));
+    const err = await failure(
+      new MockActivityEnvironment().run(
+        activities(fakeProvider('resend', 100, throttled).provider).sendBatch,
+        input(2),
+      ),
+    );
     assert.equal(err.nonRetryable, false);
     assert.equal(err.nextRetryDelay, 3000);
   });
@@ -106,7 +151,12 @@ describe('sendBatch', () => {
   it('fails over with the recipients already accepted, so the other provider sends only the rest', async () => {
     const { provider } = fakeProvider('resend', 2, (messages, _o, call) => {
       if (call === 1) return sentAll(messages, _o, call);
-      throw new ProviderError({ provider: 'resend', failureClass: 'provider_unavailable', statusCode: 401, message: 'bad key' });
+      throw new ProviderError({
+        provider: 'resend',
+        failureClass: 'provider_unavailable',
+        statusCode: 401,
+        message: 'bad key',
+      });
     });
     const err = await failure(new MockActivityEnvironment().run(activities(provider).sendBatch, input(4)));
     assert.equal(err.type, 'ProviderUnavailable');
@@ -126,8 +176,18 @@ describe('sendBatch', () => {
 
   it('skips chunks settled by an earlier attempt (heartbeat details)', async () => {
     const { provider, calls } = fakeProvider('resend', 2, sentAll);
-    const settled = [0, 1].map((position) => ({ position, recipientId: `r${position}`, email: `u${position}@example.com`, status: 'sent' as const, provider: 'resend' as const, messageId: 'old' }));
-    const result: SendBatchResult = await new MockActivityEnvironment({ heartbeatDetails: { settled } }).run(activities(provider).sendBatch, input(4));
+    const settled = [0, 1].map((position) => ({
+      position,
+      recipientId: `r${position}`,
+      email: `u${position}@example.com`,
+      status: 'sent' as const,
+      provider: 'resend' as const,
+      messageId: 'old',
+    }));
+    const result: SendBatchResult = await new MockActivityEnvironment({ heartbeatDetails: { settled } }).run(
+      activities(provider).sendBatch,
+      input(4),
+    );
     assert.deepEqual(calls.map((c) => c.to), [['u2@example.com', 'u3@example.com']]);
     assert.deepEqual(result.results.map((r) => r.messageId), ['old', 'old', 'id-0', 'id-1']);
   });

@@ -13,7 +13,10 @@ describe('createAuthenticator', () => {
 
   it('rejects a missing, malformed or wrong token without echoing it', () => {
     for (const header of [undefined, '', 's3cret', 'Basic s3cret', 'Bearer s3cre', 'Bearer s3cret2']) {
-      assert.throws(() => check(header), (err: unknown) => err instanceof UnauthenticatedError && !err.message.includes('s3cret'));
+      assert.throws(
+        () => check(header),
+        (err: unknown) => err instanceof UnauthenticatedError && !err.message.includes('s3cret'),
+      );
     }
   });
 

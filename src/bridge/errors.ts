@@ -3,11 +3,7 @@
  * throw; the edge (server.ts) calls toRpcStatus once. Unknown errors become INTERNAL
  * with a generic message: the original is logged, never sent to the caller.
  */
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  isGrpcServiceError,
-} from '@temporalio/client';
+import { isGrpcServiceError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 
 /** InvalidArgumentError is thrown when a request field is invalid; its message names the field and why. */
@@ -52,7 +48,9 @@ export function toRpcStatus(err: unknown): { code: RpcStatusCode; detail: string
   if (err instanceof InvalidArgumentError) return { code: 'INVALID_ARGUMENT', detail: err.message, internal: false };
   if (err instanceof NotFoundError) return { code: 'NOT_FOUND', detail: err.message, internal: false };
   if (err instanceof UnauthenticatedError) return { code: 'UNAUTHENTICATED', detail: err.message, internal: false };
-  if (err instanceof FailedPreconditionError) return { code: 'FAILED_PRECONDITION', detail: err.message, internal: false };
+  if (err instanceof FailedPreconditionError) {
+    return { code: 'FAILED_PRECONDITION', detail: err.message, internal: false };
+  }
   if (err instanceof WorkflowNotFoundError) {
     return { code: 'NOT_FOUND', detail: `workflow ${err.workflowId} not found`, internal: false };
   }

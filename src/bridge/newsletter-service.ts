@@ -20,6 +20,7 @@ import type {
 import type { INewsletterService } from '../../contracts/gen/authentik/temporal/v1/newsletter.server.ts';
 import { FINAL_STATES } from '../delivery/types.ts';
 import { toStatusMessage } from './convert.ts';
+import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import type { NewsletterGateway } from './newsletters.ts';
 import { type DeliveryDefaults, toNewsletterInput, validateNewsletterId } from './validation.ts';
 
@@ -27,11 +28,16 @@ import { type DeliveryDefaults, toNewsletterInput, validateNewsletterId } from '
 const WATCH_POLL_MS = 500;
 
 /** createNewsletterService builds the NewsletterService handlers. */
-export function createNewsletterService(gateway: NewsletterGateway, defaults: DeliveryDefaults): INewsletterService {
+export function createNewsletterService(
+  gateway: NewsletterGateway,
+  defaults: DeliveryDefaults,
+  metrics?: BridgeMetrics,
+): INewsletterService {
   return {
     async sendNewsletter(request: SendNewsletterRequest): Promise<SendNewsletterResponse> {
       const input = toNewsletterInput(request, defaults);
       const started = await gateway.start(input);
+      if (!started.alreadyExists) metrics?.newsletterStarted();
       return { newsletterId: input.newsletterId, ...started };
     },
 

@@ -4,7 +4,13 @@
  */
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { FINAL_STATES, type NewsletterInput, type NewsletterStatus, workflowIdFor } from '../delivery/types.ts';
-import { cancelUpdate, getStatusQuery, newsletterWorkflow, pauseUpdate, resumeUpdate } from '../workflows/newsletter.ts';
+import {
+  cancelUpdate,
+  getStatusQuery,
+  newsletterWorkflow,
+  pauseUpdate,
+  resumeUpdate,
+} from '../workflows/newsletter.ts';
 import { NotFoundError } from './errors.ts';
 
 /** StartResult says which workflow carries the newsletter and whether it already existed. */

@@ -6,14 +6,16 @@
  */
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { adaptService } from '@protobuf-ts/grpc-backend';
-import type { ServerCallContext } from '@protobuf-ts/runtime-rpc';
+import type { ServerCallContext, ServiceInfo } from '@protobuf-ts/runtime-rpc';
+import type { Span } from '@opentelemetry/api';
 import type { Client } from '@temporalio/client';
 import { HealthImplementation } from 'grpc-health-check';
 import { NewsletterService } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { WorkflowService } from '../../contracts/gen/authentik/temporal/v1/workflow.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import type { Metrics } from '../telemetry/metrics.ts';
+import type { BridgeMetrics } from '../telemetry/metrics.ts';
+import { extractContext, inSpan, SpanKind, SpanStatusCode } from '../telemetry/tracing.ts';
 import { createAuthenticator } from './auth.ts';
 import { toRpcStatus } from './errors.ts';
 import { createNewsletterService } from './newsletter-service.ts';
@@ -26,7 +28,7 @@ export interface BridgeDeps {
   config: Config;
   client: Client;
   logger: Logger;
-  metrics?: Metrics;
+  metrics?: BridgeMetrics;
   /** descriptorDir holds descriptors.binpb and health-descriptors.binpb (contracts/gen). */
   descriptorDir: URL;
 }
@@ -42,14 +44,18 @@ export interface Bridge {
 type Handler = (...args: any[]) => Promise<any>;
 
 /** edge wraps every method of a service implementation with auth, metrics and error mapping. */
-function edge<T extends object>(service: string, impl: T, deps: BridgeDeps): T {
+function edge<T extends object>(serviceInfo: ServiceInfo, impl: T, deps: BridgeDeps): T {
+  const service = serviceInfo.typeName;
   const authenticate = createAuthenticator(deps.config.internalServiceToken);
   const wrapped: Record<string, Handler> = {};
-  for (const [method, fn] of Object.entries(impl) as [string, Handler][]) {
-    wrapped[method] = async (...args) => {
-      const context = args[args.length - 1] as ServerCallContext;
+  for (const [localName, fn] of Object.entries(impl) as [string, Handler][]) {
+    // The proto name (SendNewsletter), as callers and dashboards know it.
+    const method = serviceInfo.methods.find((m) => m.localName === localName)?.name ?? localName;
+    const handle = async (context: ServerCallContext, span: Span, args: unknown[]) => {
       const started = performance.now();
       let code = 'OK';
+      // Operators jump from a response to its trace with this header.
+      context.sendResponseHeaders({ 'x-trace-id': span.spanContext().traceId });
       try {
         authenticate(context.headers['authorization']);
         return await fn(...args);
@@ -57,14 +63,29 @@ function edge<T extends object>(service: string, impl: T, deps: BridgeDeps): T {
         const status = toRpcStatus(err);
         code = status.code;
         const log = deps.logger.child({ rpc: `${service}/${method}`, code });
-        if (status.internal) log.error({ err }, 'rpc failed');
-        else log.info({ detail: status.detail }, 'rpc refused');
+        if (status.internal) {
+          log.error({ err }, 'rpc failed');
+          span.setStatus({ code: SpanStatusCode.ERROR, message: status.code });
+        } else {
+          log.info({ detail: status.detail }, 'rpc refused');
+        }
         // Setting the context status (rather than throwing) works for unary and streaming alike.
         context.status = { code: status.code, detail: status.detail };
         return undefined;
       } finally {
+        span.setAttribute('rpc.grpc.status_code', code);
         deps.metrics?.rpc(service, method, code, performance.now() - started);
       }
+    };
+    wrapped[localName] = (...args) => {
+      const context = args[args.length - 1] as ServerCallContext;
+      // The server span continues the caller's W3C trace (traceparent metadata) and is the
+      // parent of everything this call causes: StartWorkflow, the workflow, its activities.
+      return inSpan(`${service}/${method}`, {
+        kind: SpanKind.SERVER,
+        parent: extractContext(context.headers),
+        attributes: { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': method },
+      }, (span) => handle(context, span, args));
     };
   }
   return wrapped as T;
@@ -75,19 +96,23 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
   const { config, client, logger } = deps;
   if (!config.internalServiceToken) {
     if (config.production) {
-      throw new Error('INTERNAL_SERVICE_TOKEN is required when NODE_ENV=production: refusing to serve an unauthenticated API');
+      throw new Error(
+        'INTERNAL_SERVICE_TOKEN is required when NODE_ENV=production: refusing to serve an unauthenticated API',
+      );
     }
-    logger.warn('INTERNAL_SERVICE_TOKEN is not set: the gRPC API accepts every caller. Set it outside local development.');
+    logger.warn(
+      'INTERNAL_SERVICE_TOKEN is not set: the gRPC API accepts every caller. Set it outside local development.',
+    );
   }
   const gateway = new NewsletterGateway(client, config.temporal.taskQueue);
   const server = new Server();
   server.addService(...adaptService(
     NewsletterService,
-    edge('NewsletterService', createNewsletterService(gateway, { ...config.delivery }), deps),
+    edge(NewsletterService, createNewsletterService(gateway, { ...config.delivery }, deps.metrics), deps),
   ));
   server.addService(...adaptService(
     WorkflowService,
-    edge('WorkflowService', createWorkflowService(client, config.temporal.taskQueue), deps),
+    edge(WorkflowService, createWorkflowService(client, config.temporal.taskQueue), deps),
   ));
   const health = new HealthImplementation({
     '': 'SERVING',
@@ -98,8 +123,10 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
   createReflectionService(deps.descriptorDir).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${config.grpc.host}:${config.grpc.port}`, ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound)
+    server.bindAsync(
+      `${config.grpc.host}:${config.grpc.port}`,
+      ServerCredentials.createInsecure(),
+      (err, bound) => err ? reject(err) : resolve(bound),
     )
   );
   logger.info({ address: `${config.grpc.host}:${port}` }, 'gRPC bridge listening');

@@ -5,12 +5,7 @@
 import { z } from 'zod';
 import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { checkTemplates, TemplateError } from '../delivery/templating.ts';
-import {
-  MAX_INLINE_RECIPIENTS,
-  MAX_INPUT_BYTES,
-  type NewsletterInput,
-  type ProviderName,
-} from '../delivery/types.ts';
+import { MAX_INLINE_RECIPIENTS, MAX_INPUT_BYTES, type NewsletterInput, type ProviderName } from '../delivery/types.ts';
 import { InvalidArgumentError } from './errors.ts';
 
 const NEWSLETTER_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -51,7 +46,9 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
 
   if (!NEWSLETTER_ID.test(req.newsletterId)) violate('newsletter_id: must match [A-Za-z0-9_-]{1,128}');
   if (!req.subject.trim()) violate('subject: required');
-  if (!req.htmlContent && !req.textContent) violate('html_content: at least one of html_content and text_content is required');
+  if (!req.htmlContent && !req.textContent) {
+    violate('html_content: at least one of html_content and text_content is required');
+  }
   const from = req.fromEmail.trim() || defaults.fromEmail;
   if (!isMailbox(from)) violate('from_email: not an email address');
   if (req.replyTo && !isMailbox(req.replyTo)) violate('reply_to: not an email address');

@@ -5,14 +5,7 @@
 
 import { parseMailbox } from './addresses.ts';
 import type { HttpAnswer } from './http.ts';
-import {
-  MockInputError,
-  parseAddressKind,
-  parseEmailList,
-  parseFault,
-  parseLatency,
-  parseRateLimit,
-} from './state.ts';
+import { MockInputError, parseAddressKind, parseEmailList, parseFault, parseLatency, parseRateLimit } from './state.ts';
 import type { ProviderState } from './state.ts';
 
 function ok(body: unknown = { ok: true }): HttpAnswer {
@@ -68,7 +61,9 @@ export function handleControl(
         let emails = state.received();
         if (to !== null) {
           const wanted = parseMailbox(to) ?? to.trim().toLowerCase();
-          emails = emails.filter((email) => email.to.some((recipient) => (parseMailbox(recipient) ?? recipient.toLowerCase()) === wanted));
+          emails = emails.filter((email) =>
+            email.to.some((recipient) => (parseMailbox(recipient) ?? recipient.toLowerCase()) === wanted)
+          );
         }
         return ok({ emails });
       }
@@ -90,7 +85,9 @@ export function handleControl(
       }
       case 'POST /__mock/rate-limit': {
         const input = jsonObject(body);
-        if (!('requestsPerSecond' in input)) throw new MockInputError('requestsPerSecond is required (a positive integer or null)');
+        if (!('requestsPerSecond' in input)) {
+          throw new MockInputError('requestsPerSecond is required (a positive integer or null)');
+        }
         state.setRateLimit(parseRateLimit(input['requestsPerSecond']));
         return ok();
       }

@@ -75,7 +75,9 @@ export function inactiveMessage(addresses: string[]): string {
 }
 
 function checkMessage(state: ProviderState, input: unknown): Checked {
-  if (!isObject(input)) return { ok: false, code: 300, message: 'Invalid email request: each message must be a JSON object.' };
+  if (!isObject(input)) {
+    return { ok: false, code: 300, message: 'Invalid email request: each message must be a JSON object.' };
+  }
   const from = input['From'];
   if (typeof from !== 'string' || parseMailbox(from) === null) {
     return { ok: false, code: 300, message: `Invalid 'From' address: '${typeof from === 'string' ? from : ''}'.` };
@@ -84,7 +86,9 @@ function checkMessage(state: ProviderState, input: unknown): Checked {
   for (const field of ['To', 'Cc', 'Bcc'] as const) {
     const value = input[field];
     if (!present(value)) continue;
-    if (typeof value !== 'string') return { ok: false, code: 300, message: `Invalid '${field}' address: '${String(value)}'.` };
+    if (typeof value !== 'string') {
+      return { ok: false, code: 300, message: `Invalid '${field}' address: '${String(value)}'.` };
+    }
     for (const address of splitAddressList(value)) recipients.push({ field, address });
   }
   if (recipients.length === 0) return { ok: false, code: 300, message: 'Zero recipients specified' };
@@ -104,12 +108,16 @@ function checkMessage(state: ProviderState, input: unknown): Checked {
     if (state.addressStatus(bare) === 'inactive') inactive.push(bare);
   }
   const subject = input['Subject'];
-  if (present(subject) && typeof subject !== 'string') return { ok: false, code: 300, message: "Invalid 'Subject' value." };
+  if (present(subject) && typeof subject !== 'string') {
+    return { ok: false, code: 300, message: "Invalid 'Subject' value." };
+  }
   const html = input['HtmlBody'];
   const text = input['TextBody'];
   const hasHtml = typeof html === 'string' && html !== '';
   const hasText = typeof text === 'string' && text !== '';
-  if (!hasHtml && !hasText) return { ok: false, code: 300, message: 'Provide either email TextBody or HtmlBody or both.' };
+  if (!hasHtml && !hasText) {
+    return { ok: false, code: 300, message: 'Provide either email TextBody or HtmlBody or both.' };
+  }
   const replyTo = input['ReplyTo'];
   if (present(replyTo)) {
     if (typeof replyTo !== 'string') return { ok: false, code: 300, message: "Invalid 'ReplyTo' address: ''." };
@@ -119,9 +127,14 @@ function checkMessage(state: ProviderState, input: unknown): Checked {
   const headers: Record<string, string> = {};
   if (present(input['Headers'])) {
     const raw = input['Headers'];
-    if (!Array.isArray(raw)) return { ok: false, code: 300, message: "Invalid 'Headers' value: expected [{ Name, Value }]." };
+    if (!Array.isArray(raw)) {
+      return { ok: false, code: 300, message: "Invalid 'Headers' value: expected [{ Name, Value }]." };
+    }
     for (const header of raw) {
-      if (!isObject(header) || typeof header['Name'] !== 'string' || header['Name'] === '' || typeof header['Value'] !== 'string') {
+      if (
+        !isObject(header) || typeof header['Name'] !== 'string' || header['Name'] === '' ||
+        typeof header['Value'] !== 'string'
+      ) {
         return { ok: false, code: 300, message: "Invalid 'Headers' value: expected [{ Name, Value }]." };
       }
       headers[header['Name']] = header['Value'];
@@ -204,7 +217,11 @@ async function decide(
   const rate = state.checkRateLimit();
   // Postmark publishes no rate-limit headers, so only the 429 itself is simulated.
   if (rate !== null && !rate.allowed) {
-    return error(429, postmarkDefaultErrorCode(429), 'Rate limit exceeded: too many requests. Slow down and retry later.');
+    return error(
+      429,
+      postmarkDefaultErrorCode(429),
+      'Rate limit exceeded: too many requests. Slow down and retry later.',
+    );
   }
   const fault = state.takeFault();
   if (fault) return faultAnswer(fault);
@@ -215,7 +232,9 @@ async function decide(
     // A single send reports a failed message as HTTP 422 with the same body a batch element would have.
     return { status: result.ErrorCode === 0 ? 200 : 422, body: result };
   }
-  if (!Array.isArray(parsed.value)) return error(422, 402, 'Received invalid JSON input: the batch must be a JSON array of messages.');
+  if (!Array.isArray(parsed.value)) {
+    return error(422, 402, 'Received invalid JSON input: the batch must be a JSON array of messages.');
+  }
   if (parsed.value.length > POSTMARK_MAX_BATCH) {
     return error(422, 410, `Too many batch messages: the limit is ${POSTMARK_MAX_BATCH} messages per request.`);
   }

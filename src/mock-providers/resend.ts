@@ -18,7 +18,8 @@ export const RESEND_MAX_BATCH = 100;
 /** RESEND_MAX_RECIPIENTS is the most addresses one email's `to` may carry. */
 export const RESEND_MAX_RECIPIENTS = 50;
 
-const ADDRESS_FORMAT = 'The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.';
+const ADDRESS_FORMAT =
+  'The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.';
 const TAG_PART = /^[A-Za-z0-9_-]{1,256}$/;
 
 type Accepted = Omit<ReceivedEmail, 'messageId' | 'receivedAt' | 'idempotencyKey'>;
@@ -80,7 +81,11 @@ function checkAddresses(state: ProviderState, field: string, list: string[]): Ch
     const bare = parseMailbox(address);
     // A registered 'invalid' address is what Resend would refuse as malformed; 'inactive' ones pass (suppression is reported by webhook).
     if (bare === null || state.addressStatus(bare) === 'invalid') {
-      return { ok: false, name: 'validation_error', message: `Invalid \`${field}\` field: '${address}'. ${ADDRESS_FORMAT}` };
+      return {
+        ok: false,
+        name: 'validation_error',
+        message: `Invalid \`${field}\` field: '${address}'. ${ADDRESS_FORMAT}`,
+      };
     }
   }
   return null;
@@ -103,14 +108,20 @@ function checkEmail(state: ProviderState, input: unknown, inBatch: boolean): Che
     return { ok: false, name: 'validation_error', message: '`to` must be a string or an array of strings.' };
   }
   if (recipients.length > RESEND_MAX_RECIPIENTS) {
-    return { ok: false, name: 'validation_error', message: `Too many recipients in \`to\`: the maximum is ${RESEND_MAX_RECIPIENTS}.` };
+    return {
+      ok: false,
+      name: 'validation_error',
+      message: `Too many recipients in \`to\`: the maximum is ${RESEND_MAX_RECIPIENTS}.`,
+    };
   }
   const badTo = checkAddresses(state, 'to', recipients);
   if (badTo) return badTo;
   for (const field of ['cc', 'bcc'] as const) {
     if (!present(input[field])) continue;
     const list = addressList(input[field]);
-    if (list === null) return { ok: false, name: 'validation_error', message: `\`${field}\` must be a string or an array of strings.` };
+    if (list === null) {
+      return { ok: false, name: 'validation_error', message: `\`${field}\` must be a string or an array of strings.` };
+    }
     const bad = checkAddresses(state, field, list);
     if (bad) return bad;
   }
@@ -134,7 +145,9 @@ function checkEmail(state: ProviderState, input: unknown, inBatch: boolean): Che
   let replyTo: string | undefined;
   if (present(input['reply_to'])) {
     const list = addressList(input['reply_to']);
-    if (list === null) return { ok: false, name: 'validation_error', message: '`reply_to` must be a string or an array of strings.' };
+    if (list === null) {
+      return { ok: false, name: 'validation_error', message: '`reply_to` must be a string or an array of strings.' };
+    }
     const bad = checkAddresses(state, 'reply_to', list);
     if (bad) return bad;
     if (list.length > 0) replyTo = list.join(', ');
@@ -150,10 +163,14 @@ function checkEmail(state: ProviderState, input: unknown, inBatch: boolean): Che
   const tags: Record<string, string> = {};
   if (present(input['tags'])) {
     const raw = input['tags'];
-    if (!Array.isArray(raw)) return { ok: false, name: 'validation_error', message: '`tags` must be an array of `{ name, value }`.' };
+    if (!Array.isArray(raw)) {
+      return { ok: false, name: 'validation_error', message: '`tags` must be an array of `{ name, value }`.' };
+    }
     for (const tag of raw) {
-      if (!isObject(tag) || typeof tag['name'] !== 'string' || !TAG_PART.test(tag['name']) ||
-        (present(tag['value']) && (typeof tag['value'] !== 'string' || !TAG_PART.test(tag['value'])))) {
+      if (
+        !isObject(tag) || typeof tag['name'] !== 'string' || !TAG_PART.test(tag['name']) ||
+        (present(tag['value']) && (typeof tag['value'] !== 'string' || !TAG_PART.test(tag['value'])))
+      ) {
         return {
           ok: false,
           name: 'validation_error',
@@ -268,7 +285,8 @@ async function decide(
     mode = header;
   }
   if (idempotencyKey !== undefined) {
-    const fingerprint = createHash('sha256').update(`${request.path}\n${mode}\n${stableStringify(parsed.value)}`).digest('hex');
+    const fingerprint = createHash('sha256').update(`${request.path}\n${mode}\n${stableStringify(parsed.value)}`)
+      .digest('hex');
     const lookup = state.beginIdempotent(idempotencyKey, fingerprint);
     switch (lookup.kind) {
       case 'replay':
@@ -294,8 +312,12 @@ async function decide(
   try {
     // The key stays in flight during the latency, which is what makes concurrent duplicates observable.
     await request.delay();
-    const answer = batch ? sendBatch(state, parsed.value, mode, idempotencyKey) : sendOne(state, parsed.value, idempotencyKey);
-    if (idempotencyKey !== undefined) state.completeIdempotent(idempotencyKey, { status: answer.status, body: answer.body });
+    const answer = batch
+      ? sendBatch(state, parsed.value, mode, idempotencyKey)
+      : sendOne(state, parsed.value, idempotencyKey);
+    if (idempotencyKey !== undefined) {
+      state.completeIdempotent(idempotencyKey, { status: answer.status, body: answer.body });
+    }
     return { ...answer, headers: rateHeaders };
   } finally {
     if (idempotencyKey !== undefined) state.abandonIdempotent(idempotencyKey);
@@ -311,7 +333,9 @@ export function createResendHandler(state: ProviderState): ProviderHandler {
       const parsed = parseJson(request.body);
       const batch = request.path === '/emails/batch';
       let messages = 0;
-      if (parsed.ok) messages = batch ? (Array.isArray(parsed.value) ? parsed.value.length : 0) : isObject(parsed.value) ? 1 : 0;
+      if (parsed.ok) {
+        messages = batch ? (Array.isArray(parsed.value) ? parsed.value.length : 0) : isObject(parsed.value) ? 1 : 0;
+      }
       const idempotencyKey = headerValue(request.headers, 'idempotency-key');
       const answer = await decide(state, request, parsed, idempotencyKey);
       return { answer, messages, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) };

@@ -33,7 +33,14 @@ function email(to: string, extra: Record<string, unknown> = {}) {
 }
 
 function message(to: string, extra: Record<string, unknown> = {}) {
-  return { From: 'news@example.com', To: to, Subject: 'Hello', HtmlBody: '<p>Hi</p>', MessageStream: 'broadcast', ...extra };
+  return {
+    From: 'news@example.com',
+    To: to,
+    Subject: 'Hello',
+    HtmlBody: '<p>Hi</p>',
+    MessageStream: 'broadcast',
+    ...extra,
+  };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<Error & { code: number; statusCode: number }> {
@@ -50,7 +57,10 @@ describe('Resend mock', () => {
     const { data, error, headers } = await resend().emails.send({
       ...email('ada@example.com'),
       replyTo: ['reply@example.com'],
-      headers: { 'List-Unsubscribe': '<https://example.com/u/1>', 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+      headers: {
+        'List-Unsubscribe': '<https://example.com/u/1>',
+        'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+      },
       tags: [{ name: 'newsletter_id', value: 'nl-1' }],
     });
     assert.equal(error, null);
@@ -66,7 +76,10 @@ describe('Resend mock', () => {
       html: '<p>Hi</p>',
       text: 'Hi',
       replyTo: 'reply@example.com',
-      headers: { 'List-Unsubscribe': '<https://example.com/u/1>', 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+      headers: {
+        'List-Unsubscribe': '<https://example.com/u/1>',
+        'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+      },
       tags: { newsletter_id: 'nl-1' },
       receivedAt: '',
     });
@@ -77,11 +90,17 @@ describe('Resend mock', () => {
   });
 
   it('records a batch in order and answers one id per email', async () => {
-    const { data, error } = await resend().batch.send([email('a@example.com'), email('b@example.com', { tags: [{ name: 'n', value: '2' }] })]);
+    const { data, error } = await resend().batch.send([
+      email('a@example.com'),
+      email('b@example.com', { tags: [{ name: 'n', value: '2' }] }),
+    ]);
     assert.equal(error, null);
     assert.equal(data!.data.length, 2);
     const received = mock.resend.received();
-    assert.deepEqual(received.map((e) => [e.messageId, e.to[0]]), [[data!.data[0]!.id, 'a@example.com'], [data!.data[1]!.id, 'b@example.com']]);
+    assert.deepEqual(received.map((e) => [e.messageId, e.to[0]]), [[data!.data[0]!.id, 'a@example.com'], [
+      data!.data[1]!.id,
+      'b@example.com',
+    ]]);
     assert.deepEqual(received[1]!.tags, { n: '2' });
     assert.equal(mock.resend.calls()[0]!.messages, 2);
   });
@@ -94,7 +113,10 @@ describe('Resend mock', () => {
     assert.deepEqual(second.data, first.data);
     assert.equal(mock.resend.received().length, 2);
     assert.deepEqual(mock.resend.received().map((e) => e.idempotencyKey), ['nl-1/batch-0', 'nl-1/batch-0']);
-    assert.deepEqual(mock.resend.calls().map((c) => [c.status, c.idempotencyKey]), [[200, 'nl-1/batch-0'], [200, 'nl-1/batch-0']]);
+    assert.deepEqual(mock.resend.calls().map((c) => [c.status, c.idempotencyKey]), [[200, 'nl-1/batch-0'], [
+      200,
+      'nl-1/batch-0',
+    ]]);
   });
 
   it('answers 409 invalid_idempotent_request for the same key with another payload', async () => {
@@ -119,7 +141,11 @@ describe('Resend mock', () => {
 
   it('answers 400 invalid_idempotency_key for a key longer than 256 characters', async () => {
     const { error } = await resend().emails.send(email('a@example.com'), { idempotencyKey: 'k'.repeat(257) });
-    assert.deepEqual({ ...error }, { statusCode: 400, name: 'invalid_idempotency_key', message: 'The key must be between 1-256 chars.' });
+    assert.deepEqual({ ...error }, {
+      statusCode: 400,
+      name: 'invalid_idempotency_key',
+      message: 'The key must be between 1-256 chars.',
+    });
   });
 
   it('rejects the whole batch in strict mode when one email is invalid', async () => {
@@ -134,7 +160,10 @@ describe('Resend mock', () => {
   it('sends the valid emails and lists the invalid ones by index in permissive mode', async () => {
     mock.resend.failAddresses('invalid', ['Registered-Invalid@example.com']);
     const { data, error } = await resend().batch.send(
-      [email('a@example.com'), email('registered-invalid@example.com'), email('c@example.com'), { ...email('d@example.com'), subject: '' }],
+      [email('a@example.com'), email('registered-invalid@example.com'), email('c@example.com'), {
+        ...email('d@example.com'),
+        subject: '',
+      }],
       { batchValidation: 'permissive' },
     );
     assert.equal(error, null);
@@ -167,7 +196,9 @@ describe('Resend mock', () => {
   it('rejects a missing from and more than 50 recipients', async () => {
     const noFrom = await resend().emails.send({ ...email('a@example.com'), from: '' });
     assert.equal(noFrom.error?.name, 'missing_required_field');
-    const many = await resend().emails.send(email('x@example.com', { to: Array.from({ length: 51 }, (_, i) => `u${i}@example.com`) }));
+    const many = await resend().emails.send(
+      email('x@example.com', { to: Array.from({ length: 51 }, (_, i) => `u${i}@example.com`) }),
+    );
     assert.equal(many.error?.statusCode, 422);
     assert.equal(many.error?.name, 'validation_error');
   });
@@ -187,7 +218,11 @@ describe('Resend mock', () => {
   });
 
   it('answers an injected quota fault with its error name until cleared', async () => {
-    mock.resend.injectFault({ status: 429, errorName: 'daily_quota_exceeded', message: 'You have reached your daily email sending quota.' });
+    mock.resend.injectFault({
+      status: 429,
+      errorName: 'daily_quota_exceeded',
+      message: 'You have reached your daily email sending quota.',
+    });
     for (let i = 0; i < 3; i++) {
       const { error } = await resend().emails.send(email('a@example.com'));
       assert.equal(error?.name, 'daily_quota_exceeded');
@@ -390,7 +425,10 @@ describe('HTTP control API', () => {
   });
 
   it('steers Postmark addresses, rate limit, latency and reset over HTTP', async () => {
-    assert.deepEqual((await control(mock.postmarkUrl, 'GET', '/__mock/health')).body, { status: 'ok', provider: 'postmark' });
+    assert.deepEqual((await control(mock.postmarkUrl, 'GET', '/__mock/health')).body, {
+      status: 'ok',
+      provider: 'postmark',
+    });
     await control(mock.postmarkUrl, 'POST', '/__mock/addresses', { kind: 'inactive', emails: ['gone@example.com'] });
     const [result] = await postmark().sendEmailBatch([message('gone@example.com')]);
     assert.equal(result!.ErrorCode, 406);
@@ -406,15 +444,17 @@ describe('HTTP control API', () => {
   });
 
   it('answers bad control input with 400 and a JSON message', async () => {
-    for (const [path, body] of [
-      ['/__mock/faults', { status: 200 }],
-      ['/__mock/faults', { status: 503, count: 0 }],
-      ['/__mock/latency', { ms: -1 }],
-      ['/__mock/addresses', { kind: 'bounced', emails: ['a@example.com'] }],
-      ['/__mock/rate-limit', { requestsPerSecond: 0 }],
-      ['/__mock/rate-limit', {}],
-      ['/__mock/faults', 'nope'],
-    ] as const) {
+    for (
+      const [path, body] of [
+        ['/__mock/faults', { status: 200 }],
+        ['/__mock/faults', { status: 503, count: 0 }],
+        ['/__mock/latency', { ms: -1 }],
+        ['/__mock/addresses', { kind: 'bounced', emails: ['a@example.com'] }],
+        ['/__mock/rate-limit', { requestsPerSecond: 0 }],
+        ['/__mock/rate-limit', {}],
+        ['/__mock/faults', 'nope'],
+      ] as const
+    ) {
       const answer = await control(mock.resendUrl, 'POST', path, body);
       assert.equal(answer.status, 400, `${path} ${JSON.stringify(body)}`);
       assert.equal(typeof answer.body['message'], 'string');
@@ -445,7 +485,9 @@ describe('lifecycle', () => {
     const own = await startMockProviders();
     await own.close();
     await own.close();
-    const { error, headers } = await new Resend('re_test', { baseUrl: own.resendUrl }).emails.send(email('a@example.com'));
+    const { error, headers } = await new Resend('re_test', { baseUrl: own.resendUrl }).emails.send(
+      email('a@example.com'),
+    );
     assert.deepEqual({ ...error }, {
       name: 'application_error',
       statusCode: null,

@@ -54,7 +54,9 @@ function baseUrl(server: Server): string {
 }
 
 function checkPort(name: string, port: number): number {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`${name} must be an integer between 0 and 65535`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`${name} must be an integer between 0 and 65535`);
+  }
   return port;
 }
 

@@ -4,13 +4,7 @@
  * programmatic control and the HTTP control API so both accept exactly the same things.
  */
 
-import type {
-  CallRecord,
-  Fault,
-  MockProviderControl,
-  MockProviderName,
-  ReceivedEmail,
-} from './types.ts';
+import type { CallRecord, Fault, MockProviderControl, MockProviderName, ReceivedEmail } from './types.ts';
 
 /** IDEMPOTENCY_TTL_MS is how long a Resend idempotency key is remembered (24 h, as documented by Resend). */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;

@@ -5,7 +5,12 @@ import { CircuitBreaker, type CircuitState } from './circuit-breaker.ts';
 function breaker(threshold = 3, cooldownMs = 1000) {
   let now = 0;
   const states: CircuitState[] = [];
-  const b = new CircuitBreaker({ failureThreshold: threshold, cooldownMs, now: () => now, onStateChange: (s) => states.push(s) });
+  const b = new CircuitBreaker({
+    failureThreshold: threshold,
+    cooldownMs,
+    now: () => now,
+    onStateChange: (s) => states.push(s),
+  });
   return { b, states, advance: (ms: number) => (now += ms) };
 }
 

@@ -1,6 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyPostmarkCode, classifyPostmarkError, classifyResendError, countsAgainstProvider, decide, RETRY_ATTEMPTS } from './classify.ts';
+import {
+  classifyPostmarkCode,
+  classifyPostmarkError,
+  classifyResendError,
+  countsAgainstProvider,
+  decide,
+  RETRY_ATTEMPTS,
+} from './classify.ts';
 
 describe('classifyResendError', () => {
   const cases: Array<[number | null, string | undefined, string]> = [

@@ -79,7 +79,9 @@ export const RETRY_ATTEMPTS: Readonly<Record<'rate_limited' | 'transient' | 'unk
 export function decide(failureClass: FailureClass, attempt: number, retryAfterMs?: number): RetryDecision {
   switch (failureClass) {
     case 'rate_limited':
-      return attempt < RETRY_ATTEMPTS.rate_limited ? { action: 'retry', delayMs: retryAfterMs } : { action: 'failover' };
+      return attempt < RETRY_ATTEMPTS.rate_limited
+        ? { action: 'retry', delayMs: retryAfterMs }
+        : { action: 'failover' };
     case 'transient':
     case 'unknown_outcome':
       return attempt < RETRY_ATTEMPTS[failureClass] ? { action: 'retry' } : { action: 'failover' };

@@ -13,10 +13,16 @@ import type { EmailProvider } from './types.ts';
 export function createProviders(config: Config['providers']): Map<ProviderName, EmailProvider> {
   const providers = new Map<ProviderName, EmailProvider>();
   if (config.resend.apiKey) {
-    providers.set('resend', createResendProvider({ ...config.resend, apiKey: config.resend.apiKey, timeoutMs: config.timeoutMs }));
+    providers.set(
+      'resend',
+      createResendProvider({ ...config.resend, apiKey: config.resend.apiKey, timeoutMs: config.timeoutMs }),
+    );
   }
   if (config.postmark.apiKey) {
-    providers.set('postmark', createPostmarkProvider({ ...config.postmark, apiKey: config.postmark.apiKey, timeoutMs: config.timeoutMs }));
+    providers.set(
+      'postmark',
+      createPostmarkProvider({ ...config.postmark, apiKey: config.postmark.apiKey, timeoutMs: config.timeoutMs }),
+    );
   }
   return providers;
 }

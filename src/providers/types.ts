@@ -42,7 +42,9 @@ export class ProviderError extends Error {
     message: string;
     retryAfterMs?: number;
   }) {
-    super(`${init.provider}: ${init.statusCode ?? 'no response'} ${init.code ?? ''} ${init.message}`.replace(/\s+/g, ' '));
+    super(
+      `${init.provider}: ${init.statusCode ?? 'no response'} ${init.code ?? ''} ${init.message}`.replace(/\s+/g, ' '),
+    );
     this.name = 'ProviderError';
     this.provider = init.provider;
     this.failureClass = init.failureClass;

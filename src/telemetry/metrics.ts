@@ -1,61 +1,176 @@
 /**
- * Metrics: every Prometheus metric of the service, in one registry, one prefix
- * (`newsletter_`), base units, bounded labels (never ids or addresses).
+ * Metrics: every Prometheus metric of the service, in one registry per role, one
+ * prefix (`newsletter_`), base units, bounded labels (never ids or addresses). Label
+ * sets that are known in advance start at zero so dashboards and alerts see a series
+ * before the first event.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { NewsletterState, ProviderName } from '../delivery/types.ts';
+import type { FailureClass } from '../providers/classify.ts';
 import type { CircuitState } from '../providers/circuit-breaker.ts';
 
-/** DeliveryMetrics is what activities report; an interface so tests may pass none. */
+/** DeliveryMetrics is what activities report; optional everywhere so tests may pass none. */
 export interface DeliveryMetrics {
-  providerCall(provider: string, outcome: string, durationMs: number): void;
-  circuitState(provider: string, state: CircuitState): void;
-  callback(outcome: 'ok' | 'retry' | 'rejected'): void;
+  providerCall(provider: ProviderName, outcome: 'ok' | FailureClass, durationMs: number): void;
+  emails(provider: ProviderName, result: 'sent' | 'failed', errorClass: 'none' | FailureClass, count: number): void;
+  failover(
+    from: ProviderName,
+    to: ProviderName,
+    reason: FailureClass | 'circuit_open' | 'not_configured' | 'refused_messages',
+  ): void;
+  rateLimitWait(provider: ProviderName, waitMs: number): void;
+  batchStarted(provider: ProviderName): () => void;
+  circuitState(provider: ProviderName, state: CircuitState): void;
+  callback(outcome: 'ok' | 'retry' | 'rejected' | 'disabled'): void;
+  newsletterFinished(state: NewsletterState): void;
+}
+
+/** BridgeMetrics is what the gRPC edge reports. */
+export interface BridgeMetrics {
+  rpc(service: string, method: string, code: string, durationMs: number): void;
+  newsletterStarted(): void;
 }
 
 /** Metrics owns the registry served at /metrics. */
-export interface Metrics extends DeliveryMetrics {
+export interface Metrics extends DeliveryMetrics, BridgeMetrics {
   readonly registry: Registry;
-  rpc(service: string, method: string, code: string, durationMs: number): void;
 }
 
+const PROVIDERS: ProviderName[] = ['resend', 'postmark'];
 const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
+const FINAL: NewsletterState[] = ['COMPLETED', 'COMPLETED_WITH_FAILURES', 'CANCELLED', 'FAILED'];
 
-/** createMetrics builds a fresh registry with default process metrics. */
-export function createMetrics(role: string): Metrics {
+/** createMetrics builds a fresh registry with default process metrics for one role (bridge or worker). */
+export function createMetrics(role: 'bridge' | 'worker'): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ role });
   collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const rpcs = new Counter({
+    name: 'newsletter_grpc_server_handled_total',
+    help: 'gRPC calls handled, by service, method and status code.',
+    labelNames: ['service', 'method', 'code'],
+    registers,
+  });
+  const rpcLatency = new Histogram({
+    name: 'newsletter_grpc_server_handling_seconds',
+    help: 'gRPC handling time by service, method and status code.',
+    labelNames: ['service', 'method', 'code'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers,
+  });
+  const started = new Counter({
+    name: 'newsletter_newsletters_started_total',
+    help: 'Newsletters started (a repeated SendNewsletter of the same id is not counted).',
+    registers,
+  });
+  const finished = new Counter({
+    name: 'newsletter_newsletters_finished_total',
+    help: 'Newsletters that reached a final state, by state.',
+    labelNames: ['state'],
+    registers,
+  });
+  const emails = new Counter({
+    name: 'newsletter_emails_total',
+    help: 'Recipients settled by a provider: sent, or failed with an error class.',
+    labelNames: ['provider', 'result', 'error_class'],
+    registers,
+  });
   const providerCalls = new Histogram({
     name: 'newsletter_provider_call_duration_seconds',
-    help: 'Provider API call latency by provider and outcome (ok or failure class).',
+    help: 'Provider API call latency, by provider and outcome (ok or failure class).',
     labelNames: ['provider', 'outcome'],
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [registry],
+    registers,
+  });
+  const failovers = new Counter({
+    name: 'newsletter_failovers_total',
+    help: 'Batches handed from one provider to the other, by direction and reason.',
+    labelNames: ['from', 'to', 'reason'],
+    registers,
+  });
+  const rateLimitWaits = new Counter({
+    name: 'newsletter_rate_limit_waits_total',
+    help: 'Provider throttling answers that made a batch wait and retry.',
+    labelNames: ['provider'],
+    registers,
+  });
+  const rateLimitWaitSeconds = new Counter({
+    name: 'newsletter_rate_limit_wait_seconds_total',
+    help: 'Time batches were asked to wait by provider throttling (retry-after).',
+    labelNames: ['provider'],
+    registers,
+  });
+  const inFlight = new Gauge({
+    name: 'newsletter_batches_in_flight',
+    help: 'Batch activities running in this worker, by provider.',
+    labelNames: ['provider'],
+    registers,
+  });
+  const batchDuration = new Histogram({
+    name: 'newsletter_batch_duration_seconds',
+    help: 'Time to render and send one batch attempt, by provider.',
+    labelNames: ['provider'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers,
   });
   const circuit = new Gauge({
     name: 'newsletter_provider_circuit_state',
     help: 'Circuit breaker state per provider: 0 closed, 1 half open, 2 open.',
     labelNames: ['provider'],
-    registers: [registry],
+    registers,
   });
   const callbacks = new Counter({
     name: 'newsletter_backend_callbacks_total',
-    help: 'Backend status callback attempts by outcome.',
+    help: 'Backend status callback attempts, by outcome.',
     labelNames: ['outcome'],
-    registers: [registry],
+    registers,
   });
-  const rpcs = new Histogram({
-    name: 'newsletter_grpc_server_handling_seconds',
-    help: 'gRPC server handling time by service, method and status code.',
-    labelNames: ['service', 'method', 'code'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
+
+  if (role === 'worker') {
+    for (const provider of PROVIDERS) {
+      emails.inc({ provider, result: 'sent', error_class: 'none' }, 0);
+      inFlight.set({ provider }, 0);
+      rateLimitWaits.inc({ provider }, 0);
+      rateLimitWaitSeconds.inc({ provider }, 0);
+      circuit.set({ provider }, 0);
+      for (const to of PROVIDERS.filter((p) => p !== provider)) {
+        failovers.inc({ from: provider, to, reason: 'transient' }, 0);
+      }
+    }
+    for (const outcome of ['ok', 'retry', 'rejected', 'disabled']) callbacks.inc({ outcome }, 0);
+    for (const state of FINAL) finished.inc({ state }, 0);
+  } else {
+    started.inc(0);
+  }
+
   return {
     registry,
+    rpc: (service, method, code, ms) => {
+      rpcs.inc({ service, method, code });
+      rpcLatency.observe({ service, method, code }, ms / 1000);
+    },
+    newsletterStarted: () => started.inc(),
+    newsletterFinished: (state) => finished.inc({ state }),
     providerCall: (provider, outcome, ms) => providerCalls.observe({ provider, outcome }, ms / 1000),
+    emails: (provider, result, errorClass, count) => {
+      if (count > 0) emails.inc({ provider, result, error_class: errorClass }, count);
+    },
+    failover: (from, to, reason) => failovers.inc({ from, to, reason }),
+    rateLimitWait: (provider, waitMs) => {
+      rateLimitWaits.inc({ provider });
+      rateLimitWaitSeconds.inc({ provider }, waitMs / 1000);
+    },
+    batchStarted: (provider) => {
+      inFlight.inc({ provider });
+      const end = batchDuration.startTimer({ provider });
+      return () => {
+        inFlight.dec({ provider });
+        end();
+      };
+    },
     circuitState: (provider, state) => circuit.set({ provider }, CIRCUIT_VALUE[state]),
     callback: (outcome) => callbacks.inc({ outcome }),
-    rpc: (service, method, code, ms) => rpcs.observe({ service, method, code }, ms / 1000),
   };
 }

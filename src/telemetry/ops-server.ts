@@ -16,6 +16,8 @@ export async function startOpsServer(options: {
   port: number;
   registry: Registry;
   ready: () => Promise<boolean>;
+  /** extraMetrics appends another exposition (Temporal Core's) so one scrape target has both. */
+  extraMetrics?: () => Promise<string>;
 }): Promise<OpsServer> {
   const server: Server = createServer(async (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -27,7 +29,8 @@ export async function startOpsServer(options: {
         res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
           .end(JSON.stringify({ status: ready ? 'ready' : 'not ready' }));
       } else if (path === '/metrics') {
-        const body = await options.registry.metrics();
+        const extra = options.extraMetrics ? await options.extraMetrics().catch(() => '') : '';
+        const body = `${await options.registry.metrics()}\n${extra}`;
         res.writeHead(200, { 'content-type': options.registry.contentType }).end(body);
       } else {
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
@@ -49,4 +52,23 @@ export async function startOpsServer(options: {
         server.closeAllConnections();
       }),
   };
+}
+
+/** freePort asks the OS for a port that is free on host right now. */
+export async function freePort(host: string): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen(0, host, resolve);
+  });
+  const address = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  if (typeof address !== 'object' || !address) throw new Error('could not find a free port');
+  return address.port;
+}
+
+/** fetchText reads a Prometheus exposition from another endpoint (bounded wait). */
+export async function fetchText(url: string): Promise<string> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+  return response.ok ? await response.text() : '';
 }

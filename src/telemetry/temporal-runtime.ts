@@ -15,12 +15,38 @@ const TEMPORAL_LEVEL: Record<string, LogLevel> = {
   silent: 'ERROR',
 };
 
-/** installTemporalRuntime installs the process-wide Temporal runtime with our logger. */
-export function installTemporalRuntime(logger: Logger, level: string): void {
+/**
+ * installTemporalRuntime installs the process-wide Temporal runtime with our logger and,
+ * given metricsAddress (host:port), Core's Prometheus endpoint with Prometheus naming
+ * (`_total` counters, seconds) for the worker's /metrics to include.
+ */
+export function installTemporalRuntime(logger: Logger, level: string, metricsAddress?: string): void {
   const log = logger.child({ component: 'temporal' });
   Runtime.install({
+    ...(metricsAddress
+      ? {
+        telemetryOptions: {
+          metrics: {
+            prometheus: {
+              bindAddress: metricsAddress,
+              countersTotalSuffix: true,
+              unitSuffix: true,
+              useSecondsForDurations: true,
+            },
+          },
+        },
+      }
+      : {}),
     logger: new DefaultLogger(TEMPORAL_LEVEL[level] ?? 'INFO', ({ level: entryLevel, message, meta }) => {
-      const method = entryLevel === 'TRACE' ? 'trace' : entryLevel === 'DEBUG' ? 'debug' : entryLevel === 'INFO' ? 'info' : entryLevel === 'WARN' ? 'warn' : 'error';
+      const method = entryLevel === 'TRACE'
+        ? 'trace'
+        : entryLevel === 'DEBUG'
+        ? 'debug'
+        : entryLevel === 'INFO'
+        ? 'info'
+        : entryLevel === 'WARN'
+        ? 'warn'
+        : 'error';
       log[method](meta ?? {}, message);
     }),
   });

@@ -14,6 +14,8 @@ import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { createProviders } from '../providers/index.ts';
 import type { EmailProvider } from '../providers/types.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
+import { workerTracingOptions } from '../telemetry/temporal-tracing.ts';
+import type { Tracing } from '../telemetry/tracing.ts';
 
 /** workflowsPath is the workflow bundle entry beside this module (.ts from source, .js from dist). */
 export const workflowsPath = fileURLToPath(new URL(`../workflows/index${extname(import.meta.url)}`, import.meta.url));
@@ -26,22 +28,31 @@ export interface WorkerDeps {
   metrics?: DeliveryMetrics;
   providers?: ReadonlyMap<ProviderName, EmailProvider>;
   backend?: BackendClient;
-  /** workflowBundle lets tests bundle once per suite instead of once per worker. */
+  /** tracing, when given, connects workflow and activity spans to the caller's trace. */
+  tracing?: Tracing;
+  /** workflowBundle lets tests bundle once per suite instead of once per worker (with WORKFLOW_INTERCEPTOR_MODULES). */
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
 
 /** createBreakers builds one circuit breaker per provider, reporting state changes. */
-export function createBreakers(config: Config, logger: Logger, metrics?: DeliveryMetrics): Map<ProviderName, CircuitBreaker> {
+export function createBreakers(
+  config: Config,
+  logger: Logger,
+  metrics?: DeliveryMetrics,
+): Map<ProviderName, CircuitBreaker> {
   const names: ProviderName[] = ['resend', 'postmark'];
   return new Map(names.map((name) => {
     metrics?.circuitState(name, 'closed');
-    return [name, new CircuitBreaker({
-      ...config.providers.circuitBreaker,
-      onStateChange: (state) => {
-        metrics?.circuitState(name, state);
-        logger.warn({ provider: name, circuit: state }, `circuit breaker ${state}`);
-      },
-    })];
+    return [
+      name,
+      new CircuitBreaker({
+        ...config.providers.circuitBreaker,
+        onStateChange: (state) => {
+          metrics?.circuitState(name, state);
+          logger.warn({ provider: name, circuit: state }, `circuit breaker ${state}`);
+        },
+      }),
+    ];
   }));
 }
 
@@ -53,7 +64,10 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     throw new Error('no email provider configured: set RESEND_API_KEY and/or POSTMARK_API_KEY');
   }
   if (!providers.has(config.delivery.primaryProvider)) {
-    logger.warn({ provider: config.delivery.primaryProvider }, 'the primary provider has no API key: every batch will fail over');
+    logger.warn(
+      { provider: config.delivery.primaryProvider },
+      'the primary provider has no API key: every batch will fail over',
+    );
   }
   const backend = deps.backend ?? createBackendClient({ url: config.backend.url, token: config.internalServiceToken });
   if (!backend.enabled) logger.warn('BACKEND_URL is not set: status callbacks are disabled');
@@ -70,6 +84,7 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     taskQueue: config.temporal.taskQueue,
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath }),
     activities,
+    ...(deps.tracing ? workerTracingOptions(deps.tracing) : {}),
     // Batches in flight are bounded per newsletter by EMAIL_CONCURRENCY_LIMIT; this bounds the process.
     maxConcurrentActivityTaskExecutions: 100,
     shutdownGraceTime: '30 seconds',

@@ -13,9 +13,9 @@
  * - Continues as new when the server suggests it, carrying progress.
  */
 import {
-  ApplicationFailure,
   ActivityFailure,
   allHandlersFinished,
+  ApplicationFailure,
   CancellationScope,
   condition,
   continueAsNew,
@@ -34,8 +34,8 @@ import {
   MAX_REPORTED_FAILURES,
   type NewsletterInput,
   type NewsletterStatus,
-  PROVIDERS,
   type ProviderName,
+  PROVIDERS,
   type ProviderUnavailableDetails,
   type RecipientResult,
 } from '../delivery/types.ts';
@@ -166,7 +166,11 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
       try {
         await notifyBackend(next);
       } catch (err) {
-        log.warn('backend callback given up', { newsletter_id: input.newsletterId, event_id: next.event_id, error: String(err) });
+        log.warn('backend callback given up', {
+          newsletter_id: input.newsletterId,
+          event_id: next.event_id,
+          error: String(err),
+        });
       }
       p.pendingCallbacks.shift();
     }
@@ -180,7 +184,12 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
       } else {
         s.failed += 1;
         if (s.failures.length < MAX_REPORTED_FAILURES) {
-          s.failures.push({ email: r.email, recipientId: r.recipientId, reason: r.error ?? 'failed', provider: r.provider });
+          s.failures.push({
+            email: r.email,
+            recipientId: r.recipientId,
+            reason: r.error ?? 'failed',
+            provider: r.provider,
+          });
         }
       }
     }
@@ -241,7 +250,8 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
 
   const hasWork = () => p.retryQueue.length > 0 || p.nextBatch < batchesTotal;
   const wantsContinueAsNew = () => workflowInfo().continueAsNewSuggested;
-  const canStart = () => !p.cancelled && !p.paused && hasWork() && inFlight < input.concurrency && !wantsContinueAsNew();
+  const canStart = () =>
+    !p.cancelled && !p.paused && hasWork() && inFlight < input.concurrency && !wantsContinueAsNew();
 
   if (!carried) p.pendingCallbacks.push(event('started'));
   // Non-cancellable like the batches: Temporal cancellation must not cut the callbacks short.
@@ -271,7 +281,13 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
     s.state = p.cancelled ? 'CANCELLED' : s.failed > 0 ? 'COMPLETED_WITH_FAILURES' : 'COMPLETED';
     s.endTime = new Date().toISOString();
     final = true;
-    log.info('newsletter finished', { newsletter_id: input.newsletterId, state: s.state, sent: s.sent, failed: s.failed, skipped: s.skipped });
+    log.info('newsletter finished', {
+      newsletter_id: input.newsletterId,
+      state: s.state,
+      sent: s.sent,
+      failed: s.failed,
+      skipped: s.skipped,
+    });
     p.pendingCallbacks.push(event('final'));
     pumpMode = 'drain';
     await pumpDone;

@@ -62,12 +62,31 @@ describe('gRPC API', { timeout: 180_000 }, () => {
 
   const invalidCases: Array<[string, (r: SendNewsletterRequest) => void, RegExp]> = [
     ['a missing subject', (r) => (r.subject = ''), /^subject: required/],
-    ['a bad recipient email', (r) => (r.recipients[1]!.email = 'not-an-email'), /recipients\[1\]\.email: not an email address/],
-    ['a template that does not compile', (r) => (r.htmlContent = '<p>{{#open}}</p>'), /html_content: template does not compile/],
-    ['no content at all', (r) => { r.htmlContent = ''; r.textContent = ''; }, /html_content: at least one of/],
+    [
+      'a bad recipient email',
+      (r) => (r.recipients[1]!.email = 'not-an-email'),
+      /recipients\[1\]\.email: not an email address/,
+    ],
+    [
+      'a template that does not compile',
+      (r) => (r.htmlContent = '<p>{{#open}}</p>'),
+      /html_content: template does not compile/,
+    ],
+    ['no content at all', (r) => {
+      r.htmlContent = '';
+      r.textContent = '';
+    }, /html_content: at least one of/],
     ['a bad newsletter id', (r) => (r.newsletterId = 'has spaces'), /newsletter_id: must match/],
-    ['a duplicate recipient', (r) => (r.recipients[2]!.email = r.recipients[0]!.email.toUpperCase()), /recipients\[2\]\.email: duplicate of recipients\[0\]/],
-    ['too many recipients', (r) => (r.recipients = recipients(MAX_INLINE_RECIPIENTS + 1, 'm')), /recipients: at most 10000 recipients/],
+    [
+      'a duplicate recipient',
+      (r) => (r.recipients[2]!.email = r.recipients[0]!.email.toUpperCase()),
+      /recipients\[2\]\.email: duplicate of recipients\[0\]/,
+    ],
+    [
+      'too many recipients',
+      (r) => (r.recipients = recipients(MAX_INLINE_RECIPIENTS + 1, 'm')),
+      /recipients: at most 10000 recipients/,
+    ],
     ['a bad from address', (r) => (r.fromEmail = 'Someone <nope>'), /from_email: not an email address/],
     ['an invalid tag', (r) => (r.tags = { 'bad tag': 'x' }), /tags\[bad tag\]/],
   ];
@@ -85,27 +104,36 @@ describe('gRPC API', { timeout: 180_000 }, () => {
     const request = valid();
     request.subject = '';
     await rpcError(send(request));
-    const status = await rpcError(stack.newsletters.getNewsletterStatus({ newsletterId: request.newsletterId }, stack.auth).response);
+    const status = await rpcError(
+      stack.newsletters.getNewsletterStatus({ newsletterId: request.newsletterId }, stack.auth).response,
+    );
     assert.equal(status.code, 'NOT_FOUND');
     const ok = await send(valid());
     assert.equal(ok.alreadyExists, false);
   });
 
   it('answers NOT_FOUND for an unknown newsletter on every newsletter RPC', async () => {
-    for (const call of [
-      stack.newsletters.getNewsletterStatus({ newsletterId: 'unknown-newsletter' }, stack.auth).response,
-      stack.newsletters.cancelNewsletter({ newsletterId: 'unknown-newsletter', reason: '' }, stack.auth).response,
-      stack.newsletters.pauseNewsletter({ newsletterId: 'unknown-newsletter' }, stack.auth).response,
-    ]) {
+    for (
+      const call of [
+        stack.newsletters.getNewsletterStatus({ newsletterId: 'unknown-newsletter' }, stack.auth).response,
+        stack.newsletters.cancelNewsletter({ newsletterId: 'unknown-newsletter', reason: '' }, stack.auth).response,
+        stack.newsletters.pauseNewsletter({ newsletterId: 'unknown-newsletter' }, stack.auth).response,
+      ]
+    ) {
       assert.equal((await rpcError(call)).code, 'NOT_FOUND');
     }
   });
 
   it('starts only registered workflow types through WorkflowService and returns JSON results', async () => {
-    const unknown = await rpcError(stack.workflows.startWorkflow({ workflowType: 'rm -rf', workflowId: '', argsJson: '[]' }, stack.auth).response);
+    const unknown = await rpcError(
+      stack.workflows.startWorkflow({ workflowType: 'rm -rf', workflowId: '', argsJson: '[]' }, stack.auth).response,
+    );
     assert.equal(unknown.code, 'INVALID_ARGUMENT');
     assert.match(unknown.message, /workflow_type: "rm -rf" is not registered/);
-    const badJson = await rpcError(stack.workflows.startWorkflow({ workflowType: 'newsletterWorkflow', workflowId: '', argsJson: '{' }, stack.auth).response);
+    const badJson = await rpcError(
+      stack.workflows.startWorkflow({ workflowType: 'newsletterWorkflow', workflowId: '', argsJson: '{' }, stack.auth)
+        .response,
+    );
     assert.equal(badJson.code, 'INVALID_ARGUMENT');
     assert.match(badJson.message, /args_json: not valid JSON/);
 
@@ -119,15 +147,31 @@ describe('gRPC API', { timeout: 180_000 }, () => {
       primaryProvider: 'resend',
       unsubscribeBaseUrl: 'https://app.authentik.example',
     };
-    const started = await stack.workflows.startWorkflow({ workflowType: 'newsletterWorkflow', workflowId: `custom-${id}`, argsJson: JSON.stringify([input]) }, stack.auth).response;
+    const started = await stack.workflows.startWorkflow({
+      workflowType: 'newsletterWorkflow',
+      workflowId: `custom-${id}`,
+      argsJson: JSON.stringify([input]),
+    }, stack.auth).response;
     assert.equal(started.workflowId, `custom-${id}`);
     assert.ok(started.runId);
-    const result = await stack.workflows.getWorkflowResult({ workflowId: started.workflowId, runId: '', wait: true }, stack.auth).response;
+    const result = await stack.workflows.getWorkflowResult(
+      { workflowId: started.workflowId, runId: '', wait: true },
+      stack.auth,
+    ).response;
     assert.equal(result.status, WorkflowStatus.COMPLETED);
     assert.equal(JSON.parse(result.resultJson).sent, 2);
-    const again = await rpcError(stack.workflows.startWorkflow({ workflowType: 'newsletterWorkflow', workflowId: `custom-${id}`, argsJson: JSON.stringify([input]) }, stack.auth).response);
+    const again = await rpcError(
+      stack.workflows.startWorkflow({
+        workflowType: 'newsletterWorkflow',
+        workflowId: `custom-${id}`,
+        argsJson: JSON.stringify([input]),
+      }, stack.auth).response,
+    );
     assert.equal(again.code, 'ALREADY_EXISTS');
-    const missing = await rpcError(stack.workflows.getWorkflowResult({ workflowId: 'no-such-workflow', runId: '', wait: false }, stack.auth).response);
+    const missing = await rpcError(
+      stack.workflows.getWorkflowResult({ workflowId: 'no-such-workflow', runId: '', wait: false }, stack.auth)
+        .response,
+    );
     assert.equal(missing.code, 'NOT_FOUND');
   });
 
@@ -135,7 +179,16 @@ describe('gRPC API', { timeout: 180_000 }, () => {
     const url = `http://127.0.0.1:${stack.bridge.port}`;
     const base = ['curl', '--protocol', 'grpc', '--http2-prior-knowledge'];
     const { stdout: methods } = await run('buf', [...base, '--list-methods', url]);
-    for (const m of ['SendNewsletter', 'GetNewsletterStatus', 'CancelNewsletter', 'PauseNewsletter', 'ResumeNewsletter', 'WatchNewsletter']) {
+    for (
+      const m of [
+        'SendNewsletter',
+        'GetNewsletterStatus',
+        'CancelNewsletter',
+        'PauseNewsletter',
+        'ResumeNewsletter',
+        'WatchNewsletter',
+      ]
+    ) {
       assert.ok(methods.includes(`authentik.temporal.v1.NewsletterService/${m}`), methods);
     }
     assert.ok(methods.includes('authentik.temporal.v1.WorkflowService/StartWorkflow'));
@@ -145,8 +198,16 @@ describe('gRPC API', { timeout: 180_000 }, () => {
 
     const request = valid();
     const { stdout: sent } = await run('buf', [
-      ...base, '-H', `authorization: Bearer ${TOKEN}`,
-      '--data', JSON.stringify({ newsletter_id: request.newsletterId, subject: 'Hi {{name}}', text_content: 'hello', recipients: [{ email: 'curl@example.com', name: 'Curl' }] }),
+      ...base,
+      '-H',
+      `authorization: Bearer ${TOKEN}`,
+      '--data',
+      JSON.stringify({
+        newsletter_id: request.newsletterId,
+        subject: 'Hi {{name}}',
+        text_content: 'hello',
+        recipients: [{ email: 'curl@example.com', name: 'Curl' }],
+      }),
       `${url}/authentik.temporal.v1.NewsletterService/SendNewsletter`,
     ]);
     assert.equal(JSON.parse(sent).workflowId, `newsletter-${request.newsletterId}`);
@@ -160,13 +221,17 @@ describe('gRPC API', { timeout: 180_000 }, () => {
       await new Promise((resolve) => setTimeout(resolve, 700));
       await stack.workflows.signalWorkflow({ workflowId, signalName: 'noop', argsJson: '{"hello": 1}' }, stack.auth);
       await stack.workflows.cancelWorkflow({ workflowId, reason: 'test' }, stack.auth);
-      const result = await stack.workflows.getWorkflowResult({ workflowId, runId: '', wait: true }, stack.auth).response;
+      const result = await stack.workflows.getWorkflowResult({ workflowId, runId: '', wait: true }, stack.auth)
+        .response;
       assert.equal(result.status, WorkflowStatus.COMPLETED);
       const final = JSON.parse(result.resultJson);
       assert.equal(final.state, 'CANCELLED');
       assert.ok(final.sent < 2000);
       assert.equal(final.sent + final.skipped, 2000);
-      const missing = await rpcError(stack.workflows.signalWorkflow({ workflowId: 'no-such-workflow', signalName: 'x', argsJson: '' }, stack.auth).response);
+      const missing = await rpcError(
+        stack.workflows.signalWorkflow({ workflowId: 'no-such-workflow', signalName: 'x', argsJson: '' }, stack.auth)
+          .response,
+      );
       assert.equal(missing.code, 'NOT_FOUND');
     } finally {
       stack.mock.resend.setLatency(0);
@@ -181,7 +246,10 @@ describe('gRPC API', { timeout: 180_000 }, () => {
       logger: createLogger('silent'),
       descriptorDir: new URL('../../contracts/gen/', import.meta.url),
     });
-    const transport = new GrpcTransport({ host: `127.0.0.1:${bridge.port}`, channelCredentials: ChannelCredentials.createInsecure() });
+    const transport = new GrpcTransport({
+      host: `127.0.0.1:${bridge.port}`,
+      channelCredentials: ChannelCredentials.createInsecure(),
+    });
     try {
       const client = new NewsletterServiceClient(transport);
       const err = await rpcError(client.sendNewsletter(valid(), stack.auth).response);
@@ -197,7 +265,12 @@ describe('gRPC API', { timeout: 180_000 }, () => {
   it('refuses to start without INTERNAL_SERVICE_TOKEN when NODE_ENV=production', async () => {
     await assert.rejects(
       startBridge({
-        config: { ...stack.config, production: true, internalServiceToken: undefined, grpc: { host: '127.0.0.1', port: 0 } },
+        config: {
+          ...stack.config,
+          production: true,
+          internalServiceToken: undefined,
+          grpc: { host: '127.0.0.1', port: 0 },
+        },
         client: stack.env.client,
         logger: createLogger('silent'),
         descriptorDir: new URL('../../contracts/gen/', import.meta.url),

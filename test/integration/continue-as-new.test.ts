@@ -44,7 +44,9 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
     assert.equal(new Set(received.map((e) => e.to[0])).size, 300);
 
     const runs = [];
-    for await (const run of stack.env.client.workflow.list({ query: `WorkflowId = '${workflowIdFor(id)}'` })) runs.push(run);
+    for await (const run of stack.env.client.workflow.list({ query: `WorkflowId = '${workflowIdFor(id)}'` })) {
+      runs.push(run);
+    }
     assert.ok(runs.length > 1, `expected several runs, got ${runs.length}`);
     const events = await eventually(() => {
       const e = stack.backend.eventsFor(id);

@@ -7,13 +7,24 @@ import assert from 'node:assert/strict';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { eventually, newsletterId, recipients, type Stack, startStack } from './harness.ts';
 
-const content = { subject: 'Hi {{name}}', htmlContent: '', textContent: 'Hello {{name}}', fromEmail: '', replyTo: '', tags: {} };
+const content = {
+  subject: 'Hi {{name}}',
+  htmlContent: '',
+  textContent: 'Hello {{name}}',
+  fromEmail: '',
+  replyTo: '',
+  tags: {},
+};
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('newsletter control', { timeout: 300_000 }, () => {
   let stack: Stack;
   before(async () => {
-    stack = await startStack({ NEWSLETTER_BATCH_SIZE: '10', EMAIL_CONCURRENCY_LIMIT: '2', CIRCUIT_BREAKER_COOLDOWN_MS: '500' });
+    stack = await startStack({
+      NEWSLETTER_BATCH_SIZE: '10',
+      EMAIL_CONCURRENCY_LIMIT: '2',
+      CIRCUIT_BREAKER_COOLDOWN_MS: '500',
+    });
   });
   after(async () => {
     await stack?.close();
@@ -28,14 +39,24 @@ describe('newsletter control', { timeout: 300_000 }, () => {
   it('cancels a slow send: in-flight batches drain, nothing is sent after, counts are true', async () => {
     stack.mock.resend.setLatency(300);
     const id = newsletterId('cancel');
-    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: recipients(300, 'c') }, stack.auth);
+    await stack.newsletters.sendNewsletter(
+      { newsletterId: id, ...content, recipients: recipients(300, 'c') },
+      stack.auth,
+    );
     await eventually(() => stack.mock.resend.received().length >= 40);
-    const { status: cancelled } = await stack.newsletters.cancelNewsletter({ newsletterId: id, reason: 'wrong audience' }, stack.auth).response;
+    const { status: cancelled } = await stack.newsletters.cancelNewsletter({
+      newsletterId: id,
+      reason: 'wrong audience',
+    }, stack.auth).response;
     assert.equal(cancelled!.state, NewsletterState.CANCELLED);
     assert.equal(cancelled!.reason, 'wrong audience');
     const deliveredAtCancel = stack.mock.resend.received().length;
     await sleep(1_500);
-    assert.equal(stack.mock.resend.received().length, deliveredAtCancel, 'no email after the cancelled batches drained');
+    assert.equal(
+      stack.mock.resend.received().length,
+      deliveredAtCancel,
+      'no email after the cancelled batches drained',
+    );
     const final = await status(id);
     assert.equal(final.state, NewsletterState.CANCELLED);
     assert.equal(final.sent, deliveredAtCancel);
@@ -50,7 +71,10 @@ describe('newsletter control', { timeout: 300_000 }, () => {
   it('pauses and resumes: no batch starts while paused, then every recipient gets one email', async () => {
     stack.mock.resend.setLatency(200);
     const id = newsletterId('pause');
-    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: recipients(200, 'q') }, stack.auth);
+    await stack.newsletters.sendNewsletter(
+      { newsletterId: id, ...content, recipients: recipients(200, 'q') },
+      stack.auth,
+    );
     await eventually(() => stack.mock.resend.received().length >= 20);
     const { status: paused } = await stack.newsletters.pauseNewsletter({ newsletterId: id }, stack.auth).response;
     assert.equal(paused!.state, NewsletterState.PAUSED);
@@ -74,7 +98,10 @@ describe('newsletter control', { timeout: 300_000 }, () => {
     stack.mock.resend.injectFault({ status: 401, durationMs: 600_000 });
     stack.mock.postmark.injectFault({ status: 401, durationMs: 600_000 });
     const id = newsletterId('all-down');
-    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: recipients(40, 'z') }, stack.auth);
+    await stack.newsletters.sendNewsletter(
+      { newsletterId: id, ...content, recipients: recipients(40, 'z') },
+      stack.auth,
+    );
     const paused = await eventually(async () => {
       const s = await status(id);
       return s.state === NewsletterState.PAUSED ? s : undefined;

@@ -30,16 +30,23 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
   });
 
   const finalStatus = async (id: string) =>
-    await eventually(async () => {
-      const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth);
-      const s = response.status!;
-      return s.state !== NewsletterState.RUNNING && s.state !== NewsletterState.PAUSED ? s : undefined;
-    }, 120_000, 250);
+    await eventually(
+      async () => {
+        const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth);
+        const s = response.status!;
+        return s.state !== NewsletterState.RUNNING && s.state !== NewsletterState.PAUSED ? s : undefined;
+      },
+      120_000,
+      250,
+    );
 
   it('delivers 1,000 recipients in batches of 50, each exactly once, with escaped names and callbacks', async () => {
     const id = newsletterId('thousand');
     const list = recipients(1000, 'k');
-    const { response } = await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: list }, stack.auth);
+    const { response } = await stack.newsletters.sendNewsletter(
+      { newsletterId: id, ...content, recipients: list },
+      stack.auth,
+    );
     assert.equal(response.alreadyExists, false);
     assert.equal(response.workflowId, `newsletter-${id}`);
 
@@ -80,7 +87,13 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
     assert.equal(batches.flatMap((e) => e.batch!.results).filter((r) => r.status === 'sent').length, 1000);
     const final = events.at(-1)!;
     assert.equal(final.event_id, `${id}:final`);
-    assert.deepEqual([final.state, final.total, final.sent, final.failed, final.skipped], ['COMPLETED', 1000, 1000, 0, 0]);
+    assert.deepEqual([final.state, final.total, final.sent, final.failed, final.skipped], [
+      'COMPLETED',
+      1000,
+      1000,
+      0,
+      0,
+    ]);
     assert.ok(stack.backend.received.every((r) => r.authorization === 'Bearer integration-test-token'));
     assert.ok(stack.backend.received.some((r) => r.path === `/api/internal/newsletters/${id}/status`));
   });
@@ -121,7 +134,9 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
     assert.equal(stack.mock.resend.calls().length, 2, 'one call per batch, no retry');
     const final = await eventually(() => stack.backend.eventsFor(id).find((e) => e.event_id.endsWith(':final')));
     assert.equal(final.state, 'COMPLETED_WITH_FAILURES');
-    const failed = stack.backend.eventsFor(id).flatMap((e) => e.batch?.results ?? []).filter((r) => r.status === 'failed');
+    const failed = stack.backend.eventsFor(id).flatMap((e) => e.batch?.results ?? []).filter((r) =>
+      r.status === 'failed'
+    );
     assert.deepEqual(failed.map((r) => r.recipient_id), ['p-7']);
   });
 
@@ -129,7 +144,10 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
     const id = newsletterId('throttled');
     stack.mock.resend.injectFault({ status: 429, count: 1, retryAfterSeconds: 2 });
     const started = Date.now();
-    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: recipients(10, 'r') }, stack.auth);
+    await stack.newsletters.sendNewsletter(
+      { newsletterId: id, ...content, recipients: recipients(10, 'r') },
+      stack.auth,
+    );
     const status = await finalStatus(id);
     assert.equal(status.state, NewsletterState.COMPLETED);
     assert.equal(status.sent, 10);
@@ -145,7 +163,10 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
   it('streams status changes with WatchNewsletter until the final state', async () => {
     const id = newsletterId('watch');
     stack.mock.resend.setLatency(150);
-    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: recipients(300, 'w') }, stack.auth);
+    await stack.newsletters.sendNewsletter(
+      { newsletterId: id, ...content, recipients: recipients(300, 'w') },
+      stack.auth,
+    );
     const seen: number[] = [];
     let last;
     for await (const message of stack.newsletters.watchNewsletter({ newsletterId: id }, stack.auth).responses) {
@@ -161,7 +182,10 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
   it('keeps delivering through a backend outage and delivers every callback once it recovers', async () => {
     const id = newsletterId('backend-down');
     stack.backend.failNext(3, 503);
-    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: recipients(100, 'b') }, stack.auth);
+    await stack.newsletters.sendNewsletter(
+      { newsletterId: id, ...content, recipients: recipients(100, 'b') },
+      stack.auth,
+    );
     const status = await finalStatus(id);
     assert.equal(status.state, NewsletterState.COMPLETED, 'the outage did not block or fail delivery');
     assert.equal(status.sent, 100);

@@ -39,7 +39,9 @@ describe('make dev', { timeout: 180_000 }, () => {
   });
 
   it('serves the sample newsletter from the README to the mock inbox and stops cleanly on Ctrl-C', async () => {
-    const [temporal, ui, grpc, bridgeOps, workerOps, resend, postmark] = await Promise.all(Array.from({ length: 7 }, freePort));
+    const [temporal, ui, grpc, bridgeOps, workerOps, resend, postmark] = await Promise.all(
+      Array.from({ length: 7 }, freePort),
+    );
     const env = {
       ...process.env,
       TEMPORAL_CLI: temporalCli(),
@@ -56,7 +58,10 @@ describe('make dev', { timeout: 180_000 }, () => {
       INTERNAL_SERVICE_TOKEN: '',
       LOG_LEVEL: 'warn',
     };
-    const child = spawn(process.execPath, [...process.execArgv, 'scripts/dev.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...process.execArgv, 'scripts/dev.ts'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     dev = child;
     let output = '';
     child.stdout!.on('data', (d) => (output += d));
@@ -75,13 +80,23 @@ describe('make dev', { timeout: 180_000 }, () => {
     const grpcHealth = await run('buf', [...curl, '--data', '{}', `${url}/grpc.health.v1.Health/Check`]);
     assert.equal(JSON.parse(grpcHealth.stdout).status, 'SERVING');
     // The exact call the README and the dev banner document.
-    await run('buf', [...curl, '--data', '@scripts/sample-newsletter.json', `${url}/authentik.temporal.v1.NewsletterService/SendNewsletter`]);
+    await run('buf', [
+      ...curl,
+      '--data',
+      '@scripts/sample-newsletter.json',
+      `${url}/authentik.temporal.v1.NewsletterService/SendNewsletter`,
+    ]);
     const sample = JSON.parse(readFileSync('scripts/sample-newsletter.json', 'utf8'));
     const emails = await eventually(async () => {
-      const body = await (await fetch(`http://127.0.0.1:${resend}/__mock/emails`)).json() as { emails: Array<{ to: string[] }> };
+      const body = await (await fetch(`http://127.0.0.1:${resend}/__mock/emails`)).json() as {
+        emails: Array<{ to: string[] }>;
+      };
       return body.emails.length === sample.recipients.length ? body.emails : undefined;
     }, 30_000);
-    assert.deepEqual(emails.map((e) => e.to[0]).sort(), sample.recipients.map((r: { email: string }) => r.email).sort());
+    assert.deepEqual(
+      emails.map((e) => e.to[0]).sort(),
+      sample.recipients.map((r: { email: string }) => r.email).sort(),
+    );
 
     child.kill('SIGINT');
     assert.equal(await exited, 0);

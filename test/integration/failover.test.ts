@@ -7,14 +7,25 @@ import assert from 'node:assert/strict';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { eventually, newsletterId, recipients, type Stack, startStack } from './harness.ts';
 
-const content = { subject: 'Hi {{name}}', htmlContent: '<p>{{name}}</p>', textContent: '', fromEmail: '', replyTo: '', tags: {} };
+const content = {
+  subject: 'Hi {{name}}',
+  htmlContent: '<p>{{name}}</p>',
+  textContent: '',
+  fromEmail: '',
+  replyTo: '',
+  tags: {},
+};
 
 async function finalStatus(stack: Stack, id: string) {
-  return await eventually(async () => {
-    const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth);
-    const s = response.status!;
-    return s.state !== NewsletterState.RUNNING && s.state !== NewsletterState.PAUSED ? s : undefined;
-  }, 180_000, 250);
+  return await eventually(
+    async () => {
+      const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth);
+      const s = response.status!;
+      return s.state !== NewsletterState.RUNNING && s.state !== NewsletterState.PAUSED ? s : undefined;
+    },
+    180_000,
+    250,
+  );
 }
 
 describe('failover', { timeout: 400_000 }, () => {
@@ -47,7 +58,10 @@ describe('failover', { timeout: 400_000 }, () => {
     stacks.push(stack);
     stack.mock.postmark.injectFault({ status: 503, durationMs: 600_000 });
     const id = newsletterId('postmark-down');
-    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: recipients(200, 'g') }, stack.auth);
+    await stack.newsletters.sendNewsletter(
+      { newsletterId: id, ...content, recipients: recipients(200, 'g') },
+      stack.auth,
+    );
     const status = await finalStatus(stack, id);
     assert.equal(status.state, NewsletterState.COMPLETED);
     assert.deepEqual(status.sentByProvider, { resend: 200 });
@@ -67,7 +81,10 @@ describe('failover', { timeout: 400_000 }, () => {
     stack.mock.resend.injectFault({ status: 401, durationMs: 1_500 });
     stack.mock.postmark.setLatency(200);
     const id = newsletterId('recovers');
-    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: recipients(200, 'h') }, stack.auth);
+    await stack.newsletters.sendNewsletter(
+      { newsletterId: id, ...content, recipients: recipients(200, 'h') },
+      stack.auth,
+    );
     const status = await finalStatus(stack, id);
     assert.equal(status.state, NewsletterState.COMPLETED);
     assert.equal(status.sent, 200);

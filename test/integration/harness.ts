@@ -15,7 +15,12 @@ import { type Bridge, startBridge } from '../../src/bridge/server.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { installTemporalRuntime } from '../../src/telemetry/temporal-runtime.ts';
-import { startMockProviders, type MockProviders } from '../../src/mock-providers/server.ts';
+import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
+import { clientInterceptors, WORKFLOW_INTERCEPTOR_MODULES } from '../../src/telemetry/temporal-tracing.ts';
+import { setupTracing } from '../../src/telemetry/tracing.ts';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { Client } from '@temporalio/client';
+import { type MockProviders, startMockProviders } from '../../src/mock-providers/server.ts';
 import { createWorker, workflowsPath } from '../../src/worker/worker.ts';
 import { type BackendMock, startBackendMock } from './backend-mock.ts';
 
@@ -35,6 +40,8 @@ export interface Stack {
   config: Config;
   bridge: Bridge;
   worker: Worker;
+  /** metrics is the worker's registry, as its /metrics would serve it. */
+  metrics: Metrics;
   newsletters: NewsletterServiceClient;
   workflows: WorkflowServiceClient;
   /** auth is the call option carrying the bearer token. */
@@ -44,6 +51,10 @@ export interface Stack {
 
 const testLogLevel = process.env.TEST_LOG_LEVEL ?? 'error';
 installTemporalRuntime(createLogger(testLogLevel), testLogLevel);
+
+/** spans collects every finished span of this test process (the tracing a deployment exports over OTLP). */
+export const spans = new InMemorySpanExporter();
+const tracing = setupTracing({ serviceName: 'authentik-temporal-server-test', otlp: false, exporter: spans });
 
 let bundle: Awaited<ReturnType<typeof bundleWorkflowCode>> | undefined;
 
@@ -74,16 +85,31 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     ...overrides,
   });
   const logger = createLogger(config.logLevel);
-  bundle ??= await bundleWorkflowCode({ workflowsPath, logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } });
-  const worker = await createWorker({ config, connection: env.nativeConnection, logger, workflowBundle: bundle });
+  bundle ??= await bundleWorkflowCode({
+    workflowsPath,
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+    logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} },
+  });
+  const metrics = createMetrics('worker');
+  const worker = await createWorker({
+    config,
+    connection: env.nativeConnection,
+    logger,
+    metrics,
+    tracing,
+    workflowBundle: bundle,
+  });
   const running = worker.run();
   const bridge = await startBridge({
     config,
-    client: env.client,
+    client: new Client({ connection: env.connection, interceptors: clientInterceptors() }),
     logger,
     descriptorDir: new URL('../../contracts/gen/', import.meta.url),
   });
-  const transport = new GrpcTransport({ host: `127.0.0.1:${bridge.port}`, channelCredentials: ChannelCredentials.createInsecure() });
+  const transport = new GrpcTransport({
+    host: `127.0.0.1:${bridge.port}`,
+    channelCredentials: ChannelCredentials.createInsecure(),
+  });
   return {
     env,
     mock,
@@ -91,6 +117,7 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     config,
     bridge,
     worker,
+    metrics,
     newsletters: new NewsletterServiceClient(transport),
     workflows: new WorkflowServiceClient(transport),
     auth: { meta: { authorization: `Bearer ${TOKEN}` } },
@@ -122,7 +149,11 @@ export function newsletterId(label: string): string {
 }
 
 /** eventually polls fn until it returns a truthy value or the timeout passes. */
-export async function eventually<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
+export async function eventually<T>(
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 60_000,
+  intervalMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -132,7 +163,9 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false> | T
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) {
+      throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }

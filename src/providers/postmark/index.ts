@@ -7,7 +7,7 @@
  * in fact accepted sends that batch twice. The activity retries only on the same
  * provider and records settled chunks in heartbeats to keep that window small.
  */
-import { Errors, ServerClient, type Models } from 'postmark';
+import { Errors, type Models, ServerClient } from 'postmark';
 import type { RenderedEmail } from '../../delivery/templating.ts';
 import { classifyPostmarkCode, classifyPostmarkError } from '../classify.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../types.ts';
@@ -69,7 +69,9 @@ export function createPostmarkProvider(options: PostmarkOptions): EmailProvider 
       }
       return messages.map((_, index): MessageOutcome => {
         const response = responses[index];
-        if (!response) return { status: 'failed', error: 'no result for this message', failureClass: 'unknown_outcome' };
+        if (!response) {
+          return { status: 'failed', error: 'no result for this message', failureClass: 'unknown_outcome' };
+        }
         if (response.ErrorCode === 0) return { status: 'sent', messageId: response.MessageID };
         return {
           status: 'failed',

@@ -3,7 +3,7 @@
  * Permissive batch validation lets valid messages go out while invalid ones come
  * back as per-index errors (recorded as permanent per-recipient failures).
  */
-import { Resend, type CreateBatchOptions } from 'resend';
+import { type CreateBatchOptions, Resend } from 'resend';
 import type { RenderedEmail } from '../../delivery/templating.ts';
 import { classifyResendError } from '../classify.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../types.ts';

@@ -1,0 +1,100 @@
+/**
+ * Tracing: one OpenTelemetry tracer provider per process (OTel JS v1, the line the
+ * Temporal interceptor package is built on, so spans of both join one trace). W3C
+ * trace context crosses gRPC metadata and Temporal headers. Spans are exported over
+ * OTLP only when the standard OTEL_* variables ask for it; otherwise they stay local
+ * (trace ids still reach logs and responses).
+ */
+import { type Attributes, context, propagation, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { Resource } from '@opentelemetry/resources';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  NoopSpanProcessor,
+  SimpleSpanProcessor,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+
+/** TRACER_NAME names the tracer of this service's own spans. */
+export const TRACER_NAME = 'authentik-temporal-server';
+
+/** Tracing is the process's tracer setup; the worker hands spanProcessor to the workflow span sink. */
+export interface Tracing {
+  resource: Resource;
+  spanProcessor: SpanProcessor;
+  shutdown(): Promise<void>;
+}
+
+/** TracingOptions: an explicit exporter (tests) or the OTLP exporter when `otlp` is true. */
+export interface TracingOptions {
+  serviceName: string;
+  otlp: boolean;
+  exporter?: SpanExporter;
+}
+
+let installed: Tracing | undefined;
+
+/** setupTracing registers the global tracer provider, context manager and W3C propagators, once per process. */
+export function setupTracing(options: TracingOptions): Tracing {
+  if (installed) return installed;
+  const resource = new Resource({ 'service.name': options.serviceName });
+  const spanProcessor: SpanProcessor = options.exporter
+    ? new SimpleSpanProcessor(options.exporter)
+    : options.otlp
+    ? new BatchSpanProcessor(new OTLPTraceExporter())
+    : new NoopSpanProcessor();
+  const provider = new BasicTracerProvider({ resource, spanProcessors: [spanProcessor] });
+  provider.register({
+    contextManager: new AsyncLocalStorageContextManager(),
+    propagator: new CompositePropagator({
+      propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
+    }),
+  });
+  installed = { resource, spanProcessor, shutdown: () => provider.shutdown() };
+  return installed;
+}
+
+/** currentTraceId is the trace id of the active span, if any. */
+export function currentTraceId(): string | undefined {
+  const id = trace.getActiveSpan()?.spanContext().traceId;
+  return id && !/^0+$/.test(id) ? id : undefined;
+}
+
+/** inSpan runs fn inside a new active span, recording an exception and error status when fn throws. */
+export async function inSpan<T>(
+  name: string,
+  options: { kind?: SpanKind; attributes?: Attributes; parent?: ReturnType<typeof context.active> },
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  const tracer = trace.getTracer(TRACER_NAME);
+  return await tracer.startActiveSpan(
+    name,
+    { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes },
+    options.parent ?? context.active(),
+    async (span) => {
+      try {
+        return await fn(span);
+      } catch (err) {
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+        throw err;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
+/** extractContext reads W3C trace context from gRPC metadata (lower-case keys). */
+export function extractContext(headers: Record<string, string | string[]>) {
+  return propagation.extract(context.active(), headers, {
+    keys: (carrier) => Object.keys(carrier),
+    get: (carrier, key) => carrier[key],
+  });
+}
+
+export { SpanKind, SpanStatusCode };

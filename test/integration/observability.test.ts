@@ -1,0 +1,108 @@
+/**
+ * One newsletter, one trace: with Resend down, the spans recorded by the service form a
+ * single connected trace from the gRPC server span through StartWorkflow, RunWorkflow and
+ * every RunActivity down to the provider calls of both providers, with the failover on it.
+ * The delivery metrics count what happened.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { eventually, newsletterId, recipients, spans, type Stack, startStack } from './harness.ts';
+
+/** metricValue reads one sample of the worker registry by name and labels (any label order). */
+async function metricValue(stack: Stack) {
+  const lines = (await stack.metrics.registry.metrics()).split('\n');
+  return (name: string, labels: Record<string, string>) => {
+    const line = lines.find((l) =>
+      l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`))
+    );
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+  };
+}
+
+const CALLER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+
+describe('observability', { timeout: 300_000 }, () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ NEWSLETTER_BATCH_SIZE: '10', CIRCUIT_BREAKER_FAILURE_THRESHOLD: '100' });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  it('records one connected trace per newsletter, from the gRPC call to both providers, with the failover', async () => {
+    stack.mock.resend.injectFault({ status: 503, durationMs: 600_000 });
+    const id = newsletterId('traced');
+    const call = stack.newsletters.sendNewsletter({
+      newsletterId: id,
+      subject: 'Hi {{name}}',
+      htmlContent: '<p>{{name}}</p>',
+      textContent: '',
+      fromEmail: '',
+      replyTo: '',
+      recipients: recipients(20, 'o'),
+      tags: {},
+    }, { meta: { ...stack.auth.meta, traceparent: `00-${CALLER_TRACE}-00f067aa0ba902b7-01` } });
+    const headers = await call.headers;
+    await call.response;
+    assert.equal(headers['x-trace-id'], CALLER_TRACE, 'the response names the trace, continuing the caller\'s');
+
+    await eventually(async () => {
+      const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth);
+      return response.status!.state === NewsletterState.COMPLETED;
+    }, 120_000);
+    const trace = await eventually(() => {
+      const t = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === CALLER_TRACE);
+      return t.some((s) => s.name.startsWith('RunWorkflow')) && t.filter((s) => s.name === 'postmark send batch').length >= 2
+        ? t
+        : undefined;
+    }, 30_000);
+
+    const byId = new Map(trace.map((s) => [s.spanContext().spanId, s]));
+    const parentOf = (s: ReadableSpan) => s.parentSpanId ? byId.get(s.parentSpanId) : undefined;
+    const ancestors = (s: ReadableSpan) => {
+      const names: string[] = [];
+      for (let p = parentOf(s); p; p = parentOf(p)) names.push(p.name);
+      return names;
+    };
+    const named = (prefix: string) => trace.filter((s) => s.name.startsWith(prefix));
+
+    const server = named('authentik.temporal.v1.NewsletterService/SendNewsletter');
+    assert.equal(server.length, 1);
+    assert.equal(server[0]!.parentSpanId, '00f067aa0ba902b7', 'continues the caller\'s span');
+    for (const s of trace.filter((s) => s !== server[0])) {
+      assert.ok(ancestors(s).includes('authentik.temporal.v1.NewsletterService/SendNewsletter'), `${s.name} is not connected to the gRPC span`);
+    }
+    assert.equal(named('StartWorkflow:newsletterWorkflow').length, 1);
+    assert.ok(named('RunWorkflow:newsletterWorkflow').length >= 1);
+    assert.ok(named('RunActivity:sendBatch').length >= 4, 'both batches on both providers');
+    assert.ok(named('RunActivity:notifyBackend').length >= 1, 'backend callbacks are in the trace');
+    assert.ok(named('backend status callback').length >= 1);
+
+    const resendCalls = named('resend send batch');
+    assert.ok(resendCalls.length >= 2);
+    assert.ok(resendCalls.every((s) => s.attributes['email.failure_class'] === 'transient' && s.attributes['http.response.status_code'] === 503));
+    const postmarkCalls = named('postmark send batch');
+    assert.ok(postmarkCalls.every((s) => s.attributes['email.sent'] === 10 && s.attributes['email.batch_size'] === 10));
+    for (const s of [...resendCalls, ...postmarkCalls]) {
+      assert.ok(ancestors(s).some((n) => n === 'RunActivity:sendBatch'), `${s.name} not under an activity`);
+    }
+    const failovers = trace.flatMap((s) => s.events.filter((e) => e.name === 'failover'));
+    assert.ok(failovers.length >= 2);
+    assert.deepEqual(
+      { from: failovers[0]!.attributes!['email.provider'], to: failovers[0]!.attributes!['failover.to'], reason: failovers[0]!.attributes!['failover.reason'] },
+      { from: 'resend', to: 'postmark', reason: 'transient' },
+    );
+  });
+
+  it('counts deliveries, failovers and provider calls in the worker metrics', async () => {
+    const value = await metricValue(stack);
+    assert.equal(value('newsletter_emails_total', { provider: 'postmark', result: 'sent', error_class: 'none' }), 20);
+    assert.ok(value('newsletter_failovers_total', { from: 'resend', to: 'postmark', reason: 'transient' }) >= 2);
+    assert.ok(value('newsletter_provider_call_duration_seconds_count', { provider: 'resend', outcome: 'transient' }) >= 2);
+    assert.equal(value('newsletter_newsletters_finished_total', { state: 'COMPLETED' }), 1);
+    assert.equal(value('newsletter_batches_in_flight', { provider: 'resend' }), 0);
+  });
+});
