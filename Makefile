@@ -15,6 +15,7 @@ dev: setup
 
 ## test: unit + integration tests (integration runs against a real Temporal dev server)
 test: setup
+	scripts/ensure-prometheus.sh
 	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-concurrency=1 --test-timeout=300000 \
 	  'src/**/*.spec.ts' 'test/**/*.test.ts'
 

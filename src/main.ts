@@ -72,7 +72,12 @@ async function connectWorker(config: Config, logger: Logger): Promise<NativeConn
   }
 }
 
-async function runWorker(config: Config, logger: Logger, tracing: Tracing, coreMetricsUrl: string | undefined): Promise<Stop> {
+async function runWorker(
+  config: Config,
+  logger: Logger,
+  tracing: Tracing,
+  coreMetricsUrl: string | undefined,
+): Promise<Stop> {
   const log = logger.child({ role: 'worker' });
   const metrics = createMetrics('worker');
   // The ops endpoint comes up first (not ready) while the worker waits for Temporal.
@@ -135,7 +140,9 @@ async function main(): Promise<void> {
   try {
     if (role !== 'worker') stops.push(await runBridge(config, logger));
     if (role !== 'bridge') {
-      stops.push(await runWorker(config, logger, tracing, corePort ? `http://127.0.0.1:${corePort}/metrics` : undefined));
+      stops.push(
+        await runWorker(config, logger, tracing, corePort ? `http://127.0.0.1:${corePort}/metrics` : undefined),
+      );
     }
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, 'start-up failed');

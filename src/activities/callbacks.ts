@@ -22,7 +22,9 @@ export function createCallbackActivities(deps: CallbackDeps) {
   return {
     async notifyBackend(event: BackendEvent): Promise<'sent' | 'disabled' | 'rejected'> {
       // The final event marks the end of a newsletter; count it once, not once per retry.
-      if (event.event_id.endsWith(':final') && activityInfo().attempt === 1) deps.metrics?.newsletterFinished(event.state);
+      if (event.event_id.endsWith(':final') && activityInfo().attempt === 1) {
+        deps.metrics?.newsletterFinished(event.state);
+      }
       if (!deps.backend.enabled) {
         deps.metrics?.callback('disabled');
         return 'disabled';

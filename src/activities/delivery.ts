@@ -89,7 +89,11 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         };
         deps.metrics?.failover(name, otherProvider(name), why);
         // Visible on the RunActivity span: the trace of a newsletter shows where and why it failed over.
-        trace.getActiveSpan()?.addEvent('failover', { 'email.provider': name, 'failover.to': otherProvider(name), 'failover.reason': why });
+        trace.getActiveSpan()?.addEvent('failover', {
+          'email.provider': name,
+          'failover.to': otherProvider(name),
+          'failover.reason': why,
+        });
         log.warn(
           { reason, failure_class: why, settled: settled.size },
           'provider unavailable for this batch: failing over',

@@ -98,6 +98,24 @@ describe('make dev', { timeout: 180_000 }, () => {
       sample.recipients.map((r: { email: string }) => r.email).sort(),
     );
 
+    // The worker's one scrape target: delivery metrics with values, and Temporal Core's own.
+    const metrics = await eventually(async () => {
+      const text = await (await fetch(`http://127.0.0.1:${workerOps}/metrics`)).text();
+      return /^newsletter_emails_total\{[^}]*provider="resend"[^}]*result="sent"[^}]*\} 3$/m.test(text)
+        ? text
+        : undefined;
+    }, 30_000);
+    assert.match(metrics, /^newsletter_provider_call_duration_seconds_count\{[^}]*provider="resend"[^}]*\} [1-9]/m);
+    assert.match(metrics, /^newsletter_newsletters_finished_total\{[^}]*state="COMPLETED"[^}]*\} 1$/m);
+    assert.match(metrics, /^temporal_worker_task_slots_available\{/m);
+    assert.match(metrics, /^temporal_activity_execution_latency_seconds_count\{/m);
+    assert.match(metrics, /^process_cpu_seconds_total/m);
+    const bridgeMetrics = await (await fetch(`http://127.0.0.1:${bridgeOps}/metrics`)).text();
+    assert.match(
+      bridgeMetrics,
+      /^newsletter_grpc_server_handled_total\{[^}]*method="SendNewsletter"[^}]*code="OK"[^}]*\} 1$/m,
+    );
+
     child.kill('SIGINT');
     assert.equal(await exited, 0);
     for (const port of [temporal, grpc, bridgeOps, workerOps, resend, postmark]) {

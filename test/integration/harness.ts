@@ -15,6 +15,7 @@ import { type Bridge, startBridge } from '../../src/bridge/server.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { installTemporalRuntime } from '../../src/telemetry/temporal-runtime.ts';
+import { fetchText, freePort, startOpsServer } from '../../src/telemetry/ops-server.ts';
 import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
 import { clientInterceptors, WORKFLOW_INTERCEPTOR_MODULES } from '../../src/telemetry/temporal-tracing.ts';
 import { setupTracing } from '../../src/telemetry/tracing.ts';
@@ -42,6 +43,8 @@ export interface Stack {
   worker: Worker;
   /** metrics is the worker's registry, as its /metrics would serve it. */
   metrics: Metrics;
+  /** ops are the bridge's and the worker's /health /ready /metrics endpoints (worker with Temporal Core metrics). */
+  ops: { bridgePort: number; workerPort: number };
   newsletters: NewsletterServiceClient;
   workflows: WorkflowServiceClient;
   /** auth is the call option carrying the bearer token. */
@@ -50,7 +53,8 @@ export interface Stack {
 }
 
 const testLogLevel = process.env.TEST_LOG_LEVEL ?? 'error';
-installTemporalRuntime(createLogger(testLogLevel), testLogLevel);
+const coreMetricsPort = await freePort('127.0.0.1');
+installTemporalRuntime(createLogger(testLogLevel), testLogLevel, `127.0.0.1:${coreMetricsPort}`);
 
 /** spans collects every finished span of this test process (the tracing a deployment exports over OTLP). */
 export const spans = new InMemorySpanExporter();
@@ -100,11 +104,22 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     workflowBundle: bundle,
   });
   const running = worker.run();
+  const bridgeMetrics = createMetrics('bridge');
   const bridge = await startBridge({
     config,
+    metrics: bridgeMetrics,
     client: new Client({ connection: env.connection, interceptors: clientInterceptors() }),
     logger,
     descriptorDir: new URL('../../contracts/gen/', import.meta.url),
+  });
+  const ready = () => Promise.resolve(true);
+  const bridgeOps = await startOpsServer({ host: '127.0.0.1', port: 0, registry: bridgeMetrics.registry, ready });
+  const workerOps = await startOpsServer({
+    host: '127.0.0.1',
+    port: 0,
+    registry: metrics.registry,
+    ready,
+    extraMetrics: () => fetchText(`http://127.0.0.1:${coreMetricsPort}/metrics`),
   });
   const transport = new GrpcTransport({
     host: `127.0.0.1:${bridge.port}`,
@@ -118,6 +133,7 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     bridge,
     worker,
     metrics,
+    ops: { bridgePort: bridgeOps.port, workerPort: workerOps.port },
     newsletters: new NewsletterServiceClient(transport),
     workflows: new WorkflowServiceClient(transport),
     auth: { meta: { authorization: `Bearer ${TOKEN}` } },
@@ -129,6 +145,8 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
       await env.teardown();
       await mock.close();
       await backend.close();
+      await bridgeOps.close();
+      await workerOps.close();
     },
   };
 }

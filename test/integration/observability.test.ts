@@ -47,7 +47,7 @@ describe('observability', { timeout: 300_000 }, () => {
     }, { meta: { ...stack.auth.meta, traceparent: `00-${CALLER_TRACE}-00f067aa0ba902b7-01` } });
     const headers = await call.headers;
     await call.response;
-    assert.equal(headers['x-trace-id'], CALLER_TRACE, 'the response names the trace, continuing the caller\'s');
+    assert.equal(headers['x-trace-id'], CALLER_TRACE, "the response names the trace, continuing the caller's");
 
     await eventually(async () => {
       const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth);
@@ -55,7 +55,8 @@ describe('observability', { timeout: 300_000 }, () => {
     }, 120_000);
     const trace = await eventually(() => {
       const t = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === CALLER_TRACE);
-      return t.some((s) => s.name.startsWith('RunWorkflow')) && t.filter((s) => s.name === 'postmark send batch').length >= 2
+      return t.some((s) => s.name.startsWith('RunWorkflow')) &&
+          t.filter((s) => s.name === 'postmark send batch').length >= 2
         ? t
         : undefined;
     }, 30_000);
@@ -71,9 +72,12 @@ describe('observability', { timeout: 300_000 }, () => {
 
     const server = named('authentik.temporal.v1.NewsletterService/SendNewsletter');
     assert.equal(server.length, 1);
-    assert.equal(server[0]!.parentSpanId, '00f067aa0ba902b7', 'continues the caller\'s span');
+    assert.equal(server[0]!.parentSpanId, '00f067aa0ba902b7', "continues the caller's span");
     for (const s of trace.filter((s) => s !== server[0])) {
-      assert.ok(ancestors(s).includes('authentik.temporal.v1.NewsletterService/SendNewsletter'), `${s.name} is not connected to the gRPC span`);
+      assert.ok(
+        ancestors(s).includes('authentik.temporal.v1.NewsletterService/SendNewsletter'),
+        `${s.name} is not connected to the gRPC span`,
+      );
     }
     assert.equal(named('StartWorkflow:newsletterWorkflow').length, 1);
     assert.ok(named('RunWorkflow:newsletterWorkflow').length >= 1);
@@ -83,7 +87,11 @@ describe('observability', { timeout: 300_000 }, () => {
 
     const resendCalls = named('resend send batch');
     assert.ok(resendCalls.length >= 2);
-    assert.ok(resendCalls.every((s) => s.attributes['email.failure_class'] === 'transient' && s.attributes['http.response.status_code'] === 503));
+    assert.ok(
+      resendCalls.every((s) =>
+        s.attributes['email.failure_class'] === 'transient' && s.attributes['http.response.status_code'] === 503
+      ),
+    );
     const postmarkCalls = named('postmark send batch');
     assert.ok(postmarkCalls.every((s) => s.attributes['email.sent'] === 10 && s.attributes['email.batch_size'] === 10));
     for (const s of [...resendCalls, ...postmarkCalls]) {
@@ -92,7 +100,11 @@ describe('observability', { timeout: 300_000 }, () => {
     const failovers = trace.flatMap((s) => s.events.filter((e) => e.name === 'failover'));
     assert.ok(failovers.length >= 2);
     assert.deepEqual(
-      { from: failovers[0]!.attributes!['email.provider'], to: failovers[0]!.attributes!['failover.to'], reason: failovers[0]!.attributes!['failover.reason'] },
+      {
+        from: failovers[0]!.attributes!['email.provider'],
+        to: failovers[0]!.attributes!['failover.to'],
+        reason: failovers[0]!.attributes!['failover.reason'],
+      },
       { from: 'resend', to: 'postmark', reason: 'transient' },
     );
   });
@@ -101,7 +113,9 @@ describe('observability', { timeout: 300_000 }, () => {
     const value = await metricValue(stack);
     assert.equal(value('newsletter_emails_total', { provider: 'postmark', result: 'sent', error_class: 'none' }), 20);
     assert.ok(value('newsletter_failovers_total', { from: 'resend', to: 'postmark', reason: 'transient' }) >= 2);
-    assert.ok(value('newsletter_provider_call_duration_seconds_count', { provider: 'resend', outcome: 'transient' }) >= 2);
+    assert.ok(
+      value('newsletter_provider_call_duration_seconds_count', { provider: 'resend', outcome: 'transient' }) >= 2,
+    );
     assert.equal(value('newsletter_newsletters_finished_total', { state: 'COMPLETED' }), 1);
     assert.equal(value('newsletter_batches_in_flight', { provider: 'resend' }), 0);
   });
