@@ -8,7 +8,11 @@ import { type Logger, pino } from 'pino';
 export type { Logger };
 
 /** createLogger builds the root logger; children add newsletter_id, batch, provider. */
-export function createLogger(level: string, name = 'authentik-temporal-server'): Logger {
+export function createLogger(
+  level: string,
+  name = 'authentik-temporal-server',
+  destination?: pino.DestinationStream,
+): Logger {
   return pino({
     name,
     level,
@@ -20,8 +24,19 @@ export function createLogger(level: string, name = 'authentik-temporal-server'):
       return span && !/^0+$/.test(span.traceId) ? { trace_id: span.traceId, span_id: span.spanId } : {};
     },
     redact: {
-      paths: ['apiKey', '*.apiKey', 'token', '*.token', 'authorization', '*.authorization', 'headers.authorization'],
+      paths: [
+        'apiKey',
+        '*.apiKey',
+        'token',
+        '*.token',
+        'authorization',
+        '*.authorization',
+        'headers.authorization',
+        '*.headers.authorization',
+        'internalServiceToken',
+        '*.internalServiceToken',
+      ],
       censor: '[redacted]',
     },
-  });
+  }, destination ?? pino.destination(1));
 }

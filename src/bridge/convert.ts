@@ -33,5 +33,6 @@ export function toStatusMessage(s: NewsletterStatus): NewsletterStatusMessage {
     startTime: Timestamp.fromDate(new Date(s.startTime)),
     endTime: s.endTime ? Timestamp.fromDate(new Date(s.endTime)) : undefined,
     reason: s.reason ?? '',
+    traceId: s.traceId ?? '',
   };
 }

@@ -21,6 +21,7 @@ import type { INewsletterService } from '../../contracts/gen/authentik/temporal/
 import { FINAL_STATES } from '../delivery/types.ts';
 import { toStatusMessage } from './convert.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
+import { currentTraceId } from '../telemetry/tracing.ts';
 import type { NewsletterGateway } from './newsletters.ts';
 import { type DeliveryDefaults, toNewsletterInput, validateNewsletterId } from './validation.ts';
 
@@ -35,10 +36,11 @@ export function createNewsletterService(
 ): INewsletterService {
   return {
     async sendNewsletter(request: SendNewsletterRequest): Promise<SendNewsletterResponse> {
-      const input = toNewsletterInput(request, defaults);
+      const traceId = currentTraceId();
+      const input = { ...toNewsletterInput(request, defaults), ...(traceId ? { traceId } : {}) };
       const started = await gateway.start(input);
       if (!started.alreadyExists) metrics?.newsletterStarted();
-      return { newsletterId: input.newsletterId, ...started };
+      return { newsletterId: input.newsletterId, ...started, traceId: traceId ?? '' };
     },
 
     async getNewsletterStatus(request: GetNewsletterStatusRequest): Promise<GetNewsletterStatusResponse> {

@@ -44,6 +44,8 @@ export class NewsletterGateway {
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         workflowIdConflictPolicy: 'FAIL',
         staticSummary: `newsletter ${input.newsletterId} to ${input.recipients.length} recipients`,
+        // Shown in the Temporal UI: from a workflow to its trace.
+        ...(input.traceId ? { memo: { trace_id: input.traceId } } : {}),
       });
       return { workflowId, runId: handle.firstExecutionRunId, alreadyExists: false };
     } catch (err) {

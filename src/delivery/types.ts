@@ -47,6 +47,8 @@ export interface NewsletterInput {
   primaryProvider: ProviderName;
   /** unsubscribeBaseUrl is FRONTEND_URL; each email links to its recipient's unsubscribe page. */
   unsubscribeBaseUrl: string;
+  /** traceId is the OpenTelemetry trace of the SendNewsletter call, for logs and the status. */
+  traceId?: string;
 }
 
 /** NewsletterState mirrors the proto enum, as strings so histories stay readable. */
@@ -84,6 +86,7 @@ export interface NewsletterStatus {
   startTime: string;
   endTime?: string;
   reason?: string;
+  traceId?: string;
 }
 
 /** BatchRecipient is a recipient with its position within its batch (stable across retries and failover). */

@@ -103,6 +103,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
       sentByProvider: {},
       failures: [],
       startTime: new Date().toISOString(),
+      ...(input.traceId ? { traceId: input.traceId } : {}),
     },
     nextBatch: 0,
     retryQueue: [],
@@ -134,7 +135,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
     if (final || p.cancelled) return;
     p.cancelled = true;
     s.reason = reason;
-    log.info('newsletter cancel requested', { newsletter_id: input.newsletterId, reason });
+    log.info('newsletter cancel requested', { newsletter_id: input.newsletterId, trace_id: input.traceId, reason });
   };
 
   setHandler(getStatusQuery, snapshot);
@@ -168,6 +169,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
       } catch (err) {
         log.warn('backend callback given up', {
           newsletter_id: input.newsletterId,
+          trace_id: input.traceId,
           event_id: next.event_id,
           error: String(err),
         });
@@ -232,7 +234,13 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
         for (const r of details?.done ?? []) done.set(r.position, r);
         const reason = details?.reason ?? String(err);
         refusals.push(`${provider}: ${reason}`);
-        log.warn('failing over', { newsletter_id: input.newsletterId, batch: index, provider, reason });
+        log.warn('failing over', {
+          newsletter_id: input.newsletterId,
+          trace_id: input.traceId,
+          batch: index,
+          provider,
+          reason,
+        });
       }
     }
     if (done.size === all.length) {
@@ -283,6 +291,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
     final = true;
     log.info('newsletter finished', {
       newsletter_id: input.newsletterId,
+      trace_id: input.traceId,
       state: s.state,
       sent: s.sent,
       failed: s.failed,

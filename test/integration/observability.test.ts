@@ -49,10 +49,11 @@ describe('observability', { timeout: 300_000 }, () => {
     await call.response;
     assert.equal(headers['x-trace-id'], CALLER_TRACE, "the response names the trace, continuing the caller's");
 
-    await eventually(async () => {
+    const status = await eventually(async () => {
       const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth);
-      return response.status!.state === NewsletterState.COMPLETED;
+      return response.status!.state === NewsletterState.COMPLETED ? response.status! : undefined;
     }, 120_000);
+    assert.equal(status.traceId, CALLER_TRACE, 'the status leads from the newsletter to its trace');
     const trace = await eventually(() => {
       const t = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === CALLER_TRACE);
       return t.some((s) => s.name.startsWith('RunWorkflow')) &&

@@ -123,6 +123,12 @@ export interface SendNewsletterResponse {
      * @generated from protobuf field: bool already_exists = 4
      */
     alreadyExists: boolean;
+    /**
+     * trace_id is the OpenTelemetry trace of this call (also sent as `x-trace-id` metadata).
+     *
+     * @generated from protobuf field: string trace_id = 5
+     */
+    traceId: string;
 }
 /**
  * RecipientFailure records one recipient that did not get the newsletter.
@@ -219,6 +225,12 @@ export interface NewsletterStatus {
      * @generated from protobuf field: string reason = 13
      */
     reason: string;
+    /**
+     * trace_id is the OpenTelemetry trace of this newsletter (from its SendNewsletter call).
+     *
+     * @generated from protobuf field: string trace_id = 14
+     */
+    traceId: string;
 }
 /**
  * @generated from protobuf message authentik.temporal.v1.GetNewsletterStatusRequest
@@ -562,7 +574,8 @@ class SendNewsletterResponse$Type extends MessageType<SendNewsletterResponse> {
             { no: 1, name: "newsletter_id", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 2, name: "workflow_id", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 3, name: "run_id", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
-            { no: 4, name: "already_exists", kind: "scalar", T: 8 /*ScalarType.BOOL*/ }
+            { no: 4, name: "already_exists", kind: "scalar", T: 8 /*ScalarType.BOOL*/ },
+            { no: 5, name: "trace_id", kind: "scalar", T: 9 /*ScalarType.STRING*/ }
         ]);
     }
     create(value?: PartialMessage<SendNewsletterResponse>): SendNewsletterResponse {
@@ -571,6 +584,7 @@ class SendNewsletterResponse$Type extends MessageType<SendNewsletterResponse> {
         message.workflowId = "";
         message.runId = "";
         message.alreadyExists = false;
+        message.traceId = "";
         if (value !== undefined)
             reflectionMergePartial<SendNewsletterResponse>(this, message, value);
         return message;
@@ -591,6 +605,9 @@ class SendNewsletterResponse$Type extends MessageType<SendNewsletterResponse> {
                     break;
                 case /* bool already_exists */ 4:
                     message.alreadyExists = reader.bool();
+                    break;
+                case /* string trace_id */ 5:
+                    message.traceId = reader.string();
                     break;
                 default:
                     let u = options.readUnknownField;
@@ -616,6 +633,9 @@ class SendNewsletterResponse$Type extends MessageType<SendNewsletterResponse> {
         /* bool already_exists = 4; */
         if (message.alreadyExists !== false)
             writer.tag(4, WireType.Varint).bool(message.alreadyExists);
+        /* string trace_id = 5; */
+        if (message.traceId !== "")
+            writer.tag(5, WireType.LengthDelimited).string(message.traceId);
         let u = options.writeUnknownFields;
         if (u !== false)
             (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
@@ -713,7 +733,8 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
             { no: 10, name: "failures", kind: "message", repeat: 2 /*RepeatType.UNPACKED*/, T: () => RecipientFailure },
             { no: 11, name: "start_time", kind: "message", T: () => Timestamp },
             { no: 12, name: "end_time", kind: "message", T: () => Timestamp },
-            { no: 13, name: "reason", kind: "scalar", T: 9 /*ScalarType.STRING*/ }
+            { no: 13, name: "reason", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 14, name: "trace_id", kind: "scalar", T: 9 /*ScalarType.STRING*/ }
         ]);
     }
     create(value?: PartialMessage<NewsletterStatus>): NewsletterStatus {
@@ -729,6 +750,7 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
         message.sentByProvider = {};
         message.failures = [];
         message.reason = "";
+        message.traceId = "";
         if (value !== undefined)
             reflectionMergePartial<NewsletterStatus>(this, message, value);
         return message;
@@ -776,6 +798,9 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
                     break;
                 case /* string reason */ 13:
                     message.reason = reader.string();
+                    break;
+                case /* string trace_id */ 14:
+                    message.traceId = reader.string();
                     break;
                 default:
                     let u = options.readUnknownField;
@@ -844,6 +869,9 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
         /* string reason = 13; */
         if (message.reason !== "")
             writer.tag(13, WireType.LengthDelimited).string(message.reason);
+        /* string trace_id = 14; */
+        if (message.traceId !== "")
+            writer.tag(14, WireType.LengthDelimited).string(message.traceId);
         let u = options.writeUnknownFields;
         if (u !== false)
             (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
