@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# The service image: bridge and worker in one image, role chosen at run time
+#   docker run authentik-temporal-server --role=bridge|worker|all
+# NODE_IMAGE defaults to the public image; machines without registry access build
+# from a local stand-in (e2e/images/make-local-node-base.sh) with
+#   --build-arg NODE_IMAGE=authentik-local/node:24
+ARG NODE_IMAGE=node:24-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY tsconfig.json tsconfig.build.json ./
+COPY contracts ./contracts
+COPY src ./src
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund --loglevel=error
+
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production \
+    GRPC_HOST=0.0.0.0
+WORKDIR /app
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+USER node
+EXPOSE 50051 9464 9465
+ENTRYPOINT ["npm", "start", "--"]
+CMD ["--role=all"]
