@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 NODE_TS := node --experimental-transform-types --disable-warning=ExperimentalWarning
 DENO_CHECKED := contracts src/config.ts src/delivery src/providers src/bridge src/backend src/mock-providers
 
-.PHONY: dev test unit integration setup proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
+.PHONY: e2e dev test unit integration setup proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
 
 ## dev: run the whole service on embedded defaults (Temporal dev server, mock providers, bridge + worker)
 dev: setup
@@ -64,6 +64,10 @@ build: setup
 
 mock-providers: setup
 	$(NODE_TS) src/mock-providers/main.ts
+
+## e2e: Testcontainers suites against the images built from this repo (starts and stops its own dockerd when none answers)
+e2e: setup
+	scripts/e2e.sh
 
 ## ci: everything .ci/run checks
 ci: proto-check proto-breaking lint typecheck deno-check test

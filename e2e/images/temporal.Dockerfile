@@ -6,5 +6,7 @@
 ARG TEMPORAL_BASE=scratch
 FROM ${TEMPORAL_BASE}
 COPY temporal /usr/local/bin/temporal
+# The server reads the user name from the environment when there is no /etc/passwd.
+ENV USER=temporal HOME=/
 ENTRYPOINT ["/usr/local/bin/temporal", "server", "start-dev", "--headless"]
 CMD ["--ip", "127.0.0.1", "--port", "7233"]

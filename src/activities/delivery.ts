@@ -32,6 +32,9 @@ export interface DeliveryDeps {
   metrics?: DeliveryMetrics;
 }
 
+/** HEARTBEAT_EVERY_MS is well under the workflow's heartbeat timeout for sendBatch (20 s). */
+const HEARTBEAT_EVERY_MS = 5_000;
+
 /** BatchProgress is heartbeated so a retried attempt skips chunks already settled. */
 interface BatchProgress {
   settled: RecipientResult[];
@@ -114,6 +117,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
 
       const pending = input.recipients.filter((r) => !settled.has(r.position));
       const finished = deps.metrics?.batchStarted(name);
+      // Heartbeat while a provider call is in flight too: if this worker dies, Temporal retries the
+      // batch after the heartbeat timeout (not the 5 minute start-to-close), with the same keys.
+      const beat = setInterval(
+        () => heartbeat({ settled: [...settled.values()] } satisfies BatchProgress),
+        HEARTBEAT_EVERY_MS,
+      );
       try {
         for (const chunk of chunksOf(pending, provider.maxBatchSize)) {
           if (breaker && !breaker.tryAcquire()) {
@@ -243,6 +252,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           }
         }
       } finally {
+        clearInterval(beat);
         finished?.();
       }
       const results = input.recipients.map((r) => settled.get(r.position)!);

@@ -42,6 +42,8 @@ import {
 
 const { sendBatch } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
+  // The activity heartbeats every 5 s: a batch whose worker died is retried after 20 s.
+  heartbeatTimeout: '20 seconds',
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,

@@ -24,6 +24,9 @@ import { Client } from '@temporalio/client';
 import { type MockProviders, startMockProviders } from '../../src/mock-providers/server.ts';
 import { createWorker, workflowsPath } from '../../src/worker/worker.ts';
 import { type BackendMock, startBackendMock } from './backend-mock.ts';
+import { eventually } from './eventually.ts';
+
+export { eventually };
 
 /** TOKEN is the INTERNAL_SERVICE_TOKEN of the service under test. */
 export const TOKEN = 'integration-test-token';
@@ -164,26 +167,4 @@ export function recipients(n: number, prefix = 'user') {
 /** newsletterId makes a unique, valid newsletter id. */
 export function newsletterId(label: string): string {
   return `${label}-${randomUUID().slice(0, 8)}`;
-}
-
-/** eventually polls fn until it returns a truthy value or the timeout passes. */
-export async function eventually<T>(
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 60_000,
-  intervalMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
 }

@@ -1,0 +1,54 @@
+/**
+ * Crash and restart: the service container is killed mid-send and started again; the
+ * newsletter completes and every recipient gets exactly one email (Resend idempotency keys
+ * make the retried in-flight batches harmless).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { NewsletterState } from '../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import {
+  auth,
+  type Deps,
+  eventually,
+  finalStatus,
+  newsletter,
+  recipients,
+  type Service,
+  serviceEnv,
+  startDeps,
+  startService,
+} from './harness.ts';
+
+describe('e2e: restart', { timeout: 600_000 }, () => {
+  let deps: Deps;
+  let service: Service | undefined;
+  before(async () => {
+    deps = await startDeps();
+  });
+  after(async () => {
+    await service?.stop();
+    await deps?.close();
+  });
+
+  it('completes after the service is killed mid-send, each recipient exactly once', async () => {
+    const env = await serviceEnv(deps, { NEWSLETTER_BATCH_SIZE: '25', EMAIL_CONCURRENCY_LIMIT: '3' });
+    service = await startService(env);
+    await deps.mocks.latency('resend', 500);
+    await service.newsletters.sendNewsletter(newsletter('e2e-restart', recipients(1500, 'rs')), auth);
+    await eventually(async () => (await deps.mocks.emails('resend')).length >= 200, 60_000, 100);
+    // SIGKILL, no drain: batches are in flight at the provider.
+    await service.container.stop({ timeout: 0 });
+    const beforeRestart = (await deps.mocks.emails('resend')).length;
+    assert.ok(beforeRestart < 1500, 'killed mid-send');
+    await deps.mocks.latency('resend', 0);
+    service = await startService(env);
+    const status = await finalStatus(service, 'e2e-restart', 300_000);
+    assert.equal(status.state, NewsletterState.COMPLETED);
+    assert.equal(status.sent, 1500);
+    const emails = await deps.mocks.emails('resend');
+    assert.equal(new Set(emails.map((e) => e.to[0])).size, 1500, 'everyone got the newsletter');
+    assert.equal(emails.length, 1500, 'nobody got it twice');
+    const replays = (await deps.mocks.calls('resend')).filter((c) => c.idempotencyKey).length;
+    assert.ok(replays >= 60, 'every batch call carried an idempotency key');
+  });
+});
