@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 NODE_TS := node --experimental-transform-types --disable-warning=ExperimentalWarning
 DENO_CHECKED := contracts src/config.ts src/delivery src/providers src/bridge src/backend src/mock-providers
 
-.PHONY: e2e dev test unit integration setup proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
+.PHONY: compose-check e2e dev test unit integration setup proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
 
 ## dev: run the whole service on embedded defaults (Temporal dev server, mock providers, bridge + worker)
 dev: setup
@@ -71,3 +71,11 @@ e2e: setup
 
 ## ci: everything .ci/run checks
 ci: proto-check proto-breaking lint typecheck deno-check test
+
+## compose-check: docker-compose.yml validates (Debian's docker-compose) and its Prometheus config too
+compose-check:
+	@command -v docker-compose >/dev/null 2>&1 || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends docker-compose; }
+	docker-compose -f docker-compose.yml config -q
+	scripts/ensure-prometheus.sh
+	promtool check config observability/prometheus/prometheus.compose.yml

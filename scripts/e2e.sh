@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 export TESTCONTAINERS_RYUK_DISABLED=true # the Ryuk image cannot be pulled here; suites clean up themselves
 export DOCKER_BUILDKIT=0                 # the legacy builder needs no buildx plugin and honours --network host
+# Containers run in host network mode on loopback: the host is 127.0.0.1 (this also spares
+# Testcontainers its lookup of a `bridge` network, which a dockerd without one lacks).
+export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
 
 started_daemon=""
 engine_dir=""
@@ -28,6 +31,8 @@ cleanup() {
     for _ in $(seq 1 30); do kill -0 "$started_daemon" 2>/dev/null || break; sleep 0.5; done
     kill -9 "$started_daemon" 2>/dev/null || true
     pkill -f "containerd --config $engine_dir" 2>/dev/null || true
+    # vfs keeps a full copy per layer: do not leave gigabytes behind.
+    rm -rf "$engine_dir"
   fi
   exit $status
 }
@@ -59,8 +64,8 @@ images=("$service_image" "$temporal_image" "$mock_image")
 
 node_image=${E2E_NODE_IMAGE:-node:24-slim}
 if ! docker image inspect "$node_image" >/dev/null 2>&1 && ! docker pull -q "$node_image" >/dev/null 2>&1; then
+  echo "e2e: $node_image could not be pulled: building a local stand-in, authentik-local/node:24" >&2
   node_image=authentik-local/node:24
-  echo "e2e: $node_image could not be pulled: building the local stand-in $node_image" >&2
   e2e/images/make-local-node-base.sh "$node_image" >/dev/null
 fi
 
