@@ -31,8 +31,10 @@ cleanup() {
     for _ in $(seq 1 30); do kill -0 "$started_daemon" 2>/dev/null || break; sleep 0.5; done
     kill -9 "$started_daemon" 2>/dev/null || true
     pkill -f "containerd --config $engine_dir" 2>/dev/null || true
-    # vfs keeps a full copy per layer: do not leave gigabytes behind.
-    rm -rf "$engine_dir"
+    # vfs keeps a full copy per layer: do not leave gigabytes behind (the netns mount point
+    # dockerd leaves must be unmounted first).
+    for mount in "$engine_dir"/exec/netns/*; do [ -e "$mount" ] && umount "$mount" 2>/dev/null; done
+    rm -rf "$engine_dir" 2>/dev/null || echo "e2e: could not remove all of $engine_dir" >&2
   fi
   exit $status
 }
