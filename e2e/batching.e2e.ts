@@ -2,14 +2,26 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { auth, type Deps, finalStatus, newsletter, recipients, type Service, serviceEnv, startDeps, startService } from './harness.ts';
+import {
+  auth,
+  type Deps,
+  finalStatus,
+  newsletter,
+  recipients,
+  type Service,
+  serviceEnv,
+  startDeps,
+  startService,
+} from './harness.ts';
 
 describe('e2e: batching', { timeout: 600_000 }, () => {
   let deps: Deps;
   let service: Service;
   before(async () => {
     deps = await startDeps();
-    service = await startService(await serviceEnv(deps, { NEWSLETTER_BATCH_SIZE: '100', EMAIL_CONCURRENCY_LIMIT: '5' }));
+    service = await startService(
+      await serviceEnv(deps, { NEWSLETTER_BATCH_SIZE: '100', EMAIL_CONCURRENCY_LIMIT: '5' }),
+    );
   });
   after(async () => {
     await service?.stop();

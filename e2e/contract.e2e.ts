@@ -33,7 +33,8 @@ describe('e2e: contract', { timeout: 600_000 }, () => {
   });
 
   it('serves the generated client: send, status, and field-named validation errors', async () => {
-    const sent = await service.newsletters.sendNewsletter(newsletter('e2e-contract', recipients(5, 'ct')), auth).response;
+    const sent = await service.newsletters.sendNewsletter(newsletter('e2e-contract', recipients(5, 'ct')), auth)
+      .response;
     assert.equal(sent.workflowId, 'newsletter-e2e-contract');
     assert.equal((await finalStatus(service, 'e2e-contract')).state, NewsletterState.COMPLETED);
     const bad = newsletter('e2e-contract-bad', recipients(2, 'cb'));
@@ -64,7 +65,12 @@ describe('e2e: contract', { timeout: 600_000 }, () => {
     ]);
     assert.equal(JSON.parse(status).status.state, 'NEWSLETTER_STATE_COMPLETED');
     await assert.rejects(
-      run('buf', [...base, '--data', '{"newsletter_id": "x"}', `${url}/authentik.temporal.v1.NewsletterService/GetNewsletterStatus`]),
+      run('buf', [
+        ...base,
+        '--data',
+        '{"newsletter_id": "x"}',
+        `${url}/authentik.temporal.v1.NewsletterService/GetNewsletterStatus`,
+      ]),
       /Unauthenticated|unauthenticated/,
     );
   });

@@ -5,7 +5,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { auth, type Deps, finalStatus, newsletter, recipients, type Service, serviceEnv, startDeps, startService } from './harness.ts';
+import {
+  auth,
+  type Deps,
+  finalStatus,
+  newsletter,
+  recipients,
+  type Service,
+  serviceEnv,
+  startDeps,
+  startService,
+} from './harness.ts';
 
 describe('e2e: failover', { timeout: 900_000 }, () => {
   let deps: Deps;
@@ -42,7 +52,11 @@ describe('e2e: failover', { timeout: 900_000 }, () => {
   });
 
   it('delivers everything through Resend while Postmark, the primary, is down', async () => {
-    const service = await start({ NEWSLETTER_BATCH_SIZE: '50', PRIMARY_EMAIL_PROVIDER: 'postmark', TEMPORAL_TASK_QUEUE: 'failover-2' });
+    const service = await start({
+      NEWSLETTER_BATCH_SIZE: '50',
+      PRIMARY_EMAIL_PROVIDER: 'postmark',
+      TEMPORAL_TASK_QUEUE: 'failover-2',
+    });
     await deps.mocks.fault('postmark', { status: 503, durationMs: 600_000 });
     await service.newsletters.sendNewsletter(newsletter('e2e-postmark-down', recipients(300, 'pd')), auth);
     const status = await finalStatus(service, 'e2e-postmark-down');
@@ -73,7 +87,10 @@ describe('e2e: failover', { timeout: 900_000 }, () => {
     assert.ok((status.sentByProvider.resend ?? 0) > 0, 'came back to Resend');
     const resendCalls = await deps.mocks.calls('resend');
     const lastRefused = resendCalls.findLastIndex((c) => c.status === 503);
-    assert.ok(resendCalls.slice(lastRefused + 1).every((c) => c.status === 200), 'Resend took over again after recovery');
+    assert.ok(
+      resendCalls.slice(lastRefused + 1).every((c) => c.status === 200),
+      'Resend took over again after recovery',
+    );
     const all = [...await deps.mocks.emails('resend'), ...await deps.mocks.emails('postmark')];
     assert.equal(all.length, 400);
     assert.equal(new Set(all.map((e) => e.to[0])).size, 400);

@@ -83,15 +83,19 @@ export async function startDeps(): Promise<Deps> {
       .start(),
   ]);
   const temporalAddress = `127.0.0.1:${temporalPort}`;
-  await eventually(async () => {
-    const connection = await Connection.connect({ address: temporalAddress, connectTimeout: '2s' });
-    try {
-      await connection.healthService.check({});
-      return true;
-    } finally {
-      await connection.close();
-    }
-  }, 60_000, 500);
+  await eventually(
+    async () => {
+      const connection = await Connection.connect({ address: temporalAddress, connectTimeout: '2s' });
+      try {
+        await connection.healthService.check({});
+        return true;
+      } finally {
+        await connection.close();
+      }
+    },
+    60_000,
+    500,
+  );
   const backend = await startBackendMock();
   return {
     temporal,
@@ -198,8 +202,12 @@ const FINAL = [
 
 /** finalStatus waits for the newsletter to reach a final state. */
 export async function finalStatus(service: Service, newsletterId: string, timeoutMs = 180_000) {
-  return await eventually(async () => {
-    const { response } = await service.newsletters.getNewsletterStatus({ newsletterId }, auth);
-    return FINAL.includes(response.status!.state) ? response.status! : undefined;
-  }, timeoutMs, 500);
+  return await eventually(
+    async () => {
+      const { response } = await service.newsletters.getNewsletterStatus({ newsletterId }, auth);
+      return FINAL.includes(response.status!.state) ? response.status! : undefined;
+    },
+    timeoutMs,
+    500,
+  );
 }

@@ -5,7 +5,14 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { eventually, newsletterId, recipients, type Stack, startStack } from './harness.ts';
+import {
+  eventually,
+  finalStatus as waitForFinal,
+  newsletterId,
+  recipients,
+  type Stack,
+  startStack,
+} from './harness.ts';
 
 const content = {
   subject: 'News for {{name}}',
@@ -29,16 +36,7 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
     stack.mock.postmark.reset();
   });
 
-  const finalStatus = async (id: string) =>
-    await eventually(
-      async () => {
-        const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth);
-        const s = response.status!;
-        return s.state !== NewsletterState.RUNNING && s.state !== NewsletterState.PAUSED ? s : undefined;
-      },
-      120_000,
-      250,
-    );
+  const finalStatus = (id: string) => waitForFinal(stack, id);
 
   it('delivers 1,000 recipients in batches of 50, each exactly once, with escaped names and callbacks', async () => {
     const id = newsletterId('thousand');

@@ -5,7 +5,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { eventually, newsletterId, recipients, type Stack, startStack } from './harness.ts';
+import { finalStatus, newsletterId, recipients, type Stack, startStack } from './harness.ts';
 
 const content = {
   subject: 'Hi {{name}}',
@@ -15,18 +15,6 @@ const content = {
   replyTo: '',
   tags: {},
 };
-
-async function finalStatus(stack: Stack, id: string) {
-  return await eventually(
-    async () => {
-      const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth);
-      const s = response.status!;
-      return s.state !== NewsletterState.RUNNING && s.state !== NewsletterState.PAUSED ? s : undefined;
-    },
-    180_000,
-    250,
-  );
-}
 
 describe('failover', { timeout: 400_000 }, () => {
   const stacks: Stack[] = [];

@@ -9,6 +9,7 @@ import { ChannelCredentials } from '@grpc/grpc-js';
 import { GrpcTransport } from '@protobuf-ts/grpc-transport';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { NewsletterServiceClient } from '../../contracts/gen/authentik/temporal/v1/newsletter.client.ts';
 import { WorkflowServiceClient } from '../../contracts/gen/authentik/temporal/v1/workflow.client.ts';
 import { type Bridge, startBridge } from '../../src/bridge/server.ts';
@@ -167,4 +168,17 @@ export function recipients(n: number, prefix = 'user') {
 /** newsletterId makes a unique, valid newsletter id. */
 export function newsletterId(label: string): string {
   return `${label}-${randomUUID().slice(0, 8)}`;
+}
+
+/** finalStatus waits until the newsletter leaves RUNNING and PAUSED, and returns that status. */
+export async function finalStatus(stack: Stack, newsletterId: string, timeoutMs = 180_000) {
+  return await eventually(
+    async () => {
+      const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId }, stack.auth);
+      const s = response.status!;
+      return s.state !== NewsletterState.RUNNING && s.state !== NewsletterState.PAUSED ? s : undefined;
+    },
+    timeoutMs,
+    250,
+  );
 }
