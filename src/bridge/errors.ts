@@ -32,25 +32,14 @@ export class UnauthenticatedError extends Error {
   }
 }
 
-/** FailedPreconditionError is thrown when the request is valid but the target is in the wrong state. */
-export class FailedPreconditionError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'FailedPreconditionError';
-  }
-}
-
 /** RpcStatusCode is the name of a gRPC status code, as protobuf-ts's RpcError and ServerCallContext take it. */
 export type RpcStatusCode = keyof typeof GrpcStatus;
 
-/** toRpcStatus maps any error to the gRPC status the caller sees; exposeMessage is false when the message must stay in logs. */
+/** toRpcStatus maps any error to the gRPC status the caller sees; internal is true when the real cause must stay in the logs. */
 export function toRpcStatus(err: unknown): { code: RpcStatusCode; detail: string; internal: boolean } {
   if (err instanceof InvalidArgumentError) return { code: 'INVALID_ARGUMENT', detail: err.message, internal: false };
   if (err instanceof NotFoundError) return { code: 'NOT_FOUND', detail: err.message, internal: false };
   if (err instanceof UnauthenticatedError) return { code: 'UNAUTHENTICATED', detail: err.message, internal: false };
-  if (err instanceof FailedPreconditionError) {
-    return { code: 'FAILED_PRECONDITION', detail: err.message, internal: false };
-  }
   if (err instanceof WorkflowNotFoundError) {
     return { code: 'NOT_FOUND', detail: `workflow ${err.workflowId} not found`, internal: false };
   }
