@@ -11,6 +11,7 @@ node_bin=$(command -v node)
 case "$("$node_bin" --version)" in v24.*) ;; *) echo "need Node 24 on PATH (make setup provides it)" >&2; exit 1 ;; esac
 if ! [ -x /bin/busybox ] || ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq busybox-static >&2
 fi
 npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
