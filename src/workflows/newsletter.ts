@@ -84,6 +84,8 @@ export interface Progress {
   retryQueue: PendingBatch[];
   paused: boolean;
   cancelled: boolean;
+  /** pauses counts automatic pauses, for stable callback event ids. */
+  pauses: number;
   pendingCallbacks: BackendEvent[];
 }
 
@@ -111,6 +113,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
     retryQueue: [],
     paused: false,
     cancelled: false,
+    pauses: 0,
     pendingCallbacks: [],
   };
   const s = p.status;
@@ -180,7 +183,8 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
     }
   };
 
-  const record = (index: number, results: RecipientResult[]) => {
+  /** record counts a batch's settled recipients; complete is false for a batch cut short by cancel. */
+  const record = (index: number, results: RecipientResult[], complete = true) => {
     for (const r of results) {
       if (r.status === 'sent') {
         s.sent += 1;
@@ -197,7 +201,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
         }
       }
     }
-    s.batchesCompleted += 1;
+    if (complete) s.batchesCompleted += 1;
     p.pendingCallbacks.push(event(`batch:${index}`, {
       index,
       results: results.map((r) => ({
@@ -254,7 +258,8 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
     if (!p.cancelled) {
       p.paused = true;
       s.reason = `paused: every provider refused batch ${index} (${refusals.join('; ')}); ResumeNewsletter retries it`;
-      p.pendingCallbacks.push(event(`paused:${index}:${workflowInfo().historyLength}`));
+      p.pauses += 1;
+      p.pendingCallbacks.push(event(`paused:${p.pauses}`));
     }
   };
 
@@ -286,6 +291,11 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
       await continueAsNew<typeof newsletterWorkflow>(input, p);
     }
 
+    // A cancelled newsletter may hold batches that every provider refused after some of their
+    // recipients were accepted: those recipients count as sent (or failed), not skipped.
+    for (const pending of p.retryQueue.splice(0)) {
+      if (pending.settled.length > 0) record(pending.index, pending.settled, false);
+    }
     const attempted = s.sent + s.failed;
     s.skipped = s.totalRecipients - attempted;
     s.state = p.cancelled ? 'CANCELLED' : s.failed > 0 ? 'COMPLETED_WITH_FAILURES' : 'COMPLETED';
