@@ -109,6 +109,18 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         });
       };
 
+      const settle = (
+        r: BatchRecipient,
+        outcome: { status: 'sent'; messageId: string } | { status: 'failed'; error: string },
+      ) =>
+        settled.set(r.position, {
+          position: r.position,
+          recipientId: r.recipientId,
+          email: r.email,
+          provider: name,
+          ...outcome,
+        });
+
       const provider = deps.providers.get(name);
       if (!provider) {
         throw unavailable('not_configured', 'not configured (no API key)');
@@ -148,27 +160,13 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
             outcomes.forEach((outcome, i) => {
               const r = chunk[i]!;
               if (outcome.status === 'sent') {
-                settled.set(r.position, {
-                  position: r.position,
-                  recipientId: r.recipientId,
-                  email: r.email,
-                  status: 'sent',
-                  provider: name,
-                  messageId: outcome.messageId,
-                });
+                settle(r, { status: 'sent', messageId: outcome.messageId });
               } else if (
                 outcome.failureClass === 'rejected_recipient' ||
                 outcome.failureClass === 'rejected_content'
               ) {
                 // Permanent for this recipient: recorded once, never retried, never failed over.
-                settled.set(r.position, {
-                  position: r.position,
-                  recipientId: r.recipientId,
-                  email: r.email,
-                  status: 'failed',
-                  provider: name,
-                  error: outcome.error,
-                });
+                settle(r, { status: 'failed', error: outcome.error });
               } else {
                 retryable.push(`${r.email}: ${outcome.error}`);
               }
@@ -210,14 +208,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
             );
             if (decision.action === 'settle_failed') {
               for (const r of chunk) {
-                settled.set(r.position, {
-                  position: r.position,
-                  recipientId: r.recipientId,
-                  email: r.email,
-                  status: 'failed',
-                  provider: name,
-                  error: err.message,
-                });
+                settle(r, { status: 'failed', error: err.message });
               }
               deps.metrics?.emails(
                 name,
