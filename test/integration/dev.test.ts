@@ -35,7 +35,15 @@ async function portAnswers(port: number): Promise<boolean> {
 describe('make dev', { timeout: 180_000 }, () => {
   let dev: ChildProcess | undefined;
   after(() => {
-    if (dev && dev.exitCode === null) dev.kill('SIGKILL');
+    // If the test failed half-way, kill the whole group: dev.ts and the Temporal server and
+    // service it started (they hold our stdout pipes open; the test process would never end).
+    if (dev?.pid) {
+      try {
+        process.kill(-dev.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
   });
 
   it('serves the sample newsletter from the README to the mock inbox and stops cleanly on Ctrl-C', async () => {
@@ -61,6 +69,7 @@ describe('make dev', { timeout: 180_000 }, () => {
     const child = spawn(process.execPath, [...process.execArgv, 'scripts/dev.ts'], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, so after() can clean up everything it started
     });
     dev = child;
     let output = '';
@@ -101,12 +110,12 @@ describe('make dev', { timeout: 180_000 }, () => {
     // The worker's one scrape target: delivery metrics with values, and Temporal Core's own.
     const metrics = await eventually(async () => {
       const text = await (await fetch(`http://127.0.0.1:${workerOps}/metrics`)).text();
-      return /^newsletter_emails_total\{[^}]*provider="resend"[^}]*result="sent"[^}]*\} 3$/m.test(text)
-        ? text
-        : undefined;
+      // Sent emails are counted as batches settle; the finished count follows with the final callback.
+      const settled = /^newsletter_emails_total\{[^}]*provider="resend"[^}]*result="sent"[^}]*\} 3$/m.test(text);
+      const finished = /^newsletter_newsletters_finished_total\{[^}]*state="COMPLETED"[^}]*\} 1$/m.test(text);
+      return settled && finished ? text : undefined;
     }, 30_000);
     assert.match(metrics, /^newsletter_provider_call_duration_seconds_count\{[^}]*provider="resend"[^}]*\} [1-9]/m);
-    assert.match(metrics, /^newsletter_newsletters_finished_total\{[^}]*state="COMPLETED"[^}]*\} 1$/m);
     assert.match(metrics, /^temporal_worker_task_slots_available\{/m);
     assert.match(metrics, /^temporal_activity_execution_latency_seconds_count\{/m);
     assert.match(metrics, /^process_cpu_seconds_total/m);
