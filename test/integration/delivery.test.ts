@@ -160,7 +160,7 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
 
   it('streams status changes with WatchNewsletter until the final state', async () => {
     const id = newsletterId('watch');
-    stack.mock.resend.setLatency(150);
+    stack.mock.resend.setLatency(400);
     await stack.newsletters.sendNewsletter(
       { newsletterId: id, ...content, recipients: recipients(300, 'w') },
       stack.auth,
