@@ -1,50 +1,33 @@
 /** Cancel mid-send: CANCELLED, no email after the in-flight batches drain, counts match what the mock received. */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import {
-  auth,
-  type Deps,
-  eventually,
-  finalStatus,
-  newsletter,
-  recipients,
-  type Service,
-  serviceEnv,
-  startDeps,
-  startService,
-} from './harness.ts';
+import { auth, eventually, finalStatus, newsletter, recipients, useStack } from './harness.ts';
 
 describe('e2e: cancel', { timeout: 600_000 }, () => {
-  let deps: Deps;
-  let service: Service;
-  before(async () => {
-    deps = await startDeps();
-    service = await startService(await serviceEnv(deps, { NEWSLETTER_BATCH_SIZE: '20', EMAIL_CONCURRENCY_LIMIT: '2' }));
-  });
-  after(async () => {
-    await service?.stop();
-    await deps?.close();
-  });
+  const stack = useStack({ NEWSLETTER_BATCH_SIZE: '20', EMAIL_CONCURRENCY_LIMIT: '2' });
 
   it('stops after the in-flight batches and reports counts that match the provider', async () => {
-    await deps.mocks.latency('resend', 400);
-    await service.newsletters.sendNewsletter(newsletter('e2e-cancel', recipients(1000, 'cx')), auth);
-    await eventually(async () => (await deps.mocks.emails('resend')).length >= 100, 60_000, 100);
-    const { status } = await service.newsletters.cancelNewsletter({ newsletterId: 'e2e-cancel', reason: 'e2e' }, auth)
+    await stack.deps.mocks.latency('resend', 400);
+    await stack.service.newsletters.sendNewsletter(newsletter('e2e-cancel', recipients(1000, 'cx')), auth);
+    await eventually(async () => (await stack.deps.mocks.emails('resend')).length >= 100, 60_000, 100);
+    const { status } = await stack.service.newsletters.cancelNewsletter(
+      { newsletterId: 'e2e-cancel', reason: 'e2e' },
+      auth,
+    )
       .response;
     assert.equal(status!.state, NewsletterState.CANCELLED);
-    const atCancel = (await deps.mocks.emails('resend')).length;
+    const atCancel = (await stack.deps.mocks.emails('resend')).length;
     await new Promise((resolve) => setTimeout(resolve, 3_000));
-    const received = await deps.mocks.emails('resend');
+    const received = await stack.deps.mocks.emails('resend');
     assert.equal(received.length, atCancel, 'no email after the drain');
-    const final = await finalStatus(service, 'e2e-cancel');
+    const final = await finalStatus(stack.service, 'e2e-cancel');
     assert.equal(final.state, NewsletterState.CANCELLED);
     assert.equal(final.sent, received.length);
     assert.equal(final.skipped, 1000 - received.length);
     assert.ok(final.sent < 1000);
     const last = await eventually(() =>
-      deps.backend.eventsFor('e2e-cancel').find((e) => e.event_id === 'e2e-cancel:final')
+      stack.deps.backend.eventsFor('e2e-cancel').find((e) => e.event_id === 'e2e-cancel:final')
     );
     assert.equal(last.state, 'CANCELLED');
     assert.equal(last.sent, received.length);

@@ -1,45 +1,25 @@
 /** The contract against the containerized bridge: the generated client and buf curl, health and reflection. */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { RpcError } from '@protobuf-ts/runtime-rpc';
 import { NewsletterState } from '../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import {
-  auth,
-  type Deps,
-  finalStatus,
-  newsletter,
-  recipients,
-  type Service,
-  serviceEnv,
-  startDeps,
-  startService,
-  TOKEN,
-} from './harness.ts';
+import { auth, finalStatus, newsletter, recipients, TOKEN, useStack } from './harness.ts';
 
 const run = promisify(execFile);
 
 describe('e2e: contract', { timeout: 600_000 }, () => {
-  let deps: Deps;
-  let service: Service;
-  before(async () => {
-    deps = await startDeps();
-    service = await startService(await serviceEnv(deps));
-  });
-  after(async () => {
-    await service?.stop();
-    await deps?.close();
-  });
+  const stack = useStack();
 
   it('serves the generated client: send, status, and field-named validation errors', async () => {
-    const sent = await service.newsletters.sendNewsletter(newsletter('e2e-contract', recipients(5, 'ct')), auth)
+    const sent = await stack.service.newsletters.sendNewsletter(newsletter('e2e-contract', recipients(5, 'ct')), auth)
       .response;
     assert.equal(sent.workflowId, 'newsletter-e2e-contract');
-    assert.equal((await finalStatus(service, 'e2e-contract')).state, NewsletterState.COMPLETED);
+    assert.equal((await finalStatus(stack.service, 'e2e-contract')).state, NewsletterState.COMPLETED);
     const bad = newsletter('e2e-contract-bad', recipients(2, 'cb'));
     bad.recipients[1]!.email = 'nope';
-    await assert.rejects(service.newsletters.sendNewsletter(bad, auth).response, (err: unknown) => {
+    await assert.rejects(stack.service.newsletters.sendNewsletter(bad, auth).response, (err: unknown) => {
       assert.ok(err instanceof RpcError);
       assert.equal(err.code, 'INVALID_ARGUMENT');
       assert.match(err.message, /recipients\[1\]\.email/);
@@ -48,7 +28,7 @@ describe('e2e: contract', { timeout: 600_000 }, () => {
   });
 
   it('lists and calls everything with buf curl through reflection, and reports health', async () => {
-    const url = `http://127.0.0.1:${service.grpcPort}`;
+    const url = `http://127.0.0.1:${stack.service.grpcPort}`;
     const base = ['curl', '--protocol', 'grpc', '--http2-prior-knowledge'];
     const { stdout: methods } = await run('buf', [...base, '--list-methods', url]);
     assert.match(methods, /authentik\.temporal\.v1\.NewsletterService\/SendNewsletter/);

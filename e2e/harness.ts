@@ -7,6 +7,7 @@
  * process; the tests talk to the bridge with the generated gRPC client.
  */
 import { createServer } from 'node:net';
+import { after, before } from 'node:test';
 import { ChannelCredentials } from '@grpc/grpc-js';
 import { GrpcTransport } from '@protobuf-ts/grpc-transport';
 import { Connection } from '@temporalio/client';
@@ -210,4 +211,18 @@ export async function finalStatus(service: Service, newsletterId: string, timeou
     timeoutMs,
     500,
   );
+}
+
+/** useStack registers the enclosing suite's before/after hooks: dependencies plus one service container. */
+export function useStack(overrides: Record<string, string> = {}): { deps: Deps; service: Service } {
+  const stack = {} as { deps: Deps; service: Service };
+  before(async () => {
+    stack.deps = await startDeps();
+    stack.service = await startService(await serviceEnv(stack.deps, overrides));
+  });
+  after(async () => {
+    await stack.service?.stop();
+    await stack.deps?.close();
+  });
+  return stack;
 }
