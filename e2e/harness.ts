@@ -6,7 +6,6 @@
  * repeatedly and test traffic stays on loopback. The backend stand-in runs in the test
  * process; the tests talk to the bridge with the generated gRPC client.
  */
-import { createServer } from 'node:net';
 import { after, before } from 'node:test';
 import { ChannelCredentials } from '@grpc/grpc-js';
 import { GrpcTransport } from '@protobuf-ts/grpc-transport';
@@ -16,6 +15,7 @@ import { NewsletterState } from '../contracts/gen/authentik/temporal/v1/newslett
 import { NewsletterServiceClient } from '../contracts/gen/authentik/temporal/v1/newsletter.client.ts';
 import { type BackendMock, startBackendMock } from '../test/integration/backend-mock.ts';
 import { eventually } from '../test/integration/eventually.ts';
+import { freePort as freePortOn } from '../src/telemetry/ops-server.ts';
 import { MockProvidersClient } from './mock-client.ts';
 
 export { eventually };
@@ -31,13 +31,7 @@ export const IMAGES = {
 export const TOKEN = 'e2e-token';
 
 /** freePort asks the OS for a free loopback port. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export const freePort = (): Promise<number> => freePortOn('127.0.0.1');
 
 /** Deps are the containers and stand-ins a service container talks to. */
 export interface Deps {

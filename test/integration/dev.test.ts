@@ -7,21 +7,13 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../../src/telemetry/ops-server.ts';
 import { eventually, temporalCli } from './harness.ts';
 
 const run = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function portAnswers(port: number): Promise<boolean> {
   try {
@@ -48,7 +40,7 @@ describe('make dev', { timeout: 180_000 }, () => {
 
   it('serves the sample newsletter from the README to the mock inbox and stops cleanly on Ctrl-C', async () => {
     const [temporal, ui, grpc, bridgeOps, workerOps, resend, postmark] = await Promise.all(
-      Array.from({ length: 7 }, freePort),
+      Array.from({ length: 7 }, () => freePort('127.0.0.1')),
     );
     const env = {
       ...process.env,
