@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 # Node runs the TypeScript sources directly; protobuf-ts emits TS enums, which need
 # transform-types rather than plain type stripping.
 NODE_TS := node --experimental-transform-types --disable-warning=ExperimentalWarning
-DENO_CHECKED := contracts src/config.ts src/delivery src/providers src/bridge src/backend src/mock-providers
+DENO_CHECKED := contracts src/config.ts src/domain src/providers src/bridge src/backend mock-providers
 
 .PHONY: compose-check e2e dev test unit integration setup proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
 
@@ -17,10 +17,10 @@ dev: setup
 test: setup
 	scripts/ensure-prometheus.sh
 	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-concurrency=1 --test-timeout=300000 \
-	  'src/**/*.spec.ts' 'test/**/*.test.ts'
+	  'src/**/*.spec.ts' 'mock-providers/**/*.spec.ts' 'test/**/*.test.ts'
 
 unit: setup
-	$(NODE_TS) --test 'src/**/*.spec.ts'
+	$(NODE_TS) --test 'src/**/*.spec.ts' 'mock-providers/**/*.spec.ts'
 
 integration: setup
 	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-concurrency=1 --test-timeout=300000 'test/**/*.test.ts'
@@ -63,7 +63,7 @@ build: setup
 	npm run build
 
 mock-providers: setup
-	$(NODE_TS) src/mock-providers/main.ts
+	$(NODE_TS) mock-providers/main.ts
 
 ## e2e: Testcontainers suites against the images built from this repo (starts and stops its own dockerd when none answers)
 e2e: setup

@@ -2,14 +2,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { auth, finalStatus, newsletter, recipients, useStack } from './harness.ts';
+import { auth, newsletterRequest, recipients } from '../test/support/fixtures.ts';
+import { finalStatus } from '../test/support/grpc.ts';
+import { useStack } from './harness.ts';
 
 describe('e2e: batching', { timeout: 600_000 }, () => {
   const stack = useStack({ NEWSLETTER_BATCH_SIZE: '100', EMAIL_CONCURRENCY_LIMIT: '5' });
 
   it('sends 2,000 recipients in exactly 20 provider batch calls, each recipient once', async () => {
     const list = recipients(2000, 'batch');
-    await stack.service.newsletters.sendNewsletter(newsletter('e2e-batching', list), auth);
+    await stack.service.newsletters.sendNewsletter(newsletterRequest('e2e-batching', list), auth);
     const status = await finalStatus(stack.service, 'e2e-batching');
     assert.equal(status.state, NewsletterState.COMPLETED);
     assert.equal(status.sent, 2000);

@@ -2,14 +2,17 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { auth, eventually, finalStatus, newsletter, recipients, useStack } from './harness.ts';
+import { eventually } from '../test/support/eventually.ts';
+import { auth, newsletterRequest, recipients } from '../test/support/fixtures.ts';
+import { finalStatus } from '../test/support/grpc.ts';
+import { useStack } from './harness.ts';
 
 describe('e2e: cancel', { timeout: 600_000 }, () => {
   const stack = useStack({ NEWSLETTER_BATCH_SIZE: '20', EMAIL_CONCURRENCY_LIMIT: '2' });
 
   it('stops after the in-flight batches and reports counts that match the provider', async () => {
     await stack.deps.mocks.latency('resend', 400);
-    await stack.service.newsletters.sendNewsletter(newsletter('e2e-cancel', recipients(1000, 'cx')), auth);
+    await stack.service.newsletters.sendNewsletter(newsletterRequest('e2e-cancel', recipients(1000, 'cx')), auth);
     await eventually(async () => (await stack.deps.mocks.emails('resend')).length >= 100, 60_000, 100);
     const { status } = await stack.service.newsletters.cancelNewsletter(
       { newsletterId: 'e2e-cancel', reason: 'e2e' },

@@ -5,7 +5,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { RpcError } from '@protobuf-ts/runtime-rpc';
 import { NewsletterState } from '../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { auth, finalStatus, newsletter, recipients, TOKEN, useStack } from './harness.ts';
+import { auth, newsletterRequest, recipients, TOKEN } from '../test/support/fixtures.ts';
+import { finalStatus } from '../test/support/grpc.ts';
+import { useStack } from './harness.ts';
 
 const run = promisify(execFile);
 
@@ -13,11 +15,14 @@ describe('e2e: contract', { timeout: 600_000 }, () => {
   const stack = useStack();
 
   it('serves the generated client: send, status, and field-named validation errors', async () => {
-    const sent = await stack.service.newsletters.sendNewsletter(newsletter('e2e-contract', recipients(5, 'ct')), auth)
+    const sent = await stack.service.newsletters.sendNewsletter(
+      newsletterRequest('e2e-contract', recipients(5, 'ct')),
+      auth,
+    )
       .response;
     assert.equal(sent.workflowId, 'newsletter-e2e-contract');
     assert.equal((await finalStatus(stack.service, 'e2e-contract')).state, NewsletterState.COMPLETED);
-    const bad = newsletter('e2e-contract-bad', recipients(2, 'cb'));
+    const bad = newsletterRequest('e2e-contract-bad', recipients(2, 'cb'));
     bad.recipients[1]!.email = 'nope';
     await assert.rejects(stack.service.newsletters.sendNewsletter(bad, auth).response, (err: unknown) => {
       assert.ok(err instanceof RpcError);

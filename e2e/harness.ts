@@ -7,18 +7,14 @@
  * process; the tests talk to the bridge with the generated gRPC client.
  */
 import { after, before } from 'node:test';
-import { ChannelCredentials } from '@grpc/grpc-js';
-import { GrpcTransport } from '@protobuf-ts/grpc-transport';
 import { Connection } from '@temporalio/client';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
-import { NewsletterState } from '../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { NewsletterServiceClient } from '../contracts/gen/authentik/temporal/v1/newsletter.client.ts';
-import { type BackendMock, startBackendMock } from '../test/integration/backend-mock.ts';
-import { eventually } from '../test/integration/eventually.ts';
+import { MockProvidersClient } from '../mock-providers/client.ts';
 import { freePort as freePortOn } from '../src/telemetry/ops-server.ts';
-import { MockProvidersClient } from './mock-client.ts';
-
-export { eventually };
+import { type BackendMock, startBackendMock } from '../test/support/backend.ts';
+import { eventually } from '../test/support/eventually.ts';
+import { type Clients, connectClients } from '../test/support/grpc.ts';
+import { testServiceEnv } from '../test/support/service-env.ts';
 
 /** IMAGES are the tags `make e2e` builds. */
 export const IMAGES = {
@@ -27,11 +23,8 @@ export const IMAGES = {
   mocks: process.env.E2E_MOCK_IMAGE ?? 'authentik-mock-providers:e2e',
 };
 
-/** TOKEN is the service's INTERNAL_SERVICE_TOKEN in every suite. */
-export const TOKEN = 'e2e-token';
-
 /** freePort asks the OS for a free loopback port. */
-export const freePort = (): Promise<number> => freePortOn('127.0.0.1');
+const freePort = (): Promise<number> => freePortOn('127.0.0.1');
 
 /** Deps are the containers and stand-ins a service container talks to. */
 export interface Deps {
@@ -110,30 +103,29 @@ export interface Service {
   container: StartedTestContainer;
   grpcPort: number;
   env: Record<string, string>;
-  newsletters: NewsletterServiceClient;
+  newsletters: Clients['newsletters'];
   stop(): Promise<void>;
 }
 
 /** serviceEnv is the configuration of a service container against deps, with overrides. */
 export async function serviceEnv(deps: Deps, overrides: Record<string, string> = {}): Promise<Record<string, string>> {
   const [grpcPort, bridgeOps, workerOps] = await Promise.all([freePort(), freePort(), freePort()]);
-  return {
-    GRPC_HOST: '127.0.0.1',
-    TEMPORAL_SERVER_PORT: String(grpcPort),
-    BRIDGE_OPS_PORT: String(bridgeOps),
-    WORKER_OPS_PORT: String(workerOps),
-    TEMPORAL_ADDRESS: deps.temporalAddress,
-    TEMPORAL_TASK_QUEUE: 'newsletters',
-    RESEND_API_KEY: 're_e2e',
-    RESEND_BASE_URL: deps.mocks.resendUrl,
-    POSTMARK_API_KEY: 'postmark-e2e',
-    POSTMARK_BASE_URL: deps.mocks.postmarkUrl,
-    BACKEND_URL: deps.backend.url,
-    FRONTEND_URL: 'https://app.authentik.example',
-    INTERNAL_SERVICE_TOKEN: TOKEN,
-    LOG_LEVEL: 'warn',
-    ...overrides,
-  };
+  return testServiceEnv(
+    {
+      temporalAddress: deps.temporalAddress,
+      resendUrl: deps.mocks.resendUrl,
+      postmarkUrl: deps.mocks.postmarkUrl,
+      backendUrl: deps.backend.url,
+    },
+    {
+      TEMPORAL_SERVER_PORT: String(grpcPort),
+      BRIDGE_OPS_PORT: String(bridgeOps),
+      WORKER_OPS_PORT: String(workerOps),
+      TEMPORAL_TASK_QUEUE: 'newsletters',
+      LOG_LEVEL: 'warn',
+      ...overrides,
+    },
+  );
 }
 
 /** startService runs the service image with env and waits until its worker polls. */
@@ -145,66 +137,17 @@ export async function startService(env: Record<string, string>): Promise<Service
     .withStartupTimeout(120_000)
     .start();
   const grpcPort = Number(env.TEMPORAL_SERVER_PORT);
-  const transport = new GrpcTransport({
-    host: `127.0.0.1:${grpcPort}`,
-    channelCredentials: ChannelCredentials.createInsecure(),
-  });
+  const clients = connectClients(grpcPort);
   return {
     container,
     grpcPort,
     env,
-    newsletters: new NewsletterServiceClient(transport),
+    newsletters: clients.newsletters,
     async stop() {
-      transport.close();
+      clients.close();
       await container.stop();
     },
   };
-}
-
-/** auth is the call option with the service's bearer token. */
-export const auth = { meta: { authorization: `Bearer ${TOKEN}` } };
-
-/** recipients makes n distinct recipients. */
-export function recipients(n: number, prefix: string) {
-  return Array.from({ length: n }, (_, i) => ({
-    email: `${prefix}${i}@example.com`,
-    name: `${prefix} ${i}`,
-    variables: {},
-    recipientId: `${prefix}-${i}`,
-  }));
-}
-
-/** newsletter builds a SendNewsletter request. */
-export function newsletter(newsletterId: string, list: ReturnType<typeof recipients>) {
-  return {
-    newsletterId,
-    subject: 'Hello {{name}}',
-    htmlContent: '<p>Hello {{name}}</p>',
-    textContent: '',
-    fromEmail: '',
-    replyTo: '',
-    recipients: list,
-    tags: {},
-  };
-}
-
-const FINAL = [
-  NewsletterState.COMPLETED,
-  NewsletterState.COMPLETED_WITH_FAILURES,
-  NewsletterState.CANCELLED,
-  NewsletterState.FAILED,
-];
-
-/** finalStatus waits for the newsletter to reach a final state. */
-export async function finalStatus(service: Service, newsletterId: string, timeoutMs = 180_000) {
-  return await eventually(
-    async () => {
-      const { response } = await service.newsletters.getNewsletterStatus({ newsletterId }, auth);
-      return FINAL.includes(response.status!.state) ? response.status! : undefined;
-    },
-    timeoutMs,
-    500,
-  );
 }
 
 /** useStack registers the enclosing suite's before/after hooks: dependencies plus one service container. */

@@ -6,18 +6,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import {
-  auth,
-  type Deps,
-  eventually,
-  finalStatus,
-  newsletter,
-  recipients,
-  type Service,
-  serviceEnv,
-  startDeps,
-  startService,
-} from './harness.ts';
+import { eventually } from '../test/support/eventually.ts';
+import { auth, newsletterRequest, recipients } from '../test/support/fixtures.ts';
+import { finalStatus } from '../test/support/grpc.ts';
+import { type Deps, type Service, serviceEnv, startDeps, startService } from './harness.ts';
 
 describe('e2e: restart', { timeout: 600_000 }, () => {
   let deps: Deps;
@@ -34,7 +26,7 @@ describe('e2e: restart', { timeout: 600_000 }, () => {
     const env = await serviceEnv(deps, { NEWSLETTER_BATCH_SIZE: '25', EMAIL_CONCURRENCY_LIMIT: '3' });
     service = await startService(env);
     await deps.mocks.latency('resend', 500);
-    await service.newsletters.sendNewsletter(newsletter('e2e-restart', recipients(1500, 'rs')), auth);
+    await service.newsletters.sendNewsletter(newsletterRequest('e2e-restart', recipients(1500, 'rs')), auth);
     await eventually(async () => (await deps.mocks.emails('resend')).length >= 200, 60_000, 100);
     // SIGKILL, no drain: batches are in flight at the provider.
     await service.container.stop({ timeout: 0 });

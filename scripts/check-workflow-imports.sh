@@ -6,9 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bad=$(perl -0777 -ne 'while (/^import\s+(?!type\b)[^;]*?from\s+["\x27]([^"\x27]+)["\x27]/mg) { print "$ARGV: $1\n" }' \
   $(ls src/workflows/*.ts | grep -v '\.spec\.ts$') |
-  grep -vE ": (@temporalio/workflow|\./[^/]+\.ts|\.\./delivery/types\.ts)$" || true)
+  grep -vE ": (@temporalio/workflow|\./[^/]+\.ts|\.\./domain/types\.ts)$" || true)
 if [ -n "$bad" ]; then
-  echo "workflow files may import at run time only @temporalio/workflow, each other and ../delivery/types.ts:" >&2
+  echo "workflow files may import at run time only @temporalio/workflow, each other and ../domain/types.ts:" >&2
   echo "$bad" >&2
   exit 1
 fi

@@ -9,7 +9,8 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { startMockProviders } from '../src/mock-providers/server.ts';
+import { startMockProviders } from '../mock-providers/server.ts';
+import { serviceEnv } from '../test/support/service-env.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const env: Record<string, string | undefined> = { ...process.env };
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
     await waitForPort(temporalHost, Number(temporalPort), 'Temporal');
   }
 
-  const serviceEnv: Record<string, string> = {};
+  let mockEnv: Record<string, string> = {};
   let mockNote = '';
   if (!env.RESEND_API_KEY && !env.POSTMARK_API_KEY) {
     const mocks = await startMockProviders({
@@ -121,19 +122,14 @@ async function main(): Promise<void> {
       postmarkPort: Number(env.MOCK_POSTMARK_PORT ?? 4011),
     });
     closeMocks = () => mocks.close();
-    Object.assign(serviceEnv, {
-      RESEND_API_KEY: 're_dev_mock',
-      RESEND_BASE_URL: mocks.resendUrl,
-      POSTMARK_API_KEY: 'dev-mock-postmark-token',
-      POSTMARK_BASE_URL: mocks.postmarkUrl,
-    });
+    mockEnv = serviceEnv({ resendUrl: mocks.resendUrl, postmarkUrl: mocks.postmarkUrl });
     mockNote = `mock Resend ${mocks.resendUrl}, mock Postmark ${mocks.postmarkUrl} (no API keys set)\n` +
       `  emails that would have gone out: curl -s ${mocks.resendUrl}/__mock/emails  |  curl -s ${mocks.postmarkUrl}/__mock/emails`;
   }
 
   start('service', process.execPath, [...process.execArgv, 'src/main.ts', '--role=all'], {
     TEMPORAL_ADDRESS: temporalAddress,
-    ...serviceEnv,
+    ...mockEnv,
   });
   await waitForPort(env.GRPC_HOST ?? '127.0.0.1', Number(grpcPort), 'the gRPC bridge');
 

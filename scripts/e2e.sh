@@ -73,8 +73,8 @@ fi
 
 echo "e2e: building images on $node_image" >&2
 docker build -q --network host --build-arg NODE_IMAGE="$node_image" -t "$service_image" . >/dev/null
-docker build -q --network host --build-arg NODE_IMAGE="$node_image" -f e2e/images/mock-providers.Dockerfile \
-  -t "$mock_image" . >/dev/null
+docker build -q --network host --build-arg NODE_IMAGE="$node_image" -f mock-providers/Dockerfile \
+  -t "$mock_image" mock-providers >/dev/null
 temporal_context=$(mktemp -d)
 cp "$(readlink -f "$(scripts/temporal-cli.sh)")" "$temporal_context/temporal"
 docker build -q -f e2e/images/temporal.Dockerfile -t "$temporal_image" "$temporal_context" >/dev/null

@@ -3,7 +3,7 @@
  * at start-up into a typed object. Nothing else reads `process.env`.
  */
 import { z } from 'zod';
-import type { ProviderName } from './delivery/types.ts';
+import type { ProviderName } from './domain/types.ts';
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 const positiveInt = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);

@@ -5,7 +5,7 @@
 import { activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { BackendCallbackError, type BackendClient } from '../backend/client.ts';
-import type { BackendEvent } from '../delivery/types.ts';
+import type { BackendEvent } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
 import { inSpan, SpanKind } from '../telemetry/tracing.ts';

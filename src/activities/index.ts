@@ -3,7 +3,7 @@
  * dependencies; the workflow imports only the type of what it returns.
  */
 import { type CallbackDeps, createCallbackActivities } from './callbacks.ts';
-import { createDeliveryActivities, type DeliveryDeps } from './delivery.ts';
+import { createDeliveryActivities, type DeliveryDeps } from './send-batch.ts';
 
 /** ActivityDeps gathers the dependencies of every activity. */
 export type ActivityDeps = DeliveryDeps & CallbackDeps;

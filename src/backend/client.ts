@@ -2,7 +2,7 @@
  * BackendClient: the status callback API of the Authentik backend
  * (contracts/backend-callbacks.openapi.yaml).
  */
-import type { BackendEvent } from '../delivery/types.ts';
+import type { BackendEvent } from '../domain/types.ts';
 
 /** BackendCallbackError is thrown when the backend did not accept a callback; retryable says whether trying again can help. */
 export class BackendCallbackError extends Error {

@@ -6,7 +6,7 @@ import {
   NewsletterState,
   type NewsletterStatus as NewsletterStatusMessage,
 } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import type { NewsletterStatus } from '../delivery/types.ts';
+import type { NewsletterStatus } from '../domain/types.ts';
 
 const STATES: Record<NewsletterStatus['state'], NewsletterState> = {
   RUNNING: NewsletterState.RUNNING,

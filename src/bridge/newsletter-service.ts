@@ -18,11 +18,11 @@ import type {
   WatchNewsletterResponse,
 } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import type { INewsletterService } from '../../contracts/gen/authentik/temporal/v1/newsletter.server.ts';
-import { FINAL_STATES } from '../delivery/types.ts';
+import { FINAL_STATES } from '../domain/types.ts';
 import { toStatusMessage } from './convert.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import { currentTraceId } from '../telemetry/tracing.ts';
-import type { NewsletterGateway } from './newsletters.ts';
+import type { NewsletterGateway } from './temporal-gateway.ts';
 import { type DeliveryDefaults, toNewsletterInput, validateNewsletterId } from './validation.ts';
 
 /** WATCH_POLL_MS is how often WatchNewsletter reads the status. */

@@ -19,7 +19,7 @@ import { extractContext, inSpan, SpanKind, SpanStatusCode } from '../telemetry/t
 import { createAuthenticator } from './auth.ts';
 import { toRpcStatus } from './errors.ts';
 import { createNewsletterService } from './newsletter-service.ts';
-import { NewsletterGateway } from './newsletters.ts';
+import { NewsletterGateway } from './temporal-gateway.ts';
 import { createReflectionService } from './reflection.ts';
 import { createWorkflowService } from './workflow-service.ts';
 

@@ -4,8 +4,8 @@
  */
 import { z } from 'zod';
 import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { checkTemplates, TemplateError } from '../delivery/templating.ts';
-import { MAX_INLINE_RECIPIENTS, MAX_INPUT_BYTES, type NewsletterInput, type ProviderName } from '../delivery/types.ts';
+import { checkTemplates, TemplateError } from '../domain/templating.ts';
+import { MAX_INLINE_RECIPIENTS, MAX_INPUT_BYTES, type NewsletterInput, type ProviderName } from '../domain/types.ts';
 import { InvalidArgumentError } from './errors.ts';
 
 const NEWSLETTER_ID = /^[A-Za-z0-9_-]{1,128}$/;

@@ -4,7 +4,7 @@
  * so the workflow fails over to the other.
  */
 import type { Config } from '../config.ts';
-import type { ProviderName } from '../delivery/types.ts';
+import type { ProviderName } from '../domain/types.ts';
 import { createPostmarkProvider } from './postmark/index.ts';
 import { createResendProvider } from './resend/index.ts';
 import type { EmailProvider } from './types.ts';

@@ -2,8 +2,8 @@
  * The one interface every email provider adapter implements. Adapters translate;
  * they never retry, fail over or decide: classify.ts and the workflow do that.
  */
-import type { RenderedEmail } from '../delivery/templating.ts';
-import type { ProviderName } from '../delivery/types.ts';
+import type { RenderedEmail } from '../domain/templating.ts';
+import type { ProviderName } from '../domain/types.ts';
 import type { FailureClass } from './classify.ts';
 
 /** SendOptions carries the deterministic idempotency key of one provider call. */

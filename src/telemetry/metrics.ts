@@ -5,7 +5,7 @@
  * before the first event.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { NewsletterState, ProviderName } from '../delivery/types.ts';
+import type { NewsletterState, ProviderName } from '../domain/types.ts';
 import type { FailureClass } from '../providers/classify.ts';
 import type { CircuitState } from '../providers/circuit-breaker.ts';
 

@@ -8,7 +8,7 @@ import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/w
 import { createActivities } from '../activities/index.ts';
 import { type BackendClient, createBackendClient } from '../backend/client.ts';
 import type { Config } from '../config.ts';
-import type { ProviderName } from '../delivery/types.ts';
+import type { ProviderName } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { createProviders } from '../providers/index.ts';

@@ -38,7 +38,7 @@ import {
   PROVIDERS,
   type ProviderUnavailableDetails,
   type RecipientResult,
-} from '../delivery/types.ts';
+} from '../domain/types.ts';
 
 const { sendBatch } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',

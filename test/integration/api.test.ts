@@ -16,21 +16,13 @@ import { startBridge } from '../../src/bridge/server.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { WorkflowStatus } from '../../contracts/gen/authentik/temporal/v1/workflow.ts';
-import { MAX_INLINE_RECIPIENTS } from '../../src/delivery/types.ts';
-import { newsletterId, recipients, type Stack, startStack, TOKEN } from './harness.ts';
+import { MAX_INLINE_RECIPIENTS } from '../../src/domain/types.ts';
+import { newsletterId, newsletterRequest, recipients, TOKEN } from '../support/fixtures.ts';
+import { type Stack, startStack } from './harness.ts';
 
 const run = promisify(execFile);
 
-const valid = (): SendNewsletterRequest => ({
-  newsletterId: newsletterId('api'),
-  subject: 'Hello {{name}}',
-  htmlContent: '<p>{{name}}</p>',
-  textContent: '',
-  fromEmail: '',
-  replyTo: '',
-  recipients: recipients(3, 'a'),
-  tags: {},
-});
+const valid = (): SendNewsletterRequest => newsletterRequest(newsletterId('api'), recipients(3, 'a'));
 
 async function rpcError(call: Promise<unknown>): Promise<RpcError> {
   try {

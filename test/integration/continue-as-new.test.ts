@@ -5,8 +5,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { workflowIdFor } from '../../src/delivery/types.ts';
-import { eventually, newsletterId, recipients, type Stack, startStack } from './harness.ts';
+import { workflowIdFor } from '../../src/domain/types.ts';
+import { eventually } from '../support/eventually.ts';
+import { newsletterId, recipients } from '../support/fixtures.ts';
+import { type Stack, startStack } from './harness.ts';
 
 describe('continue-as-new', { timeout: 300_000 }, () => {
   let stack: Stack;

@@ -5,7 +5,9 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { eventually, newsletterId, recipients, type Stack, startStack } from './harness.ts';
+import { eventually } from '../support/eventually.ts';
+import { newsletterId, recipients } from '../support/fixtures.ts';
+import { type Stack, startStack } from './harness.ts';
 
 const content = {
   subject: 'Hi {{name}}',

@@ -5,14 +5,10 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import {
-  eventually,
-  finalStatus as waitForFinal,
-  newsletterId,
-  recipients,
-  type Stack,
-  startStack,
-} from './harness.ts';
+import { eventually } from '../support/eventually.ts';
+import { newsletterId, recipients } from '../support/fixtures.ts';
+import { finalStatus as waitForFinal } from '../support/grpc.ts';
+import { type Stack, startStack } from './harness.ts';
 
 const content = {
   subject: 'News for {{name}}',

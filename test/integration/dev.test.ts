@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../../src/telemetry/ops-server.ts';
-import { eventually, temporalCli } from './harness.ts';
+import { eventually } from '../support/eventually.ts';
+import { temporalCli } from './harness.ts';
 
 const run = promisify(execFile);
 

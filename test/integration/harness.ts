@@ -5,13 +5,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { ChannelCredentials } from '@grpc/grpc-js';
-import { GrpcTransport } from '@protobuf-ts/grpc-transport';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
-import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { NewsletterServiceClient } from '../../contracts/gen/authentik/temporal/v1/newsletter.client.ts';
-import { WorkflowServiceClient } from '../../contracts/gen/authentik/temporal/v1/workflow.client.ts';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { Client } from '@temporalio/client';
+import type { NewsletterServiceClient } from '../../contracts/gen/authentik/temporal/v1/newsletter.client.ts';
+import type { WorkflowServiceClient } from '../../contracts/gen/authentik/temporal/v1/workflow.client.ts';
+import { type MockProviders, startMockProviders } from '../../mock-providers/server.ts';
 import { type Bridge, startBridge } from '../../src/bridge/server.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -20,17 +20,11 @@ import { fetchText, freePort, startOpsServer } from '../../src/telemetry/ops-ser
 import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
 import { clientInterceptors, WORKFLOW_INTERCEPTOR_MODULES } from '../../src/telemetry/temporal-tracing.ts';
 import { setupTracing } from '../../src/telemetry/tracing.ts';
-import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import { Client } from '@temporalio/client';
-import { type MockProviders, startMockProviders } from '../../src/mock-providers/server.ts';
 import { createWorker, workflowsPath } from '../../src/worker/worker.ts';
-import { type BackendMock, startBackendMock } from './backend-mock.ts';
-import { eventually } from './eventually.ts';
-
-export { eventually };
-
-/** TOKEN is the INTERNAL_SERVICE_TOKEN of the service under test. */
-export const TOKEN = 'integration-test-token';
+import { type BackendMock, startBackendMock } from '../support/backend.ts';
+import { auth, silentLogger } from '../support/fixtures.ts';
+import { connectClients } from '../support/grpc.ts';
+import { testServiceEnv } from '../support/service-env.ts';
 
 /** temporalCli resolves the CLI the way the Makefile does. */
 export function temporalCli(): string {
@@ -77,26 +71,15 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
   });
   const mock = await startMockProviders();
   const backend = await startBackendMock();
-  const config = loadConfig({
-    TEMPORAL_SERVER_PORT: '0',
-    GRPC_HOST: '127.0.0.1',
-    TEMPORAL_TASK_QUEUE: `it-${randomUUID()}`,
-    RESEND_API_KEY: 're_integration',
-    RESEND_BASE_URL: mock.resendUrl,
-    POSTMARK_API_KEY: 'postmark-integration',
-    POSTMARK_BASE_URL: mock.postmarkUrl,
-    FROM_EMAIL: 'Authentik <news@authentik.example>',
-    BACKEND_URL: backend.url,
-    FRONTEND_URL: 'https://app.authentik.example',
-    INTERNAL_SERVICE_TOKEN: TOKEN,
-    LOG_LEVEL: testLogLevel,
-    ...overrides,
-  });
+  const config = loadConfig(testServiceEnv(
+    { resendUrl: mock.resendUrl, postmarkUrl: mock.postmarkUrl, backendUrl: backend.url },
+    { TEMPORAL_SERVER_PORT: '0', TEMPORAL_TASK_QUEUE: `it-${randomUUID()}`, LOG_LEVEL: testLogLevel, ...overrides },
+  ));
   const logger = createLogger(config.logLevel);
   bundle ??= await bundleWorkflowCode({
     workflowsPath,
     workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
-    logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} },
+    logger: silentLogger,
   });
   const metrics = createMetrics('worker');
   const worker = await createWorker({
@@ -125,10 +108,7 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     ready,
     extraMetrics: () => fetchText(`http://127.0.0.1:${coreMetricsPort}/metrics`),
   });
-  const transport = new GrpcTransport({
-    host: `127.0.0.1:${bridge.port}`,
-    channelCredentials: ChannelCredentials.createInsecure(),
-  });
+  const clients = connectClients(bridge.port);
   return {
     env,
     mock,
@@ -138,11 +118,11 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     worker,
     metrics,
     ops: { bridgePort: bridgeOps.port, workerPort: workerOps.port },
-    newsletters: new NewsletterServiceClient(transport),
-    workflows: new WorkflowServiceClient(transport),
-    auth: { meta: { authorization: `Bearer ${TOKEN}` } },
+    newsletters: clients.newsletters,
+    workflows: clients.workflows,
+    auth,
     async close() {
-      transport.close();
+      clients.close();
       await bridge.close();
       worker.shutdown();
       await running;
@@ -153,32 +133,4 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
       await workerOps.close();
     },
   };
-}
-
-/** recipients makes n distinct recipients whose names need HTML escaping. */
-export function recipients(n: number, prefix = 'user') {
-  return Array.from({ length: n }, (_, i) => ({
-    email: `${prefix}${i}@example.com`,
-    name: `<${prefix} ${i}> & co`,
-    variables: { index: String(i) },
-    recipientId: `${prefix}-${i}`,
-  }));
-}
-
-/** newsletterId makes a unique, valid newsletter id. */
-export function newsletterId(label: string): string {
-  return `${label}-${randomUUID().slice(0, 8)}`;
-}
-
-/** finalStatus waits until the newsletter leaves RUNNING and PAUSED, and returns that status. */
-export async function finalStatus(stack: Stack, newsletterId: string, timeoutMs = 180_000) {
-  return await eventually(
-    async () => {
-      const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId }, stack.auth);
-      const s = response.status!;
-      return s.state !== NewsletterState.RUNNING && s.state !== NewsletterState.PAUSED ? s : undefined;
-    },
-    timeoutMs,
-    250,
-  );
 }

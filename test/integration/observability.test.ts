@@ -8,7 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { eventually, newsletterId, recipients, spans, type Stack, startStack } from './harness.ts';
+import { eventually } from '../support/eventually.ts';
+import { newsletterId, recipients } from '../support/fixtures.ts';
+import { spans, type Stack, startStack } from './harness.ts';
 
 /** metricValue reads one sample of the worker registry by name and labels (any label order). */
 async function metricValue(stack: Stack) {

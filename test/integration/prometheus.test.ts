@@ -15,7 +15,9 @@ import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { freePort } from '../../src/telemetry/ops-server.ts';
-import { eventually, newsletterId, recipients, type Stack, startStack } from './harness.ts';
+import { eventually } from '../support/eventually.ts';
+import { newsletterId, recipients } from '../support/fixtures.ts';
+import { type Stack, startStack } from './harness.ts';
 
 const run = promisify(execFile);
 const OBS = 'observability';

@@ -11,13 +11,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import type { Activities } from '../../src/activities/index.ts';
-import type { NewsletterInput, ProviderUnavailableDetails, SendBatchInput } from '../../src/delivery/types.ts';
+import type { NewsletterInput, ProviderUnavailableDetails, SendBatchInput } from '../../src/domain/types.ts';
 import { workflowsPath } from '../../src/worker/worker.ts';
 import { cancelUpdate, getStatusQuery, newsletterWorkflow } from '../../src/workflows/newsletter.ts';
-import { eventually } from './eventually.ts';
-import { recipients, temporalCli } from './harness.ts';
-
-const quiet = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} };
+import { eventually } from '../support/eventually.ts';
+import { recipients, silentLogger } from '../support/fixtures.ts';
+import { temporalCli } from './harness.ts';
 
 describe('newsletter workflow', { timeout: 180_000 }, () => {
   let env: TestWorkflowEnvironment;
@@ -30,7 +29,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         extraArgs: ['--headless'],
       },
     });
-    workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: quiet });
+    workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: silentLogger });
   });
   after(async () => {
     await env?.teardown();

@@ -8,7 +8,7 @@
  * provider and records settled chunks in heartbeats to keep that window small.
  */
 import { Errors, type Models, ServerClient } from 'postmark';
-import type { RenderedEmail } from '../../delivery/templating.ts';
+import type { RenderedEmail } from '../../domain/templating.ts';
 import { classifyPostmarkCode, classifyPostmarkError } from '../classify.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../types.ts';
 

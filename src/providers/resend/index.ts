@@ -4,7 +4,7 @@
  * back as per-index errors (recorded as permanent per-recipient failures).
  */
 import { type CreateBatchOptions, Resend } from 'resend';
-import type { RenderedEmail } from '../../delivery/templating.ts';
+import type { RenderedEmail } from '../../domain/templating.ts';
 import { classifyResendError } from '../classify.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../types.ts';
 

@@ -4,7 +4,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { BackendEvent } from '../../src/delivery/types.ts';
+import type { BackendEvent } from '../../src/domain/types.ts';
 
 /** ReceivedCallback is one POST the backend mock accepted. */
 export interface ReceivedCallback {

@@ -1,10 +1,8 @@
 /**
- * MockProvidersClient drives the containerized mock providers through their HTTP
- * control and inspection API (/__mock/*).
+ * MockProvidersClient drives mock providers running in another process (a container,
+ * `make dev`) through their HTTP control and inspection API (/__mock/*).
  */
-import type { CallRecord, Fault, ReceivedEmail } from '../src/mock-providers/server.ts';
-
-type Side = 'resend' | 'postmark';
+import type { CallRecord, Fault, MockProviderName as Side, ReceivedEmail } from './types.ts';
 
 /** MockProvidersClient controls and inspects both mock providers. */
 export class MockProvidersClient {

@@ -3,7 +3,7 @@
  * newsletter is one workflow with id `newsletter-<newsletter_id>`.
  */
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import { FINAL_STATES, type NewsletterInput, type NewsletterStatus, workflowIdFor } from '../delivery/types.ts';
+import { FINAL_STATES, type NewsletterInput, type NewsletterStatus, workflowIdFor } from '../domain/types.ts';
 import {
   cancelUpdate,
   getStatusQuery,

@@ -2,18 +2,18 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
-import type { RenderedEmail } from '../delivery/templating.ts';
+import type { RenderedEmail } from '../domain/templating.ts';
 import type {
   BatchRecipient,
   ProviderName,
   ProviderUnavailableDetails,
   SendBatchInput,
   SendBatchResult,
-} from '../delivery/types.ts';
+} from '../domain/types.ts';
 import { createLogger } from '../logger.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../providers/types.ts';
-import { createDeliveryActivities } from './delivery.ts';
+import { createDeliveryActivities } from './send-batch.ts';
 
 type Behaviour = (messages: RenderedEmail[], options: SendOptions, call: number) => MessageOutcome[];
 

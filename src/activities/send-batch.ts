@@ -7,7 +7,7 @@
 import { trace } from '@opentelemetry/api';
 import { activityInfo, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { type RenderedEmail, renderEmail } from '../delivery/templating.ts';
+import { type RenderedEmail, renderEmail } from '../domain/templating.ts';
 import {
   type BatchRecipient,
   FAILURE_TYPES,
@@ -16,7 +16,7 @@ import {
   type RecipientResult,
   type SendBatchInput,
   type SendBatchResult,
-} from '../delivery/types.ts';
+} from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 import type { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { countsAgainstProvider, decide, type FailureClass } from '../providers/classify.ts';

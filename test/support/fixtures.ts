@@ -1,0 +1,52 @@
+/**
+ * Test fixtures shared by the integration suites, the e2e suites and `make dev`'s test:
+ * the service token, recipients, newsletter ids and requests, a silent logger.
+ */
+import { randomUUID } from 'node:crypto';
+import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+
+/** TOKEN is the INTERNAL_SERVICE_TOKEN of every service under test. */
+export const TOKEN = 'test-service-token';
+
+/** auth is the call option carrying the bearer token. */
+export const auth = { meta: { authorization: `Bearer ${TOKEN}` } };
+
+/** Recipient is a recipient as the generated client takes it. */
+export type Recipient = SendNewsletterRequest['recipients'][number];
+
+/** recipients makes n distinct recipients whose names need HTML escaping. */
+export function recipients(n: number, prefix = 'user'): Recipient[] {
+  return Array.from({ length: n }, (_, i) => ({
+    email: `${prefix}${i}@example.com`,
+    name: `<${prefix} ${i}> & co`,
+    variables: { index: String(i) },
+    recipientId: `${prefix}-${i}`,
+  }));
+}
+
+/** newsletterId makes a unique, valid newsletter id. */
+export function newsletterId(label: string): string {
+  return `${label}-${randomUUID().slice(0, 8)}`;
+}
+
+/** newsletterRequest is a valid SendNewsletter request for list, with overrides. */
+export function newsletterRequest(
+  id: string,
+  list: Recipient[],
+  overrides: Partial<SendNewsletterRequest> = {},
+): SendNewsletterRequest {
+  return {
+    newsletterId: id,
+    subject: 'Hello {{name}}',
+    htmlContent: '<p>Hello {{name}}</p>',
+    textContent: '',
+    fromEmail: '',
+    replyTo: '',
+    recipients: list,
+    tags: {},
+    ...overrides,
+  };
+}
+
+/** silentLogger swallows the Temporal SDK's log lines (e.g. the workflow bundler's). */
+export const silentLogger = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} };
