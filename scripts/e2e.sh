@@ -75,6 +75,11 @@ echo "e2e: building images on $node_image" >&2
 docker build -q --network host --build-arg NODE_IMAGE="$node_image" -t "$service_image" . >/dev/null
 docker build -q --network host --build-arg NODE_IMAGE="$node_image" -f mock-providers/Dockerfile \
   -t "$mock_image" mock-providers >/dev/null
+# The service image holds the product only (no mock providers, tests or specs).
+docker run --rm --network host --entrypoint node "$service_image" -e '
+  const bad = require("fs").readdirSync("/app/dist", { recursive: true })
+    .filter((f) => /mock-providers|(^|\/)(test|e2e)\/|\.spec\.js$/.test(f));
+  if (bad.length) { console.error("e2e: the service image contains non-product code:\n" + bad.join("\n")); process.exit(1); }'
 temporal_context=$(mktemp -d)
 cp "$(readlink -f "$(scripts/temporal-cli.sh)")" "$temporal_context/temporal"
 docker build -q -f e2e/images/temporal.Dockerfile -t "$temporal_image" "$temporal_context" >/dev/null

@@ -3,13 +3,13 @@
  * at start-up into a typed object. Nothing else reads `process.env`.
  */
 import { z } from 'zod';
-import type { ProviderName } from './domain/types.ts';
+import { type ProviderName, PROVIDERS } from './domain/types.ts';
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 const positiveInt = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
 const optionalString = z.string().trim().min(1).optional();
 const optionalUrl = z.url({ protocol: /^https?$/ }).optional();
-const providerName = z.enum(['resend', 'postmark']);
+const providerName = z.enum(PROVIDERS);
 
 // Empty strings mean "unset": docker-compose and .env files write `X=` for "no value".
 const schema = z.object({

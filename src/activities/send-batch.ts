@@ -19,7 +19,7 @@ import {
 } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 import type { CircuitBreaker } from '../providers/circuit-breaker.ts';
-import { countsAgainstProvider, decide, type FailureClass } from '../providers/classify.ts';
+import { countsAgainstProvider, decide, type FailureClass } from '../providers/failures.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError } from '../providers/types.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
 import { inSpan, SpanKind } from '../telemetry/tracing.ts';
@@ -51,10 +51,6 @@ export function idempotencyKey(
   const last = chunk[chunk.length - 1]!.position;
   return `nl-${newsletterId}-b${batchIndex}-${provider}-p${first}-${last}-n${chunk.length}`;
 }
-
-const otherProvider = (
-  name: ProviderName,
-): ProviderName => (name === 'resend' ? 'postmark' : 'resend');
 
 const chunksOf = <T>(items: T[], size: number): T[][] =>
   Array.from(
@@ -90,11 +86,11 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           reason,
           done: [...settled.values()],
         };
-        deps.metrics?.failover(name, otherProvider(name), why);
+        deps.metrics?.failover(name, input.failoverTo ?? 'none', why);
         // Visible on the RunActivity span: the trace of a newsletter shows where and why it failed over.
         trace.getActiveSpan()?.addEvent('failover', {
           'email.provider': name,
-          'failover.to': otherProvider(name),
+          'failover.to': input.failoverTo ?? 'none',
           'failover.reason': why,
         });
         log.warn(

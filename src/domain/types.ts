@@ -4,11 +4,16 @@
  * free of Node built-ins and I/O.
  */
 
-/** ProviderName names an email provider. */
-export type ProviderName = 'resend' | 'postmark';
+/** PROVIDERS lists every email provider: the one list every other list of providers derives from. */
+export const PROVIDERS = ['resend', 'postmark'] as const;
 
-/** PROVIDERS lists every provider, in no particular order. */
-export const PROVIDERS: readonly ProviderName[] = ['resend', 'postmark'];
+/** ProviderName names an email provider. */
+export type ProviderName = (typeof PROVIDERS)[number];
+
+/** providerOrder is the order a batch tries the providers in: the primary first, then the others. */
+export function providerOrder(primary: ProviderName): ProviderName[] {
+  return [primary, ...PROVIDERS.filter((name) => name !== primary)];
+}
 
 /** MAX_INLINE_RECIPIENTS bounds recipients per SendNewsletter so the workflow input stays far below Temporal's 2 MiB payload limit. */
 export const MAX_INLINE_RECIPIENTS = 10_000;
@@ -110,6 +115,8 @@ export interface SendBatchInput {
   newsletterId: string;
   batchIndex: number;
   provider: ProviderName;
+  /** failoverTo is the provider the workflow tries next if this one refuses the batch (absent: none left). */
+  failoverTo?: ProviderName;
   content: NewsletterContent;
   recipients: BatchRecipient[];
   unsubscribeBaseUrl: string;

@@ -1,10 +1,10 @@
 /**
  * The one interface every email provider adapter implements. Adapters translate;
- * they never retry, fail over or decide: classify.ts and the workflow do that.
+ * they never retry, fail over or decide: failures.ts, the activity and the workflow do that.
  */
 import type { RenderedEmail } from '../domain/templating.ts';
 import type { ProviderName } from '../domain/types.ts';
-import type { FailureClass } from './classify.ts';
+import type { FailureClass } from './failures.ts';
 
 /** SendOptions carries the deterministic idempotency key of one provider call. */
 export interface SendOptions {

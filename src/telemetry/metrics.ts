@@ -5,8 +5,8 @@
  * before the first event.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { NewsletterState, ProviderName } from '../domain/types.ts';
-import type { FailureClass } from '../providers/classify.ts';
+import { type NewsletterState, type ProviderName, PROVIDERS } from '../domain/types.ts';
+import type { FailureClass } from '../providers/failures.ts';
 import type { CircuitState } from '../providers/circuit-breaker.ts';
 
 /** DeliveryMetrics is what activities report; optional everywhere so tests may pass none. */
@@ -15,7 +15,8 @@ export interface DeliveryMetrics {
   emails(provider: ProviderName, result: 'sent' | 'failed', errorClass: 'none' | FailureClass, count: number): void;
   failover(
     from: ProviderName,
-    to: ProviderName,
+    /** to is the next provider in the batch's order, or 'none' when this was the last: the batch then waits. */
+    to: ProviderName | 'none',
     reason: FailureClass | 'circuit_open' | 'not_configured' | 'refused_messages',
   ): void;
   rateLimitWait(provider: ProviderName, waitMs: number): void;
@@ -36,7 +37,6 @@ export interface Metrics extends DeliveryMetrics, BridgeMetrics {
   readonly registry: Registry;
 }
 
-const PROVIDERS: ProviderName[] = ['resend', 'postmark'];
 const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
 const FINAL: NewsletterState[] = ['COMPLETED', 'COMPLETED_WITH_FAILURES', 'CANCELLED', 'FAILED'];
 

@@ -8,7 +8,7 @@ import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/w
 import { createActivities } from '../activities/index.ts';
 import { type BackendClient, createBackendClient } from '../backend/client.ts';
 import type { Config } from '../config.ts';
-import type { ProviderName } from '../domain/types.ts';
+import { type ProviderName, PROVIDERS } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { createProviders } from '../providers/index.ts';
@@ -40,8 +40,7 @@ export function createBreakers(
   logger: Logger,
   metrics?: DeliveryMetrics,
 ): Map<ProviderName, CircuitBreaker> {
-  const names: ProviderName[] = ['resend', 'postmark'];
-  return new Map(names.map((name) => {
+  return new Map(PROVIDERS.map((name) => {
     metrics?.circuitState(name, 'closed');
     return [
       name,

@@ -34,8 +34,7 @@ import {
   MAX_REPORTED_FAILURES,
   type NewsletterInput,
   type NewsletterStatus,
-  type ProviderName,
-  PROVIDERS,
+  providerOrder,
   type ProviderUnavailableDetails,
   type RecipientResult,
 } from '../domain/types.ts';
@@ -222,7 +221,8 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
       .map((r, position) => ({ ...r, position }));
     const done = new Map(settled.map((r) => [r.position, r]));
     const refusals: string[] = [];
-    for (const provider of providerOrder(input.primaryProvider)) {
+    const order = providerOrder(input.primaryProvider);
+    for (const [i, provider] of order.entries()) {
       const recipients = all.filter((r) => !done.has(r.position));
       if (recipients.length === 0) break;
       try {
@@ -230,6 +230,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
           newsletterId: input.newsletterId,
           batchIndex: index,
           provider,
+          ...(order[i + 1] ? { failoverTo: order[i + 1] } : {}),
           content: input.content,
           recipients,
           unsubscribeBaseUrl: input.unsubscribeBaseUrl,
@@ -315,11 +316,6 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Progr
     await condition(allHandlersFinished);
   });
   return snapshot();
-}
-
-/** providerOrder is the primary first, then the others. */
-function providerOrder(primary: ProviderName): ProviderName[] {
-  return [primary, ...PROVIDERS.filter((name) => name !== primary)];
 }
 
 /** unavailableDetails extracts what a ProviderUnavailable failure carries, if err is one. */

@@ -6,7 +6,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { eventually } from '../support/eventually.ts';
-import { newsletterId, recipients } from '../support/fixtures.ts';
+import { newsletterId, recipients, TOKEN } from '../support/fixtures.ts';
 import { finalStatus as waitForFinal } from '../support/grpc.ts';
 import { type Stack, startStack } from './harness.ts';
 
@@ -88,7 +88,7 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
       0,
       0,
     ]);
-    assert.ok(stack.backend.received.every((r) => r.authorization === 'Bearer integration-test-token'));
+    assert.ok(stack.backend.received.every((r) => r.authorization === `Bearer ${TOKEN}`));
     assert.ok(stack.backend.received.some((r) => r.path === `/api/internal/newsletters/${id}/status`));
   });
 

@@ -9,7 +9,7 @@
  */
 import { Errors, type Models, ServerClient } from 'postmark';
 import type { RenderedEmail } from '../../domain/templating.ts';
-import { classifyPostmarkCode, classifyPostmarkError } from '../classify.ts';
+import { classifyPostmarkCode, classifyPostmarkError } from './errors.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../types.ts';
 
 /** PostmarkOptions configures the adapter; baseUrl is a full URL such as http://127.0.0.1:4011/prefix. */

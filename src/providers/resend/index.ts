@@ -5,7 +5,7 @@
  */
 import { type CreateBatchOptions, Resend } from 'resend';
 import type { RenderedEmail } from '../../domain/templating.ts';
-import { classifyResendError } from '../classify.ts';
+import { BATCH_ITEM_FAILURE, classifyResendError } from './errors.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../types.ts';
 
 /** ResendOptions configures the adapter; baseUrl is a full URL without trailing slash. */
@@ -66,7 +66,7 @@ export function createResendProvider(options: ResendOptions): EmailProvider {
       const ids = [...data.data];
       return messages.map((_, index): MessageOutcome => {
         const reason = rejected.get(index);
-        if (reason !== undefined) return { status: 'failed', error: reason, failureClass: 'rejected_recipient' };
+        if (reason !== undefined) return { status: 'failed', error: reason, failureClass: BATCH_ITEM_FAILURE };
         const id = ids.shift();
         return id
           ? { status: 'sent', messageId: id.id }

@@ -1,0 +1,51 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { countsAgainstProvider, decide, RETRY_ATTEMPTS } from './failures.ts';
+import { failureTableMarkdown } from './index.ts';
+
+describe('decide', () => {
+  it('retries throttling on the same provider after retry-after, and fails over only when it persists', () => {
+    assert.deepEqual(decide('rate_limited', 1, 2000), { action: 'retry', delayMs: 2000 });
+    assert.deepEqual(decide('rate_limited', RETRY_ATTEMPTS.rate_limited, 2000), { action: 'failover' });
+  });
+
+  it('retries server errors a few times, then fails over', () => {
+    assert.deepEqual(decide('transient', 1), { action: 'retry' });
+    assert.deepEqual(decide('transient', RETRY_ATTEMPTS.transient - 1), { action: 'retry' });
+    assert.deepEqual(decide('transient', RETRY_ATTEMPTS.transient), { action: 'failover' });
+  });
+
+  it('keeps an unknown outcome on the same provider longer than a server error', () => {
+    assert.ok(RETRY_ATTEMPTS.unknown_outcome > RETRY_ATTEMPTS.transient);
+    assert.deepEqual(decide('unknown_outcome', RETRY_ATTEMPTS.transient), { action: 'retry' });
+  });
+
+  it('fails over at once on auth, config and quota errors', () => {
+    assert.deepEqual(decide('provider_unavailable', 1), { action: 'failover' });
+  });
+
+  it('never retries or fails over permanent rejections', () => {
+    assert.deepEqual(decide('rejected_recipient', 1), { action: 'settle_failed' });
+    assert.deepEqual(decide('rejected_content', 1), { action: 'settle_failed' });
+  });
+
+  it('counts only provider-health failures against the circuit', () => {
+    assert.equal(countsAgainstProvider('transient'), true);
+    assert.equal(countsAgainstProvider('provider_unavailable'), true);
+    assert.equal(countsAgainstProvider('rate_limited'), false);
+    assert.equal(countsAgainstProvider('rejected_recipient'), false);
+  });
+});
+
+describe('the failure table', () => {
+  it('in the README is the one rendered from the code (providers/*/errors.ts and failures.ts)', () => {
+    // make runs every spec from the repository root.
+    const readme = readFileSync('README.md', 'utf8');
+    const table = failureTableMarkdown();
+    assert.ok(
+      readme.includes(table),
+      `README.md "Failure handling" must contain exactly this table (rendered from the code):\n\n${table}\n`,
+    );
+  });
+});

@@ -1,0 +1,99 @@
+/**
+ * Failure policy: what each class of provider failure means and what delivery does
+ * about it. Which provider answer falls in which class is each provider's own
+ * knowledge (`<provider>/errors.ts`); this file holds what is common to all of them.
+ * The README's "Failure handling" table is rendered from here and from every
+ * provider's documented examples (`failureTable`), and a spec keeps the two equal.
+ */
+import type { ProviderName } from '../domain/types.ts';
+
+/** FailureClass is what a provider failure means for delivery. */
+export type FailureClass =
+  | 'rate_limited'
+  | 'transient'
+  | 'unknown_outcome'
+  | 'provider_unavailable'
+  | 'rejected_recipient'
+  | 'rejected_content';
+
+/** FAILURE_CLASSES lists every class, in the order the README table shows them. */
+export const FAILURE_CLASSES: readonly FailureClass[] = [
+  'rate_limited',
+  'transient',
+  'unknown_outcome',
+  'provider_unavailable',
+  'rejected_recipient',
+  'rejected_content',
+];
+
+/** RETRY_ATTEMPTS is how many attempts each retryable class gets on one provider before failing over. */
+export const RETRY_ATTEMPTS: Readonly<Record<'rate_limited' | 'transient' | 'unknown_outcome', number>> = {
+  rate_limited: 10,
+  transient: 3,
+  // A timeout may have been accepted: keep the same provider (and idempotency key) longer.
+  unknown_outcome: 5,
+};
+
+/** FAILURE_ACTIONS says, for the README and for readers, what delivery does with each class (see decide). */
+export const FAILURE_ACTIONS: Readonly<Record<FailureClass, string>> = {
+  rate_limited:
+    `wait \`retry-after\` (or back off), same provider; fail over after ${RETRY_ATTEMPTS.rate_limited} attempts`,
+  transient: `retry with backoff, same provider; fail over on attempt ${RETRY_ATTEMPTS.transient}`,
+  unknown_outcome:
+    `retry the same provider with the same idempotency key; fail over on attempt ${RETRY_ATTEMPTS.unknown_outcome}`,
+  provider_unavailable: 'fail over now',
+  rejected_recipient: 'that recipient is failed: never retried, never failed over',
+  rejected_content: 'those messages are failed: another provider would not fix it',
+};
+
+/** FailureExample is one documented provider answer and the class its classifier gives it. */
+export interface FailureExample {
+  /** label is how the README names the answer, e.g. "429 `rate_limit_exceeded`". */
+  label: string;
+  failureClass: FailureClass;
+}
+
+/** failureTable renders the README's failure table from each provider's examples. */
+export function failureTable(examples: Readonly<Record<ProviderName, readonly FailureExample[]>>): string {
+  const providers = Object.keys(examples) as ProviderName[];
+  const title = (name: string) => name[0]!.toUpperCase() + name.slice(1);
+  const cell = (name: ProviderName, failureClass: FailureClass) =>
+    examples[name].filter((e) => e.failureClass === failureClass).map((e) => e.label).join(', ') || '—';
+  const rows = [
+    `| class | ${providers.map(title).join(' | ')} | action |`,
+    `|---|${providers.map(() => '---|').join('')}---|`,
+    ...FAILURE_CLASSES.map((c) =>
+      `| \`${c}\` | ${providers.map((name) => cell(name, c)).join(' | ')} | ${FAILURE_ACTIONS[c]} |`
+    ),
+  ];
+  return rows.join('\n');
+}
+
+/** RetryDecision is what the batch activity does with a failed provider call. */
+export type RetryDecision =
+  | { action: 'retry'; delayMs?: number }
+  | { action: 'failover' }
+  | { action: 'settle_failed' };
+
+/** decide maps a failure class and the activity attempt number (1-based) to an action. */
+export function decide(failureClass: FailureClass, attempt: number, retryAfterMs?: number): RetryDecision {
+  switch (failureClass) {
+    case 'rate_limited':
+      return attempt < RETRY_ATTEMPTS.rate_limited
+        ? { action: 'retry', delayMs: retryAfterMs }
+        : { action: 'failover' };
+    case 'transient':
+    case 'unknown_outcome':
+      return attempt < RETRY_ATTEMPTS[failureClass] ? { action: 'retry' } : { action: 'failover' };
+    case 'provider_unavailable':
+      return { action: 'failover' };
+    case 'rejected_recipient':
+    case 'rejected_content':
+      return { action: 'settle_failed' };
+  }
+}
+
+/** countsAgainstProvider says whether a failure class is evidence that the provider is unhealthy (circuit breaker input). */
+export function countsAgainstProvider(failureClass: FailureClass): boolean {
+  return failureClass === 'transient' || failureClass === 'unknown_outcome' || failureClass === 'provider_unavailable';
+}
