@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { workflowIdFor } from '../../src/domain/types.ts';
 import { eventually } from '../support/eventually.ts';
-import { newsletterId, recipients } from '../support/fixtures.ts';
+import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
 import { type Stack, startStack } from './harness.ts';
 
 describe('continue-as-new', { timeout: 300_000 }, () => {
@@ -24,16 +24,14 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
 
   it('carries progress across runs and sends every recipient exactly once', async () => {
     const id = newsletterId('long');
-    await stack.newsletters.sendNewsletter({
-      newsletterId: id,
-      subject: 'Hi {{name}}',
-      htmlContent: '',
-      textContent: 'Hello {{name}}',
-      fromEmail: '',
-      replyTo: '',
-      recipients: recipients(300, 'l'),
-      tags: {},
-    }, stack.auth);
+    await stack.newsletters.sendNewsletter(
+      newsletterRequest(id, recipients(300, 'l'), {
+        subject: 'Hi {{name}}',
+        htmlContent: '',
+        textContent: 'Hello {{name}}',
+      }),
+      stack.auth,
+    );
     const status = await eventually(async () => {
       const s = (await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth).response).status!;
       return s.state === NewsletterState.COMPLETED ? s : undefined;

@@ -5,18 +5,9 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { newsletterId, recipients } from '../support/fixtures.ts';
+import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
 import { finalStatus } from '../support/grpc.ts';
 import { type Stack, startStack } from './harness.ts';
-
-const content = {
-  subject: 'Hi {{name}}',
-  htmlContent: '<p>{{name}}</p>',
-  textContent: '',
-  fromEmail: '',
-  replyTo: '',
-  tags: {},
-};
 
 describe('failover', { timeout: 400_000 }, () => {
   const stacks: Stack[] = [];
@@ -30,7 +21,7 @@ describe('failover', { timeout: 400_000 }, () => {
     stack.mock.resend.injectFault({ status: 503, durationMs: 600_000 });
     const id = newsletterId('resend-down');
     const list = recipients(400, 'f');
-    await stack.newsletters.sendNewsletter({ newsletterId: id, ...content, recipients: list }, stack.auth);
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, list), stack.auth);
     const status = await finalStatus(stack, id);
     assert.equal(status.state, NewsletterState.COMPLETED);
     assert.equal(status.sent, 400);
@@ -49,7 +40,7 @@ describe('failover', { timeout: 400_000 }, () => {
     stack.mock.postmark.injectFault({ status: 503, durationMs: 600_000 });
     const id = newsletterId('postmark-down');
     await stack.newsletters.sendNewsletter(
-      { newsletterId: id, ...content, recipients: recipients(200, 'g') },
+      newsletterRequest(id, recipients(200, 'g')),
       stack.auth,
     );
     const status = await finalStatus(stack, id);
@@ -72,7 +63,7 @@ describe('failover', { timeout: 400_000 }, () => {
     stack.mock.postmark.setLatency(200);
     const id = newsletterId('recovers');
     await stack.newsletters.sendNewsletter(
-      { newsletterId: id, ...content, recipients: recipients(200, 'h') },
+      newsletterRequest(id, recipients(200, 'h')),
       stack.auth,
     );
     const status = await finalStatus(stack, id);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { eventually } from '../support/eventually.ts';
-import { newsletterId, recipients } from '../support/fixtures.ts';
+import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
 import { spans, type Stack, startStack } from './harness.ts';
 
 /** metricValue reads one sample of the worker registry by name and labels (any label order). */
@@ -37,16 +37,14 @@ describe('observability', { timeout: 300_000 }, () => {
   it('records one connected trace per newsletter, from the gRPC call to both providers, with the failover', async () => {
     stack.mock.resend.injectFault({ status: 503, durationMs: 600_000 });
     const id = newsletterId('traced');
-    const call = stack.newsletters.sendNewsletter({
-      newsletterId: id,
-      subject: 'Hi {{name}}',
-      htmlContent: '<p>{{name}}</p>',
-      textContent: '',
-      fromEmail: '',
-      replyTo: '',
-      recipients: recipients(20, 'o'),
-      tags: {},
-    }, { meta: { ...stack.auth.meta, traceparent: `00-${CALLER_TRACE}-00f067aa0ba902b7-01` } });
+    const call = stack.newsletters.sendNewsletter(
+      newsletterRequest(id, recipients(20, 'o'), {
+        subject: 'Hi {{name}}',
+        htmlContent: '<p>{{name}}</p>',
+        textContent: '',
+      }),
+      { meta: { ...stack.auth.meta, traceparent: `00-${CALLER_TRACE}-00f067aa0ba902b7-01` } },
+    );
     const headers = await call.headers;
     await call.response;
     assert.equal(headers['x-trace-id'], CALLER_TRACE, "the response names the trace, continuing the caller's");

@@ -16,7 +16,7 @@ import { parse } from 'yaml';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { freePort } from '../../src/telemetry/ops-server.ts';
 import { eventually } from '../support/eventually.ts';
-import { newsletterId, recipients } from '../support/fixtures.ts';
+import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
 import { type Stack, startStack } from './harness.ts';
 
 const run = promisify(execFile);
@@ -90,16 +90,10 @@ describe('observability config against a real Prometheus', { timeout: 300_000 },
     stack.mock.postmark.failAddresses('inactive', [list[3]!.email]);
     stack.mock.resend.failAddresses('invalid', [list[3]!.email]);
     const id = newsletterId('prom');
-    await stack.newsletters.sendNewsletter({
-      newsletterId: id,
-      subject: 'Hi {{name}}',
-      htmlContent: '',
-      textContent: 'Hello {{name}}',
-      fromEmail: '',
-      replyTo: '',
-      recipients: list,
-      tags: {},
-    }, stack.auth);
+    await stack.newsletters.sendNewsletter(
+      newsletterRequest(id, list, { subject: 'Hi {{name}}', htmlContent: '', textContent: 'Hello {{name}}' }),
+      stack.auth,
+    );
     await eventually(async () => {
       const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth);
       return response.status!.state === NewsletterState.COMPLETED_WITH_FAILURES;
