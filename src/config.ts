@@ -37,6 +37,9 @@ const schema = z.object({
   PROVIDER_TIMEOUT_MS: positiveInt(15_000, 300_000),
   CIRCUIT_BREAKER_FAILURE_THRESHOLD: positiveInt(5, 1000),
   CIRCUIT_BREAKER_COOLDOWN_MS: positiveInt(30_000, 3_600_000),
+  RESEND_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(2),
+  POSTMARK_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(10),
+  BACKEND_RESULTS_TIMEOUT_MS: positiveInt(2_000, 60_000),
   // The standard OpenTelemetry variables; the OTLP exporter reads the rest (headers, protocol...) itself.
   OTEL_SDK_DISABLED: optionalString,
   OTEL_SERVICE_NAME: z.string().trim().min(1).default('authentik-temporal-server'),
@@ -62,8 +65,11 @@ export interface Config {
     postmark: { apiKey?: string; baseUrl: string; messageStream: string };
     timeoutMs: number;
     circuitBreaker: { failureThreshold: number; cooldownMs: number };
+    /** requestsPerSecond is each provider account's request rate, enforced on its task queue by the Temporal server. */
+    requestsPerSecond: Record<ProviderName, number>;
   };
-  backend: { url?: string };
+  /** backend: resultsTimeoutMs bounds the direct post of results before they are handed to a retrying workflow. */
+  backend: { url?: string; resultsTimeoutMs: number };
   internalServiceToken?: string;
   ops: { bridgePort: number; workerPort: number };
   logLevel: string;
@@ -117,8 +123,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         failureThreshold: e.CIRCUIT_BREAKER_FAILURE_THRESHOLD,
         cooldownMs: e.CIRCUIT_BREAKER_COOLDOWN_MS,
       },
+      requestsPerSecond: { resend: e.RESEND_REQUESTS_PER_SECOND, postmark: e.POSTMARK_REQUESTS_PER_SECOND },
     },
-    backend: { url: e.BACKEND_URL ? stripSlash(e.BACKEND_URL) : undefined },
+    backend: {
+      url: e.BACKEND_URL ? stripSlash(e.BACKEND_URL) : undefined,
+      resultsTimeoutMs: e.BACKEND_RESULTS_TIMEOUT_MS,
+    },
     internalServiceToken: e.INTERNAL_SERVICE_TOKEN,
     ops: { bridgePort: e.BRIDGE_OPS_PORT, workerPort: e.WORKER_OPS_PORT },
     logLevel: e.LOG_LEVEL,

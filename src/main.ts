@@ -4,8 +4,9 @@
  * on SIGINT/SIGTERM. Starts nothing else (no Temporal server, no mocks).
  */
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadConfig } from './config.ts';
+import { dataConverter } from './data-converter.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { startBridge } from './bridge/server.ts';
 import { createMetrics } from './telemetry/metrics.ts';
@@ -13,7 +14,7 @@ import { fetchText, freePort, startOpsServer } from './telemetry/ops-server.ts';
 import { installTemporalRuntime } from './telemetry/temporal-runtime.ts';
 import { clientInterceptors } from './telemetry/temporal-tracing.ts';
 import { setupTracing, type Tracing } from './telemetry/tracing.ts';
-import { createWorker } from './worker/worker.ts';
+import { createWorker, type NewsletterWorkers } from './worker/worker.ts';
 import type { Config } from './config.ts';
 
 type Role = 'bridge' | 'worker' | 'all';
@@ -32,7 +33,12 @@ async function runBridge(config: Config, logger: Logger): Promise<Stop> {
   const metrics = createMetrics('bridge');
   // Lazy: the bridge comes up (and reports not ready) while Temporal is still starting.
   const connection = Connection.lazy({ address: config.temporal.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: clientInterceptors() });
+  const client = new Client({
+    connection,
+    namespace: config.temporal.namespace,
+    interceptors: clientInterceptors(),
+    dataConverter,
+  });
   const bridge = await startBridge({
     config,
     client,
@@ -81,7 +87,7 @@ async function runWorker(
   const log = logger.child({ role: 'worker' });
   const metrics = createMetrics('worker');
   // The ops endpoint comes up first (not ready) while the worker waits for Temporal.
-  const current: { worker?: Worker } = {};
+  const current: { worker?: NewsletterWorkers } = {};
   const ops = await startOpsServer({
     host: config.grpc.host,
     port: config.ops.workerPort,

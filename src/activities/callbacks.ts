@@ -1,54 +1,140 @@
 /**
- * The backend callback activity. Temporal retries it with backoff; a callback the
- * backend refuses for good is dropped (logged), never failing the newsletter.
+ * The callback path: everything this service tells the backend.
+ *
+ * - Lifecycle events (`started`, `paused:n`, `final`) come from the newsletter workflow
+ *   through `notifyBackend`, which Temporal retries with capped backoff for 25 hours.
+ * - Per-recipient results come from the activity that produced them (`reportResults`):
+ *   posted at once with a short deadline; if the backend does not take them, they are
+ *   handed to a `newsletterResultsWorkflow` that retries them (`postResults`) for 25
+ *   hours, so delivery never waits for the backend and nothing is dropped silently.
+ *
+ * A backend that refuses an event for good (4xx other than 408/429) makes it dropped,
+ * with an error log; `event_id` lets the backend ignore repeats.
  */
-import { activityInfo } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { activityInfo, Context } from '@temporalio/activity';
+import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { BackendCallbackError, type BackendClient } from '../backend/client.ts';
-import type { BackendEvent } from '../domain/types.ts';
+import { type BackendEvent, type ResultsEvent, resultsWorkflowIdFor } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
 import { inSpan, SpanKind } from '../telemetry/tracing.ts';
 
-/** CallbackDeps are what the callback activity needs. */
+/** CallbackDeps are what the callback activities need. */
 export interface CallbackDeps {
   backend: BackendClient;
   logger: Logger;
   metrics?: DeliveryMetrics;
+  /** taskQueue is the main task queue, where results workflows run. */
+  taskQueue: string;
+  /** resultsTimeoutMs bounds the direct post of results from a send activity before it hands them off. */
+  resultsTimeoutMs: number;
 }
 
-/** createCallbackActivities builds notifyBackend around its dependencies. */
+type Outcome = 'sent' | 'disabled' | 'rejected';
+
+/** deliver posts one callback, mapping the backend's answer to an outcome or a retryable failure. */
+async function deliver(
+  deps: CallbackDeps,
+  span: string,
+  eventId: string,
+  newsletterId: string,
+  post: () => Promise<void>,
+): Promise<Outcome> {
+  if (!deps.backend.enabled) {
+    deps.metrics?.callback('disabled');
+    return 'disabled';
+  }
+  const log = deps.logger.child({ newsletter_id: newsletterId, event_id: eventId });
+  return await inSpan(span, {
+    kind: SpanKind.CLIENT,
+    attributes: { 'newsletter.event_id': eventId },
+  }, async () => {
+    try {
+      await post();
+      deps.metrics?.callback('ok');
+      return 'sent' as const;
+    } catch (err) {
+      if (err instanceof BackendCallbackError && !err.retryable) {
+        deps.metrics?.callback('rejected');
+        log.error({ status: err.status }, 'backend refused a callback for good: dropped');
+        return 'rejected' as const;
+      }
+      deps.metrics?.callback('retry');
+      log.warn({ err: (err as Error).message }, 'callback failed: will retry');
+      throw ApplicationFailure.retryable((err as Error).message, 'BackendUnavailable');
+    }
+  });
+}
+
+/** createCallbackActivities builds notifyBackend and postResults around their dependencies. */
 export function createCallbackActivities(deps: CallbackDeps) {
   return {
-    async notifyBackend(event: BackendEvent): Promise<'sent' | 'disabled' | 'rejected'> {
+    /** notifyBackend posts one lifecycle event. */
+    async notifyBackend(event: BackendEvent): Promise<Outcome> {
       // The final event marks the end of a newsletter; count it once, not once per retry.
       if (event.event_id.endsWith(':final') && activityInfo().attempt === 1) {
         deps.metrics?.newsletterFinished(event.state);
       }
-      if (!deps.backend.enabled) {
-        deps.metrics?.callback('disabled');
-        return 'disabled';
-      }
-      const log = deps.logger.child({ newsletter_id: event.newsletter_id, event_id: event.event_id });
-      return await inSpan('backend status callback', {
-        kind: SpanKind.CLIENT,
-        attributes: { 'newsletter.event_id': event.event_id, 'newsletter.state': event.state },
-      }, async () => {
-        try {
-          await deps.backend.postStatus(event);
-          deps.metrics?.callback('ok');
-          return 'sent' as const;
-        } catch (err) {
-          if (err instanceof BackendCallbackError && !err.retryable) {
-            deps.metrics?.callback('rejected');
-            log.error({ status: err.status }, 'backend rejected a status callback: dropped');
-            return 'rejected' as const;
-          }
-          deps.metrics?.callback('retry');
-          log.warn({ err: (err as Error).message }, 'status callback failed: will retry');
-          throw ApplicationFailure.retryable((err as Error).message, 'BackendUnavailable');
-        }
-      });
+      return await deliver(
+        deps,
+        'backend status callback',
+        event.event_id,
+        event.newsletter_id,
+        () => deps.backend.postStatus(event),
+      );
+    },
+
+    /** postResults posts one request's per-recipient results (from a results workflow). */
+    async postResults(event: ResultsEvent): Promise<Outcome> {
+      return await deliver(
+        deps,
+        'backend results callback',
+        event.event_id,
+        event.newsletter_id,
+        () => deps.backend.postResults(event),
+      );
     },
   };
+}
+
+/**
+ * reportResults hands one request's results to the backend from the send activity:
+ * directly when the backend answers within resultsTimeoutMs, otherwise through a
+ * results workflow. Returns true when the results are still owed (handed off).
+ */
+export async function reportResults(deps: CallbackDeps, event: ResultsEvent): Promise<boolean> {
+  if (!deps.backend.enabled) return false;
+  try {
+    await inSpan('backend results callback', {
+      kind: SpanKind.CLIENT,
+      attributes: { 'newsletter.event_id': event.event_id },
+    }, () => deps.backend.postResults(event, { timeoutMs: deps.resultsTimeoutMs }));
+    deps.metrics?.callback('ok');
+    return false;
+  } catch (err) {
+    if (err instanceof BackendCallbackError && !err.retryable) {
+      deps.metrics?.callback('rejected');
+      deps.logger.error(
+        { newsletter_id: event.newsletter_id, event_id: event.event_id, status: err.status },
+        'backend refused results for good: dropped',
+      );
+      return false;
+    }
+  }
+  deps.metrics?.callback('retry');
+  // Started idempotently by the event id: while a results workflow for this event runs, a
+  // retried send activity attaches to it; once it has closed, its results are no longer owed.
+  return await Context.current().client.workflow.start('newsletterResultsWorkflow', {
+    workflowId: resultsWorkflowIdFor(event.event_id),
+    taskQueue: deps.taskQueue,
+    args: [event],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
+  }).then(
+    () => true,
+    (err: unknown) => {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
+      throw err;
+    },
+  );
 }

@@ -1,20 +1,22 @@
 /**
  * Activities: every side effect of a newsletter. Built by one factory from their
- * dependencies; the workflow imports only the type of what it returns.
+ * dependencies; the workflows import only the type of what it returns.
  */
-import { type CallbackDeps, createCallbackActivities } from './callbacks.ts';
+import { createCallbackActivities } from './callbacks.ts';
+import { createPageActivities } from './pages.ts';
 import { createDeliveryActivities, type DeliveryDeps } from './send-batch.ts';
 
 /** ActivityDeps gathers the dependencies of every activity. */
-export type ActivityDeps = DeliveryDeps & CallbackDeps;
+export type ActivityDeps = DeliveryDeps;
 
-/** createActivities builds the activity implementations registered with the worker. */
+/** createActivities builds the activity implementations registered with the workers. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDeliveryActivities(deps),
-    ...createCallbackActivities(deps),
+    ...createPageActivities(deps),
+    ...createCallbackActivities(deps.callbacks),
   };
 }
 
-/** Activities is the activity interface the workflow proxies. */
+/** Activities is the activity interface the workflows proxy. */
 export type Activities = ReturnType<typeof createActivities>;

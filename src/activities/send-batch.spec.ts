@@ -1,27 +1,33 @@
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
+import { type MockProviders, startMockProviders } from '../../mock-providers/server.ts';
+import type { BackendClient } from '../backend/client.ts';
 import type { RenderedEmail } from '../domain/templating.ts';
 import type {
-  BatchRecipient,
+  BatchOutcome,
+  NewsletterInput,
   ProviderName,
   ProviderUnavailableDetails,
+  Recipient,
+  ResultsEvent,
   SendBatchInput,
-  SendBatchResult,
 } from '../domain/types.ts';
 import { createLogger } from '../logger.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
+import { createResendProvider } from '../providers/resend/index.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../providers/types.ts';
 import { createDeliveryActivities } from './send-batch.ts';
+import type { BatchSource } from './sources.ts';
 
 type Behaviour = (messages: RenderedEmail[], options: SendOptions, call: number) => MessageOutcome[];
 
-function fakeProvider(name: ProviderName, maxBatchSize: number, behaviour: Behaviour) {
+function fakeProvider(name: ProviderName, behaviour: Behaviour) {
   const calls: Array<{ to: string[]; key: string }> = [];
   const provider: EmailProvider = {
     name,
-    maxBatchSize,
+    maxBatchSize: 100,
     sendBatch: (messages, options) => {
       calls.push({ to: messages.map((m) => m.to), key: options.idempotencyKey });
       return Promise.resolve().then(() => behaviour(messages, options, calls.length));
@@ -33,28 +39,74 @@ function fakeProvider(name: ProviderName, maxBatchSize: number, behaviour: Behav
 const sentAll: Behaviour = (messages) => messages.map((_, i) => ({ status: 'sent', messageId: `id-${i}` }));
 const logger = createLogger('silent');
 
-function input(n: number, provider: ProviderName = 'resend'): SendBatchInput {
-  const recipients: BatchRecipient[] = Array.from({ length: n }, (_, i) => ({
-    email: `u${i}@example.com`,
-    name: `U${i}`,
-    variables: {},
-    recipientId: `r${i}`,
-    position: i,
-  }));
+const people = (n: number): Recipient[] =>
+  Array.from(
+    { length: n },
+    (_, i) => ({ email: `u${i}@example.com`, name: `U${i}`, variables: {}, recipientId: `r${i}` }),
+  );
+
+const definition: NewsletterInput = {
+  newsletterId: 'nl1',
+  content: { subject: 'Hi {{name}}', text: 'x', from: 'a@example.com', tags: {} },
+  recipients: [],
+  batchSize: 100,
+  concurrency: 1,
+  primaryProvider: 'resend',
+  unsubscribeBaseUrl: 'https://app.example.com',
+};
+
+/** sourceOf serves the batch from pages: one list per call (a page that changes between attempts). */
+function sourceOf(...pages: Recipient[][]): BatchSource {
+  let call = 0;
   return {
-    newsletterId: 'nl1',
-    batchIndex: 4,
-    provider,
-    content: { subject: 'Hi {{name}}', text: 'x', from: 'a@example.com', tags: {} },
-    recipients,
-    unsubscribeBaseUrl: 'https://app.example.com',
+    definition: () => Promise.resolve(definition),
+    page: () => Promise.reject(new Error('not used')),
+    recipients: () => Promise.resolve(pages[Math.min(call++, pages.length - 1)]!),
   };
 }
 
-function activities(provider: EmailProvider, breaker?: CircuitBreaker) {
+function backendRecorder(): { client: BackendClient; results: ResultsEvent[] } {
+  const results: ResultsEvent[] = [];
+  return {
+    results,
+    client: {
+      enabled: true,
+      postStatus: () => Promise.resolve(),
+      postResults: (event) => {
+        results.push(event);
+        return Promise.resolve();
+      },
+      fetchRecipientPage: () => Promise.reject(new Error('not used')),
+    },
+  };
+}
+
+function input(count: number, extra: Partial<SendBatchInput> = {}): SendBatchInput {
+  return {
+    ref: { workflowId: 'newsletter-nl1', runId: 'run-1' },
+    newsletterId: 'nl1',
+    batch: { index: 4, count },
+    provider: 'resend',
+    failoverTo: 'postmark',
+    failureSlots: 100,
+    ...extra,
+  };
+}
+
+function activities(
+  provider: EmailProvider,
+  options: { source?: BatchSource; breaker?: CircuitBreaker; backend?: BackendClient } = {},
+) {
   return createDeliveryActivities({
     providers: new Map([[provider.name, provider]]),
-    breakers: new Map(breaker ? [[provider.name, breaker]] : []),
+    breakers: new Map(options.breaker ? [[provider.name, options.breaker]] : []),
+    source: options.source ?? sourceOf(people(10)),
+    callbacks: {
+      backend: options.backend ?? backendRecorder().client,
+      logger,
+      taskQueue: 'newsletters',
+      resultsTimeoutMs: 1_000,
+    },
     logger,
   });
 }
@@ -70,125 +122,175 @@ async function failure(promise: Promise<unknown>): Promise<ApplicationFailure> {
 }
 
 describe('sendBatch', () => {
-  it('splits a batch larger than the provider maximum into provider-sized calls with deterministic keys', async () => {
-    const { provider, calls } = fakeProvider('resend', 100, sentAll);
-    const result: SendBatchResult = await new MockActivityEnvironment().run(activities(provider).sendBatch, input(250));
-    assert.deepEqual(calls.map((c) => c.to.length), [100, 100, 50]);
-    assert.equal(result.results.length, 250);
-    assert.ok(result.results.every((r) => r.status === 'sent' && r.provider === 'resend'));
-    assert.deepEqual(calls.map((c) => c.key), [
-      'nl-nl1-b4-resend-p0-99-n100',
-      'nl-nl1-b4-resend-p100-199-n100',
-      'nl-nl1-b4-resend-p200-249-n50',
+  it('sends the batch in one request with a deterministic key, reports every result to the backend, returns counts', async () => {
+    const { provider, calls } = fakeProvider('resend', sentAll);
+    const backend = backendRecorder();
+    const outcome: BatchOutcome = await new MockActivityEnvironment().run(
+      activities(provider, { backend: backend.client }).sendBatch,
+      input(10),
+    );
+    assert.deepEqual(calls.map((c) => [c.to.length, c.key]), [[10, 'nl-nl1-b4-resend']]);
+    assert.deepEqual(outcome, { provider: 'resend', sent: 10, failed: 0, failures: [], resultsOwed: false });
+    assert.equal(backend.results.length, 1);
+    assert.equal(backend.results[0]!.event_id, 'nl1:results:b4-resend');
+    assert.deepEqual(backend.results[0]!.results.map((r) => [r.recipient_id, r.status, r.message_id]).slice(0, 2), [
+      ['r0', 'sent', 'id-0'],
+      ['r1', 'sent', 'id-1'],
     ]);
-
-    const again = fakeProvider('resend', 100, sentAll);
-    await new MockActivityEnvironment({ attempt: 3 }).run(activities(again.provider).sendBatch, input(250));
-    assert.deepEqual(again.calls.map((c) => c.key), calls.map((c) => c.key), 'the same keys on a later attempt');
   });
 
-  it('records permanent per-recipient rejections as failed results without failing the batch', async () => {
+  it('sends only the positions other providers left, under a key naming them', async () => {
+    const { provider, calls } = fakeProvider('resend', sentAll);
+    const outcome: BatchOutcome = await new MockActivityEnvironment().run(
+      activities(provider).sendBatch,
+      input(10, { positions: [3, 4, 7] }),
+    );
+    assert.deepEqual(calls.map((c) => [c.to, c.key]), [[
+      ['u3@example.com', 'u4@example.com', 'u7@example.com'],
+      'nl-nl1-b4-resend-p3-7-n3',
+    ]]);
+    assert.equal(outcome.sent, 3);
+  });
+
+  it('records permanent per-recipient rejections as failed, keeping at most failureSlots in the sample', async () => {
     const { provider } = fakeProvider(
-      'postmark',
-      500,
+      'resend',
       (messages) =>
         messages.map((m, i) =>
-          i === 1
-            ? { status: 'failed', error: '406: inactive', failureClass: 'rejected_recipient' }
-            : { status: 'sent', messageId: m.to }
+          i < 3
+            ? { status: 'failed', error: `invalid ${m.to}`, failureClass: 'rejected_recipient' }
+            : { status: 'sent', messageId: `id-${i}` }
         ),
     );
-    const result: SendBatchResult = await new MockActivityEnvironment().run(
+    const outcome: BatchOutcome = await new MockActivityEnvironment().run(
       activities(provider).sendBatch,
-      input(3, 'postmark'),
+      input(10, { failureSlots: 2 }),
     );
-    assert.deepEqual(result.results.map((r) => r.status), ['sent', 'failed', 'sent']);
-    assert.equal(result.results[1]!.error, '406: inactive');
+    assert.equal(outcome.sent, 7);
+    assert.equal(outcome.failed, 3);
+    assert.deepEqual(outcome.failures.map((f) => f.recipientId), ['r0', 'r1']);
   });
 
-  it('asks Temporal to retry a server error on the same provider, then fails over when it persists', async () => {
-    const down: Behaviour = () => {
+  it('checks addresses read from a backend page and never sends an invalid one', async () => {
+    const { provider, calls } = fakeProvider('resend', sentAll);
+    const page = [...people(2), { email: 'not an address', name: '', variables: {}, recipientId: 'bad' }];
+    const outcome: BatchOutcome = await new MockActivityEnvironment().run(
+      activities(provider, { source: sourceOf(page) }).sendBatch,
+      input(3),
+    );
+    assert.deepEqual(calls[0]!.to, ['u0@example.com', 'u1@example.com']);
+    assert.deepEqual([outcome.sent, outcome.failed, outcome.failures[0]!.recipientId], [2, 1, 'bad']);
+  });
+
+  it('asks Temporal to retry a server error on the same provider, then fails over with every position left', async () => {
+    const { provider } = fakeProvider('resend', () => {
       throw new ProviderError({ provider: 'resend', failureClass: 'transient', statusCode: 503, message: 'down' });
-    };
-    const first = await failure(
-      new MockActivityEnvironment({ attempt: 1 }).run(
-        activities(fakeProvider('resend', 100, down).provider).sendBatch,
-        input(2),
-      ),
+    });
+    const retry = await failure(
+      new MockActivityEnvironment({ attempt: 1 }).run(activities(provider).sendBatch, input(4)),
     );
-    assert.equal(first.nonRetryable, false);
-    assert.equal(first.type, 'Provider_transient');
-    const last = await failure(
-      new MockActivityEnvironment({ attempt: 3 }).run(
-        activities(fakeProvider('resend', 100, down).provider).sendBatch,
-        input(2),
-      ),
+    assert.equal(retry.nonRetryable, false);
+    const over = await failure(
+      new MockActivityEnvironment({ attempt: 3 }).run(activities(provider).sendBatch, input(4)),
     );
-    assert.equal(last.nonRetryable, true);
-    assert.equal(last.type, 'ProviderUnavailable');
+    assert.equal(over.type, 'ProviderUnavailable');
+    assert.equal(over.nonRetryable, true);
+    const details = over.details?.[0] as ProviderUnavailableDetails;
+    assert.deepEqual(details.remaining, [0, 1, 2, 3]);
+    assert.equal(details.settled.sent, 0);
   });
 
   it('passes retry-after to Temporal as the next retry delay', async () => {
-    const throttled: Behaviour = () => {
+    const { provider } = fakeProvider('resend', () => {
       throw new ProviderError({
         provider: 'resend',
         failureClass: 'rate_limited',
         statusCode: 429,
         message: 'slow down',
-        retryAfterMs: 3000,
-      });
-    };
-    const err = await failure(
-      new MockActivityEnvironment().run(
-        activities(fakeProvider('resend', 100, throttled).provider).sendBatch,
-        input(2),
-      ),
-    );
-    assert.equal(err.nonRetryable, false);
-    assert.equal(err.nextRetryDelay, 3000);
-  });
-
-  it('fails over with the recipients already accepted, so the other provider sends only the rest', async () => {
-    const { provider } = fakeProvider('resend', 2, (messages, _o, call) => {
-      if (call === 1) return sentAll(messages, _o, call);
-      throw new ProviderError({
-        provider: 'resend',
-        failureClass: 'provider_unavailable',
-        statusCode: 401,
-        message: 'bad key',
+        retryAfterMs: 3_000,
       });
     });
-    const err = await failure(new MockActivityEnvironment().run(activities(provider).sendBatch, input(4)));
-    assert.equal(err.type, 'ProviderUnavailable');
-    const details = err.details?.[0] as ProviderUnavailableDetails;
-    assert.deepEqual(details.done.map((r) => r.position), [0, 1]);
+    const retry = await failure(new MockActivityEnvironment().run(activities(provider).sendBatch, input(2)));
+    assert.equal(retry.nonRetryable, false);
+    assert.equal(retry.nextRetryDelay, 3_000);
+  });
+
+  it('fails over only the messages refused for account reasons, counting the ones accepted', async () => {
+    const { provider } = fakeProvider(
+      'postmark',
+      (messages) =>
+        messages.map((_, i) =>
+          i % 2 === 0
+            ? { status: 'sent', messageId: `id-${i}` }
+            : { status: 'failed', error: '1236: stream cannot send', failureClass: 'provider_unavailable' }
+        ),
+    );
+    const backend = backendRecorder();
+    const over = await failure(
+      new MockActivityEnvironment().run(
+        activities(provider, { backend: backend.client, source: sourceOf(people(4)) }).sendBatch,
+        input(4, { provider: 'postmark', failoverTo: 'resend' }),
+      ),
+    );
+    const details = over.details?.[0] as ProviderUnavailableDetails;
+    assert.equal(details.settled.sent, 2);
+    assert.deepEqual(details.remaining, [1, 3]);
+    assert.deepEqual(backend.results[0]!.results.map((r) => r.recipient_id), ['r0', 'r2'], 'accepted ones reported');
   });
 
   it('fails over without calling a provider whose circuit is open', async () => {
+    const { provider, calls } = fakeProvider('resend', sentAll);
     const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 60_000 });
     breaker.recordFailure();
-    const { provider, calls } = fakeProvider('resend', 100, sentAll);
-    const err = await failure(new MockActivityEnvironment().run(activities(provider, breaker).sendBatch, input(2)));
-    assert.equal(err.type, 'ProviderUnavailable');
-    assert.match(err.message, /circuit open/);
+    const over = await failure(
+      new MockActivityEnvironment().run(activities(provider, { breaker }).sendBatch, input(3)),
+    );
+    assert.equal(over.type, 'ProviderUnavailable');
     assert.equal(calls.length, 0);
   });
 
-  it('skips chunks settled by an earlier attempt (heartbeat details)', async () => {
-    const { provider, calls } = fakeProvider('resend', 2, sentAll);
-    const settled = [0, 1].map((position) => ({
-      position,
-      recipientId: `r${position}`,
-      email: `u${position}@example.com`,
-      status: 'sent' as const,
-      provider: 'resend' as const,
-      messageId: 'old',
-    }));
-    const result: SendBatchResult = await new MockActivityEnvironment({ heartbeatDetails: { settled } }).run(
-      activities(provider).sendBatch,
-      input(4),
+  it('never sends again what an earlier attempt settled (heartbeat details): it only reports it', async () => {
+    const { provider, calls } = fakeProvider('resend', sentAll);
+    const backend = backendRecorder();
+    const settled = {
+      results: [{ position: 0, recipient_id: 'r0', email: 'u0@example.com', provider: 'resend', status: 'sent' }],
+      remaining: [],
+    };
+    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2, heartbeatDetails: settled }).run(
+      activities(provider, { backend: backend.client }).sendBatch,
+      input(1),
     );
-    assert.deepEqual(calls.map((c) => c.to), [['u2@example.com', 'u3@example.com']]);
-    assert.deepEqual(result.results.map((r) => r.messageId), ['old', 'old', 'id-0', 'id-1']);
+    assert.equal(calls.length, 0);
+    assert.equal(outcome.sent, 1);
+    assert.equal(backend.results.length, 1);
+  });
+});
+
+describe('sendBatch through Resend when the page changes between attempts', () => {
+  let mock: MockProviders;
+  before(async () => {
+    mock = await startMockProviders();
+  });
+  after(() => mock.close());
+
+  it('sends nobody twice and nobody who left: an accepted first attempt counts for those still on the page', async () => {
+    const page = people(5);
+    // The first attempt times out although Resend accepted it (a slow answer).
+    mock.resend.setLatency(600);
+    const resend = createResendProvider({ apiKey: 're_spec', baseUrl: mock.resendUrl, timeoutMs: 200 });
+    const unsubscribed = page.filter((r) => r.recipientId !== 'r2');
+    const run = activities(resend, { source: sourceOf(page, unsubscribed) }).sendBatch;
+    const first = await failure(new MockActivityEnvironment({ attempt: 1 }).run(run, input(5)));
+    assert.equal(first.nonRetryable, false, 'an unknown outcome is retried on the same provider');
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.equal(mock.resend.received().length, 5, 'Resend accepted the timed-out request');
+
+    // u2 unsubscribes; the retry reads the changed page and repeats the request under the same key.
+    mock.resend.setLatency(0);
+    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2 }).run(run, input(5));
+    assert.deepEqual([outcome.sent, outcome.failed], [4, 0]);
+    const received = mock.resend.received().map((e) => e.to[0]);
+    assert.equal(received.length, 5, 'no email sent twice');
+    assert.equal(new Set(received).size, 5);
   });
 });

@@ -1,19 +1,28 @@
 /**
- * The batch activity: renders one batch and sends it through one provider, in
- * provider-sized calls. It classifies failures (classify.ts) and turns them into
- * Temporal retries (same provider) or a non-retryable ProviderUnavailable failure
- * (the workflow fails over). It never picks another provider itself.
+ * The send activity: one provider request for one batch (or the positions of it that
+ * other providers did not settle). It reads the batch's recipients itself (`sources.ts`),
+ * renders them, makes the request, reports the per-recipient results to the backend
+ * (`callbacks.ts`) and returns counts only. Failures are classified by the provider's
+ * `errors.ts` and turned into Temporal retries on the same provider or a non-retryable
+ * ProviderUnavailable failure (the workflow fails over). It never picks another provider.
+ *
+ * Each provider has its own task queue (`<TEMPORAL_TASK_QUEUE>-<provider>`) whose rate the
+ * Temporal server limits to the provider account's request rate, so one activity is one
+ * provider request.
  */
 import { trace } from '@opentelemetry/api';
 import { activityInfo, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { isEmailAddress } from '../domain/addresses.ts';
 import { type RenderedEmail, renderEmail } from '../domain/templating.ts';
 import {
-  type BatchRecipient,
+  type BatchOutcome,
   FAILURE_TYPES,
+  type NewsletterInput,
   type ProviderName,
   type ProviderUnavailableDetails,
-  type RecipientResult,
+  type Recipient,
+  type RecipientResultEvent,
   type SendBatchInput,
   type SendBatchResult,
 } from '../domain/types.ts';
@@ -23,11 +32,15 @@ import { countsAgainstProvider, decide, type FailureClass } from '../providers/f
 import { type EmailProvider, type MessageOutcome, ProviderError } from '../providers/types.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
 import { inSpan, SpanKind } from '../telemetry/tracing.ts';
+import { type CallbackDeps, reportResults } from './callbacks.ts';
+import type { BatchSource } from './sources.ts';
 
-/** DeliveryDeps are what the batch activity needs, handed in so tests can supply their own. */
+/** DeliveryDeps are what the send activity needs, handed in so tests can supply their own. */
 export interface DeliveryDeps {
   providers: ReadonlyMap<ProviderName, EmailProvider>;
   breakers: ReadonlyMap<ProviderName, CircuitBreaker>;
+  source: BatchSource;
+  callbacks: CallbackDeps;
   logger: Logger;
   metrics?: DeliveryMetrics;
 }
@@ -35,282 +48,296 @@ export interface DeliveryDeps {
 /** HEARTBEAT_EVERY_MS is well under the workflow's heartbeat timeout for sendBatch (20 s). */
 const HEARTBEAT_EVERY_MS = 5_000;
 
-/** BatchProgress is heartbeated so a retried attempt skips chunks already settled. */
-interface BatchProgress {
-  settled: RecipientResult[];
+/** Member is one recipient of the request with its position in the batch. */
+interface Member {
+  position: number;
+  recipient: Recipient;
 }
 
-/** idempotencyKey is deterministic per newsletter, batch, provider and chunk: the same on every attempt. */
-export function idempotencyKey(
-  newsletterId: string,
-  batchIndex: number,
-  provider: ProviderName,
-  chunk: BatchRecipient[],
-): string {
-  const first = chunk[0]!.position;
-  const last = chunk[chunk.length - 1]!.position;
-  return `nl-${newsletterId}-b${batchIndex}-${provider}-p${first}-${last}-n${chunk.length}`;
+/** Settled is what the request settled, heartbeated so a retry never sends it again. */
+interface Settled {
+  results: Array<RecipientResultEvent & { position: number }>;
+  /** remaining lists positions the provider refused for account reasons (for the next provider). */
+  remaining: number[];
+  refusal?: string;
 }
 
-const chunksOf = <T>(items: T[], size: number): T[][] =>
-  Array.from(
-    { length: Math.ceil(items.length / size) },
-    (_, i) => items.slice(i * size, (i + 1) * size),
+/**
+ * requestId names one provider request by what the workflow asked for (never by the page's
+ * content, which may change between attempts): newsletter, batch, provider and, for part of
+ * a batch, its positions. The idempotency key and the results event id derive from it.
+ */
+export function requestId(input: Pick<SendBatchInput, 'batch' | 'provider' | 'positions'>): string {
+  const { positions } = input;
+  const part = positions?.length ? `-p${positions[0]}-${positions[positions.length - 1]}-n${positions.length}` : '';
+  return `b${input.batch.index}-${input.provider}${part}`;
+}
+
+/** idempotencyKey is the same on every attempt of a request, so Resend never accepts it twice. */
+export const idempotencyKey = (input: SendBatchInput): string => `nl-${input.newsletterId}-${requestId(input)}`;
+
+/** membersOf picks the request's recipients from the batch: all of it, or the given positions. */
+export function membersOf(batch: Recipient[], positions: number[] | undefined): Member[] {
+  if (!positions) return batch.map((recipient, position) => ({ position, recipient }));
+  // A backend page can shrink between attempts (someone left the list): missing positions are skipped.
+  return positions.filter((p) => p < batch.length).map((position) => ({ position, recipient: batch[position]! }));
+}
+
+/** render personalizes every member's email. */
+export function render(definition: NewsletterInput, members: Member[]): RenderedEmail[] {
+  return members.map(({ recipient }) =>
+    renderEmail(definition.content, recipient, {
+      newsletterId: definition.newsletterId,
+      unsubscribeBaseUrl: definition.unsubscribeBaseUrl,
+    })
   );
+}
+
+/** settleOutcomes maps the provider's per-message outcomes to results, leaving account-level refusals for failover. */
+export function settleOutcomes(provider: ProviderName, members: Member[], outcomes: MessageOutcome[]): Settled {
+  const settled: Settled = { results: [], remaining: [] };
+  outcomes.forEach((outcome, i) => {
+    const { position, recipient } = members[i]!;
+    const base = { position, recipient_id: recipient.recipientId, email: recipient.email, provider };
+    if (outcome.status === 'sent') {
+      settled.results.push({ ...base, status: 'sent', message_id: outcome.messageId });
+    } else if (outcome.failureClass === 'rejected_recipient' || outcome.failureClass === 'rejected_content') {
+      // Permanent for this recipient: recorded once, never retried, never failed over.
+      settled.results.push({ ...base, status: 'failed', error: outcome.error });
+    } else {
+      settled.remaining.push(position);
+      settled.refusal ??= `refused ${recipient.email}: ${outcome.error}`;
+    }
+  });
+  return settled;
+}
+
+/** settleAll gives every member the same result (a whole request refused for good, or accepted earlier). */
+function settleAll(provider: ProviderName, members: Member[], result: { error?: string }): Settled {
+  return {
+    results: members.map(({ position, recipient }) => ({
+      position,
+      recipient_id: recipient.recipientId,
+      email: recipient.email,
+      provider,
+      ...(result.error ? { status: 'failed' as const, error: result.error } : { status: 'sent' as const }),
+    })),
+    remaining: [],
+  };
+}
+
+/** outcomeOf counts settled results, keeping at most failureSlots failures. */
+export function outcomeOf(
+  provider: ProviderName,
+  settled: Settled,
+  failureSlots: number,
+  resultsOwed: boolean,
+): BatchOutcome {
+  const failed = settled.results.filter((r) => r.status === 'failed');
+  return {
+    provider,
+    sent: settled.results.length - failed.length,
+    failed: failed.length,
+    failures: failed.slice(0, failureSlots).map((r) => ({
+      email: r.email,
+      recipientId: r.recipient_id,
+      reason: r.error ?? 'failed',
+      provider,
+    })),
+    resultsOwed,
+  };
+}
 
 /** createDeliveryActivities builds the sendBatch activity around its dependencies. */
 export function createDeliveryActivities(deps: DeliveryDeps) {
   return {
     async sendBatch(input: SendBatchInput): Promise<SendBatchResult> {
-      const { newsletterId, batchIndex, provider: name } = input;
+      const { newsletterId, batch, provider: name } = input;
       const info = activityInfo();
-      const log = deps.logger.child({
-        newsletter_id: newsletterId,
-        batch: batchIndex,
-        provider: name,
-        attempt: info.attempt,
-      });
-      const prior = (info.heartbeatDetails as BatchProgress | undefined)?.settled ?? [];
-      const settled = new Map(prior.map((r) => [r.position, r]));
+      const log = deps.logger.child({ newsletter_id: newsletterId, batch: batch.index, provider: name });
 
       const unavailable = (
-        why:
-          | FailureClass
-          | 'circuit_open'
-          | 'not_configured'
-          | 'refused_messages',
+        why: FailureClass | 'circuit_open' | 'not_configured' | 'refused_messages',
         reason: string,
-      ): ApplicationFailure => {
-        const details: ProviderUnavailableDetails = {
-          provider: name,
-          reason,
-          done: [...settled.values()],
-        };
-        deps.metrics?.failover(name, input.failoverTo ?? 'none', why);
-        // Visible on the RunActivity span: the trace of a newsletter shows where and why it failed over.
-        trace.getActiveSpan()?.addEvent('failover', {
-          'email.provider': name,
-          'failover.to': input.failoverTo ?? 'none',
-          'failover.reason': why,
-        });
-        log.warn(
-          { reason, failure_class: why, settled: settled.size },
-          'provider unavailable for this batch: failing over',
-        );
-        return ApplicationFailure.create({
-          type: FAILURE_TYPES.providerUnavailable,
-          message: `${name} unavailable: ${reason}`,
-          nonRetryable: true,
-          details: [details],
-        });
-      };
+      ) => failover(deps, input, log, why, reason, { results: [], remaining: [] }, false);
 
-      const settle = (
-        r: BatchRecipient,
-        outcome: { status: 'sent'; messageId: string } | { status: 'failed'; error: string },
-      ) =>
-        settled.set(r.position, {
-          position: r.position,
-          recipientId: r.recipientId,
-          email: r.email,
-          provider: name,
-          ...outcome,
-        });
-
-      const provider = deps.providers.get(name);
-      if (!provider) {
-        throw unavailable('not_configured', 'not configured (no API key)');
+      // An earlier attempt already made the request: report what it settled, never send again.
+      let settled = (info.heartbeatDetails as Settled | undefined) ?? undefined;
+      if (!settled) {
+        const provider = deps.providers.get(name);
+        if (!provider) throw unavailable('not_configured', 'not configured (no API key)');
+        const definition = await deps.source.definition(input.ref);
+        const members = membersOf(await deps.source.recipients(input.ref, batch), input.positions);
+        settled = await send(deps, input, provider, definition, members, log);
+        heartbeat(settled);
       }
-      const breaker = deps.breakers.get(name);
 
-      const pending = input.recipients.filter((r) => !settled.has(r.position));
-      const finished = deps.metrics?.batchStarted(name);
-      // Heartbeat while a provider call is in flight too: if this worker dies, Temporal retries the
-      // batch after the heartbeat timeout (not the 5 minute start-to-close), with the same keys.
-      const beat = setInterval(
-        () => heartbeat({ settled: [...settled.values()] } satisfies BatchProgress),
-        HEARTBEAT_EVERY_MS,
-      );
-      try {
-        for (const chunk of chunksOf(pending, provider.maxBatchSize)) {
-          if (breaker && !breaker.tryAcquire()) {
-            throw unavailable('circuit_open', 'circuit open');
-          }
-          const messages = chunk.map((r) =>
-            renderEmail(input.content, r, {
-              newsletterId,
-              unsubscribeBaseUrl: input.unsubscribeBaseUrl,
-            })
-          );
-          const started = performance.now();
-          try {
-            const outcomes = await sendTraced(
-              provider,
-              messages,
-              idempotencyKey(newsletterId, batchIndex, name, chunk),
-              batchIndex,
-            );
-            deps.metrics?.providerCall(name, 'ok', performance.now() - started);
-            breaker?.recordSuccess();
-            const retryable: string[] = [];
-            outcomes.forEach((outcome, i) => {
-              const r = chunk[i]!;
-              if (outcome.status === 'sent') {
-                settle(r, { status: 'sent', messageId: outcome.messageId });
-              } else if (
-                outcome.failureClass === 'rejected_recipient' ||
-                outcome.failureClass === 'rejected_content'
-              ) {
-                // Permanent for this recipient: recorded once, never retried, never failed over.
-                settle(r, { status: 'failed', error: outcome.error });
-              } else {
-                retryable.push(`${r.email}: ${outcome.error}`);
-              }
-            });
-            heartbeat(
-              { settled: [...settled.values()] } satisfies BatchProgress,
-            );
-            countEmails(
-              deps.metrics,
-              name,
-              chunk.map((r) => settled.get(r.position)),
-              outcomes,
-            );
-            // A message refused for an account-level reason (e.g. Postmark stream) is left unsettled
-            // for the other provider.
-            if (retryable.length > 0) {
-              throw unavailable(
-                'refused_messages',
-                `refused ${retryable.length} message(s): ${retryable[0]}`,
-              );
-            }
-          } catch (err) {
-            if (!(err instanceof ProviderError)) {
-              breaker?.release();
-              throw err;
-            }
-            deps.metrics?.providerCall(
-              name,
-              err.failureClass,
-              performance.now() - started,
-            );
-            if (countsAgainstProvider(err.failureClass)) {
-              breaker?.recordFailure();
-            } else breaker?.release();
-            const decision = decide(
-              err.failureClass,
-              info.attempt,
-              err.retryAfterMs,
-            );
-            if (decision.action === 'settle_failed') {
-              for (const r of chunk) {
-                settle(r, { status: 'failed', error: err.message });
-              }
-              deps.metrics?.emails(
-                name,
-                'failed',
-                err.failureClass,
-                chunk.length,
-              );
-              heartbeat(
-                { settled: [...settled.values()] } satisfies BatchProgress,
-              );
-              continue;
-            }
-            if (decision.action === 'failover') {
-              throw unavailable(
-                err.failureClass,
-                `${err.failureClass}: ${err.message}`,
-              );
-            }
-            if (err.failureClass === 'rate_limited') {
-              deps.metrics?.rateLimitWait(name, decision.delayMs ?? 0);
-            }
-            log.info({
-              failure_class: err.failureClass,
-              retry_after_ms: decision.delayMs,
-            }, 'provider call failed: retrying on the same provider');
-            throw ApplicationFailure.create({
-              type: `Provider_${err.failureClass}`,
-              message: err.message,
-              nonRetryable: false,
-              nextRetryDelay: decision.delayMs,
-            });
-          }
-        }
-      } finally {
-        clearInterval(beat);
-        finished?.();
+      const resultsOwed = settled.results.length > 0 &&
+        await reportResults(deps.callbacks, {
+          event_id: `${newsletterId}:results:${requestId(input)}`,
+          newsletter_id: newsletterId,
+          batch: batch.index,
+          results: settled.results.map(({ position: _, ...result }) => result),
+        });
+      if (settled.remaining.length > 0) {
+        throw failover(deps, input, log, 'refused_messages', settled.refusal ?? 'refused', settled, resultsOwed);
       }
-      const results = input.recipients.map((r) => settled.get(r.position)!);
-      log.info({
-        sent: results.filter((r) => r.status === 'sent').length,
-        failed: results.filter((r) => r.status === 'failed').length,
-      }, 'batch delivered');
-      return { provider: name, results };
+      const outcome = outcomeOf(name, settled, input.failureSlots, resultsOwed);
+      log.info({ sent: outcome.sent, failed: outcome.failed, results_owed: resultsOwed }, 'batch delivered');
+      return outcome;
     },
   };
+}
+
+/** send makes the one provider request for members and settles it, or throws for a retry or a failover. */
+async function send(
+  deps: DeliveryDeps,
+  input: SendBatchInput,
+  provider: EmailProvider,
+  definition: NewsletterInput,
+  members: Member[],
+  log: Logger,
+): Promise<Settled> {
+  const { name } = provider;
+  // Addresses from a backend page are checked here (inline ones were checked at the API).
+  const invalid = members.filter((m) => !isEmailAddress(m.recipient.email));
+  const valid = members.filter((m) => isEmailAddress(m.recipient.email));
+  const rejected = settleAll(name, invalid, { error: 'not an email address' });
+  if (valid.length === 0) return rejected;
+
+  const breaker = deps.breakers.get(name);
+  if (breaker && !breaker.tryAcquire()) {
+    throw failover(deps, input, log, 'circuit_open', 'circuit open', { results: [], remaining: [] }, false);
+  }
+  const started = performance.now();
+  const finished = deps.metrics?.batchStarted(name);
+  // Heartbeat while the request is in flight: if this worker dies, Temporal retries after the
+  // heartbeat timeout (not the start-to-close timeout), with the same idempotency key.
+  const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
+  try {
+    const outcomes = await sendTraced(provider, render(definition, valid), {
+      key: idempotencyKey(input),
+      batch: input.batch.index,
+    });
+    deps.metrics?.providerCall(name, 'ok', performance.now() - started);
+    breaker?.recordSuccess();
+    const settled = settleOutcomes(name, valid, outcomes);
+    countEmails(deps.metrics, name, outcomes);
+    return { ...settled, results: [...rejected.results, ...settled.results] };
+  } catch (err) {
+    if (!(err instanceof ProviderError)) {
+      breaker?.release();
+      throw err;
+    }
+    deps.metrics?.providerCall(name, err.failureClass, performance.now() - started);
+    if (countsAgainstProvider(err.failureClass)) breaker?.recordFailure();
+    else breaker?.release();
+    const decision = decide(err.failureClass, activityInfo().attempt, err.retryAfterMs);
+    switch (decision.action) {
+      case 'settle_failed':
+        deps.metrics?.emails(name, 'failed', err.failureClass, valid.length);
+        return {
+          results: [...rejected.results, ...settleAll(name, valid, { error: err.message }).results],
+          remaining: [],
+        };
+      case 'settle_sent':
+        log.info({ failure_class: err.failureClass }, 'an earlier attempt of this request was accepted');
+        deps.metrics?.emails(name, 'sent', 'none', valid.length);
+        return { results: [...rejected.results, ...settleAll(name, valid, {}).results], remaining: [] };
+      case 'failover':
+        throw failover(deps, input, log, err.failureClass, `${err.failureClass}: ${err.message}`, rejected, false);
+      case 'retry':
+        if (err.failureClass === 'rate_limited') deps.metrics?.rateLimitWait(name, decision.delayMs ?? 0);
+        log.info(
+          { failure_class: err.failureClass, retry_after_ms: decision.delayMs },
+          'provider call failed: retrying on the same provider',
+        );
+        throw ApplicationFailure.create({
+          type: `Provider_${err.failureClass}`,
+          message: err.message,
+          nonRetryable: false,
+          nextRetryDelay: decision.delayMs,
+        });
+    }
+    return decision satisfies never;
+  } finally {
+    clearInterval(beat);
+    finished?.();
+  }
+}
+
+/** failover builds the non-retryable ProviderUnavailable failure that sends what is left to the next provider. */
+function failover(
+  deps: DeliveryDeps,
+  input: SendBatchInput,
+  log: Logger,
+  why: FailureClass | 'circuit_open' | 'not_configured' | 'refused_messages',
+  reason: string,
+  settled: Settled,
+  resultsOwed: boolean,
+): ApplicationFailure {
+  const name = input.provider;
+  const done = new Set(settled.results.map((r) => r.position));
+  const all = input.positions ?? Array.from({ length: input.batch.count }, (_, i) => i);
+  const details: ProviderUnavailableDetails = {
+    provider: name,
+    reason,
+    settled: outcomeOf(name, settled, input.failureSlots, resultsOwed),
+    remaining: all.filter((p) => !done.has(p)),
+  };
+  deps.metrics?.failover(name, input.failoverTo ?? 'none', why);
+  // Visible on the RunActivity span: the trace of a newsletter shows where and why it failed over.
+  trace.getActiveSpan()?.addEvent('failover', {
+    'email.provider': name,
+    'failover.to': input.failoverTo ?? 'none',
+    'failover.reason': why,
+  });
+  log.warn({ reason, failure_class: why, settled: done.size }, 'provider unavailable for this batch: failing over');
+  return ApplicationFailure.create({
+    type: FAILURE_TYPES.providerUnavailable,
+    message: `${name} unavailable: ${reason}`,
+    nonRetryable: true,
+    details: [details],
+  });
 }
 
 /** sendTraced makes one provider call inside a CLIENT span carrying provider, batch size and outcome. */
 function sendTraced(
   provider: EmailProvider,
   messages: RenderedEmail[],
-  key: string,
-  batchIndex: number,
+  call: { key: string; batch: number },
 ): Promise<MessageOutcome[]> {
   return inSpan(`${provider.name} send batch`, {
     kind: SpanKind.CLIENT,
     attributes: {
       'email.provider': provider.name,
       'email.batch_size': messages.length,
-      'newsletter.batch': batchIndex,
+      'newsletter.batch': call.batch,
     },
   }, async (span) => {
     try {
-      const outcomes = await provider.sendBatch(messages, {
-        idempotencyKey: key,
-      });
-      span.setAttribute(
-        'email.sent',
-        outcomes.filter((o) => o.status === 'sent').length,
-      );
-      span.setAttribute(
-        'email.failed',
-        outcomes.filter((o) => o.status === 'failed').length,
-      );
+      const outcomes = await provider.sendBatch(messages, { idempotencyKey: call.key });
+      span.setAttribute('email.sent', outcomes.filter((o) => o.status === 'sent').length);
+      span.setAttribute('email.failed', outcomes.filter((o) => o.status === 'failed').length);
       return outcomes;
     } catch (err) {
       if (err instanceof ProviderError) {
         span.setAttribute('email.failure_class', err.failureClass);
-        if (err.statusCode !== null) {
-          span.setAttribute('http.response.status_code', err.statusCode);
-        }
+        if (err.statusCode !== null) span.setAttribute('http.response.status_code', err.statusCode);
       }
       throw err;
     }
   });
 }
 
-/** countEmails reports the recipients one accepted call settled. */
-function countEmails(
-  metrics: DeliveryMetrics | undefined,
-  provider: ProviderName,
-  results: Array<RecipientResult | undefined>,
-  outcomes: MessageOutcome[],
-): void {
+/** countEmails reports what one accepted call settled. */
+function countEmails(metrics: DeliveryMetrics | undefined, provider: ProviderName, outcomes: MessageOutcome[]): void {
   if (!metrics) return;
-  metrics.emails(
-    provider,
-    'sent',
-    'none',
-    results.filter((r) => r?.status === 'sent').length,
-  );
+  metrics.emails(provider, 'sent', 'none', outcomes.filter((o) => o.status === 'sent').length);
   for (const outcome of outcomes) {
     if (
       outcome.status === 'failed' &&
-      (outcome.failureClass === 'rejected_recipient' ||
-        outcome.failureClass === 'rejected_content')
+      (outcome.failureClass === 'rejected_recipient' || outcome.failureClass === 'rejected_content')
     ) {
       metrics.emails(provider, 'failed', outcome.failureClass, 1);
     }

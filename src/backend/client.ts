@@ -1,10 +1,11 @@
 /**
- * BackendClient: the status callback API of the Authentik backend
- * (contracts/backend-callbacks.openapi.yaml).
+ * BackendClient: the HTTP API of the Authentik backend that this service calls
+ * (contracts/http/backend.openapi.yaml): lifecycle callbacks, per-recipient results,
+ * and recipient pages of backend lists. Every request carries the bearer token.
  */
-import type { BackendEvent } from '../domain/types.ts';
+import type { BackendEvent, BackendRecipientPage, Recipient, ResultsEvent } from '../domain/types.ts';
 
-/** BackendCallbackError is thrown when the backend did not accept a callback; retryable says whether trying again can help. */
+/** BackendCallbackError is thrown when the backend did not accept a request; retryable says whether trying again can help. */
 export class BackendCallbackError extends Error {
   readonly status: number | null;
   readonly retryable: boolean;
@@ -16,40 +17,101 @@ export class BackendCallbackError extends Error {
   }
 }
 
-/** BackendClient posts newsletter status events. */
+/** RecipientPageRequest names one page of a backend list. */
+export interface RecipientPageRequest {
+  newsletterId: string;
+  listId: string;
+  /** cursor is '' for the first page. */
+  cursor: string;
+  limit: number;
+}
+
+/** BackendClient talks to the backend. */
 export interface BackendClient {
-  /** enabled is false when BACKEND_URL is unset: events are then dropped. */
+  /** enabled is false when BACKEND_URL is unset: callbacks are then dropped and backend lists refused. */
   readonly enabled: boolean;
-  postStatus(event: BackendEvent): Promise<void>;
+  postStatus(event: BackendEvent, options?: { timeoutMs?: number }): Promise<void>;
+  postResults(event: ResultsEvent, options?: { timeoutMs?: number }): Promise<void>;
+  fetchRecipientPage(request: RecipientPageRequest): Promise<BackendRecipientPage>;
+}
+
+/** BackendPageError is thrown when a recipient page is malformed: its message names the field. */
+export class BackendPageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackendPageError';
+  }
 }
 
 /** createBackendClient builds the client; with no url it is disabled. */
 export function createBackendClient(options: { url?: string; token?: string; timeoutMs?: number }): BackendClient {
-  const { url, token, timeoutMs = 10_000 } = options;
+  const { url, token, timeoutMs: defaultTimeoutMs = 10_000 } = options;
+  const headers = {
+    'content-type': 'application/json',
+    ...(token ? { authorization: `Bearer ${token}` } : {}),
+  };
+
+  const request = async (path: string, init: RequestInit, timeoutMs = defaultTimeoutMs): Promise<Response> => {
+    let response: Response;
+    try {
+      response = await fetch(`${url}${path}`, { ...init, headers, signal: AbortSignal.timeout(timeoutMs) });
+    } catch (err) {
+      throw new BackendCallbackError(`backend unreachable: ${(err as Error).message}`, null, true);
+    }
+    if (response.ok) return response;
+    await response.body?.cancel();
+    // 408, 429 and 5xx may pass; other 4xx will not change on retry.
+    const retryable = response.status === 408 || response.status === 429 || response.status >= 500;
+    throw new BackendCallbackError(`backend answered ${response.status}`, response.status, retryable);
+  };
+  const base = (newsletterId: string) => `/api/internal/newsletters/${encodeURIComponent(newsletterId)}`;
+  const post = async (path: string, body: unknown, timeoutMs?: number) => {
+    if (!url) return;
+    const response = await request(path, { method: 'POST', body: JSON.stringify(body) }, timeoutMs);
+    await response.body?.cancel();
+  };
+
   return {
     enabled: Boolean(url),
-    async postStatus(event: BackendEvent): Promise<void> {
-      if (!url) return;
-      const target = `${url}/api/internal/newsletters/${encodeURIComponent(event.newsletter_id)}/status`;
-      let response: Response;
-      try {
-        response = await fetch(target, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            ...(token ? { authorization: `Bearer ${token}` } : {}),
-          },
-          body: JSON.stringify(event),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-      } catch (err) {
-        throw new BackendCallbackError(`backend unreachable: ${(err as Error).message}`, null, true);
-      }
-      await response.body?.cancel();
-      if (response.ok) return;
-      // 408, 429 and 5xx may pass; other 4xx will not change on retry.
-      const retryable = response.status === 408 || response.status === 429 || response.status >= 500;
-      throw new BackendCallbackError(`backend answered ${response.status}`, response.status, retryable);
+    postStatus: (event, opts) => post(`${base(event.newsletter_id)}/status`, event, opts?.timeoutMs),
+    postResults: (event, opts) => post(`${base(event.newsletter_id)}/results`, event, opts?.timeoutMs),
+    async fetchRecipientPage({ newsletterId, listId, cursor, limit }): Promise<BackendRecipientPage> {
+      if (!url) throw new BackendCallbackError('BACKEND_URL is not set: backend lists cannot be read', null, false);
+      const query = new URLSearchParams({ list_id: listId, limit: String(limit) });
+      if (cursor) query.set('cursor', cursor);
+      const response = await request(`${base(newsletterId)}/recipients?${query}`, { method: 'GET' });
+      return parseRecipientPage(await response.json(), limit);
     },
   };
+}
+
+/** parseRecipientPage checks a page answer (listRecipients) and converts it, or throws BackendPageError naming the field. */
+export function parseRecipientPage(body: unknown, limit: number): BackendRecipientPage {
+  const page = body as { recipients?: unknown; next_cursor?: unknown };
+  if (!page || typeof page !== 'object' || !Array.isArray(page.recipients)) {
+    throw new BackendPageError('recipient page: recipients must be an array');
+  }
+  if (page.recipients.length > limit) {
+    throw new BackendPageError(`recipient page: ${page.recipients.length} recipients, more than limit ${limit}`);
+  }
+  if (page.next_cursor !== undefined && page.next_cursor !== null && typeof page.next_cursor !== 'string') {
+    throw new BackendPageError('recipient page: next_cursor must be a string');
+  }
+  const recipients = page.recipients.map((raw, i): Recipient => {
+    const r = raw as Record<string, unknown>;
+    if (!r || typeof r.email !== 'string' || !r.email.trim()) {
+      throw new BackendPageError(`recipient page: recipients[${i}].email is required`);
+    }
+    const variables = r.variables ?? {};
+    if (typeof variables !== 'object' || Array.isArray(variables)) {
+      throw new BackendPageError(`recipient page: recipients[${i}].variables must be an object of strings`);
+    }
+    return {
+      email: r.email.trim(),
+      name: typeof r.name === 'string' ? r.name : '',
+      recipientId: typeof r.recipient_id === 'string' ? r.recipient_id : '',
+      variables: Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, String(v)])),
+    };
+  });
+  return { recipients, ...(page.next_cursor ? { nextCursor: page.next_cursor as string } : {}) };
 }

@@ -34,5 +34,7 @@ export function toStatusMessage(s: NewsletterStatus): NewsletterStatusMessage {
     endTime: s.endTime ? Timestamp.fromDate(new Date(s.endTime)) : undefined,
     reason: s.reason ?? '',
     traceId: s.traceId ?? '',
+    callbacksOwed: s.callbacksOwed,
+    recipientsComplete: s.recipientsComplete,
   };
 }

@@ -108,7 +108,15 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
   const server = new Server();
   server.addService(...adaptService(
     NewsletterService,
-    edge(NewsletterService, createNewsletterService(gateway, { ...config.delivery }, deps.metrics), deps),
+    edge(
+      NewsletterService,
+      createNewsletterService(
+        gateway,
+        { ...config.delivery, backendLists: Boolean(config.backend.url) },
+        deps.metrics,
+      ),
+      deps,
+    ),
   ));
   server.addService(...adaptService(
     WorkflowService,

@@ -43,7 +43,9 @@ export class NewsletterGateway {
         // A newsletter id is sent at most once, ever: even after it finished or failed.
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         workflowIdConflictPolicy: 'FAIL',
-        staticSummary: `newsletter ${input.newsletterId} to ${input.recipients.length} recipients`,
+        staticSummary: input.listId === undefined
+          ? `newsletter ${input.newsletterId} to ${input.recipients.length} recipients`
+          : `newsletter ${input.newsletterId} to backend list ${input.listId}`,
         // Shown in the Temporal UI: from a workflow to its trace.
         ...(input.traceId ? { memo: { trace_id: input.traceId } } : {}),
       });
@@ -126,5 +128,7 @@ function emptyStatus(newsletterId: string, startTime: Date): NewsletterStatus {
     sentByProvider: {},
     failures: [],
     startTime: startTime.toISOString(),
+    callbacksOwed: 0,
+    recipientsComplete: false,
   };
 }

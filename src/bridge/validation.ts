@@ -2,28 +2,23 @@
  * Validation of SendNewsletter requests into the workflow's NewsletterInput. Every
  * violation names its field ("recipients[3].email: not an email address").
  */
-import { z } from 'zod';
 import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { gzipSync } from 'node:zlib';
+import { isEmailAddress, isMailbox } from '../domain/addresses.ts';
 import { checkTemplates, TemplateError } from '../domain/templating.ts';
-import { MAX_INLINE_RECIPIENTS, MAX_INPUT_BYTES, type NewsletterInput, type ProviderName } from '../domain/types.ts';
+import {
+  MAX_INLINE_RECIPIENTS,
+  MAX_INPUT_BYTES,
+  type NewsletterInput,
+  PROVIDER_MAX_BATCH,
+  type ProviderName,
+} from '../domain/types.ts';
 import { InvalidArgumentError } from './errors.ts';
 
 const NEWSLETTER_ID = /^[A-Za-z0-9_-]{1,128}$/;
 // Resend accepts only these characters in tag names and values.
 const TAG = /^[A-Za-z0-9_-]{1,256}$/;
 const MAX_VIOLATIONS = 10;
-const emailSchema = z.email();
-
-/** isEmailAddress says whether value is a syntactically valid address (no display name). */
-export function isEmailAddress(value: string): boolean {
-  return emailSchema.safeParse(value).success;
-}
-
-/** isMailbox accepts an address or `Display Name <address>`. */
-export function isMailbox(value: string): boolean {
-  const match = /^[^<>]*<([^<>]+)>$/.exec(value.trim());
-  return isEmailAddress(match ? match[1]!.trim() : value.trim());
-}
 
 /** validateNewsletterId throws InvalidArgumentError unless id is [A-Za-z0-9_-]{1,128}. */
 export function validateNewsletterId(id: string, field = 'newsletter_id'): void {
@@ -37,6 +32,8 @@ export interface DeliveryDefaults {
   concurrency: number;
   primaryProvider: ProviderName;
   frontendUrl: string;
+  /** backendLists is true when BACKEND_URL is set: only then can recipients be paged from the backend. */
+  backendLists: boolean;
 }
 
 /** toNewsletterInput validates a request and builds the workflow input, or throws InvalidArgumentError with every violation (up to 10). */
@@ -56,7 +53,20 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
     if (!TAG.test(key) || !TAG.test(value)) violate(`tags[${key}]: names and values must match [A-Za-z0-9_-]{1,256}`);
   }
 
-  if (req.recipients.length === 0) violate('recipients: at least one recipient is required');
+  const listId = req.recipientSource?.source.oneofKind === 'backendList'
+    ? req.recipientSource.source.backendList.listId
+    : undefined;
+  if (req.recipientSource && listId === undefined) {
+    violate('recipient_source: one source is required (backend_list)');
+  } else if (listId !== undefined) {
+    if (!NEWSLETTER_ID.test(listId)) violate('recipient_source.backend_list.list_id: must match [A-Za-z0-9_-]{1,128}');
+    if (req.recipients.length > 0) violate('recipients: must be empty when recipient_source is given');
+    if (!defaults.backendLists) {
+      violate('recipient_source.backend_list: this server has no BACKEND_URL to read recipient lists from');
+    }
+  } else if (req.recipients.length === 0) {
+    violate('recipients: at least one recipient (or a recipient_source) is required');
+  }
   if (req.recipients.length > MAX_INLINE_RECIPIENTS) {
     violate(`recipients: at most ${MAX_INLINE_RECIPIENTS} recipients per request (got ${req.recipients.length})`);
   } else {
@@ -97,15 +107,18 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
       variables: { ...r.variables },
       recipientId: r.recipientId,
     })),
-    batchSize: defaults.batchSize,
+    ...(listId !== undefined ? { listId } : {}),
+    // One batch is one request to the primary provider, whose request limit caps it.
+    batchSize: Math.min(defaults.batchSize, PROVIDER_MAX_BATCH[defaults.primaryProvider]),
     concurrency: defaults.concurrency,
     primaryProvider: defaults.primaryProvider,
     unsubscribeBaseUrl: defaults.frontendUrl,
   };
-  const bytes = new TextEncoder().encode(JSON.stringify(input)).length;
+  // The input is stored gzip-compressed (src/data-converter.ts): that is what Temporal's payload limit sees.
+  const bytes = gzipSync(JSON.stringify(input)).length;
   if (bytes > MAX_INPUT_BYTES) {
     throw new InvalidArgumentError([
-      `recipients: request too large for one workflow input (${bytes} bytes of recipients and templates, limit ${MAX_INPUT_BYTES})`,
+      `recipients: request too large for one workflow input (${bytes} compressed bytes of recipients and templates, limit ${MAX_INPUT_BYTES}); page large lists from the backend with recipient_source`,
     ]);
   }
   return input;

@@ -2,6 +2,12 @@
  * The newsletter domain shared by the bridge, the workflow and the activities.
  * Pure types and constants: the workflow bundle imports this file, so it must stay
  * free of Node built-ins and I/O.
+ *
+ * The data model keeps recipients out of workflow history: a newsletter is a sequence
+ * of batches (one provider request each), and the workflow knows each batch only by
+ * its index and, for backend lists, its page cursor. Activities read the recipients of
+ * a batch themselves: inline ones from the start input of the newsletter's first run
+ * (`DefinitionRef`), backend ones by cursor from the backend.
  */
 
 /** PROVIDERS lists every email provider: the one list every other list of providers derives from. */
@@ -10,15 +16,23 @@ export const PROVIDERS = ['resend', 'postmark'] as const;
 /** ProviderName names an email provider. */
 export type ProviderName = (typeof PROVIDERS)[number];
 
+/** PROVIDER_MAX_BATCH is the most messages one provider request may carry (Resend /emails/batch 100, Postmark /email/batch 500). */
+export const PROVIDER_MAX_BATCH: Readonly<Record<ProviderName, number>> = { resend: 100, postmark: 500 };
+
 /** providerOrder is the order a batch tries the providers in: the primary first, then the others. */
 export function providerOrder(primary: ProviderName): ProviderName[] {
   return [primary, ...PROVIDERS.filter((name) => name !== primary)];
 }
 
-/** MAX_INLINE_RECIPIENTS bounds recipients per SendNewsletter so the workflow input stays far below Temporal's 2 MiB payload limit. */
+/** providerTaskQueue is the task queue a provider's requests run on (rate-limited to the provider account's rate). */
+export function providerTaskQueue(taskQueue: string, provider: ProviderName): string {
+  return `${taskQueue}-${provider}`;
+}
+
+/** MAX_INLINE_RECIPIENTS bounds inline recipients per SendNewsletter; larger lists are paged from the backend. */
 export const MAX_INLINE_RECIPIENTS = 10_000;
 
-/** MAX_INPUT_BYTES bounds the serialized workflow input (recipients + templates): 1.5 MiB of Temporal's 2 MiB. */
+/** MAX_INPUT_BYTES bounds the workflow input as stored (gzip-compressed): 1.5 MiB of Temporal's 2 MiB payload limit. */
 export const MAX_INPUT_BYTES = 1_572_864;
 
 /** MAX_REPORTED_FAILURES bounds the failures kept in the status; counts stay exact. */
@@ -42,18 +56,59 @@ export interface NewsletterContent {
   tags: Record<string, string>;
 }
 
-/** NewsletterInput is the workflow's input: the whole plan of one send, fixed at start. */
+/** RecipientSource says where the recipients are: inline in the start input, or a backend list read by cursor. */
+export type RecipientSource =
+  | { kind: 'inline'; count: number }
+  | { kind: 'backend'; listId: string };
+
+/** DeliveryPlan is what the workflow needs to run a newsletter: no content, no recipients. */
+export interface DeliveryPlan {
+  newsletterId: string;
+  source: RecipientSource;
+  /** batchSize is recipients per batch: NEWSLETTER_BATCH_SIZE capped by the primary provider's request limit. */
+  batchSize: number;
+  concurrency: number;
+  primaryProvider: ProviderName;
+  /** traceId is the OpenTelemetry trace of the SendNewsletter call, for logs and the status. */
+  traceId?: string;
+}
+
+/** NewsletterInput is the start input of a newsletter's first run: the whole definition, fixed at start. */
 export interface NewsletterInput {
   newsletterId: string;
   content: NewsletterContent;
+  /** recipients are the inline recipients; empty when listId names a backend list. */
   recipients: Recipient[];
+  /** listId names a backend recipient list (paged by cursor) instead of inline recipients. */
+  listId?: string;
   batchSize: number;
   concurrency: number;
   primaryProvider: ProviderName;
   /** unsubscribeBaseUrl is FRONTEND_URL; each email links to its recipient's unsubscribe page. */
   unsubscribeBaseUrl: string;
-  /** traceId is the OpenTelemetry trace of the SendNewsletter call, for logs and the status. */
   traceId?: string;
+}
+
+/** planOf fixes the delivery plan from a first run's input. */
+export function planOf(input: NewsletterInput): DeliveryPlan {
+  return {
+    newsletterId: input.newsletterId,
+    source: input.listId !== undefined
+      ? { kind: 'backend', listId: input.listId }
+      : { kind: 'inline', count: input.recipients.length },
+    // One batch is one request to the primary provider.
+    batchSize: Math.max(1, Math.min(input.batchSize, PROVIDER_MAX_BATCH[input.primaryProvider])),
+    concurrency: Math.max(1, input.concurrency),
+    primaryProvider: input.primaryProvider,
+    ...(input.traceId ? { traceId: input.traceId } : {}),
+  };
+}
+
+/** DefinitionRef names the run whose start input holds a newsletter's content and inline recipients. */
+export interface DefinitionRef {
+  workflowId: string;
+  /** runId is the first run's id: later runs (continue-as-new) carry this reference, never the content. */
+  runId: string;
 }
 
 /** NewsletterState mirrors the proto enum, as strings so histories stay readable. */
@@ -92,51 +147,77 @@ export interface NewsletterStatus {
   endTime?: string;
   reason?: string;
   traceId?: string;
+  /** callbacksOwed counts backend callbacks not yet accepted (lifecycle events and result batches). */
+  callbacksOwed: number;
+  /** recipientsComplete is false while a backend list is still being read (totals still grow). */
+  recipientsComplete: boolean;
 }
 
-/** BatchRecipient is a recipient with its position within its batch (stable across retries and failover). */
-export interface BatchRecipient extends Recipient {
-  position: number;
+/** BatchRef names one batch: its index and, for a backend list, the cursor of its page. */
+export interface BatchRef {
+  index: number;
+  /** cursor is the backend page cursor ('' for the first page); absent for inline recipients. */
+  cursor?: string;
+  /** count is how many recipients the batch has. */
+  count: number;
 }
 
-/** RecipientResult is one recipient's outcome within a batch. */
-export interface RecipientResult {
-  position: number;
-  recipientId: string;
-  email: string;
-  status: 'sent' | 'failed';
-  provider: ProviderName;
-  messageId?: string;
-  error?: string;
-}
-
-/** SendBatchInput is what one batch activity needs: only its own recipients (those not yet settled). */
+/** SendBatchInput is one provider request: a batch (or the part of it still to send) through one provider. */
 export interface SendBatchInput {
+  ref: DefinitionRef;
   newsletterId: string;
-  batchIndex: number;
+  batch: BatchRef;
+  /** positions restricts the request to these positions of the batch (what other providers did not settle). */
+  positions?: number[];
   provider: ProviderName;
   /** failoverTo is the provider the workflow tries next if this one refuses the batch (absent: none left). */
   failoverTo?: ProviderName;
-  content: NewsletterContent;
-  recipients: BatchRecipient[];
-  unsubscribeBaseUrl: string;
+  /** failureSlots is how many failures the workflow can still keep in its sample (MAX_REPORTED_FAILURES). */
+  failureSlots: number;
 }
 
-/** SendBatchResult lists the outcome of every recipient of the batch, in order. */
-export interface SendBatchResult {
+/** BatchOutcome counts what one provider settled of a batch: no per-recipient data except the capped failure sample. */
+export interface BatchOutcome {
   provider: ProviderName;
-  results: RecipientResult[];
+  sent: number;
+  failed: number;
+  /** failures is a sample of at most failureSlots failures. */
+  failures: RecipientFailure[];
+  /** resultsOwed is true when the backend did not take the per-recipient results at once (handed to a retrying workflow). */
+  resultsOwed: boolean;
 }
 
-/** ProviderUnavailableDetails travels with a ProviderUnavailable failure so failover resends only what was not accepted. */
+/** SendBatchResult is a batch's outcome when the provider settled all of it. */
+export type SendBatchResult = BatchOutcome;
+
+/** ProviderUnavailableDetails travels with a ProviderUnavailable failure so failover resends only what was not settled. */
 export interface ProviderUnavailableDetails {
   provider: ProviderName;
   reason: string;
-  /** done holds recipients this provider already settled (accepted or permanently failed) before it became unavailable. */
-  done: RecipientResult[];
+  /** settled counts what this provider settled before refusing (recipients refused for account reasons excluded). */
+  settled: BatchOutcome;
+  /** remaining lists the positions of the batch no provider has settled yet. */
+  remaining: number[];
 }
 
-/** BackendEvent is the JSON body of a status callback (contracts/backend-callbacks.openapi.yaml). */
+/** ReadPagesInput asks for the next pages of a backend list, from cursor. */
+export interface ReadPagesInput {
+  ref: DefinitionRef;
+  newsletterId: string;
+  listId: string;
+  cursor: string;
+  limit: number;
+  maxPages: number;
+}
+
+/** ReadPagesResult describes the pages read (cursor and size, never recipients) and where to go on. */
+export interface ReadPagesResult {
+  pages: Array<{ cursor: string; count: number }>;
+  /** nextCursor is where the next read starts; undefined once the list is exhausted. */
+  nextCursor?: string;
+}
+
+/** BackendEvent is the JSON body of a lifecycle callback (contracts/http/backend.openapi.yaml, reportNewsletterStatus). */
 export interface BackendEvent {
   event_id: string;
   newsletter_id: string;
@@ -145,17 +226,30 @@ export interface BackendEvent {
   sent: number;
   failed: number;
   skipped: number;
-  batch?: {
-    index: number;
-    results: Array<{
-      recipient_id: string;
-      email: string;
-      status: 'sent' | 'failed';
-      provider: string;
-      message_id?: string;
-      error?: string;
-    }>;
-  };
+}
+
+/** RecipientResultEvent is one recipient's outcome in a results callback. */
+export interface RecipientResultEvent {
+  recipient_id: string;
+  email: string;
+  status: 'sent' | 'failed';
+  provider: ProviderName;
+  message_id?: string;
+  error?: string;
+}
+
+/** ResultsEvent is the JSON body of a results callback: every recipient of one provider request (reportNewsletterResults). */
+export interface ResultsEvent {
+  event_id: string;
+  newsletter_id: string;
+  batch: number;
+  results: RecipientResultEvent[];
+}
+
+/** BackendRecipientPage is the backend's answer to a recipient page request (listRecipients). */
+export interface BackendRecipientPage {
+  recipients: Recipient[];
+  nextCursor?: string;
 }
 
 /** FAILURE_TYPES names the ApplicationFailure types that cross the activity/workflow boundary. */
@@ -167,4 +261,9 @@ export const FAILURE_TYPES = {
 /** workflowIdFor is the business workflow id of a newsletter: one newsletter, one workflow id. */
 export function workflowIdFor(newsletterId: string): string {
   return `newsletter-${newsletterId}`;
+}
+
+/** resultsWorkflowIdFor is the id of the workflow that owes the backend one request's results. */
+export function resultsWorkflowIdFor(eventId: string): string {
+  return `newsletter-results-${eventId}`;
 }

@@ -14,7 +14,8 @@ export type FailureClass =
   | 'unknown_outcome'
   | 'provider_unavailable'
   | 'rejected_recipient'
-  | 'rejected_content';
+  | 'rejected_content'
+  | 'already_accepted';
 
 /** FAILURE_CLASSES lists every class, in the order the README table shows them. */
 export const FAILURE_CLASSES: readonly FailureClass[] = [
@@ -24,6 +25,7 @@ export const FAILURE_CLASSES: readonly FailureClass[] = [
   'provider_unavailable',
   'rejected_recipient',
   'rejected_content',
+  'already_accepted',
 ];
 
 /** RETRY_ATTEMPTS is how many attempts each retryable class gets on one provider before failing over. */
@@ -44,6 +46,8 @@ export const FAILURE_ACTIONS: Readonly<Record<FailureClass, string>> = {
   provider_unavailable: 'fail over now',
   rejected_recipient: 'that recipient is failed: never retried, never failed over',
   rejected_content: 'those messages are failed: another provider would not fix it',
+  already_accepted:
+    'a retried request whose first attempt was accepted with other recipients (the page changed in between): those still on the page count as sent, nobody is sent twice',
 };
 
 /** FailureExample is one documented provider answer and the class its classifier gives it. */
@@ -73,7 +77,8 @@ export function failureTable(examples: Readonly<Record<ProviderName, readonly Fa
 export type RetryDecision =
   | { action: 'retry'; delayMs?: number }
   | { action: 'failover' }
-  | { action: 'settle_failed' };
+  | { action: 'settle_failed' }
+  | { action: 'settle_sent' };
 
 /** decide maps a failure class and the activity attempt number (1-based) to an action. */
 export function decide(failureClass: FailureClass, attempt: number, retryAfterMs?: number): RetryDecision {
@@ -90,6 +95,8 @@ export function decide(failureClass: FailureClass, attempt: number, retryAfterMs
     case 'rejected_recipient':
     case 'rejected_content':
       return { action: 'settle_failed' };
+    case 'already_accepted':
+      return { action: 'settle_sent' };
   }
 }
 

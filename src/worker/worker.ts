@@ -1,14 +1,16 @@
 /**
- * The Temporal worker: registers the workflows and the activities built from their
- * dependencies (providers, circuit breakers, backend client).
+ * The Temporal workers: register the workflows and the activities built from their
+ * dependencies (providers, circuit breakers, backend client, batch source).
  */
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
+import { createBatchSource, loadDefinitionFromHistory } from '../activities/sources.ts';
+import { dataConverter } from '../data-converter.ts';
 import { type BackendClient, createBackendClient } from '../backend/client.ts';
 import type { Config } from '../config.ts';
-import { type ProviderName, PROVIDERS } from '../domain/types.ts';
+import { type ProviderName, PROVIDERS, providerTaskQueue } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { createProviders } from '../providers/index.ts';
@@ -55,8 +57,37 @@ export function createBreakers(
   }));
 }
 
-/** createWorker builds (but does not run) the newsletter worker. */
-export async function createWorker(deps: WorkerDeps): Promise<Worker> {
+/** NewsletterWorkers are the Temporal workers of one process: the main task queue and one per provider. */
+export class NewsletterWorkers {
+  readonly workers: readonly Worker[];
+
+  constructor(workers: Worker[]) {
+    this.workers = workers;
+  }
+
+  /** run polls every task queue until shutdown; it rejects when any worker fails. */
+  async run(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.run()));
+  }
+
+  shutdown(): void {
+    for (const w of this.workers) if (w.getState() === 'RUNNING') w.shutdown();
+  }
+
+  /** getState is RUNNING only while every worker runs. */
+  getState(): ReturnType<Worker['getState']> {
+    const states = this.workers.map((w) => w.getState());
+    return states.find((state) => state !== 'RUNNING') ?? 'RUNNING';
+  }
+}
+
+/**
+ * createWorker builds (but does not run) the workers of the newsletter service: the main
+ * task queue (workflows, page reads, callbacks) and one task queue per provider for its
+ * sends, each rate-limited by the Temporal server to the provider account's request rate
+ * (the same limit on every worker process: the server enforces it across all of them).
+ */
+export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers> {
   const { config, logger } = deps;
   const providers = deps.providers ?? createProviders(config.providers);
   if (providers.size === 0) {
@@ -70,22 +101,45 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
   }
   const backend = deps.backend ?? createBackendClient({ url: config.backend.url, token: config.internalServiceToken });
   if (!backend.enabled) logger.warn('BACKEND_URL is not set: status callbacks are disabled');
-  const activities = createActivities({
+  const { sendBatch, readPages, notifyBackend, postResults } = createActivities({
     providers,
     breakers: createBreakers(config, logger, deps.metrics),
-    backend,
+    source: createBatchSource(loadDefinitionFromHistory, backend),
+    callbacks: {
+      backend,
+      logger,
+      metrics: deps.metrics,
+      taskQueue: config.temporal.taskQueue,
+      resultsTimeoutMs: config.backend.resultsTimeoutMs,
+    },
     logger,
     metrics: deps.metrics,
   });
-  return await Worker.create({
+  const tracingOptions = deps.tracing ? workerTracingOptions(deps.tracing) : {};
+  const common = {
     connection: deps.connection,
     namespace: config.temporal.namespace,
+    dataConverter,
+    shutdownGraceTime: '30 seconds',
+  } as const;
+  const main = await Worker.create({
+    ...common,
     taskQueue: config.temporal.taskQueue,
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath }),
-    activities,
-    ...(deps.tracing ? workerTracingOptions(deps.tracing) : {}),
-    // Batches in flight are bounded per newsletter by EMAIL_CONCURRENCY_LIMIT; this bounds the process.
-    maxConcurrentActivityTaskExecutions: 100,
-    shutdownGraceTime: '30 seconds',
+    activities: { readPages, notifyBackend, postResults },
+    ...tracingOptions,
   });
+  const senders = await Promise.all(PROVIDERS.map((provider) =>
+    Worker.create({
+      ...common,
+      taskQueue: providerTaskQueue(config.temporal.taskQueue, provider),
+      activities: { sendBatch },
+      ...(tracingOptions.interceptors ? { interceptors: { activity: tracingOptions.interceptors.activity } } : {}),
+      // Enforced by the server across every worker of the queue; the same value on each worker.
+      maxTaskQueueActivitiesPerSecond: config.providers.requestsPerSecond[provider],
+      // Batches in flight are bounded per newsletter by EMAIL_CONCURRENCY_LIMIT; this bounds the process.
+      maxConcurrentActivityTaskExecutions: 100,
+    })
+  ));
+  return new NewsletterWorkers([main, ...senders]);
 }

@@ -3,3 +3,4 @@
  * deterministic code lives under src/workflows (no Node built-ins, no I/O).
  */
 export { newsletterWorkflow } from './newsletter.ts';
+export { newsletterResultsWorkflow } from './results.ts';

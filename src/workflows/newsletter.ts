@@ -1,19 +1,28 @@
 /**
  * The newsletter workflow: deterministic orchestration of one send.
  *
- * - Splits recipients into batches of input.batchSize; at most input.concurrency
- *   batches in flight; each batch activity gets only its own recipients.
- * - Failover lives here and only here: a batch goes to the primary provider, and on
- *   a ProviderUnavailable failure the recipients that provider did not settle go to
- *   the other. When every provider refuses, the batch is kept and the newsletter
- *   pauses itself (nothing is lost; ResumeNewsletter retries it).
+ * - A newsletter is a sequence of batches, one provider request each. The workflow
+ *   knows a batch by its index (and, for a backend list, its page cursor), never by its
+ *   recipients: the send activity reads them itself. History holds cursors, counters,
+ *   the capped failure sample and lifecycle events, so its size does not grow with the
+ *   list's bytes and every run stays small.
+ * - A sliding window keeps at most `concurrency` batches in flight. Backend lists are
+ *   read ahead a few pages at a time (`readPages`: cursors and sizes only).
+ * - Each provider's batches run on that provider's task queue, rate-limited by the
+ *   Temporal server, with the newsletter id as fairness key.
+ * - Failover lives here and only here: a batch goes to the primary provider, and on a
+ *   ProviderUnavailable failure what that provider did not settle goes to the next.
+ *   When every provider refuses, the batch is kept and the newsletter pauses itself
+ *   (nothing is lost; ResumeNewsletter retries it).
  * - Pause, resume and cancel are updates; cancel lets in-flight batches finish.
- *   Temporal-level cancellation is honoured the same way.
- * - Backend callbacks go out in order from one pump; they never block delivery.
- * - Continues as new when the server suggests it, carrying progress.
+ * - Lifecycle callbacks go out in order from one pump that delivery never waits for;
+ *   per-recipient results go to the backend from the send activities.
+ * - Continues as new every CONTINUE_AS_NEW_AFTER_EVENTS events (or sooner when the server
+ *   suggests it), carrying cursors and counters only.
  */
 import {
   ActivityFailure,
+  type ActivityOptions,
   allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
@@ -21,6 +30,7 @@ import {
   continueAsNew,
   defineQuery,
   defineUpdate,
+  isCancellation,
   log,
   proxyActivities,
   setHandler,
@@ -29,37 +39,21 @@ import {
 import type { Activities } from '../activities/index.ts';
 import {
   type BackendEvent,
-  type BatchRecipient,
+  type BatchRef,
+  type DefinitionRef,
+  type DeliveryPlan,
   FAILURE_TYPES,
-  MAX_REPORTED_FAILURES,
   type NewsletterInput,
   type NewsletterStatus,
+  planOf,
+  PROVIDER_MAX_BATCH,
+  type ProviderName,
   providerOrder,
+  providerTaskQueue,
   type ProviderUnavailableDetails,
-  type RecipientResult,
 } from '../domain/types.ts';
-
-const { sendBatch } = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  // The activity heartbeats every 5 s: a batch whose worker died is retried after 20 s.
-  heartbeatTimeout: '20 seconds',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '30 seconds',
-    // The activity itself decides when a retryable failure has lasted long enough to fail over
-    // (classify.ts); this cap is only a backstop.
-    maximumAttempts: 15,
-    nonRetryableErrorTypes: [FAILURE_TYPES.providerUnavailable],
-  },
-});
-
-const { notifyBackend } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  // A backend outage is retried for this long per event, then the event is dropped (logged).
-  scheduleToCloseTimeout: '10 minutes',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+import { type AccountingState, NewsletterAccounting } from './accounting.ts';
+import { resultsSettledSignal } from './signals.ts';
 
 /** getStatusQuery returns the live NewsletterStatus. */
 export const getStatusQuery = defineQuery<NewsletterStatus>('getStatus');
@@ -70,253 +64,317 @@ export const resumeUpdate = defineUpdate<NewsletterStatus, []>('resume');
 /** cancelUpdate stops starting batches, waits (bounded) for in-flight ones and returns the status. */
 export const cancelUpdate = defineUpdate<NewsletterStatus, [reason: string]>('cancel');
 
-/** PendingBatch is a batch to (re)start, with the recipients already settled. */
-interface PendingBatch {
-  index: number;
-  settled: RecipientResult[];
-}
-
-/** Progress is the workflow's whole state, carried across continue-as-new. */
-export interface Progress {
-  status: NewsletterStatus;
-  nextBatch: number;
-  retryQueue: PendingBatch[];
-  paused: boolean;
-  cancelled: boolean;
-  /** pauses counts automatic pauses, for stable callback event ids. */
-  pauses: number;
-  pendingCallbacks: BackendEvent[];
-}
-
+/** CONTINUE_AS_NEW_AFTER_EVENTS keeps every run far below Temporal's 10,240-event warning (and its 4,096 suggestion). */
+export const CONTINUE_AS_NEW_AFTER_EVENTS = 3_000;
+/** PAGES_PER_READ is how many backend pages one readPages call reads ahead. */
+const PAGES_PER_READ = 10;
 const CANCEL_DRAIN_WAIT = '30 seconds';
 
+/** Unit is a batch, or the positions of it still to send, and the provider to start with. */
+interface Unit {
+  batch: BatchRef;
+  positions?: number[];
+  /** from is the index in the provider order to start at. */
+  from: number;
+}
+
+/** Carried is the whole state one run hands the next: cursors, counters, small queues. */
+export interface Carried {
+  ref: DefinitionRef;
+  plan: DeliveryPlan;
+  books: AccountingState;
+  /** nextBatch is the index the next batch gets. */
+  nextBatch: number;
+  /** pages are backend pages read but not started yet. */
+  pages: BatchRef[];
+  /** cursor is where reading the backend list goes on; undefined once it is exhausted. */
+  cursor?: string;
+  /** retry holds batch parts every provider refused (waiting for resume). */
+  retry: Unit[];
+  /** outbox holds lifecycle callbacks not yet accepted by the backend. */
+  outbox: BackendEvent[];
+}
+
+const timeouts: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  // The send activity heartbeats every 5 s: a batch whose worker died is retried after 20 s.
+  heartbeatTimeout: '20 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    // The activity itself decides when a retryable failure has lasted long enough to fail over
+    // (providers/failures.ts); this cap is only a backstop.
+    maximumAttempts: 15,
+    nonRetryableErrorTypes: [FAILURE_TYPES.providerUnavailable],
+  },
+};
+
+const { readPages } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  // A backend outage while reading the list delays the send; it does not fail it.
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+const { notifyBackend } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '25 hours',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
+});
+
 /** newsletterWorkflow delivers one newsletter and returns its final status. */
-export async function newsletterWorkflow(input: NewsletterInput, carried?: Progress): Promise<NewsletterStatus> {
-  const batchesTotal = Math.ceil(input.recipients.length / input.batchSize);
-  const p: Progress = carried ?? {
-    status: {
-      newsletterId: input.newsletterId,
-      state: 'RUNNING',
-      totalRecipients: input.recipients.length,
-      sent: 0,
-      failed: 0,
-      skipped: 0,
-      batchesTotal,
-      batchesCompleted: 0,
-      sentByProvider: {},
-      failures: [],
-      startTime: new Date().toISOString(),
-      ...(input.traceId ? { traceId: input.traceId } : {}),
-    },
-    nextBatch: 0,
-    retryQueue: [],
-    paused: false,
-    cancelled: false,
-    pauses: 0,
-    pendingCallbacks: [],
-  };
-  const s = p.status;
+export async function newsletterWorkflow(input: NewsletterInput, carried?: Carried): Promise<NewsletterStatus> {
+  const info = workflowInfo();
+  const c: Carried = carried ?? start(input, info.workflowId, info.firstExecutionRunId, new Date().toISOString());
+  const { plan, ref } = c;
+  const books = new NewsletterAccounting(c.books);
+  const order = providerOrder(plan.primaryProvider);
+  const logContext = { newsletter_id: plan.newsletterId, trace_id: plan.traceId };
+  const senders = new Map(order.map((provider) => [provider, senderFor(provider, info.taskQueue, plan.newsletterId)]));
   let inFlight = 0;
-  let final = false;
+  let reading = false;
 
-  const snapshot = (): NewsletterStatus => ({
-    ...s,
-    state: final ? s.state : p.paused ? 'PAUSED' : 'RUNNING',
-    sentByProvider: { ...s.sentByProvider },
-    failures: [...s.failures],
-  });
-  const event = (eventId: string, batch?: BackendEvent['batch']): BackendEvent => ({
-    event_id: `${input.newsletterId}:${eventId}`,
-    newsletter_id: input.newsletterId,
-    state: snapshot().state,
-    total: s.totalRecipients,
-    sent: s.sent,
-    failed: s.failed,
-    skipped: s.skipped,
-    ...(batch ? { batch } : {}),
-  });
+  const snapshot = (): NewsletterStatus => books.snapshot(c.outbox.length);
   const requestCancel = (reason: string) => {
-    if (final || p.cancelled) return;
-    p.cancelled = true;
-    s.reason = reason;
-    log.info('newsletter cancel requested', { newsletter_id: input.newsletterId, trace_id: input.traceId, reason });
+    if (books.cancel(reason)) log.info('newsletter cancel requested', { ...logContext, reason });
   };
-
   setHandler(getStatusQuery, snapshot);
   setHandler(pauseUpdate, () => {
-    if (!final && !p.cancelled) p.paused = true;
+    books.pause();
     return snapshot();
   });
   setHandler(resumeUpdate, () => {
-    if (p.paused && !final) {
-      p.paused = false;
-      s.reason = undefined;
-    }
+    books.resume();
     return snapshot();
   });
   setHandler(cancelUpdate, async (reason: string) => {
     requestCancel(reason || 'cancelled by request');
-    await condition(() => final, CANCEL_DRAIN_WAIT);
+    await condition(() => books.isFinal, CANCEL_DRAIN_WAIT);
     return snapshot();
   });
+  setHandler(resultsSettledSignal, () => books.resultsSettled());
   CancellationScope.current().cancelRequested.catch(() => requestCancel('workflow cancellation requested'));
 
-  // Callbacks go out one at a time, in order, so the backend sees start, batches, final.
-  let pumpMode: 'run' | 'drain' | 'stop' = 'run';
+  // Lifecycle callbacks go out one at a time, in order, so the backend sees start, pauses, final.
+  // The pump runs in a scope of its own: Temporal cancellation of the workflow does not cut it
+  // short, and continue-as-new cancels it without waiting (the unsent events are carried).
   const pump = async () => {
-    for (;;) {
-      await condition(() => pumpMode === 'stop' || p.pendingCallbacks.length > 0 || pumpMode === 'drain');
-      if (pumpMode === 'stop' || p.pendingCallbacks.length === 0) return;
-      const next = p.pendingCallbacks[0]!;
-      try {
-        await notifyBackend(next);
-      } catch (err) {
-        log.warn('backend callback given up', {
-          newsletter_id: input.newsletterId,
-          trace_id: input.traceId,
-          event_id: next.event_id,
-          error: String(err),
-        });
-      }
-      p.pendingCallbacks.shift();
-    }
-  };
-
-  /** record counts a batch's settled recipients; complete is false for a batch cut short by cancel. */
-  const record = (index: number, results: RecipientResult[], complete = true) => {
-    for (const r of results) {
-      if (r.status === 'sent') {
-        s.sent += 1;
-        s.sentByProvider[r.provider] = (s.sentByProvider[r.provider] ?? 0) + 1;
-      } else {
-        s.failed += 1;
-        if (s.failures.length < MAX_REPORTED_FAILURES) {
-          s.failures.push({
-            email: r.email,
-            recipientId: r.recipientId,
-            reason: r.error ?? 'failed',
-            provider: r.provider,
+    try {
+      for (;;) {
+        await condition(() => c.outbox.length > 0);
+        const next = c.outbox[0]!;
+        try {
+          await notifyBackend(next);
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          log.error('lifecycle callback given up after 25 hours', {
+            ...logContext,
+            event_id: next.event_id,
+            error: String(err),
           });
         }
+        c.outbox.shift();
+      }
+    } catch (err) {
+      // Stopped for continue-as-new or at the end: what is left in the outbox is carried.
+      if (!isCancellation(err)) throw err;
+    }
+  };
+  let pumpScope!: CancellationScope;
+  const pumpDone = CancellationScope.nonCancellable(() => {
+    pumpScope = new CancellationScope();
+    return pumpScope.run(pump);
+  });
+
+  /** nextUnit takes the next batch to start: a refused one being retried, or a new one. */
+  const nextUnit = (): Unit | undefined => {
+    const retry = c.retry.shift();
+    if (retry) return retry;
+    if (plan.source.kind === 'inline') {
+      if (c.nextBatch >= books.state.batchesTotal) return undefined;
+      const index = c.nextBatch++;
+      return { batch: { index, count: Math.min(plan.batchSize, plan.source.count - index * plan.batchSize) }, from: 0 };
+    }
+    const page = c.pages.shift();
+    return page ? { batch: page, from: 0 } : undefined;
+  };
+  const hasReadyUnit = () =>
+    c.retry.length > 0 ||
+    (plan.source.kind === 'inline' ? c.nextBatch < books.state.batchesTotal : c.pages.length > 0);
+  const listExhausted = () => plan.source.kind === 'inline' || c.cursor === undefined;
+  const hasWork = () => hasReadyUnit() || !listExhausted();
+  const historyFull = () => {
+    const now = workflowInfo();
+    return now.historyLength >= CONTINUE_AS_NEW_AFTER_EVENTS || now.continueAsNewSuggested;
+  };
+  const stopping = () => books.state.cancelled || historyFull();
+
+  /** readAhead keeps a few pages of a backend list known ahead of the window. */
+  const readAhead = async (listId: string) => {
+    for (;;) {
+      await condition(() => stopping() || (c.pages.length < plan.concurrency * 2 && c.cursor !== undefined));
+      if (stopping() || c.cursor === undefined) return;
+      reading = true;
+      try {
+        const result = await readPages({
+          ref,
+          newsletterId: plan.newsletterId,
+          listId,
+          cursor: c.cursor,
+          limit: plan.batchSize,
+          maxPages: PAGES_PER_READ,
+        });
+        for (const page of result.pages) c.pages.push({ index: c.nextBatch++, cursor: page.cursor, count: page.count });
+        const recipients = result.pages.reduce((sum, p) => sum + p.count, 0);
+        c.cursor = result.nextCursor;
+        books.addBatches(result.pages.length, recipients, c.cursor === undefined);
+      } finally {
+        reading = false;
       }
     }
-    if (complete) s.batchesCompleted += 1;
-    p.pendingCallbacks.push(event(`batch:${index}`, {
-      index,
-      results: results.map((r) => ({
-        recipient_id: r.recipientId,
-        email: r.email,
-        status: r.status,
-        provider: r.provider,
-        ...(r.messageId ? { message_id: r.messageId } : {}),
-        ...(r.error ? { error: r.error } : {}),
-      })),
-    }));
   };
 
-  const runBatch = async ({ index, settled }: PendingBatch): Promise<void> => {
-    const start = index * input.batchSize;
-    const all: BatchRecipient[] = input.recipients
-      .slice(start, start + input.batchSize)
-      .map((r, position) => ({ ...r, position }));
-    const done = new Map(settled.map((r) => [r.position, r]));
-    const refusals: string[] = [];
-    const order = providerOrder(input.primaryProvider);
-    for (const [i, provider] of order.entries()) {
-      const recipients = all.filter((r) => !done.has(r.position));
-      if (recipients.length === 0) break;
+  /** runUnit sends a unit through the providers in order; returns the positions nobody settled. */
+  const runUnit = async (unit: Unit, refusals: string[]): Promise<number[]> => {
+    let positions = unit.positions;
+    for (let i = unit.from; i < order.length; i++) {
+      const provider = order[i]!;
+      const wanted = positions ?? range(unit.batch.count);
+      if (wanted.length > PROVIDER_MAX_BATCH[provider]) {
+        // Failing over to a provider with a smaller request limit: one request per part.
+        const parts = chunk(wanted, PROVIDER_MAX_BATCH[provider]);
+        const rests = await Promise.all(
+          parts.map((p) => runUnit({ batch: unit.batch, positions: p, from: i }, refusals)),
+        );
+        return rests.flat();
+      }
       try {
-        const result = await sendBatch({
-          newsletterId: input.newsletterId,
-          batchIndex: index,
-          provider,
-          ...(order[i + 1] ? { failoverTo: order[i + 1] } : {}),
-          content: input.content,
-          recipients,
-          unsubscribeBaseUrl: input.unsubscribeBaseUrl,
-        });
-        for (const r of result.results) done.set(r.position, r);
+        books.record(
+          await senders.get(provider)!({
+            ref,
+            newsletterId: plan.newsletterId,
+            batch: unit.batch,
+            ...(positions ? { positions } : {}),
+            provider,
+            ...(order[i + 1] ? { failoverTo: order[i + 1] } : {}),
+            failureSlots: books.failureSlots,
+          }),
+        );
+        return [];
       } catch (err) {
         const details = unavailableDetails(err);
-        for (const r of details?.done ?? []) done.set(r.position, r);
+        if (details) {
+          books.record(details.settled);
+          positions = details.remaining;
+        }
         const reason = details?.reason ?? String(err);
         refusals.push(`${provider}: ${reason}`);
-        log.warn('failing over', {
-          newsletter_id: input.newsletterId,
-          trace_id: input.traceId,
-          batch: index,
-          provider,
-          reason,
-        });
+        log.warn('failing over', { ...logContext, batch: unit.batch.index, provider, reason });
+        if (positions?.length === 0) return [];
       }
     }
-    if (done.size === all.length) {
-      record(index, all.map((r) => done.get(r.position)!));
+    return positions ?? range(unit.batch.count);
+  };
+
+  const runBatch = async (unit: Unit) => {
+    const refusals: string[] = [];
+    const remaining = await runUnit(unit, refusals);
+    if (remaining.length === 0) {
+      books.completeBatch();
       return;
     }
-    // Every provider refused: keep the batch and pause, so nothing is lost or sent twice.
-    p.retryQueue.push({ index, settled: [...done.values()] });
-    if (!p.cancelled) {
-      p.paused = true;
-      s.reason = `paused: every provider refused batch ${index} (${refusals.join('; ')}); ResumeNewsletter retries it`;
-      p.pauses += 1;
-      p.pendingCallbacks.push(event(`paused:${p.pauses}`));
+    // Every provider refused: keep what is left of the batch and pause, so nothing is lost or sent twice.
+    c.retry.push({ batch: unit.batch, positions: remaining, from: 0 });
+    if (!books.state.cancelled) {
+      const n = books.pauseItself(
+        `paused: every provider refused batch ${unit.batch.index} (${
+          refusals.join('; ')
+        }); ResumeNewsletter retries it`,
+      );
+      c.outbox.push(books.event(`paused:${n}`));
     }
   };
 
-  const hasWork = () => p.retryQueue.length > 0 || p.nextBatch < batchesTotal;
-  const wantsContinueAsNew = () => workflowInfo().continueAsNewSuggested;
-  const canStart = () =>
-    !p.cancelled && !p.paused && hasWork() && inFlight < input.concurrency && !wantsContinueAsNew();
-
-  if (!carried) p.pendingCallbacks.push(event('started'));
-  // Non-cancellable like the batches: Temporal cancellation must not cut the callbacks short.
-  const pumpDone = CancellationScope.nonCancellable(pump);
+  const canStart = () => !stopping() && !books.state.paused && inFlight < plan.concurrency && hasReadyUnit();
+  // Reading ahead stops by itself at cancel and before continue-as-new.
+  const readerDone = plan.source.kind === 'backend' ? readAhead(plan.source.listId) : Promise.resolve();
 
   await CancellationScope.nonCancellable(async () => {
     for (;;) {
-      await condition(() => canStart() || (inFlight === 0 && (p.cancelled || !hasWork() || wantsContinueAsNew())));
+      await condition(() =>
+        canStart() || (inFlight === 0 && !reading && (stopping() || (!hasWork() && listExhausted())))
+      );
       if (!canStart()) break;
-      const next = p.retryQueue.shift() ?? { index: p.nextBatch++, settled: [] };
+      const unit = nextUnit()!;
       inFlight += 1;
-      void runBatch(next).finally(() => {
+      void runBatch(unit).finally(() => {
         inFlight -= 1;
       });
     }
+    await readerDone;
 
-    if (!p.cancelled && hasWork()) {
-      // History is getting long: carry progress into a fresh run.
-      pumpMode = 'stop';
+    if (!books.state.cancelled && hasWork()) {
+      // History is getting long: carry cursors and counters into a fresh run. Callbacks not yet
+      // delivered are carried too (delivery does not wait for them).
+      pumpScope.cancel();
       await pumpDone;
       await condition(allHandlersFinished);
-      await continueAsNew<typeof newsletterWorkflow>(input, p);
+      await continueAsNew<typeof newsletterWorkflow>(stub(input), c);
     }
 
-    // A cancelled newsletter may hold batches that every provider refused after some of their
-    // recipients were accepted: those recipients count as sent (or failed), not skipped.
-    for (const pending of p.retryQueue.splice(0)) {
-      if (pending.settled.length > 0) record(pending.index, pending.settled, false);
-    }
-    const attempted = s.sent + s.failed;
-    s.skipped = s.totalRecipients - attempted;
-    s.state = p.cancelled ? 'CANCELLED' : s.failed > 0 ? 'COMPLETED_WITH_FAILURES' : 'COMPLETED';
-    s.endTime = new Date().toISOString();
-    final = true;
-    log.info('newsletter finished', {
-      newsletter_id: input.newsletterId,
-      trace_id: input.traceId,
-      state: s.state,
-      sent: s.sent,
-      failed: s.failed,
-      skipped: s.skipped,
-    });
-    p.pendingCallbacks.push(event('final'));
-    pumpMode = 'drain';
+    const state = books.finish(new Date().toISOString());
+    log.info('newsletter finished', { ...logContext, state, ...countsOf(books.state) });
+    c.outbox.push(books.event('final'));
+    // The newsletter stays open, its final state visible, until the backend has every callback.
+    await condition(() => c.outbox.length === 0 && books.resultsOwed === 0);
+    pumpScope.cancel();
     await pumpDone;
     await condition(allHandlersFinished);
   });
   return snapshot();
 }
+
+/** start opens a newsletter's first run: plan, books, and the `started` callback. */
+function start(input: NewsletterInput, workflowId: string, runId: string, now: string): Carried {
+  const plan = planOf(input);
+  const books = NewsletterAccounting.start({ newsletterId: plan.newsletterId, traceId: plan.traceId, startTime: now });
+  if (plan.source.kind === 'inline') {
+    books.addBatches(Math.ceil(plan.source.count / plan.batchSize), plan.source.count, true);
+  }
+  return {
+    ref: { workflowId, runId },
+    plan,
+    books: books.state,
+    nextBatch: 0,
+    pages: [],
+    ...(plan.source.kind === 'backend' ? { cursor: '' } : {}),
+    retry: [],
+    outbox: [books.event('started')],
+  };
+}
+
+/** stub is the input later runs get: the content and recipients stay in the first run's input. */
+function stub(input: NewsletterInput): NewsletterInput {
+  return { ...input, content: { subject: '', from: '', tags: {} }, recipients: [] };
+}
+
+/** senderFor proxies sendBatch on the provider's own task queue, with the newsletter as fairness key. */
+function senderFor(provider: ProviderName, taskQueue: string, newsletterId: string) {
+  return proxyActivities<Activities>({
+    ...timeouts,
+    taskQueue: providerTaskQueue(taskQueue, provider),
+    priority: { fairnessKey: newsletterId },
+  }).sendBatch;
+}
+
+function countsOf(s: AccountingState) {
+  return { sent: s.sent, failed: s.failed, skipped: s.skipped };
+}
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+const chunk = <T>(items: T[], size: number): T[][] =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
 
 /** unavailableDetails extracts what a ProviderUnavailable failure carries, if err is one. */
 function unavailableDetails(err: unknown): ProviderUnavailableDetails | undefined {

@@ -76,9 +76,12 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
     });
     assert.equal(events[0]!.event_id, `${id}:started`);
     assert.equal(events[0]!.state, 'RUNNING');
-    const batches = events.filter((e) => e.batch);
-    assert.equal(batches.length, 20);
-    assert.equal(batches.flatMap((e) => e.batch!.results).filter((r) => r.status === 'sent').length, 1000);
+    assert.deepEqual(events.map((e) => e.event_id), [`${id}:started`, `${id}:final`]);
+    const results = stack.backend.resultsFor(id);
+    assert.equal(results.length, 20, 'one results callback per provider request');
+    const sent = results.flatMap((e) => e.results).filter((r) => r.status === 'sent');
+    assert.equal(new Set(sent.map((r) => r.recipient_id)).size, 1000);
+    assert.ok(sent.every((r) => r.provider === 'resend' && r.message_id));
     const final = events.at(-1)!;
     assert.equal(final.event_id, `${id}:final`);
     assert.deepEqual([final.state, final.total, final.sent, final.failed, final.skipped], [
@@ -89,6 +92,7 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
       0,
     ]);
     assert.ok(stack.backend.received.every((r) => r.authorization === `Bearer ${TOKEN}`));
+    assert.ok(stack.backend.results.every((r) => r.authorization === `Bearer ${TOKEN}`));
     assert.ok(stack.backend.received.some((r) => r.path === `/api/internal/newsletters/${id}/status`));
   });
 
@@ -128,9 +132,7 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
     assert.equal(stack.mock.resend.calls().length, 2, 'one call per batch, no retry');
     const final = await eventually(() => stack.backend.eventsFor(id).find((e) => e.event_id.endsWith(':final')));
     assert.equal(final.state, 'COMPLETED_WITH_FAILURES');
-    const failed = stack.backend.eventsFor(id).flatMap((e) => e.batch?.results ?? []).filter((r) =>
-      r.status === 'failed'
-    );
+    const failed = stack.backend.resultsFor(id).flatMap((e) => e.results).filter((r) => r.status === 'failed');
     assert.deepEqual(failed.map((r) => r.recipient_id), ['p-7']);
   });
 
@@ -187,10 +189,18 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
       const e = stack.backend.eventsFor(id);
       return e.some((x) => x.event_id.endsWith(':final')) ? e : undefined;
     }, 120_000);
-    const ids = events.map((e) => e.event_id);
-    // Every event once, after retries; started first and final last (batches in completion order).
-    assert.equal(ids[0], `${id}:started`);
-    assert.equal(ids.at(-1), `${id}:final`);
-    assert.deepEqual(ids.slice(1, -1).sort(), [`${id}:batch:0`, `${id}:batch:1`]);
+    // Every lifecycle event once, in order; every request's results once, after retries.
+    assert.deepEqual(events.map((e) => e.event_id), [`${id}:started`, `${id}:final`]);
+    const results = await eventually(() => {
+      const r = stack.backend.resultsFor(id);
+      return r.length === 2 ? r : undefined;
+    }, 120_000);
+    assert.deepEqual(results.map((e) => e.event_id).sort(), [`${id}:results:b0-resend`, `${id}:results:b1-resend`]);
+    assert.equal(new Set(results.flatMap((e) => e.results.map((r) => r.recipient_id))).size, 100);
+    const settled = await eventually(async () => {
+      const s = (await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth).response).status!;
+      return s.callbacksOwed === 0 ? s : undefined;
+    });
+    assert.equal(settled.state, NewsletterState.COMPLETED);
   });
 });

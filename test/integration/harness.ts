@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { Client } from '@temporalio/client';
 import type { NewsletterServiceClient } from '../../contracts/gen/authentik/temporal/v1/newsletter.client.ts';
@@ -14,13 +14,14 @@ import type { WorkflowServiceClient } from '../../contracts/gen/authentik/tempor
 import { type MockProviders, startMockProviders } from '../../mock-providers/server.ts';
 import { type Bridge, startBridge } from '../../src/bridge/server.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
+import { dataConverter } from '../../src/data-converter.ts';
 import { createLogger } from '../../src/logger.ts';
 import { installTemporalRuntime } from '../../src/telemetry/temporal-runtime.ts';
 import { fetchText, freePort, startOpsServer } from '../../src/telemetry/ops-server.ts';
 import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
 import { clientInterceptors, WORKFLOW_INTERCEPTOR_MODULES } from '../../src/telemetry/temporal-tracing.ts';
 import { setupTracing } from '../../src/telemetry/tracing.ts';
-import { createWorker, workflowsPath } from '../../src/worker/worker.ts';
+import { createWorker, type NewsletterWorkers, workflowsPath } from '../../src/worker/worker.ts';
 import { type BackendMock, startBackendMock } from '../support/backend.ts';
 import { auth, silentLogger } from '../support/fixtures.ts';
 import { connectClients } from '../support/grpc.ts';
@@ -38,7 +39,7 @@ export interface Stack {
   backend: BackendMock;
   config: Config;
   bridge: Bridge;
-  worker: Worker;
+  worker: NewsletterWorkers;
   /** metrics is the worker's registry, as its /metrics would serve it. */
   metrics: Metrics;
   /** ops are the bridge's and the worker's /health /ready /metrics endpoints (worker with Temporal Core metrics). */
@@ -95,7 +96,7 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
   const bridge = await startBridge({
     config,
     metrics: bridgeMetrics,
-    client: new Client({ connection: env.connection, interceptors: clientInterceptors() }),
+    client: new Client({ connection: env.connection, interceptors: clientInterceptors(), dataConverter }),
     logger,
     descriptorDir: new URL('../../contracts/gen/', import.meta.url),
   });

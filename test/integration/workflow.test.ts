@@ -10,8 +10,13 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
-import type { Activities } from '../../src/activities/index.ts';
-import type { NewsletterInput, ProviderUnavailableDetails, SendBatchInput } from '../../src/domain/types.ts';
+import {
+  type NewsletterInput,
+  PROVIDERS,
+  providerTaskQueue,
+  type ProviderUnavailableDetails,
+  type SendBatchInput,
+} from '../../src/domain/types.ts';
 import { workflowsPath } from '../../src/worker/worker.ts';
 import { cancelUpdate, getStatusQuery, newsletterWorkflow } from '../../src/workflows/newsletter.ts';
 import { eventually } from '../support/eventually.ts';
@@ -38,26 +43,33 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
   it('counts recipients a provider accepted before every provider refused, when cancelled while paused', async () => {
     const taskQueue = `wf-${randomUUID()}`;
     const unavailable = (input: SendBatchInput, accepted: number) => {
+      const wanted = input.positions ?? Array.from({ length: input.batch.count }, (_, i) => i);
       const details: ProviderUnavailableDetails = {
         provider: input.provider,
         reason: `${input.provider} gave up`,
-        done: input.recipients.slice(0, accepted).map((r) => ({
-          position: r.position,
-          recipientId: r.recipientId,
-          email: r.email,
-          status: 'sent',
-          provider: input.provider,
-          messageId: `m-${r.position}`,
-        })),
+        settled: { provider: input.provider, sent: accepted, failed: 0, failures: [], resultsOwed: false },
+        remaining: wanted.slice(accepted),
       };
       return ApplicationFailure.create({ type: 'ProviderUnavailable', nonRetryable: true, details: [details] });
     };
-    const activities: Pick<Activities, 'sendBatch' | 'notifyBackend'> = {
-      // Resend accepts the first 3 recipients of the batch and then becomes unavailable; Postmark refuses all.
-      sendBatch: (input) => Promise.reject(unavailable(input, input.provider === 'resend' ? 3 : 0)),
-      notifyBackend: () => Promise.resolve('disabled'),
-    };
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle, activities });
+    // Resend accepts the first 3 recipients of the batch and then becomes unavailable; Postmark refuses all.
+    const sendBatch = (input: SendBatchInput) =>
+      Promise.reject(unavailable(input, input.provider === 'resend' ? 3 : 0));
+    const workers = await Promise.all([
+      Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowBundle,
+        activities: { notifyBackend: () => Promise.resolve('disabled') },
+      }),
+      ...PROVIDERS.map((provider) =>
+        Worker.create({
+          connection: env.nativeConnection,
+          taskQueue: providerTaskQueue(taskQueue, provider),
+          activities: { sendBatch },
+        })
+      ),
+    ]);
     const input: NewsletterInput = {
       newsletterId: 'partial',
       content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
@@ -67,7 +79,9 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       primaryProvider: 'resend',
       unsubscribeBaseUrl: 'https://app.example.com',
     };
-    await worker.runUntil(async () => {
+    const [main, ...senders] = workers;
+    const running = senders.map((w) => w.run());
+    await main!.runUntil(async () => {
       const handle = await env.client.workflow.start(newsletterWorkflow, {
         args: [input],
         taskQueue,
@@ -89,5 +103,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       // The recorded history replays against the current workflow code.
       await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
     });
+    for (const w of senders) w.shutdown();
+    await Promise.all(running);
   });
 });

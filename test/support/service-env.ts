@@ -25,7 +25,7 @@ export function serviceEnv(urls: ServiceUrls): Record<string, string> {
   };
 }
 
-/** testServiceEnv is serviceEnv plus the settings every test suite shares (loopback, token, sender, frontend). */
+/** testServiceEnv is serviceEnv plus the settings every test suite shares (loopback, token, sender, frontend, no rate limit). */
 export function testServiceEnv(urls: ServiceUrls, overrides: Record<string, string> = {}): Record<string, string> {
   return {
     GRPC_HOST: '127.0.0.1',
@@ -33,6 +33,9 @@ export function testServiceEnv(urls: ServiceUrls, overrides: Record<string, stri
     FROM_EMAIL: 'Authentik <news@authentik.example>',
     FRONTEND_URL: 'https://app.authentik.example',
     INTERNAL_SERVICE_TOKEN: TOKEN,
+    // Suites that test the provider rate limit set their own; the others should not wait for it.
+    RESEND_REQUESTS_PER_SECOND: '1000',
+    POSTMARK_REQUESTS_PER_SECOND: '1000',
     ...overrides,
   };
 }

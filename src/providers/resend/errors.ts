@@ -10,9 +10,10 @@ export function classifyResendError(statusCode: number | null, name: string | un
   if (statusCode === null || statusCode === 0) return 'unknown_outcome';
   if (statusCode === 429) return name?.endsWith('quota_exceeded') ? 'provider_unavailable' : 'rate_limited';
   if (statusCode === 409) {
-    // Same key, other payload means a first attempt was accepted with different content:
-    // sending again elsewhere would duplicate, so the messages are settled as failed.
-    return name === 'concurrent_idempotent_requests' ? 'transient' : 'rejected_content';
+    // Same key, other payload: an earlier attempt of this request was accepted (its page has
+    // changed since, e.g. a recipient unsubscribed). Keys are scoped per newsletter, batch and
+    // provider, so no other request shares one.
+    return name === 'concurrent_idempotent_requests' ? 'transient' : 'already_accepted';
   }
   if (statusCode >= 500) return 'transient';
   if (statusCode === 400 || statusCode === 422 || statusCode === 451) return 'rejected_content';
@@ -50,6 +51,6 @@ export const RESEND_FAILURES: readonly ResendFailure[] = [
   { label: 'an invalid email in a permissive batch', failureClass: BATCH_ITEM_FAILURE },
   failure('400 `validation_error`', 400, 'validation_error', 'rejected_content'),
   failure('422 `validation_error`', 422, 'validation_error', 'rejected_content'),
-  failure('409 `invalid_idempotent_request`', 409, 'invalid_idempotent_request', 'rejected_content'),
+  failure('409 `invalid_idempotent_request`', 409, 'invalid_idempotent_request', 'already_accepted'),
   failure('451 `security_error`', 451, 'security_error', 'rejected_content'),
 ];

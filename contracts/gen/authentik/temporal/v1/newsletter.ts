@@ -87,7 +87,8 @@ export interface SendNewsletterRequest {
      */
     replyTo: string;
     /**
-     * recipients are the inline recipients (bounded; see README "Limits").
+     * recipients are the inline recipients (bounded; see README "Limits"). Exactly one
+     * of recipients and recipient_source is given.
      *
      * @generated from protobuf field: repeated authentik.temporal.v1.Recipient recipients = 7
      */
@@ -100,6 +101,45 @@ export interface SendNewsletterRequest {
     tags: {
         [key: string]: string;
     };
+    /**
+     * recipient_source names recipients the worker pages from the backend, for lists of
+     * any size (see contracts/http/backend.openapi.yaml, listRecipients).
+     *
+     * @generated from protobuf field: authentik.temporal.v1.RecipientSource recipient_source = 9
+     */
+    recipientSource?: RecipientSource;
+}
+/**
+ * RecipientSource says where a newsletter's recipients come from when they are not inline.
+ *
+ * @generated from protobuf message authentik.temporal.v1.RecipientSource
+ */
+export interface RecipientSource {
+    /**
+     * @generated from protobuf oneof: source
+     */
+    source: {
+        oneofKind: "backendList";
+        /**
+         * @generated from protobuf field: authentik.temporal.v1.BackendList backend_list = 1
+         */
+        backendList: BackendList;
+    } | {
+        oneofKind: undefined;
+    };
+}
+/**
+ * BackendList is a recipient list the backend serves page by page, by cursor.
+ *
+ * @generated from protobuf message authentik.temporal.v1.BackendList
+ */
+export interface BackendList {
+    /**
+     * list_id is passed to the backend as is: [A-Za-z0-9_-]{1,128}.
+     *
+     * @generated from protobuf field: string list_id = 1
+     */
+    listId: string;
 }
 /**
  * @generated from protobuf message authentik.temporal.v1.SendNewsletterResponse
@@ -231,6 +271,20 @@ export interface NewsletterStatus {
      * @generated from protobuf field: string trace_id = 14
      */
     traceId: string;
+    /**
+     * callbacks_owed counts backend callbacks (lifecycle events and per-recipient results)
+     * the backend has not accepted yet; they are retried for at least 24 hours.
+     *
+     * @generated from protobuf field: uint32 callbacks_owed = 15
+     */
+    callbacksOwed: number;
+    /**
+     * recipients_complete is false while a backend list is still being read: until then
+     * total_recipients and batches_total count the pages read so far.
+     *
+     * @generated from protobuf field: bool recipients_complete = 16
+     */
+    recipientsComplete: boolean;
 }
 /**
  * @generated from protobuf message authentik.temporal.v1.GetNewsletterStatusRequest
@@ -459,7 +513,8 @@ class SendNewsletterRequest$Type extends MessageType<SendNewsletterRequest> {
             { no: 5, name: "from_email", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 6, name: "reply_to", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 7, name: "recipients", kind: "message", repeat: 2 /*RepeatType.UNPACKED*/, T: () => Recipient },
-            { no: 8, name: "tags", kind: "map", K: 9 /*ScalarType.STRING*/, V: { kind: "scalar", T: 9 /*ScalarType.STRING*/ } }
+            { no: 8, name: "tags", kind: "map", K: 9 /*ScalarType.STRING*/, V: { kind: "scalar", T: 9 /*ScalarType.STRING*/ } },
+            { no: 9, name: "recipient_source", kind: "message", T: () => RecipientSource }
         ]);
     }
     create(value?: PartialMessage<SendNewsletterRequest>): SendNewsletterRequest {
@@ -504,6 +559,9 @@ class SendNewsletterRequest$Type extends MessageType<SendNewsletterRequest> {
                     break;
                 case /* map<string, string> tags */ 8:
                     this.binaryReadMap8(message.tags, reader, options);
+                    break;
+                case /* authentik.temporal.v1.RecipientSource recipient_source */ 9:
+                    message.recipientSource = RecipientSource.internalBinaryRead(reader, reader.uint32(), options, message.recipientSource);
                     break;
                 default:
                     let u = options.readUnknownField;
@@ -557,6 +615,9 @@ class SendNewsletterRequest$Type extends MessageType<SendNewsletterRequest> {
         /* map<string, string> tags = 8; */
         for (let k of globalThis.Object.keys(message.tags))
             writer.tag(8, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(k).tag(2, WireType.LengthDelimited).string(message.tags[k]).join();
+        /* authentik.temporal.v1.RecipientSource recipient_source = 9; */
+        if (message.recipientSource)
+            RecipientSource.internalBinaryWrite(message.recipientSource, writer.tag(9, WireType.LengthDelimited).fork(), options).join();
         let u = options.writeUnknownFields;
         if (u !== false)
             (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
@@ -567,6 +628,103 @@ class SendNewsletterRequest$Type extends MessageType<SendNewsletterRequest> {
  * @generated MessageType for protobuf message authentik.temporal.v1.SendNewsletterRequest
  */
 export const SendNewsletterRequest = new SendNewsletterRequest$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class RecipientSource$Type extends MessageType<RecipientSource> {
+    constructor() {
+        super("authentik.temporal.v1.RecipientSource", [
+            { no: 1, name: "backend_list", kind: "message", oneof: "source", T: () => BackendList }
+        ]);
+    }
+    create(value?: PartialMessage<RecipientSource>): RecipientSource {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        message.source = { oneofKind: undefined };
+        if (value !== undefined)
+            reflectionMergePartial<RecipientSource>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: RecipientSource): RecipientSource {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* authentik.temporal.v1.BackendList backend_list */ 1:
+                    message.source = {
+                        oneofKind: "backendList",
+                        backendList: BackendList.internalBinaryRead(reader, reader.uint32(), options, (message.source as any).backendList)
+                    };
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: RecipientSource, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* authentik.temporal.v1.BackendList backend_list = 1; */
+        if (message.source.oneofKind === "backendList")
+            BackendList.internalBinaryWrite(message.source.backendList, writer.tag(1, WireType.LengthDelimited).fork(), options).join();
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message authentik.temporal.v1.RecipientSource
+ */
+export const RecipientSource = new RecipientSource$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class BackendList$Type extends MessageType<BackendList> {
+    constructor() {
+        super("authentik.temporal.v1.BackendList", [
+            { no: 1, name: "list_id", kind: "scalar", T: 9 /*ScalarType.STRING*/ }
+        ]);
+    }
+    create(value?: PartialMessage<BackendList>): BackendList {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        message.listId = "";
+        if (value !== undefined)
+            reflectionMergePartial<BackendList>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: BackendList): BackendList {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* string list_id */ 1:
+                    message.listId = reader.string();
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: BackendList, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* string list_id = 1; */
+        if (message.listId !== "")
+            writer.tag(1, WireType.LengthDelimited).string(message.listId);
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message authentik.temporal.v1.BackendList
+ */
+export const BackendList = new BackendList$Type();
 // @generated message type with reflection information, may provide speed optimized methods
 class SendNewsletterResponse$Type extends MessageType<SendNewsletterResponse> {
     constructor() {
@@ -734,7 +892,9 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
             { no: 11, name: "start_time", kind: "message", T: () => Timestamp },
             { no: 12, name: "end_time", kind: "message", T: () => Timestamp },
             { no: 13, name: "reason", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
-            { no: 14, name: "trace_id", kind: "scalar", T: 9 /*ScalarType.STRING*/ }
+            { no: 14, name: "trace_id", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 15, name: "callbacks_owed", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
+            { no: 16, name: "recipients_complete", kind: "scalar", T: 8 /*ScalarType.BOOL*/ }
         ]);
     }
     create(value?: PartialMessage<NewsletterStatus>): NewsletterStatus {
@@ -751,6 +911,8 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
         message.failures = [];
         message.reason = "";
         message.traceId = "";
+        message.callbacksOwed = 0;
+        message.recipientsComplete = false;
         if (value !== undefined)
             reflectionMergePartial<NewsletterStatus>(this, message, value);
         return message;
@@ -801,6 +963,12 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
                     break;
                 case /* string trace_id */ 14:
                     message.traceId = reader.string();
+                    break;
+                case /* uint32 callbacks_owed */ 15:
+                    message.callbacksOwed = reader.uint32();
+                    break;
+                case /* bool recipients_complete */ 16:
+                    message.recipientsComplete = reader.bool();
                     break;
                 default:
                     let u = options.readUnknownField;
@@ -872,6 +1040,12 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
         /* string trace_id = 14; */
         if (message.traceId !== "")
             writer.tag(14, WireType.LengthDelimited).string(message.traceId);
+        /* uint32 callbacks_owed = 15; */
+        if (message.callbacksOwed !== 0)
+            writer.tag(15, WireType.Varint).uint32(message.callbacksOwed);
+        /* bool recipients_complete = 16; */
+        if (message.recipientsComplete !== false)
+            writer.tag(16, WireType.Varint).bool(message.recipientsComplete);
         let u = options.writeUnknownFields;
         if (u !== false)
             (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);

@@ -1,0 +1,111 @@
+/**
+ * Where activities read what the workflow does not carry: a newsletter's definition
+ * (content and inline recipients, from the start input of its first run) and the
+ * recipients of one batch (a slice of the inline list, or a backend page by cursor).
+ *
+ * Both are cached per worker process, so the content reaches a worker once per
+ * newsletter (not once per activity) and a page read ahead by `readPages` is not read
+ * again by the batch that sends it. Concurrent reads of the same key share one request.
+ */
+import { Context } from '@temporalio/activity';
+import type { BackendClient } from '../backend/client.ts';
+import { decodePayload } from '../data-converter.ts';
+import {
+  type BackendRecipientPage,
+  type BatchRef,
+  type DefinitionRef,
+  type NewsletterInput,
+  planOf,
+  type Recipient,
+} from '../domain/types.ts';
+
+/** DefinitionLoader reads the start input of a newsletter's first run. */
+export type DefinitionLoader = (ref: DefinitionRef) => Promise<NewsletterInput>;
+
+/** SourceOptions size the caches. */
+export interface SourceOptions {
+  /** definitions is how many newsletter definitions a worker keeps (each up to ~1.5 MiB). */
+  definitions?: number;
+  /** pages is how many backend pages a worker keeps. */
+  pages?: number;
+}
+
+/** BatchSource reads definitions and batch recipients through the worker's caches. */
+export interface BatchSource {
+  definition(ref: DefinitionRef): Promise<NewsletterInput>;
+  /** page reads one backend page (cached), for readPages and for batches. */
+  page(newsletterId: string, listId: string, cursor: string, limit: number): Promise<BackendRecipientPage>;
+  /** recipients is the batch's recipients, in batch order: inline slice or backend page. */
+  recipients(ref: DefinitionRef, batch: BatchRef): Promise<Recipient[]>;
+}
+
+/** LruCache keeps the most recently used values, sharing in-flight loads; failed loads are not kept. */
+class LruCache<V> {
+  readonly #max: number;
+  readonly #entries = new Map<string, Promise<V>>();
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  get(key: string, load: () => Promise<V>): Promise<V> {
+    const hit = this.#entries.get(key);
+    if (hit) {
+      this.#entries.delete(key);
+      this.#entries.set(key, hit);
+      return hit;
+    }
+    const loading = load();
+    this.#entries.set(key, loading);
+    loading.catch(() => {
+      if (this.#entries.get(key) === loading) this.#entries.delete(key);
+    });
+    while (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+    return loading;
+  }
+}
+
+/** createBatchSource builds the cached source over a definition loader and the backend. */
+export function createBatchSource(
+  loadDefinition: DefinitionLoader,
+  backend: BackendClient,
+  options: SourceOptions = {},
+): BatchSource {
+  const definitions = new LruCache<NewsletterInput>(options.definitions ?? 16);
+  const pages = new LruCache<BackendRecipientPage>(options.pages ?? 256);
+  const definition = (ref: DefinitionRef) =>
+    definitions.get(`${ref.workflowId}/${ref.runId}`, () => loadDefinition(ref));
+  const page = (newsletterId: string, listId: string, cursor: string, limit: number) =>
+    pages.get(
+      JSON.stringify([newsletterId, listId, cursor, limit]),
+      () => backend.fetchRecipientPage({ newsletterId, listId, cursor, limit }),
+    );
+  return {
+    definition,
+    page,
+    async recipients(ref, batch) {
+      const input = await definition(ref);
+      const { batchSize } = planOf(input);
+      if (input.listId === undefined) {
+        return input.recipients.slice(batch.index * batchSize, batch.index * batchSize + batch.count);
+      }
+      return (await page(input.newsletterId, input.listId, batch.cursor ?? '', batchSize)).recipients;
+    },
+  };
+}
+
+/**
+ * loadDefinitionFromHistory reads the definition from the first event of the newsletter's
+ * first run (WorkflowExecutionStarted: its input), through the worker's Temporal client.
+ */
+export async function loadDefinitionFromHistory(ref: DefinitionRef): Promise<NewsletterInput> {
+  const client = Context.current().client;
+  const { history } = await client.workflowService.getWorkflowExecutionHistory({
+    namespace: client.options.namespace,
+    execution: { workflowId: ref.workflowId, runId: ref.runId },
+    maximumPageSize: 1,
+  });
+  const payload = history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  if (!payload) throw new Error(`no start input found for ${ref.workflowId} run ${ref.runId}`);
+  return await decodePayload<NewsletterInput>(payload);
+}

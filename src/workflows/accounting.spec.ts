@@ -1,0 +1,97 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { MAX_REPORTED_FAILURES } from '../domain/types.ts';
+import { NewsletterAccounting } from './accounting.ts';
+
+const start = () =>
+  NewsletterAccounting.start({ newsletterId: 'nl', traceId: 't1', startTime: '2026-01-01T00:00:00Z' });
+const failure = (i: number) => ({ email: `f${i}@x.io`, recipientId: `f${i}`, reason: 'invalid', provider: 'resend' });
+
+describe('NewsletterAccounting', () => {
+  it('counts sent and failed per provider and completes batches', () => {
+    const books = start();
+    books.addBatches(2, 20, true);
+    books.record({ provider: 'resend', sent: 9, failed: 1, failures: [failure(1)], resultsOwed: false });
+    books.completeBatch();
+    books.record({ provider: 'postmark', sent: 10, failed: 0, failures: [], resultsOwed: false });
+    books.completeBatch();
+    const s = books.snapshot();
+    assert.deepEqual([s.state, s.totalRecipients, s.sent, s.failed, s.batchesCompleted], ['RUNNING', 20, 19, 1, 2]);
+    assert.deepEqual(s.sentByProvider, { resend: 9, postmark: 10 });
+    assert.equal(s.failures[0]!.recipientId, 'f1');
+    assert.equal(s.traceId, 't1');
+  });
+
+  it('keeps at most MAX_REPORTED_FAILURES failures while counting every one', () => {
+    const books = start();
+    const many = Array.from({ length: MAX_REPORTED_FAILURES + 5 }, (_, i) => failure(i));
+    books.record({ provider: 'resend', sent: 0, failed: many.length, failures: many, resultsOwed: false });
+    assert.equal(books.snapshot().failures.length, MAX_REPORTED_FAILURES);
+    assert.equal(books.snapshot().failed, MAX_REPORTED_FAILURES + 5);
+    assert.equal(books.failureSlots, 0);
+  });
+
+  it('counts results still owed, whichever of the hand-off and the settled signal comes first', () => {
+    const books = start();
+    books.resultsSettled();
+    assert.equal(books.resultsOwed, 0);
+    books.record({ provider: 'resend', sent: 1, failed: 0, failures: [], resultsOwed: true });
+    assert.equal(books.resultsOwed, 0, 'the signal that came first settles the hand-off');
+    books.record({ provider: 'resend', sent: 1, failed: 0, failures: [], resultsOwed: true });
+    assert.equal(books.snapshot(2).callbacksOwed, 3, 'one result batch and two lifecycle events');
+  });
+
+  it('pauses, resumes and cancels, and says which state the status shows', () => {
+    const books = start();
+    assert.equal(books.pause(), true);
+    assert.equal(books.currentState(), 'PAUSED');
+    books.resume();
+    assert.equal(books.currentState(), 'RUNNING');
+    assert.equal(books.pauseItself('paused: every provider refused batch 3'), 1);
+    assert.equal(books.snapshot().reason, 'paused: every provider refused batch 3');
+    assert.equal(books.cancel('stop'), true);
+    assert.equal(books.cancel('again'), false, 'a second cancel changes nothing');
+    assert.equal(books.pause(), false, 'a cancelled newsletter does not pause');
+  });
+
+  it('finishes with true counts: what was never attempted is skipped', () => {
+    const books = start();
+    books.addBatches(3, 30, true);
+    books.record({ provider: 'resend', sent: 10, failed: 0, failures: [], resultsOwed: false });
+    books.cancel('stop');
+    assert.equal(books.finish('2026-01-01T00:01:00Z'), 'CANCELLED');
+    const s = books.snapshot();
+    assert.deepEqual([s.state, s.sent, s.failed, s.skipped, s.endTime], [
+      'CANCELLED',
+      10,
+      0,
+      20,
+      '2026-01-01T00:01:00Z',
+    ]);
+    assert.equal(s.sent + s.failed + s.skipped, s.totalRecipients);
+  });
+
+  it('finishes COMPLETED_WITH_FAILURES when anyone failed, and its state survives a round trip as plain data', () => {
+    const books = start();
+    books.addBatches(1, 2, true);
+    books.record({ provider: 'resend', sent: 1, failed: 1, failures: [failure(0)], resultsOwed: false });
+    books.finish('2026-01-01T00:01:00Z');
+    const carried = new NewsletterAccounting(JSON.parse(JSON.stringify(books.state)));
+    assert.deepEqual(carried.snapshot(), books.snapshot());
+    assert.equal(carried.snapshot().state, 'COMPLETED_WITH_FAILURES');
+  });
+
+  it('builds lifecycle events with stable ids and the current counts', () => {
+    const books = start();
+    books.addBatches(1, 5, true);
+    assert.deepEqual(books.event('started'), {
+      event_id: 'nl:started',
+      newsletter_id: 'nl',
+      state: 'RUNNING',
+      total: 5,
+      sent: 0,
+      failed: 0,
+      skipped: 0,
+    });
+  });
+});

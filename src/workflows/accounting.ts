@@ -1,0 +1,198 @@
+/**
+ * NewsletterAccounting: the workflow's books for one newsletter — counts, the capped
+ * failure sample, batches, lifecycle flags and the status snapshot. A plain class with
+ * no Temporal API, so it is unit-tested without a server; its state is plain data
+ * (`AccountingState`) that continue-as-new carries to the next run.
+ */
+import {
+  type BackendEvent,
+  type BatchOutcome,
+  MAX_REPORTED_FAILURES,
+  type NewsletterState,
+  type NewsletterStatus,
+} from '../domain/types.ts';
+
+/** AccountingState is the books as plain data: what continue-as-new carries. */
+export interface AccountingState {
+  newsletterId: string;
+  traceId?: string;
+  startTime: string;
+  totalRecipients: number;
+  recipientsComplete: boolean;
+  batchesTotal: number;
+  batchesCompleted: number;
+  sent: number;
+  failed: number;
+  skipped: number;
+  sentByProvider: Record<string, number>;
+  failures: NewsletterStatus['failures'];
+  paused: boolean;
+  cancelled: boolean;
+  reason?: string;
+  /** final is the final state once the newsletter is over. */
+  final?: { state: NewsletterState; endTime: string };
+  /** pauses counts automatic pauses, for stable callback event ids. */
+  pauses: number;
+  /** resultsHandedOff counts result events handed to results workflows; resultsSettled those that reported back. */
+  resultsHandedOff: number;
+  resultsSettled: number;
+}
+
+/** NewsletterAccounting keeps the books of one newsletter across its runs. */
+export class NewsletterAccounting {
+  readonly state: AccountingState;
+
+  constructor(state: AccountingState) {
+    this.state = state;
+  }
+
+  /** start opens the books of a new newsletter. */
+  static start(init: { newsletterId: string; traceId?: string; startTime: string }): NewsletterAccounting {
+    return new NewsletterAccounting({
+      newsletterId: init.newsletterId,
+      ...(init.traceId ? { traceId: init.traceId } : {}),
+      startTime: init.startTime,
+      totalRecipients: 0,
+      recipientsComplete: false,
+      batchesTotal: 0,
+      batchesCompleted: 0,
+      sent: 0,
+      failed: 0,
+      skipped: 0,
+      sentByProvider: {},
+      failures: [],
+      paused: false,
+      cancelled: false,
+      pauses: 0,
+      resultsHandedOff: 0,
+      resultsSettled: 0,
+    });
+  }
+
+  get isFinal(): boolean {
+    return this.state.final !== undefined;
+  }
+
+  /** failureSlots is how many more failures the sample keeps. */
+  get failureSlots(): number {
+    return Math.max(0, MAX_REPORTED_FAILURES - this.state.failures.length);
+  }
+
+  /** addBatches counts newly known batches and their recipients; complete says no more will come. */
+  addBatches(batches: number, recipients: number, complete: boolean): void {
+    this.state.batchesTotal += batches;
+    this.state.totalRecipients += recipients;
+    this.state.recipientsComplete = complete;
+  }
+
+  /** record counts what one provider settled of a batch. */
+  record(outcome: BatchOutcome): void {
+    const s = this.state;
+    s.sent += outcome.sent;
+    s.failed += outcome.failed;
+    if (outcome.sent > 0) s.sentByProvider[outcome.provider] = (s.sentByProvider[outcome.provider] ?? 0) + outcome.sent;
+    for (const failure of outcome.failures) {
+      if (s.failures.length >= MAX_REPORTED_FAILURES) break;
+      s.failures.push(failure);
+    }
+    if (outcome.resultsOwed) s.resultsHandedOff += 1;
+  }
+
+  /** completeBatch marks one batch as fully settled. */
+  completeBatch(): void {
+    this.state.batchesCompleted += 1;
+  }
+
+  /** resultsSettled counts a results workflow that reported back (delivered or given up); it may come before the hand-off is recorded. */
+  resultsSettled(): void {
+    this.state.resultsSettled += 1;
+  }
+
+  /** resultsOwed is how many handed-off result events the backend has not taken yet. */
+  get resultsOwed(): number {
+    return Math.max(0, this.state.resultsHandedOff - this.state.resultsSettled);
+  }
+
+  /** pause stops new batches; returns false when the newsletter is over or cancelled. */
+  pause(): boolean {
+    if (this.isFinal || this.state.cancelled) return false;
+    this.state.paused = true;
+    return true;
+  }
+
+  /** pauseItself pauses with a reason (every provider refused) and counts it for event ids. */
+  pauseItself(reason: string): number {
+    this.state.paused = true;
+    this.state.reason = reason;
+    this.state.pauses += 1;
+    return this.state.pauses;
+  }
+
+  /** resume lifts a pause (also one the newsletter took itself). */
+  resume(): void {
+    if (!this.state.paused || this.isFinal) return;
+    this.state.paused = false;
+    this.state.reason = undefined;
+  }
+
+  /** cancel records a cancel request; returns false when there is nothing to cancel. */
+  cancel(reason: string): boolean {
+    if (this.isFinal || this.state.cancelled) return false;
+    this.state.cancelled = true;
+    this.state.reason = reason;
+    return true;
+  }
+
+  /** finish closes the books: everything not attempted is skipped, and the final state is decided. */
+  finish(endTime: string): NewsletterState {
+    const s = this.state;
+    s.skipped = Math.max(0, s.totalRecipients - s.sent - s.failed);
+    const state: NewsletterState = s.cancelled ? 'CANCELLED' : s.failed > 0 ? 'COMPLETED_WITH_FAILURES' : 'COMPLETED';
+    s.final = { state, endTime };
+    s.paused = false;
+    return state;
+  }
+
+  /** currentState is the state the status shows now. */
+  currentState(): NewsletterState {
+    if (this.state.final) return this.state.final.state;
+    return this.state.paused ? 'PAUSED' : 'RUNNING';
+  }
+
+  /** snapshot is the status as the API shows it (a copy: callers may keep it); lifecycleOwed counts unsent lifecycle callbacks. */
+  snapshot(lifecycleOwed = 0): NewsletterStatus {
+    const s = this.state;
+    return {
+      newsletterId: s.newsletterId,
+      state: this.currentState(),
+      totalRecipients: s.totalRecipients,
+      sent: s.sent,
+      failed: s.failed,
+      skipped: s.skipped,
+      batchesTotal: s.batchesTotal,
+      batchesCompleted: s.batchesCompleted,
+      sentByProvider: { ...s.sentByProvider },
+      failures: [...s.failures],
+      startTime: s.startTime,
+      ...(s.final ? { endTime: s.final.endTime } : {}),
+      ...(s.reason ? { reason: s.reason } : {}),
+      ...(s.traceId ? { traceId: s.traceId } : {}),
+      callbacksOwed: this.resultsOwed + lifecycleOwed,
+      recipientsComplete: s.recipientsComplete,
+    };
+  }
+
+  /** event is a lifecycle callback with the current counts; eventId is stable per event (`started`, `paused:2`, `final`). */
+  event(eventId: string): BackendEvent {
+    const s = this.state;
+    return {
+      event_id: `${s.newsletterId}:${eventId}`,
+      newsletter_id: s.newsletterId,
+      state: this.currentState(),
+      total: s.totalRecipients,
+      sent: s.sent,
+      failed: s.failed,
+      skipped: s.skipped,
+    };
+  }
+}
