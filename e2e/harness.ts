@@ -15,6 +15,7 @@ import { type BackendMock, startBackendMock } from '../test/support/backend.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { type Clients, connectClients } from '../test/support/grpc.ts';
 import { testServiceEnv } from '../test/support/service-env.ts';
+import { devServerArgs } from '../test/support/temporal.ts';
 
 /** IMAGES are the tags `make e2e` builds. */
 export const IMAGES = {
@@ -55,6 +56,7 @@ export async function startDeps(): Promise<Deps> {
         String(metricsPort),
         '--log-level',
         'error',
+        ...devServerArgs(),
       ])
       .withWaitStrategy(Wait.forLogMessage(/Temporal Server:/))
       .withStartupTimeout(60_000)

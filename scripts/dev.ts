@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { startMockProviders } from '../mock-providers/server.ts';
 import { serviceEnv } from '../test/support/service-env.ts';
+import { devServerArgs } from '../test/support/temporal.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const env: Record<string, string | undefined> = { ...process.env };
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
       dbFile,
       '--log-level',
       'warn',
+      ...devServerArgs(),
     ]);
     await waitForPort(temporalHost, Number(temporalPort), 'Temporal');
   }

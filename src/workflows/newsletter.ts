@@ -212,7 +212,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   /** readAhead keeps a few pages of a backend list known ahead of the window. */
   const readAhead = async (listId: string) => {
     for (;;) {
-      await condition(() => stopping() || (c.pages.length < plan.concurrency * 2 && c.cursor !== undefined));
+      await condition(() => stopping() || c.cursor === undefined || c.pages.length < plan.concurrency * 2);
       if (stopping() || c.cursor === undefined) return;
       reading = true;
       try {

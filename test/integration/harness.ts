@@ -26,6 +26,7 @@ import { type BackendMock, startBackendMock } from '../support/backend.ts';
 import { auth, silentLogger } from '../support/fixtures.ts';
 import { connectClients } from '../support/grpc.ts';
 import { testServiceEnv } from '../support/service-env.ts';
+import { devServerArgs } from '../support/temporal.ts';
 
 /** temporalCli resolves the CLI the way the Makefile does. */
 export function temporalCli(): string {
@@ -67,7 +68,7 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     server: {
       executable: { type: 'existing-path', path: temporalCli() },
       ip: '127.0.0.1',
-      extraArgs: ['--headless', '--log-level', 'error', ...serverArgs],
+      extraArgs: ['--headless', '--log-level', 'error', ...devServerArgs(), ...serverArgs],
     },
   });
   const mock = await startMockProviders();
