@@ -57,6 +57,17 @@ export function createBreakers(
   }));
 }
 
+/**
+ * RATE_HEADROOM keeps the queue a little under the account's rate: the server dispatches at
+ * an even cadence, and without headroom network jitter puts an 11th request into some
+ * provider second at 10/s. (An idle queue still starts with a burst of about one second's
+ * worth: those requests may meet a 429, which is honoured.)
+ */
+export const RATE_HEADROOM = 0.97;
+
+/** queueRate is the task-queue rate for a provider account's request rate. */
+export const queueRate = (requestsPerSecond: number): number => requestsPerSecond * RATE_HEADROOM;
+
 /** NewsletterWorkers are the Temporal workers of one process: the main task queue and one per provider. */
 export class NewsletterWorkers {
   readonly workers: readonly Worker[];
@@ -136,7 +147,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
       activities: { sendBatch },
       ...(tracingOptions.interceptors ? { interceptors: { activity: tracingOptions.interceptors.activity } } : {}),
       // Enforced by the server across every worker of the queue; the same value on each worker.
-      maxTaskQueueActivitiesPerSecond: config.providers.requestsPerSecond[provider],
+      maxTaskQueueActivitiesPerSecond: queueRate(config.providers.requestsPerSecond[provider]),
       // Batches in flight are bounded per newsletter by EMAIL_CONCURRENCY_LIMIT; this bounds the process.
       maxConcurrentActivityTaskExecutions: 100,
     })

@@ -3,7 +3,7 @@
  * SDK's download), the mock providers driven by the real SDKs, a backend mock, and the
  * service's real bridge and worker, reached through the generated gRPC clients.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
@@ -39,6 +39,8 @@ export interface Stack {
   mock: MockProviders;
   backend: BackendMock;
   config: Config;
+  /** serviceEnv is the environment the stack's service was configured from. */
+  serviceEnv: Record<string, string>;
   bridge: Bridge;
   worker: NewsletterWorkers;
   /** metrics is the worker's registry, as its /metrics would serve it. */
@@ -73,10 +75,11 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
   });
   const mock = await startMockProviders();
   const backend = await startBackendMock();
-  const config = loadConfig(testServiceEnv(
+  const serviceEnv = testServiceEnv(
     { resendUrl: mock.resendUrl, postmarkUrl: mock.postmarkUrl, backendUrl: backend.url },
     { TEMPORAL_SERVER_PORT: '0', TEMPORAL_TASK_QUEUE: `it-${randomUUID()}`, LOG_LEVEL: testLogLevel, ...overrides },
-  ));
+  );
+  const config = loadConfig(serviceEnv);
   const logger = createLogger(config.logLevel);
   bundle ??= await bundleWorkflowCode({
     workflowsPath,
@@ -116,6 +119,7 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     mock,
     backend,
     config,
+    serviceEnv,
     bridge,
     worker,
     metrics,
@@ -133,6 +137,39 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
       await backend.close();
       await bridgeOps.close();
       await workerOps.close();
+    },
+  };
+}
+
+/**
+ * startWorkerProcess runs one more worker replica as operators do (`node src/main.ts
+ * --role=worker`), with the stack's configuration, and resolves once it polls.
+ */
+export async function startWorkerProcess(stack: Stack): Promise<{ stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [...process.execArgv, 'src/main.ts', '--role=worker'], {
+    env: {
+      ...process.env,
+      ...stack.serviceEnv,
+      TEMPORAL_ADDRESS: stack.env.address,
+      WORKER_OPS_PORT: '0',
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('worker polling')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before polling`)));
+  });
+  child.stdout!.resume();
+  return {
+    async stop() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
     },
   };
 }

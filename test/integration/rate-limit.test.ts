@@ -1,0 +1,77 @@
+/**
+ * One rate limit per provider account, enforced by the Temporal server on the provider's
+ * task queue across every worker; and fair sharing of that queue between newsletters.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { eventually } from '../support/eventually.ts';
+import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
+import { finalStatus } from '../support/grpc.ts';
+import { type Stack, startStack, startWorkerProcess } from './harness.ts';
+
+describe('provider rate limit across workers', { timeout: 300_000 }, () => {
+  const RATE = 10;
+  let stack: Stack;
+  const extra: Array<{ stop(): Promise<void> }> = [];
+  before(async () => {
+    stack = await startStack({
+      RESEND_REQUESTS_PER_SECOND: String(RATE),
+      NEWSLETTER_BATCH_SIZE: '10',
+      EMAIL_CONCURRENCY_LIMIT: '50',
+    });
+    // Three worker processes poll the Resend queue: the stack's and two replicas.
+    extra.push(await startWorkerProcess(stack), await startWorkerProcess(stack));
+  });
+  after(async () => {
+    for (const w of extra) await w.stop();
+    await stack?.close();
+  });
+
+  it('keeps three workers together within the account rate: a provider enforcing it throttles only the idle-start burst', async () => {
+    stack.mock.resend.setRateLimit(RATE);
+    const id = newsletterId('rate');
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(500, 'rl')), stack.auth);
+    const status = await finalStatus(stack, id);
+    assert.equal(status.state, NewsletterState.COMPLETED);
+    assert.equal(status.sent, 500);
+    const calls = stack.mock.resend.calls();
+    const first = Date.parse(calls[0]!.at);
+    const throttled = calls.filter((c) => c.status === 429);
+    // An idle queue starts with a burst of about one second's worth of requests (Temporal's
+    // token bucket starts full); after that first second the provider never throttles.
+    assert.ok(throttled.length <= RATE * 1.5, `${throttled.length} requests throttled`);
+    assert.deepEqual(throttled.filter((c) => Date.parse(c.at) - first >= 1_000).map((c) => c.at), []);
+    assert.equal(calls.filter((c) => c.status === 200).length, 50, 'each request accepted once');
+    const seconds = (Date.parse(calls.at(-1)!.at) - first) / 1000;
+    assert.ok(seconds >= (50 - RATE * 1.5) / RATE, `50 requests at ${RATE}/s took only ${seconds} s`);
+  });
+});
+
+describe('fair sharing of a provider queue', { timeout: 300_000 }, () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({
+      RESEND_REQUESTS_PER_SECOND: '20',
+      NEWSLETTER_BATCH_SIZE: '10',
+      EMAIL_CONCURRENCY_LIMIT: '100',
+    });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  it('lets a small newsletter through while a big one has a long backlog on the same queue', async () => {
+    const big = newsletterId('big');
+    const small = newsletterId('small');
+    await stack.newsletters.sendNewsletter(newsletterRequest(big, recipients(2000, 'bg')), stack.auth);
+    // The big newsletter now has ~100 requests waiting on the Resend queue (5 s at 20/s).
+    await eventually(() => stack.mock.resend.received().length >= 100, 60_000, 50);
+    await stack.newsletters.sendNewsletter(newsletterRequest(small, recipients(30, 'sm')), stack.auth);
+    const done = await finalStatus(stack, small);
+    assert.equal(done.sent, 30);
+    const bigSent = stack.mock.resend.received().filter((e) => e.to[0]!.startsWith('bg')).length;
+    assert.ok(bigSent < 1000, `the small newsletter finished after ${bigSent} of 2,000 big-newsletter emails`);
+    assert.equal((await finalStatus(stack, big)).sent, 2000);
+  });
+});
