@@ -81,6 +81,32 @@ describe('gRPC API', { timeout: 180_000 }, () => {
     ],
     ['a bad from address', (r) => (r.fromEmail = 'Someone <nope>'), /from_email: not an email address/],
     ['an invalid tag', (r) => (r.tags = { 'bad tag': 'x' }), /tags\[bad tag\]/],
+    [
+      'inline recipients and a backend list at once',
+      (r) => (r.recipientSource = { source: { oneofKind: 'backendList', backendList: { listId: 'list-1' } } }),
+      /recipients: must be empty when recipient_source is given/,
+    ],
+    [
+      'a bad backend list id',
+      (r) => {
+        r.recipients = [];
+        r.recipientSource = { source: { oneofKind: 'backendList', backendList: { listId: 'no spaces' } } };
+      },
+      /recipient_source\.backend_list\.list_id: must match/,
+    ],
+    [
+      'a recipient source naming no source',
+      (r) => {
+        r.recipients = [];
+        r.recipientSource = { source: { oneofKind: undefined } };
+      },
+      /recipient_source: one source is required/,
+    ],
+    [
+      'no recipients at all',
+      (r) => (r.recipients = []),
+      /recipients: at least one recipient \(or a recipient_source\)/,
+    ],
   ];
   for (const [label, mutate, message] of invalidCases) {
     it(`answers INVALID_ARGUMENT naming the field for ${label}`, async () => {

@@ -57,4 +57,73 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
     assert.equal(results.length, 30);
     assert.equal(new Set(results.map((e) => e.event_id)).size, 30, 'no results callback twice');
   });
+
+  const runsOf = async (id: string) => {
+    const runs = [];
+    for await (const run of stack.env.client.workflow.list({ query: `WorkflowId = '${workflowIdFor(id)}'` })) {
+      runs.push(run);
+    }
+    return runs;
+  };
+  const statusOf = async (id: string) =>
+    (await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth).response).status!;
+
+  it('pages a backend list across runs, and pause, resume, status and WatchNewsletter work across them', async () => {
+    const id = newsletterId('long-list');
+    stack.backend.setList('long-list', recipients(600, 'll'));
+    stack.mock.resend.setLatency(30);
+    const watched: number[] = [];
+    try {
+      await stack.newsletters.sendNewsletter(
+        newsletterRequest(id, [], {
+          recipientSource: { source: { oneofKind: 'backendList', backendList: { listId: 'long-list' } } },
+        }),
+        stack.auth,
+      );
+      const watching = (async () => {
+        for await (const m of stack.newsletters.watchNewsletter({ newsletterId: id }, stack.auth).responses) {
+          watched.push(m.status!.sent);
+        }
+      })();
+      await eventually(async () => (await runsOf(id)).length >= 2, 60_000, 200);
+      const paused = (await stack.newsletters.pauseNewsletter({ newsletterId: id }, stack.auth).response).status!;
+      assert.equal(paused.state, NewsletterState.PAUSED);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const during = stack.mock.resend.received().filter((e) => e.to[0]!.startsWith('ll')).length;
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      assert.equal(stack.mock.resend.received().filter((e) => e.to[0]!.startsWith('ll')).length, during, 'paused');
+      assert.equal((await statusOf(id)).state, NewsletterState.PAUSED);
+      await stack.newsletters.resumeNewsletter({ newsletterId: id }, stack.auth);
+      await watching;
+      const final = await statusOf(id);
+      assert.equal(final.state, NewsletterState.COMPLETED);
+      assert.deepEqual([final.totalRecipients, final.sent, final.batchesTotal], [600, 600, 60]);
+      assert.equal(watched.at(-1), 600, 'WatchNewsletter followed the newsletter to its end across runs');
+      assert.deepEqual(watched, [...watched].sort((a, b) => a - b));
+      const received = stack.mock.resend.received().filter((e) => e.to[0]!.startsWith('ll'));
+      assert.equal(new Set(received.map((e) => e.to[0])).size, 600);
+      assert.equal(received.length, 600, 'nobody twice across runs');
+      assert.ok((await runsOf(id)).length > 2);
+    } finally {
+      stack.mock.resend.setLatency(0);
+    }
+  });
+
+  it('cancels across runs with true counts', async () => {
+    const id = newsletterId('long-cancel');
+    stack.mock.resend.setLatency(30);
+    try {
+      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(600, 'lc')), stack.auth);
+      await eventually(async () => (await runsOf(id)).length >= 2, 60_000, 200);
+      const cancelled = (await stack.newsletters.cancelNewsletter({ newsletterId: id, reason: 'test' }, stack.auth)
+        .response).status!;
+      assert.equal(cancelled.state, NewsletterState.CANCELLED);
+      const sent = stack.mock.resend.received().filter((e) => e.to[0]!.startsWith('lc')).length;
+      assert.equal(cancelled.sent, sent);
+      assert.equal(cancelled.sent + cancelled.failed + cancelled.skipped, 600);
+      assert.ok(cancelled.skipped > 0);
+    } finally {
+      stack.mock.resend.setLatency(0);
+    }
+  });
 });

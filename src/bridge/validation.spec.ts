@@ -1,0 +1,61 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { InvalidArgumentError } from './errors.ts';
+import { type DeliveryDefaults, toNewsletterInput } from './validation.ts';
+
+const defaults: DeliveryDefaults = {
+  fromEmail: 'news@example.com',
+  batchSize: 500,
+  concurrency: 5,
+  primaryProvider: 'resend',
+  frontendUrl: 'https://app.example.com',
+  backendLists: true,
+};
+
+const request = (extra: Partial<SendNewsletterRequest> = {}): SendNewsletterRequest => ({
+  newsletterId: 'n1',
+  subject: 'Hi',
+  htmlContent: '<p>Hi</p>',
+  textContent: '',
+  fromEmail: '',
+  replyTo: '',
+  recipients: [{ email: 'a@example.com', name: 'A', variables: {}, recipientId: 'a' }],
+  tags: {},
+  ...extra,
+});
+
+const fromList = { recipientSource: { source: { oneofKind: 'backendList' as const, backendList: { listId: 'all' } } } };
+
+describe('toNewsletterInput', () => {
+  it('caps the batch size at the primary provider request limit (Resend 100, Postmark 500)', () => {
+    assert.equal(toNewsletterInput(request(), defaults).batchSize, 100);
+    assert.equal(toNewsletterInput(request(), { ...defaults, primaryProvider: 'postmark' }).batchSize, 500);
+  });
+
+  it('takes a backend list instead of inline recipients', () => {
+    const input = toNewsletterInput(request({ recipients: [], ...fromList }), defaults);
+    assert.equal(input.listId, 'all');
+    assert.deepEqual(input.recipients, []);
+  });
+
+  it('refuses a backend list when the server has no BACKEND_URL to read it from', () => {
+    assert.throws(
+      () => toNewsletterInput(request({ recipients: [], ...fromList }), { ...defaults, backendLists: false }),
+      (err) =>
+        err instanceof InvalidArgumentError &&
+        /recipient_source\.backend_list: this server has no BACKEND_URL/.test(err.message),
+    );
+  });
+
+  it('measures the size limit on the input as stored (compressed), so repetitive lists fit', () => {
+    const recipients = Array.from({ length: 10_000 }, (_, i) => ({
+      email: `user${i}@example.com`,
+      name: `User number ${i} of the Authentik community newsletter`,
+      variables: { plan: 'professional', city: 'Berlin', company: 'Authentik Security', index: String(i) },
+      recipientId: `user-${i}`,
+    }));
+    assert.ok(JSON.stringify(recipients).length > 1_572_864, 'larger than the limit uncompressed');
+    assert.equal(toNewsletterInput(request({ recipients }), defaults).recipients.length, 10_000);
+  });
+});
