@@ -18,7 +18,7 @@ import { createLogger } from '../logger.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { createResendProvider } from '../providers/resend/index.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../providers/types.ts';
-import { createDeliveryActivities } from './send-batch.ts';
+import { createDeliveryActivities, withJitter } from './send-batch.ts';
 import type { BatchSource } from './sources.ts';
 
 type Behaviour = (messages: RenderedEmail[], options: SendOptions, call: number) => MessageOutcome[];
@@ -212,7 +212,14 @@ describe('sendBatch', () => {
     });
     const retry = await failure(new MockActivityEnvironment().run(activities(provider).sendBatch, input(2)));
     assert.equal(retry.nonRetryable, false);
-    assert.equal(retry.nextRetryDelay, 3_000);
+    const delay = Number(retry.nextRetryDelay);
+    assert.ok(delay >= 3_000 && delay <= 3_600, `retried after ${delay} ms: retry-after plus at most 20% jitter`);
+  });
+
+  it('spreads retries after retry-after by up to 20%', () => {
+    assert.equal(withJitter(1_000, () => 0), 1_000);
+    assert.equal(withJitter(1_000, () => 0.999), 1_200);
+    assert.equal(withJitter(undefined), undefined);
   });
 
   it('fails over only the messages refused for account reasons, counting the ones accepted', async () => {

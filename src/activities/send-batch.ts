@@ -246,24 +246,34 @@ async function send(
         return { results: [...rejected.results, ...settleAll(name, valid, {}).results], remaining: [] };
       case 'failover':
         throw failover(deps, input, log, err.failureClass, `${err.failureClass}: ${err.message}`, rejected, false);
-      case 'retry':
-        if (err.failureClass === 'rate_limited') deps.metrics?.rateLimitWait(name, decision.delayMs ?? 0);
+      case 'retry': {
+        const delayMs = withJitter(decision.delayMs);
+        if (err.failureClass === 'rate_limited') deps.metrics?.rateLimitWait(name, delayMs ?? 0);
         log.info(
-          { failure_class: err.failureClass, retry_after_ms: decision.delayMs },
+          { failure_class: err.failureClass, retry_after_ms: delayMs },
           'provider call failed: retrying on the same provider',
         );
         throw ApplicationFailure.create({
           type: `Provider_${err.failureClass}`,
           message: err.message,
           nonRetryable: false,
-          nextRetryDelay: decision.delayMs,
+          nextRetryDelay: delayMs,
         });
+      }
     }
     return decision satisfies never;
   } finally {
     clearInterval(beat);
     finished?.();
   }
+}
+
+/**
+ * withJitter spreads retries after a provider's retry-after over up to 20% more, so
+ * requests throttled together do not all come back in the same instant.
+ */
+export function withJitter(delayMs: number | undefined, random: () => number = Math.random): number | undefined {
+  return delayMs === undefined ? undefined : Math.round(delayMs * (1 + 0.2 * random()));
 }
 
 /** failover builds the non-retryable ProviderUnavailable failure that sends what is left to the next provider. */

@@ -3,6 +3,7 @@
  * (contracts/http/backend.openapi.yaml): lifecycle callbacks, per-recipient results,
  * and recipient pages of backend lists. Every request carries the bearer token.
  */
+import type { RecipientPage } from '../../contracts/http/backend.ts';
 import type { BackendEvent, BackendRecipientPage, Recipient, ResultsEvent } from '../domain/types.ts';
 
 /** BackendCallbackError is thrown when the backend did not accept a request; retryable says whether trying again can help. */
@@ -87,7 +88,7 @@ export function createBackendClient(options: { url?: string; token?: string; tim
 
 /** parseRecipientPage checks a page answer (listRecipients) and converts it, or throws BackendPageError naming the field. */
 export function parseRecipientPage(body: unknown, limit: number): BackendRecipientPage {
-  const page = body as { recipients?: unknown; next_cursor?: unknown };
+  const page = body as Partial<Record<keyof RecipientPage, unknown>>;
   if (!page || typeof page !== 'object' || !Array.isArray(page.recipients)) {
     throw new BackendPageError('recipient page: recipients must be an array');
   }

@@ -9,6 +9,12 @@
  * a batch themselves: inline ones from the start input of the newsletter's first run
  * (`DefinitionRef`), backend ones by cursor from the backend.
  */
+import type {
+  NewsletterResultsEvent,
+  NewsletterState,
+  NewsletterStatusEvent,
+  RecipientResult,
+} from '../../contracts/http/backend.ts';
 
 /** PROVIDERS lists every email provider: the one list every other list of providers derives from. */
 export const PROVIDERS = ['resend', 'postmark'] as const;
@@ -112,13 +118,7 @@ export interface DefinitionRef {
 }
 
 /** NewsletterState mirrors the proto enum, as strings so histories stay readable. */
-export type NewsletterState =
-  | 'RUNNING'
-  | 'PAUSED'
-  | 'COMPLETED'
-  | 'COMPLETED_WITH_FAILURES'
-  | 'CANCELLED'
-  | 'FAILED';
+export type { NewsletterState };
 
 /** FINAL_STATES are the states a newsletter never leaves. */
 export const FINAL_STATES: readonly NewsletterState[] = ['COMPLETED', 'COMPLETED_WITH_FAILURES', 'CANCELLED', 'FAILED'];
@@ -217,34 +217,14 @@ export interface ReadPagesResult {
   nextCursor?: string;
 }
 
-/** BackendEvent is the JSON body of a lifecycle callback (contracts/http/backend.openapi.yaml, reportNewsletterStatus). */
-export interface BackendEvent {
-  event_id: string;
-  newsletter_id: string;
-  state: NewsletterState;
-  total: number;
-  sent: number;
-  failed: number;
-  skipped: number;
-}
+/** BackendEvent is the body of a lifecycle callback (contracts/http/backend.ts). */
+export type BackendEvent = NewsletterStatusEvent;
+
+/** ResultsEvent is the body of a results callback: every recipient of one provider request. */
+export type ResultsEvent = NewsletterResultsEvent;
 
 /** RecipientResultEvent is one recipient's outcome in a results callback. */
-export interface RecipientResultEvent {
-  recipient_id: string;
-  email: string;
-  status: 'sent' | 'failed';
-  provider: ProviderName;
-  message_id?: string;
-  error?: string;
-}
-
-/** ResultsEvent is the JSON body of a results callback: every recipient of one provider request (reportNewsletterResults). */
-export interface ResultsEvent {
-  event_id: string;
-  newsletter_id: string;
-  batch: number;
-  results: RecipientResultEvent[];
-}
+export type RecipientResultEvent = RecipientResult;
 
 /** BackendRecipientPage is the backend's answer to a recipient page request (listRecipients). */
 export interface BackendRecipientPage {

@@ -1,0 +1,58 @@
+/**
+ * The wire types of the backend API this service calls (backend.openapi.yaml beside this
+ * file): what the backend receives and what it answers. The service builds and parses
+ * exactly these; a backend in TypeScript can import them too.
+ */
+
+/** NewsletterState is a newsletter's state in lifecycle events. */
+export type NewsletterState =
+  | 'RUNNING'
+  | 'PAUSED'
+  | 'COMPLETED'
+  | 'COMPLETED_WITH_FAILURES'
+  | 'CANCELLED'
+  | 'FAILED';
+
+/** NewsletterStatusEvent is the body of reportNewsletterStatus (`started`, `paused:<n>`, `final`). */
+export interface NewsletterStatusEvent {
+  event_id: string;
+  newsletter_id: string;
+  state: NewsletterState;
+  total: number;
+  sent: number;
+  failed: number;
+  skipped: number;
+}
+
+/** RecipientResult is one recipient's outcome in a results event. */
+export interface RecipientResult {
+  recipient_id: string;
+  email: string;
+  status: 'sent' | 'failed';
+  /** provider is "resend" or "postmark". */
+  provider: string;
+  message_id?: string;
+  error?: string;
+}
+
+/** NewsletterResultsEvent is the body of reportNewsletterResults: every recipient of one provider request. */
+export interface NewsletterResultsEvent {
+  event_id: string;
+  newsletter_id: string;
+  batch: number;
+  results: RecipientResult[];
+}
+
+/** ListedRecipient is one recipient in a page of listRecipients. */
+export interface ListedRecipient {
+  email: string;
+  name?: string;
+  recipient_id?: string;
+  variables?: Record<string, string>;
+}
+
+/** RecipientPage is the answer of listRecipients: next_cursor empty or absent on the last page. */
+export interface RecipientPage {
+  recipients: ListedRecipient[];
+  next_cursor?: string;
+}
