@@ -299,34 +299,40 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   // Reading ahead stops by itself at cancel and before continue-as-new.
   const readerDone = plan.source.kind === 'backend' ? readAhead(plan.source.listId) : Promise.resolve();
 
+  const carryOn = async () => {
+    // History is getting long: carry cursors and counters into a fresh run. Callbacks not yet
+    // delivered are carried too (nothing waits for them).
+    pumpScope.cancel();
+    await pumpDone;
+    await condition(allHandlersFinished);
+    await continueAsNew<typeof newsletterWorkflow>(stub(input), c);
+  };
+  const delivered = () => c.outbox.length === 0 && books.resultsOwed === 0;
+
   await CancellationScope.nonCancellable(async () => {
-    for (;;) {
-      await condition(() =>
-        canStart() || (inFlight === 0 && !reading && (stopping() || (!hasWork() && listExhausted())))
-      );
-      if (!canStart()) break;
-      const unit = nextUnit()!;
-      inFlight += 1;
-      void runBatch(unit).finally(() => {
-        inFlight -= 1;
-      });
-    }
-    await readerDone;
+    if (!books.isFinal) {
+      for (;;) {
+        await condition(() =>
+          canStart() || (inFlight === 0 && !reading && (stopping() || (!hasWork() && listExhausted())))
+        );
+        if (!canStart()) break;
+        const unit = nextUnit()!;
+        inFlight += 1;
+        void runBatch(unit).finally(() => {
+          inFlight -= 1;
+        });
+      }
+      await readerDone;
+      if (!books.state.cancelled && hasWork()) await carryOn();
 
-    if (!books.state.cancelled && hasWork()) {
-      // History is getting long: carry cursors and counters into a fresh run. Callbacks not yet
-      // delivered are carried too (delivery does not wait for them).
-      pumpScope.cancel();
-      await pumpDone;
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof newsletterWorkflow>(stub(input), c);
+      const state = books.finish(new Date().toISOString());
+      log.info('newsletter finished', { ...logContext, state, ...countsOf(books.state) });
+      c.outbox.push(books.event('final'));
     }
-
-    const state = books.finish(new Date().toISOString());
-    log.info('newsletter finished', { ...logContext, state, ...countsOf(books.state) });
-    c.outbox.push(books.event('final'));
-    // The newsletter stays open, its final state visible, until the backend has every callback.
-    await condition(() => c.outbox.length === 0 && books.resultsOwed === 0);
+    // The newsletter stays open, its final state visible, until the backend has every callback;
+    // the wait continues as new too if the signals of late results fill the history.
+    await condition(() => delivered() || historyFull());
+    if (!delivered()) await carryOn();
     pumpScope.cancel();
     await pumpDone;
     await condition(allHandlersFinished);

@@ -126,4 +126,27 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
       stack.mock.resend.setLatency(0);
     }
   });
+
+  it('keeps waiting for owed callbacks across runs after the final state, then closes', async () => {
+    const id = newsletterId('long-owed');
+    stack.backend.failNext(1_000_000, 503);
+    try {
+      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(300, 'lo')), stack.auth);
+      const final = await eventually(async () => {
+        const s = await statusOf(id);
+        return s.state === NewsletterState.COMPLETED ? s : undefined;
+      }, 120_000);
+      assert.ok(final.callbacksOwed > 0, 'results and the final event are still owed');
+    } finally {
+      stack.backend.failNext(0, 503);
+    }
+    const handle = stack.env.client.workflow.getHandle(workflowIdFor(id));
+    await eventually(async () => (await handle.describe()).status.name === 'COMPLETED', 180_000, 500);
+    assert.equal((await statusOf(id)).callbacksOwed, 0);
+    const events = stack.backend.eventsFor(id).map((e) => e.event_id);
+    assert.deepEqual(events, [`${id}:started`, `${id}:final`]);
+    const results = stack.backend.resultsFor(id);
+    assert.equal(new Set(results.map((e) => e.event_id)).size, 30);
+    assert.equal(new Set(results.flatMap((e) => e.results.map((r) => r.recipient_id))).size, 300);
+  });
 });
