@@ -79,3 +79,8 @@ compose-check:
 	docker-compose -f docker-compose.yml config -q
 	scripts/ensure-prometheus.sh
 	promtool check config observability/prometheus/prometheus.compose.yml
+
+## bench: the benchmark (bench/README.md): prints a table, writes bench/results.json; BENCH_ONLY=direct,ours runs a subset
+.PHONY: bench
+bench: setup
+	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) bench/run.ts

@@ -2,7 +2,7 @@
  * MockProvidersClient drives mock providers running in another process (a container,
  * `make dev`) through their HTTP control and inspection API (/__mock/*).
  */
-import type { CallRecord, Fault, MockProviderName as Side, ReceivedEmail } from './types.ts';
+import type { CallRecord, Fault, MockProviderName as Side, MockStats, ReceivedEmail } from './types.ts';
 
 /** MockProvidersClient controls and inspects both mock providers. */
 export class MockProvidersClient {
@@ -36,6 +36,11 @@ export class MockProvidersClient {
   /** calls lists every send call a provider answered. */
   async calls(side: Side): Promise<CallRecord[]> {
     return ((await this.#call(side, 'GET', 'calls')) as { calls: CallRecord[] }).calls;
+  }
+
+  /** stats counts what a provider received (emails, distinct recipients, calls by status) without listing it. */
+  async stats(side: Side): Promise<MockStats> {
+    return (await this.#call(side, 'GET', 'stats')) as MockStats;
   }
 
   /** fault injects a fault into a provider's send endpoints. */

@@ -34,6 +34,7 @@ const ROUTES: Record<string, readonly string[]> = {
   '/__mock/health': ['GET'],
   '/__mock/emails': ['GET'],
   '/__mock/calls': ['GET'],
+  '/__mock/stats': ['GET'],
   '/__mock/faults': ['POST', 'DELETE'],
   '/__mock/latency': ['POST'],
   '/__mock/addresses': ['POST'],
@@ -69,6 +70,8 @@ export function handleControl(
       }
       case 'GET /__mock/calls':
         return ok({ calls: state.calls() });
+      case 'GET /__mock/stats':
+        return ok(state.stats());
       case 'POST /__mock/faults':
         state.injectFault(parseFault(jsonObject(body)));
         return ok();

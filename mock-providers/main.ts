@@ -1,6 +1,7 @@
 /**
  * Standalone mock providers for `make dev`, `make mock-providers` and containers.
- * Reads MOCK_HOST (127.0.0.1), MOCK_RESEND_PORT (4010) and MOCK_POSTMARK_PORT (4011).
+ * Reads MOCK_HOST (127.0.0.1), MOCK_RESEND_PORT (4010), MOCK_POSTMARK_PORT (4011) and
+ * MOCK_KEEP_BODIES (true; `false` keeps only provider, id, recipients and time of each email).
  */
 
 import console from 'node:console';
@@ -17,10 +18,18 @@ function port(name: string, fallback: number): number {
   return value;
 }
 
+function keepBodies(raw: string | undefined): boolean {
+  const value = raw?.trim().toLowerCase();
+  if (value === undefined || value === '' || value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new RangeError(`MOCK_KEEP_BODIES must be true or false, got '${raw}'`);
+}
+
 const mock = await startMockProviders({
   host: process.env['MOCK_HOST'] || '127.0.0.1',
   resendPort: port('MOCK_RESEND_PORT', 4010),
   postmarkPort: port('MOCK_POSTMARK_PORT', 4011),
+  keepBodies: keepBodies(process.env['MOCK_KEEP_BODIES']),
 });
 
 console.log(`mock resend   listening on ${mock.resendUrl}   (inspect: ${mock.resendUrl}/__mock/emails)`);

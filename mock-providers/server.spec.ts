@@ -2,6 +2,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errors, ServerClient } from 'postmark';
 import { Resend } from 'resend';
+import { MockProvidersClient } from './client.ts';
 import { startMockProviders } from './server.ts';
 import type { MockProviders } from './server.ts';
 
@@ -460,6 +461,64 @@ describe('HTTP control API', () => {
       assert.equal(typeof answer.body['message'], 'string');
     }
     assert.throws(() => mock.resend.injectFault({ status: 99 }), /status/);
+  });
+});
+
+describe('large runs', () => {
+  it('keeps only provider, id, recipients and time of each email with keepBodies false', async () => {
+    const own = await startMockProviders({ keepBodies: false });
+    try {
+      const { data } = await new Resend('re_test', { baseUrl: own.resendUrl }).batch.send(
+        [email('a@example.com', { tags: [{ name: 'n', value: '1' }], headers: { 'X-A': '1' } })],
+        { idempotencyKey: 'k-1' },
+      );
+      const [received] = own.resend.received();
+      assert.deepEqual({ ...received, receivedAt: '' }, {
+        provider: 'resend',
+        messageId: data!.data[0]!.id,
+        from: '',
+        to: ['a@example.com'],
+        subject: '',
+        headers: {},
+        tags: {},
+        receivedAt: '',
+      });
+      assert.match(received!.receivedAt, /^\d{4}-\d\d-\d\dT/);
+      await postmark('t', own.postmarkUrl).sendEmail(message('b@example.com'));
+      assert.deepEqual(Object.keys(own.postmark.received()[0]!).sort(), [
+        'from',
+        'headers',
+        'messageId',
+        'provider',
+        'receivedAt',
+        'subject',
+        'tags',
+        'to',
+      ]);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('counts emails, distinct recipients and calls by status at GET /__mock/stats', async () => {
+    const empty = await (await fetch(`${mock.resendUrl}/__mock/stats`)).json();
+    assert.deepEqual(empty, { emails: 0, uniqueRecipients: 0, calls: 0, byStatus: {} });
+    mock.resend.injectFault({ status: 503, count: 1 });
+    await resend().batch.send([email('a@example.com')]);
+    await resend().batch.send([email('a@example.com'), email('B@example.com')]);
+    await resend().emails.send(email('b@example.com'));
+    const stats = await new MockProvidersClient(mock.resendUrl, mock.postmarkUrl).stats('resend');
+    const received = mock.resend.received();
+    assert.deepEqual({ ...stats, firstReceivedAt: '', lastReceivedAt: '' }, {
+      emails: 3,
+      uniqueRecipients: 2,
+      calls: 3,
+      byStatus: { '200': 2, '503': 1 },
+      firstReceivedAt: '',
+      lastReceivedAt: '',
+    });
+    assert.equal(stats.firstReceivedAt, received[0]!.receivedAt);
+    assert.equal(stats.lastReceivedAt, received[2]!.receivedAt);
   });
 });
 

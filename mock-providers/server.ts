@@ -20,6 +20,7 @@ export type {
   MockProviderName,
   MockProviders,
   MockProvidersOptions,
+  MockStats,
   ReceivedEmail,
 } from './types.ts';
 
@@ -69,8 +70,9 @@ export async function startMockProviders(options: MockProvidersOptions = {}): Pr
     throw new RangeError('postmarkServerToken must not be empty when set');
   }
   const aborter = new AbortController();
-  const resend = new ProviderState('resend');
-  const postmark = new ProviderState('postmark');
+  const keep = { keepBodies: options.keepBodies ?? true };
+  const resend = new ProviderState('resend', Date.now, keep);
+  const postmark = new ProviderState('postmark', Date.now, keep);
   const resendServer = createProviderServer(resend, createResendHandler(resend), aborter.signal);
   const postmarkServer = createProviderServer(
     postmark,

@@ -4,7 +4,7 @@
  * programmatic control and the HTTP control API so both accept exactly the same things.
  */
 
-import type { CallRecord, Fault, MockProviderControl, MockProviderName, ReceivedEmail } from './types.ts';
+import type { CallRecord, Fault, MockProviderControl, MockProviderName, MockStats, ReceivedEmail } from './types.ts';
 
 /** IDEMPOTENCY_TTL_MS is how long a Resend idempotency key is remembered (24 h, as documented by Resend). */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -136,10 +136,12 @@ export class ProviderState implements MockProviderControl {
   #rateLimit: number | null = null;
   #window = { start: 0, count: 0 };
   #idempotency = new Map<string, IdempotencyEntry>();
+  #keepBodies: boolean;
 
-  constructor(provider: MockProviderName, now: () => number = Date.now) {
+  constructor(provider: MockProviderName, now: () => number = Date.now, options: { keepBodies?: boolean } = {}) {
     this.provider = provider;
     this.#now = now;
+    this.#keepBodies = options.keepBodies ?? true;
   }
 
   /** received returns copies so a test cannot alter what the mock recorded. */
@@ -149,6 +151,27 @@ export class ProviderState implements MockProviderControl {
 
   calls(): CallRecord[] {
     return structuredClone(this.#calls);
+  }
+
+  stats(): MockStats {
+    const recipients = new Set<string>();
+    let first: string | undefined;
+    let last: string | undefined;
+    for (const email of this.#emails) {
+      recipients.add(email.to.join(',').toLowerCase());
+      // ISO timestamps of one clock compare as strings.
+      if (first === undefined || email.receivedAt < first) first = email.receivedAt;
+      if (last === undefined || email.receivedAt > last) last = email.receivedAt;
+    }
+    const byStatus: Record<string, number> = {};
+    for (const call of this.#calls) byStatus[call.status] = (byStatus[call.status] ?? 0) + 1;
+    return {
+      emails: this.#emails.length,
+      uniqueRecipients: recipients.size,
+      calls: this.#calls.length,
+      byStatus,
+      ...(first === undefined ? {} : { firstReceivedAt: first, lastReceivedAt: last }),
+    };
   }
 
   injectFault(fault: Fault): void {
@@ -254,9 +277,20 @@ export class ProviderState implements MockProviderControl {
     if (this.#idempotency.get(key)?.response === null) this.#idempotency.delete(key);
   }
 
-  /** recordEmail appends an accepted email. */
+  /** recordEmail appends an accepted email (only its provider, id, recipients and time unless bodies are kept). */
   recordEmail(email: ReceivedEmail): void {
-    this.#emails.push(email);
+    this.#emails.push(
+      this.#keepBodies ? email : {
+        provider: email.provider,
+        messageId: email.messageId,
+        from: '',
+        to: email.to,
+        subject: '',
+        headers: {},
+        tags: {},
+        receivedAt: email.receivedAt,
+      },
+    );
   }
 
   /** recordCall appends a send call with its answered status. */

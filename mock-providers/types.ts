@@ -13,6 +13,12 @@ export interface MockProvidersOptions {
   postmarkPort?: number;
   /** postmarkServerToken, when set, is the only token accepted; otherwise any non-empty token is. */
   postmarkServerToken?: string;
+  /**
+   * keepBodies (default true) keeps every accepted email whole. When false, an email keeps only
+   * provider, messageId, to and receivedAt (empty strings and objects elsewhere), so a run of
+   * millions of emails (benchmarks) fits in memory.
+   */
+  keepBodies?: boolean;
 }
 
 /** MockProviderName names one of the two mocked providers. */
@@ -70,12 +76,28 @@ export interface Fault {
   message?: string;
 }
 
+/** MockStats summarizes what one mock provider received, without listing it. */
+export interface MockStats {
+  /** emails counts accepted emails (an idempotent replay adds none). */
+  emails: number;
+  /** uniqueRecipients counts distinct `to` lists (lower-cased) among them: emails - uniqueRecipients are duplicates. */
+  uniqueRecipients: number;
+  /** calls counts send calls; byStatus counts them by the HTTP status answered. */
+  calls: number;
+  byStatus: Record<string, number>;
+  /** firstReceivedAt and lastReceivedAt bound the accepted emails' receivedAt (absent when none). */
+  firstReceivedAt?: string;
+  lastReceivedAt?: string;
+}
+
 /** MockProviderControl inspects and steers one mock provider from code. */
 export interface MockProviderControl {
   /** received lists accepted emails in order; an idempotent replay adds nothing. */
   received(): ReceivedEmail[];
   /** calls lists every call to a send endpoint with the status answered. */
   calls(): CallRecord[];
+  /** stats counts emails, distinct recipients and calls by status, for runs too big to list. */
+  stats(): MockStats;
   /** injectFault queues a fault; the oldest active fault answers the next send call. */
   injectFault(fault: Fault): void;
   clearFaults(): void;

@@ -1,0 +1,123 @@
+/**
+ * What the benchmark runs (BENCH_ONLY, BENCH_SCALE, BENCH_1M_CONCURRENCY...), its sizes
+ * and bounds, and the store of every measurement the table and results.json are made of.
+ */
+import type { FanOutResult } from '../floor-workflow.ts';
+import type { Breakdown } from './breakdown.ts';
+import type { watch } from './procs.ts';
+
+export const SCENARIOS = ['direct', 'ours', 'floor', 'per-email', 'rate-limited', '1m'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+export const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  .map((s) => s === 'fairness' ? '1m' : s);
+for (const s of only) {
+  if (!SCENARIOS.includes(s as Scenario)) throw new Error(`BENCH_ONLY: unknown scenario ${s} (${SCENARIOS})`);
+}
+export const wanted = (s: Scenario) => only.length === 0 || only.includes(s);
+
+/** BENCH_SCALE shrinks every N (e.g. 0.1 for a quick smoke run); the figures then prove nothing. */
+export const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+export const scaled = (n: number) => Math.max(100, Math.round(n * SCALE));
+export const BUDGET_MS = Number(process.env.BENCH_BUDGET_MINUTES ?? 24) * 60_000;
+export const DEADLINE = Date.now() + BUDGET_MS;
+export const CPU_PROFILE = process.env.BENCH_CPU_PROFILE === '1';
+
+export const LATENCIES = [200, 20] as const;
+export const BATCH = 100;
+export const IN_FLIGHT = 8;
+export const N_SMALL = scaled(10_000);
+export const N_LARGE = scaled(100_000);
+/** PER_EMAIL_N: one activity per email; 10,000 at 200 ms would take 250 s at the very least. */
+export const PER_EMAIL_N: Record<number, number> = { 20: scaled(10_000), 200: scaled(2_000) };
+export const N_1M = scaled(1_000_000);
+export const CONCURRENCY_1M = Number(process.env.BENCH_1M_CONCURRENCY ?? 8);
+export const N_RATE = scaled(30_000);
+export const RATE = 10;
+export const N_FAIR = 500;
+
+export const serviceEnv = (taskQueue: string, concurrency = IN_FLIGHT, requestsPerSecond = 10_000) => ({
+  TEMPORAL_TASK_QUEUE: taskQueue,
+  // Config allows at most 10,000; the queue then dispatches 9,700/s: no limit in practice.
+  RESEND_REQUESTS_PER_SECOND: String(requestsPerSecond),
+  NEWSLETTER_BATCH_SIZE: String(BATCH),
+  EMAIL_CONCURRENCY_LIMIT: String(concurrency),
+});
+
+export const log = (message: string) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+export const kN = (n: number) => n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n);
+
+/** Outcome is a measurement, or why there is none. */
+export type Outcome<T> = T | 'TIMEOUT' | 'ERROR';
+
+/** key names a run by provider latency and N. */
+export const key = (latency: number, n: number) => `${latency}ms-${kN(n)}`;
+
+/** Delivery is what the mock saw of a run, timed from t0. */
+export interface Delivery {
+  emails: number;
+  duplicates: number;
+  calls: number;
+  byStatus: Record<string, number>;
+  toLastEmailMs: number;
+}
+
+/** NewsletterRun is one newsletter through the service: times from SendNewsletter's response. */
+export interface NewsletterRun extends Delivery {
+  n: number;
+  newsletterId: string;
+  sendNewsletterMs: number;
+  toFinalMs: number;
+  state: string;
+  sent: number;
+  processes?: ReturnType<ReturnType<typeof watch>['end']>;
+  /** breakdown times the run's provider requests (sendBatch activities) from its history. */
+  breakdown?: Breakdown;
+}
+
+/** FanOutRun is one fan-out workflow (floor or per-email): times from the start call's answer. */
+export interface FanOutRun {
+  activities: number;
+  toEndMs: number;
+  result: FanOutResult;
+  delivery?: Delivery;
+  breakdown?: Breakdown;
+}
+
+/** OneMillionRun is the 1M newsletter, with its history per run. */
+export interface OneMillionRun extends NewsletterRun {
+  concurrency: number;
+  /** emailsOfThis leaves out the small newsletter's emails sent meanwhile. */
+  emailsOfThis: number;
+  pageRequests: number;
+  resultsReported: number;
+  workflowId: string;
+  /** workerMemory is the worker's own memory figures (/metrics) right after the run, in MB. */
+  workerMemory?: Record<string, number>;
+  runs?: Array<{ runId: string; events: number; bytes: number; largestTaskBytes: number }>;
+}
+
+/** M holds every measurement, keyed by scenario and run; results.json gets it whole. */
+export const M = {
+  direct: {} as Record<string, Outcome<Delivery & { n: number; elapsedMs: number; errors: number }>>,
+  ours: {} as Record<string, Outcome<NewsletterRun>>,
+  floor: {} as Record<string, Outcome<FanOutRun>>,
+  /** floorMatched is the floor without eager activity dispatch. */
+  floorMatched: {} as Record<string, Outcome<FanOutRun>>,
+  perEmail: {} as Record<string, Outcome<FanOutRun>>,
+  rateLimited: undefined as
+    | Outcome<
+      NewsletterRun & {
+        workers: number;
+        throttledInFirstSecond: number;
+        throttledLater: number;
+        /** throttledAtMs: when (ms after the first call) the first 50 429s came. */
+        throttledAtMs: number[];
+      }
+    >
+    | undefined,
+  oneMillion: undefined as Outcome<OneMillionRun> | undefined,
+  fairness: { alone: undefined as Outcome<number> | undefined, during: undefined as Outcome<number> | undefined },
+  /** idleRssMb is each long-lived process's resident memory once started, before any work. */
+  idleRssMb: {} as Record<string, number>,
+};

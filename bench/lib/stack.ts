@@ -1,0 +1,205 @@
+/**
+ * What the scenarios run against, each in a process of its own on 127.0.0.1: a Temporal
+ * dev server (the `temporal` CLI, flags of test/support/temporal.ts), the mock providers
+ * (`mock-providers/main.ts`, bodies not kept) and the service (one bridge process, n
+ * worker processes: `src/main.ts --role=bridge|worker`, configured like the test suites).
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { MockProvidersClient } from '../../mock-providers/client.ts';
+import { dataConverter } from '../../src/data-converter.ts';
+import { freePort } from '../../src/telemetry/ops-server.ts';
+import { type Clients, connectClients } from '../../test/support/grpc.ts';
+import { testServiceEnv } from '../../test/support/service-env.ts';
+import { devServerArgs } from '../../test/support/temporal.ts';
+import { type Child, logText, start, startNode, stop, waitUntil } from './procs.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const HOST = '127.0.0.1';
+
+const ok = async (url: string) => (await fetch(url, { signal: AbortSignal.timeout(2_000) })).ok;
+
+/** Temporal is a running dev server and a client of it (with the service's gzip codec). */
+export interface Temporal {
+  address: string;
+  child: Child;
+  client: Client;
+  close(): Promise<void>;
+}
+
+/** temporalCli resolves the CLI the way the Makefile does. */
+function temporalCli(): string {
+  return process.env.TEMPORAL_CLI ||
+    execFileSync(`${ROOT}scripts/temporal-cli.sh`, { encoding: 'utf8', cwd: ROOT }).trim();
+}
+
+/** startTemporal starts an in-memory dev server (with devServerArgs() unless serverArgs replaces them) and connects to it. */
+export async function startTemporal(name: string, serverArgs: string[] = devServerArgs()): Promise<Temporal> {
+  const [port, httpPort, metricsPort] = [await freePort(HOST), await freePort(HOST), await freePort(HOST)];
+  const address = `${HOST}:${port}`;
+  const child = start(name, temporalCli(), [
+    'server',
+    'start-dev',
+    '--headless',
+    '--ip',
+    HOST,
+    '--port',
+    String(port),
+    '--http-port',
+    String(httpPort),
+    '--metrics-port',
+    String(metricsPort),
+    '--log-level',
+    'warn',
+    ...serverArgs,
+  ]);
+  await waitUntil(child, 'a frontend answering', async () => {
+    const probe = await Connection.connect({ address, connectTimeout: 1_000 });
+    try {
+      await probe.workflowService.getSystemInfo({});
+      return true;
+    } finally {
+      await probe.close();
+    }
+  });
+  const connection = await Connection.connect({ address });
+  return {
+    address,
+    child,
+    client: new Client({ connection, dataConverter }),
+    async close() {
+      await connection.close();
+      await stop(child);
+    },
+  };
+}
+
+/** Mock is the mock providers' process and its control client. */
+export interface Mock {
+  child: Child;
+  resendUrl: string;
+  postmarkUrl: string;
+  control: MockProvidersClient;
+  /** setup resets both providers and sets the Resend latency and rate limit (null: none). */
+  setup(latencyMs: number, requestsPerSecond?: number | null): Promise<void>;
+}
+
+/** startMock runs mock-providers/main.ts with MOCK_KEEP_BODIES=false. */
+export async function startMock(): Promise<Mock> {
+  const [resendPort, postmarkPort] = [await freePort(HOST), await freePort(HOST)];
+  const child = startNode('mock-providers', `${ROOT}mock-providers/main.ts`, [], {
+    env: {
+      MOCK_HOST: HOST,
+      MOCK_RESEND_PORT: String(resendPort),
+      MOCK_POSTMARK_PORT: String(postmarkPort),
+      MOCK_KEEP_BODIES: 'false',
+    },
+  });
+  const resendUrl = `http://${HOST}:${resendPort}`;
+  const postmarkUrl = `http://${HOST}:${postmarkPort}`;
+  await waitUntil(child, 'health', () => ok(`${resendUrl}/__mock/health`));
+  await waitUntil(child, 'health', () => ok(`${postmarkUrl}/__mock/health`));
+  const control = new MockProvidersClient(resendUrl, postmarkUrl);
+  return {
+    child,
+    resendUrl,
+    postmarkUrl,
+    control,
+    async setup(latencyMs, requestsPerSecond = null) {
+      await control.reset();
+      await control.latency('resend', latencyMs);
+      const response = await fetch(`${resendUrl}/__mock/rate-limit`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ requestsPerSecond }),
+      });
+      if (!response.ok) throw new Error(`mock rate limit: ${response.status} ${await response.text()}`);
+    },
+  };
+}
+
+/** ServiceOptions configure one deployment of the service. */
+export interface ServiceOptions {
+  name: string;
+  temporal: Temporal;
+  mock: Mock;
+  backendUrl: string;
+  /** workers is how many worker processes (one bridge process always). */
+  workers: number;
+  /** env overrides the service's environment (task queue, rates, batch size, concurrency). */
+  env: Record<string, string>;
+  /** cpuProfile writes a V8 CPU profile of each worker into bench/logs/ on exit. */
+  cpuProfile?: boolean;
+}
+
+/** Service is a running bridge and its workers, with the generated gRPC clients. */
+export interface Service {
+  bridge: Child;
+  workers: Child[];
+  clients: Clients;
+  env: Record<string, string>;
+  /** ops are the /health /ready /metrics base URLs: the bridge's, then each worker's. */
+  ops: { bridge: string; workers: string[] };
+  stop(): Promise<void>;
+}
+
+/** startService starts the bridge and the workers and resolves once every one of them is ready. */
+export async function startService(options: ServiceOptions): Promise<Service> {
+  const env = testServiceEnv({
+    temporalAddress: options.temporal.address,
+    resendUrl: options.mock.resendUrl,
+    postmarkUrl: options.mock.postmarkUrl,
+    backendUrl: options.backendUrl,
+  }, { LOG_LEVEL: 'info', ...options.env });
+  const main = `${ROOT}src/main.ts`;
+  const grpcPort = await freePort(HOST);
+  const bridgeOps = await freePort(HOST);
+  const bridge = startNode(`${options.name}-bridge`, main, ['--role=bridge'], {
+    env: { ...env, TEMPORAL_SERVER_PORT: String(grpcPort), BRIDGE_OPS_PORT: String(bridgeOps) },
+  });
+  const workers: Child[] = [];
+  const workerOps: number[] = [];
+  try {
+    for (let i = 0; i < options.workers; i++) {
+      const port = await freePort(HOST);
+      workerOps.push(port);
+      const name = `${options.name}-worker${i + 1}`;
+      workers.push(startNode(name, main, ['--role=worker'], {
+        env: { ...env, WORKER_OPS_PORT: String(port) },
+        nodeFlags: options.cpuProfile
+          ? ['--cpu-prof', `--cpu-prof-dir=${ROOT}bench/logs`, `--cpu-prof-name=${name}.cpuprofile`]
+          : [],
+      }));
+    }
+    await waitUntil(bridge, 'readiness', () => ok(`http://${HOST}:${bridgeOps}/ready`));
+    for (const [i, worker] of workers.entries()) {
+      await waitUntil(worker, 'readiness', () => ok(`http://${HOST}:${workerOps[i]}/ready`), 180_000);
+    }
+  } catch (err) {
+    await Promise.all([bridge, ...workers].map((c) => stop(c)));
+    throw err;
+  }
+  const clients = connectClients(grpcPort);
+  return {
+    bridge,
+    workers,
+    clients,
+    env,
+    ops: { bridge: `http://${HOST}:${bridgeOps}`, workers: workerOps.map((port) => `http://${HOST}:${port}`) },
+    async stop() {
+      clients.close();
+      // Workers drain their in-flight activities for up to 30 s (shutdownGraceTime) before they exit.
+      await Promise.all([bridge, ...workers].map((c) => stop(c, 40_000)));
+    },
+  };
+}
+
+/** startFloorWorker runs bench/floor-worker.ts on taskQueue. */
+export async function startFloorWorker(temporal: Temporal, mock: Mock, taskQueue: string): Promise<Child> {
+  const child = startNode('floor-worker', `${ROOT}bench/floor-worker.ts`, [], {
+    env: { BENCH_TEMPORAL_ADDRESS: temporal.address, BENCH_TASK_QUEUE: taskQueue, BENCH_RESEND_URL: mock.resendUrl },
+  });
+  await waitUntil(child, 'polling', () => logText(child).includes('floor worker polling'), 180_000);
+  return child;
+}

@@ -1,0 +1,326 @@
+/**
+ * The scenarios, each a function that starts what it needs, measures into M and stops
+ * what it started. See bench/README.md for what each one measures.
+ */
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { workflowIdFor } from '../src/domain/types.ts';
+import { recipients } from '../test/support/fixtures.ts';
+import { historyStats } from '../test/support/history.ts';
+import {
+  bounded,
+  type Context,
+  delivery,
+  fanOut,
+  finalStatus,
+  FLOOR_QUEUE,
+  heapFigures,
+  newsletterRun,
+  processes,
+  sendNewsletter,
+  terminate,
+  warmUp,
+} from './lib/measure.ts';
+import { breakdown } from './lib/breakdown.ts';
+import { type Child, rssMb, startNode, stop, watch } from './lib/procs.ts';
+import {
+  BATCH,
+  CONCURRENCY_1M,
+  CPU_PROFILE,
+  IN_FLIGHT,
+  key,
+  kN,
+  LATENCIES,
+  log,
+  M,
+  N_1M,
+  N_FAIR,
+  N_LARGE,
+  N_RATE,
+  N_SMALL,
+  type Outcome,
+  PER_EMAIL_N,
+  RATE,
+  serviceEnv,
+  wanted,
+} from './lib/settings.ts';
+import { startFloorWorker, startService } from './lib/stack.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+/** runDirect: bench/direct.ts (Resend SDK, batch 100, 8 in flight, no Temporal) for N=10k and 100k at both latencies. */
+export async function runDirect(ctx: Context): Promise<void> {
+  for (const latency of LATENCIES) {
+    for (const n of [N_SMALL, N_LARGE]) {
+      await ctx.mock.setup(latency);
+      M.direct[key(latency, n)] = await bounded(`direct ${key(latency, n)}`, 60_000 + n * 2, async (signal) => {
+        const child = startNode(`direct-${key(latency, n)}`, `${ROOT}bench/direct.ts`, [
+          '--resend-url',
+          ctx.mock.resendUrl,
+          '--n',
+          String(n),
+          '--prefix',
+          `d${latency}-${kN(n)}-`,
+          '--batch',
+          String(BATCH),
+          '--in-flight',
+          String(IN_FLIGHT),
+        ], { stdout: 'pipe' });
+        let out = '';
+        child.process.stdout!.on('data', (chunk: Buffer) => out += chunk.toString());
+        signal.addEventListener('abort', () => void stop(child));
+        const code = await child.exited;
+        if (code !== 0) throw new Error(`direct exited with ${code}; see ${child.logPath}`);
+        const r = JSON.parse(out.trim().split('\n').at(-1)!) as {
+          startedAt: number;
+          finishedAt: number;
+          errors: number;
+        };
+        return { n, elapsedMs: r.finishedAt - r.startedAt, errors: r.errors, ...await delivery(ctx.mock, r.startedAt) };
+      });
+    }
+  }
+}
+
+/** runOurs: one bridge + one worker process; N=10k inline and 100k from a backend list at both latencies (and 2k at 200 ms for per-email). */
+export async function runOurs(ctx: Context): Promise<void> {
+  const service = await startService({
+    name: 'ours',
+    temporal: ctx.temporal!,
+    mock: ctx.mock,
+    backendUrl: ctx.backend.url,
+    workers: 1,
+    env: serviceEnv('bench-ours'),
+    cpuProfile: CPU_PROFILE,
+  });
+  try {
+    await warmUp(ctx, service, 'ours');
+    // 20 ms first, with N=10k on a fresh worker: its peak RSS is the 10k figure the 1M one is compared with.
+    const runs: Array<[number, number, 'inline' | 'list']> = [
+      [20, N_SMALL, 'inline'],
+      [20, N_LARGE, 'list'],
+      [200, N_SMALL, 'inline'],
+      [200, N_LARGE, 'list'],
+      [200, PER_EMAIL_N[200]!, 'inline'],
+    ];
+    for (const [latency, n, kind] of runs) {
+      await ctx.mock.setup(latency);
+      const prefix = `o${latency}-${kN(n)}-`;
+      const source = kind === 'inline' ? { inline: recipients(n, prefix) } : { listId: `list-${prefix}` };
+      if (kind === 'list') ctx.backend.setList(`list-${prefix}`, n, prefix);
+      const ideal = Math.ceil(n / BATCH / IN_FLIGHT) * latency;
+      M.ours[key(latency, n)] = await bounded(
+        `ours ${key(latency, n)} (${kind})`,
+        90_000 + ideal * 4,
+        (signal) => newsletterRun(ctx, service, `ours-${key(latency, n)}`, source, n, signal),
+      );
+    }
+  } finally {
+    await service.stop();
+  }
+}
+
+/** runFloorAndPerEmail: bench/floor-worker.ts; no-op fan-outs as many as ours' requests (floor), then one activity per email (per-email). */
+export async function runFloorAndPerEmail(ctx: Context): Promise<void> {
+  const worker: Child = await startFloorWorker(ctx.temporal!, ctx.mock, FLOOR_QUEUE);
+  try {
+    M.idleRssMb['floor-worker'] = rssMb(worker.pid);
+    await ctx.mock.setup(0);
+    const warm = await bounded(
+      'floor: warm-up',
+      60_000,
+      (signal) => fanOut(ctx, { kind: 'noop', total: 16, concurrency: IN_FLIGHT, latencyMs: 0, prefix: '' }, signal),
+    );
+    if (typeof warm === 'string') throw new Error('floor: the warm-up fan-out did not finish');
+    if (wanted('floor')) {
+      for (const latency of LATENCIES) {
+        for (const n of [N_SMALL, N_LARGE]) {
+          await ctx.mock.setup(latency);
+          const activities = Math.ceil(n / BATCH);
+          const ideal = Math.ceil(activities / IN_FLIGHT) * latency;
+          M.floor[key(latency, n)] = await bounded(
+            `floor ${key(latency, n)} (${activities} activities)`,
+            60_000 + ideal * 4,
+            (signal) =>
+              fanOut(
+                ctx,
+                { kind: 'noop', total: activities, concurrency: IN_FLIGHT, latencyMs: latency, prefix: '' },
+                signal,
+              ),
+          );
+        }
+        // The same without eager dispatch: every activity through matching, as the service's sends go.
+        const activities = Math.ceil(N_LARGE / BATCH);
+        await ctx.mock.setup(latency);
+        M.floorMatched[key(latency, N_LARGE)] = await bounded(
+          `floor ${key(latency, N_LARGE)} without eager dispatch`,
+          60_000 + Math.ceil(activities / IN_FLIGHT) * latency * 4,
+          (signal) =>
+            fanOut(ctx, {
+              kind: 'noop',
+              total: activities,
+              concurrency: IN_FLIGHT,
+              latencyMs: latency,
+              prefix: '',
+              eager: false,
+            }, signal),
+        );
+      }
+    }
+    if (wanted('per-email')) {
+      for (const latency of LATENCIES) {
+        const n = PER_EMAIL_N[latency]!;
+        await ctx.mock.setup(latency);
+        M.perEmail[key(latency, n)] = await bounded(
+          `per-email ${key(latency, n)}`,
+          latency === 20 ? 240_000 : 150_000,
+          (signal) =>
+            fanOut(ctx, {
+              kind: 'email',
+              total: n,
+              concurrency: IN_FLIGHT,
+              latencyMs: latency,
+              prefix: `pe${latency}-`,
+            }, signal),
+        );
+      }
+    }
+  } finally {
+    await stop(worker, 40_000);
+  }
+}
+
+/** runRateLimited: the mock at R requests/s, the service at R with three worker processes, one 30k backend list. */
+export async function runRateLimited(ctx: Context): Promise<void> {
+  const workers = 3;
+  const service = await startService({
+    name: 'rate',
+    temporal: ctx.temporal!,
+    mock: ctx.mock,
+    backendUrl: ctx.backend.url,
+    workers,
+    env: serviceEnv('bench-rate', IN_FLIGHT, RATE),
+  });
+  try {
+    for (const [i, w] of service.workers.entries()) M.idleRssMb[`rate-worker${i + 1}`] = rssMb(w.pid);
+    await ctx.mock.setup(20, RATE);
+    ctx.backend.setList('list-rate', N_RATE, 'rl-');
+    const run = await bounded(
+      `rate-limited ${kN(N_RATE)} at ${RATE} requests/s, ${workers} workers`,
+      N_RATE / BATCH / RATE * 1000 * 2 + 60_000,
+      (signal) => newsletterRun(ctx, service, 'rate', { listId: 'list-rate' }, N_RATE, signal),
+    );
+    if (typeof run === 'string') {
+      M.rateLimited = run;
+    } else {
+      // When the 429s came: the first second (the idle queue's initial burst) or later.
+      const calls = await ctx.mock.control.calls('resend');
+      const first = Date.parse(calls[0]!.at);
+      const throttled = calls.filter((c) => c.status === 429).map((c) => Date.parse(c.at) - first);
+      M.rateLimited = {
+        ...run,
+        workers,
+        throttledInFirstSecond: throttled.filter((ms) => ms < 1_000).length,
+        throttledLater: throttled.filter((ms) => ms >= 1_000).length,
+        throttledAtMs: throttled.slice(0, 50),
+      };
+    }
+  } finally {
+    await ctx.mock.setup(0);
+    await service.stop();
+  }
+}
+
+/**
+ * runOneMillion: on a fresh dev server, the small newsletter alone, then 1M recipients from
+ * backend pages with the small one started at 10%, then the 1M's history.
+ */
+export async function runOneMillion(ctx: Context): Promise<void> {
+  const service = await startService({
+    name: 'million',
+    temporal: ctx.temporal!,
+    mock: ctx.mock,
+    backendUrl: ctx.backend.url,
+    workers: 1,
+    env: serviceEnv('bench-1m', CONCURRENCY_1M),
+    cpuProfile: CPU_PROFILE,
+  });
+  try {
+    await warmUp(ctx, service, 'million');
+    // The small newsletter alone, on the same service.
+    await ctx.mock.setup(20);
+    M.fairness.alone = await bounded('fairness: 500 alone', 60_000, async (signal) => {
+      const id = `small-alone-${randomUUID().slice(0, 8)}`;
+      const { t0 } = await sendNewsletter(service, id, { inline: recipients(N_FAIR, 'fa-') });
+      return (await finalStatus(service, id, t0, signal, 50)).toFinalMs;
+    });
+
+    await ctx.mock.setup(20);
+    ctx.backend.setList('list-1m', N_1M, 'm-');
+    let during: Promise<Outcome<number>> | undefined;
+    M.oneMillion = await bounded(`1M: ${kN(N_1M)} from backend pages`, 8 * 60_000, async (signal) => {
+      const id = `million-${randomUUID().slice(0, 8)}`;
+      const w = watch(processes(ctx, service));
+      signal.addEventListener('abort', () => w.end());
+      const pages0 = ctx.backend.pageRequests;
+      const { t0, sendNewsletterMs } = await sendNewsletter(service, id, { listId: 'list-1m' });
+      signal.addEventListener('abort', () => void terminate(ctx.temporal!, workflowIdFor(id)));
+      let lastLog = Date.now();
+      const { status, toFinalMs, state } = await finalStatus(service, id, t0, signal, 1_000, (sent) => {
+        if (!during && sent >= N_1M / 10) {
+          // The small newsletter, started once the big one is 10% done.
+          during = bounded('fairness: 500 during the 1M', 5 * 60_000, async (signal2) => {
+            const small = `small-during-${randomUUID().slice(0, 8)}`;
+            const { t0: s0 } = await sendNewsletter(service, small, { inline: recipients(N_FAIR, 'fd-') });
+            return (await finalStatus(service, small, s0, signal2, 50)).toFinalMs;
+          });
+        }
+        if (Date.now() - lastLog > 30_000) {
+          lastLog = Date.now();
+          log(`1M: ${sent} sent after ${Math.round((Date.now() - t0) / 1000)} s`);
+        }
+      });
+      const procs = w.end();
+      const workerMemory = await heapFigures(service.ops.workers[0]!);
+      const seen = await delivery(ctx.mock, t0);
+      const smallDone = during ? typeof (await during) === 'number' : false;
+      return {
+        n: N_1M,
+        concurrency: CONCURRENCY_1M,
+        newsletterId: id,
+        sendNewsletterMs,
+        state,
+        sent: status.sent,
+        toFinalMs,
+        ...seen,
+        // The small newsletter's 500 emails went to the same mock.
+        emailsOfThis: seen.emails - (smallDone ? N_FAIR : 0),
+        processes: procs,
+        workerMemory,
+        pageRequests: ctx.backend.pageRequests - pages0,
+        resultsReported: ctx.backend.results(id),
+        workflowId: workflowIdFor(id),
+      };
+    });
+    M.fairness.during = during ? await during : M.oneMillion === 'TIMEOUT' ? 'TIMEOUT' : 'ERROR';
+  } finally {
+    await service.stop();
+  }
+  if (typeof M.oneMillion === 'object') {
+    const run = M.oneMillion;
+    M.oneMillion = await bounded('1M: history', 3 * 60_000, async () => {
+      const stats = await historyStats(ctx.temporal!.client, run.workflowId);
+      const timing = await breakdown(ctx.temporal!.client, run.workflowId, 'sendBatch');
+      return {
+        ...run,
+        breakdown: timing,
+        runs: stats.runs.map(({ runId, events, bytes, largestTaskBytes }) => ({
+          runId,
+          events,
+          bytes,
+          largestTaskBytes,
+        })),
+      };
+    });
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * The table: every figure of M with its target and verdict, ratios taken within the run.
+ */
+import type { Breakdown } from './lib/breakdown.ts';
+import type { Report } from './lib/report.ts';
+import {
+  BATCH,
+  CONCURRENCY_1M,
+  key,
+  kN,
+  LATENCIES,
+  M,
+  N_1M,
+  N_FAIR,
+  N_LARGE,
+  N_RATE,
+  N_SMALL,
+  type NewsletterRun,
+  type OneMillionRun,
+  type Outcome,
+  PER_EMAIL_N,
+  RATE,
+  wanted,
+} from './lib/settings.ts';
+
+const seconds = (ms: number) => ms / 1000;
+const valueOf = <T>(o: Outcome<T> | undefined): T | undefined =>
+  o === undefined || o === 'TIMEOUT' || o === 'ERROR' ? undefined : o as T;
+/** shown is a figure of an outcome: null when not run, 'TIMEOUT' or 'ERROR' when there is none. */
+function shown<T>(o: Outcome<T> | undefined, f: (v: T) => number | boolean | undefined) {
+  if (o === undefined) return null;
+  if (o === 'TIMEOUT' || o === 'ERROR') return o as 'TIMEOUT' | 'ERROR';
+  return f(o as T) ?? null;
+}
+
+export function buildReport(report: Report): void {
+  const onceAll = (runs: Array<Outcome<{ emails: number; duplicates: number; n: number }> | undefined>) => {
+    const done = runs.map(valueOf).filter((r) => r !== undefined);
+    return done.length === 0 ? null : done.every((r) => r.emails === r.n && r.duplicates === 0);
+  };
+
+  if (wanted('direct')) {
+    for (const latency of LATENCIES) {
+      for (const n of [N_SMALL, N_LARGE]) {
+        const r = M.direct[key(latency, n)];
+        report.add(
+          'direct',
+          `${latency} ms, N=${kN(n)}: time to last email`,
+          shown(r, (v) => seconds(v.toLastEmailMs)),
+          {
+            unit: 's',
+          },
+        );
+      }
+    }
+    report.add('direct', 'every email accepted exactly once', onceAll(Object.values(M.direct)), {
+      target: { op: 'true' },
+    });
+  }
+
+  if (wanted('ours')) {
+    for (const latency of LATENCIES) {
+      for (const n of [N_SMALL, N_LARGE, ...(latency === 200 ? [PER_EMAIL_N[200]!] : [])]) {
+        const r = M.ours[key(latency, n)];
+        const how = n === N_LARGE ? 'backend list' : 'inline';
+        report.add(
+          'ours',
+          `${latency} ms, N=${kN(n)} ${how}: to last email`,
+          shown(r, (v) => seconds(v.toLastEmailMs)),
+          {
+            unit: 's',
+          },
+        );
+        report.add('ours', `${latency} ms, N=${kN(n)} ${how}: to final status`, shown(r, (v) => seconds(v.toFinalMs)), {
+          unit: 's',
+        });
+        if (n === N_LARGE) {
+          report.text(
+            'ours',
+            `${latency} ms, N=${kN(n)}: ${BREAKDOWN}`,
+            textOf(r, (v) => timing(v.breakdown)),
+          );
+        }
+      }
+    }
+    report.add('ours', 'every email accepted exactly once', onceAll(Object.values(M.ours)), { target: { op: 'true' } });
+    for (const latency of LATENCIES) {
+      for (const n of [N_SMALL, N_LARGE]) {
+        const ours = valueOf(M.ours[key(latency, n)]);
+        const direct = valueOf(M.direct[key(latency, n)]);
+        const floor = valueOf(M.floor[key(latency, n)]);
+        if (wanted('direct')) {
+          report.add(
+            'ours',
+            `${latency} ms, N=${kN(n)}: ours ÷ direct`,
+            ours && direct ? ours.toLastEmailMs / direct.toLastEmailMs : null,
+            latency === 200 && n === N_LARGE ? { target: { op: '<=', value: 1.15 } } : {},
+          );
+        }
+        if (wanted('floor')) {
+          report.add(
+            'ours',
+            `${latency} ms, N=${kN(n)}: ours ÷ floor`,
+            ours && floor ? ours.toFinalMs / floor.toEndMs : null,
+            latency === 20 ? { target: { op: '<=', value: 1.25 } } : {},
+          );
+          const matched = valueOf(M.floorMatched[key(latency, n)]);
+          if (n === N_LARGE) {
+            report.add(
+              'ours',
+              `${latency} ms, N=${kN(n)}: ours ÷ floor without eager dispatch`,
+              ours && matched ? ours.toFinalMs / matched.toEndMs : null,
+            );
+          }
+        }
+      }
+    }
+  }
+
+  if (wanted('floor')) {
+    for (const latency of LATENCIES) {
+      for (const n of [N_SMALL, N_LARGE]) {
+        const r = M.floor[key(latency, n)];
+        report.add(
+          'floor',
+          `${latency} ms, ${kN(Math.ceil(n / BATCH))} no-op activities (N=${kN(n)}): to workflow end`,
+          shown(r, (v) => seconds(v.toEndMs)),
+          { unit: 's' },
+        );
+        if (n === N_LARGE) {
+          report.text('floor', `${latency} ms, N=${kN(n)}: ${BREAKDOWN}`, textOf(r, (v) => timing(v.breakdown)));
+          const m = M.floorMatched[key(latency, n)];
+          report.add(
+            'floor',
+            `${latency} ms, N=${kN(n)}, no eager dispatch: to workflow end`,
+            shown(m, (v) => seconds(v.toEndMs)),
+            {
+              unit: 's',
+            },
+          );
+          report.text(
+            'floor',
+            `${latency} ms, N=${kN(n)}, no eager dispatch: ${BREAKDOWN}`,
+            textOf(m, (v) => timing(v.breakdown)),
+          );
+        }
+      }
+    }
+  }
+
+  if (wanted('per-email')) {
+    for (const latency of LATENCIES) {
+      const n = PER_EMAIL_N[latency]!;
+      const r = M.perEmail[key(latency, n)];
+      report.add(
+        'per-email',
+        `${latency} ms, N=${kN(n)}: to last email`,
+        shown(r, (v) => seconds(v.delivery!.toLastEmailMs)),
+        {
+          unit: 's',
+        },
+      );
+      const ours = valueOf(M.ours[key(latency, n)]);
+      const pe = valueOf(r);
+      if (wanted('ours')) {
+        report.add(
+          'per-email',
+          `${latency} ms, N=${kN(n)}: per-email ÷ ours`,
+          ours && pe ? pe.delivery!.toLastEmailMs / ours.toLastEmailMs : null,
+          { target: { op: '>=', value: 20 } },
+        );
+      }
+    }
+    report.add(
+      'per-email',
+      'every email accepted exactly once',
+      onceAll(Object.values(M.perEmail).map((r) => typeof r === 'object' ? { ...r.delivery!, n: r.activities } : r)),
+      { target: { op: 'true' } },
+    );
+  }
+
+  if (wanted('1m')) {
+    const r = M.oneMillion;
+    const runs = (f: (runs: Array<{ events: number; bytes: number }>, x: OneMillionRun) => number) =>
+      shown(r, (x) => x.runs?.length ? f(x.runs, x) : undefined);
+    const label = `1M (batch ${BATCH}, concurrency ${CONCURRENCY_1M}, 20 ms)`;
+    report.add(
+      label,
+      `completes: ${kN(N_1M)} emails once, COMPLETED`,
+      shown(r, (x) => x.emailsOfThis === x.n && x.duplicates === 0 && x.state === 'COMPLETED'),
+      { target: { op: 'true' } },
+    );
+    report.add(label, 'wall time to last email', shown(r, (x) => seconds(x.toLastEmailMs)), { unit: 's', digits: 1 });
+    report.add(label, 'wall time to final status', shown(r, (x) => seconds(x.toFinalMs)), { unit: 's', digits: 1 });
+    report.add(label, 'emails/s', shown(r, (x) => x.emailsOfThis / seconds(x.toLastEmailMs)), { digits: 0 });
+    report.add(label, 'worker peak RSS', shown(r, (x) => x.processes?.['worker']?.peakRssMb), {
+      unit: 'MB',
+      digits: 0,
+      target: { op: '<', value: 300 },
+    });
+    report.add(label, 'bridge peak RSS', shown(r, (x) => x.processes?.['bridge']?.peakRssMb), {
+      unit: 'MB',
+      digits: 0,
+    });
+    report.add(
+      label,
+      `worker peak RSS at N=${kN(N_SMALL)} (ours, 20 ms)`,
+      shown(M.ours[key(20, N_SMALL)], (x) => x.processes?.['worker']?.peakRssMb),
+      { unit: 'MB', digits: 0 },
+    );
+    report.text(
+      label,
+      'worker memory after the run: heap used / heap total / external (MB)',
+      textOf(
+        r,
+        (x) =>
+          x.workerMemory
+            ? `${x.workerMemory['heapUsed']} / ${x.workerMemory['heapTotal']} / ${x.workerMemory['external']}`
+            : null,
+      ),
+    );
+    report.text(label, BREAKDOWN, textOf(r, (x) => timing(x.breakdown)));
+    report.add(label, 'worker RSS idle, after start', M.idleRssMb['million-worker1'] ?? null, {
+      unit: 'MB',
+      digits: 0,
+    });
+    report.add(label, 'runs (continue-as-new)', runs((rs) => rs.length), { digits: 0 });
+    report.add(label, 'history events per run, max', runs((rs) => Math.max(...rs.map((x) => x.events))), {
+      digits: 0,
+      target: { op: '<=', value: 10_000 },
+    });
+    report.add(label, 'history events per run, average', runs((rs) => avg(rs.map((x) => x.events))), { digits: 0 });
+    report.add(label, 'history bytes per run, max', runs((rs) => Math.max(...rs.map((x) => x.bytes))), { digits: 0 });
+    report.add(label, 'history bytes per run, average', runs((rs) => avg(rs.map((x) => x.bytes))), { digits: 0 });
+    report.add(label, 'history bytes per recipient', runs((rs, x) => sum(rs.map((y) => y.bytes)) / x.n), {
+      digits: 1,
+      target: { op: '<', value: 50 },
+    });
+  }
+
+  if (wanted('rate-limited')) {
+    const r = M.rateLimited;
+    const label = `rate-limited (R=${RATE}/s, 3 workers, N=${kN(N_RATE)})`;
+    const rate = (x: NewsletterRun) => x.emails / seconds(x.toLastEmailMs);
+    report.add(label, 'achieved emails/s', shown(r, rate), { digits: 1 });
+    report.add(label, `achieved ÷ theoretical (${RATE} × ${BATCH}/s)`, shown(r, (x) => rate(x) / (RATE * BATCH)), {
+      target: { op: '>=', value: 0.95 },
+    });
+    report.add(label, '429 answers', shown(r, (x) => x.byStatus['429'] ?? 0), { digits: 0 });
+    report.text(
+      label,
+      '429 answers in the first second / later',
+      textOf(r, (x) => `${x.throttledInFirstSecond} / ${x.throttledLater}`),
+    );
+    report.add(label, '429 share of calls (%)', shown(r, (x) => (x.byStatus['429'] ?? 0) / x.calls * 100), {
+      digits: 3,
+      target: { op: '<', value: 0.1 },
+    });
+    report.add(label, 'every email accepted exactly once', onceAll([r]), { target: { op: 'true' } });
+  }
+
+  if (wanted('1m')) {
+    const { alone, during } = M.fairness;
+    const label = `fairness (${N_FAIR} inline, 20 ms)`;
+    report.add(label, 'alone: to final status', shown(alone, seconds), { unit: 's' });
+    report.add(label, 'during the 1M: to final status', shown(during, seconds), { unit: 's' });
+    report.add(
+      label,
+      'during ÷ alone',
+      typeof alone === 'number' && typeof during === 'number' ? during / alone : null,
+      { target: { op: '<=', value: 3 } },
+    );
+  }
+}
+
+const BREAKDOWN = 'per request: wait for worker / run / workflow turnaround, mean';
+
+/** timing prints a breakdown's means: wait for a worker, run, workflow turnaround (ms). */
+const timing = (b: Breakdown | undefined) =>
+  b
+    ? `${b.waited.mean} / ${b.ran.mean} / ${b.turnaround.mean} ms (p95 ${b.waited.p95} / ${b.ran.p95} / ${b.turnaround.p95})`
+    : null;
+function textOf<T>(o: Outcome<T> | undefined, f: (v: T) => string | null): string | null {
+  if (o === undefined) return null;
+  if (o === 'TIMEOUT' || o === 'ERROR') return o as string;
+  return f(o as T);
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const avg = (xs: number[]) => sum(xs) / xs.length;
