@@ -2,6 +2,7 @@
  * The Temporal workers: register the workflows and the activities built from their
  * dependencies (providers, circuit breakers, backend client, batch source).
  */
+import { existsSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
@@ -21,6 +22,16 @@ import type { Tracing } from '../telemetry/tracing.ts';
 
 /** workflowsPath is the workflow bundle entry beside this module (.ts from source, .js from dist). */
 export const workflowsPath = fileURLToPath(new URL(`../workflows/index${extname(import.meta.url)}`, import.meta.url));
+
+/** prebuiltBundlePath is where `npm run build` writes the workflow bundle (dist/workflow-bundle.js; see bundle.ts). */
+export const prebuiltBundlePath = fileURLToPath(new URL('../../workflow-bundle.js', import.meta.url));
+
+/** workflowCode is the pre-built bundle when this module runs from dist/, otherwise the sources to bundle at start. */
+function workflowCode(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  return extname(import.meta.url) === '.js' && existsSync(prebuiltBundlePath)
+    ? { workflowBundle: { codePath: prebuiltBundlePath } }
+    : { workflowsPath };
+}
 
 /** WorkerDeps are what the worker needs; providers and backend default to those the config describes. */
 export interface WorkerDeps {
@@ -133,12 +144,17 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     dataConverter,
     shutdownGraceTime: '30 seconds',
   } as const;
+  const code = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : workflowCode();
   const main = await Worker.create({
     ...common,
     taskQueue: config.temporal.taskQueue,
-    ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath }),
+    ...code,
     activities: { readPages, notifyBackend, postResults },
     ...tracingOptions,
+    // A bundle already holds the workflow interceptors (bundled with WORKFLOW_INTERCEPTOR_MODULES).
+    ...(tracingOptions.interceptors && code.workflowBundle
+      ? { interceptors: { activity: tracingOptions.interceptors.activity } }
+      : {}),
   });
   const senders = await Promise.all(PROVIDERS.map((provider) =>
     Worker.create({
