@@ -200,8 +200,9 @@ async function send(
 ): Promise<Settled> {
   const { name } = provider;
   // Addresses from a backend page are checked here (inline ones were checked at the API).
-  const invalid = members.filter((m) => !isEmailAddress(m.recipient.email));
-  const valid = members.filter((m) => isEmailAddress(m.recipient.email));
+  const valid: Member[] = [];
+  const invalid: Member[] = [];
+  for (const m of members) (isEmailAddress(m.recipient.email) ? valid : invalid).push(m);
   const rejected = settleAll(name, invalid, { error: 'not an email address' });
   if (valid.length === 0) return rejected;
 

@@ -80,7 +80,6 @@ interface Unit {
 
 /** Carried is the whole state one run hands the next: cursors, counters, small queues. */
 export interface Carried {
-  ref: DefinitionRef;
   plan: DeliveryPlan;
   books: AccountingState;
   /** nextBatch is the index the next batch gets. */
@@ -125,8 +124,11 @@ const { notifyBackend } = proxyActivities<Activities>({
 /** newsletterWorkflow delivers one newsletter and returns its final status. */
 export async function newsletterWorkflow(input: NewsletterInput, carried?: Carried): Promise<NewsletterStatus> {
   const info = workflowInfo();
-  const c: Carried = carried ?? start(input, info.workflowId, info.firstExecutionRunId, new Date().toISOString());
-  const { plan, ref } = c;
+  const c: Carried = carried ?? start(input, new Date().toISOString());
+  const { plan } = c;
+  // The first run's start input holds the content and inline recipients; firstExecutionRunId
+  // names that run in every run of the chain.
+  const ref: DefinitionRef = { workflowId: info.workflowId, runId: info.firstExecutionRunId };
   const books = new NewsletterAccounting(c.books);
   const order = providerOrder(plan.primaryProvider);
   const logContext = { newsletter_id: plan.newsletterId, trace_id: plan.traceId };
@@ -341,14 +343,13 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
 }
 
 /** start opens a newsletter's first run: plan, books, and the `started` callback. */
-function start(input: NewsletterInput, workflowId: string, runId: string, now: string): Carried {
+function start(input: NewsletterInput, now: string): Carried {
   const plan = planOf(input);
   const books = NewsletterAccounting.start({ newsletterId: plan.newsletterId, traceId: plan.traceId, startTime: now });
   if (plan.source.kind === 'inline') {
     books.addBatches(Math.ceil(plan.source.count / plan.batchSize), plan.source.count, true);
   }
   return {
-    ref: { workflowId, runId },
     plan,
     books: books.state,
     nextBatch: 0,

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import type { RenderedEmail } from '../../src/domain/templating.ts';
 
 /** TOKEN is the INTERNAL_SERVICE_TOKEN of every service under test. */
 export const TOKEN = 'test-service-token';
@@ -50,3 +51,14 @@ export function newsletterRequest(
 
 /** silentLogger swallows the Temporal SDK's log lines (e.g. the workflow bundler's). */
 export const silentLogger = { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} };
+
+/** renderedEmail is one finished email to `to`, as a provider adapter receives it (adapter specs). */
+export const renderedEmail = (to: string): RenderedEmail => ({
+  to,
+  from: 'News <news@example.com>',
+  subject: `Hello ${to}`,
+  html: '<p>Hi</p>',
+  text: 'Hi',
+  headers: { 'List-Unsubscribe': '<https://example.com/u>' },
+  tags: { newsletter_id: 'n1' },
+});

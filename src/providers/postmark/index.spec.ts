@@ -1,19 +1,11 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type MockProviders, startMockProviders } from '../../../mock-providers/server.ts';
-import type { RenderedEmail } from '../../domain/templating.ts';
+import { renderedEmail } from '../../../test/support/fixtures.ts';
 import { ProviderError } from '../types.ts';
 import { createPostmarkProvider, postmarkClientOptions } from './index.ts';
 
-const email = (to: string): RenderedEmail => ({
-  to,
-  from: 'News <news@example.com>',
-  subject: `Hello ${to}`,
-  html: '<p>Hi</p>',
-  text: 'Hi',
-  headers: { 'List-Unsubscribe': '<https://example.com/u>' },
-  tags: { newsletter_id: 'n1' },
-});
+const email = renderedEmail;
 
 describe('postmarkClientOptions', () => {
   it('derives host, port, path prefix and scheme from POSTMARK_BASE_URL', () => {

@@ -1,19 +1,11 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type MockProviders, startMockProviders } from '../../../mock-providers/server.ts';
-import type { RenderedEmail } from '../../domain/templating.ts';
+import { renderedEmail } from '../../../test/support/fixtures.ts';
 import { ProviderError } from '../types.ts';
 import { createResendProvider } from './index.ts';
 
-const email = (to: string): RenderedEmail => ({
-  to,
-  from: 'News <news@example.com>',
-  subject: `Hello ${to}`,
-  html: '<p>Hi</p>',
-  text: 'Hi',
-  headers: { 'List-Unsubscribe': '<https://example.com/u>' },
-  tags: { newsletter_id: 'n1' },
-});
+const email = renderedEmail;
 
 describe('Resend adapter (official SDK against the mock Resend)', () => {
   let mock: MockProviders;
