@@ -80,7 +80,7 @@ compose-check:
 	scripts/ensure-prometheus.sh
 	promtool check config observability/prometheus/prometheus.compose.yml
 
-## bench: the benchmark (bench/README.md): prints a table, writes bench/results.json; BENCH_ONLY=direct,ours runs a subset
+## bench: the benchmark (bench/README.md), against the production build (dist/): prints a table, writes bench/results.json; BENCH_ONLY=direct,ours runs a subset
 .PHONY: bench
-bench: setup
+bench: build
 	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) bench/run.ts

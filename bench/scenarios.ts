@@ -17,6 +17,7 @@ import {
   heapFigures,
   newsletterRun,
   processes,
+  sampleMemory,
   sendNewsletter,
   terminate,
   warmUp,
@@ -261,6 +262,7 @@ export async function runOneMillion(ctx: Context): Promise<void> {
     M.oneMillion = await bounded(`1M: ${kN(N_1M)} from backend pages`, 8 * 60_000, async (signal) => {
       const id = `million-${randomUUID().slice(0, 8)}`;
       const w = watch(processes(ctx, service));
+      const memory = sampleMemory(service.ops.workers[0]!);
       signal.addEventListener('abort', () => w.end());
       const pages0 = ctx.backend.pageRequests;
       const { t0, sendNewsletterMs } = await sendNewsletter(service, id, { listId: 'list-1m' });
@@ -282,6 +284,7 @@ export async function runOneMillion(ctx: Context): Promise<void> {
       });
       const procs = w.end();
       const workerMemory = await heapFigures(service.ops.workers[0]!);
+      const workerPeakMemory = await memory.end();
       const seen = await delivery(ctx.mock, t0);
       const smallDone = during ? typeof (await during) === 'number' : false;
       return {
@@ -297,6 +300,7 @@ export async function runOneMillion(ctx: Context): Promise<void> {
         emailsOfThis: seen.emails - (smallDone ? N_FAIR : 0),
         processes: procs,
         workerMemory,
+        workerPeakMemory,
         pageRequests: ctx.backend.pageRequests - pages0,
         resultsReported: ctx.backend.results(id),
         workflowId: workflowIdFor(id),

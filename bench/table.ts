@@ -219,6 +219,14 @@ export function buildReport(report: Report): void {
             : null,
       ),
     );
+    report.text(
+      label,
+      'worker at its sampled RSS peak: RSS / heap total / heap used / external (MB)',
+      textOf(r, (x) => {
+        const m = x.workerPeakMemory;
+        return m ? `${m['rss']} / ${m['heapTotal']} / ${m['heapUsed']} / ${m['external']}` : null;
+      }),
+    );
     report.text(label, BREAKDOWN, textOf(r, (x) => timing(x.breakdown)));
     report.add(label, 'worker RSS idle, after start', M.idleRssMb['million-worker1'] ?? null, {
       unit: 'MB',

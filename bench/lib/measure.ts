@@ -238,3 +238,29 @@ export async function heapFigures(opsUrl: string): Promise<Record<string, number
     }),
   );
 }
+
+/**
+ * sampleMemory polls a role's heapFigures every 2 s and keeps the sample with the highest
+ * RSS, so the table can say how much of the peak is V8's heap, how much external (Buffers)
+ * and how much neither (native: the Core SDK, the workflow thread's isolate).
+ */
+export function sampleMemory(opsUrl: string): { end(): Promise<Record<string, number> | null> } {
+  let peak: Record<string, number> | null = null;
+  const sample = async () => {
+    try {
+      const figures = await heapFigures(opsUrl);
+      if (!peak || figures['rss']! > peak['rss']!) peak = figures;
+    } catch {
+      // A sample missed while the worker is busy changes nothing.
+    }
+  };
+  const timer = setInterval(() => void sample(), 2_000);
+  timer.unref();
+  return {
+    async end() {
+      clearInterval(timer);
+      await sample();
+      return peak;
+    },
+  };
+}

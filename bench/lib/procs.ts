@@ -81,7 +81,9 @@ export function startNode(
   args: string[] = [],
   options: { env?: Record<string, string>; stdout?: 'log' | 'pipe'; nodeFlags?: string[] } = {},
 ): Child & { process: ChildProcess } {
-  const flags = ['--experimental-transform-types', '--disable-warning=ExperimentalWarning', ...options.nodeFlags ?? []];
+  // TypeScript sources run through Node's type transform; the production build (.js) runs as is.
+  const ts = file.endsWith('.ts') ? ['--experimental-transform-types', '--disable-warning=ExperimentalWarning'] : [];
+  const flags = [...ts, ...options.nodeFlags ?? []];
   return start(name, process.execPath, [...flags, file, ...args], options);
 }
 

@@ -94,6 +94,8 @@ export interface OneMillionRun extends NewsletterRun {
   workflowId: string;
   /** workerMemory is the worker's own memory figures (/metrics) right after the run, in MB. */
   workerMemory?: Record<string, number>;
+  /** workerPeakMemory is the worker's /metrics sample with the highest RSS during the run, in MB. */
+  workerPeakMemory?: Record<string, number> | null;
   runs?: Array<{ runId: string; events: number; bytes: number; largestTaskBytes: number }>;
 }
 

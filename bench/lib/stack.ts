@@ -2,9 +2,10 @@
  * What the scenarios run against, each in a process of its own on 127.0.0.1: a Temporal
  * dev server (the `temporal` CLI, flags of test/support/temporal.ts), the mock providers
  * (`mock-providers/main.ts`, bodies not kept) and the service (one bridge process, n
- * worker processes: `src/main.ts --role=bridge|worker`, configured like the test suites).
+ * worker processes: `dist/src/main.js --role=bridge|worker`, the production build, configured like the test suites).
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { MockProvidersClient } from '../../mock-providers/client.ts';
@@ -152,7 +153,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     postmarkUrl: options.mock.postmarkUrl,
     backendUrl: options.backendUrl,
   }, { LOG_LEVEL: 'info', ...options.env });
-  const main = `${ROOT}src/main.ts`;
+  // The production build, as users run it (`npm start`): `make bench` builds it first.
+  const main = `${ROOT}dist/src/main.js`;
+  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` (make bench does)`);
   const grpcPort = await freePort(HOST);
   const bridgeOps = await freePort(HOST);
   const bridge = startNode(`${options.name}-bridge`, main, ['--role=bridge'], {

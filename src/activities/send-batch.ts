@@ -161,6 +161,14 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         reason: string,
       ) => failover(deps, input, log, why, reason, { results: [], remaining: [] }, false);
 
+      // Where the activity's time went (logged with the outcome): reading, the request, reporting.
+      const ms = { read: 0, send: 0, report: 0 };
+      let mark = performance.now();
+      const lap = (phase: keyof typeof ms) => {
+        const now = performance.now();
+        ms[phase] = Math.round(now - mark);
+        mark = now;
+      };
       // An earlier attempt already made the request: report what it settled, never send again.
       let settled = (info.heartbeatDetails as Settled | undefined) ?? undefined;
       if (!settled) {
@@ -168,8 +176,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         if (!provider) throw unavailable('not_configured', 'not configured (no API key)');
         const definition = await deps.source.definition(input.ref);
         const members = membersOf(await deps.source.recipients(input.ref, batch), input.positions);
+        lap('read');
         settled = await send(deps, input, provider, definition, members, log);
         heartbeat(settled);
+        lap('send');
       }
 
       const resultsOwed = settled.results.length > 0 &&
@@ -179,11 +189,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           batch: batch.index,
           results: settled.results.map(({ position: _, ...result }) => result),
         });
+      lap('report');
       if (settled.remaining.length > 0) {
         throw failover(deps, input, log, 'refused_messages', settled.refusal ?? 'refused', settled, resultsOwed);
       }
       const outcome = outcomeOf(name, settled, input.failureSlots, resultsOwed);
-      log.info({ sent: outcome.sent, failed: outcome.failed, results_owed: resultsOwed }, 'batch delivered');
+      log.info({ sent: outcome.sent, failed: outcome.failed, results_owed: resultsOwed, ms }, 'batch delivered');
       return outcome;
     },
   };
