@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 NODE_TS := node --experimental-transform-types --disable-warning=ExperimentalWarning
 DENO_CHECKED := contracts src/config.ts src/domain src/providers src/bridge src/backend mock-providers
 
-.PHONY: compose-check e2e dev test unit integration setup proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
+.PHONY: compose-check e2e dev test unit integration setup replay-record proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
 
 ## dev: run the whole service on embedded defaults (Temporal dev server, mock providers, bridge + worker)
 dev: setup
@@ -64,6 +64,10 @@ build: setup
 
 mock-providers: setup
 	$(NODE_TS) mock-providers/main.ts
+
+## replay-record: record the replay test's workflow histories from this checkout (RELEASE=vX.Y.Z; see test/replay/record.ts)
+replay-record: setup
+	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) test/replay/record.ts $(RELEASE)
 
 ## e2e: Testcontainers suites against the images built from this repo (starts and stops its own dockerd when none answers)
 e2e: setup

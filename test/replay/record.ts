@@ -1,0 +1,112 @@
+/**
+ * Records the workflow histories `replay.test.ts` replays: one newsletter per situation the
+ * newsletter workflow goes through (delivered, failed over, paused by itself and resumed,
+ * paused and cancelled by a person, paged from the backend, continued as new), run by the
+ * workflow code of this checkout on a real dev server, every run of each written to
+ * `test/replay/histories/<release>/<situation>-run<n>.binpb` (a `temporal.api.history.v1.History`).
+ *
+ * Run it when a release ships (`make replay-record RELEASE=v0.2.0`) and commit the files:
+ * every later change to workflow code must replay them, so newsletters running or paused
+ * on the old code keep working after a deploy (guard changed paths with `patched()`).
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import proto from '@temporalio/proto';
+import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { workflowIdFor } from '../../src/domain/types.ts';
+import { eventually } from '../support/eventually.ts';
+import { newsletterRequest, recipients } from '../support/fixtures.ts';
+import { type Stack, startStack } from '../integration/harness.ts';
+
+const release = process.env.RELEASE ?? process.argv[2];
+if (!release || !/^v\d+\.\d+\.\d+$/.test(release)) {
+  console.error('usage: RELEASE=vX.Y.Z make replay-record');
+  process.exit(2);
+}
+const dir = new URL(`./histories/${release}/`, import.meta.url);
+const { History } = proto.temporal.api.history.v1;
+
+const stack: Stack = await startStack(
+  { NEWSLETTER_BATCH_SIZE: '10', EMAIL_CONCURRENCY_LIMIT: '2', CIRCUIT_BREAKER_COOLDOWN_MS: '300' },
+  // A short history makes the longer situations continue as new, so carried state is recorded too.
+  ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=80'],
+);
+const status = async (id: string) =>
+  (await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth).response).status!;
+const until = (id: string, state: NewsletterState) =>
+  eventually(async () => (await status(id)).state === state || undefined, 120_000);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** situations each drive one newsletter to its end. */
+const situations: Record<string, (id: string) => Promise<void>> = {
+  async delivered(id) {
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(45, 'd')), stack.auth);
+    await until(id, NewsletterState.COMPLETED);
+  },
+  async 'failed-over'(id) {
+    stack.mock.resend.injectFault({ status: 503, durationMs: 600_000 });
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(30, 'f')), stack.auth);
+    await until(id, NewsletterState.COMPLETED);
+  },
+  async 'paused-itself-resumed'(id) {
+    stack.mock.resend.injectFault({ status: 401, durationMs: 600_000 });
+    stack.mock.postmark.injectFault({ status: 401, durationMs: 600_000 });
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(30, 'p')), stack.auth);
+    await until(id, NewsletterState.PAUSED);
+    stack.mock.resend.clearFaults();
+    stack.mock.postmark.clearFaults();
+    await sleep(400); // the circuits cool down
+    await stack.newsletters.resumeNewsletter({ newsletterId: id }, stack.auth);
+    await until(id, NewsletterState.COMPLETED);
+  },
+  async 'paused-cancelled'(id) {
+    stack.mock.resend.setLatency(300);
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(100, 'c')), stack.auth);
+    await eventually(async () => (await status(id)).sent >= 20 || undefined);
+    await stack.newsletters.pauseNewsletter({ newsletterId: id }, stack.auth);
+    await sleep(500);
+    await stack.newsletters.resumeNewsletter({ newsletterId: id }, stack.auth);
+    await stack.newsletters.cancelNewsletter({ newsletterId: id, reason: 'recorded' }, stack.auth);
+    await until(id, NewsletterState.CANCELLED);
+    stack.mock.resend.setLatency(0);
+  },
+  async 'backend-list'(id) {
+    stack.backend.setList(`list-${id}`, recipients(95, 'b'));
+    await stack.newsletters.sendNewsletter(
+      newsletterRequest(id, [], {
+        recipientSource: { source: { oneofKind: 'backendList', backendList: { listId: `list-${id}` } } },
+      }),
+      stack.auth,
+    );
+    await until(id, NewsletterState.COMPLETED);
+  },
+  async 'continued-as-new'(id) {
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(200, 'n')), stack.auth);
+    await until(id, NewsletterState.COMPLETED);
+  },
+};
+
+try {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const [name, drive] of Object.entries(situations)) {
+    stack.mock.resend.reset();
+    stack.mock.postmark.reset();
+    const id = `replay-${name}`;
+    await drive(id);
+    const workflowId = workflowIdFor(id);
+    const runs = [];
+    for await (const run of stack.env.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(run);
+    runs.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
+    for (const [i, run] of runs.entries()) {
+      // The run must be closed: replaying an open run proves less.
+      await stack.env.client.workflow.getHandle(workflowId, run.runId).result().catch(() => undefined);
+      // Binary protobuf: Temporal's JSON form needs protojson, which this tree's two protobufjs copies break.
+      const history = await stack.env.client.workflow.getHandle(workflowId, run.runId).fetchHistory();
+      writeFileSync(new URL(`${name}-run${i + 1}.binpb`, dir), History.encode(history).finish());
+    }
+    console.log(`recorded ${name}: ${runs.length} run(s)`);
+  }
+} finally {
+  await stack.close();
+}
+process.exit(0);

@@ -1,0 +1,50 @@
+/**
+ * Safe deploys: every history recorded from a release (`test/replay/histories/<release>/`,
+ * written by `record.ts`) replays with the workflow code of this checkout. A change that
+ * would make a running or paused newsletter fail its next workflow task after a deploy
+ * (non-determinism) fails here; such a change goes behind `patched()`.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import proto from '@temporalio/proto';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { dataConverter } from '../../src/data-converter.ts';
+import { WORKFLOW_INTERCEPTOR_MODULES } from '../../src/telemetry/temporal-tracing.ts';
+import { workflowsPath } from '../../src/worker/worker.ts';
+import { silentLogger } from '../support/fixtures.ts';
+
+const root = new URL('./histories/', import.meta.url);
+const { History } = proto.temporal.api.history.v1;
+
+/** recorded lists every history file as release/file. */
+function recorded(): string[] {
+  return readdirSync(root).flatMap((release) =>
+    readdirSync(new URL(`${release}/`, root)).filter((f) => f.endsWith('.binpb')).map((f) => `${release}/${f}`)
+  );
+}
+
+describe('replay of recorded histories', { timeout: 120_000 }, () => {
+  it('replays every history recorded from a release with the current workflow code', async () => {
+    const files = recorded();
+    // delivered, failed over, paused itself and resumed, paused and cancelled, backend list, continued as new.
+    assert.ok(files.length >= 6, `expected the recorded histories, found ${files.length}`);
+    const workflowBundle = await bundleWorkflowCode({
+      workflowsPath,
+      workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+      logger: silentLogger,
+    });
+    const histories = files.map((file) => ({
+      workflowId: file,
+      history: History.decode(readFileSync(new URL(file, root))),
+    }));
+    const failures: string[] = [];
+    let replayed = 0;
+    for await (const result of Worker.runReplayHistories({ workflowBundle, dataConverter }, histories)) {
+      replayed += 1;
+      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+    }
+    assert.equal(replayed, files.length);
+    assert.deepEqual(failures, []);
+  });
+});
