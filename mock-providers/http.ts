@@ -37,9 +37,18 @@ export interface SendOutcome {
   idempotencyKey?: string;
 }
 
+/** ReadRequest is a GET to a provider endpoint that sends nothing. */
+export interface ReadRequest {
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+}
+
 /** ProviderHandler is the provider-specific half of a mock server. */
 export interface ProviderHandler {
   isSendPath(path: string): boolean;
+  /** handleRead answers a read-only endpoint (e.g. Postmark's message search), or undefined when path is not one. */
+  handleRead?(request: ReadRequest): HttpAnswer | undefined;
   handleSend(request: SendRequest): Promise<SendOutcome>;
   /** errorAnswer renders a generic error in the provider's own error shape. */
   errorAnswer(status: number, message: string): HttpAnswer;
@@ -128,6 +137,13 @@ async function route(
   try {
     if (path === '/__mock' || path.startsWith('/__mock/')) {
       writeJson(res, handleControl(state, method, path, url.searchParams, await readBody(req)));
+      return;
+    }
+    const read = method === 'GET'
+      ? handler.handleRead?.({ path, query: url.searchParams, headers: req.headers })
+      : undefined;
+    if (read) {
+      writeJson(res, read);
       return;
     }
     if (!handler.isSendPath(path)) {

@@ -242,10 +242,74 @@ async function decide(
   return { status: 200, body: parsed.value.map((message) => send(state, message, idempotencyKey)) };
 }
 
+/** MAX_SEARCH_COUNT and MAX_SEARCH_WINDOW are Postmark's paging limits of the outbound message search. */
+const MAX_SEARCH_COUNT = 500;
+const MAX_SEARCH_WINDOW = 10_000;
+
+/**
+ * searchOutbound answers `GET /messages/outbound` like Postmark: `count` (1–500) and `offset`
+ * required, filters `recipient`, `tag`, `messagestream` and `metadata_<key>=<value>`; every
+ * accepted message is reported `Sent`. Accepted messages are searchable at once (Postmark
+ * indexes within seconds: a caller must not rely on that).
+ */
+function searchOutbound(state: ProviderState, query: URLSearchParams): HttpAnswer {
+  const count = Number(query.get('count'));
+  const offset = Number(query.get('offset'));
+  if (!Number.isInteger(count) || count < 1 || count > MAX_SEARCH_COUNT) {
+    return error(422, 300, `The 'count' parameter is required and must be between 1 and ${MAX_SEARCH_COUNT}.`);
+  }
+  if (!Number.isInteger(offset) || offset < 0 || offset + count > MAX_SEARCH_WINDOW) {
+    return error(422, 300, `The 'offset' parameter is required; count + offset must be at most ${MAX_SEARCH_WINDOW}.`);
+  }
+  const recipient = query.get('recipient')?.toLowerCase();
+  const tag = query.get('tag');
+  const stream = query.get('messagestream');
+  const metadata = [...query.entries()].filter(([key]) => key.startsWith('metadata_'))
+    .map(([key, value]) => [key.slice('metadata_'.length), value] as const);
+  const found = state.findEmails((email) =>
+    (recipient === undefined || email.to.some((to) => to.toLowerCase().includes(recipient))) &&
+    (tag === null || email.tags['tag'] === tag) &&
+    (stream === null || email.messageStream === stream) &&
+    metadata.every(([key, value]) => email.tags[key] === value)
+  );
+  return {
+    status: 200,
+    body: {
+      TotalCount: found.length,
+      Messages: found.slice(offset, offset + count).map((email) => ({
+        Tag: email.tags['tag'] ?? '',
+        MessageID: email.messageId,
+        MessageStream: email.messageStream,
+        To: email.to.map((to) => ({ Email: to, Name: null })),
+        Cc: [],
+        Bcc: [],
+        Recipients: email.to,
+        ReceivedAt: email.receivedAt,
+        From: email.from,
+        Subject: email.subject,
+        Attachments: [],
+        Status: 'Sent',
+        TrackOpens: false,
+        TrackLinks: 'None',
+        Metadata: email.tags,
+        Sandboxed: false,
+      })),
+    },
+  };
+}
+
 /** createPostmarkHandler builds the Postmark endpoints over one provider state; `serverToken`, when set, is the only token accepted. */
 export function createPostmarkHandler(state: ProviderState, serverToken?: string): ProviderHandler {
   return {
     isSendPath: (path) => path === '/email' || path === '/email/batch',
+    handleRead({ path, query, headers }) {
+      if (path !== '/messages/outbound') return undefined;
+      const token = headerValue(headers, 'x-postmark-server-token')?.trim() ?? '';
+      if (token === '' || (serverToken !== undefined && token !== serverToken)) {
+        return error(401, 10, 'Request does not contain a valid Server token.');
+      }
+      return searchOutbound(state, query);
+    },
     errorAnswer: (status, message) => error(status, postmarkDefaultErrorCode(status), message),
     async handleSend(request) {
       const parsed = parseJson(request.body);

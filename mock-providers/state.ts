@@ -149,6 +149,11 @@ export class ProviderState implements MockProviderControl {
     return structuredClone(this.#emails);
   }
 
+  /** findEmails lists the accepted emails a search matches, oldest first (Postmark's outbound message search). */
+  findEmails(match: (email: ReceivedEmail) => boolean): ReceivedEmail[] {
+    return this.#emails.filter(match).map((email) => structuredClone(email));
+  }
+
   calls(): CallRecord[] {
     return structuredClone(this.#calls);
   }

@@ -15,6 +15,19 @@ describe('loadConfig', () => {
     assert.deepEqual(c.ops, { bridgePort: 9464, workerPort: 9465 });
     assert.equal(c.backend.url, undefined);
     assert.equal(c.production, false);
+    assert.deepEqual(c.delivery.outage, { retryMaxMs: 600_000, giveUpAfterMs: 12 * 3_600_000 });
+  });
+
+  it("reads OUTAGE_GIVE_UP_AFTER as a duration with a unit or in milliseconds, within Resend's 24 h key window", () => {
+    const giveUp = (value: string) => loadConfig({ OUTAGE_GIVE_UP_AFTER: value }).delivery.outage.giveUpAfterMs;
+    assert.equal(giveUp('30s'), 30_000);
+    assert.equal(giveUp('90m'), 5_400_000);
+    assert.equal(giveUp('1.5h'), 5_400_000);
+    assert.equal(giveUp('2500'), 2_500);
+    assert.equal(giveUp('2500ms'), 2_500);
+    for (const bad of ['24h', 'soon', '-1s', '0']) {
+      assert.throws(() => giveUp(bad), /OUTAGE_GIVE_UP_AFTER: expected a duration/, bad);
+    }
   });
 
   it('treats empty strings as unset and strips trailing slashes from URLs', () => {

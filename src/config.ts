@@ -10,6 +10,21 @@ const positiveInt = (fallback: number, max: number) => z.coerce.number().int().m
 const optionalString = z.string().trim().min(1).optional();
 const optionalUrl = z.url({ protocol: /^https?$/ }).optional();
 const providerName = z.enum(PROVIDERS);
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+/** duration reads milliseconds, or a number with a unit: `500ms`, `30s`, `10m`, `12h`. */
+const duration = (fallback: string, maxMs: number) =>
+  z.string().trim().default(fallback).transform((text, ctx) => {
+    const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text);
+    const ms = match ? Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']! : NaN;
+    if (!(ms >= 1 && ms <= maxMs)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a duration such as 30s, 10m or 12h (at most ${maxMs / 3_600_000} h)`,
+      });
+      return z.NEVER;
+    }
+    return Math.round(ms);
+  });
 
 // Empty strings mean "unset": docker-compose and .env files write `X=` for "no value".
 const schema = z.object({
@@ -40,6 +55,9 @@ const schema = z.object({
   RESEND_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(2),
   POSTMARK_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(10),
   BACKEND_RESULTS_TIMEOUT_MS: positiveInt(2_000, 60_000),
+  OUTAGE_RETRY_MAX_MS: positiveInt(600_000, 3_600_000),
+  // Inside Resend's 24 h idempotency window, so a retry after the longest wait is still deduplicated.
+  OUTAGE_GIVE_UP_AFTER: duration('12h', 23 * 3_600_000),
   // The standard OpenTelemetry variables; the OTLP exporter reads the rest (headers, protocol...) itself.
   OTEL_SDK_DISABLED: optionalString,
   OTEL_SERVICE_NAME: z.string().trim().min(1).default('authentik-temporal-server'),
@@ -59,6 +77,8 @@ export interface Config {
     concurrency: number;
     batchSize: number;
     frontendUrl: string;
+    /** outage: when every provider refuses, retry by itself with backoff up to retryMaxMs, for giveUpAfterMs. */
+    outage: { retryMaxMs: number; giveUpAfterMs: number };
   };
   providers: {
     resend: { apiKey?: string; baseUrl: string };
@@ -110,6 +130,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrency: e.EMAIL_CONCURRENCY_LIMIT,
       batchSize: e.NEWSLETTER_BATCH_SIZE,
       frontendUrl: stripSlash(e.FRONTEND_URL),
+      outage: { retryMaxMs: e.OUTAGE_RETRY_MAX_MS, giveUpAfterMs: e.OUTAGE_GIVE_UP_AFTER },
     },
     providers: {
       resend: { apiKey: e.RESEND_API_KEY, baseUrl: stripSlash(e.RESEND_BASE_URL) },

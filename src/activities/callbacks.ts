@@ -80,7 +80,7 @@ export function createCallbackActivities(deps: CallbackDeps) {
         'backend status callback',
         event.event_id,
         event.newsletter_id,
-        () => deps.backend.postStatus(event),
+        () => deps.backend.postStatus(event, { signal: Context.current().cancellationSignal }),
       );
     },
 
@@ -91,7 +91,7 @@ export function createCallbackActivities(deps: CallbackDeps) {
         'backend results callback',
         event.event_id,
         event.newsletter_id,
-        () => deps.backend.postResults(event),
+        () => deps.backend.postResults(event, { signal: Context.current().cancellationSignal }),
       );
     },
   };
@@ -108,7 +108,11 @@ export async function reportResults(deps: CallbackDeps, event: ResultsEvent): Pr
     await inSpan('backend results callback', {
       kind: SpanKind.CLIENT,
       attributes: { 'newsletter.event_id': event.event_id },
-    }, () => deps.backend.postResults(event, { timeoutMs: deps.resultsTimeoutMs }));
+    }, () =>
+      deps.backend.postResults(event, {
+        timeoutMs: deps.resultsTimeoutMs,
+        signal: Context.current().cancellationSignal,
+      }));
     deps.metrics?.callback('ok');
     return false;
   } catch (err) {

@@ -16,6 +16,7 @@ import type {
 } from '../domain/types.ts';
 import { createLogger } from '../logger.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
+import { createPostmarkProvider } from '../providers/postmark/index.ts';
 import { createResendProvider } from '../providers/resend/index.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../providers/types.ts';
 import { createDeliveryActivities, withJitter } from './send-batch.ts';
@@ -111,6 +112,13 @@ function activities(
   });
 }
 
+/** heartbeatsOf collects every heartbeat details an attempt records. */
+function heartbeatsOf(env: MockActivityEnvironment): unknown[] {
+  const beats: unknown[] = [];
+  env.on('heartbeat', (details: unknown) => beats.push(details));
+  return beats;
+}
+
 async function failure(promise: Promise<unknown>): Promise<ApplicationFailure> {
   try {
     await promise;
@@ -186,12 +194,21 @@ describe('sendBatch', () => {
     const { provider } = fakeProvider('resend', () => {
       throw new ProviderError({ provider: 'resend', failureClass: 'transient', statusCode: 503, message: 'down' });
     });
-    const retry = await failure(
-      new MockActivityEnvironment({ attempt: 1 }).run(activities(provider).sendBatch, input(4)),
-    );
+    const first = new MockActivityEnvironment({ attempt: 1 });
+    const beats = heartbeatsOf(first);
+    const retry = await failure(first.run(activities(provider).sendBatch, input(4)));
     assert.equal(retry.nonRetryable, false);
+    assert.deepEqual(
+      beats.at(-1),
+      { phase: 'unsent', attempt: 1 },
+      'a definite refusal is recorded for the next attempt',
+    );
+    // Attempt 3, after attempt 2 was refused too (its record is what Temporal hands over).
     const over = await failure(
-      new MockActivityEnvironment({ attempt: 3 }).run(activities(provider).sendBatch, input(4)),
+      new MockActivityEnvironment({ attempt: 3, heartbeatDetails: { phase: 'unsent', attempt: 2 } }).run(
+        activities(provider).sendBatch,
+        input(4),
+      ),
     );
     assert.equal(over.type, 'ProviderUnavailable');
     assert.equal(over.nonRetryable, true);
@@ -256,6 +273,80 @@ describe('sendBatch', () => {
     assert.equal(calls.length, 0);
   });
 
+  it('keeps a request in doubt on its provider, never failing it over and never letting an open circuit pre-empt it', async () => {
+    const { provider, calls } = fakeProvider('resend', () => {
+      throw new ProviderError({ provider: 'resend', failureClass: 'transient', statusCode: 503, message: 'down' });
+    });
+    const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 60_000 });
+    breaker.recordFailure();
+    // Attempt 6 of a request whose earlier attempt timed out (recorded `requesting`), or whose
+    // worker died mid-request (nothing recorded): an earlier attempt may have been accepted.
+    for (const heartbeatDetails of [{ phase: 'requesting' }, undefined]) {
+      const env = new MockActivityEnvironment({ attempt: 6, heartbeatDetails });
+      const retry = await failure(env.run(activities(provider, { breaker }).sendBatch, input(3)));
+      assert.equal(retry.nonRetryable, false, 'retried on the same provider');
+      assert.notEqual(retry.type, 'ProviderUnavailable');
+    }
+    assert.equal(calls.length, 2, 'the open circuit did not stop the request in doubt');
+    assert.equal(calls[0]!.key, calls[1]!.key, 'with the same idempotency key');
+  });
+
+  it('records an unknown outcome, so the next attempt is in doubt however long it lasts', async () => {
+    const { provider } = fakeProvider('resend', () => {
+      throw new ProviderError({ provider: 'resend', failureClass: 'unknown_outcome', statusCode: null, message: 'x' });
+    });
+    const env = new MockActivityEnvironment({ attempt: 40, heartbeatDetails: { phase: 'unsent', attempt: 39 } });
+    const beats = heartbeatsOf(env);
+    const retry = await failure(env.run(activities(provider).sendBatch, input(2)));
+    assert.equal(retry.nonRetryable, false);
+    assert.deepEqual(beats.at(-1), { phase: 'requesting' });
+  });
+
+  it('settles a request in doubt as sent when Resend says its key was used with another body', async () => {
+    const { provider } = fakeProvider('resend', () => {
+      throw new ProviderError({
+        provider: 'resend',
+        failureClass: 'already_accepted',
+        statusCode: 409,
+        code: 'invalid_idempotent_request',
+        message: 'used',
+      });
+    });
+    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2 }).run(
+      activities(provider, { source: sourceOf(people(3)) }).sendBatch,
+      input(3),
+    );
+    assert.deepEqual([outcome.sent, outcome.failed], [3, 0]);
+  });
+
+  it('stops an abandoned attempt: its provider call is aborted when the activity is cancelled', async () => {
+    let aborted = false;
+    const provider: EmailProvider = {
+      name: 'resend',
+      maxBatchSize: 100,
+      sendBatch: (_messages, options) =>
+        new Promise((_resolve, reject) => {
+          options.signal?.addEventListener('abort', () => {
+            aborted = true;
+            reject(
+              new ProviderError({
+                provider: 'resend',
+                failureClass: 'unknown_outcome',
+                statusCode: null,
+                message: 'aborted',
+              }),
+            );
+          });
+        }),
+    };
+    const env = new MockActivityEnvironment();
+    const running = env.run(activities(provider).sendBatch, input(2));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    env.cancel('TIMED_OUT');
+    await assert.rejects(running);
+    assert.equal(aborted, true);
+  });
+
   it('never sends again what an earlier attempt settled (heartbeat details): it only reports it', async () => {
     const { provider, calls } = fakeProvider('resend', sentAll);
     const backend = backendRecorder();
@@ -298,6 +389,41 @@ describe('sendBatch through Resend when the page changes between attempts', () =
     assert.deepEqual([outcome.sent, outcome.failed], [4, 0]);
     const received = mock.resend.received().map((e) => e.to[0]);
     assert.equal(received.length, 5, 'no email sent twice');
+    assert.equal(new Set(received).size, 5);
+  });
+});
+
+describe('sendBatch through Postmark when a request is in doubt', () => {
+  let mock: MockProviders;
+  before(async () => {
+    mock = await startMockProviders();
+  });
+  after(() => mock.close());
+
+  it('asks Postmark which recipients the earlier attempt got through and sends only the others', async () => {
+    const postmark = (timeoutMs: number) =>
+      createPostmarkProvider({ apiKey: 'pm', baseUrl: mock.postmarkUrl, messageStream: 'broadcast', timeoutMs });
+    // The first attempt times out although Postmark accepted its three messages.
+    mock.postmark.setLatency(1_500);
+    const first = await failure(
+      new MockActivityEnvironment({ attempt: 1 }).run(
+        activities(postmark(1_000), { source: sourceOf(people(3)) }).sendBatch,
+        input(3, { provider: 'postmark' }),
+      ),
+    );
+    assert.equal(first.nonRetryable, false, 'in doubt: retried on the same provider, never failed over');
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    assert.equal(mock.postmark.received().length, 3, 'Postmark accepted the timed-out request');
+
+    // The retry (the page has grown by two meanwhile) finds the three and sends the two others only.
+    mock.postmark.setLatency(0);
+    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2 }).run(
+      activities(postmark(5_000), { source: sourceOf(people(5)) }).sendBatch,
+      input(5, { provider: 'postmark' }),
+    );
+    assert.deepEqual([outcome.sent, outcome.failed], [5, 0]);
+    const received = mock.postmark.received().map((e) => e.to[0]);
+    assert.equal(received.length, 5, 'nobody twice');
     assert.equal(new Set(received).size, 5);
   });
 });

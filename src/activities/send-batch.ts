@@ -11,7 +11,7 @@
  * provider request.
  */
 import { trace } from '@opentelemetry/api';
-import { activityInfo, heartbeat } from '@temporalio/activity';
+import { activityInfo, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { isEmailAddress } from '../domain/addresses.ts';
 import { type RenderedEmail, renderEmail } from '../domain/templating.ts';
@@ -52,6 +52,35 @@ const HEARTBEAT_EVERY_MS = 5_000;
 interface Member {
   position: number;
   recipient: Recipient;
+}
+
+/**
+ * Progress is what an attempt heartbeats for the next attempt of the same request (Temporal
+ * keeps the last details, also when an attempt fails or its worker dies):
+ * - `settled`: the provider answered; what it settled is reported, never sent again;
+ * - `unsent`: this attempt (`attempt`) made no request, or the provider definitely refused
+ *   it (nothing accepted);
+ * - `requesting`: a request left and no answer came back (timeout, lost connection).
+ * A retry is **in doubt** — an earlier attempt may have been accepted — unless the attempt
+ * just before it recorded `unsent`: a worker that died mid-request records nothing.
+ */
+type Progress =
+  | { phase: 'settled'; settled: Settled }
+  | { phase: 'unsent'; attempt: number }
+  | { phase: 'requesting' };
+
+/** progressOf reads the previous attempt's heartbeat details (a bare Settled is the older shape). */
+export function progressOf(details: unknown): Progress | undefined {
+  if (!details || typeof details !== 'object') return undefined;
+  if ('phase' in details) return details as Progress;
+  if ('results' in details) return { phase: 'settled', settled: details as Settled };
+  return undefined;
+}
+
+/** isInDoubt says whether an earlier attempt of this request may have reached the provider. */
+export function isInDoubt(attempt: number, progress: Progress | undefined): boolean {
+  if (attempt <= 1) return false;
+  return !(progress?.phase === 'unsent' && progress.attempt === attempt - 1);
 }
 
 /** Settled is what the request settled, heartbeated so a retry never sends it again. */
@@ -170,15 +199,26 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         mark = now;
       };
       // An earlier attempt already made the request: report what it settled, never send again.
-      let settled = (info.heartbeatDetails as Settled | undefined) ?? undefined;
+      const progress = progressOf(info.heartbeatDetails);
+      let settled = progress?.phase === 'settled' ? progress.settled : undefined;
       if (!settled) {
+        const inDoubt = isInDoubt(info.attempt, progress);
         const provider = deps.providers.get(name);
         if (!provider) throw unavailable('not_configured', 'not configured (no API key)');
-        const definition = await deps.source.definition(input.ref);
-        const members = membersOf(await deps.source.recipients(input.ref, batch), input.positions);
+        let members: Member[];
+        let definition: NewsletterInput;
+        try {
+          definition = await deps.source.definition(input.ref);
+          members = membersOf(await deps.source.recipients(input.ref, batch), input.positions);
+        } catch (err) {
+          // Nothing was sent by this attempt: the next one is in doubt only if this one was.
+          if (!inDoubt) heartbeat({ phase: 'unsent', attempt: info.attempt } satisfies Progress);
+          throw err;
+        }
         lap('read');
-        settled = await send(deps, input, provider, definition, members, log);
-        heartbeat(settled);
+        if (inDoubt) log.info({ attempt: info.attempt }, 'request in doubt: asking the same provider again');
+        settled = await send(deps, input, provider, definition, members, log, inDoubt);
+        heartbeat({ phase: 'settled', settled } satisfies Progress);
         lap('send');
       }
 
@@ -208,6 +248,7 @@ async function send(
   definition: NewsletterInput,
   members: Member[],
   log: Logger,
+  inDoubt: boolean,
 ): Promise<Settled> {
   const { name } = provider;
   // Addresses from a backend page are checked here (inline ones were checked at the API).
@@ -217,26 +258,61 @@ async function send(
   const rejected = settleAll(name, invalid, { error: 'not an email address' });
   if (valid.length === 0) return rejected;
 
+  const attempt = activityInfo().attempt;
+  const unsent = () => heartbeat({ phase: 'unsent', attempt } satisfies Progress);
   const breaker = deps.breakers.get(name);
-  if (breaker && !breaker.tryAcquire()) {
+  // An open circuit keeps new requests away from a failing provider, but never pre-empts a
+  // request in doubt: sending it elsewhere could mail its recipients twice.
+  const acquired = inDoubt || !breaker || breaker.tryAcquire();
+  if (!acquired) {
+    unsent();
     throw failover(deps, input, log, 'circuit_open', 'circuit open', { results: [], remaining: [] }, false);
   }
   const started = performance.now();
   const finished = deps.metrics?.batchStarted(name);
   // Heartbeat while the request is in flight: if this worker dies, Temporal retries after the
   // heartbeat timeout (not the start-to-close timeout), with the same idempotency key.
-  const beat = setInterval(() => heartbeat(), HEARTBEAT_EVERY_MS);
+  const cancellation = Context.current().cancellationSignal;
+  const beat = setInterval(() => heartbeat({ phase: 'requesting' } satisfies Progress), HEARTBEAT_EVERY_MS);
+  const call = { key: idempotencyKey(input), batch: input.batch.index, signal: cancellation };
   try {
-    const outcomes = await sendTraced(provider, render(definition, valid), {
-      key: idempotencyKey(input),
-      batch: input.batch.index,
-    });
+    let messages = render(definition, valid);
+    let members = valid;
+    const earlier: Settled['results'] = [];
+    if (inDoubt && provider.findAccepted) {
+      // No idempotency key at this provider: ask it what the earlier attempt got through, send only the rest.
+      const found = await provider.findAccepted(messages, { idempotencyKey: call.key, signal: cancellation });
+      const rest = found.flatMap((messageId, i) => messageId === undefined ? [i] : []);
+      found.forEach((messageId, i) => {
+        if (messageId === undefined) return;
+        const { position, recipient } = valid[i]!;
+        earlier.push({
+          position,
+          recipient_id: recipient.recipientId,
+          email: recipient.email,
+          provider: name,
+          status: 'sent',
+          message_id: messageId,
+        });
+      });
+      log.info({ accepted_earlier: earlier.length, to_send: rest.length }, 'request in doubt resolved by a search');
+      members = rest.map((i) => valid[i]!);
+      messages = rest.map((i) => messages[i]!);
+    }
+    const outcomes = members.length > 0 ? await sendTraced(provider, messages, call) : [];
     deps.metrics?.providerCall(name, 'ok', performance.now() - started);
     breaker?.recordSuccess();
-    const settled = settleOutcomes(name, valid, outcomes);
+    const settled = settleOutcomes(name, members, outcomes);
     countEmails(deps.metrics, name, outcomes);
-    return { ...settled, results: [...rejected.results, ...settled.results] };
+    if (earlier.length > 0) deps.metrics?.emails(name, 'sent', 'none', earlier.length);
+    return { ...settled, results: [...rejected.results, ...earlier, ...settled.results] };
   } catch (err) {
+    if (cancellation.aborted) {
+      // Abandoned (cancelled, or its heartbeat timed out and a retry took over): stop here; a
+      // retry of this request is in doubt and asks the same provider again with the same key.
+      breaker?.release();
+      throw cancellation.reason ?? err;
+    }
     if (!(err instanceof ProviderError)) {
       breaker?.release();
       throw err;
@@ -244,7 +320,10 @@ async function send(
     deps.metrics?.providerCall(name, err.failureClass, performance.now() - started);
     if (countsAgainstProvider(err.failureClass)) breaker?.recordFailure();
     else breaker?.release();
-    const decision = decide(err.failureClass, activityInfo().attempt, err.retryAfterMs);
+    const decision = decide(err.failureClass, attempt, err.retryAfterMs, inDoubt);
+    // What the next attempt must know: a definite refusal left nothing accepted; anything else keeps it in doubt.
+    if (err.failureClass === 'unknown_outcome') heartbeat({ phase: 'requesting' } satisfies Progress);
+    else if (!inDoubt) unsent();
     switch (decision.action) {
       case 'settle_failed':
         deps.metrics?.emails(name, 'failed', err.failureClass, valid.length);
@@ -327,7 +406,7 @@ function failover(
 function sendTraced(
   provider: EmailProvider,
   messages: RenderedEmail[],
-  call: { key: string; batch: number },
+  call: { key: string; batch: number; signal: AbortSignal },
 ): Promise<MessageOutcome[]> {
   return inSpan(`${provider.name} send batch`, {
     kind: SpanKind.CLIENT,
@@ -338,7 +417,7 @@ function sendTraced(
     },
   }, async (span) => {
     try {
-      const outcomes = await provider.sendBatch(messages, { idempotencyKey: call.key });
+      const outcomes = await provider.sendBatch(messages, { idempotencyKey: call.key, signal: call.signal });
       span.setAttribute('email.sent', outcomes.filter((o) => o.status === 'sent').length);
       span.setAttribute('email.failed', outcomes.filter((o) => o.status === 'failed').length);
       return outcomes;

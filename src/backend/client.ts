@@ -27,12 +27,18 @@ export interface RecipientPageRequest {
   limit: number;
 }
 
-/** BackendClient talks to the backend. */
+/** CallOptions bound one call: its own timeout, and the caller's cancellation (an abandoned activity stops waiting). */
+export interface CallOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** BackendClient is every call this service makes to the backend. */
 export interface BackendClient {
   /** enabled is false when BACKEND_URL is unset: callbacks are then dropped and backend lists refused. */
   readonly enabled: boolean;
-  postStatus(event: BackendEvent, options?: { timeoutMs?: number }): Promise<void>;
-  postResults(event: ResultsEvent, options?: { timeoutMs?: number }): Promise<void>;
+  postStatus(event: BackendEvent, options?: CallOptions): Promise<void>;
+  postResults(event: ResultsEvent, options?: CallOptions): Promise<void>;
   fetchRecipientPage(request: RecipientPageRequest): Promise<BackendRecipientPage>;
 }
 
@@ -52,10 +58,12 @@ export function createBackendClient(options: { url?: string; token?: string; tim
     ...(token ? { authorization: `Bearer ${token}` } : {}),
   };
 
-  const request = async (path: string, init: RequestInit, timeoutMs = defaultTimeoutMs): Promise<Response> => {
+  const request = async (path: string, init: RequestInit, options: CallOptions = {}): Promise<Response> => {
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? defaultTimeoutMs);
+    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
     let response: Response;
     try {
-      response = await fetch(`${url}${path}`, { ...init, headers, signal: AbortSignal.timeout(timeoutMs) });
+      response = await fetch(`${url}${path}`, { ...init, headers, signal });
     } catch (err) {
       throw new BackendCallbackError(`backend unreachable: ${(err as Error).message}`, null, true);
     }
@@ -66,16 +74,16 @@ export function createBackendClient(options: { url?: string; token?: string; tim
     throw new BackendCallbackError(`backend answered ${response.status}`, response.status, retryable);
   };
   const base = (newsletterId: string) => `/api/internal/newsletters/${encodeURIComponent(newsletterId)}`;
-  const post = async (path: string, body: unknown, timeoutMs?: number) => {
+  const post = async (path: string, body: unknown, options?: CallOptions) => {
     if (!url) return;
-    const response = await request(path, { method: 'POST', body: JSON.stringify(body) }, timeoutMs);
+    const response = await request(path, { method: 'POST', body: JSON.stringify(body) }, options);
     await response.body?.cancel();
   };
 
   return {
     enabled: Boolean(url),
-    postStatus: (event, opts) => post(`${base(event.newsletter_id)}/status`, event, opts?.timeoutMs),
-    postResults: (event, opts) => post(`${base(event.newsletter_id)}/results`, event, opts?.timeoutMs),
+    postStatus: (event, opts) => post(`${base(event.newsletter_id)}/status`, event, opts),
+    postResults: (event, opts) => post(`${base(event.newsletter_id)}/results`, event, opts),
     async fetchRecipientPage({ newsletterId, listId, cursor, limit }): Promise<BackendRecipientPage> {
       if (!url) throw new BackendCallbackError('BACKEND_URL is not set: backend lists cannot be read', null, false);
       const query = new URLSearchParams({ list_id: listId, limit: String(limit) });

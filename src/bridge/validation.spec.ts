@@ -11,6 +11,7 @@ const defaults: DeliveryDefaults = {
   primaryProvider: 'resend',
   frontendUrl: 'https://app.example.com',
   backendLists: true,
+  outage: { retryMaxMs: 600_000, giveUpAfterMs: 43_200_000 },
 };
 
 const request = (extra: Partial<SendNewsletterRequest> = {}): SendNewsletterRequest => ({

@@ -10,6 +10,7 @@ import {
   MAX_INLINE_RECIPIENTS,
   MAX_INPUT_BYTES,
   type NewsletterInput,
+  type OutagePolicy,
   PROVIDER_MAX_BATCH,
   type ProviderName,
 } from '../domain/types.ts';
@@ -34,6 +35,7 @@ export interface DeliveryDefaults {
   frontendUrl: string;
   /** backendLists is true when BACKEND_URL is set: only then can recipients be paged from the backend. */
   backendLists: boolean;
+  outage: OutagePolicy;
 }
 
 /** toNewsletterInput validates a request and builds the workflow input, or throws InvalidArgumentError with every violation (up to 10). */
@@ -113,6 +115,7 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
     concurrency: defaults.concurrency,
     primaryProvider: defaults.primaryProvider,
     unsubscribeBaseUrl: defaults.frontendUrl,
+    outage: defaults.outage,
   };
   // The input is stored gzip-compressed (src/data-converter.ts): that is what Temporal's payload limit sees.
   const bytes = gzipSync(JSON.stringify(input)).length;

@@ -77,6 +77,8 @@ export interface DeliveryPlan {
   primaryProvider: ProviderName;
   /** traceId is the OpenTelemetry trace of the SendNewsletter call, for logs and the status. */
   traceId?: string;
+  /** outage is absent in plans carried by runs of older releases: read it with outagePolicyOf. */
+  outage?: OutagePolicy;
 }
 
 /** NewsletterInput is the start input of a newsletter's first run: the whole definition, fixed at start. */
@@ -93,7 +95,21 @@ export interface NewsletterInput {
   /** unsubscribeBaseUrl is FRONTEND_URL; each email links to its recipient's unsubscribe page. */
   unsubscribeBaseUrl: string;
   traceId?: string;
+  /** outage is how the newsletter waits out every provider refusing (absent in inputs of older releases). */
+  outage?: OutagePolicy;
 }
+
+/** OutagePolicy: when every provider refuses, retry by itself with backoff up to retryMaxMs, for giveUpAfterMs. */
+export interface OutagePolicy {
+  retryMaxMs: number;
+  giveUpAfterMs: number;
+}
+
+/** DEFAULT_OUTAGE_POLICY is OUTAGE_RETRY_MAX_MS and OUTAGE_GIVE_UP_AFTER's defaults (10 min, 12 h). */
+export const DEFAULT_OUTAGE_POLICY: OutagePolicy = { retryMaxMs: 600_000, giveUpAfterMs: 12 * 3_600_000 };
+
+/** OUTAGE_FIRST_RETRY_MS is the first wait after every provider refused (capped by retryMaxMs). */
+export const OUTAGE_FIRST_RETRY_MS = 15_000;
 
 /** planOf fixes the delivery plan from a first run's input. */
 export function planOf(input: NewsletterInput): DeliveryPlan {
@@ -107,6 +123,7 @@ export function planOf(input: NewsletterInput): DeliveryPlan {
     concurrency: Math.max(1, input.concurrency),
     primaryProvider: input.primaryProvider,
     ...(input.traceId ? { traceId: input.traceId } : {}),
+    outage: input.outage ?? DEFAULT_OUTAGE_POLICY,
   };
 }
 

@@ -16,9 +16,21 @@ describe('decide', () => {
     assert.deepEqual(decide('transient', RETRY_ATTEMPTS.transient), { action: 'failover' });
   });
 
-  it('keeps an unknown outcome on the same provider longer than a server error', () => {
-    assert.ok(RETRY_ATTEMPTS.unknown_outcome > RETRY_ATTEMPTS.transient);
-    assert.deepEqual(decide('unknown_outcome', RETRY_ATTEMPTS.transient), { action: 'retry' });
+  it('never fails over an unknown outcome: it retries on the same provider however long it lasts', () => {
+    for (const attempt of [1, RETRY_ATTEMPTS.transient, 1_000]) {
+      assert.deepEqual(decide('unknown_outcome', attempt), { action: 'retry' });
+    }
+  });
+
+  it('keeps a request in doubt on its provider whatever it answers, until it answers about the request', () => {
+    // An earlier attempt may have been accepted: a refusal now says nothing about that one.
+    for (const failureClass of ['transient', 'provider_unavailable', 'unknown_outcome'] as const) {
+      assert.deepEqual(decide(failureClass, 1_000, undefined, true), { action: 'retry' }, failureClass);
+    }
+    assert.deepEqual(decide('rate_limited', 1_000, 3000, true), { action: 'retry', delayMs: 3000 });
+    // Answers about the request itself settle it: accepted earlier, or content refused (the same body every time).
+    assert.deepEqual(decide('already_accepted', 2, undefined, true), { action: 'settle_sent' });
+    assert.deepEqual(decide('rejected_content', 2, undefined, true), { action: 'settle_failed' });
   });
 
   it('fails over at once on auth, config and quota errors', () => {

@@ -28,12 +28,10 @@ export const FAILURE_CLASSES: readonly FailureClass[] = [
   'already_accepted',
 ];
 
-/** RETRY_ATTEMPTS is how many attempts each retryable class gets on one provider before failing over. */
-export const RETRY_ATTEMPTS: Readonly<Record<'rate_limited' | 'transient' | 'unknown_outcome', number>> = {
+/** RETRY_ATTEMPTS is how many attempts a definite refusal gets on one provider before failing over. */
+export const RETRY_ATTEMPTS: Readonly<Record<'rate_limited' | 'transient', number>> = {
   rate_limited: 10,
   transient: 3,
-  // A timeout may have been accepted: keep the same provider (and idempotency key) longer.
-  unknown_outcome: 5,
 };
 
 /** FAILURE_ACTIONS says, for the README and for readers, what delivery does with each class (see decide). */
@@ -42,7 +40,7 @@ export const FAILURE_ACTIONS: Readonly<Record<FailureClass, string>> = {
     `wait \`retry-after\` (or back off), same provider; fail over after ${RETRY_ATTEMPTS.rate_limited} attempts`,
   transient: `retry with backoff, same provider; fail over on attempt ${RETRY_ATTEMPTS.transient}`,
   unknown_outcome:
-    `retry the same provider with the same idempotency key; fail over on attempt ${RETRY_ATTEMPTS.unknown_outcome}`,
+    'in doubt (the provider may have accepted it): retry the same provider with the same idempotency key until it answers; never failed over, never pre-empted by the circuit breaker',
   provider_unavailable: 'fail over now',
   rejected_recipient: 'that recipient is failed: never retried, never failed over',
   rejected_content: 'those messages are failed: another provider would not fix it',
@@ -80,16 +78,33 @@ export type RetryDecision =
   | { action: 'settle_failed' }
   | { action: 'settle_sent' };
 
-/** decide maps a failure class and the activity attempt number (1-based) to an action. */
-export function decide(failureClass: FailureClass, attempt: number, retryAfterMs?: number): RetryDecision {
+/**
+ * decide maps a failure class and the activity attempt number (1-based) to an action.
+ * inDoubt says an earlier attempt of the same request may have been accepted (it timed
+ * out, lost its connection or its worker): then only an answer about the request itself
+ * (accepted earlier, or its content refused) settles it, and anything else retries on the
+ * same provider with the same key — failing over could send it twice.
+ */
+export function decide(
+  failureClass: FailureClass,
+  attempt: number,
+  retryAfterMs?: number,
+  inDoubt = false,
+): RetryDecision {
+  if (inDoubt && failureClass !== 'rejected_recipient' && failureClass !== 'rejected_content') {
+    if (failureClass === 'already_accepted') return { action: 'settle_sent' };
+    return { action: 'retry', ...(failureClass === 'rate_limited' ? { delayMs: retryAfterMs } : {}) };
+  }
   switch (failureClass) {
     case 'rate_limited':
       return attempt < RETRY_ATTEMPTS.rate_limited
         ? { action: 'retry', delayMs: retryAfterMs }
         : { action: 'failover' };
     case 'transient':
+      return attempt < RETRY_ATTEMPTS.transient ? { action: 'retry' } : { action: 'failover' };
     case 'unknown_outcome':
-      return attempt < RETRY_ATTEMPTS[failureClass] ? { action: 'retry' } : { action: 'failover' };
+      // The request is in doubt from now on: the next attempt retries it with the same key.
+      return { action: 'retry' };
     case 'provider_unavailable':
       return { action: 'failover' };
     case 'rejected_recipient':

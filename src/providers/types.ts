@@ -9,6 +9,14 @@ import type { FailureClass } from './failures.ts';
 /** SendOptions carries the deterministic idempotency key of one provider call. */
 export interface SendOptions {
   idempotencyKey: string;
+  /** signal is the activity's cancellation: an abandoned attempt stops its call instead of running beside its retry. */
+  signal?: AbortSignal;
+}
+
+/** callSignal bounds a provider call by the provider timeout and, when given, the caller's cancellation. */
+export function callSignal(timeoutMs: number, signal: AbortSignal | undefined): AbortSignal {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  return signal ? AbortSignal.any([timeout, signal]) : timeout;
 }
 
 /** MessageOutcome is one message's result within an accepted provider call. */
@@ -23,6 +31,12 @@ export interface EmailProvider {
   readonly maxBatchSize: number;
   /** sendBatch resolves one outcome per message, in order, or throws ProviderError when the call as a whole failed. */
   sendBatch(messages: RenderedEmail[], options: SendOptions): Promise<MessageOutcome[]>;
+  /**
+   * findAccepted is for providers without idempotency keys (Postmark): it asks the provider
+   * which of messages an earlier call under the same key accepted, answering each one's
+   * message id or undefined, in order. A retry of a request in doubt sends only the rest.
+   */
+  findAccepted?(messages: RenderedEmail[], options: SendOptions): Promise<Array<string | undefined>>;
 }
 
 /** ProviderError is thrown when a provider call as a whole failed; failureClass says what to do about it. */

@@ -94,4 +94,22 @@ describe('NewsletterAccounting', () => {
       skipped: 0,
     });
   });
+
+  it('shows why a running newsletter waits, and never hides a pause or a cancel behind it', () => {
+    const books = start();
+    books.wait('waiting: every provider refused batch 3');
+    assert.deepEqual([books.snapshot().state, books.snapshot().reason], [
+      'RUNNING',
+      'waiting: every provider refused batch 3',
+    ]);
+    books.wait(undefined);
+    assert.equal(books.snapshot().reason, undefined);
+    books.pause();
+    books.wait('waiting: again');
+    assert.equal(books.snapshot().state, 'PAUSED');
+    assert.equal(books.snapshot().reason, undefined, 'a pause by a person keeps its own (empty) reason');
+    books.cancel('stop');
+    books.wait('waiting: again');
+    assert.equal(books.snapshot().reason, 'stop');
+  });
 });

@@ -128,6 +128,16 @@ export class NewsletterAccounting {
     return this.state.pauses;
   }
 
+  /**
+   * wait shows why a running newsletter sends nothing for now (every provider refused it),
+   * or clears that with undefined. A pause or cancel keeps its own reason.
+   */
+  wait(reason: string | undefined): void {
+    if (this.isFinal || this.state.paused || this.state.cancelled) return;
+    if (reason === undefined) delete this.state.reason;
+    else this.state.reason = reason;
+  }
+
   /** resume lifts a pause (also one the newsletter took itself). */
   resume(): void {
     if (!this.state.paused || this.isFinal) return;

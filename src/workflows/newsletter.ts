@@ -11,9 +11,13 @@
  * - Each provider's batches run on that provider's task queue, rate-limited by the
  *   Temporal server, with the newsletter id as fairness key.
  * - Failover lives here and only here: a batch goes to the primary provider, and on a
- *   ProviderUnavailable failure what that provider did not settle goes to the next.
- *   When every provider refuses, the batch is kept and the newsletter pauses itself
- *   (nothing is lost; ResumeNewsletter retries it).
+ *   ProviderUnavailable failure what that provider did not settle goes to the next. Any
+ *   other failure keeps the batch on the same provider (the send activity never fails
+ *   over a request that may have been accepted, and neither does the workflow).
+ * - When every provider refuses, the batch is kept and the newsletter waits and retries by
+ *   itself (15 s, then doubling up to OUTAGE_RETRY_MAX_MS), one batch at a time until one
+ *   goes through, so an outage is found once and not by every batch; after
+ *   OUTAGE_GIVE_UP_AFTER it pauses for a person (ResumeNewsletter retries at once).
  * - Pause, resume and cancel are updates; cancel lets in-flight batches finish.
  * - Lifecycle callbacks go out in order from one pump that delivery never waits for;
  *   per-recipient results go to the backend from the send activities.
@@ -32,19 +36,23 @@ import {
   defineUpdate,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
+  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import {
   type BackendEvent,
   type BatchRef,
+  DEFAULT_OUTAGE_POLICY,
   type DefinitionRef,
   type DeliveryPlan,
   FAILURE_TYPES,
   type NewsletterInput,
   type NewsletterStatus,
+  OUTAGE_FIRST_RETRY_MS,
   planOf,
   PROVIDER_MAX_BATCH,
   type ProviderName,
@@ -88,10 +96,22 @@ export interface Carried {
   pages: BatchRef[];
   /** cursor is where reading the backend list goes on; undefined once it is exhausted. */
   cursor?: string;
-  /** retry holds batch parts every provider refused (waiting for resume). */
+  /** retry holds batch parts every provider refused (waiting for the next try or for resume). */
   retry: Unit[];
+  /** outage is set while every provider refuses: the newsletter waits until nextTryAt. */
+  outage?: Outage;
   /** outbox holds lifecycle callbacks not yet accepted by the backend. */
   outbox: BackendEvent[];
+}
+
+/** Outage is the wait after every provider refused a batch. */
+interface Outage {
+  /** since is when the first refusal of this outage came (epoch ms). */
+  since: number;
+  /** tries counts the waits so far (the backoff doubles with each). */
+  tries: number;
+  /** nextTryAt is when one batch tries again (epoch ms). */
+  nextTryAt: number;
 }
 
 const timeouts: ActivityOptions = {
@@ -102,9 +122,9 @@ const timeouts: ActivityOptions = {
     initialInterval: '1 second',
     backoffCoefficient: 2,
     maximumInterval: '30 seconds',
-    // The activity itself decides when a retryable failure has lasted long enough to fail over
-    // (providers/failures.ts); this cap is only a backstop.
-    maximumAttempts: 15,
+    // No attempt limit: the activity itself decides when a definite refusal has lasted long
+    // enough to fail over (providers/failures.ts), and a request in doubt is asked again on
+    // the same provider until it answers — giving up on it could send it twice.
     nonRetryableErrorTypes: [FAILURE_TYPES.providerUnavailable],
   },
 };
@@ -147,6 +167,8 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   });
   setHandler(resumeUpdate, () => {
     books.resume();
+    // Waiting out an outage: a person asking to resume means "try now".
+    if (c.outage) c.outage.nextTryAt = Date.now();
     return snapshot();
   });
   setHandler(cancelUpdate, async (reason: string) => {
@@ -236,8 +258,8 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     }
   };
 
-  /** runUnit sends a unit through the providers in order; returns the positions nobody settled. */
-  const runUnit = async (unit: Unit, refusals: string[]): Promise<number[]> => {
+  /** runUnit sends a unit through the providers in order; returns what nobody settled, with where to start again. */
+  const runUnit = async (unit: Unit, refusals: string[]): Promise<Unit[]> => {
     let positions = unit.positions;
     for (let i = unit.from; i < order.length; i++) {
       const provider = order[i]!;
@@ -268,6 +290,17 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
         if (details) {
           books.record(details.settled);
           positions = details.remaining;
+        } else if (patched('unexplained-failure-stays-on-provider')) {
+          // Not a refusal (the activity failed some other way): what it sent is unknown, so
+          // another provider could send it twice. It waits and tries this provider again.
+          refusals.push(`${provider}: ${String(err)}`);
+          log.warn('batch failed without a refusal: retrying on the same provider', {
+            ...logContext,
+            batch: unit.batch.index,
+            provider,
+            error: String(err),
+          });
+          return [{ batch: unit.batch, ...(positions ? { positions } : {}), from: i }];
         }
         const reason = details?.reason ?? String(err);
         refusals.push(`${provider}: ${reason}`);
@@ -275,31 +308,68 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
         if (positions?.length === 0) return [];
       }
     }
-    return positions ?? range(unit.batch.count);
+    return [{ batch: unit.batch, positions: positions ?? range(unit.batch.count), from: 0 }];
+  };
+
+  /** pauseForAPerson pauses the newsletter itself, telling the backend. */
+  const pauseForAPerson = (reason: string) => {
+    const n = books.pauseItself(reason);
+    c.outbox.push(books.event(`paused:${n}`));
+  };
+
+  /** waitOutOutage schedules the next try after every provider refused, or pauses once the outage lasted too long. */
+  const waitOutOutage = (batch: number, refusals: string[]) => {
+    const now = Date.now();
+    // Batches in flight when the outage began come back refused too: they wait with the rest.
+    if (c.outage && now < c.outage.nextTryAt) return;
+    const policy = plan.outage ?? DEFAULT_OUTAGE_POLICY;
+    const refused = `every provider refused batch ${batch} (${refusals.join('; ')})`;
+    const since = c.outage?.since ?? now;
+    if (now - since >= policy.giveUpAfterMs) {
+      c.outage = undefined;
+      pauseForAPerson(`paused: ${refused} for ${hours(now - since)}; ResumeNewsletter retries it`);
+      return;
+    }
+    const tries = (c.outage?.tries ?? 0) + 1;
+    const delayMs = Math.min(OUTAGE_FIRST_RETRY_MS * 2 ** (tries - 1), policy.retryMaxMs);
+    c.outage = { since, tries, nextTryAt: now + delayMs };
+    books.wait(`waiting: ${refused}, next try ${clock(now + delayMs)}`);
+    log.warn('every provider refused: waiting before the next try', { ...logContext, batch, tries, delay_ms: delayMs });
+    wakeUpIn(delayMs);
   };
 
   const runBatch = async (unit: Unit) => {
     const refusals: string[] = [];
-    const remaining = await runUnit(unit, refusals);
-    if (remaining.length === 0) {
+    const left = await runUnit(unit, refusals);
+    if (left.length === 0) {
       books.completeBatch();
+      if (c.outage) {
+        // A batch went through: the outage is over, the window opens again.
+        c.outage = undefined;
+        books.wait(undefined);
+      }
       return;
     }
-    // Every provider refused: keep what is left of the batch and pause, so nothing is lost or sent twice.
-    c.retry.push({ batch: unit.batch, positions: remaining, from: 0 });
-    if (!books.state.cancelled) {
-      const n = books.pauseItself(
+    // Nobody settled what is left: keep it, so nothing is lost or sent twice.
+    c.retry.push(...left);
+    if (books.state.cancelled) return;
+    if (patched('outage-waits-and-retries')) waitOutOutage(unit.batch.index, refusals);
+    else {pauseForAPerson(
         `paused: every provider refused batch ${unit.batch.index} (${
           refusals.join('; ')
         }); ResumeNewsletter retries it`,
-      );
-      c.outbox.push(books.event(`paused:${n}`));
-    }
+      );}
   };
 
-  const canStart = () => !stopping() && !books.state.paused && inFlight < plan.concurrency && hasReadyUnit();
+  // While an outage lasts, nothing starts before the next try, and then one batch at a time.
+  const waitingOutOutage = () => c.outage !== undefined && Date.now() < c.outage.nextTryAt;
+  const windowSize = () => c.outage ? 1 : plan.concurrency;
+  const canStart = () =>
+    !stopping() && !books.state.paused && !waitingOutOutage() && inFlight < windowSize() && hasReadyUnit();
   // Reading ahead stops by itself at cancel and before continue-as-new.
   const readerDone = plan.source.kind === 'backend' ? readAhead(plan.source.listId) : Promise.resolve();
+  // An outage wait carried from the previous run: wake up when it ends.
+  if (c.outage && c.outage.nextTryAt > Date.now()) wakeUpIn(c.outage.nextTryAt - Date.now());
 
   const carryOn = async () => {
     // History is getting long: carry cursors and counters into a fresh run. Callbacks not yet
@@ -390,4 +460,19 @@ function unavailableDetails(err: unknown): ProviderUnavailableDetails | undefine
     return cause.details?.[0] as ProviderUnavailableDetails | undefined;
   }
   return undefined;
+}
+
+/** wakeUpIn makes the workflow look at its conditions again after ms (a timer; its end is all that matters). */
+function wakeUpIn(ms: number): void {
+  void CancellationScope.nonCancellable(() => sleep(ms)).catch(() => undefined);
+}
+
+/** clock renders an instant as the status shows it, e.g. 12:04:10 UTC. */
+function clock(epochMs: number): string {
+  return `${new Date(epochMs).toISOString().slice(11, 19)} UTC`;
+}
+
+/** hours renders a duration in whole hours, or minutes below one hour. */
+function hours(ms: number): string {
+  return ms >= 3_600_000 ? `${Math.round(ms / 3_600_000)} h` : `${Math.max(1, Math.round(ms / 60_000))} min`;
 }

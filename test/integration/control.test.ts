@@ -1,6 +1,6 @@
 /**
- * Steering a running newsletter: cancel, pause and resume, and the automatic pause
- * when every provider refuses a batch.
+ * Steering a running newsletter: cancel, pause and resume; waiting out an outage of
+ * every provider by itself, and pausing for a person when it lasts too long.
  */
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,6 +26,9 @@ describe('newsletter control', { timeout: 300_000 }, () => {
       NEWSLETTER_BATCH_SIZE: '10',
       EMAIL_CONCURRENCY_LIMIT: '2',
       CIRCUIT_BREAKER_COOLDOWN_MS: '500',
+      // An outage is waited out with tries at most 1 s apart, and handed to a person after 10 s.
+      OUTAGE_RETRY_MAX_MS: '1000',
+      OUTAGE_GIVE_UP_AFTER: '10s',
     });
   });
   after(async () => {
@@ -96,7 +99,51 @@ describe('newsletter control', { timeout: 300_000 }, () => {
     assert.equal(new Set(stack.mock.resend.received().map((e) => e.to[0])).size, 200);
   });
 
-  it('pauses itself when every provider refuses, loses nothing, and completes once resumed', async () => {
+  const calls = () => stack.mock.resend.calls().length + stack.mock.postmark.calls().length;
+
+  it('waits out an outage of every provider by itself, trying one batch at a time, and completes without a person', async () => {
+    stack.mock.resend.injectFault({ status: 401, durationMs: 600_000 });
+    stack.mock.postmark.injectFault({ status: 401, durationMs: 600_000 });
+    const id = newsletterId('outage');
+    await stack.newsletters.sendNewsletter(
+      { newsletterId: id, ...content, recipients: recipients(40, 'o') },
+      stack.auth,
+    );
+    const waiting = await eventually(async () => {
+      const s = await status(id);
+      return s.reason.startsWith('waiting:') ? s : undefined;
+    });
+    assert.equal(waiting.state, NewsletterState.RUNNING, 'waiting is not a pause: no person is needed');
+    assert.match(
+      waiting.reason,
+      /^waiting: every provider refused batch \d+ \(resend: .*; postmark: .*\), next try \d\d:\d\d:\d\d UTC$/,
+    );
+    // Down for a while longer: tries go on by themselves, one batch each, with a growing wait.
+    const before = calls();
+    await sleep(2_000);
+    const during = calls() - before;
+    assert.ok(during <= 8, `calls while down stay few: ${during} in 2 s (one batch per try, both providers)`);
+    assert.equal((await status(id)).state, NewsletterState.RUNNING);
+
+    stack.mock.resend.clearFaults();
+    stack.mock.postmark.clearFaults();
+    const done = await eventually(async () => {
+      const s = await status(id);
+      return s.state === NewsletterState.COMPLETED ? s : undefined;
+    }, 60_000);
+    assert.deepEqual([done.sent, done.failed, done.skipped], [40, 0, 0]);
+    assert.equal(done.reason, '', 'the waiting reason is gone once a batch went through');
+    const all = [...stack.mock.resend.received(), ...stack.mock.postmark.received()];
+    assert.equal(all.length, 40);
+    assert.equal(new Set(all.map((e) => e.to[0])).size, 40);
+    assert.deepEqual(
+      stack.backend.eventsFor(id).map((e) => e.event_id),
+      [`${id}:started`, `${id}:final`],
+      'no pause was reported: the newsletter never stopped for a person',
+    );
+  });
+
+  it('pauses for a person once an outage outlasts OUTAGE_GIVE_UP_AFTER, loses nothing, and completes once resumed', async () => {
     stack.mock.resend.injectFault({ status: 401, durationMs: 600_000 });
     stack.mock.postmark.injectFault({ status: 401, durationMs: 600_000 });
     const id = newsletterId('all-down');
@@ -107,8 +154,11 @@ describe('newsletter control', { timeout: 300_000 }, () => {
     const paused = await eventually(async () => {
       const s = await status(id);
       return s.state === NewsletterState.PAUSED ? s : undefined;
-    });
-    assert.match(paused.reason, /every provider refused batch \d+/);
+    }, 60_000);
+    assert.match(
+      paused.reason,
+      /^paused: every provider refused batch \d+ .* for \d+ min; ResumeNewsletter retries it$/,
+    );
     assert.equal(paused.sent, 0);
     stack.mock.resend.clearFaults();
     stack.mock.postmark.clearFaults();

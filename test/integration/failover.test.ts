@@ -34,6 +34,40 @@ describe('failover', { timeout: 400_000 }, () => {
     assert.ok(stack.mock.resend.calls().every((c) => c.status === 503));
   });
 
+  it('never mails anyone twice when Resend accepts calls but answers after the timeout: requests in doubt stay on Resend', async () => {
+    const stack = await startStack({
+      NEWSLETTER_BATCH_SIZE: '50',
+      EMAIL_CONCURRENCY_LIMIT: '2',
+      PROVIDER_TIMEOUT_MS: '400',
+      CIRCUIT_BREAKER_FAILURE_THRESHOLD: '2',
+      CIRCUIT_BREAKER_COOLDOWN_MS: '60000',
+    });
+    stacks.push(stack);
+    // A slow Resend: every call is accepted, but answered after the caller gave up, for 4 s.
+    stack.mock.resend.setLatency(900);
+    const healed = setTimeout(() => stack.mock.resend.setLatency(0), 4_000);
+    try {
+      const id = newsletterId('resend-slow');
+      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(200, 's')), stack.auth);
+      const status = await finalStatus(stack, id);
+      assert.equal(status.state, NewsletterState.COMPLETED);
+      assert.equal(status.sent, 200);
+      const all = [...stack.mock.resend.received(), ...stack.mock.postmark.received()].map((e) => e.to[0]);
+      assert.equal(new Set(all).size, 200);
+      assert.equal(
+        all.length,
+        200,
+        `each recipient exactly once (Resend ${stack.mock.resend.received().length}, Postmark ${stack.mock.postmark.received().length})`,
+      );
+      // The timed-out requests were asked again under the same key: Resend answered from its key cache.
+      const keys = stack.mock.resend.calls().map((c) => c.idempotencyKey);
+      assert.ok(keys.length > new Set(keys).size, 'some request was retried with its key');
+      assert.equal(status.sent, (status.sentByProvider['resend'] ?? 0) + (status.sentByProvider['postmark'] ?? 0));
+    } finally {
+      clearTimeout(healed);
+    }
+  });
+
   it('delivers everything through Resend when Postmark is primary and answers 503', async () => {
     const stack = await startStack({ NEWSLETTER_BATCH_SIZE: '50', PRIMARY_EMAIL_PROVIDER: 'postmark' });
     stacks.push(stack);

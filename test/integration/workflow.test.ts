@@ -1,7 +1,8 @@
 /**
  * The newsletter workflow on its own, on a real Temporal dev server, with stand-in
  * activities to force situations the mock providers cannot easily produce: a batch that
- * one provider partly accepted before every provider refused, then a cancel. Also replays
+ * one provider partly accepted before every provider refused, then a cancel during the
+ * wait for the next try. Also replays
  * the recorded history to catch non-determinism.
  */
 import { after, before, describe, it } from 'node:test';
@@ -40,7 +41,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     await env?.teardown();
   });
 
-  it('counts recipients a provider accepted before every provider refused, when cancelled while paused', async () => {
+  it('counts recipients a provider accepted before every provider refused, when cancelled while waiting out the outage', async () => {
     const taskQueue = `wf-${randomUUID()}`;
     const unavailable = (input: SendBatchInput, accepted: number) => {
       const wanted = input.positions ?? Array.from({ length: input.batch.count }, (_, i) => i);
@@ -81,29 +82,34 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     };
     const [main, ...senders] = workers;
     const running = senders.map((w) => w.run());
-    await main!.runUntil(async () => {
-      const handle = await env.client.workflow.start(newsletterWorkflow, {
-        args: [input],
-        taskQueue,
-        workflowId: `wf-${randomUUID()}`,
-      });
-      const paused = await eventually(async () => {
-        const s = await handle.query(getStatusQuery);
-        return s.state === 'PAUSED' ? s : undefined;
-      }, 30_000);
-      assert.match(paused.reason ?? '', /every provider refused batch 0/);
-      const cancelled = await handle.executeUpdate(cancelUpdate, { args: ['stop'] });
-      assert.equal(cancelled.state, 'CANCELLED');
-      const final = await handle.result();
-      assert.equal(final.sent, 3, 'the recipients Resend accepted are sent, not skipped');
-      assert.equal(final.skipped, 7);
-      assert.equal(final.batchesCompleted, 0);
-      assert.deepEqual(final.sentByProvider, { resend: 3 });
+    try {
+      await main!.runUntil(async () => {
+        const handle = await env.client.workflow.start(newsletterWorkflow, {
+          args: [input],
+          taskQueue,
+          workflowId: `wf-${randomUUID()}`,
+        });
+        // The first try after every provider refused is 15 s away: the cancel comes first.
+        const waiting = await eventually(async () => {
+          const s = await handle.query(getStatusQuery);
+          return s.reason?.startsWith('waiting:') ? s : undefined;
+        }, 30_000);
+        assert.equal(waiting.state, 'RUNNING');
+        assert.match(waiting.reason ?? '', /every provider refused batch 0/);
+        const cancelled = await handle.executeUpdate(cancelUpdate, { args: ['stop'] });
+        assert.equal(cancelled.state, 'CANCELLED');
+        const final = await handle.result();
+        assert.equal(final.sent, 3, 'the recipients Resend accepted are sent, not skipped');
+        assert.equal(final.skipped, 7);
+        assert.equal(final.batchesCompleted, 0);
+        assert.deepEqual(final.sentByProvider, { resend: 3 });
 
-      // The recorded history replays against the current workflow code.
-      await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
-    });
-    for (const w of senders) w.shutdown();
-    await Promise.all(running);
+        // The recorded history replays against the current workflow code.
+        await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+      });
+    } finally {
+      for (const w of senders) w.shutdown();
+      await Promise.all(running);
+    }
   });
 });

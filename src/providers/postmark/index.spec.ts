@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { type MockProviders, startMockProviders } from '../../../mock-providers/server.ts';
 import { renderedEmail } from '../../../test/support/fixtures.ts';
 import { ProviderError } from '../types.ts';
-import { createPostmarkProvider, postmarkClientOptions } from './index.ts';
+import { createPostmarkProvider, postmarkClientOptions, REQUEST_FIELD, requestTag } from './index.ts';
 
 const email = renderedEmail;
 
@@ -36,7 +36,7 @@ describe('Postmark adapter (official SDK against the mock Postmark)', () => {
 
   it('sends one /email/batch call on the message stream with headers and metadata, one outcome per message', async () => {
     const outcomes = await provider().sendBatch([email('a@example.com'), email('b@example.com')], {
-      idempotencyKey: 'unused-by-postmark',
+      idempotencyKey: 'nl-n1-b0-postmark',
     });
     const received = mock.postmark.received();
     assert.deepEqual(outcomes, received.map((e) => ({ status: 'sent', messageId: e.messageId })));
@@ -44,7 +44,30 @@ describe('Postmark adapter (official SDK against the mock Postmark)', () => {
     assert.equal(received[0]!.messageStream, 'broadcast');
     assert.equal(received[0]!.headers['List-Unsubscribe'], '<https://example.com/u>');
     assert.equal(received[0]!.tags.newsletter_id, 'n1');
+    assert.equal(received[0]!.tags[REQUEST_FIELD], 'nl-n1-b0-postmark', 'every message names its request');
     assert.deepEqual(mock.postmark.calls().map((c) => c.path), ['/email/batch']);
+  });
+
+  it('finds which messages an earlier request got through, by the request key in their Metadata', async () => {
+    const key = 'nl-n1-b3-postmark';
+    await provider().sendBatch([email('a@example.com'), email('B@example.com')], { idempotencyKey: key });
+    await provider().sendBatch([email('c@example.com')], { idempotencyKey: 'nl-n1-b4-postmark' });
+    const asked = [email('a@example.com'), email('b@example.com'), email('c@example.com')];
+    const found = await provider().findAccepted!(asked, { idempotencyKey: key });
+    const ids = new Map(mock.postmark.received().map((e) => [e.to[0]!.toLowerCase(), e.messageId]));
+    assert.deepEqual(found, [ids.get('a@example.com'), ids.get('b@example.com'), undefined]);
+  });
+
+  it('hashes a request key longer than the 80 characters Postmark keeps in a Metadata value', async () => {
+    const key = `nl-${'x'.repeat(128)}-b12-postmark-p0-99-n100`;
+    assert.match(requestTag(key), /^sha256-[0-9a-f]{64}$/);
+    assert.equal(requestTag('nl-short-b1-postmark'), 'nl-short-b1-postmark');
+    await provider().sendBatch([email('a@example.com')], { idempotencyKey: key });
+    assert.equal(mock.postmark.received()[0]!.tags[REQUEST_FIELD], requestTag(key));
+    assert.equal(
+      (await provider().findAccepted!([email('a@example.com')], { idempotencyKey: key }))[0] !== undefined,
+      true,
+    );
   });
 
   it('classifies each element of a partly failed batch: an inactive recipient is rejected_recipient', async () => {

@@ -3,10 +3,13 @@
  * on the broadcast message stream. Postmark answers HTTP 200 with one result per
  * message (partial failure is normal), so each element is classified on its own.
  *
- * Postmark has no idempotency keys: a retry after a timeout whose first attempt was
- * in fact accepted sends that batch twice. The activity retries only on the same
- * provider and records settled chunks in heartbeats to keep that window small.
+ * Postmark has no idempotency keys. Every message carries the request's key in its
+ * Metadata (`nl_request`), so a retry of a request in doubt first asks Postmark's outbound
+ * message search which recipients it already accepted (`findAccepted`) and sends only the
+ * rest. What remains is Postmark's indexing delay: a message accepted moments before the
+ * search may not be found yet (README, "Guarantees").
  */
+import { createHash } from 'node:crypto';
 import { Errors, type Models, ServerClient } from 'postmark';
 import type { RenderedEmail } from '../../domain/templating.ts';
 import { classifyPostmarkCode, classifyPostmarkError } from './errors.ts';
@@ -32,7 +35,17 @@ export function postmarkClientOptions(baseUrl: string): { useHttps: boolean; req
   };
 }
 
-const toMessage = (m: RenderedEmail, messageStream: string): Models.Message => ({
+/** REQUEST_FIELD is the Metadata field naming the request a message went out in (Postmark: keys ≤ 20 chars). */
+export const REQUEST_FIELD = 'nl_request';
+
+/** requestTag is the key as Postmark can store it: values are at most 80 characters, so longer keys are hashed. */
+export const requestTag = (key: string): string =>
+  key.length <= 80 ? key : `sha256-${createHash('sha256').update(key).digest('hex')}`;
+
+/** SEARCH_PAGE is Postmark's largest outbound search page, the size of its largest batch. */
+const SEARCH_PAGE = 500;
+
+const toMessage = (m: RenderedEmail, messageStream: string, key: string): Models.Message => ({
   From: m.from,
   To: m.to,
   Subject: m.subject,
@@ -40,7 +53,7 @@ const toMessage = (m: RenderedEmail, messageStream: string): Models.Message => (
   TextBody: m.text,
   ReplyTo: m.replyTo,
   Headers: Object.entries(m.headers).map(([Name, Value]) => ({ Name, Value })),
-  Metadata: m.tags,
+  Metadata: { ...m.tags, [REQUEST_FIELD]: requestTag(key) },
   MessageStream: messageStream,
 });
 
@@ -53,20 +66,12 @@ export function createPostmarkProvider(options: PostmarkOptions): EmailProvider 
   return {
     name: 'postmark',
     maxBatchSize: POSTMARK_MAX_BATCH,
-    async sendBatch(messages: RenderedEmail[], _options: SendOptions): Promise<MessageOutcome[]> {
-      let responses: Models.MessageSendingResponse[];
-      try {
-        responses = await client.sendEmailBatch(messages.map((m) => toMessage(m, options.messageStream)));
-      } catch (err) {
-        if (!(err instanceof Errors.PostmarkError)) throw err;
-        throw new ProviderError({
-          provider: 'postmark',
-          failureClass: classifyPostmarkError(err.statusCode ?? 0, err.code ?? 0),
-          statusCode: err.statusCode || null,
-          code: err.code,
-          message: err.message,
-        });
-      }
+    async sendBatch(messages: RenderedEmail[], { idempotencyKey, signal }: SendOptions): Promise<MessageOutcome[]> {
+      // The SDK takes no AbortSignal: a cancelled caller stops waiting (the SDK's own timeout ends the call).
+      const responses = await call(
+        () => client.sendEmailBatch(messages.map((m) => toMessage(m, options.messageStream, idempotencyKey))),
+        signal,
+      );
       return messages.map((_, index): MessageOutcome => {
         const response = responses[index];
         if (!response) {
@@ -80,5 +85,49 @@ export function createPostmarkProvider(options: PostmarkOptions): EmailProvider 
         };
       });
     },
+    async findAccepted(messages: RenderedEmail[], { idempotencyKey, signal }: SendOptions) {
+      const found = await call(
+        () =>
+          client.getOutboundMessages({
+            count: SEARCH_PAGE,
+            offset: 0,
+            messageStream: options.messageStream,
+            [`metadata_${REQUEST_FIELD}`]: requestTag(idempotencyKey),
+          }),
+        signal,
+      );
+      const accepted = new Map<string, string>();
+      for (const message of found.Messages) {
+        for (const recipient of message.Recipients) accepted.set(recipient.trim().toLowerCase(), message.MessageID);
+      }
+      return messages.map((m) => accepted.get(m.to.trim().toLowerCase()));
+    },
   };
+}
+
+/** call makes one SDK call, turning the SDK's errors into classified ProviderErrors. */
+async function call<T>(request: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  try {
+    return await untilAborted(request(), signal);
+  } catch (err) {
+    if (!(err instanceof Errors.PostmarkError)) throw err;
+    throw new ProviderError({
+      provider: 'postmark',
+      failureClass: classifyPostmarkError(err.statusCode ?? 0, err.code ?? 0),
+      statusCode: err.statusCode || null,
+      code: err.code,
+      message: err.message,
+    });
+  }
+}
+
+/** untilAborted settles with promise, or rejects with the signal's reason once it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
 }

@@ -13,7 +13,9 @@ export function classifyResendError(statusCode: number | null, name: string | un
     // Same key, other payload: an earlier attempt of this request was accepted (its page has
     // changed since, e.g. a recipient unsubscribed). Keys are scoped per newsletter, batch and
     // provider, so no other request shares one.
-    return name === 'concurrent_idempotent_requests' ? 'transient' : 'already_accepted';
+    // concurrent_idempotent_requests: another attempt with this key is still being processed,
+    // so it may be accepted: wait and ask again, never fail over.
+    return name === 'concurrent_idempotent_requests' ? 'unknown_outcome' : 'already_accepted';
   }
   if (statusCode >= 500) return 'transient';
   if (statusCode === 400 || statusCode === 422 || statusCode === 451) return 'rejected_content';
@@ -42,7 +44,7 @@ export const RESEND_FAILURES: readonly ResendFailure[] = [
   failure('429 `rate_limit_exceeded`', 429, 'rate_limit_exceeded', 'rate_limited'),
   failure('500 `internal_server_error`', 500, 'internal_server_error', 'transient'),
   failure('503', 503, 'application_error', 'transient'),
-  failure('409 `concurrent_idempotent_requests`', 409, 'concurrent_idempotent_requests', 'transient'),
+  failure('409 `concurrent_idempotent_requests`', 409, 'concurrent_idempotent_requests', 'unknown_outcome'),
   failure('network error, timeout', null, 'application_error', 'unknown_outcome'),
   failure('401 `missing_api_key`', 401, 'missing_api_key', 'provider_unavailable'),
   failure('403 `invalid_api_key`', 403, 'invalid_api_key', 'provider_unavailable'),

@@ -6,7 +6,7 @@
 import { type CreateBatchOptions, Resend } from 'resend';
 import type { RenderedEmail } from '../../domain/templating.ts';
 import { BATCH_ITEM_FAILURE, classifyResendError } from './errors.ts';
-import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../types.ts';
+import { callSignal, type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../types.ts';
 
 /** ResendOptions configures the adapter; baseUrl is a full URL without trailing slash. */
 export interface ResendOptions {
@@ -43,11 +43,11 @@ export function createResendProvider(options: ResendOptions): EmailProvider {
   return {
     name: 'resend',
     maxBatchSize: RESEND_MAX_BATCH,
-    async sendBatch(messages: RenderedEmail[], { idempotencyKey }: SendOptions): Promise<MessageOutcome[]> {
+    async sendBatch(messages: RenderedEmail[], { idempotencyKey, signal }: SendOptions): Promise<MessageOutcome[]> {
       const { data, error, headers } = await client.batch.send(toPayload(messages), {
         idempotencyKey,
         batchValidation: 'permissive',
-        signal: AbortSignal.timeout(options.timeoutMs),
+        signal: callSignal(options.timeoutMs, signal),
       });
       if (error || !data) {
         // The SDK never throws; a missing response (network, timeout) has statusCode null.
