@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 NODE_TS := node --experimental-transform-types --disable-warning=ExperimentalWarning
 DENO_CHECKED := contracts src/config.ts src/domain src/providers src/bridge src/backend mock-providers
 
-.PHONY: compose-check e2e dev test unit integration setup replay-record proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
+.PHONY: compose-check e2e dev test unit integration setup replay-record chaos proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
 
 ## dev: run the whole service on embedded defaults (Temporal dev server, mock providers, bridge + worker)
 dev: setup
@@ -68,6 +68,10 @@ mock-providers: setup
 ## replay-record: record the replay test's workflow histories from this checkout (RELEASE=vX.Y.Z; see test/replay/record.ts)
 replay-record: setup
 	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) test/replay/record.ts $(RELEASE)
+
+## chaos: fault tests against the production build as operators run it (test/chaos/): crashes, slow and dead providers, backend outages, many newsletters at once
+chaos: build
+	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-concurrency=3 --test-timeout=900000 'test/chaos/*.chaos.ts'
 
 ## e2e: Testcontainers suites against the images built from this repo (starts and stops its own dockerd when none answers)
 e2e: setup

@@ -69,8 +69,10 @@ export function createBackendClient(options: { url?: string; token?: string; tim
     }
     if (response.ok) return response;
     await response.body?.cancel();
-    // 408, 429 and 5xx may pass; other 4xx will not change on retry.
-    const retryable = response.status === 408 || response.status === 429 || response.status >= 500;
+    // 408, 429 and 5xx may pass, and so may 401/403: a token being rotated or a backend
+    // misconfigured for a while is fixed by a person, and no event may be lost meanwhile.
+    // Other 4xx (the event itself is refused) will not change on retry.
+    const retryable = [401, 403, 408, 429].includes(response.status) || response.status >= 500;
     throw new BackendCallbackError(`backend answered ${response.status}`, response.status, retryable);
   };
   const base = (newsletterId: string) => `/api/internal/newsletters/${encodeURIComponent(newsletterId)}`;

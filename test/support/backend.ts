@@ -35,6 +35,10 @@ export interface BackendMock {
   pageRequests: Map<string, number>;
   /** failNext answers the next n callbacks (status and results) with status. */
   failNext(n: number, status: number): void;
+  /** failCallbacksFor answers every callback (status and results) with status for the next ms. */
+  failCallbacksFor(ms: number, status: number): void;
+  /** callbackRefusals counts the callbacks answered with an injected failure. */
+  readonly callbackRefusals: number;
   /** failPages answers the next n recipient page requests with status. */
   failPages(n: number, status: number): void;
   /** latency delays every answer by ms. */
@@ -55,7 +59,7 @@ export async function startBackendMock(): Promise<BackendMock> {
   const results: ReceivedResults[] = [];
   const lists = new Map<string, RecipientList>();
   const pageRequests = new Map<string, number>();
-  const failures = { callbacks: 0, pages: 0, callbackStatus: 503, pageStatus: 503 };
+  const failures = { callbacks: 0, pages: 0, callbackStatus: 503, pageStatus: 503, callbacksUntil: 0, refused: 0 };
   let delayMs = 0;
 
   const page = (listId: string, cursor: string, limit: number) => {
@@ -92,8 +96,9 @@ export async function startBackendMock(): Promise<BackendMock> {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       return;
     }
-    if (failures.callbacks > 0) {
-      failures.callbacks -= 1;
+    if (failures.callbacks > 0 || Date.now() < failures.callbacksUntil) {
+      if (failures.callbacks > 0) failures.callbacks -= 1;
+      failures.refused += 1;
       res.writeHead(failures.callbackStatus).end();
       return;
     }
@@ -115,6 +120,13 @@ export async function startBackendMock(): Promise<BackendMock> {
     failNext(n, status) {
       failures.callbacks = n;
       failures.callbackStatus = status;
+    },
+    failCallbacksFor(ms, status) {
+      failures.callbacksUntil = Date.now() + ms;
+      failures.callbackStatus = status;
+    },
+    get callbackRefusals() {
+      return failures.refused;
     },
     failPages(n, status) {
       failures.pages = n;

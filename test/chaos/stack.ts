@@ -1,0 +1,158 @@
+/**
+ * The chaos suite's stack, run as operators run the service: a Temporal dev server with
+ * its database in a file (so it can be killed and started again on it), the service's
+ * bridge and worker processes from the production build (`dist/src/main.js`), and, in
+ * this process, the mock providers and the backend stand-in that count what arrives.
+ * Every process binds to 127.0.0.1 and is killed when the suite ends.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Connection } from '@temporalio/client';
+import { type MockProviders, startMockProviders } from '../../mock-providers/server.ts';
+import { freePort } from '../../src/telemetry/ops-server.ts';
+import { type BackendMock, startBackendMock } from '../support/backend.ts';
+import { type Clients, connectClients } from '../support/grpc.ts';
+import { type Child, kill, start, startNode, stop, waitUntil } from '../support/processes.ts';
+import { testServiceEnv } from '../support/service-env.ts';
+import { devServerArgs } from '../support/temporal.ts';
+
+const HOST = '127.0.0.1';
+const ROOT = new URL('../../', import.meta.url).pathname;
+/** LOG_DIR holds every child's log of the last run (test/chaos/logs/<name>.log). */
+export const LOG_DIR = join(ROOT, 'test/chaos/logs');
+const MAIN = join(ROOT, 'dist/src/main.js');
+
+/** ChaosStack is one running stack and the faults a test can inject into it. */
+export interface ChaosStack extends Clients {
+  mock: MockProviders;
+  backend: BackendMock;
+  /** killWorker SIGKILLs worker i (no drain, no goodbye) and starts a new one in its place. */
+  killWorker(i: number): Promise<void>;
+  /** restartTemporal SIGKILLs the Temporal server and starts it again on the same database file. */
+  restartTemporal(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function ok(url: string): Promise<boolean> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+  return response.ok;
+}
+
+/** startChaosStack starts Temporal, the mocks, one bridge and `workers` worker processes with the given settings. */
+export async function startChaosStack(
+  name: string,
+  options: { workers: number; env?: Record<string, string> },
+): Promise<ChaosStack> {
+  const dir = mkdtempSync(join(tmpdir(), `chaos-${name}-`));
+  const port = await freePort(HOST);
+  const address = `${HOST}:${port}`;
+  const temporalArgs = [
+    'server',
+    'start-dev',
+    '--headless',
+    '--ip',
+    HOST,
+    '--port',
+    String(port),
+    '--db-filename',
+    join(dir, 'temporal.db'),
+    '--log-level',
+    'error',
+    ...devServerArgs(),
+  ];
+  const cli = process.env.TEMPORAL_CLI ?? 'temporal';
+  const startTemporal = async (run: number) => {
+    const child = start(`${name}-temporal${run}`, cli, temporalArgs, { logDir: LOG_DIR });
+    await waitUntil(child, 'its frontend', async () => {
+      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      await connection.close();
+      return true;
+    }, 60_000);
+    return child;
+  };
+  let temporal = await startTemporal(1);
+  let temporalRuns = 1;
+
+  const mock = await startMockProviders();
+  const backend = await startBackendMock();
+  const env = testServiceEnv({
+    temporalAddress: address,
+    resendUrl: mock.resendUrl,
+    postmarkUrl: mock.postmarkUrl,
+    backendUrl: backend.url,
+  }, { LOG_LEVEL: 'info', ...options.env });
+
+  const grpcPort = await freePort(HOST);
+  const bridgeOps = await freePort(HOST);
+  const bridge = startNode(`${name}-bridge`, MAIN, ['--role=bridge'], {
+    env: { ...env, TEMPORAL_SERVER_PORT: String(grpcPort), BRIDGE_OPS_PORT: String(bridgeOps) },
+    logDir: LOG_DIR,
+  });
+  let started = 0;
+  const startWorker = async (): Promise<Child> => {
+    started += 1;
+    const opsPort = await freePort(HOST);
+    const worker = startNode(`${name}-worker${started}`, MAIN, ['--role=worker'], {
+      env: { ...env, WORKER_OPS_PORT: String(opsPort) },
+      logDir: LOG_DIR,
+    });
+    await waitUntil(worker, 'readiness', () => ok(`http://${HOST}:${opsPort}/ready`), 60_000);
+    return worker;
+  };
+  const workers: Child[] = [];
+  for (let i = 0; i < options.workers; i++) workers.push(await startWorker());
+  await waitUntil(bridge, 'readiness', () => ok(`http://${HOST}:${bridgeOps}/ready`), 60_000);
+  const clients = connectClients(grpcPort);
+
+  return {
+    ...clients,
+    mock,
+    backend,
+    async killWorker(i) {
+      await kill(workers[i]!);
+      workers[i] = await startWorker();
+    },
+    async restartTemporal() {
+      await kill(temporal);
+      await sleep(500);
+      temporalRuns += 1;
+      temporal = await startTemporal(temporalRuns);
+    },
+    async close() {
+      clients.close();
+      await Promise.all([bridge, ...workers].map((c) => stop(c, 35_000)));
+      await stop(temporal);
+      await mock.close();
+      await backend.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Delivery is what the mock providers received for one newsletter's recipients (by address prefix). */
+export interface Delivery {
+  resend: number;
+  postmark: number;
+  total: number;
+  distinct: number;
+  duplicates: number;
+}
+
+/** deliveryOf counts the emails the mocks accepted whose address starts with prefix. */
+export function deliveryOf(mock: MockProviders, prefix: string): Delivery {
+  const of = (provider: 'resend' | 'postmark') =>
+    mock[provider].received().flatMap((e) => e.to).filter((to) => to.startsWith(prefix));
+  const resend = of('resend');
+  const postmark = of('postmark');
+  const all = [...resend, ...postmark];
+  const distinct = new Set(all).size;
+  return {
+    resend: resend.length,
+    postmark: postmark.length,
+    total: all.length,
+    distinct,
+    duplicates: all.length - distinct,
+  };
+}
