@@ -106,21 +106,14 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
   }
   const gateway = new NewsletterGateway(client, config.temporal.taskQueue);
   const server = new Server();
+  const defaults = { ...config.delivery, backendLists: Boolean(config.backend.url) };
   server.addService(...adaptService(
     NewsletterService,
-    edge(
-      NewsletterService,
-      createNewsletterService(
-        gateway,
-        { ...config.delivery, backendLists: Boolean(config.backend.url) },
-        deps.metrics,
-      ),
-      deps,
-    ),
+    edge(NewsletterService, createNewsletterService(gateway, defaults, deps.metrics), deps),
   ));
   server.addService(...adaptService(
     WorkflowService,
-    edge(WorkflowService, createWorkflowService(client, config.temporal.taskQueue), deps),
+    edge(WorkflowService, createWorkflowService(client, config.temporal.taskQueue, defaults), deps),
   ));
   const health = new HealthImplementation({
     '': 'SERVING',

@@ -16,8 +16,11 @@ import {
   WorkflowStatus,
 } from '../../contracts/gen/authentik/temporal/v1/workflow.ts';
 import type { IWorkflowService } from '../../contracts/gen/authentik/temporal/v1/workflow.server.ts';
+import { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { workflowIdFor } from '../domain/types.ts';
 import { WORKFLOW_TYPES } from '../workflows/registry.ts';
 import { InvalidArgumentError } from './errors.ts';
+import { type DeliveryDefaults, toNewsletterInput } from './validation.ts';
 
 const STATUS: Partial<Record<WorkflowExecutionStatusName, WorkflowStatus>> = {
   RUNNING: WorkflowStatus.RUNNING,
@@ -41,29 +44,76 @@ export function parseArgs(field: string, json: string): unknown[] {
   return Array.isArray(value) ? value : [value];
 }
 
+/** Start is what StartWorkflow hands Temporal once a starter has checked the request. */
+interface Start {
+  workflowId: string;
+  args: unknown[];
+}
+
+/**
+ * Starter turns StartWorkflow's JSON arguments (and the caller's workflow id, maybe empty)
+ * into a start of one registered type, with every check that type's own API makes:
+ * nothing reaches a workflow that its typed RPC would refuse, and no caller picks
+ * settings, progress or ids the service derives itself.
+ */
+export type Starter = (args: unknown[], workflowId: string) => Start;
+
+/** starters has one Starter per registered workflow type (a spec checks WORKFLOW_TYPES against it). */
+export function starters(defaults: DeliveryDefaults): Record<string, Starter> {
+  return {
+    newsletterWorkflow(args, workflowId) {
+      if (args.length !== 1) {
+        throw new InvalidArgumentError([
+          `args_json: newsletterWorkflow takes one argument, a SendNewsletterRequest in JSON (got ${args.length})`,
+        ]);
+      }
+      let request: SendNewsletterRequest;
+      try {
+        request = SendNewsletterRequest.fromJson(args[0] as Parameters<typeof SendNewsletterRequest.fromJson>[0]);
+      } catch (err) {
+        throw new InvalidArgumentError([`args_json[0]: not a SendNewsletterRequest: ${(err as Error).message}`]);
+      }
+      // The same validation and the same server-side settings as SendNewsletter.
+      const input = toNewsletterInput(request, defaults);
+      // Idempotency keys are scoped by the newsletter id, so one newsletter id is one workflow id.
+      const expected = workflowIdFor(input.newsletterId);
+      if (workflowId && workflowId !== expected) {
+        throw new InvalidArgumentError([
+          `workflow_id: a newsletter runs as "${expected}" (its provider idempotency keys are scoped by it); leave it empty`,
+        ]);
+      }
+      return { workflowId: expected, args: [input] };
+    },
+  };
+}
+
 const required = (field: string, value: string) => {
   if (!value.trim()) throw new InvalidArgumentError([`${field}: required`]);
 };
 
 /** createWorkflowService builds the WorkflowService handlers. */
-export function createWorkflowService(client: Client, taskQueue: string): IWorkflowService {
+export function createWorkflowService(client: Client, taskQueue: string, defaults: DeliveryDefaults): IWorkflowService {
+  const starterOf = starters(defaults);
   return {
     async startWorkflow(request: StartWorkflowRequest): Promise<StartWorkflowResponse> {
-      if (!WORKFLOW_TYPES.includes(request.workflowType)) {
+      const starter = starterOf[request.workflowType];
+      if (!WORKFLOW_TYPES.includes(request.workflowType) || !starter) {
         throw new InvalidArgumentError([
           `workflow_type: "${request.workflowType}" is not registered (registered: ${WORKFLOW_TYPES.join(', ')})`,
         ]);
       }
-      const args = parseArgs('args_json', request.argsJson);
-      const workflowId = request.workflowId.trim() || `${request.workflowType}-${randomUUID()}`;
-      // A caller's workflow id is an idempotency key, as for newsletters: never run twice.
+      const { workflowId, args } = starter(
+        parseArgs('args_json', request.argsJson),
+        request.workflowId.trim(),
+      );
+      // A workflow id is an idempotency key, as for newsletters: never run twice.
       const handle = await client.workflow.start(request.workflowType, {
-        workflowId,
+        workflowId: workflowId || `${request.workflowType}-${randomUUID()}`,
         taskQueue,
         args,
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       });
-      return { workflowId, runId: handle.firstExecutionRunId };
+      return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
     },
 
     async getWorkflowResult(request: GetWorkflowResultRequest): Promise<GetWorkflowResultResponse> {

@@ -156,21 +156,45 @@ describe('gRPC API', { timeout: 180_000 }, () => {
     assert.match(badJson.message, /args_json: not valid JSON/);
 
     const id = newsletterId('generic');
-    const input = {
+    // The workflow's internal input (batch size, concurrency, carried progress) is not accepted: only a request.
+    const internal = {
       newsletterId: id,
-      content: { subject: 'Generic', text: 'hi {{name}}', from: 'news@authentik.example', tags: {} },
+      content: { subject: 'Generic', text: 'hi', from: 'news@authentik.example', tags: {} },
       recipients: recipients(2, 'gen'),
-      batchSize: 50,
-      concurrency: 1,
-      primaryProvider: 'resend',
-      unsubscribeBaseUrl: 'https://app.authentik.example',
+      batchSize: 0,
+      concurrency: 0,
     };
+    const forged = await rpcError(
+      stack.workflows.startWorkflow({
+        workflowType: 'newsletterWorkflow',
+        workflowId: '',
+        argsJson: JSON.stringify([internal]),
+      }, stack.auth).response,
+    );
+    assert.equal(forged.code, 'INVALID_ARGUMENT');
+    assert.match(forged.message, /args_json\[0\]: not a SendNewsletterRequest/);
+    const request = {
+      newsletterId: id,
+      subject: 'Generic',
+      textContent: 'hi {{name}}',
+      recipients: recipients(2, 'gen'),
+    };
+    const otherId = await rpcError(
+      stack.workflows.startWorkflow({
+        workflowType: 'newsletterWorkflow',
+        workflowId: `custom-${id}`,
+        argsJson: JSON.stringify([request]),
+      }, stack.auth).response,
+    );
+    assert.equal(otherId.code, 'INVALID_ARGUMENT');
+    assert.match(otherId.message, /workflow_id: a newsletter runs as "newsletter-/);
+
     const started = await stack.workflows.startWorkflow({
       workflowType: 'newsletterWorkflow',
-      workflowId: `custom-${id}`,
-      argsJson: JSON.stringify([input]),
+      workflowId: '',
+      argsJson: JSON.stringify([request]),
     }, stack.auth).response;
-    assert.equal(started.workflowId, `custom-${id}`);
+    assert.equal(started.workflowId, `newsletter-${id}`);
     assert.ok(started.runId);
     const result = await stack.workflows.getWorkflowResult(
       { workflowId: started.workflowId, runId: '', wait: true },
@@ -178,11 +202,14 @@ describe('gRPC API', { timeout: 180_000 }, () => {
     ).response;
     assert.equal(result.status, WorkflowStatus.COMPLETED);
     assert.equal(JSON.parse(result.resultJson).sent, 2);
+    // A newsletter started this way is a newsletter like any other.
+    const status = (await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth).response).status!;
+    assert.equal(status.sent, 2);
     const again = await rpcError(
       stack.workflows.startWorkflow({
         workflowType: 'newsletterWorkflow',
-        workflowId: `custom-${id}`,
-        argsJson: JSON.stringify([input]),
+        workflowId: '',
+        argsJson: JSON.stringify([request]),
       }, stack.auth).response,
     );
     assert.equal(again.code, 'ALREADY_EXISTS');
