@@ -28,7 +28,8 @@ export interface NewsletterStatusEvent {
 export interface RecipientResult {
   recipient_id: string;
   email: string;
-  status: 'sent' | 'failed';
+  /** skipped: the provider suppresses this address (bounce, complaint, unsubscribe); nothing was sent. */
+  status: 'sent' | 'failed' | 'skipped';
   /** provider is "resend" or "postmark". */
   provider: string;
   message_id?: string;

@@ -262,6 +262,27 @@ describe('sendBatch', () => {
     assert.deepEqual(backend.results[0]!.results.map((r) => r.recipient_id), ['r0', 'r2'], 'accepted ones reported');
   });
 
+  it('skips recipients the provider suppresses: reported as skipped, counted apart, never sent elsewhere', async () => {
+    const { provider } = fakeProvider(
+      'postmark',
+      (messages) =>
+        messages.map((_, i) =>
+          i === 1
+            ? { status: 'failed', error: '406: inactive recipient', failureClass: 'suppressed' }
+            : { status: 'sent', messageId: `id-${i}` }
+        ),
+    );
+    const backend = backendRecorder();
+    const outcome: BatchOutcome = await new MockActivityEnvironment().run(
+      activities(provider, { backend: backend.client, source: sourceOf(people(3)) }).sendBatch,
+      input(3, { provider: 'postmark', failoverTo: 'resend' }),
+    );
+    assert.deepEqual([outcome.sent, outcome.failed, outcome.skipped], [2, 0, 1]);
+    assert.deepEqual(outcome.failures, [], 'a suppression is no failure');
+    const reported = backend.results[0]!.results.find((r) => r.recipient_id === 'r1')!;
+    assert.deepEqual([reported.status, reported.error], ['skipped', '406: inactive recipient']);
+  });
+
   it('fails over without calling a provider whose circuit is open', async () => {
     const { provider, calls } = fakeProvider('resend', sentAll);
     const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 60_000 });

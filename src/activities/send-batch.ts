@@ -133,6 +133,9 @@ export function settleOutcomes(provider: ProviderName, members: Member[], outcom
     } else if (outcome.failureClass === 'rejected_recipient' || outcome.failureClass === 'rejected_content') {
       // Permanent for this recipient: recorded once, never retried, never failed over.
       settled.results.push({ ...base, status: 'failed', error: outcome.error });
+    } else if (outcome.failureClass === 'suppressed') {
+      // The provider keeps this address from mail: skipped, and never sent elsewhere (that would bypass it).
+      settled.results.push({ ...base, status: 'skipped', error: outcome.error });
     } else {
       settled.remaining.push(position);
       settled.refusal ??= `refused ${recipient.email}: ${outcome.error}`;
@@ -163,10 +166,12 @@ export function outcomeOf(
   resultsOwed: boolean,
 ): BatchOutcome {
   const failed = settled.results.filter((r) => r.status === 'failed');
+  const skipped = settled.results.filter((r) => r.status === 'skipped').length;
   return {
     provider,
-    sent: settled.results.length - failed.length,
+    sent: settled.results.length - failed.length - skipped,
     failed: failed.length,
+    ...(skipped > 0 ? { skipped } : {}),
     failures: failed.slice(0, failureSlots).map((r) => ({
       email: r.email,
       recipientId: r.recipient_id,
@@ -436,11 +441,11 @@ function countEmails(metrics: DeliveryMetrics | undefined, provider: ProviderNam
   if (!metrics) return;
   metrics.emails(provider, 'sent', 'none', outcomes.filter((o) => o.status === 'sent').length);
   for (const outcome of outcomes) {
-    if (
-      outcome.status === 'failed' &&
-      (outcome.failureClass === 'rejected_recipient' || outcome.failureClass === 'rejected_content')
-    ) {
+    if (outcome.status !== 'failed') continue;
+    if (outcome.failureClass === 'rejected_recipient' || outcome.failureClass === 'rejected_content') {
       metrics.emails(provider, 'failed', outcome.failureClass, 1);
+    } else if (outcome.failureClass === 'suppressed') {
+      metrics.emails(provider, 'skipped', outcome.failureClass, 1);
     }
   }
 }

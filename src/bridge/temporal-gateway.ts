@@ -73,8 +73,11 @@ export class NewsletterGateway {
     if (CLOSED_WITHOUT_RESULT.has(state)) {
       // The workflow ended abnormally (terminated, timed out...): report FAILED with the progress we can recover.
       const last = await handle.query(getStatusQuery).catch(() => undefined);
+      const status = last ?? emptyStatus(newsletterId, description.startTime);
       return {
-        ...(last ?? emptyStatus(newsletterId, description.startTime)),
+        ...status,
+        // Whatever was not sent or failed by then never will be: sent + failed + skipped = total.
+        skipped: Math.max(status.skipped, status.totalRecipients - status.sent - status.failed),
         state: 'FAILED',
         endTime: (description.closeTime ?? new Date()).toISOString(),
         reason: `workflow ${state.toLowerCase()}`,

@@ -198,6 +198,8 @@ export interface BatchOutcome {
   provider: ProviderName;
   sent: number;
   failed: number;
+  /** skipped counts recipients the provider suppresses (proto: skipped = not attempted, cancelled or suppressed). */
+  skipped?: number;
   /** failures is a sample of at most failureSlots failures. */
   failures: RecipientFailure[];
   /** resultsOwed is true when the backend did not take the per-recipient results at once (handed to a retrying workflow). */

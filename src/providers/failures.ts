@@ -14,6 +14,7 @@ export type FailureClass =
   | 'unknown_outcome'
   | 'provider_unavailable'
   | 'rejected_recipient'
+  | 'suppressed'
   | 'rejected_content'
   | 'already_accepted';
 
@@ -24,6 +25,7 @@ export const FAILURE_CLASSES: readonly FailureClass[] = [
   'unknown_outcome',
   'provider_unavailable',
   'rejected_recipient',
+  'suppressed',
   'rejected_content',
   'already_accepted',
 ];
@@ -43,6 +45,8 @@ export const FAILURE_ACTIONS: Readonly<Record<FailureClass, string>> = {
     'in doubt (the provider may have accepted it): retry the same provider with the same idempotency key until it answers; never failed over, never pre-empted by the circuit breaker',
   provider_unavailable: 'fail over now',
   rejected_recipient: 'that recipient is failed: never retried, never failed over',
+  suppressed:
+    'that recipient is skipped (the provider keeps it from mail: bounce, complaint, unsubscribe): never retried, never failed over, which would bypass the suppression',
   rejected_content: 'those messages are failed: another provider would not fix it',
   already_accepted:
     'a retried request whose first attempt was accepted with other recipients (the page changed in between): those still on the page count as sent, nobody is sent twice',
@@ -91,7 +95,10 @@ export function decide(
   retryAfterMs?: number,
   inDoubt = false,
 ): RetryDecision {
-  if (inDoubt && failureClass !== 'rejected_recipient' && failureClass !== 'rejected_content') {
+  if (
+    inDoubt && failureClass !== 'rejected_recipient' && failureClass !== 'suppressed' &&
+    failureClass !== 'rejected_content'
+  ) {
     if (failureClass === 'already_accepted') return { action: 'settle_sent' };
     return { action: 'retry', ...(failureClass === 'rate_limited' ? { delayMs: retryAfterMs } : {}) };
   }
@@ -108,6 +115,7 @@ export function decide(
     case 'provider_unavailable':
       return { action: 'failover' };
     case 'rejected_recipient':
+    case 'suppressed':
     case 'rejected_content':
       return { action: 'settle_failed' };
     case 'already_accepted':

@@ -12,7 +12,12 @@ import type { CircuitState } from '../providers/circuit-breaker.ts';
 /** DeliveryMetrics is what activities report; optional everywhere so tests may pass none. */
 export interface DeliveryMetrics {
   providerCall(provider: ProviderName, outcome: 'ok' | FailureClass, durationMs: number): void;
-  emails(provider: ProviderName, result: 'sent' | 'failed', errorClass: 'none' | FailureClass, count: number): void;
+  emails(
+    provider: ProviderName,
+    result: 'sent' | 'failed' | 'skipped',
+    errorClass: 'none' | FailureClass,
+    count: number,
+  ): void;
   failover(
     from: ProviderName,
     /** to is the next provider in the batch's order, or 'none' when this was the last: the batch then waits. */
@@ -73,7 +78,8 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
   });
   const emails = new Counter({
     name: 'newsletter_emails_total',
-    help: 'Recipients settled by a provider: sent, or failed with an error class.',
+    help:
+      'Recipients settled by a provider: sent, failed with an error class, or skipped (suppressed by the provider).',
     labelNames: ['provider', 'result', 'error_class'],
     registers,
   });

@@ -71,6 +71,38 @@ describe('NewsletterAccounting', () => {
     assert.equal(s.sent + s.failed + s.skipped, s.totalRecipients);
   });
 
+  it('counts recipients the provider suppresses as skipped, and keeps the sum equal to the total', () => {
+    const books = start();
+    books.addBatches(1, 10, true);
+    books.record({ provider: 'postmark', sent: 7, failed: 1, skipped: 2, failures: [failure(1)], resultsOwed: false });
+    assert.equal(books.snapshot().skipped, 2, 'visible while running');
+    books.completeBatch();
+    assert.equal(books.finish('2026-01-01T00:01:00Z'), 'COMPLETED_WITH_FAILURES');
+    const s = books.snapshot();
+    assert.deepEqual([s.sent, s.failed, s.skipped, s.totalRecipients], [7, 1, 2, 10]);
+  });
+
+  it('reports a cancel that came with the last batch as what happened: completed, nothing skipped', () => {
+    const books = start();
+    books.addBatches(2, 20, true);
+    books.record({ provider: 'resend', sent: 10, failed: 0, failures: [], resultsOwed: false });
+    books.cancel('wrong audience');
+    // The last batch was in flight when the cancel came: it drains and is sent.
+    books.record({ provider: 'resend', sent: 10, failed: 0, failures: [], resultsOwed: false });
+    assert.equal(books.finish('2026-01-01T00:01:00Z'), 'COMPLETED');
+    const s = books.snapshot();
+    assert.deepEqual([s.state, s.sent, s.skipped], ['COMPLETED', 20, 0]);
+    assert.match(s.reason ?? '', /^wrong audience: every recipient had been attempted/);
+  });
+
+  it('reports CANCELLED when a backend list was still being read, even if every recipient read so far was sent', () => {
+    const books = start();
+    books.addBatches(1, 10, false);
+    books.record({ provider: 'resend', sent: 10, failed: 0, failures: [], resultsOwed: false });
+    books.cancel('stop');
+    assert.equal(books.finish('2026-01-01T00:01:00Z'), 'CANCELLED');
+  });
+
   it('finishes COMPLETED_WITH_FAILURES when anyone failed, and its state survives a round trip as plain data', () => {
     const books = start();
     books.addBatches(1, 2, true);

@@ -90,6 +90,7 @@ export class NewsletterAccounting {
     const s = this.state;
     s.sent += outcome.sent;
     s.failed += outcome.failed;
+    s.skipped += outcome.skipped ?? 0;
     if (outcome.sent > 0) s.sentByProvider[outcome.provider] = (s.sentByProvider[outcome.provider] ?? 0) + outcome.sent;
     for (const failure of outcome.failures) {
       if (s.failures.length >= MAX_REPORTED_FAILURES) break;
@@ -153,11 +154,25 @@ export class NewsletterAccounting {
     return true;
   }
 
-  /** finish closes the books: everything not attempted is skipped, and the final state is decided. */
+  /**
+   * finish closes the books: everything not attempted is skipped (with the suppressed ones
+   * counted already), so sent + failed + skipped = total, and the final state is decided. A
+   * cancel that came when every recipient had already been attempted cancelled nothing: the
+   * newsletter completed, and the status says so.
+   */
   finish(endTime: string): NewsletterState {
     const s = this.state;
-    s.skipped = Math.max(0, s.totalRecipients - s.sent - s.failed);
-    const state: NewsletterState = s.cancelled ? 'CANCELLED' : s.failed > 0 ? 'COMPLETED_WITH_FAILURES' : 'COMPLETED';
+    const unattempted = Math.max(0, s.totalRecipients - s.sent - s.failed - s.skipped);
+    s.skipped += unattempted;
+    const cancelledSomething = s.cancelled && (unattempted > 0 || !s.recipientsComplete);
+    if (s.cancelled && !cancelledSomething) {
+      s.reason = `${s.reason ?? 'cancel requested'}: every recipient had been attempted, nothing was left to cancel`;
+    }
+    const state: NewsletterState = cancelledSomething
+      ? 'CANCELLED'
+      : s.failed > 0
+      ? 'COMPLETED_WITH_FAILURES'
+      : 'COMPLETED';
     s.final = { state, endTime };
     s.paused = false;
     return state;

@@ -87,7 +87,7 @@ describe('observability config against a real Prometheus', { timeout: 300_000 },
   it('answers every dashboard and alert expression with series after a newsletter with a failover', async () => {
     stack.mock.resend.injectFault({ status: 503, count: 6 });
     const list = recipients(60, 'prom');
-    stack.mock.postmark.failAddresses('inactive', [list[3]!.email]);
+    stack.mock.postmark.failAddresses('invalid', [list[3]!.email]);
     stack.mock.resend.failAddresses('invalid', [list[3]!.email]);
     const id = newsletterId('prom');
     await stack.newsletters.sendNewsletter(

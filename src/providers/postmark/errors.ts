@@ -9,11 +9,14 @@ import type { FailureClass, FailureExample } from '../failures.ts';
 
 const ACCOUNT_CODES = new Set([10, 412, 413, 1235, 1236, 1480]);
 // 300 "invalid email request" in a batch element is almost always that message's address.
-const RECIPIENT_CODES = new Set([300, 406]);
+const RECIPIENT_CODES = new Set([300]);
+// 406 inactive recipient: Postmark suppresses the address (hard bounce, spam complaint, unsubscribe).
+const SUPPRESSED_CODE = 406;
 const CONTENT_CODES = new Set([402, 403, 410, 411]);
 
 /** classifyPostmarkCode classifies a Postmark ErrorCode, from a whole call or one batch element. */
 export function classifyPostmarkCode(errorCode: number): FailureClass {
+  if (errorCode === SUPPRESSED_CODE) return 'suppressed';
   if (RECIPIENT_CODES.has(errorCode)) return 'rejected_recipient';
   if (CONTENT_CODES.has(errorCode)) return 'rejected_content';
   if (ACCOUNT_CODES.has(errorCode)) return 'provider_unavailable';
@@ -53,7 +56,7 @@ export const POSTMARK_FAILURES: readonly PostmarkFailure[] = [
   failure('network error, timeout', 0, [0], 'unknown_outcome'),
   failure('401 (ErrorCode 10)', 401, [10], 'provider_unavailable'),
   failure('422 with ErrorCode 412, 413, 1235, 1236 or 1480', 422, [412, 413, 1235, 1236, 1480], 'provider_unavailable'),
-  failure('ErrorCode 406 inactive recipient', 422, [406], 'rejected_recipient'),
+  failure('ErrorCode 406 inactive recipient', 422, [406], 'suppressed'),
   failure('ErrorCode 300 invalid email request', 422, [300], 'rejected_recipient'),
   failure('ErrorCode 402, 403, 410 or 411', 422, [402, 403, 410, 411], 'rejected_content'),
   failure('413 request too large', 413, [0], 'rejected_content'),

@@ -70,13 +70,13 @@ describe('Postmark adapter (official SDK against the mock Postmark)', () => {
     );
   });
 
-  it('classifies each element of a partly failed batch: an inactive recipient is rejected_recipient', async () => {
+  it('classifies each element of a partly failed batch: an inactive (suppressed) recipient is suppressed', async () => {
     mock.postmark.failAddresses('inactive', ['gone@example.com']);
     const outcomes = await provider().sendBatch([email('a@example.com'), email('gone@example.com')], {
       idempotencyKey: 'k',
     });
     assert.equal(outcomes[0]!.status, 'sent');
-    assert.equal(outcomes[1]!.status === 'failed' && outcomes[1]!.failureClass, 'rejected_recipient');
+    assert.equal(outcomes[1]!.status === 'failed' && outcomes[1]!.failureClass, 'suppressed');
   });
 
   it('marks every element provider_unavailable when the message stream does not exist (ErrorCode 1235)', async () => {
