@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { handleControl } from './control.ts';
 import type { ProviderState } from './state.ts';
 
-/** MAX_BODY_BYTES mirrors Postmark's 50 MB request limit; Resend's is lower, but no test needs more. */
+/** MAX_BODY_BYTES mirrors Postmark's 50 MB request limit; a handler may set a lower one (Resend: 40 MB). */
 export const MAX_BODY_BYTES = 50 * 1024 * 1024;
 
 /** HttpAnswer is a JSON response about to be written. */
@@ -47,6 +47,8 @@ export interface ReadRequest {
 /** ProviderHandler is the provider-specific half of a mock server. */
 export interface ProviderHandler {
   isSendPath(path: string): boolean;
+  /** maxBodyBytes is the provider's request size limit (413 above it); MAX_BODY_BYTES when unset. */
+  maxBodyBytes?: number;
   /** handleRead answers a read-only endpoint (e.g. Postmark's message search), or undefined when path is not one. */
   handleRead?(request: ReadRequest): HttpAnswer | undefined;
   handleSend(request: SendRequest): Promise<SendOutcome>;
@@ -83,13 +85,13 @@ export function stableStringify(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
+      if (size > maxBytes) {
         reject(new BodyTooLargeError('request body too large'));
         req.resume();
         return;
@@ -162,7 +164,13 @@ async function route(
     };
     let outcome: SendOutcome;
     try {
-      outcome = await handler.handleSend({ method, path, headers: req.headers, body: await readBody(req), delay });
+      outcome = await handler.handleSend({
+        method,
+        path,
+        headers: req.headers,
+        body: await readBody(req, handler.maxBodyBytes),
+        delay,
+      });
     } catch (error) {
       if (!(error instanceof BodyTooLargeError)) throw error;
       outcome = { answer: handler.errorAnswer(413, 'The request body is too large.'), messages: 0 };

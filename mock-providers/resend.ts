@@ -328,6 +328,8 @@ async function decide(
 export function createResendHandler(state: ProviderState): ProviderHandler {
   return {
     isSendPath: (path) => path === '/emails' || path === '/emails/batch',
+    // Resend documents 40 MB per email; the mock takes that as its request limit too.
+    maxBodyBytes: 40 * 1024 * 1024,
     errorAnswer: (status, message) => error(status, resendErrorName(status), message),
     async handleSend(request) {
       const parsed = parseJson(request.body);

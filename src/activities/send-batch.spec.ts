@@ -283,6 +283,37 @@ describe('sendBatch', () => {
     assert.deepEqual([reported.status, reported.error], ['skipped', '406: inactive recipient']);
   });
 
+  it("refuses for good an email over the provider's message size, sending the rest of the request", async () => {
+    const { provider, calls } = fakeProvider('postmark', sentAll);
+    const big: NewsletterInput = {
+      ...definition,
+      // Over Postmark's 10 MB per message for the recipient whose variable fills it.
+      content: { ...definition.content, text: '{{filler}}' },
+    };
+    const page = people(3);
+    page[1] = { ...page[1]!, variables: { filler: 'x'.repeat(10 * 1024 * 1024) } };
+    const source: BatchSource = { ...sourceOf(page), definition: () => Promise.resolve(big) };
+    const outcome: BatchOutcome = await new MockActivityEnvironment().run(
+      activities(provider, { source }).sendBatch,
+      input(3, { provider: 'postmark' }),
+    );
+    assert.deepEqual(calls[0]!.to, ['u0@example.com', 'u2@example.com']);
+    assert.deepEqual([outcome.sent, outcome.failed], [2, 1]);
+    assert.match(outcome.failures[0]!.reason, /email of \d+ bytes is over postmark's limit of 10485760/);
+  });
+
+  it("hands a request over the provider's request size back to the workflow, sending nothing", async () => {
+    const { provider, calls } = fakeProvider('resend', sentAll);
+    const big: NewsletterInput = { ...definition, content: { ...definition.content, text: 'x'.repeat(500 * 1024) } };
+    const source: BatchSource = { ...sourceOf(people(100)), definition: () => Promise.resolve(big) };
+    const tooLarge = await failure(
+      new MockActivityEnvironment().run(activities(provider, { source }).sendBatch, input(100)),
+    );
+    assert.equal(tooLarge.type, 'RequestTooLarge');
+    assert.equal(tooLarge.nonRetryable, true);
+    assert.equal(calls.length, 0);
+  });
+
   it('fails over without calling a provider whose circuit is open', async () => {
     const { provider, calls } = fakeProvider('resend', sentAll);
     const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 60_000 });

@@ -19,6 +19,8 @@ import {
   type BatchOutcome,
   FAILURE_TYPES,
   type NewsletterInput,
+  PROVIDER_MAX_MESSAGE_BYTES,
+  PROVIDER_MAX_REQUEST_BYTES,
   type ProviderName,
   type ProviderUnavailableDetails,
   type Recipient,
@@ -283,7 +285,29 @@ async function send(
   try {
     let messages = render(definition, valid);
     let members = valid;
-    const earlier: Settled['results'] = [];
+    // Cut by bytes as well as count: an email over the provider's message limit is refused for
+    // good (its content), and a request over its request limit goes back to the workflow in halves.
+    const tooBig = sizeCheck(name, messages);
+    const oversized = settleAll(
+      name,
+      tooBig.oversized.map((i) => valid[i]!),
+      { error: `email of ${tooBig.bytes} bytes is over ${name}'s limit of ${PROVIDER_MAX_MESSAGE_BYTES[name]}` },
+    ).results;
+    if (tooBig.oversized.length > 0) {
+      const keep = new Set(tooBig.oversized);
+      members = members.filter((_, i) => !keep.has(i));
+      messages = messages.filter((_, i) => !keep.has(i));
+    }
+    if (tooBig.requestBytes > PROVIDER_MAX_REQUEST_BYTES[name] && members.length > 1) {
+      if (!inDoubt) unsent();
+      throw ApplicationFailure.create({
+        type: FAILURE_TYPES.requestTooLarge,
+        message: `${members.length} emails of ${tooBig.requestBytes} bytes are over ${name}'s request limit`,
+        nonRetryable: true,
+        details: [{ bytes: tooBig.requestBytes, limit: PROVIDER_MAX_REQUEST_BYTES[name] }],
+      });
+    }
+    const earlier: Settled['results'] = [...oversized];
     if (inDoubt && provider.findAccepted) {
       // No idempotency key at this provider: ask it what the earlier attempt got through, send only the rest.
       const found = await provider.findAccepted(messages, { idempotencyKey: call.key, signal: cancellation });
@@ -309,7 +333,9 @@ async function send(
     breaker?.recordSuccess();
     const settled = settleOutcomes(name, members, outcomes);
     countEmails(deps.metrics, name, outcomes);
-    if (earlier.length > 0) deps.metrics?.emails(name, 'sent', 'none', earlier.length);
+    const earlierSent = earlier.length - oversized.length;
+    if (earlierSent > 0) deps.metrics?.emails(name, 'sent', 'none', earlierSent);
+    if (oversized.length > 0) deps.metrics?.emails(name, 'failed', 'rejected_content', oversized.length);
     return { ...settled, results: [...rejected.results, ...earlier, ...settled.results] };
   } catch (err) {
     if (cancellation.aborted) {
@@ -434,6 +460,26 @@ function sendTraced(
       throw err;
     }
   });
+}
+
+/** sizeCheck measures a request's rendered emails: which are over the provider's message limit, and the request's bytes without them. */
+export function sizeCheck(
+  provider: ProviderName,
+  messages: RenderedEmail[],
+): { oversized: number[]; bytes: number; requestBytes: number } {
+  const oversized: number[] = [];
+  let requestBytes = 0;
+  let bytes = 0;
+  messages.forEach((m, i) => {
+    const size = Buffer.byteLength(JSON.stringify(m));
+    if (size > PROVIDER_MAX_MESSAGE_BYTES[provider]) {
+      oversized.push(i);
+      bytes = Math.max(bytes, size);
+    } else {
+      requestBytes += size;
+    }
+  });
+  return { oversized, bytes, requestBytes };
 }
 
 /** countEmails reports what one accepted call settled. */

@@ -59,4 +59,18 @@ describe('toNewsletterInput', () => {
     assert.ok(JSON.stringify(recipients).length > 1_572_864, 'larger than the limit uncompressed');
     assert.equal(toNewsletterInput(request({ recipients }), defaults).recipients.length, 10_000);
   });
+
+  it('refuses a body over the 5 MB a provider accepts, naming the field and its size', () => {
+    const big = 'x'.repeat(5 * 1024 * 1024 + 1);
+    assert.throws(
+      () => toNewsletterInput(request({ htmlContent: big }), defaults),
+      /html_content: 5242881 bytes, over the 5242880 a provider accepts per body/,
+    );
+  });
+
+  it('cuts batches by bytes as well as count: a 1 MB template makes requests of at most 40 MB to Resend', () => {
+    const input = toNewsletterInput(request({ htmlContent: 'x'.repeat(1024 * 1024) }), { ...defaults, batchSize: 100 });
+    assert.equal(input.batchSize, 39);
+    assert.equal(toNewsletterInput(request(), { ...defaults, batchSize: 100 }).batchSize, 100);
+  });
 });

@@ -3,15 +3,17 @@
  * violation names its field ("recipients[3].email: not an email address").
  */
 import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { Buffer } from 'node:buffer';
 import { gzipSync } from 'node:zlib';
 import { isEmailAddress, isMailbox } from '../domain/addresses.ts';
 import { checkTemplates, TemplateError } from '../domain/templating.ts';
 import {
+  batchSizeFor,
+  MAX_BODY_BYTES,
   MAX_INLINE_RECIPIENTS,
   MAX_INPUT_BYTES,
   type NewsletterInput,
   type OutagePolicy,
-  PROVIDER_MAX_BATCH,
   type ProviderName,
 } from '../domain/types.ts';
 import { InvalidArgumentError } from './errors.ts';
@@ -38,6 +40,15 @@ export interface DeliveryDefaults {
   outage: OutagePolicy;
 }
 
+/** EMAIL_OVERHEAD_BYTES covers what an email carries besides its templates: addresses, headers, tags, JSON. */
+const EMAIL_OVERHEAD_BYTES = 2_048;
+
+/** emailBytesEstimate is about how large one rendered email of this request is, before variables. */
+function emailBytesEstimate(req: SendNewsletterRequest): number {
+  return Buffer.byteLength(req.subject) + Buffer.byteLength(req.htmlContent) + Buffer.byteLength(req.textContent) +
+    EMAIL_OVERHEAD_BYTES;
+}
+
 /** toNewsletterInput validates a request and builds the workflow input, or throws InvalidArgumentError with every violation (up to 10). */
 export function toNewsletterInput(req: SendNewsletterRequest, defaults: DeliveryDefaults): NewsletterInput {
   const violations: string[] = [];
@@ -47,6 +58,12 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
   if (!req.subject.trim()) violate('subject: required');
   if (!req.htmlContent && !req.textContent) {
     violate('html_content: at least one of html_content and text_content is required');
+  }
+  for (const [field, body] of [['html_content', req.htmlContent], ['text_content', req.textContent]] as const) {
+    const bytes = Buffer.byteLength(body);
+    if (bytes > MAX_BODY_BYTES) {
+      violate(`${field}: ${bytes} bytes, over the ${MAX_BODY_BYTES} a provider accepts per body (Postmark: 5 MB)`);
+    }
   }
   const from = req.fromEmail.trim() || defaults.fromEmail;
   if (!isMailbox(from)) violate('from_email: not an email address');
@@ -110,8 +127,9 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
       recipientId: r.recipientId,
     })),
     ...(listId !== undefined ? { listId } : {}),
-    // One batch is one request to the primary provider, whose request limit caps it.
-    batchSize: Math.min(defaults.batchSize, PROVIDER_MAX_BATCH[defaults.primaryProvider]),
+    // One batch is one request to the primary provider: its count and byte limits cap it (the
+    // estimate is the templates' size; variables beyond it make the activity split a request).
+    batchSize: batchSizeFor(defaults.primaryProvider, emailBytesEstimate(req), defaults.batchSize),
     concurrency: defaults.concurrency,
     primaryProvider: defaults.primaryProvider,
     unsubscribeBaseUrl: defaults.frontendUrl,

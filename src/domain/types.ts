@@ -35,6 +35,32 @@ export function providerTaskQueue(taskQueue: string, provider: ProviderName): st
   return `${taskQueue}-${provider}`;
 }
 
+/**
+ * PROVIDER_MAX_REQUEST_BYTES and PROVIDER_MAX_MESSAGE_BYTES are the providers' documented
+ * size limits: Postmark 50 MB per batch call and 10 MB per message (5 MB per body);
+ * Resend 40 MB per email, which this service also takes as its batch request limit.
+ */
+export const PROVIDER_MAX_REQUEST_BYTES: Readonly<Record<ProviderName, number>> = {
+  resend: 40 * 1024 * 1024,
+  postmark: 50 * 1024 * 1024,
+};
+export const PROVIDER_MAX_MESSAGE_BYTES: Readonly<Record<ProviderName, number>> = {
+  resend: 40 * 1024 * 1024,
+  postmark: 10 * 1024 * 1024,
+};
+/** MAX_BODY_BYTES bounds html_content and text_content each (Postmark's 5 MB per body, the smallest limit). */
+export const MAX_BODY_BYTES = 5 * 1024 * 1024;
+
+/** batchSizeFor is how many emails of about emailBytes fit one request to provider, within its count limit. */
+export function batchSizeFor(
+  provider: ProviderName,
+  emailBytes: number,
+  wanted = PROVIDER_MAX_BATCH[provider],
+): number {
+  const byBytes = Math.floor(PROVIDER_MAX_REQUEST_BYTES[provider] / Math.max(1, emailBytes));
+  return Math.max(1, Math.min(wanted, PROVIDER_MAX_BATCH[provider], byBytes));
+}
+
 /** MAX_INLINE_RECIPIENTS bounds inline recipients per SendNewsletter; larger lists are paged from the backend. */
 export const MAX_INLINE_RECIPIENTS = 10_000;
 
@@ -255,6 +281,8 @@ export interface BackendRecipientPage {
 export const FAILURE_TYPES = {
   /** ProviderUnavailable: this provider will not take this batch now; fail over. */
   providerUnavailable: 'ProviderUnavailable',
+  /** RequestTooLarge: the rendered batch is over the provider's request size; the workflow sends it in halves. */
+  requestTooLarge: 'RequestTooLarge',
 } as const;
 
 /** workflowIdFor is the business workflow id of a newsletter: one newsletter, one workflow id. */

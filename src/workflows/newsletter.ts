@@ -286,6 +286,16 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
         );
         return [];
       } catch (err) {
+        if (failureType(err) === FAILURE_TYPES.requestTooLarge && wanted.length > 1) {
+          // The rendered emails are over the provider's request size: the same provider, in halves.
+          const half = Math.ceil(wanted.length / 2);
+          const rests = await Promise.all(
+            [wanted.slice(0, half), wanted.slice(half)].map((p) =>
+              runUnit({ batch: unit.batch, positions: p, from: i }, refusals)
+            ),
+          );
+          return rests.flat();
+        }
         const details = unavailableDetails(err);
         if (details) {
           books.record(details.settled);
@@ -452,6 +462,12 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 const chunk = <T>(items: T[], size: number): T[][] =>
   Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+
+/** failureType is the ApplicationFailure type an activity failed with, if any. */
+function failureType(err: unknown): string | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  return cause instanceof ApplicationFailure ? cause.type ?? undefined : undefined;
+}
 
 /** unavailableDetails extracts what a ProviderUnavailable failure carries, if err is one. */
 function unavailableDetails(err: unknown): ProviderUnavailableDetails | undefined {

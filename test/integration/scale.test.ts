@@ -34,6 +34,29 @@ describe('backend lists, paged by cursor', { timeout: 300_000 }, () => {
     await stack?.close();
   });
 
+  it("sends a batch whose variables take it over Resend's 40 MB request size in halves, each recipient once", async () => {
+    const id = newsletterId('bytes');
+    // 10 recipients of 4.5 MB each: the 100 KB template says one request fits; rendered, it is 45 MB.
+    const list = recipients(10, 'by').map((r) => ({ ...r, variables: { bio: 'x'.repeat(4.5 * 1024 * 1024) } }));
+    stack.backend.setList('list-bytes', list);
+    await stack.newsletters.sendNewsletter(
+      newsletterRequest(id, [], {
+        ...fromList('list-bytes'),
+        htmlContent: '',
+        textContent: `{{bio}}${'y'.repeat(100 * 1024)}`,
+      }),
+      stack.auth,
+    );
+    const status = await finalStatus(stack, id);
+    assert.equal(status.state, NewsletterState.COMPLETED);
+    assert.equal(status.sent, 10);
+    const received = stack.mock.resend.received().filter((e) => e.to[0]!.startsWith('by'));
+    assert.equal(received.length, 10);
+    assert.equal(new Set(received.map((e) => e.to[0])).size, 10, 'each recipient once');
+    const calls = stack.mock.resend.calls().filter((c) => c.idempotencyKey?.startsWith(`nl-${id}-`));
+    assert.deepEqual(calls.map((c) => [c.status, c.messages]), [[200, 5], [200, 5]], 'two requests of five, no 413');
+  });
+
   it('sends every recipient of a 1,234-recipient list once, reads each page once, and keeps them out of history', async () => {
     const id = newsletterId('paged');
     const list = recipients(1234, 'pg');
