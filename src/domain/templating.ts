@@ -26,6 +26,8 @@ export interface RenderedEmail {
   text?: string;
   headers: Record<string, string>;
   tags: Record<string, string>;
+  /** ids name the newsletter and recipient, for providers that keep them with the message (Postmark Metadata). */
+  ids?: { newsletterId: string; recipientId: string };
 }
 
 const TEMPLATE_FIELDS = [
@@ -84,5 +86,6 @@ export function renderEmail(
       'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
     },
     tags: content.tags,
+    ids: { newsletterId: context.newsletterId, recipientId: recipient.recipientId },
   };
 }

@@ -60,5 +60,6 @@ export const renderedEmail = (to: string): RenderedEmail => ({
   html: '<p>Hi</p>',
   text: 'Hi',
   headers: { 'List-Unsubscribe': '<https://example.com/u>' },
-  tags: { newsletter_id: 'n1' },
+  tags: { campaign: 'spring' },
+  ids: { newsletterId: 'n1', recipientId: `r-${to}` },
 });

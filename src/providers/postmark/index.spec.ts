@@ -43,8 +43,13 @@ describe('Postmark adapter (official SDK against the mock Postmark)', () => {
     assert.deepEqual(received.map((e) => e.to[0]), ['a@example.com', 'b@example.com']);
     assert.equal(received[0]!.messageStream, 'broadcast');
     assert.equal(received[0]!.headers['List-Unsubscribe'], '<https://example.com/u>');
-    assert.equal(received[0]!.tags.newsletter_id, 'n1');
+    assert.equal(received[0]!.tags['campaign'], 'spring');
     assert.equal(received[0]!.tags[REQUEST_FIELD], 'nl-n1-b0-postmark', 'every message names its request');
+    assert.deepEqual(
+      [received[1]!.tags['newsletter_id'], received[1]!.tags['recipient_id']],
+      [email('b@example.com').ids!.newsletterId, email('b@example.com').ids!.recipientId],
+      'and whose email it is',
+    );
     assert.deepEqual(mock.postmark.calls().map((c) => c.path), ['/email/batch']);
   });
 

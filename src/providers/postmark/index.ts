@@ -38,7 +38,7 @@ export function postmarkClientOptions(baseUrl: string): { useHttps: boolean; req
 /** REQUEST_FIELD is the Metadata field naming the request a message went out in (Postmark: keys ≤ 20 chars). */
 export const REQUEST_FIELD = 'nl_request';
 
-/** requestTag is the key as Postmark can store it: values are at most 80 characters, so longer keys are hashed. */
+/** requestTag is a value as Postmark can store it in Metadata: at most 80 characters, so longer ones are hashed. */
 export const requestTag = (key: string): string =>
   key.length <= 80 ? key : `sha256-${createHash('sha256').update(key).digest('hex')}`;
 
@@ -53,7 +53,12 @@ const toMessage = (m: RenderedEmail, messageStream: string, key: string): Models
   TextBody: m.text,
   ReplyTo: m.replyTo,
   Headers: Object.entries(m.headers).map(([Name, Value]) => ({ Name, Value })),
-  Metadata: { ...m.tags, [REQUEST_FIELD]: requestTag(key) },
+  // Postmark keeps Metadata with the message (search, webhooks): the request's key, and whose email it is.
+  Metadata: {
+    ...m.tags,
+    ...(m.ids ? { newsletter_id: requestTag(m.ids.newsletterId), recipient_id: requestTag(m.ids.recipientId) } : {}),
+    [REQUEST_FIELD]: requestTag(key),
+  },
   MessageStream: messageStream,
 });
 

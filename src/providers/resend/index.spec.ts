@@ -25,7 +25,7 @@ describe('Resend adapter (official SDK against the mock Resend)', () => {
     assert.deepEqual(received.map((e) => e.to[0]), ['a@example.com', 'b@example.com']);
     assert.equal(received[0]!.idempotencyKey, 'key-1');
     assert.equal(received[0]!.headers['List-Unsubscribe'], '<https://example.com/u>');
-    assert.deepEqual(received[0]!.tags, { newsletter_id: 'n1' });
+    assert.deepEqual(received[0]!.tags, { campaign: 'spring' });
     assert.deepEqual(mock.resend.calls().map((c) => c.path), ['/emails/batch']);
   });
 
