@@ -312,9 +312,10 @@ async function send(
       // No idempotency key at this provider: ask it what the earlier attempt got through, send only the rest.
       const found = await provider.findAccepted(messages, { idempotencyKey: call.key, signal: cancellation });
       const rest = found.flatMap((messageId, i) => messageId === undefined ? [i] : []);
+      const asked = members;
       found.forEach((messageId, i) => {
         if (messageId === undefined) return;
-        const { position, recipient } = valid[i]!;
+        const { position, recipient } = asked[i]!;
         earlier.push({
           position,
           recipient_id: recipient.recipientId,
@@ -324,8 +325,11 @@ async function send(
           message_id: messageId,
         });
       });
-      log.info({ accepted_earlier: earlier.length, to_send: rest.length }, 'request in doubt resolved by a search');
-      members = rest.map((i) => valid[i]!);
+      log.info(
+        { accepted_earlier: asked.length - rest.length, to_send: rest.length },
+        'request in doubt resolved by a search',
+      );
+      members = rest.map((i) => asked[i]!);
       messages = rest.map((i) => messages[i]!);
     }
     const outcomes = members.length > 0 ? await sendTraced(provider, messages, call) : [];

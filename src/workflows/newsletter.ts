@@ -363,12 +363,16 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     // Nobody settled what is left: keep it, so nothing is lost or sent twice.
     c.retry.push(...left);
     if (books.state.cancelled) return;
-    if (patched('outage-waits-and-retries')) waitOutOutage(unit.batch.index, refusals);
-    else {pauseForAPerson(
+    if (!patched('outage-waits-and-retries')) {
+      // Newsletters started before this release pause at once, as they did then.
+      pauseForAPerson(
         `paused: every provider refused batch ${unit.batch.index} (${
           refusals.join('; ')
         }); ResumeNewsletter retries it`,
-      );}
+      );
+      return;
+    }
+    waitOutOutage(unit.batch.index, refusals);
   };
 
   // While an outage lasts, nothing starts before the next try, and then one batch at a time.
