@@ -73,4 +73,20 @@ describe('toNewsletterInput', () => {
     assert.equal(input.batchSize, 39);
     assert.equal(toNewsletterInput(request(), { ...defaults, batchSize: 100 }).batchSize, 100);
   });
+
+  it('refuses CR, LF and NUL in the subject, the sender and the reply-to: no header can be injected', () => {
+    const messages = (extra: Partial<SendNewsletterRequest>) => {
+      try {
+        toNewsletterInput(request(extra), defaults);
+      } catch (err) {
+        assert.ok(err instanceof InvalidArgumentError);
+        return err.message;
+      }
+      return 'accepted';
+    };
+    assert.match(messages({ subject: 'Hi\r\nBcc: victim@evil.test' }), /subject: must not contain control characters/);
+    assert.match(messages({ subject: 'Hi\u0000' }), /subject: must not contain control characters/);
+    assert.match(messages({ fromEmail: 'News\r\nBcc: victim@evil.test <news@example.com>' }), /from_email/);
+    assert.match(messages({ replyTo: 'a@example.com\nBcc: victim@evil.test' }), /reply_to/);
+  });
 });

@@ -5,7 +5,7 @@
 import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { Buffer } from 'node:buffer';
 import { gzipSync } from 'node:zlib';
-import { isEmailAddress, isMailbox } from '../domain/addresses.ts';
+import { CONTROL_CHARACTERS, isEmailAddress, isMailbox } from '../domain/addresses.ts';
 import { checkTemplates, TemplateError } from '../domain/templating.ts';
 import {
   batchSizeFor,
@@ -56,6 +56,9 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
 
   if (!NEWSLETTER_ID.test(req.newsletterId)) violate('newsletter_id: must match [A-Za-z0-9_-]{1,128}');
   if (!req.subject.trim()) violate('subject: required');
+  if (CONTROL_CHARACTERS.test(req.subject)) {
+    violate('subject: must not contain control characters (CR, LF, NUL, ...): a header cannot hold them');
+  }
   if (!req.htmlContent && !req.textContent) {
     violate('html_content: at least one of html_content and text_content is required');
   }

@@ -35,6 +35,14 @@ describe('renderEmail', () => {
     assert.equal(email.text, 'Hi Ada <Lovelace> & "Co", plan <b>Pro</b> |');
   });
 
+  it('turns line breaks a variable or name brings into the subject into spaces: no header injection', () => {
+    const hostile = { ...recipient, name: 'Eve\r\nBcc: victim@evil.test', variables: { plan: 'x\u0000y\nz' } };
+    const rendered = renderEmail({ ...content, subject: 'Hi {{name}}, {{plan}}' }, hostile, ctx);
+    assert.equal(rendered.subject, 'Hi Eve  Bcc: victim@evil.test, x y z');
+    // The body keeps them: there they are text, not headers.
+    assert.match(rendered.text!, /Eve\r\nBcc/);
+  });
+
   it('renders a missing variable as empty', () => {
     assert.match(email.html!, / \|<\/p>$/);
   });

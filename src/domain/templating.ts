@@ -5,6 +5,7 @@
  */
 import Mustache from 'mustache';
 import type { NewsletterContent, Recipient } from './types.ts';
+import { CONTROL_CHARACTERS } from './addresses.ts';
 
 /** TemplateError is thrown when a template does not compile; field names the template. */
 export class TemplateError extends Error {
@@ -59,6 +60,7 @@ export function unsubscribeUrl(baseUrl: string, newsletterId: string, recipient:
 }
 
 const plain = { escape: (value: unknown) => String(value) };
+const CONTROL_CHARACTERS_G = new RegExp(CONTROL_CHARACTERS.source, 'g');
 
 const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 // Mustache's default also escapes `/`, `=` and backticks, which mangles URLs in
@@ -78,7 +80,8 @@ export function renderEmail(
     to: recipient.email,
     from: content.from,
     replyTo: content.replyTo,
-    subject: Mustache.render(content.subject, view, {}, plain),
+    // The subject is a header: control characters a variable brings (CR, LF) become spaces.
+    subject: Mustache.render(content.subject, view, {}, plain).replace(CONTROL_CHARACTERS_G, ' '),
     html: content.html === undefined ? undefined : Mustache.render(content.html, view, {}, html),
     text: content.text === undefined ? undefined : Mustache.render(content.text, view, {}, plain),
     headers: {
