@@ -55,6 +55,8 @@ const schema = z.object({
   RESEND_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(2),
   POSTMARK_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(10),
   BACKEND_RESULTS_TIMEOUT_MS: positiveInt(2_000, 60_000),
+  CALLBACK_SIGNING_SECRET: optionalString,
+  CALLBACK_SIGNING_SECRET_PREVIOUS: optionalString,
   OUTAGE_RETRY_MAX_MS: positiveInt(600_000, 3_600_000),
   // Inside Resend's 24 h idempotency window, so a retry after the longest wait is still deduplicated.
   OUTAGE_GIVE_UP_AFTER: duration('12h', 23 * 3_600_000),
@@ -88,8 +90,11 @@ export interface Config {
     /** requestsPerSecond is each provider account's request rate, enforced on its task queue by the Temporal server. */
     requestsPerSecond: Record<ProviderName, number>;
   };
-  /** backend: resultsTimeoutMs bounds the direct post of results before they are handed to a retrying workflow. */
-  backend: { url?: string; resultsTimeoutMs: number };
+  /**
+   * backend: resultsTimeoutMs bounds the direct post of results before they are handed to a
+   * retrying workflow; signingSecrets sign every callback (current first; two during a rotation).
+   */
+  backend: { url?: string; resultsTimeoutMs: number; signingSecrets: string[] };
   internalServiceToken?: string;
   ops: { bridgePort: number; workerPort: number };
   logLevel: string;
@@ -149,6 +154,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     backend: {
       url: e.BACKEND_URL ? stripSlash(e.BACKEND_URL) : undefined,
       resultsTimeoutMs: e.BACKEND_RESULTS_TIMEOUT_MS,
+      signingSecrets: [e.CALLBACK_SIGNING_SECRET, e.CALLBACK_SIGNING_SECRET_PREVIOUS].filter((s) => s !== undefined),
     },
     internalServiceToken: e.INTERNAL_SERVICE_TOKEN,
     ops: { bridgePort: e.BRIDGE_OPS_PORT, workerPort: e.WORKER_OPS_PORT },

@@ -3,6 +3,7 @@
  * (contracts/http/backend.openapi.yaml): lifecycle callbacks, per-recipient results,
  * and recipient pages of backend lists. Every request carries the bearer token.
  */
+import { SIGNATURE_HEADER, signatureHeader } from '../../contracts/http/signature.ts';
 import type { RecipientPage } from '../../contracts/http/backend.ts';
 import type { BackendEvent, BackendRecipientPage, Recipient, ResultsEvent } from '../domain/types.ts';
 
@@ -50,9 +51,14 @@ export class BackendPageError extends Error {
   }
 }
 
-/** createBackendClient builds the client; with no url it is disabled. */
-export function createBackendClient(options: { url?: string; token?: string; timeoutMs?: number }): BackendClient {
-  const { url, token, timeoutMs: defaultTimeoutMs = 10_000 } = options;
+/**
+ * createBackendClient builds the client; with no url it is disabled. With signing secrets,
+ * every callback carries an `X-Signature` the backend checks with contracts/http/signature.ts.
+ */
+export function createBackendClient(
+  options: { url?: string; token?: string; timeoutMs?: number; signingSecrets?: readonly string[] },
+): BackendClient {
+  const { url, token, timeoutMs: defaultTimeoutMs = 10_000, signingSecrets = [] } = options;
   const headers = {
     'content-type': 'application/json',
     ...(token ? { authorization: `Bearer ${token}` } : {}),
@@ -63,7 +69,11 @@ export function createBackendClient(options: { url?: string; token?: string; tim
     const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
     let response: Response;
     try {
-      response = await fetch(`${url}${path}`, { ...init, headers, signal });
+      const body = typeof init.body === 'string' ? init.body : undefined;
+      const signed = body !== undefined && signingSecrets.length > 0
+        ? { ...headers, [SIGNATURE_HEADER.toLowerCase()]: signatureHeader(body, signingSecrets) }
+        : headers;
+      response = await fetch(`${url}${path}`, { ...init, headers: signed, signal });
     } catch (err) {
       throw new BackendCallbackError(`backend unreachable: ${(err as Error).message}`, null, true);
     }

@@ -121,8 +121,15 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
       'the primary provider has no API key: every batch will fail over',
     );
   }
-  const backend = deps.backend ?? createBackendClient({ url: config.backend.url, token: config.internalServiceToken });
+  const backend = deps.backend ?? createBackendClient({
+    url: config.backend.url,
+    token: config.internalServiceToken,
+    signingSecrets: config.backend.signingSecrets,
+  });
   if (!backend.enabled) logger.warn('BACKEND_URL is not set: status callbacks are disabled');
+  else if (config.backend.signingSecrets.length === 0) {
+    logger.warn('CALLBACK_SIGNING_SECRET is not set: the backend cannot tell callbacks from forged ones');
+  }
   const { sendBatch, readPages, notifyBackend, postResults } = createActivities({
     providers,
     breakers: createBreakers(config, logger, deps.metrics),

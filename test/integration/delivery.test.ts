@@ -9,6 +9,9 @@ import { eventually } from '../support/eventually.ts';
 import { newsletterId, recipients, TOKEN } from '../support/fixtures.ts';
 import { finalStatus as waitForFinal } from '../support/grpc.ts';
 import { type Stack, startStack } from './harness.ts';
+import { verifySignature } from '../../contracts/http/signature.ts';
+
+const SIGNING_SECRET = 'callback-signing-secret-for-tests';
 
 const content = {
   subject: 'News for {{name}}',
@@ -22,7 +25,12 @@ const content = {
 describe('newsletter delivery', { timeout: 300_000 }, () => {
   let stack: Stack;
   before(async () => {
-    stack = await startStack({ NEWSLETTER_BATCH_SIZE: '50', EMAIL_CONCURRENCY_LIMIT: '5' });
+    stack = await startStack({
+      NEWSLETTER_BATCH_SIZE: '50',
+      EMAIL_CONCURRENCY_LIMIT: '5',
+      CALLBACK_SIGNING_SECRET: SIGNING_SECRET,
+      CALLBACK_SIGNING_SECRET_PREVIOUS: 'the-secret-being-rotated-out',
+    });
   });
   after(async () => {
     await stack?.close();
@@ -94,6 +102,16 @@ describe('newsletter delivery', { timeout: 300_000 }, () => {
     assert.ok(stack.backend.received.every((r) => r.authorization === `Bearer ${TOKEN}`));
     assert.ok(stack.backend.results.every((r) => r.authorization === `Bearer ${TOKEN}`));
     assert.ok(stack.backend.received.some((r) => r.path === `/api/internal/newsletters/${id}/status`));
+    // Every callback is signed: the backend checks it with the verifier the contract ships.
+    for (const callback of [...stack.backend.received, ...stack.backend.results]) {
+      const check = verifySignature({ header: callback.signature, body: callback.body, secrets: [SIGNING_SECRET] });
+      assert.ok(check.ok, `${callback.body.slice(0, 60)}: ${JSON.stringify(check)}`);
+      assert.ok(
+        verifySignature({ header: callback.signature, body: callback.body, secrets: ['the-secret-being-rotated-out'] })
+          .ok,
+      );
+      assert.equal(verifySignature({ header: callback.signature, body: callback.body, secrets: ['forged'] }).ok, false);
+    }
   });
 
   it('starts one workflow and sends each email once when SendNewsletter is called twice with one id', async () => {

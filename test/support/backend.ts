@@ -12,12 +12,17 @@ import type { BackendEvent, Recipient, ResultsEvent } from '../../src/domain/typ
 export interface ReceivedCallback {
   path: string;
   authorization: string | undefined;
+  /** signature is the X-Signature header, and body the raw body it signs. */
+  signature: string | undefined;
+  body: string;
   event: BackendEvent;
 }
 
 /** ReceivedResults is one results callback the stand-in accepted. */
 export interface ReceivedResults {
   authorization: string | undefined;
+  signature: string | undefined;
+  body: string;
   event: ResultsEvent;
 }
 
@@ -102,11 +107,14 @@ export async function startBackendMock(): Promise<BackendMock> {
       res.writeHead(failures.callbackStatus).end();
       return;
     }
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const raw = Buffer.concat(chunks).toString('utf8');
+    const body = JSON.parse(raw);
+    const signature = req.headers['x-signature'] as string | undefined;
+    const seen = { authorization: req.headers.authorization, signature, body: raw };
     if (url.pathname.endsWith('/results')) {
-      results.push({ authorization: req.headers.authorization, event: body as ResultsEvent });
+      results.push({ ...seen, event: body as ResultsEvent });
     } else {
-      received.push({ path: url.pathname, authorization: req.headers.authorization, event: body as BackendEvent });
+      received.push({ path: url.pathname, ...seen, event: body as BackendEvent });
     }
     res.writeHead(204).end();
   });
