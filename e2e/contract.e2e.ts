@@ -12,7 +12,8 @@ import { useStack } from './harness.ts';
 const run = promisify(execFile);
 
 describe('e2e: contract', { timeout: 600_000 }, () => {
-  const stack = useStack();
+  // The image runs with NODE_ENV=production, where reflection is off unless asked for.
+  const stack = useStack({ GRPC_REFLECTION: 'true' });
 
   it('serves the generated client: send, status, and field-named validation errors', async () => {
     const sent = await stack.service.newsletters.sendNewsletter(

@@ -18,6 +18,13 @@ describe('loadConfig', () => {
     assert.deepEqual(c.delivery.outage, { retryMaxMs: 600_000, giveUpAfterMs: 12 * 3_600_000 });
   });
 
+  it('serves reflection by default, not in production unless GRPC_REFLECTION=true', () => {
+    assert.equal(loadConfig({}).grpc.reflection, true);
+    assert.equal(loadConfig({ NODE_ENV: 'production' }).grpc.reflection, false);
+    assert.equal(loadConfig({ NODE_ENV: 'production', GRPC_REFLECTION: 'true' }).grpc.reflection, true);
+    assert.equal(loadConfig({ GRPC_REFLECTION: 'false' }).grpc.reflection, false);
+  });
+
   it("reads OUTAGE_GIVE_UP_AFTER as a duration with a unit or in milliseconds, within Resend's 24 h key window", () => {
     const giveUp = (value: string) => loadConfig({ OUTAGE_GIVE_UP_AFTER: value }).delivery.outage.giveUpAfterMs;
     assert.equal(giveUp('30s'), 30_000);

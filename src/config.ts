@@ -31,6 +31,7 @@ const schema = z.object({
   NODE_ENV: optionalString,
   TEMPORAL_SERVER_PORT: port(50051),
   GRPC_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  GRPC_REFLECTION: z.enum(['true', 'false']).optional(),
   TEMPORAL_ADDRESS: z.string().trim().min(1).default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default('newsletters'),
@@ -71,7 +72,8 @@ const schema = z.object({
 /** Config is the validated, typed configuration every part of the service receives. */
 export interface Config {
   production: boolean;
-  grpc: { host: string; port: number };
+  /** grpc.reflection: server reflection (GRPC_REFLECTION; default on, off with NODE_ENV=production). */
+  grpc: { host: string; port: number; reflection: boolean };
   temporal: { address: string; namespace: string; taskQueue: string };
   delivery: {
     primaryProvider: ProviderName;
@@ -127,7 +129,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   return {
     production: e.NODE_ENV === 'production',
-    grpc: { host: e.GRPC_HOST, port: e.TEMPORAL_SERVER_PORT },
+    grpc: {
+      host: e.GRPC_HOST,
+      port: e.TEMPORAL_SERVER_PORT,
+      reflection: e.GRPC_REFLECTION === undefined ? e.NODE_ENV !== 'production' : e.GRPC_REFLECTION === 'true',
+    },
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
     delivery: {
       primaryProvider: e.PRIMARY_EMAIL_PROVIDER,

@@ -37,6 +37,8 @@ export interface BridgeDeps {
 export interface Bridge {
   port: number;
   health: HealthImplementation;
+  /** serving is what gRPC health reports now: Temporal answers and the bridge is not shutting down. */
+  serving(): boolean;
   close(): Promise<void>;
 }
 
@@ -116,12 +118,19 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
     edge(WorkflowService, createWorkflowService(client, config.temporal.taskQueue, defaults), deps),
   ));
   const health = new HealthImplementation({
-    '': 'SERVING',
-    [NewsletterService.typeName]: 'SERVING',
-    [WorkflowService.typeName]: 'SERVING',
+    '': 'NOT_SERVING',
+    [NewsletterService.typeName]: 'NOT_SERVING',
+    [WorkflowService.typeName]: 'NOT_SERVING',
   });
   health.addToServer(server);
-  createReflectionService(deps.descriptorDir).addToServer(server);
+  // Reflection lists every method to anyone who connects: on for development, off by default in production.
+  if (config.grpc.reflection) createReflectionService(deps.descriptorDir).addToServer(server);
+  let serving = false;
+  const serve = (value: boolean) => {
+    serving = value;
+    setServing(health, value);
+  };
+  const temporalWatch = watchTemporal(client, serve, logger);
 
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
@@ -134,13 +143,59 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
   return {
     port,
     health,
+    serving: () => serving,
     close: () =>
       new Promise<void>((resolve) => {
+        // Shutting down: load balancers stop sending before the server stops answering.
+        temporalWatch.stop();
+        serve(false);
         const force = setTimeout(() => server.forceShutdown(), 5_000);
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();
         });
       }),
+  };
+}
+
+/** TEMPORAL_CHECK_EVERY_MS is how often the bridge asks Temporal whether it answers. */
+const TEMPORAL_CHECK_EVERY_MS = 5_000;
+
+/** setServing sets the overall status and each service's. */
+function setServing(health: HealthImplementation, serving: boolean): void {
+  const status = serving ? 'SERVING' : 'NOT_SERVING';
+  for (const service of ['', NewsletterService.typeName, WorkflowService.typeName]) health.setStatus(service, status);
+}
+
+/**
+ * watchTemporal keeps gRPC health true to what the bridge can do: SERVING while Temporal's
+ * frontend answers (GetSystemInfo, 2 s deadline), NOT_SERVING while it does not.
+ */
+function watchTemporal(client: Client, serve: (serving: boolean) => void, logger: Logger): { stop(): void } {
+  let serving: boolean | undefined;
+  let stopped = false;
+  const check = async () => {
+    let ok: boolean;
+    try {
+      await client.connection.withDeadline(Date.now() + 2_000, () => client.workflowService.getSystemInfo({}));
+      ok = true;
+    } catch {
+      // Unreachable, too slow, or its connection already closed: not serving.
+      ok = false;
+    }
+    if (stopped || ok === serving) return;
+    serving = ok;
+    serve(ok);
+    if (ok) logger.info('Temporal answers: gRPC health SERVING');
+    else logger.warn('Temporal does not answer: gRPC health NOT_SERVING');
+  };
+  void check();
+  const timer = setInterval(() => void check(), TEMPORAL_CHECK_EVERY_MS);
+  timer.unref();
+  return {
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+    },
   };
 }

@@ -18,6 +18,7 @@ import type { SendNewsletterRequest } from '../../contracts/gen/authentik/tempor
 import { WorkflowStatus } from '../../contracts/gen/authentik/temporal/v1/workflow.ts';
 import { MAX_INLINE_RECIPIENTS } from '../../src/domain/types.ts';
 import { newsletterId, newsletterRequest, recipients, TOKEN } from '../support/fixtures.ts';
+import { eventually } from '../support/eventually.ts';
 import { type Stack, startStack } from './harness.ts';
 
 const run = promisify(execFile);
@@ -286,7 +287,7 @@ describe('gRPC API', { timeout: 180_000 }, () => {
   it('answers UNAVAILABLE when Temporal is unreachable', async () => {
     const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1s' });
     const bridge = await startBridge({
-      config: { ...stack.config, grpc: { host: '127.0.0.1', port: 0 } },
+      config: { ...stack.config, grpc: { host: '127.0.0.1', port: 0, reflection: true } },
       client: new Client({ connection }),
       logger: createLogger('silent'),
       descriptorDir: new URL('../../contracts/gen/', import.meta.url),
@@ -300,10 +301,44 @@ describe('gRPC API', { timeout: 180_000 }, () => {
       const err = await rpcError(client.sendNewsletter(valid(), stack.auth).response);
       assert.equal(err.code, 'UNAVAILABLE');
       assert.match(err.message, /Temporal is unreachable/);
+      // Health says so too: a load balancer sends no traffic to a bridge that cannot reach Temporal.
+      const base = ['curl', '--protocol', 'grpc', '--http2-prior-knowledge'];
+      for (const service of ['', 'authentik.temporal.v1.NewsletterService']) {
+        const { stdout } = await run('buf', [
+          ...base,
+          '--data',
+          JSON.stringify({ service }),
+          `http://127.0.0.1:${bridge.port}/grpc.health.v1.Health/Check`,
+        ]);
+        assert.equal(JSON.parse(stdout).status, 'NOT_SERVING', `service "${service}"`);
+      }
     } finally {
       transport.close();
       await bridge.close();
       await connection.close().catch(() => {});
+    }
+  });
+
+  it('turns reflection off with GRPC_REFLECTION=false (the production default) and reports NOT_SERVING while closing', async () => {
+    const bridge = await startBridge({
+      config: { ...stack.config, grpc: { host: '127.0.0.1', port: 0, reflection: false } },
+      client: stack.env.client,
+      logger: createLogger('silent'),
+      descriptorDir: new URL('../../contracts/gen/', import.meta.url),
+    });
+    const url = `http://127.0.0.1:${bridge.port}`;
+    const base = ['curl', '--protocol', 'grpc', '--http2-prior-knowledge'];
+    try {
+      await assert.rejects(run('buf', [...base, '--list-methods', url]), /reflection|Unimplemented|unimplemented/);
+      // Health needs no reflection when the caller has the schema.
+      await eventually(() => bridge.serving() || undefined);
+      const schema = ['--schema', 'contracts/gen/health-descriptors.binpb'];
+      const { stdout } = await run('buf', [...base, ...schema, '--data', '{}', `${url}/grpc.health.v1.Health/Check`]);
+      assert.equal(JSON.parse(stdout).status, 'SERVING', 'health answers without reflection');
+    } finally {
+      const closing = bridge.close();
+      assert.equal(bridge.serving(), false, 'NOT_SERVING from the moment shutdown begins');
+      await closing;
     }
   });
 
@@ -314,7 +349,7 @@ describe('gRPC API', { timeout: 180_000 }, () => {
           ...stack.config,
           production: true,
           internalServiceToken: undefined,
-          grpc: { host: '127.0.0.1', port: 0 },
+          grpc: { host: '127.0.0.1', port: 0, reflection: false },
         },
         client: stack.env.client,
         logger: createLogger('silent'),

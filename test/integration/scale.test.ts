@@ -55,6 +55,7 @@ describe('backend lists, paged by cursor', { timeout: 300_000 }, () => {
     assert.equal(new Set(received.map((e) => e.to[0])).size, 10, 'each recipient once');
     const calls = stack.mock.resend.calls().filter((c) => c.idempotencyKey?.startsWith(`nl-${id}-`));
     assert.deepEqual(calls.map((c) => [c.status, c.messages]), [[200, 5], [200, 5]], 'two requests of five, no 413');
+    stack.mock.resend.reset(); // the next tests count every email the mock received
   });
 
   it('sends every recipient of a 1,234-recipient list once, reads each page once, and keeps them out of history', async () => {
