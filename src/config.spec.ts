@@ -18,6 +18,17 @@ describe('loadConfig', () => {
     assert.deepEqual(c.delivery.outage, { retryMaxMs: 600_000, giveUpAfterMs: 12 * 3_600_000 });
   });
 
+  it('serves TLS only with both a certificate and a key, and mTLS only on top of TLS', () => {
+    assert.equal(loadConfig({}).grpc.tls, undefined);
+    assert.deepEqual(loadConfig({ GRPC_TLS_CERT: '/c.pem', GRPC_TLS_KEY: '/k.pem' }).grpc.tls, {
+      certFile: '/c.pem',
+      keyFile: '/k.pem',
+      reloadMs: 60_000,
+    });
+    assert.throws(() => loadConfig({ GRPC_TLS_CERT: '/c.pem' }), /GRPC_TLS_CERT, GRPC_TLS_KEY: set both or neither/);
+    assert.throws(() => loadConfig({ GRPC_TLS_CLIENT_CA: '/ca.pem' }), /GRPC_TLS_CLIENT_CA: needs GRPC_TLS_CERT/);
+  });
+
   it('serves reflection by default, not in production unless GRPC_REFLECTION=true', () => {
     assert.equal(loadConfig({}).grpc.reflection, true);
     assert.equal(loadConfig({ NODE_ENV: 'production' }).grpc.reflection, false);

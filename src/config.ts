@@ -32,6 +32,10 @@ const schema = z.object({
   TEMPORAL_SERVER_PORT: port(50051),
   GRPC_HOST: z.string().trim().min(1).default('127.0.0.1'),
   GRPC_REFLECTION: z.enum(['true', 'false']).optional(),
+  GRPC_TLS_CERT: optionalString,
+  GRPC_TLS_KEY: optionalString,
+  GRPC_TLS_CLIENT_CA: optionalString,
+  GRPC_TLS_RELOAD_MS: positiveInt(60_000, 86_400_000),
   TEMPORAL_ADDRESS: z.string().trim().min(1).default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default('newsletters'),
@@ -73,7 +77,7 @@ const schema = z.object({
 export interface Config {
   production: boolean;
   /** grpc.reflection: server reflection (GRPC_REFLECTION; default on, off with NODE_ENV=production). */
-  grpc: { host: string; port: number; reflection: boolean };
+  grpc: { host: string; port: number; reflection: boolean; tls?: BridgeTls };
   temporal: { address: string; namespace: string; taskQueue: string };
   delivery: {
     primaryProvider: ProviderName;
@@ -104,6 +108,17 @@ export interface Config {
   tracing: { serviceName: string; otlp: boolean };
 }
 
+/**
+ * BridgeTls are the bridge's certificate files (PEM): its own, and the CA its clients' must
+ * chain to when mTLS is on. They are read again every reloadMs.
+ */
+export interface BridgeTls {
+  certFile: string;
+  keyFile: string;
+  clientCaFile?: string;
+  reloadMs: number;
+}
+
 /** ConfigError is thrown when environment variables are invalid; its message names every bad variable. */
 export class ConfigError extends Error {
   readonly issues: readonly string[];
@@ -127,12 +142,29 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
   }
   const e = parsed.data;
+  const tlsIssues = [
+    ...(Boolean(e.GRPC_TLS_CERT) !== Boolean(e.GRPC_TLS_KEY)
+      ? ['GRPC_TLS_CERT, GRPC_TLS_KEY: set both or neither']
+      : []),
+    ...(e.GRPC_TLS_CLIENT_CA && !e.GRPC_TLS_CERT ? ['GRPC_TLS_CLIENT_CA: needs GRPC_TLS_CERT and GRPC_TLS_KEY'] : []),
+  ];
+  if (tlsIssues.length > 0) throw new ConfigError(tlsIssues);
   return {
     production: e.NODE_ENV === 'production',
     grpc: {
       host: e.GRPC_HOST,
       port: e.TEMPORAL_SERVER_PORT,
       reflection: e.GRPC_REFLECTION === undefined ? e.NODE_ENV !== 'production' : e.GRPC_REFLECTION === 'true',
+      ...(e.GRPC_TLS_CERT && e.GRPC_TLS_KEY
+        ? {
+          tls: {
+            certFile: e.GRPC_TLS_CERT,
+            keyFile: e.GRPC_TLS_KEY,
+            ...(e.GRPC_TLS_CLIENT_CA ? { clientCaFile: e.GRPC_TLS_CLIENT_CA } : {}),
+            reloadMs: e.GRPC_TLS_RELOAD_MS,
+          },
+        }
+        : {}),
     },
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
     delivery: {

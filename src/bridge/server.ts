@@ -4,7 +4,7 @@
  * passes through `edge()`: authentication, metrics, and the one mapping of errors to
  * gRPC status codes.
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { experimental, Server, ServerCredentials } from '@grpc/grpc-js';
 import { adaptService } from '@protobuf-ts/grpc-backend';
 import type { ServerCallContext, ServiceInfo } from '@protobuf-ts/runtime-rpc';
 import type { Span } from '@opentelemetry/api';
@@ -12,7 +12,7 @@ import type { Client } from '@temporalio/client';
 import { HealthImplementation } from 'grpc-health-check';
 import { NewsletterService } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { WorkflowService } from '../../contracts/gen/authentik/temporal/v1/workflow.ts';
-import type { Config } from '../config.ts';
+import type { BridgeTls, Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import { extractContext, inSpan, SpanKind, SpanStatusCode } from '../telemetry/tracing.ts';
@@ -106,6 +106,18 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
       'INTERNAL_SERVICE_TOKEN is not set: the gRPC API accepts every caller. Set it outside local development.',
     );
   }
+  if (!config.grpc.tls && !isLoopback(config.grpc.host)) {
+    if (config.production) {
+      throw new Error(
+        `GRPC_HOST=${config.grpc.host} without GRPC_TLS_CERT and GRPC_TLS_KEY: the bearer token would travel in clear; ` +
+          'serve TLS or bind a loopback address (NODE_ENV=production)',
+      );
+    }
+    logger.warn(
+      { host: config.grpc.host },
+      'serving plaintext gRPC beyond loopback: set GRPC_TLS_CERT and GRPC_TLS_KEY',
+    );
+  }
   const gateway = new NewsletterGateway(client, config.temporal.taskQueue);
   const server = new Server();
   const defaults = { ...config.delivery, backendLists: Boolean(config.backend.url) };
@@ -130,16 +142,17 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
     serving = value;
     setServing(health, value);
   };
-  const temporalWatch = watchTemporal(client, serve, logger);
 
+  const credentials = await credentialsOf(config.grpc.tls);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
       `${config.grpc.host}:${config.grpc.port}`,
-      ServerCredentials.createInsecure(),
+      credentials,
       (err, bound) => err ? reject(err) : resolve(bound),
     )
   );
-  logger.info({ address: `${config.grpc.host}:${port}` }, 'gRPC bridge listening');
+  logger.info({ address: `${config.grpc.host}:${port}`, tls: Boolean(config.grpc.tls) }, 'gRPC bridge listening');
+  const temporalWatch = watchTemporal(client, serve, logger);
   return {
     port,
     health,
@@ -198,4 +211,61 @@ function watchTemporal(client: Client, serve: (serving: boolean) => void, logger
       clearInterval(timer);
     },
   };
+}
+
+/** isLoopback says whether a bind address only accepts connections from this machine. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/**
+ * credentialsOf is plaintext without certificates, TLS with them, and mTLS (client
+ * certificates required and checked against the CA) with GRPC_TLS_CLIENT_CA. The files are
+ * read again every reloadMs: a renewed certificate is served to new connections while those
+ * already open (and their streams) go on.
+ */
+async function credentialsOf(tls: BridgeTls | undefined): Promise<ServerCredentials> {
+  if (!tls) return ServerCredentials.createInsecure();
+  const identity = new experimental.FileWatcherCertificateProvider({
+    certificateFile: tls.certFile,
+    privateKeyFile: tls.keyFile,
+    refreshIntervalMs: tls.reloadMs,
+  });
+  const clientCa = tls.clientCaFile
+    ? new experimental.FileWatcherCertificateProvider({
+      caCertificateFile: tls.clientCaFile,
+      refreshIntervalMs: tls.reloadMs,
+    })
+    : null;
+  // Serve nothing before the certificates are read: a first client would otherwise meet a server without one.
+  await firstRead(
+    'GRPC_TLS_CERT, GRPC_TLS_KEY',
+    (l) => identity.addIdentityCertificateListener(l),
+    (l) => identity.removeIdentityCertificateListener(l),
+  );
+  if (clientCa) {
+    await firstRead(
+      'GRPC_TLS_CLIENT_CA',
+      (l) => clientCa.addCaCertificateListener(l),
+      (l) => clientCa.removeCaCertificateListener(l),
+    );
+  }
+  // grpc-js names these parameters the other way round; the implementation takes the identity first.
+  return experimental.createCertificateProviderServerCredentials(identity, clientCa, clientCa !== null);
+}
+
+/** firstRead waits for a certificate provider's first read of its files; unreadable or invalid files fail, naming the variables. */
+function firstRead<U>(
+  variables: string,
+  add: (listener: (update: U | null) => void) => void,
+  remove: (listener: (update: U | null) => void) => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const listener = (update: U | null) => {
+      queueMicrotask(() => remove(listener));
+      if (update) resolve();
+      else reject(new Error(`${variables}: the certificate files cannot be read`));
+    };
+    add(listener);
+  });
 }

@@ -1,0 +1,173 @@
+/**
+ * TLS and mTLS on the bridge, with certificates made for the test (openssl): a client that
+ * trusts the CA is served, a plaintext one is not; with GRPC_TLS_CLIENT_CA a client without
+ * a certificate from that CA is refused; a renewed certificate is served without a restart;
+ * in production the bridge refuses to serve plaintext beyond loopback.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ChannelCredentials } from '@grpc/grpc-js';
+import { GrpcTransport } from '@protobuf-ts/grpc-transport';
+import { RpcError } from '@protobuf-ts/runtime-rpc';
+import { NewsletterServiceClient } from '../../contracts/gen/authentik/temporal/v1/newsletter.client.ts';
+import type { BridgeTls } from '../../src/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { type Bridge, startBridge } from '../../src/bridge/server.ts';
+import { eventually } from '../support/eventually.ts';
+import { type Stack, startStack } from './harness.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'tls-test-'));
+const file = (name: string) => join(dir, name);
+const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+
+/** makeCa makes a self-signed CA; makeCert a certificate it signs for 127.0.0.1 / localhost. */
+function makeCa(name: string): void {
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    `/CN=${name}`,
+    '-keyout',
+    file(`${name}.key`),
+    '-out',
+    file(`${name}.pem`),
+  );
+}
+function makeCert(name: string, ca: string): void {
+  openssl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    `/CN=${name}`,
+    '-keyout',
+    file(`${name}.key`),
+    '-out',
+    file(`${name}.csr`),
+  );
+  writeFileSync(file(`${name}.ext`), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    file(`${name}.csr`),
+    '-CA',
+    file(`${ca}.pem`),
+    '-CAkey',
+    file(`${ca}.key`),
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    file(`${name}.ext`),
+    '-out',
+    file(`${name}.pem`),
+  );
+}
+
+describe('TLS on the bridge', { timeout: 120_000 }, () => {
+  let stack: Stack;
+  const bridges: Bridge[] = [];
+  before(async () => {
+    stack = await startStack();
+    makeCa('ca');
+    makeCert('server', 'ca');
+    makeCert('client', 'ca');
+    makeCa('other-ca');
+    makeCert('stranger', 'other-ca');
+  });
+  after(async () => {
+    for (const b of bridges) await b.close();
+    await stack?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const bridgeWith = async (tls: BridgeTls | undefined, extra: { host?: string; production?: boolean } = {}) => {
+    const bridge = await startBridge({
+      config: {
+        ...stack.config,
+        production: extra.production ?? false,
+        grpc: { host: extra.host ?? '127.0.0.1', port: 0, reflection: false, ...(tls ? { tls } : {}) },
+      },
+      client: stack.env.client,
+      logger: createLogger('silent'),
+      descriptorDir: new URL('../../contracts/gen/', import.meta.url),
+    });
+    bridges.push(bridge);
+    return bridge;
+  };
+  /** status asks for an unknown newsletter: NOT_FOUND means the call got through TLS and auth. */
+  const status = async (port: number, credentials: ChannelCredentials): Promise<string> => {
+    const transport = new GrpcTransport({ host: `127.0.0.1:${port}`, channelCredentials: credentials, timeout: 5_000 });
+    try {
+      await new NewsletterServiceClient(transport).getNewsletterStatus({ newsletterId: 'no-such' }, stack.auth)
+        .response;
+      return 'OK';
+    } catch (err) {
+      return err instanceof RpcError ? err.code : String(err);
+    } finally {
+      transport.close();
+    }
+  };
+  const trusting = (ca: string, client?: string) =>
+    ChannelCredentials.createSsl(
+      readFileSync(file(`${ca}.pem`)),
+      client ? readFileSync(file(`${client}.key`)) : null,
+      client ? readFileSync(file(`${client}.pem`)) : null,
+    );
+
+  it('serves TLS with GRPC_TLS_CERT and GRPC_TLS_KEY, and nothing in clear', async () => {
+    const bridge = await bridgeWith({ certFile: file('server.pem'), keyFile: file('server.key'), reloadMs: 60_000 });
+    assert.equal(await status(bridge.port, trusting('ca')), 'NOT_FOUND');
+    assert.equal(await status(bridge.port, ChannelCredentials.createInsecure()), 'UNAVAILABLE');
+    assert.equal(await status(bridge.port, trusting('other-ca')), 'UNAVAILABLE', 'a client that does not trust it');
+  });
+
+  it('requires a client certificate from GRPC_TLS_CLIENT_CA (mTLS)', async () => {
+    const bridge = await bridgeWith({
+      certFile: file('server.pem'),
+      keyFile: file('server.key'),
+      clientCaFile: file('ca.pem'),
+      reloadMs: 60_000,
+    });
+    assert.equal(await status(bridge.port, trusting('ca', 'client')), 'NOT_FOUND');
+    assert.equal(await status(bridge.port, trusting('ca')), 'UNAVAILABLE', 'no client certificate');
+    assert.equal(await status(bridge.port, trusting('ca', 'stranger')), 'UNAVAILABLE', 'a certificate from another CA');
+  });
+
+  it('serves a renewed certificate without a restart', async () => {
+    const bridge = await bridgeWith({ certFile: file('live.pem'), keyFile: file('live.key'), reloadMs: 1_000 }).catch(
+      () => undefined,
+    );
+    assert.equal(bridge, undefined, 'no certificate file yet: the bridge does not start');
+    writeFileSync(file('live.pem'), readFileSync(file('server.pem')));
+    writeFileSync(file('live.key'), readFileSync(file('server.key')));
+    const renewed = await bridgeWith({ certFile: file('live.pem'), keyFile: file('live.key'), reloadMs: 1_000 });
+    assert.equal(await status(renewed.port, trusting('ca')), 'NOT_FOUND');
+    // The certificate is replaced by one from another CA (a renewal that changes issuer), file by file.
+    makeCert('renewal', 'other-ca');
+    renameSync(file('renewal.pem'), file('live.pem'));
+    renameSync(file('renewal.key'), file('live.key'));
+    await eventually(
+      async () => (await status(renewed.port, trusting('other-ca'))) === 'NOT_FOUND' || undefined,
+      20_000,
+    );
+  });
+
+  it('refuses in production to serve plaintext beyond loopback, where the token would travel in clear', async () => {
+    await assert.rejects(
+      bridgeWith(undefined, { host: '0.0.0.0', production: true }),
+      /GRPC_HOST=0\.0\.0\.0 without GRPC_TLS_CERT/,
+    );
+  });
+});
