@@ -71,7 +71,7 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
   it('pages a backend list across runs, and pause, resume, status and WatchNewsletter work across them', async () => {
     const id = newsletterId('long-list');
     stack.backend.setList('long-list', recipients(600, 'll'));
-    stack.mock.resend.setLatency(30);
+    stack.mock.resend.setLatency(150); // slow enough that the pause and the cancel land mid-send
     const watched: number[] = [];
     try {
       await stack.newsletters.sendNewsletter(
@@ -111,7 +111,7 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
 
   it('cancels across runs with true counts', async () => {
     const id = newsletterId('long-cancel');
-    stack.mock.resend.setLatency(30);
+    stack.mock.resend.setLatency(150); // slow enough that the pause and the cancel land mid-send
     try {
       await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(600, 'lc')), stack.auth);
       await eventually(async () => (await runsOf(id)).length >= 2, 60_000, 200);
