@@ -51,6 +51,8 @@ export interface Stack {
   workflows: WorkflowServiceClient;
   /** auth is the call option carrying the bearer token. */
   auth: { meta: { authorization: string } };
+  /** logs holds every line the service's logger wrote (bridge and worker), as JSON text. */
+  logs: string[];
   close(): Promise<void>;
 }
 
@@ -80,7 +82,14 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     { TEMPORAL_SERVER_PORT: '0', TEMPORAL_TASK_QUEUE: `it-${randomUUID()}`, LOG_LEVEL: testLogLevel, ...overrides },
   );
   const config = loadConfig(serviceEnv);
-  const logger = createLogger(config.logLevel);
+  // Every line is kept for the suites that read the logs; shown too when TEST_LOG_LEVEL asks for logs.
+  const logs: string[] = [];
+  const logger = createLogger(config.logLevel, undefined, {
+    write(line: string) {
+      logs.push(line);
+      if (process.env.TEST_LOG_LEVEL) process.stdout.write(line);
+    },
+  });
   bundle ??= await bundleWorkflowCode({
     workflowsPath,
     workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
@@ -127,6 +136,7 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     newsletters: clients.newsletters,
     workflows: clients.workflows,
     auth,
+    logs,
     async close() {
       clients.close();
       await bridge.close();
