@@ -29,6 +29,25 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ GRPC_TLS_CLIENT_CA: '/ca.pem' }), /GRPC_TLS_CLIENT_CA: needs GRPC_TLS_CERT/);
   });
 
+  it('reaches Temporal over TLS when a CA, a client certificate, a server name or an API key is set', () => {
+    assert.equal(loadConfig({}).temporal.tls, undefined);
+    assert.deepEqual(loadConfig({ TEMPORAL_API_KEY: 'k' }).temporal, {
+      address: 'localhost:7233',
+      namespace: 'default',
+      taskQueue: 'newsletters',
+      tls: {},
+      apiKey: 'k',
+    });
+    assert.deepEqual(
+      loadConfig({ TEMPORAL_TLS_CA: '/ca', TEMPORAL_TLS_CERT: '/c', TEMPORAL_TLS_KEY: '/k' }).temporal.tls,
+      { caFile: '/ca', certFile: '/c', keyFile: '/k' },
+    );
+    assert.throws(
+      () => loadConfig({ TEMPORAL_TLS_KEY: '/k' }),
+      /TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY: set both or neither/,
+    );
+  });
+
   it('serves reflection by default, not in production unless GRPC_REFLECTION=true', () => {
     assert.equal(loadConfig({}).grpc.reflection, true);
     assert.equal(loadConfig({ NODE_ENV: 'production' }).grpc.reflection, false);

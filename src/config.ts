@@ -39,6 +39,11 @@ const schema = z.object({
   TEMPORAL_ADDRESS: z.string().trim().min(1).default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default('newsletters'),
+  TEMPORAL_TLS_CERT: optionalString,
+  TEMPORAL_TLS_KEY: optionalString,
+  TEMPORAL_TLS_CA: optionalString,
+  TEMPORAL_TLS_SERVER_NAME: optionalString,
+  TEMPORAL_API_KEY: optionalString,
   PRIMARY_EMAIL_PROVIDER: providerName.default('resend'),
   RESEND_API_KEY: optionalString,
   RESEND_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.resend.com'),
@@ -78,7 +83,7 @@ export interface Config {
   production: boolean;
   /** grpc.reflection: server reflection (GRPC_REFLECTION; default on, off with NODE_ENV=production). */
   grpc: { host: string; port: number; reflection: boolean; tls?: BridgeTls };
-  temporal: { address: string; namespace: string; taskQueue: string };
+  temporal: { address: string; namespace: string; taskQueue: string; tls?: TemporalTls; apiKey?: string };
   delivery: {
     primaryProvider: ProviderName;
     fromEmail: string;
@@ -119,6 +124,18 @@ export interface BridgeTls {
   reloadMs: number;
 }
 
+/**
+ * TemporalTls is how the bridge and the worker reach a TLS Temporal frontend: the CA to trust
+ * (the system's when unset), a client certificate for mTLS, the name to check. An API key
+ * (Temporal Cloud) implies TLS.
+ */
+export interface TemporalTls {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  serverName?: string;
+}
+
 /** ConfigError is thrown when environment variables are invalid; its message names every bad variable. */
 export class ConfigError extends Error {
   readonly issues: readonly string[];
@@ -147,6 +164,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? ['GRPC_TLS_CERT, GRPC_TLS_KEY: set both or neither']
       : []),
     ...(e.GRPC_TLS_CLIENT_CA && !e.GRPC_TLS_CERT ? ['GRPC_TLS_CLIENT_CA: needs GRPC_TLS_CERT and GRPC_TLS_KEY'] : []),
+    ...(Boolean(e.TEMPORAL_TLS_CERT) !== Boolean(e.TEMPORAL_TLS_KEY)
+      ? ['TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY: set both or neither']
+      : []),
   ];
   if (tlsIssues.length > 0) throw new ConfigError(tlsIssues);
   return {
@@ -166,7 +186,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         }
         : {}),
     },
-    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      ...(e.TEMPORAL_TLS_CA || e.TEMPORAL_TLS_CERT || e.TEMPORAL_TLS_SERVER_NAME || e.TEMPORAL_API_KEY
+        ? {
+          tls: {
+            ...(e.TEMPORAL_TLS_CA ? { caFile: e.TEMPORAL_TLS_CA } : {}),
+            ...(e.TEMPORAL_TLS_CERT && e.TEMPORAL_TLS_KEY
+              ? { certFile: e.TEMPORAL_TLS_CERT, keyFile: e.TEMPORAL_TLS_KEY }
+              : {}),
+            ...(e.TEMPORAL_TLS_SERVER_NAME ? { serverName: e.TEMPORAL_TLS_SERVER_NAME } : {}),
+          },
+        }
+        : {}),
+      ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}),
+    },
     delivery: {
       primaryProvider: e.PRIMARY_EMAIL_PROVIDER,
       fromEmail: e.FROM_EMAIL,

@@ -5,6 +5,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { temporalConnectionOptions } from './temporal-connection.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { dataConverter } from './data-converter.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -32,7 +33,7 @@ function parseRole(argv: string[]): Role {
 async function runBridge(config: Config, logger: Logger): Promise<Stop> {
   const metrics = createMetrics('bridge');
   // Lazy: the bridge comes up (and reports not ready) while Temporal is still starting.
-  const connection = Connection.lazy({ address: config.temporal.address });
+  const connection = Connection.lazy(temporalConnectionOptions(config.temporal));
   const client = new Client({
     connection,
     namespace: config.temporal.namespace,
@@ -66,7 +67,7 @@ async function runBridge(config: Config, logger: Logger): Promise<Stop> {
 async function connectWorker(config: Config, logger: Logger): Promise<NativeConnection> {
   for (let attempt = 1;; attempt++) {
     try {
-      return await NativeConnection.connect({ address: config.temporal.address });
+      return await NativeConnection.connect(temporalConnectionOptions(config.temporal));
     } catch (err) {
       const delay = Math.min(1_000 * attempt, 10_000);
       logger.warn(
