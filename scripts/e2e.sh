@@ -80,6 +80,18 @@ docker run --rm --network host --entrypoint node "$service_image" -e '
   const bad = require("fs").readdirSync("/app/dist", { recursive: true })
     .filter((f) => /mock-providers|(^|\/)(test|e2e)\/|\.spec\.js$/.test(f));
   if (bad.length) { console.error("e2e: the service image contains non-product code:\n" + bad.join("\n")); process.exit(1); }'
+# ...and production dependencies only: no package that only the devDependencies bring is installed in it
+# (@types/node, say, stays: a production dependency needs it).
+prod_tree=$(npm ls --omit=dev --all --parseable 2>/dev/null || true)
+dev_deps=$(node -e 'console.log(Object.keys(require("./package.json").devDependencies ?? {}).join("\n"))' |
+  while read -r dep; do grep -q "/node_modules/$dep\$" <<<"$prod_tree" || echo "$dep"; done | tr '\n' ' ')
+docker run --rm --network host --entrypoint node "$service_image" -e '
+  const fs = require("fs");
+  const present = process.argv.slice(1).filter((name) => fs.existsSync(`/app/node_modules/${name}/package.json`));
+  if (present.length) { console.error("e2e: dev dependencies in the service image: " + present.join(", ")); process.exit(1); }' \
+  -- $dev_deps
+size=$(docker image inspect -f '{{.Size}}' "$service_image")
+echo "e2e: service image $service_image: $((size / 1024 / 1024)) MB, production dependencies only, runs as $(docker image inspect -f '{{.Config.User}}' "$service_image")" >&2
 temporal_context=$(mktemp -d)
 cp "$(readlink -f "$(scripts/temporal-cli.sh)")" "$temporal_context/temporal"
 docker build -q -f e2e/images/temporal.Dockerfile -t "$temporal_image" "$temporal_context" >/dev/null

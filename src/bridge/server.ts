@@ -23,6 +23,13 @@ import { NewsletterGateway } from './temporal-gateway.ts';
 import { createReflectionService } from './reflection.ts';
 import { createWorkflowService } from './workflow-service.ts';
 
+/**
+ * MAX_REQUEST_MESSAGE_BYTES is the largest request the bridge reads (gRPC's default is 4 MB): a
+ * valid SendNewsletter may carry two 5 MB bodies (MAX_BODY_BYTES) and up to 10,000 recipients,
+ * so 24 MB; anything larger is RESOURCE_EXHAUSTED before it is parsed.
+ */
+export const MAX_REQUEST_MESSAGE_BYTES = 24 * 1024 * 1024;
+
 /** BridgeDeps are what the gRPC bridge needs. */
 export interface BridgeDeps {
   config: Config;
@@ -119,7 +126,7 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
     );
   }
   const gateway = new NewsletterGateway(client, config.temporal.taskQueue);
-  const server = new Server();
+  const server = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_MESSAGE_BYTES });
   const defaults = { ...config.delivery, backendLists: Boolean(config.backend.url) };
   server.addService(...adaptService(
     NewsletterService,

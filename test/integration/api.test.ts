@@ -119,6 +119,18 @@ describe('gRPC API', { timeout: 180_000 }, () => {
     });
   }
 
+  it('reads requests up to the largest valid newsletter (two 5 MB bodies), and refuses larger ones unread', async () => {
+    const big = valid();
+    big.htmlContent = `<p>${'x'.repeat(5 * 1024 * 1024 - 7)}</p>`;
+    big.textContent = 'y'.repeat(5 * 1024 * 1024);
+    const accepted = await send(big);
+    assert.equal(accepted.alreadyExists, false, 'a 10 MB request is read and started (gRPC alone stops at 4 MB)');
+    const huge = valid();
+    huge.recipients = recipients(3, 'h').map((r) => ({ ...r, variables: { blob: 'z'.repeat(9 * 1024 * 1024) } }));
+    const err = await rpcError(send(huge));
+    assert.equal(err.code, 'RESOURCE_EXHAUSTED');
+  });
+
   it('starts no workflow for an invalid request and keeps serving', async () => {
     const request = valid();
     request.subject = '';
