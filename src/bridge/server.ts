@@ -164,22 +164,25 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
     port,
     health,
     serving: () => serving,
-    close: () =>
-      new Promise<void>((resolve) => {
-        // Shutting down: load balancers stop sending before the server stops answering.
-        temporalWatch.stop();
-        serve(false);
+    async close() {
+      // Shutting down: load balancers stop sending before the server stops answering.
+      serve(false);
+      const watchStopped = temporalWatch.stop();
+      await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), 5_000);
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();
         });
-      }),
+      });
+      await watchStopped;
+    },
   };
 }
 
-/** TEMPORAL_CHECK_EVERY_MS is how often the bridge asks Temporal whether it answers. */
+/** TEMPORAL_CHECK_EVERY_MS is how often the bridge asks Temporal whether it answers, within CHECK_DEADLINE_MS. */
 const TEMPORAL_CHECK_EVERY_MS = 5_000;
+const CHECK_DEADLINE_MS = 2_000;
 
 /** setServing sets the overall status and each service's. */
 function setServing(health: HealthImplementation, serving: boolean): void {
@@ -191,17 +194,27 @@ function setServing(health: HealthImplementation, serving: boolean): void {
  * watchTemporal keeps gRPC health true to what the bridge can do: SERVING while Temporal's
  * frontend answers (GetSystemInfo, 2 s deadline), NOT_SERVING while it does not.
  */
-function watchTemporal(client: Client, serve: (serving: boolean) => void, logger: Logger): { stop(): void } {
+function watchTemporal(
+  client: Client,
+  serve: (serving: boolean) => void,
+  logger: Logger,
+): { stop(): Promise<void> } {
   let serving: boolean | undefined;
   let stopped = false;
+  let inFlight: Promise<void> | undefined;
+  let lastFailedAt = 0;
   const check = async () => {
     let ok: boolean;
     try {
-      await client.connection.withDeadline(Date.now() + 2_000, () => client.workflowService.getSystemInfo({}));
+      await client.connection.withDeadline(
+        Date.now() + CHECK_DEADLINE_MS,
+        () => client.workflowService.getSystemInfo({}),
+      );
       ok = true;
     } catch {
-      // Unreachable, too slow, or its connection already closed: not serving.
+      // Unreachable or too slow: not serving.
       ok = false;
+      lastFailedAt = Date.now();
     }
     if (stopped || ok === serving) return;
     serving = ok;
@@ -209,13 +222,26 @@ function watchTemporal(client: Client, serve: (serving: boolean) => void, logger
     if (ok) logger.info('Temporal answers: gRPC health SERVING');
     else logger.warn('Temporal does not answer: gRPC health NOT_SERVING');
   };
-  void check();
-  const timer = setInterval(() => void check(), TEMPORAL_CHECK_EVERY_MS);
+  const run = () => {
+    if (inFlight) return; // one check at a time
+    inFlight = check().finally(() => {
+      inFlight = undefined;
+    });
+  };
+  run();
+  const timer = setInterval(run, TEMPORAL_CHECK_EVERY_MS);
   timer.unref();
   return {
-    stop() {
+    async stop() {
       stopped = true;
       clearInterval(timer);
+      await inFlight;
+      // The SDK retries a failed call on a timer of its own, which outlives the call's deadline
+      // by up to one backoff step: let it run out before the caller closes the connection.
+      const sinceFailure = Date.now() - lastFailedAt;
+      if (sinceFailure < CHECK_DEADLINE_MS * 2) {
+        await new Promise((r) => setTimeout(r, CHECK_DEADLINE_MS * 2 - sinceFailure));
+      }
     },
   };
 }
