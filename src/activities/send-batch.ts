@@ -475,7 +475,7 @@ export function sizeCheck(
   let requestBytes = 0;
   let bytes = 0;
   messages.forEach((m, i) => {
-    const size = Buffer.byteLength(JSON.stringify(m));
+    const size = emailBytes(m);
     if (size > PROVIDER_MAX_MESSAGE_BYTES[provider]) {
       oversized.push(i);
       bytes = Math.max(bytes, size);
@@ -484,6 +484,16 @@ export function sizeCheck(
     }
   });
   return { oversized, bytes, requestBytes };
+}
+
+/** emailBytes is about what one email weighs in a request (its texts, headers and tags), without serializing it. */
+function emailBytes(m: RenderedEmail): number {
+  let bytes = 256; // field names, addresses and JSON punctuation
+  for (const text of [m.subject, m.html, m.text, m.from, m.to, m.replyTo]) bytes += text ? Buffer.byteLength(text) : 0;
+  for (const [k, v] of [...Object.entries(m.headers), ...Object.entries(m.tags)]) {
+    bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
+  }
+  return bytes;
 }
 
 /** countEmails reports what one accepted call settled. */

@@ -6,71 +6,18 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createServer, type Server } from 'node:tls';
 import { Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../../src/config.ts';
 import { temporalConnectionOptions } from '../../src/temporal-connection.ts';
+import { certificates } from '../support/certificates.ts';
 import { type Stack, startStack } from './harness.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'temporal-tls-'));
-const file = (name: string) => join(dir, name);
-const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-
-function makeCa(name: string): void {
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${name}`,
-    '-keyout',
-    file(`${name}.key`),
-    '-out',
-    file(`${name}.pem`),
-  );
-}
-function makeCert(name: string, ca: string): void {
-  openssl(
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-subj',
-    `/CN=${name}`,
-    '-keyout',
-    file(`${name}.key`),
-    '-out',
-    file(`${name}.csr`),
-  );
-  writeFileSync(file(`${name}.ext`), 'subjectAltName=DNS:temporal.test,IP:127.0.0.1\n');
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    file(`${name}.csr`),
-    '-CA',
-    file(`${ca}.pem`),
-    '-CAkey',
-    file(`${ca}.key`),
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    file(`${name}.ext`),
-    '-out',
-    file(`${name}.pem`),
-  );
-}
+const certs = certificates('temporal-tls');
+const file = certs.file;
 
 /** tlsProxy terminates TLS (mTLS when requireClientCert) and forwards the bytes to target. */
 async function tlsProxy(target: string, requireClientCert: boolean): Promise<{ address: string; server: Server }> {
@@ -98,35 +45,36 @@ describe('TLS to Temporal', { timeout: 120_000 }, () => {
   const servers: Server[] = [];
   before(async () => {
     stack = await startStack();
-    makeCa('ca');
-    makeCert('server', 'ca');
-    makeCert('client', 'ca');
+    certs.ca('ca');
+    certs.cert('server', 'ca');
+    certs.cert('client', 'ca');
   });
   after(async () => {
     for (const s of servers) s.close();
     await stack?.close();
-    rmSync(dir, { recursive: true, force: true });
+    certs.remove();
   });
 
   /** reaches says whether both SDK connections, built from these variables, get an answer from Temporal. */
   const reaches = async (env: Record<string, string>): Promise<{ client: boolean; worker: boolean }> => {
     const options = temporalConnectionOptions(loadConfig(env).temporal);
-    const client = await Connection.connect({ ...options, connectTimeout: '3s' }).then(async (c) => {
+    /** answers is whether a connection opens and Temporal answers on it. */
+    const answers = async (
+      open: Promise<{ workflowService: Connection['workflowService']; close(): Promise<void> }>,
+    ) => {
+      const connection = await open.catch(() => undefined);
+      if (!connection) return false;
       try {
-        await c.workflowService.getSystemInfo({});
+        await connection.workflowService.getSystemInfo({});
         return true;
+      } catch {
+        return false;
       } finally {
-        await c.close();
+        await connection.close();
       }
-    }, () => false);
-    const worker = await NativeConnection.connect(options).then(async (c) => {
-      try {
-        await c.workflowService.getSystemInfo({});
-        return true;
-      } finally {
-        await c.close();
-      }
-    }, () => false);
+    };
+    const client = await answers(Connection.connect({ ...options, connectTimeout: '3s' }));
+    const worker = await answers(NativeConnection.connect(options));
     return { client, worker };
   };
 

@@ -6,10 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { ChannelCredentials } from '@grpc/grpc-js';
 import { GrpcTransport } from '@protobuf-ts/grpc-transport';
 import { RpcError } from '@protobuf-ts/runtime-rpc';
@@ -18,78 +15,27 @@ import type { BridgeTls } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { type Bridge, startBridge } from '../../src/bridge/server.ts';
 import { eventually } from '../support/eventually.ts';
+import { certificates } from '../support/certificates.ts';
 import { type Stack, startStack } from './harness.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'tls-test-'));
-const file = (name: string) => join(dir, name);
-const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-
-/** makeCa makes a self-signed CA; makeCert a certificate it signs for 127.0.0.1 / localhost. */
-function makeCa(name: string): void {
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${name}`,
-    '-keyout',
-    file(`${name}.key`),
-    '-out',
-    file(`${name}.pem`),
-  );
-}
-function makeCert(name: string, ca: string): void {
-  openssl(
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-subj',
-    `/CN=${name}`,
-    '-keyout',
-    file(`${name}.key`),
-    '-out',
-    file(`${name}.csr`),
-  );
-  writeFileSync(file(`${name}.ext`), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    file(`${name}.csr`),
-    '-CA',
-    file(`${ca}.pem`),
-    '-CAkey',
-    file(`${ca}.key`),
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    file(`${name}.ext`),
-    '-out',
-    file(`${name}.pem`),
-  );
-}
+const certs = certificates('tls-test');
+const file = certs.file;
 
 describe('TLS on the bridge', { timeout: 120_000 }, () => {
   let stack: Stack;
   const bridges: Bridge[] = [];
   before(async () => {
     stack = await startStack();
-    makeCa('ca');
-    makeCert('server', 'ca');
-    makeCert('client', 'ca');
-    makeCa('other-ca');
-    makeCert('stranger', 'other-ca');
+    certs.ca('ca');
+    certs.cert('server', 'ca');
+    certs.cert('client', 'ca');
+    certs.ca('other-ca');
+    certs.cert('stranger', 'other-ca');
   });
   after(async () => {
     for (const b of bridges) await b.close();
     await stack?.close();
-    rmSync(dir, { recursive: true, force: true });
+    certs.remove();
   });
 
   const bridgeWith = async (tls: BridgeTls | undefined, extra: { host?: string; production?: boolean } = {}) => {
@@ -155,7 +101,7 @@ describe('TLS on the bridge', { timeout: 120_000 }, () => {
     const renewed = await bridgeWith({ certFile: file('live.pem'), keyFile: file('live.key'), reloadMs: 1_000 });
     assert.equal(await status(renewed.port, trusting('ca')), 'NOT_FOUND');
     // The certificate is replaced by one from another CA (a renewal that changes issuer), file by file.
-    makeCert('renewal', 'other-ca');
+    certs.cert('renewal', 'other-ca');
     renameSync(file('renewal.pem'), file('live.pem'));
     renameSync(file('renewal.key'), file('live.key'));
     await eventually(
