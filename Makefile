@@ -16,14 +16,14 @@ dev: setup
 ## test: unit + integration tests (integration runs against a real Temporal dev server)
 test: setup
 	scripts/ensure-prometheus.sh
-	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-concurrency=1 --test-timeout=300000 \
+	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-force-exit --test-concurrency=1 --test-timeout=300000 \
 	  'src/**/*.spec.ts' 'contracts/**/*.spec.ts' 'mock-providers/**/*.spec.ts' 'test/**/*.test.ts'
 
 unit: setup
 	$(NODE_TS) --test 'src/**/*.spec.ts' 'contracts/**/*.spec.ts' 'mock-providers/**/*.spec.ts'
 
 integration: setup
-	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-concurrency=1 --test-timeout=300000 'test/**/*.test.ts'
+	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-force-exit --test-concurrency=1 --test-timeout=300000 'test/**/*.test.ts'
 
 setup:
 	@scripts/setup.sh
@@ -71,7 +71,7 @@ replay-record: setup
 
 ## chaos: fault tests against the production build as operators run it (test/chaos/): crashes, slow and dead providers, backend outages, many newsletters at once
 chaos: build
-	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-concurrency=3 --test-timeout=900000 'test/chaos/*.chaos.ts'
+	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-force-exit --test-concurrency=3 --test-timeout=900000 'test/chaos/*.chaos.ts'
 
 ## e2e: Testcontainers suites against the images built from this repo (starts and stops its own dockerd when none answers)
 e2e: setup

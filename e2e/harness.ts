@@ -10,7 +10,7 @@ import { after, before } from 'node:test';
 import { Connection } from '@temporalio/client';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { MockProvidersClient } from '../mock-providers/client.ts';
-import { freePort as freePortOn } from '../src/telemetry/ops-server.ts';
+import { freePort } from '../test/support/ports.ts';
 import { type BackendMock, startBackendMock } from '../test/support/backend.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { type Clients, connectClients } from '../test/support/grpc.ts';
@@ -23,9 +23,6 @@ export const IMAGES = {
   temporal: process.env.E2E_TEMPORAL_IMAGE ?? 'authentik-temporal-dev:e2e',
   mocks: process.env.E2E_MOCK_IMAGE ?? 'authentik-mock-providers:e2e',
 };
-
-/** freePort asks the OS for a free loopback port. */
-const freePort = (): Promise<number> => freePortOn('127.0.0.1');
 
 /** Deps are the containers and stand-ins a service container talks to. */
 export interface Deps {
@@ -40,7 +37,7 @@ export interface Deps {
 /** startDeps starts Temporal and the mock providers in containers, and the backend stand-in. */
 export async function startDeps(): Promise<Deps> {
   const [temporalPort, httpPort, metricsPort, resendPort, postmarkPort] = await Promise.all(
-    Array.from({ length: 5 }, freePort),
+    Array.from({ length: 5 }, () => freePort()),
   );
   const [temporal, mocksContainer] = await Promise.all([
     new GenericContainer(IMAGES.temporal)

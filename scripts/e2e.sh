@@ -98,5 +98,5 @@ docker build -q -f e2e/images/temporal.Dockerfile -t "$temporal_image" "$tempora
 rm -rf "$temporal_context"
 
 echo "e2e: running suites" >&2
-node --experimental-transform-types --disable-warning=ExperimentalWarning --test --test-concurrency=1 \
+node --experimental-transform-types --disable-warning=ExperimentalWarning --test --test-force-exit --test-concurrency=1 \
   --test-timeout=900000 'e2e/**/*.e2e.ts'

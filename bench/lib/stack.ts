@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { MockProvidersClient } from '../../mock-providers/client.ts';
 import { dataConverter } from '../../src/data-converter.ts';
-import { freePort } from '../../src/telemetry/ops-server.ts';
+import { freePort } from '../../test/support/ports.ts';
 import { type Clients, connectClients } from '../../test/support/grpc.ts';
 import { testServiceEnv } from '../../test/support/service-env.ts';
 import { devServerArgs } from '../../test/support/temporal.ts';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { type MockProviders, startMockProviders } from '../../mock-providers/server.ts';
-import { freePort } from '../../src/telemetry/ops-server.ts';
+import { freePort } from '../support/ports.ts';
 import { type BackendMock, startBackendMock } from '../support/backend.ts';
 import { type Clients, connectClients } from '../support/grpc.ts';
 import { type Child, kill, start, startNode, stop, waitUntil } from '../support/processes.ts';
@@ -74,61 +74,74 @@ export async function startChaosStack(
   };
   let temporal = await startTemporal(1);
   let temporalRuns = 1;
+  // Service processes ever started (killed ones included: stopping those is a no-op).
+  const services: Child[] = [];
+  let mock: MockProviders | undefined;
+  let backend: BackendMock | undefined;
+  const stopAll = async () => {
+    await Promise.all(services.map((c) => stop(c, 35_000)));
+    await stop(temporal);
+    await mock?.close();
+    await backend?.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  // A stack that fails to come up stops what it started: a half-started stack must not
+  // keep the test process (and CI) alive.
+  try {
+    mock = await startMockProviders();
+    backend = await startBackendMock();
+    const env = testServiceEnv({
+      temporalAddress: address,
+      resendUrl: mock.resendUrl,
+      postmarkUrl: mock.postmarkUrl,
+      backendUrl: backend.url,
+    }, { LOG_LEVEL: 'info', ...options.env });
+    const startWorker = async (): Promise<Child> => {
+      const opsPort = await freePort(HOST);
+      const worker = startNode(`${name}-worker${services.length}`, MAIN, ['--role=worker'], {
+        env: { ...env, WORKER_OPS_PORT: String(opsPort) },
+        logDir: LOG_DIR,
+      });
+      services.push(worker);
+      await waitUntil(worker, 'readiness', () => ok(`http://${HOST}:${opsPort}/ready`), 60_000);
+      return worker;
+    };
 
-  const mock = await startMockProviders();
-  const backend = await startBackendMock();
-  const env = testServiceEnv({
-    temporalAddress: address,
-    resendUrl: mock.resendUrl,
-    postmarkUrl: mock.postmarkUrl,
-    backendUrl: backend.url,
-  }, { LOG_LEVEL: 'info', ...options.env });
-
-  const grpcPort = await freePort(HOST);
-  const bridgeOps = await freePort(HOST);
-  const bridge = startNode(`${name}-bridge`, MAIN, ['--role=bridge'], {
-    env: { ...env, TEMPORAL_SERVER_PORT: String(grpcPort), BRIDGE_OPS_PORT: String(bridgeOps) },
-    logDir: LOG_DIR,
-  });
-  let started = 0;
-  const startWorker = async (): Promise<Child> => {
-    started += 1;
-    const opsPort = await freePort(HOST);
-    const worker = startNode(`${name}-worker${started}`, MAIN, ['--role=worker'], {
-      env: { ...env, WORKER_OPS_PORT: String(opsPort) },
+    const grpcPort = await freePort(HOST);
+    const bridgeOps = await freePort(HOST);
+    const bridge = startNode(`${name}-bridge`, MAIN, ['--role=bridge'], {
+      env: { ...env, TEMPORAL_SERVER_PORT: String(grpcPort), BRIDGE_OPS_PORT: String(bridgeOps) },
       logDir: LOG_DIR,
     });
-    await waitUntil(worker, 'readiness', () => ok(`http://${HOST}:${opsPort}/ready`), 60_000);
-    return worker;
-  };
-  const workers: Child[] = [];
-  for (let i = 0; i < options.workers; i++) workers.push(await startWorker());
-  await waitUntil(bridge, 'readiness', () => ok(`http://${HOST}:${bridgeOps}/ready`), 60_000);
-  const clients = connectClients(grpcPort);
+    services.push(bridge);
+    const workers: Child[] = [];
+    for (let i = 0; i < options.workers; i++) workers.push(await startWorker());
+    await waitUntil(bridge, 'readiness', () => ok(`http://${HOST}:${bridgeOps}/ready`), 60_000);
+    const clients = connectClients(grpcPort);
 
-  return {
-    ...clients,
-    mock,
-    backend,
-    async killWorker(i) {
-      await kill(workers[i]!);
-      workers[i] = await startWorker();
-    },
-    async restartTemporal() {
-      await kill(temporal);
-      await sleep(500);
-      temporalRuns += 1;
-      temporal = await startTemporal(temporalRuns);
-    },
-    async close() {
-      clients.close();
-      await Promise.all([bridge, ...workers].map((c) => stop(c, 35_000)));
-      await stop(temporal);
-      await mock.close();
-      await backend.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+    return {
+      ...clients,
+      mock,
+      backend,
+      async killWorker(i) {
+        await kill(workers[i]!);
+        workers[i] = await startWorker();
+      },
+      async restartTemporal() {
+        await kill(temporal);
+        await sleep(500);
+        temporalRuns += 1;
+        temporal = await startTemporal(temporalRuns);
+      },
+      async close() {
+        clients.close();
+        await stopAll();
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
 }
 
 /** Delivery is what the mock providers received for one newsletter's recipients (by address prefix). */

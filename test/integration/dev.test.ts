@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../../src/telemetry/ops-server.ts';
+import { freePort } from '../support/ports.ts';
 import { eventually } from '../support/eventually.ts';
 import { temporalCli } from './harness.ts';
 

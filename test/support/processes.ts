@@ -118,6 +118,11 @@ export function logText(child: Child): string {
   }
 }
 
+/** logTail is the last lines the child wrote, for an error message that says why without opening the file. */
+export function logTail(child: Child, lines = 15): string {
+  return logText(child).trimEnd().split('\n').slice(-lines).join('\n');
+}
+
 /** waitUntil polls check until it holds; it fails when the child exits first or timeoutMs passes. */
 export async function waitUntil(
   child: Child,
@@ -128,11 +133,13 @@ export async function waitUntil(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitedAs !== undefined) {
-      throw new Error(`${child.name} exited (${child.exitedAs}) before ${what}; see ${child.logPath}`);
+      throw new Error(
+        `${child.name} exited (${child.exitedAs}) before ${what}; ${child.logPath} ends with:\n${logTail(child)}`,
+      );
     }
     if (await Promise.resolve(check()).catch(() => false)) return;
     if (Date.now() > deadline) {
-      throw new Error(`${child.name}: no ${what} within ${timeoutMs} ms; see ${child.logPath}`);
+      throw new Error(`${child.name}: no ${what} within ${timeoutMs} ms; ${child.logPath} ends with:\n${logTail(child)}`);
     }
     await sleep(200);
   }
