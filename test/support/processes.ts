@@ -139,7 +139,9 @@ export async function waitUntil(
     }
     if (await Promise.resolve(check()).catch(() => false)) return;
     if (Date.now() > deadline) {
-      throw new Error(`${child.name}: no ${what} within ${timeoutMs} ms; ${child.logPath} ends with:\n${logTail(child)}`);
+      throw new Error(
+        `${child.name}: no ${what} within ${timeoutMs} ms; ${child.logPath} ends with:\n${logTail(child)}`,
+      );
     }
     await sleep(200);
   }
