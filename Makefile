@@ -85,6 +85,7 @@ compose-check:
 	@command -v docker-compose >/dev/null 2>&1 || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends docker-compose; }
 	docker-compose -f docker-compose.yml config -q
+	scripts/check-compose.sh
 	scripts/ensure-prometheus.sh
 	promtool check config observability/prometheus/prometheus.compose.yml
 

@@ -33,6 +33,19 @@ describe('e2e: contract', { timeout: 600_000 }, () => {
     });
   });
 
+  it('runs as a non-root user that can write /tmp and nothing else, as docker-compose.yml runs it', async () => {
+    const sh = (script: string) => stack.service.container.exec(['sh', '-c', script]);
+    const user = await sh('id -u');
+    assert.equal(user.exitCode, 0);
+    assert.notEqual(user.output.trim(), '0', 'not root');
+    const app = await sh('touch /app/written 2>&1');
+    assert.notEqual(app.exitCode, 0, 'the application directory is not writable');
+    assert.match(app.output, /Read-only file system/);
+    const etc = await sh('touch /written 2>&1');
+    assert.match(etc.output, /Read-only file system/);
+    assert.equal((await sh('touch /tmp/written')).exitCode, 0, '/tmp is');
+  });
+
   it('lists and calls everything with buf curl through reflection, and reports health', async () => {
     const url = `http://127.0.0.1:${stack.service.grpcPort}`;
     const base = ['curl', '--protocol', 'grpc', '--http2-prior-knowledge'];

@@ -127,9 +127,24 @@ export async function serviceEnv(deps: Deps, overrides: Record<string, string> =
   );
 }
 
-/** startService runs the service image with env and waits until its worker polls. */
+/**
+ * HardenedContainer runs an image as docker-compose.yml runs the service (scripts/check-compose.sh
+ * checks that file): read-only root filesystem, a small writable /tmp, no capabilities, no
+ * privilege escalation. Testcontainers has no option for the read-only root; the subclass sets it.
+ */
+class HardenedContainer extends GenericContainer {
+  constructor(image: string) {
+    super(image);
+    this.hostConfig.ReadonlyRootfs = true;
+    this.withTmpFs({ '/tmp': 'rw,size=64m' })
+      .withDroppedCapabilities('ALL')
+      .withSecurityOpt('no-new-privileges:true');
+  }
+}
+
+/** startService runs the service image, hardened as in compose, with env and waits until its worker polls. */
 export async function startService(env: Record<string, string>): Promise<Service> {
-  const container = await new GenericContainer(IMAGES.service)
+  const container = await new HardenedContainer(IMAGES.service)
     .withNetworkMode('host')
     .withEnvironment({ ...env, LOG_LEVEL: 'info' })
     .withWaitStrategy(Wait.forLogMessage(/worker polling/))
