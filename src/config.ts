@@ -36,6 +36,9 @@ const schema = z.object({
   GRPC_TLS_KEY: optionalString,
   GRPC_TLS_CLIENT_CA: optionalString,
   GRPC_TLS_RELOAD_MS: positiveInt(60_000, 86_400_000),
+  TEMPORAL_CALL_TIMEOUT: duration('15s', 300_000),
+  WATCH_MAX_STREAMS_PER_CALLER: positiveInt(16, 10_000),
+  WATCH_MAX_LIFETIME: duration('1h', 24 * 3_600_000),
   TEMPORAL_ADDRESS: z.string().trim().min(1).default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default('newsletters'),
@@ -78,11 +81,21 @@ const schema = z.object({
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
 });
 
+/** RequestLimits bound what one gRPC request may hold on to (README, "Security"). */
+export interface RequestLimits {
+  /** temporalCallMs bounds each Temporal call made for a request, when the caller's own deadline is not sooner. */
+  temporalCallMs: number;
+  /** watchStreamsPerCaller is how many WatchNewsletter streams one client address may hold open at once. */
+  watchStreamsPerCaller: number;
+  /** watchLifetimeMs is how long one WatchNewsletter stream lasts before the caller must open a new one. */
+  watchLifetimeMs: number;
+}
+
 /** Config is the validated, typed configuration every part of the service receives. */
 export interface Config {
   production: boolean;
   /** grpc.reflection: server reflection (GRPC_REFLECTION; default on, off with NODE_ENV=production). */
-  grpc: { host: string; port: number; reflection: boolean; tls?: BridgeTls };
+  grpc: { host: string; port: number; reflection: boolean; tls?: BridgeTls; limits: RequestLimits };
   temporal: { address: string; namespace: string; taskQueue: string; tls?: TemporalTls; apiKey?: string };
   delivery: {
     primaryProvider: ProviderName;
@@ -185,6 +198,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           },
         }
         : {}),
+      limits: {
+        temporalCallMs: e.TEMPORAL_CALL_TIMEOUT,
+        watchStreamsPerCaller: e.WATCH_MAX_STREAMS_PER_CALLER,
+        watchLifetimeMs: e.WATCH_MAX_LIFETIME,
+      },
     },
     temporal: {
       address: e.TEMPORAL_ADDRESS,

@@ -57,7 +57,14 @@ async function runBridge(config: Config, logger: Logger): Promise<Stop> {
     },
   });
   logger.info({ port: ops.port }, 'bridge ops endpoint: /health /ready /metrics');
+  // SIGHUP re-reads the TLS certificates (as nginx and envoy do): a renewal is served at once.
+  const reload = () => {
+    logger.info('SIGHUP: re-reading the TLS certificates');
+    void bridge.reloadCertificates();
+  };
+  process.on('SIGHUP', reload);
   return async () => {
+    process.off('SIGHUP', reload);
     await bridge.close();
     await ops.close();
     await connection.close();
@@ -144,6 +151,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // The bridge re-reads its certificates on SIGHUP; a worker alone has nothing to re-read, and must not die of it.
+  if (role === 'worker') process.on('SIGHUP', () => logger.info('SIGHUP: the worker has nothing to re-read'));
   try {
     if (role !== 'worker') stops.push(await runBridge(config, logger));
     if (role !== 'bridge') {

@@ -32,11 +32,39 @@ export class UnauthenticatedError extends Error {
   }
 }
 
+/** TooManyStreamsError refuses a stream beyond what one caller may hold open (WATCH_MAX_STREAMS_PER_CALLER). */
+export class TooManyStreamsError extends Error {
+  constructor(method: string, max: number) {
+    super(`${method}: at most ${max} streams per client address are open at once; close one first`);
+    this.name = 'TooManyStreamsError';
+  }
+}
+
+/**
+ * StreamLifetimeError ends a stream that reached its lifetime (WATCH_MAX_LIFETIME). Like
+ * Pub/Sub's StreamingPull, the status is UNAVAILABLE, which clients already retry: open a
+ * new stream to go on.
+ */
+export class StreamLifetimeError extends Error {
+  constructor(method: string, lifetimeMs: number) {
+    super(`${method}: streams last at most ${lifetimeMs / 1000} s; open a new one to keep watching`);
+    this.name = 'StreamLifetimeError';
+  }
+}
+
 /** RpcStatusCode is the name of a gRPC status code, as protobuf-ts's RpcError and ServerCallContext take it. */
 export type RpcStatusCode = keyof typeof GrpcStatus;
 
-/** toRpcStatus maps any error to the gRPC status the caller sees; internal is true when the real cause must stay in the logs. */
-export function toRpcStatus(err: unknown): { code: RpcStatusCode; detail: string; internal: boolean } {
+/**
+ * toRpcStatus maps any error to the gRPC status the caller sees; internal is true when the real
+ * cause must stay in the logs. temporalAnswers is what the bridge's last health check of Temporal
+ * found: a deadline that passes while Temporal does not answer at all is UNAVAILABLE (retry
+ * later), not a slow answer.
+ */
+export function toRpcStatus(
+  err: unknown,
+  { temporalAnswers = true }: { temporalAnswers?: boolean } = {},
+): { code: RpcStatusCode; detail: string; internal: boolean } {
   if (err instanceof InvalidArgumentError) return { code: 'INVALID_ARGUMENT', detail: err.message, internal: false };
   if (err instanceof NotFoundError) return { code: 'NOT_FOUND', detail: err.message, internal: false };
   if (err instanceof UnauthenticatedError) return { code: 'UNAUTHENTICATED', detail: err.message, internal: false };
@@ -46,8 +74,16 @@ export function toRpcStatus(err: unknown): { code: RpcStatusCode; detail: string
   if (err instanceof WorkflowExecutionAlreadyStartedError) {
     return { code: 'ALREADY_EXISTS', detail: `workflow ${err.workflowId} already exists`, internal: false };
   }
+  if (err instanceof TooManyStreamsError) return { code: 'RESOURCE_EXHAUSTED', detail: err.message, internal: false };
+  if (err instanceof StreamLifetimeError) return { code: 'UNAVAILABLE', detail: err.message, internal: false };
   const grpcCode = grpcCodeOf(err);
-  if (grpcCode === GrpcStatus.UNAVAILABLE || isConnectionError(err)) {
+  // The caller went away: the Temporal calls made for it were cancelled (limits.ts forCaller).
+  if (grpcCode === GrpcStatus.CANCELLED) {
+    return { code: 'CANCELLED', detail: 'cancelled by the caller', internal: false };
+  }
+  const unreachable = grpcCode === GrpcStatus.UNAVAILABLE || isConnectionError(err) ||
+    (grpcCode === GrpcStatus.DEADLINE_EXCEEDED && !temporalAnswers);
+  if (unreachable) {
     return { code: 'UNAVAILABLE', detail: 'Temporal is unreachable; retry later', internal: true };
   }
   if (grpcCode === GrpcStatus.DEADLINE_EXCEEDED) {

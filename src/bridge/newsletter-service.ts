@@ -18,7 +18,9 @@ import type {
   WatchNewsletterResponse,
 } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import type { INewsletterService } from '../../contracts/gen/authentik/temporal/v1/newsletter.server.ts';
+import type { RequestLimits } from '../config.ts';
 import { FINAL_STATES } from '../domain/types.ts';
+import { StreamLifetimeError } from './errors.ts';
 import { toStatusMessage } from './convert.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import { currentTraceId } from '../telemetry/tracing.ts';
@@ -32,6 +34,7 @@ const WATCH_POLL_MS = 500;
 export function createNewsletterService(
   gateway: NewsletterGateway,
   defaults: DeliveryDefaults,
+  limits: Pick<RequestLimits, 'watchLifetimeMs'>,
   metrics?: BridgeMetrics,
 ): INewsletterService {
   return {
@@ -69,8 +72,10 @@ export function createNewsletterService(
       context: ServerCallContext,
     ): Promise<void> {
       validateNewsletterId(request.newsletterId);
+      const ends = Date.now() + limits.watchLifetimeMs;
       let last = '';
       while (!context.cancelled) {
+        if (Date.now() >= ends) throw new StreamLifetimeError('WatchNewsletter', limits.watchLifetimeMs);
         const status = await gateway.status(request.newsletterId);
         const key = JSON.stringify(status);
         if (key !== last) {

@@ -4,7 +4,14 @@
  * passes through `edge()`: authentication, metrics, and the one mapping of errors to
  * gRPC status codes.
  */
-import { experimental, Server, ServerCredentials } from '@grpc/grpc-js';
+import {
+  experimental,
+  Server,
+  ServerCredentials,
+  type ServerWritableStream,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import { adaptService } from '@protobuf-ts/grpc-backend';
 import type { ServerCallContext, ServiceInfo } from '@protobuf-ts/runtime-rpc';
 import type { Span } from '@opentelemetry/api';
@@ -17,7 +24,9 @@ import type { Logger } from '../logger.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import { extractContext, inSpan, SpanKind, SpanStatusCode } from '../telemetry/tracing.ts';
 import { createAuthenticator } from './auth.ts';
+import { Certificates } from './certificates.ts';
 import { toRpcStatus } from './errors.ts';
+import { forCaller, streamsPerCaller } from './limits.ts';
 import { createNewsletterService } from './newsletter-service.ts';
 import { NewsletterGateway } from './temporal-gateway.ts';
 import { createReflectionService } from './reflection.ts';
@@ -29,6 +38,9 @@ import { createWorkflowService } from './workflow-service.ts';
  * so 24 MB; anything larger is RESOURCE_EXHAUSTED before it is parsed.
  */
 export const MAX_REQUEST_MESSAGE_BYTES = 24 * 1024 * 1024;
+
+/** WATCH_PATH is WatchNewsletter's gRPC path, whose streams are counted per caller. */
+const WATCH_PATH = `/${NewsletterService.typeName}/WatchNewsletter`;
 
 /** BridgeDeps are what the gRPC bridge needs. */
 export interface BridgeDeps {
@@ -46,6 +58,8 @@ export interface Bridge {
   health: HealthImplementation;
   /** serving is what gRPC health reports now: Temporal answers and the bridge is not shutting down. */
   serving(): boolean;
+  /** reloadCertificates re-reads the TLS files now (main.ts calls it on SIGHUP); without TLS it does nothing. */
+  reloadCertificates(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -53,7 +67,12 @@ export interface Bridge {
 type Handler = (...args: any[]) => Promise<any>;
 
 /** edge wraps every method of a service implementation with auth, metrics and error mapping. */
-function edge<T extends object>(serviceInfo: ServiceInfo, impl: T, deps: BridgeDeps): T {
+function edge<T extends object>(
+  serviceInfo: ServiceInfo,
+  impl: T,
+  deps: BridgeDeps,
+  temporalAnswers: () => boolean,
+): T {
   const service = serviceInfo.typeName;
   const authenticate = createAuthenticator(deps.config.internalServiceToken);
   const wrapped: Record<string, Handler> = {};
@@ -67,9 +86,9 @@ function edge<T extends object>(serviceInfo: ServiceInfo, impl: T, deps: BridgeD
       context.sendResponseHeaders({ 'x-trace-id': span.spanContext().traceId });
       try {
         authenticate(context.headers['authorization']);
-        return await fn(...args);
+        return await forCaller(deps.client, context, () => fn(...args));
       } catch (err) {
-        const status = toRpcStatus(err);
+        const status = toRpcStatus(err, { temporalAnswers: temporalAnswers() });
         code = status.code;
         const log = deps.logger.child({ rpc: `${service}/${method}`, code });
         if (status.internal) {
@@ -100,6 +119,29 @@ function edge<T extends object>(serviceInfo: ServiceInfo, impl: T, deps: BridgeD
   return wrapped as T;
 }
 
+/**
+ * adapt is protobuf-ts's adaptService with one repair: it ends a failed server stream with
+ * call.destroy(err), after which grpc-js never sends the status (its error handler ends a
+ * stream already destroyed) and the caller waits for ever. grpc-js's own way, emit('error'),
+ * sends the status as the stream's trailer.
+ */
+function adapt(serviceInfo: ServiceInfo, impl: object): [ServiceDefinition, UntypedServiceImplementation] {
+  const [definition, handlers] = adaptService(serviceInfo, impl);
+  for (const method of serviceInfo.methods) {
+    if (!method.serverStreaming || method.clientStreaming) continue;
+    const handler = handlers[method.localName] as (call: ServerWritableStream<unknown, unknown>) => void;
+    handlers[method.localName] = (call: ServerWritableStream<unknown, unknown>) => {
+      call.destroy = (err?: Error) => {
+        if (err) call.emit('error', err);
+        else call.end();
+        return call;
+      };
+      handler(call);
+    };
+  }
+  return [definition, handlers];
+}
+
 /** startBridge binds the gRPC server on GRPC_HOST:TEMPORAL_SERVER_PORT. */
 export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
   const { config, client, logger } = deps;
@@ -125,16 +167,28 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
       'serving plaintext gRPC beyond loopback: set GRPC_TLS_CERT and GRPC_TLS_KEY',
     );
   }
-  const gateway = new NewsletterGateway(client, config.temporal.taskQueue);
-  const server = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_MESSAGE_BYTES });
+  const { limits } = config.grpc;
+  // What the last health check found (watchTemporal); a call that fails while Temporal does not answer is UNAVAILABLE.
+  let temporalAnswers = true;
+  const answers = () => temporalAnswers;
+  const gateway = new NewsletterGateway(client, config.temporal.taskQueue, limits.temporalCallMs);
+  const server = new Server({
+    'grpc.max_receive_message_length': MAX_REQUEST_MESSAGE_BYTES,
+    interceptors: [streamsPerCaller(WATCH_PATH, limits.watchStreamsPerCaller)],
+  });
   const defaults = { ...config.delivery, backendLists: Boolean(config.backend.url) };
-  server.addService(...adaptService(
+  server.addService(...adapt(
     NewsletterService,
-    edge(NewsletterService, createNewsletterService(gateway, defaults, deps.metrics), deps),
+    edge(NewsletterService, createNewsletterService(gateway, defaults, limits, deps.metrics), deps, answers),
   ));
-  server.addService(...adaptService(
+  server.addService(...adapt(
     WorkflowService,
-    edge(WorkflowService, createWorkflowService(client, config.temporal.taskQueue, defaults), deps),
+    edge(
+      WorkflowService,
+      createWorkflowService(client, config.temporal.taskQueue, defaults, limits),
+      deps,
+      answers,
+    ),
   ));
   const health = new HealthImplementation({
     '': 'NOT_SERVING',
@@ -150,7 +204,7 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
     setServing(health, value);
   };
 
-  const credentials = await credentialsOf(config.grpc.tls);
+  const { credentials, certificates } = await credentialsOf(config.grpc.tls, logger);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
       `${config.grpc.host}:${config.grpc.port}`,
@@ -159,12 +213,17 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
     )
   );
   logger.info({ address: `${config.grpc.host}:${port}`, tls: Boolean(config.grpc.tls) }, 'gRPC bridge listening');
-  const temporalWatch = watchTemporal(client, serve, logger);
+  const temporalWatch = watchTemporal(client, (ok) => {
+    temporalAnswers = ok;
+    serve(ok);
+  }, logger);
   return {
     port,
     health,
     serving: () => serving,
+    reloadCertificates: async () => await certificates?.reload(),
     async close() {
+      certificates?.close();
       // Shutting down: load balancers stop sending before the server stops answering.
       serve(false);
       const watchStopped = temporalWatch.stop();
@@ -254,51 +313,27 @@ export function isLoopback(host: string): boolean {
 /**
  * credentialsOf is plaintext without certificates, TLS with them, and mTLS (client
  * certificates required and checked against the CA) with GRPC_TLS_CLIENT_CA. The files are
- * read again every reloadMs: a renewed certificate is served to new connections while those
- * already open (and their streams) go on.
+ * read again every reloadMs and on SIGHUP (certificates.ts): a renewed certificate is served
+ * to new connections while those already open (and their streams) go on.
  */
-async function credentialsOf(tls: BridgeTls | undefined): Promise<ServerCredentials> {
-  if (!tls) return ServerCredentials.createInsecure();
-  const identity = new experimental.FileWatcherCertificateProvider({
-    certificateFile: tls.certFile,
-    privateKeyFile: tls.keyFile,
-    refreshIntervalMs: tls.reloadMs,
+async function credentialsOf(
+  tls: BridgeTls | undefined,
+  logger: Logger,
+): Promise<{ credentials: ServerCredentials; certificates?: Certificates }> {
+  if (!tls) return { credentials: ServerCredentials.createInsecure() };
+  const variables = `GRPC_TLS_CERT, GRPC_TLS_KEY${tls.clientCaFile ? ', GRPC_TLS_CLIENT_CA' : ''}`;
+  const certificates = await Certificates.load(
+    { certFile: tls.certFile, keyFile: tls.keyFile, caFile: tls.clientCaFile, reloadMs: tls.reloadMs },
+    (err) => logger.error({ err: err.message }, `${variables}: re-reading failed; still serving the last good files`),
+  ).catch((err: Error) => {
+    throw new Error(`${variables}: the certificate files cannot be read (${err.message})`);
   });
-  const clientCa = tls.clientCaFile
-    ? new experimental.FileWatcherCertificateProvider({
-      caCertificateFile: tls.clientCaFile,
-      refreshIntervalMs: tls.reloadMs,
-    })
-    : null;
-  // Serve nothing before the certificates are read: a first client would otherwise meet a server without one.
-  await firstRead(
-    'GRPC_TLS_CERT, GRPC_TLS_KEY',
-    (l) => identity.addIdentityCertificateListener(l),
-    (l) => identity.removeIdentityCertificateListener(l),
-  );
-  if (clientCa) {
-    await firstRead(
-      'GRPC_TLS_CLIENT_CA',
-      (l) => clientCa.addCaCertificateListener(l),
-      (l) => clientCa.removeCaCertificateListener(l),
-    );
-  }
+  const clientCa = tls.clientCaFile ? certificates : null;
   // grpc-js names these parameters the other way round; the implementation takes the identity first.
-  return experimental.createCertificateProviderServerCredentials(identity, clientCa, clientCa !== null);
-}
-
-/** firstRead waits for a certificate provider's first read of its files; unreadable or invalid files fail, naming the variables. */
-function firstRead<U>(
-  variables: string,
-  add: (listener: (update: U | null) => void) => void,
-  remove: (listener: (update: U | null) => void) => void,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const listener = (update: U | null) => {
-      queueMicrotask(() => remove(listener));
-      if (update) resolve();
-      else reject(new Error(`${variables}: the certificate files cannot be read`));
-    };
-    add(listener);
-  });
+  const credentials = experimental.createCertificateProviderServerCredentials(
+    certificates,
+    clientCa,
+    clientCa !== null,
+  );
+  return { credentials, certificates };
 }

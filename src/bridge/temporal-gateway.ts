@@ -5,6 +5,7 @@
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { FINAL_STATES, type NewsletterInput, type NewsletterStatus, workflowIdFor } from '../domain/types.ts';
 import {
+  CANCEL_DRAIN_WAIT_MS,
   cancelUpdate,
   getStatusQuery,
   newsletterWorkflow,
@@ -12,6 +13,7 @@ import {
   resumeUpdate,
 } from '../workflows/newsletter.ts';
 import { NotFoundError } from './errors.ts';
+import { within } from './limits.ts';
 
 /** StartResult says which workflow carries the newsletter and whether it already existed. */
 export interface StartResult {
@@ -22,18 +24,29 @@ export interface StartResult {
 
 const CLOSED_WITHOUT_RESULT = new Set(['FAILED', 'TERMINATED', 'TIMED_OUT', 'CANCELLED']);
 
-/** NewsletterGateway starts, reads and steers newsletter workflows. */
+/**
+ * NewsletterGateway starts, reads and steers newsletter workflows. Each operation's Temporal
+ * calls share one deadline, callMs away (limits.ts `within`); pause, resume and cancel wait
+ * for the workflow's answer, cancel up to CANCEL_DRAIN_WAIT_MS for in-flight batches, so
+ * they get that much more.
+ */
 export class NewsletterGateway {
   readonly #client: Client;
   readonly #taskQueue: string;
+  readonly #callMs: number;
 
-  constructor(client: Client, taskQueue: string) {
+  constructor(client: Client, taskQueue: string, callMs: number) {
     this.#client = client;
     this.#taskQueue = taskQueue;
+    this.#callMs = callMs;
   }
 
   /** start starts the newsletter's workflow once; a repeated id reports the existing one and starts nothing. */
-  async start(input: NewsletterInput): Promise<StartResult> {
+  start(input: NewsletterInput): Promise<StartResult> {
+    return within(this.#client, this.#callMs, () => this.#start(input));
+  }
+
+  async #start(input: NewsletterInput): Promise<StartResult> {
     const workflowId = workflowIdFor(input.newsletterId);
     try {
       const handle = await this.#client.workflow.start(newsletterWorkflow, {
@@ -58,7 +71,11 @@ export class NewsletterGateway {
   }
 
   /** status reads the live status of a running newsletter, or the final one of a closed newsletter. */
-  async status(newsletterId: string): Promise<NewsletterStatus> {
+  status(newsletterId: string): Promise<NewsletterStatus> {
+    return within(this.#client, this.#callMs, () => this.#status(newsletterId));
+  }
+
+  async #status(newsletterId: string): Promise<NewsletterStatus> {
     const handle = this.#client.workflow.getHandle(workflowIdFor(newsletterId));
     let description;
     try {
@@ -101,20 +118,22 @@ export class NewsletterGateway {
     return this.#steer(newsletterId, (h) => h.executeUpdate(cancelUpdate, { args: [reason] }));
   }
 
-  async #steer(
+  #steer(
     newsletterId: string,
     act: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<NewsletterStatus>,
   ): Promise<NewsletterStatus> {
-    const current = await this.status(newsletterId);
-    if (FINAL_STATES.includes(current.state)) return current;
-    try {
-      return await act(this.#client.workflow.getHandle(workflowIdFor(newsletterId)));
-    } catch (err) {
-      // The workflow may have finished between the read and the update.
-      const after = await this.status(newsletterId);
-      if (FINAL_STATES.includes(after.state)) return after;
-      throw err;
-    }
+    return within(this.#client, this.#callMs + CANCEL_DRAIN_WAIT_MS, async () => {
+      const current = await this.#status(newsletterId);
+      if (FINAL_STATES.includes(current.state)) return current;
+      try {
+        return await act(this.#client.workflow.getHandle(workflowIdFor(newsletterId)));
+      } catch (err) {
+        // The workflow may have finished between the read and the update.
+        const after = await this.#status(newsletterId);
+        if (FINAL_STATES.includes(after.state)) return after;
+        throw err;
+      }
+    });
   }
 }
 

@@ -2,7 +2,12 @@
  * WorkflowService implementation: a generic bridge to the registered workflow types,
  * with JSON arguments and results.
  */
-import type { Client, WorkflowExecutionStatusName } from '@temporalio/client';
+import {
+  type Client,
+  type WorkflowExecutionStatusName,
+  WorkflowFailedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import {
   type CancelWorkflowRequest,
@@ -19,7 +24,9 @@ import type { IWorkflowService } from '../../contracts/gen/authentik/temporal/v1
 import { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { workflowIdFor } from '../domain/types.ts';
 import { WORKFLOW_TYPES } from '../workflows/registry.ts';
+import type { RequestLimits } from '../config.ts';
 import { InvalidArgumentError } from './errors.ts';
+import { within } from './limits.ts';
 import { type DeliveryDefaults, toNewsletterInput } from './validation.ts';
 
 const STATUS: Partial<Record<WorkflowExecutionStatusName, WorkflowStatus>> = {
@@ -91,9 +98,19 @@ const required = (field: string, value: string) => {
   if (!value.trim()) throw new InvalidArgumentError([`${field}: required`]);
 };
 
-/** createWorkflowService builds the WorkflowService handlers. */
-export function createWorkflowService(client: Client, taskQueue: string, defaults: DeliveryDefaults): IWorkflowService {
+/**
+ * createWorkflowService builds the WorkflowService handlers. Each one's Temporal calls get
+ * limits.temporalCallMs, except GetWorkflowResult's wait: it lasts as long as its caller
+ * (its deadline, or until it goes away: limits.ts forCaller).
+ */
+export function createWorkflowService(
+  client: Client,
+  taskQueue: string,
+  defaults: DeliveryDefaults,
+  limits: Pick<RequestLimits, 'temporalCallMs'>,
+): IWorkflowService {
   const starterOf = starters(defaults);
+  const bounded = <T>(operation: () => Promise<T>) => within(client, limits.temporalCallMs, operation);
   return {
     async startWorkflow(request: StartWorkflowRequest): Promise<StartWorkflowResponse> {
       const starter = starterOf[request.workflowType];
@@ -107,12 +124,14 @@ export function createWorkflowService(client: Client, taskQueue: string, default
         request.workflowId.trim(),
       );
       // A workflow id is an idempotency key, as for newsletters: never run twice.
-      const handle = await client.workflow.start(request.workflowType, {
-        workflowId: workflowId || `${request.workflowType}-${randomUUID()}`,
-        taskQueue,
-        args,
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      });
+      const handle = await bounded(() =>
+        client.workflow.start(request.workflowType, {
+          workflowId: workflowId || `${request.workflowType}-${randomUUID()}`,
+          taskQueue,
+          args,
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        })
+      );
       return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
     },
 
@@ -123,37 +142,43 @@ export function createWorkflowService(client: Client, taskQueue: string, default
         try {
           const result = await handle.result();
           return { status: WorkflowStatus.COMPLETED, resultJson: JSON.stringify(result ?? null), failureMessage: '' };
-        } catch {
-          // Fall through to describe(): it reports how the workflow ended.
+        } catch (err) {
+          // It ended otherwise: describe() below says how. Anything else (the caller went away, Temporal) is the answer.
+          if (!(err instanceof WorkflowFailedError)) throw err;
         }
       }
-      const description = await handle.describe();
-      const status = STATUS[description.status.name] ?? WorkflowStatus.UNSPECIFIED;
-      if (status === WorkflowStatus.COMPLETED) {
-        return { status, resultJson: JSON.stringify((await handle.result()) ?? null), failureMessage: '' };
-      }
-      let failureMessage = '';
-      if (status !== WorkflowStatus.RUNNING && status !== WorkflowStatus.CONTINUED_AS_NEW) {
-        failureMessage = await handle.result().then(
-          () => '',
-          (err: Error) => String(err.cause instanceof Error ? err.cause.message : err.message),
-        );
-      }
-      return { status, resultJson: '', failureMessage };
+      return await bounded(() => describeResult(handle));
     },
 
     async signalWorkflow(request: SignalWorkflowRequest): Promise<SignalWorkflowResponse> {
       required('workflow_id', request.workflowId);
       required('signal_name', request.signalName);
       const args = parseArgs('args_json', request.argsJson);
-      await client.workflow.getHandle(request.workflowId).signal(request.signalName, ...args);
+      await bounded(() => client.workflow.getHandle(request.workflowId).signal(request.signalName, ...args));
       return {};
     },
 
     async cancelWorkflow(request: CancelWorkflowRequest): Promise<CancelWorkflowResponse> {
       required('workflow_id', request.workflowId);
-      await client.workflow.getHandle(request.workflowId).cancel();
+      await bounded(() => client.workflow.getHandle(request.workflowId).cancel());
       return {};
     },
   };
+}
+
+/** describeResult reports a workflow's state now, with its result or failure once it has ended. */
+async function describeResult(handle: WorkflowHandle): Promise<GetWorkflowResultResponse> {
+  const description = await handle.describe();
+  const status = STATUS[description.status.name] ?? WorkflowStatus.UNSPECIFIED;
+  if (status === WorkflowStatus.COMPLETED) {
+    return { status, resultJson: JSON.stringify((await handle.result()) ?? null), failureMessage: '' };
+  }
+  let failureMessage = '';
+  if (status !== WorkflowStatus.RUNNING && status !== WorkflowStatus.CONTINUED_AS_NEW) {
+    failureMessage = await handle.result().then(
+      () => '',
+      (err: Error) => String(err.cause instanceof Error ? err.cause.message : err.message),
+    );
+  }
+  return { status, resultJson: '', failureMessage };
 }

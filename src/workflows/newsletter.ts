@@ -76,7 +76,8 @@ export const cancelUpdate = defineUpdate<NewsletterStatus, [reason: string]>('ca
 export const CONTINUE_AS_NEW_AFTER_EVENTS = 3_000;
 /** PAGES_PER_READ is how many backend pages one readPages call reads ahead. */
 const PAGES_PER_READ = 10;
-const CANCEL_DRAIN_WAIT = '30 seconds';
+/** CANCEL_DRAIN_WAIT_MS is how long cancel waits for in-flight batches (the bridge's cancel call allows for it). */
+export const CANCEL_DRAIN_WAIT_MS = 30_000;
 
 /** Unit is a batch, or the positions of it still to send, and the provider to start with. */
 interface Unit {
@@ -173,7 +174,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   });
   setHandler(cancelUpdate, async (reason: string) => {
     requestCancel(reason || 'cancelled by request');
-    await condition(() => books.isFinal, CANCEL_DRAIN_WAIT);
+    await condition(() => books.isFinal, CANCEL_DRAIN_WAIT_MS);
     return snapshot();
   });
   setHandler(resultsSettledSignal, () => books.resultsSettled());

@@ -149,6 +149,9 @@ describe('gRPC API', { timeout: 180_000 }, () => {
         stack.newsletters.getNewsletterStatus({ newsletterId: 'unknown-newsletter' }, stack.auth).response,
         stack.newsletters.cancelNewsletter({ newsletterId: 'unknown-newsletter', reason: '' }, stack.auth).response,
         stack.newsletters.pauseNewsletter({ newsletterId: 'unknown-newsletter' }, stack.auth).response,
+        stack.newsletters.resumeNewsletter({ newsletterId: 'unknown-newsletter' }, stack.auth).response,
+        // A stream that fails ends with its status (not a hang: see server.ts adapt).
+        stack.newsletters.watchNewsletter({ newsletterId: 'unknown-newsletter' }, stack.auth).status,
       ]
     ) {
       assert.equal((await rpcError(call)).code, 'NOT_FOUND');
@@ -298,8 +301,10 @@ describe('gRPC API', { timeout: 180_000 }, () => {
 
   it('answers UNAVAILABLE when Temporal is unreachable', async () => {
     const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1s' });
+    // The call waits for Temporal up to TEMPORAL_CALL_TIMEOUT (3 s here), then says it is unreachable.
+    const limits = { ...stack.config.grpc.limits, temporalCallMs: 3_000 };
     const bridge = await startBridge({
-      config: { ...stack.config, grpc: { host: '127.0.0.1', port: 0, reflection: true } },
+      config: { ...stack.config, grpc: { ...stack.config.grpc, host: '127.0.0.1', port: 0, reflection: true, limits } },
       client: new Client({ connection }),
       logger: createLogger('silent'),
       descriptorDir: new URL('../../contracts/gen/', import.meta.url),
@@ -333,7 +338,7 @@ describe('gRPC API', { timeout: 180_000 }, () => {
 
   it('turns reflection off with GRPC_REFLECTION=false (the production default) and reports NOT_SERVING while closing', async () => {
     const bridge = await startBridge({
-      config: { ...stack.config, grpc: { host: '127.0.0.1', port: 0, reflection: false } },
+      config: { ...stack.config, grpc: { ...stack.config.grpc, host: '127.0.0.1', port: 0, reflection: false } },
       client: stack.env.client,
       logger: createLogger('silent'),
       descriptorDir: new URL('../../contracts/gen/', import.meta.url),
@@ -361,7 +366,7 @@ describe('gRPC API', { timeout: 180_000 }, () => {
           ...stack.config,
           production: true,
           internalServiceToken: undefined,
-          grpc: { host: '127.0.0.1', port: 0, reflection: false },
+          grpc: { ...stack.config.grpc, host: '127.0.0.1', port: 0, reflection: false },
         },
         client: stack.env.client,
         logger: createLogger('silent'),

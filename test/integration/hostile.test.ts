@@ -16,8 +16,8 @@ import { finalStatus } from '../support/grpc.ts';
 import { type Stack, startStack } from './harness.ts';
 
 const SEED = 20261126;
-const RUNS = 250;
-const RAW_RUNS = 150;
+const RUNS = 1_000;
+const RAW_RUNS = 2_000;
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 

@@ -1,12 +1,15 @@
 /**
  * TLS and mTLS on the bridge, with certificates made for the test (openssl): a client that
  * trusts the CA is served, a plaintext one is not; with GRPC_TLS_CLIENT_CA a client without
- * a certificate from that CA is refused; a renewed certificate is served without a restart;
- * in production the bridge refuses to serve plaintext beyond loopback.
+ * a certificate from that CA is refused; a renewed certificate is served without a restart,
+ * on SIGHUP at once, while open streams go on; in production the bridge refuses to serve
+ * plaintext beyond loopback.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ChannelCredentials } from '@grpc/grpc-js';
 import { GrpcTransport } from '@protobuf-ts/grpc-transport';
 import { RpcError } from '@protobuf-ts/runtime-rpc';
@@ -16,6 +19,10 @@ import { createLogger } from '../../src/logger.ts';
 import { type Bridge, startBridge } from '../../src/bridge/server.ts';
 import { eventually } from '../support/eventually.ts';
 import { certificates } from '../support/certificates.ts';
+import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
+import { freePort } from '../support/ports.ts';
+import { startNode, stop, waitUntil } from '../support/processes.ts';
 import { type Stack, startStack } from './harness.ts';
 
 const certs = certificates('tls-test');
@@ -25,7 +32,8 @@ describe('TLS on the bridge', { timeout: 120_000 }, () => {
   let stack: Stack;
   const bridges: Bridge[] = [];
   before(async () => {
-    stack = await startStack();
+    // Small batches, one at a time: a paused newsletter keeps some left to send.
+    stack = await startStack({ NEWSLETTER_BATCH_SIZE: '2', EMAIL_CONCURRENCY_LIMIT: '1' });
     certs.ca('ca');
     certs.cert('server', 'ca');
     certs.cert('client', 'ca');
@@ -43,7 +51,13 @@ describe('TLS on the bridge', { timeout: 120_000 }, () => {
       config: {
         ...stack.config,
         production: extra.production ?? false,
-        grpc: { host: extra.host ?? '127.0.0.1', port: 0, reflection: false, ...(tls ? { tls } : {}) },
+        grpc: {
+          limits: stack.config.grpc.limits,
+          host: extra.host ?? '127.0.0.1',
+          port: 0,
+          reflection: false,
+          ...(tls ? { tls } : {}),
+        },
       },
       client: stack.env.client,
       logger: createLogger('silent'),
@@ -108,6 +122,63 @@ describe('TLS on the bridge', { timeout: 120_000 }, () => {
       async () => (await status(renewed.port, trusting('other-ca'))) === 'NOT_FOUND' || undefined,
       20_000,
     );
+  });
+
+  it('re-reads the certificates on SIGHUP, at once, and open streams go on', async () => {
+    certs.cert('hup', 'ca');
+    const [port, opsPort] = [await freePort(), await freePort()];
+    // The bridge as operators run it (src/main.ts), its timer re-read far away: only SIGHUP can reload in time.
+    const bridge = startNode('tls-sighup-bridge', new URL('../../src/main.ts', import.meta.url).pathname, [
+      '--role=bridge',
+    ], {
+      env: {
+        ...stack.serviceEnv,
+        TEMPORAL_ADDRESS: stack.env.address,
+        TEMPORAL_SERVER_PORT: String(port),
+        BRIDGE_OPS_PORT: String(opsPort),
+        GRPC_TLS_CERT: file('hup.pem'),
+        GRPC_TLS_KEY: file('hup.key'),
+        GRPC_TLS_RELOAD_MS: '3600000',
+        LOG_LEVEL: 'info',
+      },
+      logDir: join(tmpdir(), 'tls-sighup'),
+    });
+    const transport = new GrpcTransport({ host: `127.0.0.1:${port}`, channelCredentials: trusting('ca') });
+    try {
+      await waitUntil(bridge, 'readiness', async () => (await fetch(`http://127.0.0.1:${opsPort}/ready`)).ok, 60_000);
+      const client = new NewsletterServiceClient(transport);
+      // A newsletter held paused, watched over the first certificate's connection.
+      stack.mock.resend.setLatency(1_000);
+      const id = newsletterId('sighup');
+      await client.sendNewsletter(newsletterRequest(id, recipients(10, 'hup-')), stack.auth).response;
+      await client.pauseNewsletter({ newsletterId: id }, stack.auth).response;
+      stack.mock.resend.setLatency(0);
+      const watched: NewsletterState[] = [];
+      const watch = (async () => {
+        for await (const m of client.watchNewsletter({ newsletterId: id }, stack.auth).responses) {
+          watched.push(m.status!.state);
+        }
+      })();
+
+      certs.cert('hup-renewal', 'other-ca');
+      renameSync(file('hup-renewal.pem'), file('hup.pem'));
+      renameSync(file('hup-renewal.key'), file('hup.key'));
+      assert.equal(await status(port, trusting('other-ca')), 'UNAVAILABLE', 'the old certificate until SIGHUP');
+      process.kill(bridge.pid, 'SIGHUP');
+      await eventually(async () => (await status(port, trusting('other-ca'))) === 'NOT_FOUND' || undefined, 10_000);
+      assert.equal(bridge.exitedAs, undefined, 'SIGHUP does not stop the bridge');
+
+      // The stream opened before the reload still carries the newsletter to its end.
+      const renewed = new GrpcTransport({ host: `127.0.0.1:${port}`, channelCredentials: trusting('other-ca') });
+      await new NewsletterServiceClient(renewed).resumeNewsletter({ newsletterId: id }, stack.auth).response;
+      renewed.close();
+      await watch;
+      assert.equal(watched.at(-1), NewsletterState.COMPLETED);
+      assert.ok(watched.includes(NewsletterState.PAUSED));
+    } finally {
+      transport.close();
+      await stop(bridge);
+    }
   });
 
   it('refuses in production to serve plaintext beyond loopback, where the token would travel in clear', async () => {
