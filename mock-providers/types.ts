@@ -2,6 +2,9 @@
  * The public shapes of the mock providers: what tests, `make dev` and containers see.
  * Pure types, so any module can import them without pulling in the servers.
  */
+import type { MockEventKind, WebhookTarget } from "./webhooks.ts";
+
+export type { MockEventKind, WebhookTarget };
 
 /** MockProvidersOptions configures where the two mock servers listen and which Postmark token they accept. */
 export interface MockProvidersOptions {
@@ -22,7 +25,7 @@ export interface MockProvidersOptions {
 }
 
 /** MockProviderName names one of the two mocked providers. */
-export type MockProviderName = 'resend' | 'postmark';
+export type MockProviderName = "resend" | "postmark";
 
 /** ReceivedEmail is one email a mock accepted, normalized across both providers. */
 export interface ReceivedEmail {
@@ -104,10 +107,22 @@ export interface MockProviderControl {
   /** setLatency delays every send response by ms. */
   setLatency(ms: number): void;
   /** failAddresses marks addresses (case-insensitive, bare address) as inactive or invalid; calls add up. */
-  failAddresses(kind: 'inactive' | 'invalid', emails: string[]): void;
+  failAddresses(kind: "inactive" | "invalid", emails: string[]): void;
   /** setRateLimit caps send calls per one-second window; null turns the limit off (the default). */
   setRateLimit(requestsPerSecond: number | null): void;
-  /** reset forgets emails, calls, faults, latency, addresses, rate limit and the idempotency cache. */
+  /** setWebhook sets where this provider's webhooks go (Resend: with its signing secret; Postmark: with basic auth); null: nowhere. */
+  setWebhook(target: WebhookTarget | null): void;
+  /**
+   * emitEvents sends the webhook for kind about every accepted email to one of `to`, as the
+   * provider would, `times` times each (a redelivery repeats the same event); answers the
+   * HTTP statuses the target gave (0: unreachable).
+   */
+  emitEvents(
+    kind: MockEventKind,
+    to: string[],
+    options?: { times?: number },
+  ): Promise<number[]>;
+  /** reset forgets emails, calls, faults, latency, addresses, rate limit, webhook target and the idempotency cache. */
   reset(): void;
 }
 
