@@ -15,6 +15,7 @@ const STATES: Record<NewsletterStatus['state'], NewsletterState> = {
   COMPLETED_WITH_FAILURES: NewsletterState.COMPLETED_WITH_FAILURES,
   CANCELLED: NewsletterState.CANCELLED,
   FAILED: NewsletterState.FAILED,
+  SCHEDULED: NewsletterState.SCHEDULED,
 };
 
 /** toStatusMessage converts a domain status into its proto message. */
@@ -36,5 +37,6 @@ export function toStatusMessage(s: NewsletterStatus): NewsletterStatusMessage {
     traceId: s.traceId ?? '',
     callbacksOwed: s.callbacksOwed,
     recipientsComplete: s.recipientsComplete,
+    scheduledFor: s.scheduledFor ? Timestamp.fromDate(new Date(s.scheduledFor)) : undefined,
   };
 }

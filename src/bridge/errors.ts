@@ -24,6 +24,14 @@ export class NotFoundError extends Error {
   }
 }
 
+/** FailedPreconditionError is thrown when the request is valid but the newsletter's state refuses it. */
+export class FailedPreconditionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FailedPreconditionError';
+  }
+}
+
 /** UnauthenticatedError is thrown when the bearer token is missing or wrong. */
 export class UnauthenticatedError extends Error {
   constructor(message: string) {
@@ -68,6 +76,9 @@ export function toRpcStatus(
   if (err instanceof InvalidArgumentError) return { code: 'INVALID_ARGUMENT', detail: err.message, internal: false };
   if (err instanceof NotFoundError) return { code: 'NOT_FOUND', detail: err.message, internal: false };
   if (err instanceof UnauthenticatedError) return { code: 'UNAUTHENTICATED', detail: err.message, internal: false };
+  if (err instanceof FailedPreconditionError) {
+    return { code: 'FAILED_PRECONDITION', detail: err.message, internal: false };
+  }
   if (err instanceof WorkflowNotFoundError) {
     return { code: 'NOT_FOUND', detail: `workflow ${err.workflowId} not found`, internal: false };
   }

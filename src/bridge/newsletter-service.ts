@@ -10,6 +10,8 @@ import type {
   GetNewsletterStatusResponse,
   PauseNewsletterRequest,
   PauseNewsletterResponse,
+  RescheduleNewsletterRequest,
+  RescheduleNewsletterResponse,
   ResumeNewsletterRequest,
   ResumeNewsletterResponse,
   SendNewsletterRequest,
@@ -20,12 +22,13 @@ import type {
 import type { INewsletterService } from '../../contracts/gen/authentik/temporal/v1/newsletter.server.ts';
 import type { RequestLimits } from '../config.ts';
 import { FINAL_STATES } from '../domain/types.ts';
-import { StreamLifetimeError } from './errors.ts';
+import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
+import { InvalidArgumentError, StreamLifetimeError } from './errors.ts';
 import { toStatusMessage } from './convert.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import { currentTraceId } from '../telemetry/tracing.ts';
 import type { NewsletterGateway } from './temporal-gateway.ts';
-import { type DeliveryDefaults, toNewsletterInput, validateNewsletterId } from './validation.ts';
+import { type DeliveryDefaults, sendAtProblem, toNewsletterInput, validateNewsletterId } from './validation.ts';
 
 /** WATCH_POLL_MS is how often WatchNewsletter reads the status. */
 const WATCH_POLL_MS = 500;
@@ -64,6 +67,15 @@ export function createNewsletterService(
     async resumeNewsletter(request: ResumeNewsletterRequest): Promise<ResumeNewsletterResponse> {
       validateNewsletterId(request.newsletterId);
       return { status: toStatusMessage(await gateway.resume(request.newsletterId)) };
+    },
+
+    async rescheduleNewsletter(request: RescheduleNewsletterRequest): Promise<RescheduleNewsletterResponse> {
+      validateNewsletterId(request.newsletterId);
+      if (!request.sendAt) throw new InvalidArgumentError(['send_at: required']);
+      const problem = sendAtProblem(request.sendAt);
+      if (problem) throw new InvalidArgumentError([problem]);
+      const sendAt = Timestamp.toDate(request.sendAt);
+      return { status: toStatusMessage(await gateway.reschedule(request.newsletterId, sendAt)) };
     },
 
     async watchNewsletter(

@@ -2,7 +2,12 @@
  * NewsletterGateway: everything the bridge asks Temporal about newsletters. One
  * newsletter is one workflow with id `newsletter-<newsletter_id>`.
  */
-import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  type Client,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
 import { FINAL_STATES, type NewsletterInput, type NewsletterStatus, workflowIdFor } from '../domain/types.ts';
 import {
   CANCEL_DRAIN_WAIT_MS,
@@ -10,9 +15,10 @@ import {
   getStatusQuery,
   newsletterWorkflow,
   pauseUpdate,
+  rescheduleUpdate,
   resumeUpdate,
 } from '../workflows/newsletter.ts';
-import { NotFoundError } from './errors.ts';
+import { FailedPreconditionError, NotFoundError } from './errors.ts';
 import { within } from './limits.ts';
 
 /** StartResult says which workflow carries the newsletter and whether it already existed. */
@@ -111,6 +117,26 @@ export class NewsletterGateway {
   /** resume continues a paused newsletter. */
   resume(newsletterId: string): Promise<NewsletterStatus> {
     return this.#steer(newsletterId, (h) => h.executeUpdate(resumeUpdate));
+  }
+
+  /** reschedule moves a scheduled newsletter's send time; FailedPreconditionError once sending has begun. */
+  reschedule(newsletterId: string, sendAt: Date): Promise<NewsletterStatus> {
+    return within(this.#client, this.#callMs, async () => {
+      const current = await this.#status(newsletterId);
+      if (FINAL_STATES.includes(current.state)) {
+        throw new FailedPreconditionError(`newsletter ${newsletterId} is ${current.state}: it cannot be rescheduled`);
+      }
+      try {
+        const handle = this.#client.workflow.getHandle(workflowIdFor(newsletterId));
+        return await handle.executeUpdate(rescheduleUpdate, { args: [sendAt.toISOString()] });
+      } catch (err) {
+        // The workflow's validator refused it (sending has begun): nothing was recorded.
+        if (err instanceof WorkflowUpdateFailedError) {
+          throw new FailedPreconditionError(`newsletter ${newsletterId}: ${err.cause?.message ?? err.message}`);
+        }
+        throw err;
+      }
+    });
   }
 
   /** cancel stops new batches and waits (bounded) for in-flight ones; returns the status. */

@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { InvalidArgumentError } from './errors.ts';
-import { type DeliveryDefaults, toNewsletterInput } from './validation.ts';
+import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
+import { type DeliveryDefaults, sendAtProblem, toNewsletterInput } from './validation.ts';
 
 const defaults: DeliveryDefaults = {
   fromEmail: 'news@example.com',
@@ -88,5 +89,18 @@ describe('toNewsletterInput', () => {
     assert.match(messages({ subject: 'Hi\u0000' }), /subject: must not contain control characters/);
     assert.match(messages({ fromEmail: 'News\r\nBcc: victim@evil.test <news@example.com>' }), /from_email/);
     assert.match(messages({ replyTo: 'a@example.com\nBcc: victim@evil.test' }), /reply_to/);
+  });
+
+  it('schedules with send_at: a minute of lag means now; the past, a year ahead or a broken time are refused', () => {
+    const now = Date.parse('2026-06-01T12:00:00Z');
+    const at = (iso: string) => Timestamp.fromDate(new Date(iso));
+    assert.equal(sendAtProblem(at('2026-06-01T11:59:30Z'), now), undefined);
+    assert.equal(sendAtProblem(at('2027-05-31T12:00:00Z'), now), undefined);
+    assert.match(sendAtProblem(at('2026-06-01T11:58:00Z'), now)!, /^send_at: 2026-06-01T11:58:00.000Z is in the past/);
+    assert.match(sendAtProblem(at('2027-06-03T12:00:00Z'), now)!, /^send_at: .* more than a year ahead/);
+    assert.match(sendAtProblem({ seconds: '1152921504606846976', nanos: 0 }, now)!, /^send_at: not a valid time/);
+    const sendAt = Timestamp.fromDate(new Date(Date.now() + 3_600_000));
+    assert.equal(toNewsletterInput(request({ sendAt }), defaults).sendAt, Timestamp.toDate(sendAt).toISOString());
+    assert.equal(toNewsletterInput(request(), defaults).sendAt, undefined);
   });
 });

@@ -3,6 +3,7 @@
  * violation names its field ("recipients[3].email: not an email address").
  */
 import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { Buffer } from 'node:buffer';
 import { gzipSync } from 'node:zlib';
 import { CONTROL_CHARACTERS, isEmailAddress, isMailbox } from '../domain/addresses.ts';
@@ -22,6 +23,25 @@ const NEWSLETTER_ID = /^[A-Za-z0-9_-]{1,128}$/;
 // Resend accepts only these characters in tag names and values.
 const TAG = /^[A-Za-z0-9_-]{1,256}$/;
 const MAX_VIOLATIONS = 10;
+
+/** A send_at may lag the clock by this much (skew, a slow call) and still mean "now". */
+const SEND_AT_PAST_MS = 60_000;
+const SEND_AT_AHEAD_MS = 366 * 24 * 3_600_000;
+
+/**
+ * sendAtProblem says what is wrong with a send_at, if anything: it must be a real time, at
+ * most a minute past (then it means now) and at most a year ahead.
+ */
+export function sendAtProblem(sendAt: Timestamp, now = Date.now()): string | undefined {
+  // From the fields, not Timestamp.toDate: that throws on seconds beyond a safe number.
+  const at = Number(sendAt.seconds) * 1000 + Math.floor(sendAt.nanos / 1e6);
+  const valid = Number.isSafeInteger(Number(sendAt.seconds)) && !Number.isNaN(new Date(at).getTime()) &&
+    sendAt.nanos >= 0 && sendAt.nanos <= 999_999_999;
+  if (!valid) return 'send_at: not a valid time';
+  if (at < now - SEND_AT_PAST_MS) return `send_at: ${new Date(at).toISOString()} is in the past`;
+  if (at > now + SEND_AT_AHEAD_MS) return `send_at: ${new Date(at).toISOString()} is more than a year ahead`;
+  return undefined;
+}
 
 /** validateNewsletterId throws InvalidArgumentError unless id is [A-Za-z0-9_-]{1,128}. */
 export function validateNewsletterId(id: string, field = 'newsletter_id'): void {
@@ -74,6 +94,9 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
   for (const [key, value] of Object.entries(req.tags)) {
     if (!TAG.test(key) || !TAG.test(value)) violate(`tags[${key}]: names and values must match [A-Za-z0-9_-]{1,256}`);
   }
+
+  const sendAtIssue = req.sendAt ? sendAtProblem(req.sendAt) : undefined;
+  if (sendAtIssue) violate(sendAtIssue);
 
   const listId = req.recipientSource?.source.oneofKind === 'backendList'
     ? req.recipientSource.source.backendList.listId
@@ -137,6 +160,7 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
     primaryProvider: defaults.primaryProvider,
     unsubscribeBaseUrl: defaults.frontendUrl,
     outage: defaults.outage,
+    ...(req.sendAt ? { sendAt: Timestamp.toDate(req.sendAt).toISOString() } : {}),
   };
   // The input is stored gzip-compressed (src/data-converter.ts): that is what Temporal's payload limit sees.
   const bytes = gzipSync(JSON.stringify(input)).length;

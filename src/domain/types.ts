@@ -11,7 +11,7 @@
  */
 import type {
   NewsletterResultsEvent,
-  NewsletterState,
+  NewsletterState as EventState,
   NewsletterStatusEvent,
   RecipientResult,
 } from '../../contracts/http/backend.ts';
@@ -123,6 +123,8 @@ export interface NewsletterInput {
   traceId?: string;
   /** outage is how the newsletter waits out every provider refusing (absent in inputs of older releases). */
   outage?: OutagePolicy;
+  /** sendAt schedules the newsletter (ISO 8601); absent: at once. */
+  sendAt?: string;
 }
 
 /** OutagePolicy: when every provider refuses, retry by itself with backoff up to retryMaxMs, for giveUpAfterMs. */
@@ -160,8 +162,12 @@ export interface DefinitionRef {
   runId: string;
 }
 
-/** NewsletterState mirrors the proto enum, as strings so histories stay readable. */
-export type { NewsletterState };
+/**
+ * NewsletterState mirrors the proto enum, as strings so histories stay readable: the states
+ * lifecycle callbacks carry, and SCHEDULED (no callback is sent while a newsletter waits).
+ */
+export type NewsletterState = EventState | 'SCHEDULED';
+export type { EventState };
 
 /** FINAL_STATES are the states a newsletter never leaves. */
 export const FINAL_STATES: readonly NewsletterState[] = ['COMPLETED', 'COMPLETED_WITH_FAILURES', 'CANCELLED', 'FAILED'];
@@ -194,6 +200,8 @@ export interface NewsletterStatus {
   callbacksOwed: number;
   /** recipientsComplete is false while a backend list is still being read (totals still grow). */
   recipientsComplete: boolean;
+  /** scheduledFor is the send time a SCHEDULED newsletter waits for (ISO 8601). */
+  scheduledFor?: string;
 }
 
 /** BatchRef names one batch: its index and, for a backend list, the cursor of its page. */

@@ -144,4 +144,42 @@ describe('NewsletterAccounting', () => {
     books.wait('waiting: again');
     assert.equal(books.snapshot().reason, 'stop');
   });
+
+  it('is SCHEDULED until due, reschedulable until then, PAUSED over SCHEDULED, and never sends a callback while scheduled', () => {
+    const books = NewsletterAccounting.start({
+      newsletterId: 'nl',
+      startTime: '2026-01-01T00:00:00Z',
+      sendAt: '2026-01-02T09:00:00.000Z',
+    });
+    books.addBatches(1, 3, true);
+    assert.equal(books.snapshot().state, 'SCHEDULED');
+    assert.equal(books.snapshot().scheduledFor, '2026-01-02T09:00:00.000Z');
+    assert.throws(() => books.event('started'), /while scheduled/);
+    assert.equal(books.reschedule('2026-01-03T09:00:00.000Z'), true);
+    assert.equal(books.snapshot().scheduledFor, '2026-01-03T09:00:00.000Z');
+    books.pause();
+    assert.equal(books.snapshot().state, 'PAUSED');
+    books.resume();
+    assert.equal(books.snapshot().state, 'SCHEDULED');
+    books.due();
+    assert.equal(books.snapshot().state, 'RUNNING');
+    assert.equal(books.snapshot().scheduledFor, undefined);
+    assert.equal(books.reschedule('2026-01-04T09:00:00.000Z'), false, 'sending has begun');
+    assert.equal(books.event('started').state, 'RUNNING');
+  });
+
+  it('cancelled while scheduled: CANCELLED, every recipient skipped, no longer reschedulable', () => {
+    const books = NewsletterAccounting.start({
+      newsletterId: 'nl',
+      startTime: '2026-01-01T00:00:00Z',
+      sendAt: '2026-01-02T09:00:00.000Z',
+    });
+    books.addBatches(2, 7, true);
+    books.cancel('not this week');
+    assert.equal(books.isScheduled, false);
+    assert.equal(books.reschedule('2026-01-03T09:00:00.000Z'), false);
+    assert.equal(books.finish('2026-01-01T01:00:00Z'), 'CANCELLED');
+    const s = books.snapshot();
+    assert.deepEqual([s.skipped, s.sent, s.scheduledFor], [7, 0, undefined]);
+  });
 });

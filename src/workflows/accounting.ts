@@ -7,6 +7,7 @@
 import {
   type BackendEvent,
   type BatchOutcome,
+  type EventState,
   MAX_REPORTED_FAILURES,
   type NewsletterState,
   type NewsletterStatus,
@@ -36,6 +37,8 @@ export interface AccountingState {
   /** resultsHandedOff counts result events handed to results workflows; resultsSettled those that reported back. */
   resultsHandedOff: number;
   resultsSettled: number;
+  /** scheduledFor is the send time the newsletter waits for (ISO 8601), until it comes. */
+  scheduledFor?: string;
 }
 
 /** NewsletterAccounting keeps the books of one newsletter across its runs. */
@@ -46,11 +49,14 @@ export class NewsletterAccounting {
     this.state = state;
   }
 
-  /** start opens the books of a new newsletter. */
-  static start(init: { newsletterId: string; traceId?: string; startTime: string }): NewsletterAccounting {
+  /** start opens the books of a new newsletter (scheduled for sendAt, when given). */
+  static start(
+    init: { newsletterId: string; traceId?: string; startTime: string; sendAt?: string },
+  ): NewsletterAccounting {
     return new NewsletterAccounting({
       newsletterId: init.newsletterId,
       ...(init.traceId ? { traceId: init.traceId } : {}),
+      ...(init.sendAt ? { scheduledFor: init.sendAt } : {}),
       startTime: init.startTime,
       totalRecipients: 0,
       recipientsComplete: false,
@@ -139,6 +145,23 @@ export class NewsletterAccounting {
     else this.state.reason = reason;
   }
 
+  /** reschedule moves the send time; false once sending has begun (or the newsletter is over or cancelled). */
+  reschedule(sendAt: string): boolean {
+    if (!this.isScheduled) return false;
+    this.state.scheduledFor = sendAt;
+    return true;
+  }
+
+  /** isScheduled says the newsletter still waits for its send time. */
+  get isScheduled(): boolean {
+    return this.state.scheduledFor !== undefined && !this.isFinal && !this.state.cancelled;
+  }
+
+  /** due ends the wait for the send time: sending may begin. */
+  due(): void {
+    delete this.state.scheduledFor;
+  }
+
   /** resume lifts a pause (also one the newsletter took itself). */
   resume(): void {
     if (!this.state.paused || this.isFinal) return;
@@ -175,13 +198,15 @@ export class NewsletterAccounting {
       : 'COMPLETED';
     s.final = { state, endTime };
     s.paused = false;
+    delete s.scheduledFor;
     return state;
   }
 
   /** currentState is the state the status shows now. */
   currentState(): NewsletterState {
     if (this.state.final) return this.state.final.state;
-    return this.state.paused ? 'PAUSED' : 'RUNNING';
+    if (this.state.paused) return 'PAUSED';
+    return this.state.scheduledFor !== undefined ? 'SCHEDULED' : 'RUNNING';
   }
 
   /** snapshot is the status as the API shows it (a copy: callers may keep it); lifecycleOwed counts unsent lifecycle callbacks. */
@@ -204,16 +229,20 @@ export class NewsletterAccounting {
       ...(s.traceId ? { traceId: s.traceId } : {}),
       callbacksOwed: this.resultsOwed + lifecycleOwed,
       recipientsComplete: s.recipientsComplete,
+      ...(s.scheduledFor && !s.final ? { scheduledFor: s.scheduledFor } : {}),
     };
   }
 
   /** event is a lifecycle callback with the current counts; eventId is stable per event (`started`, `paused:2`, `final`). */
   event(eventId: string): BackendEvent {
     const s = this.state;
+    const state = this.currentState();
+    // Lifecycle callbacks begin when sending does (`started`), or with `final`: never while scheduled.
+    if (state === 'SCHEDULED') throw new Error(`lifecycle event ${eventId} while scheduled`);
     return {
       event_id: `${s.newsletterId}:${eventId}`,
       newsletter_id: s.newsletterId,
-      state: this.currentState(),
+      state: state satisfies EventState,
       total: s.totalRecipients,
       sent: s.sent,
       failed: s.failed,

@@ -69,6 +69,8 @@ export const getStatusQuery = defineQuery<NewsletterStatus>('getStatus');
 export const pauseUpdate = defineUpdate<NewsletterStatus, []>('pause');
 /** resumeUpdate continues a paused newsletter (also one that paused itself); returns the status. */
 export const resumeUpdate = defineUpdate<NewsletterStatus, []>('resume');
+/** rescheduleUpdate moves a SCHEDULED newsletter's send time (ISO 8601); refused once sending has begun. */
+export const rescheduleUpdate = defineUpdate<NewsletterStatus, [sendAt: string]>('reschedule');
 /** cancelUpdate stops starting batches, waits (bounded) for in-flight ones and returns the status. */
 export const cancelUpdate = defineUpdate<NewsletterStatus, [reason: string]>('cancel');
 
@@ -177,6 +179,18 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     await condition(() => books.isFinal, CANCEL_DRAIN_WAIT_MS);
     return snapshot();
   });
+  setHandler(rescheduleUpdate, (sendAt: string) => {
+    books.reschedule(sendAt);
+    return snapshot();
+  }, {
+    // Refused before it enters history: the caller learns why, the workflow is untouched.
+    validator: (sendAt: string) => {
+      if (!books.isScheduled) {
+        throw new Error('sending has begun (or the newsletter is over): it cannot be rescheduled');
+      }
+      if (Number.isNaN(Date.parse(sendAt))) throw new Error(`send_at: not a time: ${sendAt}`);
+    },
+  });
   setHandler(resultsSettledSignal, () => books.resultsSettled());
   CancellationScope.current().cancelRequested.catch(() => requestCancel('workflow cancellation requested'));
 
@@ -233,6 +247,25 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     return now.historyLength >= CONTINUE_AS_NEW_AFTER_EVENTS || now.continueAsNewSuggested;
   };
   const stopping = () => books.state.cancelled || historyFull();
+
+  /**
+   * waitForSendTime holds a scheduled newsletter (a durable timer: restarts do not lose it)
+   * until its send time, which RescheduleNewsletter may move; a cancel ends the wait. Then
+   * sending begins, and the backend hears `started`.
+   */
+  const waitForSendTime = async () => {
+    while (books.isScheduled) {
+      const at = books.state.scheduledFor!;
+      const dueInMs = Date.parse(at) - Date.now();
+      if (dueInMs <= 0) {
+        books.due();
+        c.outbox.push(books.event('started'));
+        log.info('scheduled newsletter due: sending begins', { ...logContext, send_at: at });
+        return;
+      }
+      await condition(() => books.state.scheduledFor !== at || books.state.cancelled, dueInMs);
+    }
+  };
 
   /** readAhead keeps a few pages of a backend list known ahead of the window. */
   const readAhead = async (listId: string) => {
@@ -381,6 +414,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   const windowSize = () => c.outage ? 1 : plan.concurrency;
   const canStart = () =>
     !stopping() && !books.state.paused && !waitingOutOutage() && inFlight < windowSize() && hasReadyUnit();
+  await CancellationScope.nonCancellable(waitForSendTime);
   // Reading ahead stops by itself at cancel and before continue-as-new.
   const readerDone = plan.source.kind === 'backend' ? readAhead(plan.source.listId) : Promise.resolve();
   // An outage wait carried from the previous run: wake up when it ends.
@@ -430,7 +464,12 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
 /** start opens a newsletter's first run: plan, books, and the `started` callback. */
 function start(input: NewsletterInput, now: string): Carried {
   const plan = planOf(input);
-  const books = NewsletterAccounting.start({ newsletterId: plan.newsletterId, traceId: plan.traceId, startTime: now });
+  const books = NewsletterAccounting.start({
+    newsletterId: plan.newsletterId,
+    traceId: plan.traceId,
+    startTime: now,
+    ...(input.sendAt ? { sendAt: input.sendAt } : {}),
+  });
   if (plan.source.kind === 'inline') {
     books.addBatches(Math.ceil(plan.source.count / plan.batchSize), plan.source.count, true);
   }
@@ -441,7 +480,8 @@ function start(input: NewsletterInput, now: string): Carried {
     pages: [],
     ...(plan.source.kind === 'backend' ? { cursor: '' } : {}),
     retry: [],
-    outbox: [books.event('started')],
+    // A scheduled newsletter tells the backend `started` when its time comes.
+    outbox: books.isScheduled ? [] : [books.event('started')],
   };
 }
 

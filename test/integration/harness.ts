@@ -54,6 +54,8 @@ export interface Stack {
   auth: { meta: { authorization: string } };
   /** logs holds every line the service's logger wrote (bridge and worker), as JSON text. */
   logs: string[];
+  /** restartWorker shuts the worker down and starts a new one in its place (same config, same task queues). */
+  restartWorker(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -97,15 +99,17 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     logger: silentLogger,
   });
   const metrics = createMetrics('worker');
-  const worker = await createWorker({
-    config,
-    connection: env.nativeConnection,
-    logger,
-    metrics,
-    tracing,
-    workflowBundle: bundle,
-  });
-  const running = worker.run();
+  const newWorker = () =>
+    createWorker({
+      config,
+      connection: env.nativeConnection,
+      logger,
+      metrics,
+      tracing,
+      workflowBundle: bundle!,
+    });
+  let worker = await newWorker();
+  let running = worker.run();
   const bridgeMetrics = createMetrics('bridge');
   const bridge = await startBridge({
     config,
@@ -124,7 +128,7 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     extraMetrics: () => fetchText(`http://127.0.0.1:${coreMetricsPort}/metrics`),
   });
   const clients = connectClients(bridge.port);
-  return {
+  const stack: Stack = {
     env,
     mock,
     backend,
@@ -138,6 +142,13 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     workflows: clients.workflows,
     auth,
     logs,
+    async restartWorker() {
+      worker.shutdown();
+      await running;
+      worker = await newWorker();
+      running = worker.run();
+      stack.worker = worker;
+    },
     async close() {
       clients.close();
       await bridge.close();
@@ -150,6 +161,7 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
       await workerOps.close();
     },
   };
+  return stack;
 }
 
 /**

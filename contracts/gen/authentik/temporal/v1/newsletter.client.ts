@@ -4,6 +4,8 @@
 import type { RpcTransport } from "@protobuf-ts/runtime-rpc";
 import type { ServiceInfo } from "@protobuf-ts/runtime-rpc";
 import { NewsletterService } from "./newsletter.ts";
+import type { RescheduleNewsletterResponse } from "./newsletter.ts";
+import type { RescheduleNewsletterRequest } from "./newsletter.ts";
 import type { WatchNewsletterResponse } from "./newsletter.ts";
 import type { WatchNewsletterRequest } from "./newsletter.ts";
 import type { ServerStreamingCall } from "@protobuf-ts/runtime-rpc";
@@ -66,6 +68,13 @@ export interface INewsletterServiceClient {
      * @generated from protobuf rpc: WatchNewsletter
      */
     watchNewsletter(input: WatchNewsletterRequest, options?: RpcOptions): ServerStreamingCall<WatchNewsletterRequest, WatchNewsletterResponse>;
+    /**
+     * RescheduleNewsletter moves the send_at of a newsletter that is still SCHEDULED (or
+     * paused before its time); once sending has begun: FAILED_PRECONDITION.
+     *
+     * @generated from protobuf rpc: RescheduleNewsletter
+     */
+    rescheduleNewsletter(input: RescheduleNewsletterRequest, options?: RpcOptions): UnaryCall<RescheduleNewsletterRequest, RescheduleNewsletterResponse>;
 }
 /**
  * NewsletterService sends newsletters: one Temporal workflow per newsletter_id.
@@ -135,5 +144,15 @@ export class NewsletterServiceClient implements INewsletterServiceClient, Servic
     watchNewsletter(input: WatchNewsletterRequest, options?: RpcOptions): ServerStreamingCall<WatchNewsletterRequest, WatchNewsletterResponse> {
         const method = this.methods[5], opt = this._transport.mergeOptions(options);
         return stackIntercept<WatchNewsletterRequest, WatchNewsletterResponse>("serverStreaming", this._transport, method, opt, input);
+    }
+    /**
+     * RescheduleNewsletter moves the send_at of a newsletter that is still SCHEDULED (or
+     * paused before its time); once sending has begun: FAILED_PRECONDITION.
+     *
+     * @generated from protobuf rpc: RescheduleNewsletter
+     */
+    rescheduleNewsletter(input: RescheduleNewsletterRequest, options?: RpcOptions): UnaryCall<RescheduleNewsletterRequest, RescheduleNewsletterResponse> {
+        const method = this.methods[6], opt = this._transport.mergeOptions(options);
+        return stackIntercept<RescheduleNewsletterRequest, RescheduleNewsletterResponse>("unary", this._transport, method, opt, input);
     }
 }

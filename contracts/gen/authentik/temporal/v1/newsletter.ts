@@ -108,6 +108,14 @@ export interface SendNewsletterRequest {
      * @generated from protobuf field: authentik.temporal.v1.RecipientSource recipient_source = 9
      */
     recipientSource?: RecipientSource;
+    /**
+     * send_at schedules the newsletter: it waits (state SCHEDULED, durably: restarts do not
+     * lose it) and starts sending then. Unset or now: at once. At most a minute in the past
+     * (clock skew) and a year ahead. Cancel, pause and RescheduleNewsletter work while it waits.
+     *
+     * @generated from protobuf field: google.protobuf.Timestamp send_at = 10
+     */
+    sendAt?: Timestamp;
 }
 /**
  * RecipientSource says where a newsletter's recipients come from when they are not inline.
@@ -285,6 +293,12 @@ export interface NewsletterStatus {
      * @generated from protobuf field: bool recipients_complete = 16
      */
     recipientsComplete: boolean;
+    /**
+     * scheduled_for is the send_at a SCHEDULED newsletter waits for (unset otherwise).
+     *
+     * @generated from protobuf field: google.protobuf.Timestamp scheduled_for = 17
+     */
+    scheduledFor?: Timestamp;
 }
 /**
  * @generated from protobuf message authentik.temporal.v1.GetNewsletterStatusRequest
@@ -381,6 +395,30 @@ export interface WatchNewsletterResponse {
     status?: NewsletterStatus;
 }
 /**
+ * @generated from protobuf message authentik.temporal.v1.RescheduleNewsletterRequest
+ */
+export interface RescheduleNewsletterRequest {
+    /**
+     * @generated from protobuf field: string newsletter_id = 1
+     */
+    newsletterId: string;
+    /**
+     * send_at is the new time, under the same rules as SendNewsletterRequest.send_at.
+     *
+     * @generated from protobuf field: google.protobuf.Timestamp send_at = 2
+     */
+    sendAt?: Timestamp;
+}
+/**
+ * @generated from protobuf message authentik.temporal.v1.RescheduleNewsletterResponse
+ */
+export interface RescheduleNewsletterResponse {
+    /**
+     * @generated from protobuf field: authentik.temporal.v1.NewsletterStatus status = 1
+     */
+    status?: NewsletterStatus;
+}
+/**
  * NewsletterState is where a newsletter is in its life.
  *
  * @generated from protobuf enum authentik.temporal.v1.NewsletterState
@@ -413,7 +451,13 @@ export enum NewsletterState {
     /**
      * @generated from protobuf enum value: NEWSLETTER_STATE_FAILED = 6;
      */
-    FAILED = 6
+    FAILED = 6,
+    /**
+     * SCHEDULED: waiting for its send_at; nothing has been sent.
+     *
+     * @generated from protobuf enum value: NEWSLETTER_STATE_SCHEDULED = 7;
+     */
+    SCHEDULED = 7
 }
 // @generated message type with reflection information, may provide speed optimized methods
 class Recipient$Type extends MessageType<Recipient> {
@@ -514,7 +558,8 @@ class SendNewsletterRequest$Type extends MessageType<SendNewsletterRequest> {
             { no: 6, name: "reply_to", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 7, name: "recipients", kind: "message", repeat: 2 /*RepeatType.UNPACKED*/, T: () => Recipient },
             { no: 8, name: "tags", kind: "map", K: 9 /*ScalarType.STRING*/, V: { kind: "scalar", T: 9 /*ScalarType.STRING*/ } },
-            { no: 9, name: "recipient_source", kind: "message", T: () => RecipientSource }
+            { no: 9, name: "recipient_source", kind: "message", T: () => RecipientSource },
+            { no: 10, name: "send_at", kind: "message", T: () => Timestamp }
         ]);
     }
     create(value?: PartialMessage<SendNewsletterRequest>): SendNewsletterRequest {
@@ -562,6 +607,9 @@ class SendNewsletterRequest$Type extends MessageType<SendNewsletterRequest> {
                     break;
                 case /* authentik.temporal.v1.RecipientSource recipient_source */ 9:
                     message.recipientSource = RecipientSource.internalBinaryRead(reader, reader.uint32(), options, message.recipientSource);
+                    break;
+                case /* google.protobuf.Timestamp send_at */ 10:
+                    message.sendAt = Timestamp.internalBinaryRead(reader, reader.uint32(), options, message.sendAt);
                     break;
                 default:
                     let u = options.readUnknownField;
@@ -618,6 +666,9 @@ class SendNewsletterRequest$Type extends MessageType<SendNewsletterRequest> {
         /* authentik.temporal.v1.RecipientSource recipient_source = 9; */
         if (message.recipientSource)
             RecipientSource.internalBinaryWrite(message.recipientSource, writer.tag(9, WireType.LengthDelimited).fork(), options).join();
+        /* google.protobuf.Timestamp send_at = 10; */
+        if (message.sendAt)
+            Timestamp.internalBinaryWrite(message.sendAt, writer.tag(10, WireType.LengthDelimited).fork(), options).join();
         let u = options.writeUnknownFields;
         if (u !== false)
             (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
@@ -894,7 +945,8 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
             { no: 13, name: "reason", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 14, name: "trace_id", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 15, name: "callbacks_owed", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
-            { no: 16, name: "recipients_complete", kind: "scalar", T: 8 /*ScalarType.BOOL*/ }
+            { no: 16, name: "recipients_complete", kind: "scalar", T: 8 /*ScalarType.BOOL*/ },
+            { no: 17, name: "scheduled_for", kind: "message", T: () => Timestamp }
         ]);
     }
     create(value?: PartialMessage<NewsletterStatus>): NewsletterStatus {
@@ -969,6 +1021,9 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
                     break;
                 case /* bool recipients_complete */ 16:
                     message.recipientsComplete = reader.bool();
+                    break;
+                case /* google.protobuf.Timestamp scheduled_for */ 17:
+                    message.scheduledFor = Timestamp.internalBinaryRead(reader, reader.uint32(), options, message.scheduledFor);
                     break;
                 default:
                     let u = options.readUnknownField;
@@ -1046,6 +1101,9 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
         /* bool recipients_complete = 16; */
         if (message.recipientsComplete !== false)
             writer.tag(16, WireType.Varint).bool(message.recipientsComplete);
+        /* google.protobuf.Timestamp scheduled_for = 17; */
+        if (message.scheduledFor)
+            Timestamp.internalBinaryWrite(message.scheduledFor, writer.tag(17, WireType.LengthDelimited).fork(), options).join();
         let u = options.writeUnknownFields;
         if (u !== false)
             (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
@@ -1529,6 +1587,106 @@ class WatchNewsletterResponse$Type extends MessageType<WatchNewsletterResponse> 
  * @generated MessageType for protobuf message authentik.temporal.v1.WatchNewsletterResponse
  */
 export const WatchNewsletterResponse = new WatchNewsletterResponse$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class RescheduleNewsletterRequest$Type extends MessageType<RescheduleNewsletterRequest> {
+    constructor() {
+        super("authentik.temporal.v1.RescheduleNewsletterRequest", [
+            { no: 1, name: "newsletter_id", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 2, name: "send_at", kind: "message", T: () => Timestamp }
+        ]);
+    }
+    create(value?: PartialMessage<RescheduleNewsletterRequest>): RescheduleNewsletterRequest {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        message.newsletterId = "";
+        if (value !== undefined)
+            reflectionMergePartial<RescheduleNewsletterRequest>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: RescheduleNewsletterRequest): RescheduleNewsletterRequest {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* string newsletter_id */ 1:
+                    message.newsletterId = reader.string();
+                    break;
+                case /* google.protobuf.Timestamp send_at */ 2:
+                    message.sendAt = Timestamp.internalBinaryRead(reader, reader.uint32(), options, message.sendAt);
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: RescheduleNewsletterRequest, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* string newsletter_id = 1; */
+        if (message.newsletterId !== "")
+            writer.tag(1, WireType.LengthDelimited).string(message.newsletterId);
+        /* google.protobuf.Timestamp send_at = 2; */
+        if (message.sendAt)
+            Timestamp.internalBinaryWrite(message.sendAt, writer.tag(2, WireType.LengthDelimited).fork(), options).join();
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message authentik.temporal.v1.RescheduleNewsletterRequest
+ */
+export const RescheduleNewsletterRequest = new RescheduleNewsletterRequest$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class RescheduleNewsletterResponse$Type extends MessageType<RescheduleNewsletterResponse> {
+    constructor() {
+        super("authentik.temporal.v1.RescheduleNewsletterResponse", [
+            { no: 1, name: "status", kind: "message", T: () => NewsletterStatus }
+        ]);
+    }
+    create(value?: PartialMessage<RescheduleNewsletterResponse>): RescheduleNewsletterResponse {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        if (value !== undefined)
+            reflectionMergePartial<RescheduleNewsletterResponse>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: RescheduleNewsletterResponse): RescheduleNewsletterResponse {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* authentik.temporal.v1.NewsletterStatus status */ 1:
+                    message.status = NewsletterStatus.internalBinaryRead(reader, reader.uint32(), options, message.status);
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: RescheduleNewsletterResponse, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* authentik.temporal.v1.NewsletterStatus status = 1; */
+        if (message.status)
+            NewsletterStatus.internalBinaryWrite(message.status, writer.tag(1, WireType.LengthDelimited).fork(), options).join();
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message authentik.temporal.v1.RescheduleNewsletterResponse
+ */
+export const RescheduleNewsletterResponse = new RescheduleNewsletterResponse$Type();
 /**
  * @generated ServiceType for protobuf service authentik.temporal.v1.NewsletterService
  */
@@ -1538,5 +1696,6 @@ export const NewsletterService = new ServiceType("authentik.temporal.v1.Newslett
     { name: "CancelNewsletter", options: {}, I: CancelNewsletterRequest, O: CancelNewsletterResponse },
     { name: "PauseNewsletter", options: {}, I: PauseNewsletterRequest, O: PauseNewsletterResponse },
     { name: "ResumeNewsletter", options: {}, I: ResumeNewsletterRequest, O: ResumeNewsletterResponse },
-    { name: "WatchNewsletter", serverStreaming: true, options: {}, I: WatchNewsletterRequest, O: WatchNewsletterResponse }
+    { name: "WatchNewsletter", serverStreaming: true, options: {}, I: WatchNewsletterRequest, O: WatchNewsletterResponse },
+    { name: "RescheduleNewsletter", options: {}, I: RescheduleNewsletterRequest, O: RescheduleNewsletterResponse }
 ]);
