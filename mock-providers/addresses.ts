@@ -4,16 +4,14 @@
  * what the real APIs reject, and neither accepts those exotic forms in practice.
  */
 
-const LOCAL_PART =
-  /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
-const DOMAIN =
-  /^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]$/;
+const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+const DOMAIN = /^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]$/;
 const WITH_NAME = /^(.*?)\s*<([^<>]*)>$/;
 
 /** isBareAddress reports whether a plain address (no display name) is syntactically valid. */
 export function isBareAddress(value: string): boolean {
   if (value.length > 254) return false;
-  const at = value.lastIndexOf("@");
+  const at = value.lastIndexOf('@');
   if (at <= 0) return false;
   const local = value.slice(0, at);
   const domain = value.slice(at + 1);
@@ -31,20 +29,20 @@ export function parseMailbox(value: string): string | null {
 /** splitAddressList splits a Postmark comma-separated list, keeping commas inside quotes or angle brackets. */
 export function splitAddressList(value: string): string[] {
   const parts: string[] = [];
-  let current = "";
+  let current = '';
   let quoted = false;
   let angle = false;
   for (const ch of value) {
     if (ch === '"') quoted = !quoted;
-    else if (!quoted && ch === "<") angle = true;
-    else if (!quoted && ch === ">") angle = false;
-    if (ch === "," && !quoted && !angle) {
+    else if (!quoted && ch === '<') angle = true;
+    else if (!quoted && ch === '>') angle = false;
+    if (ch === ',' && !quoted && !angle) {
       parts.push(current);
-      current = "";
+      current = '';
     } else {
       current += ch;
     }
   }
   parts.push(current);
-  return parts.map((part) => part.trim()).filter((part) => part !== "");
+  return parts.map((part) => part.trim()).filter((part) => part !== '');
 }

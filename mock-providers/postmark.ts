@@ -6,12 +6,12 @@
  * statuses, codes and message texts here are load-bearing.
  */
 
-import { randomUUID } from "node:crypto";
-import { parseMailbox, splitAddressList } from "./addresses.ts";
-import { headerValue, parseJson } from "./http.ts";
-import type { HttpAnswer, ProviderHandler, SendRequest } from "./http.ts";
-import type { Fault, ReceivedEmail } from "./types.ts";
-import type { ProviderState } from "./state.ts";
+import { randomUUID } from 'node:crypto';
+import { parseMailbox, splitAddressList } from './addresses.ts';
+import { headerValue, parseJson } from './http.ts';
+import type { HttpAnswer, ProviderHandler, SendRequest } from './http.ts';
+import type { Fault, ReceivedEmail } from './types.ts';
+import type { ProviderState } from './state.ts';
 
 /** POSTMARK_MAX_BATCH is the most messages one `/email/batch` call may carry. */
 export const POSTMARK_MAX_BATCH = 500;
@@ -20,31 +20,18 @@ export const POSTMARK_MAX_BATCH = 500;
 export const POSTMARK_MAX_RECIPIENTS = 50;
 
 /** POSTMARK_STREAMS are the message streams the mock server has: the default transactional one and a broadcast one. */
-export const POSTMARK_STREAMS: readonly string[] = ["outbound", "broadcast"];
+export const POSTMARK_STREAMS: readonly string[] = ['outbound', 'broadcast'];
 
-type Accepted = Omit<
-  ReceivedEmail,
-  "messageId" | "receivedAt" | "idempotencyKey"
->;
-type Checked = { ok: true; email: Accepted; to: string } | {
-  ok: false;
-  code: number;
-  message: string;
-};
+type Accepted = Omit<ReceivedEmail, 'messageId' | 'receivedAt' | 'idempotencyKey'>;
+type Checked = { ok: true; email: Accepted; to: string } | { ok: false; code: number; message: string };
 
 /** SendResult is one message's result as Postmark reports it (a batch element, or the body of a single send). */
 type SendResult =
-  | {
-    To: string;
-    SubmittedAt: string;
-    MessageID: string;
-    ErrorCode: 0;
-    Message: "OK";
-  }
+  | { To: string; SubmittedAt: string; MessageID: string; ErrorCode: 0; Message: 'OK' }
   | { ErrorCode: number; Message: string };
 
 function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function present(value: unknown): boolean {
@@ -66,23 +53,12 @@ export function postmarkDefaultErrorCode(status: number): number {
   }
 }
 
-function error(
-  status: number,
-  code: number,
-  message: string,
-  headers?: Record<string, string>,
-): HttpAnswer {
-  return {
-    status,
-    body: { ErrorCode: code, Message: message },
-    ...(headers ? { headers } : {}),
-  };
+function error(status: number, code: number, message: string, headers?: Record<string, string>): HttpAnswer {
+  return { status, body: { ErrorCode: code, Message: message }, ...(headers ? { headers } : {}) };
 }
 
 function faultAnswer(fault: Fault): HttpAnswer {
-  const retry = fault.retryAfterSeconds === undefined
-    ? undefined
-    : { "retry-after": String(fault.retryAfterSeconds) };
+  const retry = fault.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(fault.retryAfterSeconds) };
   return error(
     fault.status,
     fault.errorCode ?? postmarkDefaultErrorCode(fault.status),
@@ -93,185 +69,112 @@ function faultAnswer(fault: Fault): HttpAnswer {
 
 /** inactiveMessage is Postmark's 406 text; the SDK extracts the addresses between "Found inactive addresses: " and ". Inactive". */
 export function inactiveMessage(addresses: string[]): string {
-  return "You tried to send to recipient(s) that have been marked as inactive. " +
-    `Found inactive addresses: ${addresses.join(", ")}. ` +
-    "Inactive recipients are ones that have generated a hard bounce, a spam complaint, or a manual suppression.";
+  return 'You tried to send to recipient(s) that have been marked as inactive. ' +
+    `Found inactive addresses: ${addresses.join(', ')}. ` +
+    'Inactive recipients are ones that have generated a hard bounce, a spam complaint, or a manual suppression.';
 }
 
 function checkMessage(state: ProviderState, input: unknown): Checked {
   if (!isObject(input)) {
-    return {
-      ok: false,
-      code: 300,
-      message: "Invalid email request: each message must be a JSON object.",
-    };
+    return { ok: false, code: 300, message: 'Invalid email request: each message must be a JSON object.' };
   }
-  const from = input["From"];
-  if (typeof from !== "string" || parseMailbox(from) === null) {
-    return {
-      ok: false,
-      code: 300,
-      message: `Invalid 'From' address: '${
-        typeof from === "string" ? from : ""
-      }'.`,
-    };
+  const from = input['From'];
+  if (typeof from !== 'string' || parseMailbox(from) === null) {
+    return { ok: false, code: 300, message: `Invalid 'From' address: '${typeof from === 'string' ? from : ''}'.` };
   }
   const recipients: { field: string; address: string }[] = [];
-  for (const field of ["To", "Cc", "Bcc"] as const) {
+  for (const field of ['To', 'Cc', 'Bcc'] as const) {
     const value = input[field];
     if (!present(value)) continue;
-    if (typeof value !== "string") {
-      return {
-        ok: false,
-        code: 300,
-        message: `Invalid '${field}' address: '${String(value)}'.`,
-      };
+    if (typeof value !== 'string') {
+      return { ok: false, code: 300, message: `Invalid '${field}' address: '${String(value)}'.` };
     }
-    for (const address of splitAddressList(value)) {
-      recipients.push({ field, address });
-    }
+    for (const address of splitAddressList(value)) recipients.push({ field, address });
   }
-  if (recipients.length === 0) {
-    return { ok: false, code: 300, message: "Zero recipients specified" };
-  }
+  if (recipients.length === 0) return { ok: false, code: 300, message: 'Zero recipients specified' };
   if (recipients.length > POSTMARK_MAX_RECIPIENTS) {
     return {
       ok: false,
       code: 300,
-      message:
-        `Too many recipients: a message may have at most ${POSTMARK_MAX_RECIPIENTS} (To, Cc and Bcc together).`,
+      message: `Too many recipients: a message may have at most ${POSTMARK_MAX_RECIPIENTS} (To, Cc and Bcc together).`,
     };
   }
   const inactive: string[] = [];
   for (const { field, address } of recipients) {
     const bare = parseMailbox(address);
-    if (bare === null || state.addressStatus(bare) === "invalid") {
-      return {
-        ok: false,
-        code: 300,
-        message: `Invalid '${field}' address: '${address}'.`,
-      };
+    if (bare === null || state.addressStatus(bare) === 'invalid') {
+      return { ok: false, code: 300, message: `Invalid '${field}' address: '${address}'.` };
     }
-    if (state.addressStatus(bare) === "inactive") inactive.push(bare);
+    if (state.addressStatus(bare) === 'inactive') inactive.push(bare);
   }
-  const subject = input["Subject"];
-  if (present(subject) && typeof subject !== "string") {
+  const subject = input['Subject'];
+  if (present(subject) && typeof subject !== 'string') {
     return { ok: false, code: 300, message: "Invalid 'Subject' value." };
   }
-  const html = input["HtmlBody"];
-  const text = input["TextBody"];
-  const hasHtml = typeof html === "string" && html !== "";
-  const hasText = typeof text === "string" && text !== "";
+  const html = input['HtmlBody'];
+  const text = input['TextBody'];
+  const hasHtml = typeof html === 'string' && html !== '';
+  const hasText = typeof text === 'string' && text !== '';
   if (!hasHtml && !hasText) {
-    return {
-      ok: false,
-      code: 300,
-      message: "Provide either email TextBody or HtmlBody or both.",
-    };
+    return { ok: false, code: 300, message: 'Provide either email TextBody or HtmlBody or both.' };
   }
-  const replyTo = input["ReplyTo"];
+  const replyTo = input['ReplyTo'];
   if (present(replyTo)) {
-    if (typeof replyTo !== "string") {
-      return {
-        ok: false,
-        code: 300,
-        message: "Invalid 'ReplyTo' address: ''.",
-      };
-    }
-    const bad = splitAddressList(replyTo).find((address) =>
-      parseMailbox(address) === null
-    );
-    if (bad !== undefined) {
-      return {
-        ok: false,
-        code: 300,
-        message: `Invalid 'ReplyTo' address: '${bad}'.`,
-      };
-    }
+    if (typeof replyTo !== 'string') return { ok: false, code: 300, message: "Invalid 'ReplyTo' address: ''." };
+    const bad = splitAddressList(replyTo).find((address) => parseMailbox(address) === null);
+    if (bad !== undefined) return { ok: false, code: 300, message: `Invalid 'ReplyTo' address: '${bad}'.` };
   }
   const headers: Record<string, string> = {};
-  if (present(input["Headers"])) {
-    const raw = input["Headers"];
+  if (present(input['Headers'])) {
+    const raw = input['Headers'];
     if (!Array.isArray(raw)) {
-      return {
-        ok: false,
-        code: 300,
-        message: "Invalid 'Headers' value: expected [{ Name, Value }].",
-      };
+      return { ok: false, code: 300, message: "Invalid 'Headers' value: expected [{ Name, Value }]." };
     }
     for (const header of raw) {
       if (
-        !isObject(header) || typeof header["Name"] !== "string" ||
-        header["Name"] === "" ||
-        typeof header["Value"] !== "string"
+        !isObject(header) || typeof header['Name'] !== 'string' || header['Name'] === '' ||
+        typeof header['Value'] !== 'string'
       ) {
-        return {
-          ok: false,
-          code: 300,
-          message: "Invalid 'Headers' value: expected [{ Name, Value }].",
-        };
+        return { ok: false, code: 300, message: "Invalid 'Headers' value: expected [{ Name, Value }]." };
       }
-      headers[header["Name"]] = header["Value"];
+      headers[header['Name']] = header['Value'];
     }
   }
   const tags: Record<string, string> = {};
-  if (present(input["Metadata"])) {
-    const raw = input["Metadata"];
-    if (!isObject(raw)) {
-      return {
-        ok: false,
-        code: 300,
-        message: "Invalid 'Metadata' value: expected an object.",
-      };
-    }
+  if (present(input['Metadata'])) {
+    const raw = input['Metadata'];
+    if (!isObject(raw)) return { ok: false, code: 300, message: "Invalid 'Metadata' value: expected an object." };
     for (const [key, value] of Object.entries(raw)) {
-      if (
-        typeof value !== "string" && typeof value !== "number" &&
-        typeof value !== "boolean"
-      ) {
-        return {
-          ok: false,
-          code: 300,
-          message: `Invalid 'Metadata' value for '${key}'.`,
-        };
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+        return { ok: false, code: 300, message: `Invalid 'Metadata' value for '${key}'.` };
       }
       tags[key] = String(value);
     }
   }
-  const tag = input["Tag"];
+  const tag = input['Tag'];
   if (present(tag)) {
-    if (typeof tag !== "string") {
-      return { ok: false, code: 300, message: "Invalid 'Tag' value." };
-    }
+    if (typeof tag !== 'string') return { ok: false, code: 300, message: "Invalid 'Tag' value." };
     // ReceivedEmail has no Tag field; keep it visible without overwriting Metadata.
-    if (!("tag" in tags)) tags["tag"] = tag;
+    if (!('tag' in tags)) tags['tag'] = tag;
   }
-  const stream = input["MessageStream"] ?? "outbound";
-  if (typeof stream !== "string" || !POSTMARK_STREAMS.includes(stream)) {
-    return {
-      ok: false,
-      code: 1235,
-      message: "The 'MessageStream' provided does not exist on this server.",
-    };
+  const stream = input['MessageStream'] ?? 'outbound';
+  if (typeof stream !== 'string' || !POSTMARK_STREAMS.includes(stream)) {
+    return { ok: false, code: 1235, message: "The 'MessageStream' provided does not exist on this server." };
   }
   // Checked last: a message that is both malformed and suppressed reports the malformation, the caller's bug, first.
-  if (inactive.length > 0) {
-    return { ok: false, code: 406, message: inactiveMessage(inactive) };
-  }
-  const to = typeof input["To"] === "string" ? input["To"] : "";
+  if (inactive.length > 0) return { ok: false, code: 406, message: inactiveMessage(inactive) };
+  const to = typeof input['To'] === 'string' ? input['To'] : '';
   return {
     ok: true,
     to,
     email: {
-      provider: "postmark",
+      provider: 'postmark',
       from,
       to: splitAddressList(to),
-      subject: typeof subject === "string" ? subject : "",
+      subject: typeof subject === 'string' ? subject : '',
       ...(hasHtml ? { html: html as string } : {}),
       ...(hasText ? { text: text as string } : {}),
-      ...(typeof replyTo === "string" && replyTo.trim() !== ""
-        ? { replyTo: replyTo.trim() }
-        : {}),
+      ...(typeof replyTo === 'string' && replyTo.trim() !== '' ? { replyTo: replyTo.trim() } : {}),
       headers,
       tags,
       messageStream: stream,
@@ -279,11 +182,7 @@ function checkMessage(state: ProviderState, input: unknown): Checked {
   };
 }
 
-function send(
-  state: ProviderState,
-  input: unknown,
-  idempotencyKey: string | undefined,
-): SendResult {
+function send(state: ProviderState, input: unknown, idempotencyKey: string | undefined): SendResult {
   const checked = checkMessage(state, input);
   if (!checked.ok) return { ErrorCode: checked.code, Message: checked.message };
   const id = randomUUID();
@@ -294,13 +193,7 @@ function send(
     ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
     receivedAt: now,
   });
-  return {
-    To: checked.to,
-    SubmittedAt: now,
-    MessageID: id,
-    ErrorCode: 0,
-    Message: "OK",
-  };
+  return { To: checked.to, SubmittedAt: now, MessageID: id, ErrorCode: 0, Message: 'OK' };
 }
 
 async function decide(
@@ -310,17 +203,16 @@ async function decide(
   serverToken: string | undefined,
   idempotencyKey: string | undefined,
 ): Promise<HttpAnswer> {
-  const token =
-    headerValue(request.headers, "x-postmark-server-token")?.trim() ?? "";
-  if (token === "") {
+  const token = headerValue(request.headers, 'x-postmark-server-token')?.trim() ?? '';
+  if (token === '') {
     return error(
       401,
       10,
-      "No Account or Server API tokens were supplied in the HTTP headers. Please add a header for either X-Postmark-Server-Token or X-Postmark-Account-Token.",
+      'No Account or Server API tokens were supplied in the HTTP headers. Please add a header for either X-Postmark-Server-Token or X-Postmark-Account-Token.',
     );
   }
   if (serverToken !== undefined && token !== serverToken) {
-    return error(401, 10, "Request does not contain a valid Server token.");
+    return error(401, 10, 'Request does not contain a valid Server token.');
   }
   const rate = state.checkRateLimit();
   // Postmark publishes no rate-limit headers, so only the 429 itself is simulated.
@@ -328,37 +220,26 @@ async function decide(
     return error(
       429,
       postmarkDefaultErrorCode(429),
-      "Rate limit exceeded: too many requests. Slow down and retry later.",
+      'Rate limit exceeded: too many requests. Slow down and retry later.',
     );
   }
   const fault = state.takeFault();
   if (fault) return faultAnswer(fault);
-  if (!parsed.ok) return error(422, 402, "Received invalid JSON input.");
+  if (!parsed.ok) return error(422, 402, 'Received invalid JSON input.');
   await request.delay();
-  if (request.path === "/email") {
+  if (request.path === '/email') {
     const result = send(state, parsed.value, idempotencyKey);
     // A single send reports a failed message as HTTP 422 with the same body a batch element would have.
     return { status: result.ErrorCode === 0 ? 200 : 422, body: result };
   }
   if (!Array.isArray(parsed.value)) {
-    return error(
-      422,
-      402,
-      "Received invalid JSON input: the batch must be a JSON array of messages.",
-    );
+    return error(422, 402, 'Received invalid JSON input: the batch must be a JSON array of messages.');
   }
   if (parsed.value.length > POSTMARK_MAX_BATCH) {
-    return error(
-      422,
-      410,
-      `Too many batch messages: the limit is ${POSTMARK_MAX_BATCH} messages per request.`,
-    );
+    return error(422, 410, `Too many batch messages: the limit is ${POSTMARK_MAX_BATCH} messages per request.`);
   }
   // Batch: HTTP 200 whatever happens to each message; every element carries its own ErrorCode.
-  return {
-    status: 200,
-    body: parsed.value.map((message) => send(state, message, idempotencyKey)),
-  };
+  return { status: 200, body: parsed.value.map((message) => send(state, message, idempotencyKey)) };
 }
 
 /** MAX_SEARCH_COUNT and MAX_SEARCH_WINDOW are Postmark's paging limits of the outbound message search. */
@@ -371,40 +252,23 @@ const MAX_SEARCH_WINDOW = 10_000;
  * accepted message is reported `Sent`. Accepted messages are searchable at once (Postmark
  * indexes within seconds: a caller must not rely on that).
  */
-function searchOutbound(
-  state: ProviderState,
-  query: URLSearchParams,
-): HttpAnswer {
-  const count = Number(query.get("count"));
-  const offset = Number(query.get("offset"));
+function searchOutbound(state: ProviderState, query: URLSearchParams): HttpAnswer {
+  const count = Number(query.get('count'));
+  const offset = Number(query.get('offset'));
   if (!Number.isInteger(count) || count < 1 || count > MAX_SEARCH_COUNT) {
-    return error(
-      422,
-      300,
-      `The 'count' parameter is required and must be between 1 and ${MAX_SEARCH_COUNT}.`,
-    );
+    return error(422, 300, `The 'count' parameter is required and must be between 1 and ${MAX_SEARCH_COUNT}.`);
   }
-  if (
-    !Number.isInteger(offset) || offset < 0 ||
-    offset + count > MAX_SEARCH_WINDOW
-  ) {
-    return error(
-      422,
-      300,
-      `The 'offset' parameter is required; count + offset must be at most ${MAX_SEARCH_WINDOW}.`,
-    );
+  if (!Number.isInteger(offset) || offset < 0 || offset + count > MAX_SEARCH_WINDOW) {
+    return error(422, 300, `The 'offset' parameter is required; count + offset must be at most ${MAX_SEARCH_WINDOW}.`);
   }
-  const recipient = query.get("recipient")?.toLowerCase();
-  const tag = query.get("tag");
-  const stream = query.get("messagestream");
-  const metadata = [...query.entries()].filter(([key]) =>
-    key.startsWith("metadata_")
-  )
-    .map(([key, value]) => [key.slice("metadata_".length), value] as const);
+  const recipient = query.get('recipient')?.toLowerCase();
+  const tag = query.get('tag');
+  const stream = query.get('messagestream');
+  const metadata = [...query.entries()].filter(([key]) => key.startsWith('metadata_'))
+    .map(([key, value]) => [key.slice('metadata_'.length), value] as const);
   const found = state.findEmails((email) =>
-    (recipient === undefined ||
-      email.to.some((to) => to.toLowerCase().includes(recipient))) &&
-    (tag === null || email.tags["tag"] === tag) &&
+    (recipient === undefined || email.to.some((to) => to.toLowerCase().includes(recipient))) &&
+    (tag === null || email.tags['tag'] === tag) &&
     (stream === null || email.messageStream === stream) &&
     metadata.every(([key, value]) => email.tags[key] === value)
   );
@@ -413,7 +277,7 @@ function searchOutbound(
     body: {
       TotalCount: found.length,
       Messages: found.slice(offset, offset + count).map((email) => ({
-        Tag: email.tags["tag"] ?? "",
+        Tag: email.tags['tag'] ?? '',
         MessageID: email.messageId,
         MessageStream: email.messageStream,
         To: email.to.map((to) => ({ Email: to, Name: null })),
@@ -424,9 +288,9 @@ function searchOutbound(
         From: email.from,
         Subject: email.subject,
         Attachments: [],
-        Status: "Sent",
+        Status: 'Sent',
         TrackOpens: false,
-        TrackLinks: "None",
+        TrackLinks: 'None',
         Metadata: email.tags,
         Sandboxed: false,
       })),
@@ -435,47 +299,29 @@ function searchOutbound(
 }
 
 /** createPostmarkHandler builds the Postmark endpoints over one provider state; `serverToken`, when set, is the only token accepted. */
-export function createPostmarkHandler(
-  state: ProviderState,
-  serverToken?: string,
-): ProviderHandler {
+export function createPostmarkHandler(state: ProviderState, serverToken?: string): ProviderHandler {
   return {
-    isSendPath: (path) => path === "/email" || path === "/email/batch",
+    isSendPath: (path) => path === '/email' || path === '/email/batch',
     handleRead({ path, query, headers }) {
-      if (path !== "/messages/outbound") return undefined;
-      const token = headerValue(headers, "x-postmark-server-token")?.trim() ??
-        "";
-      if (
-        token === "" || (serverToken !== undefined && token !== serverToken)
-      ) {
-        return error(401, 10, "Request does not contain a valid Server token.");
+      if (path !== '/messages/outbound') return undefined;
+      const token = headerValue(headers, 'x-postmark-server-token')?.trim() ?? '';
+      if (token === '' || (serverToken !== undefined && token !== serverToken)) {
+        return error(401, 10, 'Request does not contain a valid Server token.');
       }
       return searchOutbound(state, query);
     },
-    errorAnswer: (status, message) =>
-      error(status, postmarkDefaultErrorCode(status), message),
+    errorAnswer: (status, message) => error(status, postmarkDefaultErrorCode(status), message),
     async handleSend(request) {
       const parsed = parseJson(request.body);
       let messages = 0;
       if (parsed.ok) {
-        if (request.path === "/email/batch") {
-          messages = Array.isArray(parsed.value) ? parsed.value.length : 0;
-        } else messages = isObject(parsed.value) ? 1 : 0;
+        if (request.path === '/email/batch') messages = Array.isArray(parsed.value) ? parsed.value.length : 0;
+        else messages = isObject(parsed.value) ? 1 : 0;
       }
       // Postmark has no idempotency; a key sent anyway is only recorded, so a test can see a caller sent one.
-      const idempotencyKey = headerValue(request.headers, "idempotency-key");
-      const answer = await decide(
-        state,
-        request,
-        parsed,
-        serverToken,
-        idempotencyKey,
-      );
-      return {
-        answer,
-        messages,
-        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-      };
+      const idempotencyKey = headerValue(request.headers, 'idempotency-key');
+      const answer = await decide(state, request, parsed, serverToken, idempotencyKey);
+      return { answer, messages, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) };
     },
   };
 }

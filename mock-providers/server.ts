@@ -5,13 +5,13 @@
  * a /__mock control API there.
  */
 
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { createProviderServer } from "./http.ts";
-import { createPostmarkHandler } from "./postmark.ts";
-import { createResendHandler } from "./resend.ts";
-import { ProviderState } from "./state.ts";
-import type { MockProviders, MockProvidersOptions } from "./types.ts";
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createProviderServer } from './http.ts';
+import { createPostmarkHandler } from './postmark.ts';
+import { createResendHandler } from './resend.ts';
+import { ProviderState } from './state.ts';
+import type { MockProviders, MockProvidersOptions } from './types.ts';
 
 export type {
   CallRecord,
@@ -22,14 +22,14 @@ export type {
   MockProvidersOptions,
   MockStats,
   ReceivedEmail,
-} from "./types.ts";
+} from './types.ts';
 
 function listen(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error): void => reject(error);
-    server.once("error", onError);
+    server.once('error', onError);
     server.listen(port, host, () => {
-      server.off("error", onError);
+      server.off('error', onError);
       resolve();
     });
   });
@@ -50,9 +50,7 @@ function shutdown(server: Server): Promise<void> {
 
 function baseUrl(server: Server): string {
   const address = server.address() as AddressInfo;
-  const host = address.family === "IPv6" || address.address.includes(":")
-    ? `[${address.address}]`
-    : address.address;
+  const host = address.family === 'IPv6' || address.address.includes(':') ? `[${address.address}]` : address.address;
   return `http://${host}:${address.port}`;
 }
 
@@ -64,27 +62,18 @@ function checkPort(name: string, port: number): number {
 }
 
 /** startMockProviders starts the Resend and Postmark mocks and resolves once both listen. */
-export async function startMockProviders(
-  options: MockProvidersOptions = {},
-): Promise<MockProviders> {
-  const host = options.host ?? "127.0.0.1";
-  const resendPort = checkPort("resendPort", options.resendPort ?? 0);
-  const postmarkPort = checkPort("postmarkPort", options.postmarkPort ?? 0);
-  if (
-    options.postmarkServerToken !== undefined &&
-    options.postmarkServerToken.trim() === ""
-  ) {
-    throw new RangeError("postmarkServerToken must not be empty when set");
+export async function startMockProviders(options: MockProvidersOptions = {}): Promise<MockProviders> {
+  const host = options.host ?? '127.0.0.1';
+  const resendPort = checkPort('resendPort', options.resendPort ?? 0);
+  const postmarkPort = checkPort('postmarkPort', options.postmarkPort ?? 0);
+  if (options.postmarkServerToken !== undefined && options.postmarkServerToken.trim() === '') {
+    throw new RangeError('postmarkServerToken must not be empty when set');
   }
   const aborter = new AbortController();
   const keep = { keepBodies: options.keepBodies ?? true };
-  const resend = new ProviderState("resend", Date.now, keep);
-  const postmark = new ProviderState("postmark", Date.now, keep);
-  const resendServer = createProviderServer(
-    resend,
-    createResendHandler(resend),
-    aborter.signal,
-  );
+  const resend = new ProviderState('resend', Date.now, keep);
+  const postmark = new ProviderState('postmark', Date.now, keep);
+  const resendServer = createProviderServer(resend, createResendHandler(resend), aborter.signal);
   const postmarkServer = createProviderServer(
     postmark,
     createPostmarkHandler(postmark, options.postmarkServerToken?.trim()),

@@ -2,7 +2,7 @@
  * The public shapes of the mock providers: what tests, `make dev` and containers see.
  * Pure types, so any module can import them without pulling in the servers.
  */
-import type { MockEventKind, WebhookTarget } from "./webhooks.ts";
+import type { MockEventKind, WebhookTarget } from './webhooks.ts';
 
 export type { MockEventKind, WebhookTarget };
 
@@ -25,7 +25,7 @@ export interface MockProvidersOptions {
 }
 
 /** MockProviderName names one of the two mocked providers. */
-export type MockProviderName = "resend" | "postmark";
+export type MockProviderName = 'resend' | 'postmark';
 
 /** ReceivedEmail is one email a mock accepted, normalized across both providers. */
 export interface ReceivedEmail {
@@ -107,7 +107,7 @@ export interface MockProviderControl {
   /** setLatency delays every send response by ms. */
   setLatency(ms: number): void;
   /** failAddresses marks addresses (case-insensitive, bare address) as inactive or invalid; calls add up. */
-  failAddresses(kind: "inactive" | "invalid", emails: string[]): void;
+  failAddresses(kind: 'inactive' | 'invalid', emails: string[]): void;
   /** setRateLimit caps send calls per one-second window; null turns the limit off (the default). */
   setRateLimit(requestsPerSecond: number | null): void;
   /** setWebhook sets where this provider's webhooks go (Resend: with its signing secret; Postmark: with basic auth); null: nowhere. */
@@ -117,11 +117,7 @@ export interface MockProviderControl {
    * provider would, `times` times each (a redelivery repeats the same event); answers the
    * HTTP statuses the target gave (0: unreachable).
    */
-  emitEvents(
-    kind: MockEventKind,
-    to: string[],
-    options?: { times?: number },
-  ): Promise<number[]>;
+  emitEvents(kind: MockEventKind, to: string[], options?: { times?: number }): Promise<number[]>;
   /** reset forgets emails, calls, faults, latency, addresses, rate limit, webhook target and the idempotency cache. */
   reset(): void;
 }

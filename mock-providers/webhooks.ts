@@ -6,21 +6,21 @@
  * per POST (`RecordType`, `MessageID`, `Recipient`/`Email`, `Metadata`, bounce `Type`),
  * protected by HTTP basic auth in the webhook URL as Postmark recommends.
  */
-import { createHmac, randomUUID } from "node:crypto";
-import type { MockProviderName, ReceivedEmail } from "./types.ts";
-import { Buffer } from "node:buffer";
+import { createHmac, randomUUID } from 'node:crypto';
+import type { MockProviderName, ReceivedEmail } from './types.ts';
+import { Buffer } from 'node:buffer';
 
 /** MockEventKind is what happened to an email, in the mock's words (one for each provider event we model). */
 export const MOCK_EVENT_KINDS = [
-  "delivered",
-  "delivery_delayed",
-  "bounced",
-  "soft_bounced",
-  "complained",
-  "opened",
-  "clicked",
-  "failed",
-  "suppressed",
+  'delivered',
+  'delivery_delayed',
+  'bounced',
+  'soft_bounced',
+  'complained',
+  'opened',
+  'clicked',
+  'failed',
+  'suppressed',
 ] as const;
 export type MockEventKind = (typeof MOCK_EVENT_KINDS)[number];
 
@@ -41,15 +41,15 @@ export interface WebhookDelivery {
 }
 
 const RESEND_TYPES: Record<MockEventKind, string> = {
-  delivered: "email.delivered",
-  delivery_delayed: "email.delivery_delayed",
-  bounced: "email.bounced",
-  soft_bounced: "email.bounced",
-  complained: "email.complained",
-  opened: "email.opened",
-  clicked: "email.clicked",
-  failed: "email.failed",
-  suppressed: "email.suppressed",
+  delivered: 'email.delivered',
+  delivery_delayed: 'email.delivery_delayed',
+  bounced: 'email.bounced',
+  soft_bounced: 'email.bounced',
+  complained: 'email.complained',
+  opened: 'email.opened',
+  clicked: 'email.clicked',
+  failed: 'email.failed',
+  suppressed: 'email.suppressed',
 };
 
 const bareAddress = (to: string): string => /<([^>]+)>/.exec(to)?.[1] ?? to;
@@ -61,10 +61,10 @@ export function signResend(
   timestamp: number,
   body: string,
 ): string {
-  const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
   return `v1,${
-    createHmac("sha256", key).update(`${id}.${timestamp}.${body}`).digest(
-      "base64",
+    createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest(
+      'base64',
     )
   }`;
 }
@@ -75,7 +75,7 @@ export function resendWebhook(
   kind: MockEventKind,
   secret: string,
   now = new Date(),
-  id = `msg_${randomUUID().replaceAll("-", "")}`,
+  id = `msg_${randomUUID().replaceAll('-', '')}`,
 ): WebhookDelivery {
   const data: Record<string, unknown> = {
     created_at: email.receivedAt,
@@ -85,21 +85,21 @@ export function resendWebhook(
     subject: email.subject,
     tags: email.tags,
   };
-  if (kind === "bounced" || kind === "soft_bounced") {
-    data.bounce = kind === "bounced"
+  if (kind === 'bounced' || kind === 'soft_bounced') {
+    data.bounce = kind === 'bounced'
       ? {
-        type: "Permanent",
-        subType: "General",
-        message: "The recipient address does not exist.",
+        type: 'Permanent',
+        subType: 'General',
+        message: 'The recipient address does not exist.',
       }
       : {
-        type: "Transient",
-        subType: "MailboxFull",
-        message: "The mailbox is full.",
+        type: 'Transient',
+        subType: 'MailboxFull',
+        message: 'The mailbox is full.',
       };
   }
-  if (kind === "clicked") {
-    data.click = { link: "https://example.com/", timestamp: now.toISOString() };
+  if (kind === 'clicked') {
+    data.click = { link: 'https://example.com/', timestamp: now.toISOString() };
   }
   const body = JSON.stringify({
     type: RESEND_TYPES[kind],
@@ -109,10 +109,10 @@ export function resendWebhook(
   const timestamp = Math.floor(now.getTime() / 1000);
   return {
     headers: {
-      "content-type": "application/json",
-      "svix-id": id,
-      "svix-timestamp": String(timestamp),
-      "svix-signature": signResend(secret, id, timestamp, body),
+      'content-type': 'application/json',
+      'svix-id': id,
+      'svix-timestamp': String(timestamp),
+      'svix-signature': signResend(secret, id, timestamp, body),
     },
     body,
   };
@@ -129,76 +129,76 @@ export function postmarkWebhook(
   const at = now.toISOString();
   const common = {
     MessageID: email.messageId,
-    MessageStream: email.messageStream ?? "outbound",
+    MessageStream: email.messageStream ?? 'outbound',
     Metadata: email.tags,
-    Tag: email.tags.tag ?? "",
+    Tag: email.tags.tag ?? '',
   };
-  const recipient = bareAddress(email.to[0] ?? "");
+  const recipient = bareAddress(email.to[0] ?? '');
   let record: Record<string, unknown>;
   switch (kind) {
-    case "delivered":
+    case 'delivered':
       record = {
-        RecordType: "Delivery",
+        RecordType: 'Delivery',
         Recipient: recipient,
         DeliveredAt: at,
-        Details: "Test delivery",
+        Details: 'Test delivery',
         ...common,
       };
       break;
-    case "bounced":
-    case "soft_bounced":
-    case "failed":
+    case 'bounced':
+    case 'soft_bounced':
+    case 'failed':
       record = {
-        RecordType: "Bounce",
+        RecordType: 'Bounce',
         ID: postmarkIds++,
-        Type: kind === "soft_bounced" ? "SoftBounce" : "HardBounce",
-        TypeCode: kind === "soft_bounced" ? 4096 : 1,
+        Type: kind === 'soft_bounced' ? 'SoftBounce' : 'HardBounce',
+        TypeCode: kind === 'soft_bounced' ? 4096 : 1,
         Email: recipient,
         BouncedAt: at,
-        Inactive: kind !== "soft_bounced",
-        Description: kind === "soft_bounced"
-          ? "The mailbox is full."
-          : "The server was unable to deliver your message.",
+        Inactive: kind !== 'soft_bounced',
+        Description: kind === 'soft_bounced'
+          ? 'The mailbox is full.'
+          : 'The server was unable to deliver your message.',
         ...common,
       };
       break;
-    case "complained":
+    case 'complained':
       record = {
-        RecordType: "SpamComplaint",
+        RecordType: 'SpamComplaint',
         ID: postmarkIds++,
-        Type: "SpamComplaint",
+        Type: 'SpamComplaint',
         Email: recipient,
         BouncedAt: at,
         Inactive: true,
         ...common,
       };
       break;
-    case "opened":
+    case 'opened':
       record = {
-        RecordType: "Open",
+        RecordType: 'Open',
         Recipient: recipient,
         ReceivedAt: at,
         FirstOpen: true,
         ...common,
       };
       break;
-    case "clicked":
+    case 'clicked':
       record = {
-        RecordType: "Click",
+        RecordType: 'Click',
         Recipient: recipient,
         ReceivedAt: at,
-        OriginalLink: "https://example.com/",
-        ClickLocation: "HTML",
+        OriginalLink: 'https://example.com/',
+        ClickLocation: 'HTML',
         ...common,
       };
       break;
-    case "delivery_delayed":
-    case "suppressed":
+    case 'delivery_delayed':
+    case 'suppressed':
       // Postmark has no such webhook: a suppressed send is refused at once (406), a delay is not reported.
       throw new Error(`Postmark sends no ${kind} webhook`);
   }
   return {
-    headers: { "content-type": "application/json" },
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify(record),
   };
 }
@@ -210,16 +210,16 @@ export function webhookFor(
   kind: MockEventKind,
   target: WebhookTarget,
 ): WebhookDelivery {
-  if (provider === "resend") {
+  if (provider === 'resend') {
     if (!target.secret) {
-      throw new Error("Resend webhooks need a signing secret");
+      throw new Error('Resend webhooks need a signing secret');
     }
     return resendWebhook(email, kind, target.secret);
   }
   const delivery = postmarkWebhook(email, kind);
   if (target.user !== undefined) {
-    const credentials = Buffer.from(`${target.user}:${target.password ?? ""}`)
-      .toString("base64");
+    const credentials = Buffer.from(`${target.user}:${target.password ?? ''}`)
+      .toString('base64');
     delivery.headers.authorization = `Basic ${credentials}`;
   }
   return delivery;
@@ -232,7 +232,7 @@ export async function post(
 ): Promise<number> {
   try {
     const response = await fetch(target.url, {
-      method: "POST",
+      method: 'POST',
       headers: delivery.headers,
       body: delivery.body,
       signal: AbortSignal.timeout(10_000),
