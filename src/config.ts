@@ -60,6 +60,10 @@ const schema = z.object({
   FRONTEND_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:3000'),
   INTERNAL_SERVICE_TOKEN: optionalString,
   BRIDGE_OPS_PORT: port(9464),
+  WEBHOOK_PORT: port(9466),
+  RESEND_WEBHOOK_SECRET: optionalString,
+  POSTMARK_WEBHOOK_USER: optionalString,
+  POSTMARK_WEBHOOK_PASSWORD: optionalString,
   WORKER_OPS_PORT: port(9465),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PROVIDER_TIMEOUT_MS: positiveInt(15_000, 300_000),
@@ -121,6 +125,12 @@ export interface Config {
   backend: { url?: string; resultsTimeoutMs: number; signingSecrets: string[] };
   internalServiceToken?: string;
   ops: { bridgePort: number; workerPort: number };
+  /**
+   * webhooks: the bridge's provider webhook endpoints on port (WEBHOOK_PORT); Resend's are
+   * verified with resendSecret, Postmark's with basic auth. A provider without its setting
+   * has its endpoint refuse every request (401).
+   */
+  webhooks: { port: number; resendSecret?: string; postmark?: { user: string; password: string } };
   logLevel: string;
   /** tracing: spans are exported over OTLP only when an OTLP endpoint is configured. */
   tracing: { serviceName: string; otlp: boolean };
@@ -173,6 +183,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const e = parsed.data;
   const tlsIssues = [
+    ...(Boolean(e.POSTMARK_WEBHOOK_USER) !== Boolean(e.POSTMARK_WEBHOOK_PASSWORD)
+      ? ['POSTMARK_WEBHOOK_USER, POSTMARK_WEBHOOK_PASSWORD: set both or neither']
+      : []),
     ...(Boolean(e.GRPC_TLS_CERT) !== Boolean(e.GRPC_TLS_KEY)
       ? ['GRPC_TLS_CERT, GRPC_TLS_KEY: set both or neither']
       : []),
@@ -250,6 +263,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     internalServiceToken: e.INTERNAL_SERVICE_TOKEN,
     ops: { bridgePort: e.BRIDGE_OPS_PORT, workerPort: e.WORKER_OPS_PORT },
+    webhooks: {
+      port: e.WEBHOOK_PORT,
+      ...(e.RESEND_WEBHOOK_SECRET ? { resendSecret: e.RESEND_WEBHOOK_SECRET } : {}),
+      ...(e.POSTMARK_WEBHOOK_USER && e.POSTMARK_WEBHOOK_PASSWORD
+        ? { postmark: { user: e.POSTMARK_WEBHOOK_USER, password: e.POSTMARK_WEBHOOK_PASSWORD } }
+        : {}),
+    },
     logLevel: e.LOG_LEVEL,
     tracing: {
       serviceName: e.OTEL_SERVICE_NAME,

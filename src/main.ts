@@ -12,6 +12,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { startBridge } from './bridge/server.ts';
 import { createMetrics } from './telemetry/metrics.ts';
 import { fetchText, freePort, startOpsServer } from './telemetry/ops-server.ts';
+import { startWebhookServer } from './webhooks/server.ts';
 import { installTemporalRuntime } from './telemetry/temporal-runtime.ts';
 import { clientInterceptors } from './telemetry/temporal-tracing.ts';
 import { setupTracing, type Tracing } from './telemetry/tracing.ts';
@@ -57,6 +58,7 @@ async function runBridge(config: Config, logger: Logger): Promise<Stop> {
     },
   });
   logger.info({ port: ops.port }, 'bridge ops endpoint: /health /ready /metrics');
+  const webhooks = await startWebhookServer({ config, client, logger: logger.child({ role: 'bridge' }), metrics });
   // SIGHUP re-reads the TLS certificates (as nginx and envoy do): a renewal is served at once.
   const reload = () => {
     logger.info('SIGHUP: re-reading the TLS certificates');
@@ -66,6 +68,7 @@ async function runBridge(config: Config, logger: Logger): Promise<Stop> {
   return async () => {
     process.off('SIGHUP', reload);
     await bridge.close();
+    await webhooks.close();
     await ops.close();
     await connection.close();
   };

@@ -57,3 +57,38 @@ export interface RecipientPage {
   recipients: ListedRecipient[];
   next_cursor?: string;
 }
+
+/** DeliveryEventKind is what happened to an email after the send, as a provider reported it. */
+export type DeliveryEventKind =
+  | 'delivered'
+  | 'delivery_delayed'
+  | 'bounced'
+  | 'complained'
+  | 'opened'
+  | 'clicked'
+  | 'failed'
+  | 'suppressed';
+
+/** DeliveryEventRecord is one provider event about one recipient's email. */
+export interface DeliveryEventRecord {
+  /** event_id is the provider's id of the event: a redelivered event keeps it (ignore repeats). */
+  event_id: string;
+  kind: DeliveryEventKind;
+  /** bounce: "hard" (permanent: the address is suppressed) or "soft" (temporary). */
+  bounce?: 'hard' | 'soft';
+  provider: string;
+  email: string;
+  /** recipient_id as the email carried it (`sha256-<hex>` of it when the provider could not carry it as is). */
+  recipient_id?: string;
+  message_id: string;
+  occurred_at: string;
+  detail?: string;
+}
+
+/** NewsletterEventsEvent is the body of reportNewsletterEvents: a batch of up to 500 provider events, in arrival order. */
+export interface NewsletterEventsEvent {
+  /** event_id names the batch (`<newsletter_id>:events:<n>`): a retried batch keeps it. */
+  event_id: string;
+  newsletter_id: string;
+  events: DeliveryEventRecord[];
+}

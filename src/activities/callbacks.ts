@@ -13,6 +13,7 @@
  */
 import { activityInfo, Context } from '@temporalio/activity';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { NewsletterEventsEvent } from '../../contracts/http/backend.ts';
 import { BackendCallbackError, type BackendClient } from '../backend/client.ts';
 import { type BackendEvent, type ResultsEvent, resultsWorkflowIdFor } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
@@ -81,6 +82,17 @@ export function createCallbackActivities(deps: CallbackDeps) {
         event.event_id,
         event.newsletter_id,
         () => deps.backend.postStatus(event, { signal: Context.current().cancellationSignal }),
+      );
+    },
+
+    /** postEvents posts one batch of provider events (from a newsletter's events workflow). */
+    async postEvents(event: NewsletterEventsEvent): Promise<Outcome> {
+      return await deliver(
+        deps,
+        'backend events callback',
+        event.event_id,
+        event.newsletter_id,
+        () => deps.backend.postEvents(event, { signal: Context.current().cancellationSignal }),
       );
     },
 

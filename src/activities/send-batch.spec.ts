@@ -77,6 +77,7 @@ function backendRecorder(): { client: BackendClient; results: ResultsEvent[] } {
         results.push(event);
         return Promise.resolve();
       },
+      postEvents: () => Promise.resolve(),
       fetchRecipientPage: () => Promise.reject(new Error('not used')),
     },
   };

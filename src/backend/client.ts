@@ -4,7 +4,7 @@
  * and recipient pages of backend lists. Every request carries the bearer token.
  */
 import { SIGNATURE_HEADER, signatureHeader } from '../../contracts/http/signature.ts';
-import type { RecipientPage } from '../../contracts/http/backend.ts';
+import type { NewsletterEventsEvent, RecipientPage } from '../../contracts/http/backend.ts';
 import type { BackendEvent, BackendRecipientPage, Recipient, ResultsEvent } from '../domain/types.ts';
 
 /** BackendCallbackError is thrown when the backend did not accept a request; retryable says whether trying again can help. */
@@ -40,6 +40,7 @@ export interface BackendClient {
   readonly enabled: boolean;
   postStatus(event: BackendEvent, options?: CallOptions): Promise<void>;
   postResults(event: ResultsEvent, options?: CallOptions): Promise<void>;
+  postEvents(event: NewsletterEventsEvent, options?: CallOptions): Promise<void>;
   fetchRecipientPage(request: RecipientPageRequest): Promise<BackendRecipientPage>;
 }
 
@@ -96,6 +97,7 @@ export function createBackendClient(
     enabled: Boolean(url),
     postStatus: (event, opts) => post(`${base(event.newsletter_id)}/status`, event, opts),
     postResults: (event, opts) => post(`${base(event.newsletter_id)}/results`, event, opts),
+    postEvents: (event, opts) => post(`${base(event.newsletter_id)}/events`, event, opts),
     async fetchRecipientPage({ newsletterId, listId, cursor, limit }): Promise<BackendRecipientPage> {
       if (!url) throw new BackendCallbackError('BACKEND_URL is not set: backend lists cannot be read', null, false);
       const query = new URLSearchParams({ list_id: listId, limit: String(limit) });

@@ -7,6 +7,7 @@ import {
   type NewsletterStatus as NewsletterStatusMessage,
 } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import type { NewsletterStatus } from '../domain/types.ts';
+import { NO_ENGAGEMENT } from '../domain/events.ts';
 
 const STATES: Record<NewsletterStatus['state'], NewsletterState> = {
   RUNNING: NewsletterState.RUNNING,
@@ -38,5 +39,6 @@ export function toStatusMessage(s: NewsletterStatus): NewsletterStatusMessage {
     callbacksOwed: s.callbacksOwed,
     recipientsComplete: s.recipientsComplete,
     scheduledFor: s.scheduledFor ? Timestamp.fromDate(new Date(s.scheduledFor)) : undefined,
+    ...(s.engagement ?? NO_ENGAGEMENT),
   };
 }

@@ -19,6 +19,8 @@ import {
   resumeUpdate,
 } from '../workflows/newsletter.ts';
 import { FailedPreconditionError, NotFoundError } from './errors.ts';
+import { type Engagement, eventsWorkflowIdFor, NO_ENGAGEMENT } from '../domain/events.ts';
+import { engagementQuery } from '../workflows/events.ts';
 import { within } from './limits.ts';
 
 /** StartResult says which workflow carries the newsletter and whether it already existed. */
@@ -76,9 +78,22 @@ export class NewsletterGateway {
     }
   }
 
-  /** status reads the live status of a running newsletter, or the final one of a closed newsletter. */
+  /** status reads the live status of a running newsletter, or the final one of a closed newsletter, with its engagement. */
   status(newsletterId: string): Promise<NewsletterStatus> {
-    return within(this.#client, this.#callMs, () => this.#status(newsletterId));
+    return within(this.#client, this.#callMs, async () => {
+      const [status, engagement] = await Promise.all([this.#status(newsletterId), this.#engagement(newsletterId)]);
+      return { ...status, engagement };
+    });
+  }
+
+  /** #engagement is what the newsletter's events workflow counted (none before its first webhook). */
+  async #engagement(newsletterId: string): Promise<Engagement> {
+    try {
+      return await this.#client.workflow.getHandle(eventsWorkflowIdFor(newsletterId)).query(engagementQuery);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return { ...NO_ENGAGEMENT };
+      throw err;
+    }
   }
 
   async #status(newsletterId: string): Promise<NewsletterStatus> {

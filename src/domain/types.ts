@@ -16,6 +16,8 @@ import type {
   RecipientResult,
 } from '../../contracts/http/backend.ts';
 
+import type { Engagement } from './events.ts';
+
 /** PROVIDERS lists every email provider: the one list every other list of providers derives from. */
 export const PROVIDERS = ['resend', 'postmark'] as const;
 
@@ -202,6 +204,8 @@ export interface NewsletterStatus {
   recipientsComplete: boolean;
   /** scheduledFor is the send time a SCHEDULED newsletter waits for (ISO 8601). */
   scheduledFor?: string;
+  /** engagement counts the provider events so far (the bridge adds it from the events workflow). */
+  engagement?: Engagement;
 }
 
 /** BatchRef names one batch: its index and, for a backend list, the cursor of its page. */

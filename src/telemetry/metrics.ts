@@ -35,6 +35,8 @@ export interface DeliveryMetrics {
 export interface BridgeMetrics {
   rpc(service: string, method: string, code: string, durationMs: number): void;
   newsletterStarted(): void;
+  /** webhook counts provider webhooks by outcome (accepted, ignored, unauthorized, malformed, too_large, retry). */
+  webhook(provider: string, outcome: string): void;
 }
 
 /** Metrics owns the registry served at /metrics. */
@@ -68,6 +70,13 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
   const started = new Counter({
     name: 'newsletter_newsletters_started_total',
     help: 'Newsletters started (a repeated SendNewsletter of the same id is not counted).',
+    registers,
+  });
+  const webhooks = new Counter({
+    name: 'newsletter_webhooks_total',
+    help:
+      'Provider webhooks received, by provider and outcome (accepted: handed to Temporal; retry: the provider was asked to send it again).',
+    labelNames: ['provider', 'outcome'],
     registers,
   });
   const finished = new Counter({
@@ -158,6 +167,7 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
       rpcLatency.observe({ service, method, code }, ms / 1000);
     },
     newsletterStarted: () => started.inc(),
+    webhook: (provider, outcome) => webhooks.inc({ provider, outcome }),
     newsletterFinished: (state) => finished.inc({ state }),
     providerCall: (provider, outcome, ms) => providerCalls.observe({ provider, outcome }, ms / 1000),
     emails: (provider, result, errorClass, count) => {

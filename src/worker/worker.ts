@@ -130,7 +130,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
   else if (config.backend.signingSecrets.length === 0) {
     logger.warn('CALLBACK_SIGNING_SECRET is not set: the backend cannot tell callbacks from forged ones');
   }
-  const { sendBatch, readPages, notifyBackend, postResults } = createActivities({
+  const { sendBatch, readPages, notifyBackend, postResults, postEvents } = createActivities({
     providers,
     breakers: createBreakers(config, logger, deps.metrics),
     source: createBatchSource(loadDefinitionFromHistory, backend),
@@ -156,7 +156,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     ...common,
     taskQueue: config.temporal.taskQueue,
     ...code,
-    activities: { readPages, notifyBackend, postResults },
+    activities: { readPages, notifyBackend, postResults, postEvents },
     ...tracingOptions,
     // A bundle already holds the workflow interceptors (bundled with WORKFLOW_INTERCEPTOR_MODULES).
     ...(tracingOptions.interceptors && code.workflowBundle

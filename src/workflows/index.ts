@@ -4,3 +4,4 @@
  */
 export { newsletterWorkflow } from './newsletter.ts';
 export { newsletterResultsWorkflow } from './results.ts';
+export { newsletterEventsWorkflow } from './events.ts';

@@ -22,6 +22,7 @@ import { freePort } from '../support/ports.ts';
 import { createMetrics, type Metrics } from '../../src/telemetry/metrics.ts';
 import { clientInterceptors, WORKFLOW_INTERCEPTOR_MODULES } from '../../src/telemetry/temporal-tracing.ts';
 import { setupTracing } from '../../src/telemetry/tracing.ts';
+import { startWebhookServer, type WebhookServer } from '../../src/webhooks/server.ts';
 import { createWorker, type NewsletterWorkers, workflowsPath } from '../../src/worker/worker.ts';
 import { type BackendMock, startBackendMock } from '../support/backend.ts';
 import { auth, silentLogger } from '../support/fixtures.ts';
@@ -46,6 +47,8 @@ export interface Stack {
   worker: NewsletterWorkers;
   /** metrics is the worker's registry, as its /metrics would serve it. */
   metrics: Metrics;
+  /** webhooks is the bridge's provider webhook endpoint (WEBHOOK_PORT). */
+  webhooks: WebhookServer;
   /** ops are the bridge's and the worker's /health /ready /metrics endpoints (worker with Temporal Core metrics). */
   ops: { bridgePort: number; workerPort: number };
   newsletters: NewsletterServiceClient;
@@ -111,13 +114,15 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
   let worker = await newWorker();
   let running = worker.run();
   const bridgeMetrics = createMetrics('bridge');
+  const bridgeClient = new Client({ connection: env.connection, interceptors: clientInterceptors(), dataConverter });
   const bridge = await startBridge({
     config,
     metrics: bridgeMetrics,
-    client: new Client({ connection: env.connection, interceptors: clientInterceptors(), dataConverter }),
+    client: bridgeClient,
     logger,
     descriptorDir: new URL('../../contracts/gen/', import.meta.url),
   });
+  const webhooks = await startWebhookServer({ config, client: bridgeClient, logger, metrics: bridgeMetrics });
   const ready = () => Promise.resolve(true);
   const bridgeOps = await startOpsServer({ host: '127.0.0.1', port: 0, registry: bridgeMetrics.registry, ready });
   const workerOps = await startOpsServer({
@@ -136,6 +141,7 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     serviceEnv,
     bridge,
     worker,
+    webhooks,
     metrics,
     ops: { bridgePort: bridgeOps.port, workerPort: workerOps.port },
     newsletters: clients.newsletters,
@@ -152,6 +158,7 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     async close() {
       clients.close();
       await bridge.close();
+      await webhooks.close();
       worker.shutdown();
       await running;
       await env.teardown();

@@ -7,6 +7,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BackendEvent, Recipient, ResultsEvent } from '../../src/domain/types.ts';
+import type { NewsletterEventsEvent } from '../../contracts/http/backend.ts';
 
 /** ReceivedCallback is one lifecycle callback the stand-in accepted. */
 export interface ReceivedCallback {
@@ -26,6 +27,14 @@ export interface ReceivedResults {
   event: ResultsEvent;
 }
 
+/** ReceivedEvents is one provider-events callback the stand-in accepted. */
+export interface ReceivedEvents {
+  authorization: string | undefined;
+  signature: string | undefined;
+  body: string;
+  event: NewsletterEventsEvent;
+}
+
 /** RecipientList is a list served by cursor: an array, or a generator for lists too big to hold. */
 export type RecipientList = Recipient[] | { size: number; at(index: number): Recipient };
 
@@ -36,6 +45,8 @@ export interface BackendMock {
   received: ReceivedCallback[];
   /** results holds the results callbacks, in arrival order (a repeated event_id appears again). */
   results: ReceivedResults[];
+  /** events holds the provider-events callbacks, in arrival order (a retried batch appears again). */
+  events: ReceivedEvents[];
   /** pageRequests counts the recipient page requests answered, per list. */
   pageRequests: Map<string, number>;
   /** failNext answers the next n callbacks (status and results) with status. */
@@ -62,6 +73,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function startBackendMock(): Promise<BackendMock> {
   const received: ReceivedCallback[] = [];
   const results: ReceivedResults[] = [];
+  const events: ReceivedEvents[] = [];
   const lists = new Map<string, RecipientList>();
   const pageRequests = new Map<string, number>();
   const failures = { callbacks: 0, pages: 0, callbackStatus: 503, pageStatus: 503, callbacksUntil: 0, refused: 0 };
@@ -113,6 +125,8 @@ export async function startBackendMock(): Promise<BackendMock> {
     const seen = { authorization: req.headers.authorization, signature, body: raw };
     if (url.pathname.endsWith('/results')) {
       results.push({ ...seen, event: body as ResultsEvent });
+    } else if (url.pathname.endsWith('/events')) {
+      events.push({ ...seen, event: body as NewsletterEventsEvent });
     } else {
       received.push({ path: url.pathname, ...seen, event: body as BackendEvent });
     }
@@ -124,6 +138,7 @@ export async function startBackendMock(): Promise<BackendMock> {
     url: `http://127.0.0.1:${port}`,
     received,
     results,
+    events,
     pageRequests,
     failNext(n, status) {
       failures.callbacks = n;

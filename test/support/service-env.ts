@@ -29,6 +29,8 @@ export function serviceEnv(urls: ServiceUrls): Record<string, string> {
 export function testServiceEnv(urls: ServiceUrls, overrides: Record<string, string> = {}): Record<string, string> {
   return {
     GRPC_HOST: '127.0.0.1',
+    // Suites run several services at once: the webhook endpoint takes any free port unless a suite names one.
+    WEBHOOK_PORT: '0',
     ...serviceEnv(urls),
     FROM_EMAIL: 'Authentik <news@authentik.example>',
     FRONTEND_URL: 'https://app.authentik.example',

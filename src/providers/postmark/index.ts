@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Errors, type Models, ServerClient } from 'postmark';
+import { METADATA_FIELDS } from '../../domain/events.ts';
 import type { RenderedEmail } from '../../domain/templating.ts';
 import { classifyPostmarkCode, classifyPostmarkError } from './errors.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../types.ts';
@@ -56,7 +57,12 @@ const toMessage = (m: RenderedEmail, messageStream: string, key: string): Models
   // Postmark keeps Metadata with the message (search, webhooks): the request's key, and whose email it is.
   Metadata: {
     ...m.tags,
-    ...(m.ids ? { newsletter_id: requestTag(m.ids.newsletterId), recipient_id: requestTag(m.ids.recipientId) } : {}),
+    ...(m.ids
+      ? {
+        [METADATA_FIELDS.newsletterId]: requestTag(m.ids.newsletterId),
+        [METADATA_FIELDS.recipientId]: requestTag(m.ids.recipientId),
+      }
+      : {}),
     [REQUEST_FIELD]: requestTag(key),
   },
   MessageStream: messageStream,

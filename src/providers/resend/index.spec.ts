@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type MockProviders, startMockProviders } from '../../../mock-providers/server.ts';
@@ -25,7 +26,12 @@ describe('Resend adapter (official SDK against the mock Resend)', () => {
     assert.deepEqual(received.map((e) => e.to[0]), ['a@example.com', 'b@example.com']);
     assert.equal(received[0]!.idempotencyKey, 'key-1');
     assert.equal(received[0]!.headers['List-Unsubscribe'], '<https://example.com/u>');
-    assert.deepEqual(received[0]!.tags, { campaign: 'spring' });
+    // The ids ride along as tags; a recipient id outside Resend's tag alphabet travels hashed.
+    assert.deepEqual(received[0]!.tags, {
+      campaign: 'spring',
+      newsletter_id: 'n1',
+      recipient_id: `sha256-${createHash('sha256').update('r-a@example.com').digest('hex')}`,
+    });
     assert.deepEqual(mock.resend.calls().map((c) => c.path), ['/emails/batch']);
   });
 

@@ -3,7 +3,9 @@
  * Permissive batch validation lets valid messages go out while invalid ones come
  * back as per-index errors (recorded as permanent per-recipient failures).
  */
+import { createHash } from 'node:crypto';
 import { type CreateBatchOptions, Resend } from 'resend';
+import { METADATA_FIELDS } from '../../domain/events.ts';
 import type { RenderedEmail } from '../../domain/templating.ts';
 import { BATCH_ITEM_FAILURE, classifyResendError } from './errors.ts';
 import { callSignal, type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../types.ts';
@@ -18,6 +20,10 @@ export interface ResendOptions {
 /** RESEND_MAX_BATCH is Resend's limit of emails per /emails/batch call. */
 export const RESEND_MAX_BATCH = 100;
 
+/** tagValue is a value as a Resend tag can hold it ([A-Za-z0-9_-]{1,256}); others travel hashed. */
+export const tagValue = (value: string): string =>
+  /^[A-Za-z0-9_-]{1,256}$/.test(value) ? value : `sha256-${createHash('sha256').update(value).digest('hex')}`;
+
 const toPayload = (messages: RenderedEmail[]): CreateBatchOptions =>
   messages.map((m) => ({
     from: m.from,
@@ -28,7 +34,16 @@ const toPayload = (messages: RenderedEmail[]): CreateBatchOptions =>
     text: m.text as string,
     ...(m.replyTo ? { replyTo: m.replyTo } : {}),
     headers: m.headers,
-    tags: Object.entries(m.tags).map(([name, value]) => ({ name, value })),
+    // The newsletter and recipient ride along, so a webhook event names them by itself (src/domain/events.ts).
+    tags: Object.entries({
+      ...m.tags,
+      ...(m.ids
+        ? {
+          [METADATA_FIELDS.newsletterId]: tagValue(m.ids.newsletterId),
+          [METADATA_FIELDS.recipientId]: tagValue(m.ids.recipientId),
+        }
+        : {}),
+    }).map(([name, value]) => ({ name, value })),
   }));
 
 const retryAfterMs = (headers: Record<string, string> | null): number | undefined => {

@@ -299,6 +299,30 @@ export interface NewsletterStatus {
      * @generated from protobuf field: google.protobuf.Timestamp scheduled_for = 17
      */
     scheduledFor?: Timestamp;
+    /**
+     * Engagement, from the providers' webhooks (each provider event counted once; see
+     * README "After the send"): emails delivered, bounced (hard and soft), complained
+     * about, opened and clicked. They go on growing after the newsletter is over.
+     *
+     * @generated from protobuf field: uint32 delivered = 18
+     */
+    delivered: number;
+    /**
+     * @generated from protobuf field: uint32 bounced = 19
+     */
+    bounced: number;
+    /**
+     * @generated from protobuf field: uint32 complained = 20
+     */
+    complained: number;
+    /**
+     * @generated from protobuf field: uint32 opened = 21
+     */
+    opened: number;
+    /**
+     * @generated from protobuf field: uint32 clicked = 22
+     */
+    clicked: number;
 }
 /**
  * @generated from protobuf message authentik.temporal.v1.GetNewsletterStatusRequest
@@ -946,7 +970,12 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
             { no: 14, name: "trace_id", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 15, name: "callbacks_owed", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
             { no: 16, name: "recipients_complete", kind: "scalar", T: 8 /*ScalarType.BOOL*/ },
-            { no: 17, name: "scheduled_for", kind: "message", T: () => Timestamp }
+            { no: 17, name: "scheduled_for", kind: "message", T: () => Timestamp },
+            { no: 18, name: "delivered", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
+            { no: 19, name: "bounced", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
+            { no: 20, name: "complained", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
+            { no: 21, name: "opened", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
+            { no: 22, name: "clicked", kind: "scalar", T: 13 /*ScalarType.UINT32*/ }
         ]);
     }
     create(value?: PartialMessage<NewsletterStatus>): NewsletterStatus {
@@ -965,6 +994,11 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
         message.traceId = "";
         message.callbacksOwed = 0;
         message.recipientsComplete = false;
+        message.delivered = 0;
+        message.bounced = 0;
+        message.complained = 0;
+        message.opened = 0;
+        message.clicked = 0;
         if (value !== undefined)
             reflectionMergePartial<NewsletterStatus>(this, message, value);
         return message;
@@ -1024,6 +1058,21 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
                     break;
                 case /* google.protobuf.Timestamp scheduled_for */ 17:
                     message.scheduledFor = Timestamp.internalBinaryRead(reader, reader.uint32(), options, message.scheduledFor);
+                    break;
+                case /* uint32 delivered */ 18:
+                    message.delivered = reader.uint32();
+                    break;
+                case /* uint32 bounced */ 19:
+                    message.bounced = reader.uint32();
+                    break;
+                case /* uint32 complained */ 20:
+                    message.complained = reader.uint32();
+                    break;
+                case /* uint32 opened */ 21:
+                    message.opened = reader.uint32();
+                    break;
+                case /* uint32 clicked */ 22:
+                    message.clicked = reader.uint32();
                     break;
                 default:
                     let u = options.readUnknownField;
@@ -1104,6 +1153,21 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
         /* google.protobuf.Timestamp scheduled_for = 17; */
         if (message.scheduledFor)
             Timestamp.internalBinaryWrite(message.scheduledFor, writer.tag(17, WireType.LengthDelimited).fork(), options).join();
+        /* uint32 delivered = 18; */
+        if (message.delivered !== 0)
+            writer.tag(18, WireType.Varint).uint32(message.delivered);
+        /* uint32 bounced = 19; */
+        if (message.bounced !== 0)
+            writer.tag(19, WireType.Varint).uint32(message.bounced);
+        /* uint32 complained = 20; */
+        if (message.complained !== 0)
+            writer.tag(20, WireType.Varint).uint32(message.complained);
+        /* uint32 opened = 21; */
+        if (message.opened !== 0)
+            writer.tag(21, WireType.Varint).uint32(message.opened);
+        /* uint32 clicked = 22; */
+        if (message.clicked !== 0)
+            writer.tag(22, WireType.Varint).uint32(message.clicked);
         let u = options.writeUnknownFields;
         if (u !== false)
             (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);

@@ -1,0 +1,67 @@
+/**
+ * Postmark's webhooks (one JSON record per POST, `RecordType`), read into DeliveryEvents.
+ * Postmark does not sign them: the edge checks the basic auth credentials first. Postmark's
+ * records carry no event id, so one is made of what identifies the record (its type, the
+ * bounce ID or the message, and the time). A record about an email this service did not
+ * send (no `newsletter_id` in its Metadata) is undefined.
+ */
+import { type DeliveryEvent, type EventKind, METADATA_FIELDS, WebhookRefused } from '../../domain/events.ts';
+
+/** readPostmarkWebhook reads one record; WebhookRefused(400) when it is not one. */
+export function readPostmarkWebhook(body: string): DeliveryEvent | undefined {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(body);
+  } catch {
+    throw new WebhookRefused(400, 'the body is not JSON');
+  }
+  if (typeof record !== 'object' || record === null || typeof record.RecordType !== 'string') {
+    throw new WebhookRefused(400, 'RecordType is required');
+  }
+  const text = (key: string) => (typeof record[key] === 'string' ? record[key] as string : undefined);
+  let kind: EventKind;
+  let at: string | undefined;
+  let bounce: 'hard' | 'soft' | undefined;
+  switch (record.RecordType) {
+    case 'Delivery':
+      [kind, at] = ['delivered', text('DeliveredAt')];
+      break;
+    case 'Bounce':
+      // HardBounce, BadEmailAddress and the like stop the address; SoftBounce and transient ones do not.
+      kind = 'bounced';
+      at = text('BouncedAt');
+      bounce = record.Inactive === true || text('Type') === 'HardBounce' ? 'hard' : 'soft';
+      break;
+    case 'SpamComplaint':
+      [kind, at] = ['complained', text('BouncedAt')];
+      break;
+    case 'Open':
+      [kind, at] = ['opened', text('ReceivedAt')];
+      break;
+    case 'Click':
+      [kind, at] = ['clicked', text('ReceivedAt')];
+      break;
+    default:
+      return undefined;
+  }
+  const metadata = record.Metadata as Record<string, unknown> | undefined;
+  const newsletterId = metadata?.[METADATA_FIELDS.newsletterId];
+  if (typeof newsletterId !== 'string') return undefined;
+  const messageId = text('MessageID');
+  const email = text('Recipient') ?? text('Email');
+  if (!messageId || !email) throw new WebhookRefused(400, 'MessageID and Recipient (or Email) are required');
+  const recipientId = metadata?.[METADATA_FIELDS.recipientId];
+  const recordId = record.ID === undefined ? messageId : String(record.ID);
+  return {
+    eventId: `postmark:${record.RecordType}:${recordId}:${at ?? ''}`,
+    provider: 'postmark',
+    kind,
+    ...(bounce ? { bounce } : {}),
+    newsletterId,
+    ...(typeof recipientId === 'string' ? { recipientId } : {}),
+    email: email.toLowerCase(),
+    occurredAt: at ?? new Date().toISOString(),
+    messageId,
+    ...(text('Description') ? { detail: text('Description') } : {}),
+  };
+}

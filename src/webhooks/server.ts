@@ -1,0 +1,157 @@
+/**
+ * The provider webhook endpoints, served by the bridge role on WEBHOOK_PORT:
+ * `POST /webhooks/resend` (Standard Webhooks signature, RESEND_WEBHOOK_SECRET) and
+ * `POST /webhooks/postmark` (basic auth, POSTMARK_WEBHOOK_USER / _PASSWORD).
+ *
+ * A request that does not verify gets 401, a malformed one 400, and neither changes
+ * anything. A verified event about one of our emails is signalled (with start) to its
+ * newsletter's events workflow and acknowledged (200) only once Temporal has it: a crash
+ * before that makes the provider deliver it again, and the workflow counts it once.
+ * Events about other emails are acknowledged and dropped.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { Buffer } from 'node:buffer';
+import type { Client } from '@temporalio/client';
+import type { Config } from '../config.ts';
+import { type DeliveryEvent, eventsWorkflowIdFor, WebhookRefused } from '../domain/events.ts';
+import type { Logger } from '../logger.ts';
+import { readPostmarkWebhook } from '../providers/postmark/webhooks.ts';
+import { readResendWebhook } from '../providers/resend/webhooks.ts';
+import type { BridgeMetrics } from '../telemetry/metrics.ts';
+import { deliveryEventsSignal, newsletterEventsWorkflow } from '../workflows/events.ts';
+
+/** MAX_WEBHOOK_BYTES bounds one webhook body (providers send a few KB). */
+const MAX_WEBHOOK_BYTES = 1024 * 1024;
+/** TEMPORAL_WAIT_MS bounds the hand-off to Temporal; beyond it the provider is told to retry (503). */
+const TEMPORAL_WAIT_MS = 10_000;
+
+/** WebhookServer is the running endpoint. */
+export interface WebhookServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** WebhookDeps are what the endpoint needs. */
+export interface WebhookDeps {
+  config: Config;
+  client: Client;
+  logger: Logger;
+  metrics?: BridgeMetrics;
+}
+
+class TooLarge extends Error {}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_WEBHOOK_BYTES) throw new TooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** sameSecret compares in constant time (for equal lengths; a length differs in no secret-dependent way). */
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** postmarkAuthorized checks `Authorization: Basic` against the configured credentials. */
+function postmarkAuthorized(header: string | undefined, expected: { user: string; password: string }): boolean {
+  const match = /^Basic ([A-Za-z0-9+/=]+)$/.exec(header ?? '');
+  if (!match) return false;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  return sameSecret(decoded, `${expected.user}:${expected.password}`);
+}
+
+/** startWebhookServer listens on GRPC_HOST:WEBHOOK_PORT. */
+export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServer> {
+  const { config, client, logger } = deps;
+  const { webhooks } = config;
+  if (!webhooks.resendSecret) logger.warn('RESEND_WEBHOOK_SECRET is not set: /webhooks/resend refuses every request');
+  if (!webhooks.postmark) {
+    logger.warn('POSTMARK_WEBHOOK_USER/_PASSWORD are not set: /webhooks/postmark refuses every request');
+  }
+
+  /** read verifies and parses one request into its event (undefined: not about our emails). */
+  const read = (path: string, req: IncomingMessage, body: string): DeliveryEvent | undefined => {
+    if (path === '/webhooks/resend') {
+      if (!webhooks.resendSecret) throw new WebhookRefused(401, 'Resend webhooks are not configured');
+      const header = (name: string) => req.headers[name] as string | undefined;
+      return readResendWebhook(body, {
+        id: header('svix-id'),
+        timestamp: header('svix-timestamp'),
+        signature: header('svix-signature'),
+      }, webhooks.resendSecret);
+    }
+    if (!webhooks.postmark || !postmarkAuthorized(req.headers.authorization, webhooks.postmark)) {
+      throw new WebhookRefused(401, 'basic auth credentials do not match');
+    }
+    return readPostmarkWebhook(body);
+  };
+
+  /** handOff signals the event to its newsletter's events workflow, starting it if need be. */
+  const handOff = (event: DeliveryEvent) =>
+    client.withDeadline(Date.now() + TEMPORAL_WAIT_MS, () =>
+      client.workflow.signalWithStart(newsletterEventsWorkflow, {
+        workflowId: eventsWorkflowIdFor(event.newsletterId),
+        taskQueue: config.temporal.taskQueue,
+        args: [{ newsletterId: event.newsletterId }],
+        signal: deliveryEventsSignal,
+        signalArgs: [[event]],
+      }));
+
+  const server: Server = createServer(async (req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const answer = (status: number, message: string) =>
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ message }));
+    if (path !== '/webhooks/resend' && path !== '/webhooks/postmark') return answer(404, 'not found');
+    if (req.method !== 'POST') return answer(405, 'POST only');
+    const provider = path.slice('/webhooks/'.length);
+    let outcome = 'accepted';
+    try {
+      const event = read(path, req, await readBody(req));
+      if (!event) {
+        outcome = 'ignored';
+        return answer(200, 'not about an email of this service: ignored');
+      }
+      await handOff(event);
+      return answer(200, 'accepted');
+    } catch (err) {
+      if (err instanceof TooLarge) {
+        outcome = 'too_large';
+        return answer(413, `at most ${MAX_WEBHOOK_BYTES} bytes`);
+      }
+      if (err instanceof WebhookRefused) {
+        outcome = err.status === 401 ? 'unauthorized' : 'malformed';
+        logger.warn({ provider, status: err.status, reason: err.message }, 'webhook refused');
+        return answer(err.status, err.message);
+      }
+      // Temporal did not take it: the provider retries later, nothing is lost.
+      outcome = 'retry';
+      logger.error({ provider, err: (err as Error).message }, 'webhook not handed to Temporal: asked to retry');
+      return answer(503, 'not recorded: retry later');
+    } finally {
+      deps.metrics?.webhook(provider, outcome);
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(webhooks.port, config.grpc.host, resolve);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : webhooks.port;
+  logger.info({ port }, 'webhook endpoints: /webhooks/resend /webhooks/postmark');
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

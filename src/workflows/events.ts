@@ -1,0 +1,122 @@
+/**
+ * The events workflow: one per newsletter (`newsletter-events-<id>`), started by the first
+ * provider webhook about it (signal-with-start from the bridge, which acknowledges the
+ * webhook only once the signal is in Temporal). It counts each provider event once — a
+ * redelivery repeats the provider's event id, and the last DEDUPE_WINDOW ids are kept — and
+ * forwards the events to the backend in batches of up to EVENTS_PER_CALLBACK, retried for
+ * 25 hours. It continues as new when its history grows, and ends after IDLE_CLOSE without
+ * an event (a later event starts it again, its counts from zero).
+ */
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { NewsletterEventsEvent } from '../../contracts/http/backend.ts';
+import type { Activities } from '../activities/index.ts';
+import { type DeliveryEvent, type Engagement, NO_ENGAGEMENT } from '../domain/events.ts';
+
+/** deliveryEventsSignal hands the workflow provider events (the bridge's webhook endpoint sends it). */
+export const deliveryEventsSignal = defineSignal<[DeliveryEvent[]]>('deliveryEvents');
+/** engagementQuery answers the counts so far. */
+export const engagementQuery = defineQuery<Engagement>('engagement');
+
+/** DEDUPE_WINDOW is how many recent event ids a redelivery is checked against (providers redeliver within hours). */
+export const DEDUPE_WINDOW = 20_000;
+/** EVENTS_PER_CALLBACK bounds one events callback to the backend. */
+export const EVENTS_PER_CALLBACK = 500;
+const IDLE_CLOSE = '45 days';
+const CONTINUE_AS_NEW_AFTER_EVENTS = 3_000;
+
+/** EventsState is what one run hands the next. */
+export interface EventsState {
+  newsletterId: string;
+  counts: Engagement;
+  /** seen holds the last DEDUPE_WINDOW event ids, oldest first. */
+  seen: string[];
+  /** outbox holds events the backend has not taken yet, oldest first. */
+  outbox: DeliveryEvent[];
+  /** batches counts the callbacks sent, for stable callback ids. */
+  batches: number;
+}
+
+const { postEvents } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '25 hours',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
+});
+
+/** COUNTED maps an event to the engagement count it adds to. */
+const COUNTED: Partial<Record<DeliveryEvent['kind'], keyof Engagement>> = {
+  delivered: 'delivered',
+  bounced: 'bounced',
+  complained: 'complained',
+  opened: 'opened',
+  clicked: 'clicked',
+};
+
+/** newsletterEventsWorkflow receives, counts and forwards one newsletter's provider events. */
+export async function newsletterEventsWorkflow(
+  input: { newsletterId: string },
+  carried?: EventsState,
+): Promise<Engagement> {
+  const state: EventsState = carried ??
+    { newsletterId: input.newsletterId, counts: { ...NO_ENGAGEMENT }, seen: [], outbox: [], batches: 0 };
+  const seen = new Set(state.seen);
+
+  setHandler(engagementQuery, () => ({ ...state.counts }));
+  setHandler(deliveryEventsSignal, (events: DeliveryEvent[]) => {
+    for (const event of events) {
+      if (seen.has(event.eventId)) continue;
+      seen.add(event.eventId);
+      state.seen.push(event.eventId);
+      if (state.seen.length > DEDUPE_WINDOW) seen.delete(state.seen.shift()!);
+      const counted = COUNTED[event.kind];
+      if (counted) state.counts[counted] += 1;
+      state.outbox.push(event);
+    }
+  });
+
+  const historyFull = () => {
+    const info = workflowInfo();
+    return info.historyLength >= CONTINUE_AS_NEW_AFTER_EVENTS || info.continueAsNewSuggested;
+  };
+  for (;;) {
+    const woke = await condition(() => state.outbox.length > 0 || historyFull(), IDLE_CLOSE);
+    if (!woke || historyFull()) break;
+    const events = state.outbox.slice(0, EVENTS_PER_CALLBACK);
+    state.batches += 1;
+    const callback: NewsletterEventsEvent = {
+      event_id: `${state.newsletterId}:events:${state.batches}`,
+      newsletter_id: state.newsletterId,
+      events: events.map((e) => ({
+        event_id: e.eventId,
+        kind: e.kind,
+        ...(e.bounce ? { bounce: e.bounce } : {}),
+        provider: e.provider,
+        email: e.email,
+        ...(e.recipientId ? { recipient_id: e.recipientId } : {}),
+        message_id: e.messageId,
+        occurred_at: e.occurredAt,
+        ...(e.detail ? { detail: e.detail } : {}),
+      })),
+    };
+    try {
+      await postEvents(callback);
+    } catch (err) {
+      log.error('events callback given up after 25 hours', { event_id: callback.event_id, error: String(err) });
+    }
+    state.outbox.splice(0, events.length);
+  }
+  if (historyFull() || state.outbox.length > 0) {
+    await condition(allHandlersFinished);
+    await continueAsNew<typeof newsletterEventsWorkflow>(input, state);
+  }
+  return state.counts;
+}

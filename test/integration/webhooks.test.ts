@@ -1,0 +1,157 @@
+/**
+ * Provider webhooks end to end: the mock providers send them as Resend (signed) and
+ * Postmark (basic auth) do, to the bridge's webhook endpoint; verified events reach the
+ * backend (`/events`) and the newsletter's engagement counts; forged, replayed and
+ * malformed ones are refused and change nothing; a redelivery counts once; an event
+ * acknowledged just before the endpoint stops is not lost.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { postmarkWebhook, resendWebhook } from '../../mock-providers/webhooks.ts';
+import { eventually } from '../support/eventually.ts';
+import { auth, newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
+import { finalStatus } from '../support/grpc.ts';
+import { type Stack, startStack } from './harness.ts';
+
+const SECRET = `whsec_${Buffer.from('integration-webhook-secret').toString('base64')}`;
+const POSTMARK = { user: 'postmark-hooks', password: 'hook-password-1' };
+const settings = {
+  RESEND_WEBHOOK_SECRET: SECRET,
+  POSTMARK_WEBHOOK_USER: POSTMARK.user,
+  POSTMARK_WEBHOOK_PASSWORD: POSTMARK.password,
+};
+
+/** sendAndFinish sends a newsletter to n recipients with prefix and waits until it is over. */
+async function sendAndFinish(stack: Stack, prefix: string, n: number): Promise<string> {
+  const id = newsletterId(prefix);
+  await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(n, `${prefix}-`)), auth).response;
+  assert.equal((await finalStatus(stack, id)).state, NewsletterState.COMPLETED);
+  return id;
+}
+
+/** eventsFor lists the provider events the backend received for a newsletter, in order. */
+const eventsFor = (stack: Stack, id: string) =>
+  stack.backend.events.filter((c) => c.event.newsletter_id === id).flatMap((c) => c.event.events);
+
+const status = async (stack: Stack, id: string) =>
+  (await stack.newsletters.getNewsletterStatus({ newsletterId: id }, auth).response).status!;
+
+describe('provider webhooks through Resend', { timeout: 120_000 }, () => {
+  let stack: Stack;
+  let base: string;
+  before(async () => {
+    stack = await startStack(settings);
+    base = `http://127.0.0.1:${stack.webhooks.port}`;
+    stack.mock.resend.setWebhook({ url: `${base}/webhooks/resend`, secret: SECRET });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  it('hands a hard bounce to the backend with its newsletter and recipient, and counts it', async () => {
+    const id = await sendAndFinish(stack, 'whb', 3);
+    assert.deepEqual(await stack.mock.resend.emitEvents('bounced', ['whb-1@example.com']), [200]);
+    const [event] = await eventually(() => eventsFor(stack, id).length > 0 && eventsFor(stack, id), 20_000);
+    assert.equal(event!.kind, 'bounced');
+    assert.equal(event!.bounce, 'hard');
+    assert.equal(event!.provider, 'resend');
+    assert.equal(event!.email, 'whb-1@example.com');
+    assert.equal(event!.recipient_id, 'whb--1');
+    assert.match(event!.event_id, /^resend:msg_/);
+    const callback = stack.backend.events.find((c) => c.event.newsletter_id === id)!;
+    assert.equal(callback.authorization, `Bearer ${stack.serviceEnv.INTERNAL_SERVICE_TOKEN}`);
+    assert.match(callback.event.event_id, new RegExp(`^${id}:events:1$`));
+    const counts = await status(stack, id);
+    assert.deepEqual([counts.bounced, counts.delivered, counts.opened], [1, 0, 0]);
+  });
+
+  it('counts a webhook delivered twice once', async () => {
+    const id = await sendAndFinish(stack, 'whd', 2);
+    assert.deepEqual(await stack.mock.resend.emitEvents('delivered', ['whd-0@example.com'], { times: 2 }), [200, 200]);
+    await stack.mock.resend.emitEvents('opened', ['whd-0@example.com']);
+    // The open comes after the redelivery: once it is counted, the redelivery has been handled.
+    await eventually(async () => (await status(stack, id)).opened === 1, 20_000);
+    const counts = await status(stack, id);
+    assert.equal(counts.delivered, 1);
+    await eventually(() => eventsFor(stack, id).length >= 2, 20_000);
+    assert.deepEqual(eventsFor(stack, id).map((e) => e.kind), ['delivered', 'opened']);
+  });
+
+  it('refuses forged, replayed and malformed webhooks, and they change nothing', async () => {
+    const id = await sendAndFinish(stack, 'whf', 1);
+    const email = stack.mock.resend.received().find((e) => e.to[0] === 'whf-0@example.com')!;
+    const post = (path: string, delivery: { headers: Record<string, string>; body: string }) =>
+      fetch(`${base}${path}`, { method: 'POST', headers: delivery.headers, body: delivery.body }).then((r) => r.status);
+    const other = `whsec_${Buffer.from('someone-else').toString('base64')}`;
+    assert.equal(await post('/webhooks/resend', resendWebhook(email, 'complained', other)), 401, 'forged');
+    const old = new Date(Date.now() - 10 * 60_000);
+    assert.equal(await post('/webhooks/resend', resendWebhook(email, 'complained', SECRET, old)), 401, 'replayed');
+    const genuine = resendWebhook(email, 'complained', SECRET);
+    assert.equal(
+      await post('/webhooks/resend', { headers: genuine.headers, body: genuine.body.replace('whf-0', 'whf-9') }),
+      401,
+      'altered',
+    );
+    const record = postmarkWebhook({ ...email, provider: 'postmark' }, 'complained');
+    const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    assert.equal(
+      await post('/webhooks/postmark', {
+        ...record,
+        headers: { ...record.headers, authorization: basic(POSTMARK.user, 'wrong') },
+      }),
+      401,
+      'wrong password',
+    );
+    assert.equal(await post('/webhooks/postmark', record), 401, 'no credentials');
+    assert.equal(
+      await post('/webhooks/postmark', {
+        headers: { authorization: basic(POSTMARK.user, POSTMARK.password) },
+        body: '{"not": "a record"',
+      }),
+      400,
+      'malformed',
+    );
+    await sleep(1_000);
+    assert.deepEqual(eventsFor(stack, id), []);
+    assert.equal((await status(stack, id)).complained, 0);
+  });
+
+  it('loses nothing acknowledged when the endpoint stops right after', async () => {
+    const id = await sendAndFinish(stack, 'whk', 1);
+    assert.deepEqual(await stack.mock.resend.emitEvents('clicked', ['whk-0@example.com']), [200]);
+    await stack.webhooks.close();
+    const [event] = await eventually(() => eventsFor(stack, id).length > 0 && eventsFor(stack, id), 20_000);
+    assert.equal(event!.kind, 'clicked');
+    assert.equal((await status(stack, id)).clicked, 1);
+  });
+});
+
+describe('provider webhooks through Postmark', { timeout: 120_000 }, () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ ...settings, PRIMARY_EMAIL_PROVIDER: 'postmark' });
+    stack.mock.postmark.setWebhook({ url: `http://127.0.0.1:${stack.webhooks.port}/webhooks/postmark`, ...POSTMARK });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  it('hands a hard bounce and a complaint to the backend with their newsletter and recipient, and counts them', async () => {
+    const id = await sendAndFinish(stack, 'wpb', 3);
+    assert.deepEqual(await stack.mock.postmark.emitEvents('bounced', ['wpb-0@example.com']), [200]);
+    assert.deepEqual(await stack.mock.postmark.emitEvents('complained', ['wpb-2@example.com']), [200]);
+    const events = await eventually(() => eventsFor(stack, id).length >= 2 && eventsFor(stack, id), 20_000);
+    assert.deepEqual(
+      events.map((e) => [e.kind, e.bounce, e.provider, e.email, e.recipient_id]),
+      [
+        ['bounced', 'hard', 'postmark', 'wpb-0@example.com', 'wpb--0'],
+        ['complained', undefined, 'postmark', 'wpb-2@example.com', 'wpb--2'],
+      ],
+    );
+    const counts = await status(stack, id);
+    assert.deepEqual([counts.bounced, counts.complained], [1, 1]);
+  });
+});
