@@ -9,6 +9,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { Buffer } from 'node:buffer';
 import { startMockProviders } from '../mock-providers/server.ts';
 import { serviceEnv } from '../test/support/service-env.ts';
 import { devServerArgs } from '../test/support/temporal.ts';
@@ -124,9 +125,24 @@ async function main(): Promise<void> {
       postmarkPort: Number(env.MOCK_POSTMARK_PORT ?? 4011),
     });
     closeMocks = () => mocks.close();
-    mockEnv = serviceEnv({ resendUrl: mocks.resendUrl, postmarkUrl: mocks.postmarkUrl });
+    // The mocks send their webhooks to the service, as the real providers would once configured.
+    const webhooks = `http://127.0.0.1:${env.WEBHOOK_PORT ?? 9466}/webhooks`;
+    const secret = env.RESEND_WEBHOOK_SECRET ?? `whsec_${Buffer.from('make-dev-webhook-secret').toString('base64')}`;
+    const postmark = {
+      user: env.POSTMARK_WEBHOOK_USER ?? 'dev',
+      password: env.POSTMARK_WEBHOOK_PASSWORD ?? 'dev-webhooks',
+    };
+    mocks.resend.setWebhook({ url: `${webhooks}/resend`, secret });
+    mocks.postmark.setWebhook({ url: `${webhooks}/postmark`, ...postmark });
+    mockEnv = {
+      ...serviceEnv({ resendUrl: mocks.resendUrl, postmarkUrl: mocks.postmarkUrl }),
+      RESEND_WEBHOOK_SECRET: secret,
+      POSTMARK_WEBHOOK_USER: postmark.user,
+      POSTMARK_WEBHOOK_PASSWORD: postmark.password,
+    };
     mockNote = `mock Resend ${mocks.resendUrl}, mock Postmark ${mocks.postmarkUrl} (no API keys set)\n` +
-      `  emails that would have gone out: curl -s ${mocks.resendUrl}/__mock/emails  |  curl -s ${mocks.postmarkUrl}/__mock/emails`;
+      `  emails that would have gone out: curl -s ${mocks.resendUrl}/__mock/emails  |  curl -s ${mocks.postmarkUrl}/__mock/emails\n` +
+      `  a bounce webhook for one of them: curl -s -d '{"kind":"bounced","to":["ada@example.com"]}' ${mocks.resendUrl}/__mock/events`;
   }
 
   start('service', process.execPath, [...process.execArgv, 'src/main.ts', '--role=all'], {

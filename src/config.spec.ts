@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from './config.ts';
+import { readFileSync } from 'node:fs';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.ts';
 
 describe('loadConfig', () => {
   it('fills the documented defaults from an empty environment', () => {
@@ -96,5 +97,24 @@ describe('loadConfig', () => {
         return true;
       },
     );
+  });
+
+  it('config.example.env lists every variable, and its values load as they are', () => {
+    const lines = readFileSync(new URL('../config.example.env', import.meta.url), 'utf8').split('\n');
+    const entries = lines.filter((l) => /^[A-Z]/.test(l)).map((l) => {
+      const [key, ...rest] = l.split('=');
+      return [key!, rest.join('=').replace(/\s+#.*$/, '').trim()] as const;
+    });
+    assert.deepEqual(
+      CONFIG_VARIABLES.filter((v) => !entries.some(([k]) => k === v)),
+      [],
+      'missing from config.example.env',
+    );
+    assert.deepEqual(
+      entries.map(([k]) => k).filter((k) => !CONFIG_VARIABLES.includes(k)),
+      [],
+      'not read by the service',
+    );
+    assert.doesNotThrow(() => loadConfig(Object.fromEntries(entries)));
   });
 });

@@ -85,6 +85,9 @@ const schema = z.object({
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
 });
 
+/** CONFIG_VARIABLES names every variable the service reads (config.example.env lists each; a spec checks). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 /** RequestLimits bound what one gRPC request may hold on to (README, "Security"). */
 export interface RequestLimits {
   /** temporalCallMs bounds each Temporal call made for a request, when the caller's own deadline is not sooner. */

@@ -14,6 +14,7 @@ import { trace } from '@opentelemetry/api';
 import { activityInfo, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { isEmailAddress } from '../domain/addresses.ts';
+import { normalizeAddress, type Suppression } from '../domain/suppression.ts';
 import { type RenderedEmail, renderEmail } from '../domain/templating.ts';
 import {
   type BatchOutcome,
@@ -40,11 +41,18 @@ import type { BatchSource } from './sources.ts';
 /** DeliveryDeps are what the send activity needs, handed in so tests can supply their own. */
 export interface DeliveryDeps {
   providers: ReadonlyMap<ProviderName, EmailProvider>;
+  /** suppressions answers which addresses are on the suppression list (absent: none are). */
+  suppressions?: () => SuppressionChecker;
   breakers: ReadonlyMap<ProviderName, CircuitBreaker>;
   source: BatchSource;
   callbacks: CallbackDeps;
   logger: Logger;
   metrics?: DeliveryMetrics;
+}
+
+/** SuppressionChecker answers which of some addresses are on the suppression list (src/suppression/list.ts). */
+export interface SuppressionChecker {
+  among(emails: string[]): Promise<Map<string, Suppression>>;
 }
 
 /** HEARTBEAT_EVERY_MS is well under the workflow's heartbeat timeout for sendBatch (20 s). */
@@ -229,13 +237,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         lap('send');
       }
 
-      const resultsOwed = settled.results.length > 0 &&
-        await reportResults(deps.callbacks, {
-          event_id: `${newsletterId}:results:${requestId(input)}`,
-          newsletter_id: newsletterId,
-          batch: batch.index,
-          results: settled.results.map(({ position: _, ...result }) => result),
-        });
+      const resultsOwed = await report(deps, input, settled);
       lap('report');
       if (settled.remaining.length > 0) {
         throw failover(deps, input, log, 'refused_messages', settled.refusal ?? 'refused', settled, resultsOwed);
@@ -245,6 +247,17 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       return outcome;
     },
   };
+}
+
+/** report hands the request's settled results to the backend (reportResults); true when they are still owed. */
+async function report(deps: DeliveryDeps, input: SendBatchInput, settled: Settled): Promise<boolean> {
+  if (settled.results.length === 0) return false;
+  return await reportResults(deps.callbacks, {
+    event_id: `${input.newsletterId}:results:${requestId(input)}`,
+    newsletter_id: input.newsletterId,
+    batch: input.batch.index,
+    results: settled.results.map(({ position: _, ...result }) => result),
+  });
 }
 
 /** send makes the one provider request for members and settles it, or throws for a retry or a failover. */
@@ -263,6 +276,24 @@ async function send(
   const invalid: Member[] = [];
   for (const m of members) (isEmailAddress(m.recipient.email) ? valid : invalid).push(m);
   const rejected = settleAll(name, invalid, { error: 'not an email address' });
+  // Suppressed addresses are skipped, through every provider. Checked only for a request never
+  // made: one in doubt must go again exactly as it went (same key, same body).
+  if (!inDoubt && deps.suppressions && valid.length > 0) {
+    const listed = await deps.suppressions().among(valid.map((m) => m.recipient.email));
+    if (listed.size > 0) {
+      const kept = valid.filter((m) => !listed.has(normalizeAddress(m.recipient.email)));
+      const skipped = valid.filter((m) => listed.has(normalizeAddress(m.recipient.email))).map((m) => ({
+        position: m.position,
+        recipient_id: m.recipient.recipientId,
+        email: m.recipient.email,
+        provider: name,
+        status: 'skipped' as const,
+        error: `suppressed (${listed.get(normalizeAddress(m.recipient.email))!.reason})`,
+      }));
+      rejected.results.push(...skipped);
+      valid.splice(0, valid.length, ...kept);
+    }
+  }
   if (valid.length === 0) return rejected;
 
   const attempt = activityInfo().attempt;
@@ -370,8 +401,11 @@ async function send(
         log.info({ failure_class: err.failureClass }, 'an earlier attempt of this request was accepted');
         deps.metrics?.emails(name, 'sent', 'none', valid.length);
         return { results: [...rejected.results, ...settleAll(name, valid, {}).results], remaining: [] };
-      case 'failover':
-        throw failover(deps, input, log, err.failureClass, `${err.failureClass}: ${err.message}`, rejected, false);
+      case 'failover': {
+        // What this request settled itself (invalid or suppressed addresses) is reported here: it never reaches the next provider.
+        const owed = await report(deps, input, rejected);
+        throw failover(deps, input, log, err.failureClass, `${err.failureClass}: ${err.message}`, rejected, owed);
+      }
       case 'retry': {
         const delayMs = withJitter(decision.delayMs);
         if (err.failureClass === 'rate_limited') deps.metrics?.rateLimitWait(name, delayMs ?? 0);

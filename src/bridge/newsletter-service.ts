@@ -4,12 +4,18 @@
  */
 import type { RpcInputStream, ServerCallContext } from '@protobuf-ts/runtime-rpc';
 import type {
+  AddSuppressionRequest,
+  AddSuppressionResponse,
   CancelNewsletterRequest,
   CancelNewsletterResponse,
   GetNewsletterStatusRequest,
   GetNewsletterStatusResponse,
+  ListSuppressionsRequest,
+  ListSuppressionsResponse,
   PauseNewsletterRequest,
   PauseNewsletterResponse,
+  RemoveSuppressionRequest,
+  RemoveSuppressionResponse,
   RescheduleNewsletterRequest,
   RescheduleNewsletterResponse,
   ResumeNewsletterRequest,
@@ -22,6 +28,8 @@ import type {
 import type { INewsletterService } from '../../contracts/gen/authentik/temporal/v1/newsletter.server.ts';
 import type { RequestLimits } from '../config.ts';
 import { FINAL_STATES } from '../domain/types.ts';
+import { CONTROL_CHARACTERS, isEmailAddress } from '../domain/addresses.ts';
+import { normalizeAddress } from '../domain/suppression.ts';
 import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { InvalidArgumentError, StreamLifetimeError } from './errors.ts';
 import { toStatusMessage } from './convert.ts';
@@ -29,6 +37,20 @@ import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import { currentTraceId } from '../telemetry/tracing.ts';
 import type { NewsletterGateway } from './temporal-gateway.ts';
 import { type DeliveryDefaults, sendAtProblem, toNewsletterInput, validateNewsletterId } from './validation.ts';
+
+/** MAX_SUPPRESSION_PAGE bounds ListSuppressions pages and the addresses of one Add/RemoveSuppression. */
+const MAX_SUPPRESSION_PAGE = 1_000;
+
+/** validateAddresses checks the emails of Add/RemoveSuppression: 1 to MAX_SUPPRESSION_PAGE addresses. */
+function validateAddresses(emails: string[]): string[] {
+  if (emails.length === 0) throw new InvalidArgumentError(['emails: at least one address is required']);
+  if (emails.length > MAX_SUPPRESSION_PAGE) {
+    throw new InvalidArgumentError([`emails: at most ${MAX_SUPPRESSION_PAGE} addresses per call`]);
+  }
+  const bad = emails.flatMap((email, i) => isEmailAddress(email.trim()) ? [] : [`emails[${i}]: not an email address`]);
+  if (bad.length > 0) throw new InvalidArgumentError(bad.slice(0, 10));
+  return emails.map(normalizeAddress);
+}
 
 /** WATCH_POLL_MS is how often WatchNewsletter reads the status. */
 const WATCH_POLL_MS = 500;
@@ -76,6 +98,44 @@ export function createNewsletterService(
       if (problem) throw new InvalidArgumentError([problem]);
       const sendAt = Timestamp.toDate(request.sendAt);
       return { status: toStatusMessage(await gateway.reschedule(request.newsletterId, sendAt)) };
+    },
+
+    async listSuppressions(request: ListSuppressionsRequest): Promise<ListSuppressionsResponse> {
+      const pageSize = request.pageSize || 100;
+      if (pageSize > MAX_SUPPRESSION_PAGE) {
+        throw new InvalidArgumentError([`page_size: at most ${MAX_SUPPRESSION_PAGE}`]);
+      }
+      const page = await gateway.listSuppressions(request.pageToken, pageSize);
+      return {
+        suppressions: page.entries.map((s) => ({
+          email: s.email,
+          reason: s.reason,
+          source: s.source,
+          detail: s.detail ?? '',
+          createdAt: Timestamp.fromDate(new Date(s.createdAt)),
+        })),
+        nextPageToken: page.nextPageToken,
+      };
+    },
+
+    async addSuppression(request: AddSuppressionRequest): Promise<AddSuppressionResponse> {
+      const emails = validateAddresses(request.emails);
+      if (CONTROL_CHARACTERS.test(request.detail)) {
+        throw new InvalidArgumentError(['detail: must not contain control characters']);
+      }
+      const createdAt = new Date().toISOString();
+      const added = await gateway.addSuppressions(emails.map((email) => ({
+        email,
+        reason: 'manual' as const,
+        source: 'api',
+        ...(request.detail ? { detail: request.detail.slice(0, 500) } : {}),
+        createdAt,
+      })));
+      return { added };
+    },
+
+    async removeSuppression(request: RemoveSuppressionRequest): Promise<RemoveSuppressionResponse> {
+      return { removed: await gateway.removeSuppressions(validateAddresses(request.emails)) };
     },
 
     async watchNewsletter(

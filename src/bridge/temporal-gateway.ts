@@ -18,7 +18,9 @@ import {
   rescheduleUpdate,
   resumeUpdate,
 } from '../workflows/newsletter.ts';
-import { FailedPreconditionError, NotFoundError } from './errors.ts';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from './errors.ts';
+import type { Suppression } from '../domain/suppression.ts';
+import { decodePageToken, SuppressionList } from '../suppression/list.ts';
 import { type Engagement, eventsWorkflowIdFor, NO_ENGAGEMENT } from '../domain/events.ts';
 import { engagementQuery } from '../workflows/events.ts';
 import { within } from './limits.ts';
@@ -42,11 +44,30 @@ export class NewsletterGateway {
   readonly #client: Client;
   readonly #taskQueue: string;
   readonly #callMs: number;
+  readonly #suppressions: SuppressionList;
 
   constructor(client: Client, taskQueue: string, callMs: number) {
     this.#client = client;
     this.#taskQueue = taskQueue;
     this.#callMs = callMs;
+    this.#suppressions = new SuppressionList(client, taskQueue);
+  }
+
+  /** listSuppressions pages through the suppression list; InvalidArgumentError for a token it did not give. */
+  listSuppressions(pageToken: string, pageSize: number): ReturnType<SuppressionList['list']> {
+    const token = decodePageToken(pageToken);
+    if (!token) throw new InvalidArgumentError(['page_token: not a token ListSuppressions gave']);
+    return within(this.#client, this.#callMs, () => this.#suppressions.list(token, pageSize));
+  }
+
+  /** addSuppressions puts addresses on the list; answers how many were new. */
+  addSuppressions(entries: Suppression[]): Promise<number> {
+    return within(this.#client, this.#callMs, () => this.#suppressions.add(entries));
+  }
+
+  /** removeSuppressions takes addresses off the list; answers how many were on it. */
+  removeSuppressions(emails: string[]): Promise<number> {
+    return within(this.#client, this.#callMs, () => this.#suppressions.remove(emails));
   }
 
   /** start starts the newsletter's workflow once; a repeated id reports the existing one and starts nothing. */

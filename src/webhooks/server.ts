@@ -18,6 +18,8 @@ import { type DeliveryEvent, eventsWorkflowIdFor, WebhookRefused } from '../doma
 import type { Logger } from '../logger.ts';
 import { readPostmarkWebhook } from '../providers/postmark/webhooks.ts';
 import { readResendWebhook } from '../providers/resend/webhooks.ts';
+import type { Suppression } from '../domain/suppression.ts';
+import { SuppressionList } from '../suppression/list.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import { deliveryEventsSignal, newsletterEventsWorkflow } from '../workflows/events.ts';
 
@@ -68,6 +70,23 @@ function postmarkAuthorized(header: string | undefined, expected: { user: string
   return sameSecret(decoded, `${expected.user}:${expected.password}`);
 }
 
+/** suppressionFor is the suppression an event calls for: a hard bounce or a complaint stops mail to the address. */
+export function suppressionFor(event: DeliveryEvent): Suppression | undefined {
+  const reason = event.kind === 'complained'
+    ? 'complaint'
+    : event.kind === 'bounced' && event.bounce === 'hard'
+    ? 'hard_bounce'
+    : undefined;
+  if (!reason) return undefined;
+  return {
+    email: event.email,
+    reason,
+    source: event.provider,
+    ...(event.detail ? { detail: event.detail } : {}),
+    createdAt: event.occurredAt,
+  };
+}
+
 /** startWebhookServer listens on GRPC_HOST:WEBHOOK_PORT. */
 export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServer> {
   const { config, client, logger } = deps;
@@ -94,16 +113,25 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
     return readPostmarkWebhook(body);
   };
 
-  /** handOff signals the event to its newsletter's events workflow, starting it if need be. */
+  const suppressions = new SuppressionList(client, config.temporal.taskQueue);
+  /**
+   * handOff signals the event to its newsletter's events workflow, starting it if need be,
+   * and puts a hard-bounced or complaining address on the suppression list.
+   */
   const handOff = (event: DeliveryEvent) =>
-    client.withDeadline(Date.now() + TEMPORAL_WAIT_MS, () =>
-      client.workflow.signalWithStart(newsletterEventsWorkflow, {
-        workflowId: eventsWorkflowIdFor(event.newsletterId),
-        taskQueue: config.temporal.taskQueue,
-        args: [{ newsletterId: event.newsletterId }],
-        signal: deliveryEventsSignal,
-        signalArgs: [[event]],
-      }));
+    client.withDeadline(Date.now() + TEMPORAL_WAIT_MS, async () => {
+      const suppression = suppressionFor(event);
+      await Promise.all([
+        client.workflow.signalWithStart(newsletterEventsWorkflow, {
+          workflowId: eventsWorkflowIdFor(event.newsletterId),
+          taskQueue: config.temporal.taskQueue,
+          args: [{ newsletterId: event.newsletterId }],
+          signal: deliveryEventsSignal,
+          signalArgs: [[event]],
+        }),
+        suppression ? suppressions.add([suppression]) : undefined,
+      ]);
+    });
 
   const server: Server = createServer(async (req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { Context } from '@temporalio/activity';
 import { createActivities } from '../activities/index.ts';
 import { createBatchSource, loadDefinitionFromHistory } from '../activities/sources.ts';
 import { dataConverter } from '../data-converter.ts';
@@ -16,6 +17,7 @@ import type { Logger } from '../logger.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { createProviders } from '../providers/index.ts';
 import type { EmailProvider } from '../providers/types.ts';
+import { SuppressionList } from '../suppression/list.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
 import { workerTracingOptions } from '../telemetry/temporal-tracing.ts';
 import type { Tracing } from '../telemetry/tracing.ts';
@@ -134,6 +136,8 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     providers,
     breakers: createBreakers(config, logger, deps.metrics),
     source: createBatchSource(loadDefinitionFromHistory, backend),
+    // Through the worker's own client, from inside the activity that asks.
+    suppressions: () => new SuppressionList(Context.current().client, config.temporal.taskQueue),
     callbacks: {
       backend,
       logger,

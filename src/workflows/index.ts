@@ -5,3 +5,4 @@
 export { newsletterWorkflow } from './newsletter.ts';
 export { newsletterResultsWorkflow } from './results.ts';
 export { newsletterEventsWorkflow } from './events.ts';
+export { suppressionListWorkflow } from './suppression.ts';

@@ -6,4 +6,8 @@
 export const WORKFLOW_TYPES: readonly string[] = ['newsletterWorkflow'];
 
 /** INTERNAL_WORKFLOW_TYPES are started by the service's own activities, never through the API. */
-export const INTERNAL_WORKFLOW_TYPES: readonly string[] = ['newsletterResultsWorkflow', 'newsletterEventsWorkflow'];
+export const INTERNAL_WORKFLOW_TYPES: readonly string[] = [
+  'newsletterResultsWorkflow',
+  'newsletterEventsWorkflow',
+  'suppressionListWorkflow',
+];

@@ -40,8 +40,8 @@ describe('make dev', { timeout: 180_000 }, () => {
   });
 
   it('serves the sample newsletter from the README to the mock inbox and stops cleanly on Ctrl-C', async () => {
-    const [temporal, ui, grpc, bridgeOps, workerOps, resend, postmark] = await Promise.all(
-      Array.from({ length: 7 }, () => freePort('127.0.0.1')),
+    const [temporal, ui, grpc, bridgeOps, workerOps, resend, postmark, webhooks] = await Promise.all(
+      Array.from({ length: 8 }, () => freePort('127.0.0.1')),
     );
     const env = {
       ...process.env,
@@ -54,6 +54,7 @@ describe('make dev', { timeout: 180_000 }, () => {
       WORKER_OPS_PORT: String(workerOps),
       MOCK_RESEND_PORT: String(resend),
       MOCK_POSTMARK_PORT: String(postmark),
+      WEBHOOK_PORT: String(webhooks),
       RESEND_API_KEY: '',
       POSTMARK_API_KEY: '',
       INTERNAL_SERVICE_TOKEN: '',
@@ -99,6 +100,22 @@ describe('make dev', { timeout: 180_000 }, () => {
       emails.map((e) => e.to[0]).sort(),
       sample.recipients.map((r: { email: string }) => r.email).sort(),
     );
+
+    // The mocks' webhooks reach the service: the bounce the dev banner shows how to trigger is counted.
+    const bounce = await fetch(`http://127.0.0.1:${resend}/__mock/events`, {
+      method: 'POST',
+      body: JSON.stringify({ kind: 'bounced', to: [sample.recipients[0].email] }),
+    });
+    assert.deepEqual(await bounce.json(), { statuses: [200] });
+    await eventually(async () => {
+      const { stdout } = await run('buf', [
+        ...curl,
+        '--data',
+        JSON.stringify({ newsletter_id: sample.newsletter_id }),
+        `${url}/authentik.temporal.v1.NewsletterService/GetNewsletterStatus`,
+      ]);
+      return JSON.parse(stdout).status.bounced === 1;
+    }, 20_000);
 
     // The worker's one scrape target: delivery metrics with values, and Temporal Core's own.
     const metrics = await eventually(async () => {

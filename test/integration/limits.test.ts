@@ -17,7 +17,7 @@ import { createLogger } from '../../src/logger.ts';
 import { fetchText } from '../../src/telemetry/ops-server.ts';
 import { eventually } from '../support/eventually.ts';
 import { auth, newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
-import { connectClients } from '../support/grpc.ts';
+import { connectClients, outcomeOf } from '../support/grpc.ts';
 import { type Stack, startStack } from './harness.ts';
 
 /** freezingProxy forwards TCP to target until freeze(): from then on no byte moves either way and no connection closes. */
@@ -50,15 +50,7 @@ async function freezingProxy(target: string): Promise<{ address: string; freeze(
 }
 
 /** codeOf is the gRPC status a call ended with, or 'OK'. */
-async function codeOf(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-    return 'OK';
-  } catch (err) {
-    if (err instanceof RpcError) return err.code;
-    throw err;
-  }
-}
+const codeOf = async (call: Promise<unknown>): Promise<string> => (await outcomeOf(call)).code;
 
 describe('request limits', { timeout: 60_000 }, () => {
   let stack: Stack;

@@ -6,25 +6,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RpcError } from '@protobuf-ts/runtime-rpc';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { eventually } from '../support/eventually.ts';
 import { auth, newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
-import { finalStatus } from '../support/grpc.ts';
+import { finalStatus, outcomeOf } from '../support/grpc.ts';
 import { type Stack, startStack } from './harness.ts';
 
 const inMs = (ms: number) => Timestamp.fromDate(new Date(Date.now() + ms));
-
-async function rpcCode(call: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await call;
-    return { code: 'OK', message: '' };
-  } catch (err) {
-    assert.ok(err instanceof RpcError, String(err));
-    return { code: err.code, message: err.message };
-  }
-}
 
 describe('scheduled newsletters', { timeout: 120_000 }, () => {
   let stack: Stack;
@@ -101,7 +90,7 @@ describe('scheduled newsletters', { timeout: 120_000 }, () => {
     const done = await finalStatus(stack, id, 30_000);
     assert.equal(done.state, NewsletterState.COMPLETED);
     assert.equal(sentTo('schm-').length, 3);
-    const late = await rpcCode(
+    const late = await outcomeOf(
       stack.newsletters.rescheduleNewsletter({ newsletterId: id, sendAt: inMs(60_000) }, auth).response,
     );
     assert.equal(late.code, 'FAILED_PRECONDITION');
@@ -129,17 +118,17 @@ describe('scheduled newsletters', { timeout: 120_000 }, () => {
       ] as const
     ) {
       const id = newsletterId('sched-bad');
-      const refused = await rpcCode(
+      const refused = await outcomeOf(
         stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(1, 'schb-'), { sendAt }), auth).response,
       );
       assert.equal(refused.code, 'INVALID_ARGUMENT');
       assert.match(refused.message, pattern);
       assert.equal(
-        (await rpcCode(stack.newsletters.getNewsletterStatus({ newsletterId: id }, auth).response)).code,
+        (await outcomeOf(stack.newsletters.getNewsletterStatus({ newsletterId: id }, auth).response)).code,
         'NOT_FOUND',
       );
     }
-    const noTime = await rpcCode(stack.newsletters.rescheduleNewsletter({ newsletterId: 'whatever' }, auth).response);
+    const noTime = await outcomeOf(stack.newsletters.rescheduleNewsletter({ newsletterId: 'whatever' }, auth).response);
     assert.equal(noTime.code, 'INVALID_ARGUMENT');
     assert.match(noTime.message, /^send_at: required/);
   });

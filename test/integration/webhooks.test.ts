@@ -13,7 +13,7 @@ import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsl
 import { postmarkWebhook, resendWebhook } from '../../mock-providers/webhooks.ts';
 import { eventually } from '../support/eventually.ts';
 import { auth, newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
-import { finalStatus } from '../support/grpc.ts';
+import { finalStatus, outcomeOf } from '../support/grpc.ts';
 import { type Stack, startStack } from './harness.ts';
 
 const SECRET = `whsec_${Buffer.from('integration-webhook-secret').toString('base64')}`;
@@ -35,6 +35,18 @@ async function sendAndFinish(stack: Stack, prefix: string, n: number): Promise<s
 /** eventsFor lists the provider events the backend received for a newsletter, in order. */
 const eventsFor = (stack: Stack, id: string) =>
   stack.backend.events.filter((c) => c.event.newsletter_id === id).flatMap((c) => c.event.events);
+
+/** listAll reads the whole suppression list, page by page. */
+async function listAll(stack: Stack, pageSize = 50) {
+  const all = [];
+  let pageToken = '';
+  do {
+    const page = await stack.newsletters.listSuppressions({ pageSize, pageToken }, auth).response;
+    all.push(...page.suppressions);
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  return all;
+}
 
 const status = async (stack: Stack, id: string) =>
   (await stack.newsletters.getNewsletterStatus({ newsletterId: id }, auth).response).status!;
@@ -119,6 +131,76 @@ describe('provider webhooks through Resend', { timeout: 120_000 }, () => {
     assert.equal((await status(stack, id)).complained, 0);
   });
 
+  it('suppresses a hard-bounced address: later newsletters skip it through either provider, until RemoveSuppression', async () => {
+    const first = await sendAndFinish(stack, 'whs', 3);
+    assert.deepEqual(await stack.mock.resend.emitEvents('bounced', ['whs-0@example.com']), [200]);
+    assert.deepEqual(await stack.mock.resend.emitEvents('soft_bounced', ['whs-1@example.com']), [200]);
+    await eventually(() => eventsFor(stack, first).length >= 2, 20_000);
+    const listed = await listAll(stack);
+    const entry = listed.find((s) => s.email === 'whs-0@example.com');
+    assert.deepEqual([entry?.reason, entry?.source], ['hard_bounce', 'resend']);
+    assert.ok(!listed.some((s) => s.email === 'whs-1@example.com'), 'a soft bounce suppresses nothing');
+
+    // Resend refuses the account: the batch fails over to Postmark, and the address is skipped there too.
+    stack.mock.resend.injectFault({ status: 401, count: 20 });
+    const second = newsletterId('whs2');
+    await stack.newsletters.sendNewsletter(newsletterRequest(second, recipients(3, 'whs-')), auth).response;
+    const done = await finalStatus(stack, second);
+    stack.mock.resend.clearFaults();
+    assert.deepEqual([done.state, done.sent, done.skipped], [NewsletterState.COMPLETED, 2, 1]);
+    const sentTo = (addr: string) =>
+      [...stack.mock.resend.received(), ...stack.mock.postmark.received()].filter((e) => e.to[0] === addr).length;
+    assert.equal(sentTo('whs-0@example.com'), 1, 'only the first newsletter reached it');
+    assert.equal(sentTo('whs-1@example.com'), 2);
+    const result = await eventually(
+      () =>
+        stack.backend.results.flatMap((r) => r.event.newsletter_id === second ? r.event.results : [])
+          .find((r) => r.email === 'whs-0@example.com'),
+      20_000,
+    );
+    assert.deepEqual([result.status, result.error], ['skipped', 'suppressed (hard_bounce)']);
+
+    const { removed } = await stack.newsletters.removeSuppression({ emails: ['WHS-0@example.com'] }, auth).response;
+    assert.equal(removed, 1);
+    const again = newsletterId('whs4');
+    await stack.newsletters.sendNewsletter(newsletterRequest(again, recipients(1, 'whs-')), auth).response;
+    assert.equal((await finalStatus(stack, again)).sent, 1);
+  });
+
+  it('adds, lists and removes suppressions through the API, refusing bad addresses by field', async () => {
+    const { added } = await stack.newsletters.addSuppression(
+      { emails: ['Manual-1@example.com', 'manual-2@example.com'], detail: 'asked by phone' },
+      auth,
+    ).response;
+    assert.equal(added, 2);
+    const { added: again } = await stack.newsletters.addSuppression(
+      { emails: ['manual-1@example.com'], detail: '' },
+      auth,
+    )
+      .response;
+    assert.equal(again, 0, 'already there');
+    const listed = await listAll(stack, 1);
+    // Pages follow the shards, not the alphabet.
+    const manual = listed.filter((s) => s.email.startsWith('manual-')).sort((a, b) => a.email.localeCompare(b.email));
+    assert.deepEqual(manual.map((s) => [s.email, s.reason, s.source, s.detail]), [
+      ['manual-1@example.com', 'manual', 'api', 'asked by phone'],
+      ['manual-2@example.com', 'manual', 'api', 'asked by phone'],
+    ]);
+    const bad = await outcomeOf(
+      stack.newsletters.addSuppression({ emails: ['ok@example.com', 'nope'], detail: '' }, auth).response,
+    );
+    assert.deepEqual([bad.code, bad.message], ['INVALID_ARGUMENT', 'emails[1]: not an email address']);
+    const token = await outcomeOf(
+      stack.newsletters.listSuppressions({ pageSize: 10, pageToken: 'forged' }, auth).response,
+    );
+    assert.equal(token.code, 'INVALID_ARGUMENT');
+    const { removed } = await stack.newsletters.removeSuppression(
+      { emails: ['manual-1@example.com', 'manual-2@example.com', 'never@example.com'] },
+      auth,
+    ).response;
+    assert.equal(removed, 2);
+  });
+
   it('loses nothing acknowledged when the endpoint stops right after', async () => {
     const id = await sendAndFinish(stack, 'whk', 1);
     assert.deepEqual(await stack.mock.resend.emitEvents('clicked', ['whk-0@example.com']), [200]);
@@ -153,5 +235,10 @@ describe('provider webhooks through Postmark', { timeout: 120_000 }, () => {
     );
     const counts = await status(stack, id);
     assert.deepEqual([counts.bounced, counts.complained], [1, 1]);
+    const listed = await listAll(stack);
+    assert.deepEqual(
+      listed.map((s) => [s.email, s.reason, s.source]),
+      [['wpb-0@example.com', 'hard_bounce', 'postmark'], ['wpb-2@example.com', 'complaint', 'postmark']],
+    );
   });
 });

@@ -4,6 +4,7 @@
  */
 import { ChannelCredentials } from '@grpc/grpc-js';
 import { GrpcTransport } from '@protobuf-ts/grpc-transport';
+import { RpcError } from '@protobuf-ts/runtime-rpc';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { NewsletterServiceClient } from '../../contracts/gen/authentik/temporal/v1/newsletter.client.ts';
 import { WorkflowServiceClient } from '../../contracts/gen/authentik/temporal/v1/workflow.client.ts';
@@ -53,4 +54,15 @@ export async function finalStatus(
     timeoutMs,
     250,
   );
+}
+
+/** outcomeOf is how a call ended: its gRPC status code ('OK' when it succeeded) and message; anything not a gRPC status is thrown. */
+export async function outcomeOf(call: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await call;
+    return { code: 'OK', message: '' };
+  } catch (err) {
+    if (err instanceof RpcError) return { code: err.code, message: err.message };
+    throw err;
+  }
 }

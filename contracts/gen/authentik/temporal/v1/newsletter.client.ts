@@ -4,6 +4,12 @@
 import type { RpcTransport } from "@protobuf-ts/runtime-rpc";
 import type { ServiceInfo } from "@protobuf-ts/runtime-rpc";
 import { NewsletterService } from "./newsletter.ts";
+import type { RemoveSuppressionResponse } from "./newsletter.ts";
+import type { RemoveSuppressionRequest } from "./newsletter.ts";
+import type { AddSuppressionResponse } from "./newsletter.ts";
+import type { AddSuppressionRequest } from "./newsletter.ts";
+import type { ListSuppressionsResponse } from "./newsletter.ts";
+import type { ListSuppressionsRequest } from "./newsletter.ts";
 import type { RescheduleNewsletterResponse } from "./newsletter.ts";
 import type { RescheduleNewsletterRequest } from "./newsletter.ts";
 import type { WatchNewsletterResponse } from "./newsletter.ts";
@@ -75,6 +81,25 @@ export interface INewsletterServiceClient {
      * @generated from protobuf rpc: RescheduleNewsletter
      */
     rescheduleNewsletter(input: RescheduleNewsletterRequest, options?: RpcOptions): UnaryCall<RescheduleNewsletterRequest, RescheduleNewsletterResponse>;
+    /**
+     * ListSuppressions pages through the suppression list: addresses no newsletter is sent
+     * to (skipped, reason suppressed), put there by hard bounces, complaints or AddSuppression.
+     *
+     * @generated from protobuf rpc: ListSuppressions
+     */
+    listSuppressions(input: ListSuppressionsRequest, options?: RpcOptions): UnaryCall<ListSuppressionsRequest, ListSuppressionsResponse>;
+    /**
+     * AddSuppression puts addresses on the suppression list (one already there is kept as it was).
+     *
+     * @generated from protobuf rpc: AddSuppression
+     */
+    addSuppression(input: AddSuppressionRequest, options?: RpcOptions): UnaryCall<AddSuppressionRequest, AddSuppressionResponse>;
+    /**
+     * RemoveSuppression takes addresses off the suppression list (a person asked to be mailed again).
+     *
+     * @generated from protobuf rpc: RemoveSuppression
+     */
+    removeSuppression(input: RemoveSuppressionRequest, options?: RpcOptions): UnaryCall<RemoveSuppressionRequest, RemoveSuppressionResponse>;
 }
 /**
  * NewsletterService sends newsletters: one Temporal workflow per newsletter_id.
@@ -154,5 +179,33 @@ export class NewsletterServiceClient implements INewsletterServiceClient, Servic
     rescheduleNewsletter(input: RescheduleNewsletterRequest, options?: RpcOptions): UnaryCall<RescheduleNewsletterRequest, RescheduleNewsletterResponse> {
         const method = this.methods[6], opt = this._transport.mergeOptions(options);
         return stackIntercept<RescheduleNewsletterRequest, RescheduleNewsletterResponse>("unary", this._transport, method, opt, input);
+    }
+    /**
+     * ListSuppressions pages through the suppression list: addresses no newsletter is sent
+     * to (skipped, reason suppressed), put there by hard bounces, complaints or AddSuppression.
+     *
+     * @generated from protobuf rpc: ListSuppressions
+     */
+    listSuppressions(input: ListSuppressionsRequest, options?: RpcOptions): UnaryCall<ListSuppressionsRequest, ListSuppressionsResponse> {
+        const method = this.methods[7], opt = this._transport.mergeOptions(options);
+        return stackIntercept<ListSuppressionsRequest, ListSuppressionsResponse>("unary", this._transport, method, opt, input);
+    }
+    /**
+     * AddSuppression puts addresses on the suppression list (one already there is kept as it was).
+     *
+     * @generated from protobuf rpc: AddSuppression
+     */
+    addSuppression(input: AddSuppressionRequest, options?: RpcOptions): UnaryCall<AddSuppressionRequest, AddSuppressionResponse> {
+        const method = this.methods[8], opt = this._transport.mergeOptions(options);
+        return stackIntercept<AddSuppressionRequest, AddSuppressionResponse>("unary", this._transport, method, opt, input);
+    }
+    /**
+     * RemoveSuppression takes addresses off the suppression list (a person asked to be mailed again).
+     *
+     * @generated from protobuf rpc: RemoveSuppression
+     */
+    removeSuppression(input: RemoveSuppressionRequest, options?: RpcOptions): UnaryCall<RemoveSuppressionRequest, RemoveSuppressionResponse> {
+        const method = this.methods[9], opt = this._transport.mergeOptions(options);
+        return stackIntercept<RemoveSuppressionRequest, RemoveSuppressionResponse>("unary", this._transport, method, opt, input);
     }
 }

@@ -443,6 +443,123 @@ export interface RescheduleNewsletterResponse {
     status?: NewsletterStatus;
 }
 /**
+ * Suppression is one address on the suppression list.
+ *
+ * @generated from protobuf message authentik.temporal.v1.Suppression
+ */
+export interface Suppression {
+    /**
+     * email is the address, lowercased.
+     *
+     * @generated from protobuf field: string email = 1
+     */
+    email: string;
+    /**
+     * reason: "hard_bounce", "complaint" or "manual".
+     *
+     * @generated from protobuf field: string reason = 2
+     */
+    reason: string;
+    /**
+     * source: the provider whose webhook put it there, or "api".
+     *
+     * @generated from protobuf field: string source = 3
+     */
+    source: string;
+    /**
+     * detail is the provider's explanation or the caller's note.
+     *
+     * @generated from protobuf field: string detail = 4
+     */
+    detail: string;
+    /**
+     * @generated from protobuf field: google.protobuf.Timestamp created_at = 5
+     */
+    createdAt?: Timestamp;
+}
+/**
+ * @generated from protobuf message authentik.temporal.v1.ListSuppressionsRequest
+ */
+export interface ListSuppressionsRequest {
+    /**
+     * page_size is 1 to 1000 (default 100).
+     *
+     * @generated from protobuf field: uint32 page_size = 1
+     */
+    pageSize: number;
+    /**
+     * page_token is the next_page_token of the previous page; empty for the first.
+     *
+     * @generated from protobuf field: string page_token = 2
+     */
+    pageToken: string;
+}
+/**
+ * @generated from protobuf message authentik.temporal.v1.ListSuppressionsResponse
+ */
+export interface ListSuppressionsResponse {
+    /**
+     * @generated from protobuf field: repeated authentik.temporal.v1.Suppression suppressions = 1
+     */
+    suppressions: Suppression[];
+    /**
+     * next_page_token is empty on the last page.
+     *
+     * @generated from protobuf field: string next_page_token = 2
+     */
+    nextPageToken: string;
+}
+/**
+ * @generated from protobuf message authentik.temporal.v1.AddSuppressionRequest
+ */
+export interface AddSuppressionRequest {
+    /**
+     * emails are 1 to 1000 addresses.
+     *
+     * @generated from protobuf field: repeated string emails = 1
+     */
+    emails: string[];
+    /**
+     * detail is a note kept with each (why a person added them).
+     *
+     * @generated from protobuf field: string detail = 2
+     */
+    detail: string;
+}
+/**
+ * @generated from protobuf message authentik.temporal.v1.AddSuppressionResponse
+ */
+export interface AddSuppressionResponse {
+    /**
+     * added counts the addresses that were not on the list yet.
+     *
+     * @generated from protobuf field: uint32 added = 1
+     */
+    added: number;
+}
+/**
+ * @generated from protobuf message authentik.temporal.v1.RemoveSuppressionRequest
+ */
+export interface RemoveSuppressionRequest {
+    /**
+     * emails are 1 to 1000 addresses.
+     *
+     * @generated from protobuf field: repeated string emails = 1
+     */
+    emails: string[];
+}
+/**
+ * @generated from protobuf message authentik.temporal.v1.RemoveSuppressionResponse
+ */
+export interface RemoveSuppressionResponse {
+    /**
+     * removed counts the addresses that were on the list.
+     *
+     * @generated from protobuf field: uint32 removed = 1
+     */
+    removed: number;
+}
+/**
  * NewsletterState is where a newsletter is in its life.
  *
  * @generated from protobuf enum authentik.temporal.v1.NewsletterState
@@ -1751,6 +1868,390 @@ class RescheduleNewsletterResponse$Type extends MessageType<RescheduleNewsletter
  * @generated MessageType for protobuf message authentik.temporal.v1.RescheduleNewsletterResponse
  */
 export const RescheduleNewsletterResponse = new RescheduleNewsletterResponse$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class Suppression$Type extends MessageType<Suppression> {
+    constructor() {
+        super("authentik.temporal.v1.Suppression", [
+            { no: 1, name: "email", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 2, name: "reason", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 3, name: "source", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 4, name: "detail", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 5, name: "created_at", kind: "message", T: () => Timestamp }
+        ]);
+    }
+    create(value?: PartialMessage<Suppression>): Suppression {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        message.email = "";
+        message.reason = "";
+        message.source = "";
+        message.detail = "";
+        if (value !== undefined)
+            reflectionMergePartial<Suppression>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: Suppression): Suppression {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* string email */ 1:
+                    message.email = reader.string();
+                    break;
+                case /* string reason */ 2:
+                    message.reason = reader.string();
+                    break;
+                case /* string source */ 3:
+                    message.source = reader.string();
+                    break;
+                case /* string detail */ 4:
+                    message.detail = reader.string();
+                    break;
+                case /* google.protobuf.Timestamp created_at */ 5:
+                    message.createdAt = Timestamp.internalBinaryRead(reader, reader.uint32(), options, message.createdAt);
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: Suppression, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* string email = 1; */
+        if (message.email !== "")
+            writer.tag(1, WireType.LengthDelimited).string(message.email);
+        /* string reason = 2; */
+        if (message.reason !== "")
+            writer.tag(2, WireType.LengthDelimited).string(message.reason);
+        /* string source = 3; */
+        if (message.source !== "")
+            writer.tag(3, WireType.LengthDelimited).string(message.source);
+        /* string detail = 4; */
+        if (message.detail !== "")
+            writer.tag(4, WireType.LengthDelimited).string(message.detail);
+        /* google.protobuf.Timestamp created_at = 5; */
+        if (message.createdAt)
+            Timestamp.internalBinaryWrite(message.createdAt, writer.tag(5, WireType.LengthDelimited).fork(), options).join();
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message authentik.temporal.v1.Suppression
+ */
+export const Suppression = new Suppression$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class ListSuppressionsRequest$Type extends MessageType<ListSuppressionsRequest> {
+    constructor() {
+        super("authentik.temporal.v1.ListSuppressionsRequest", [
+            { no: 1, name: "page_size", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
+            { no: 2, name: "page_token", kind: "scalar", T: 9 /*ScalarType.STRING*/ }
+        ]);
+    }
+    create(value?: PartialMessage<ListSuppressionsRequest>): ListSuppressionsRequest {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        message.pageSize = 0;
+        message.pageToken = "";
+        if (value !== undefined)
+            reflectionMergePartial<ListSuppressionsRequest>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: ListSuppressionsRequest): ListSuppressionsRequest {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* uint32 page_size */ 1:
+                    message.pageSize = reader.uint32();
+                    break;
+                case /* string page_token */ 2:
+                    message.pageToken = reader.string();
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: ListSuppressionsRequest, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* uint32 page_size = 1; */
+        if (message.pageSize !== 0)
+            writer.tag(1, WireType.Varint).uint32(message.pageSize);
+        /* string page_token = 2; */
+        if (message.pageToken !== "")
+            writer.tag(2, WireType.LengthDelimited).string(message.pageToken);
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message authentik.temporal.v1.ListSuppressionsRequest
+ */
+export const ListSuppressionsRequest = new ListSuppressionsRequest$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class ListSuppressionsResponse$Type extends MessageType<ListSuppressionsResponse> {
+    constructor() {
+        super("authentik.temporal.v1.ListSuppressionsResponse", [
+            { no: 1, name: "suppressions", kind: "message", repeat: 2 /*RepeatType.UNPACKED*/, T: () => Suppression },
+            { no: 2, name: "next_page_token", kind: "scalar", T: 9 /*ScalarType.STRING*/ }
+        ]);
+    }
+    create(value?: PartialMessage<ListSuppressionsResponse>): ListSuppressionsResponse {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        message.suppressions = [];
+        message.nextPageToken = "";
+        if (value !== undefined)
+            reflectionMergePartial<ListSuppressionsResponse>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: ListSuppressionsResponse): ListSuppressionsResponse {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* repeated authentik.temporal.v1.Suppression suppressions */ 1:
+                    message.suppressions.push(Suppression.internalBinaryRead(reader, reader.uint32(), options));
+                    break;
+                case /* string next_page_token */ 2:
+                    message.nextPageToken = reader.string();
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: ListSuppressionsResponse, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* repeated authentik.temporal.v1.Suppression suppressions = 1; */
+        for (let i = 0; i < message.suppressions.length; i++)
+            Suppression.internalBinaryWrite(message.suppressions[i], writer.tag(1, WireType.LengthDelimited).fork(), options).join();
+        /* string next_page_token = 2; */
+        if (message.nextPageToken !== "")
+            writer.tag(2, WireType.LengthDelimited).string(message.nextPageToken);
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message authentik.temporal.v1.ListSuppressionsResponse
+ */
+export const ListSuppressionsResponse = new ListSuppressionsResponse$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class AddSuppressionRequest$Type extends MessageType<AddSuppressionRequest> {
+    constructor() {
+        super("authentik.temporal.v1.AddSuppressionRequest", [
+            { no: 1, name: "emails", kind: "scalar", repeat: 2 /*RepeatType.UNPACKED*/, T: 9 /*ScalarType.STRING*/ },
+            { no: 2, name: "detail", kind: "scalar", T: 9 /*ScalarType.STRING*/ }
+        ]);
+    }
+    create(value?: PartialMessage<AddSuppressionRequest>): AddSuppressionRequest {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        message.emails = [];
+        message.detail = "";
+        if (value !== undefined)
+            reflectionMergePartial<AddSuppressionRequest>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: AddSuppressionRequest): AddSuppressionRequest {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* repeated string emails */ 1:
+                    message.emails.push(reader.string());
+                    break;
+                case /* string detail */ 2:
+                    message.detail = reader.string();
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: AddSuppressionRequest, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* repeated string emails = 1; */
+        for (let i = 0; i < message.emails.length; i++)
+            writer.tag(1, WireType.LengthDelimited).string(message.emails[i]);
+        /* string detail = 2; */
+        if (message.detail !== "")
+            writer.tag(2, WireType.LengthDelimited).string(message.detail);
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message authentik.temporal.v1.AddSuppressionRequest
+ */
+export const AddSuppressionRequest = new AddSuppressionRequest$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class AddSuppressionResponse$Type extends MessageType<AddSuppressionResponse> {
+    constructor() {
+        super("authentik.temporal.v1.AddSuppressionResponse", [
+            { no: 1, name: "added", kind: "scalar", T: 13 /*ScalarType.UINT32*/ }
+        ]);
+    }
+    create(value?: PartialMessage<AddSuppressionResponse>): AddSuppressionResponse {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        message.added = 0;
+        if (value !== undefined)
+            reflectionMergePartial<AddSuppressionResponse>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: AddSuppressionResponse): AddSuppressionResponse {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* uint32 added */ 1:
+                    message.added = reader.uint32();
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: AddSuppressionResponse, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* uint32 added = 1; */
+        if (message.added !== 0)
+            writer.tag(1, WireType.Varint).uint32(message.added);
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message authentik.temporal.v1.AddSuppressionResponse
+ */
+export const AddSuppressionResponse = new AddSuppressionResponse$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class RemoveSuppressionRequest$Type extends MessageType<RemoveSuppressionRequest> {
+    constructor() {
+        super("authentik.temporal.v1.RemoveSuppressionRequest", [
+            { no: 1, name: "emails", kind: "scalar", repeat: 2 /*RepeatType.UNPACKED*/, T: 9 /*ScalarType.STRING*/ }
+        ]);
+    }
+    create(value?: PartialMessage<RemoveSuppressionRequest>): RemoveSuppressionRequest {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        message.emails = [];
+        if (value !== undefined)
+            reflectionMergePartial<RemoveSuppressionRequest>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: RemoveSuppressionRequest): RemoveSuppressionRequest {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* repeated string emails */ 1:
+                    message.emails.push(reader.string());
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: RemoveSuppressionRequest, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* repeated string emails = 1; */
+        for (let i = 0; i < message.emails.length; i++)
+            writer.tag(1, WireType.LengthDelimited).string(message.emails[i]);
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message authentik.temporal.v1.RemoveSuppressionRequest
+ */
+export const RemoveSuppressionRequest = new RemoveSuppressionRequest$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class RemoveSuppressionResponse$Type extends MessageType<RemoveSuppressionResponse> {
+    constructor() {
+        super("authentik.temporal.v1.RemoveSuppressionResponse", [
+            { no: 1, name: "removed", kind: "scalar", T: 13 /*ScalarType.UINT32*/ }
+        ]);
+    }
+    create(value?: PartialMessage<RemoveSuppressionResponse>): RemoveSuppressionResponse {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        message.removed = 0;
+        if (value !== undefined)
+            reflectionMergePartial<RemoveSuppressionResponse>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: RemoveSuppressionResponse): RemoveSuppressionResponse {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* uint32 removed */ 1:
+                    message.removed = reader.uint32();
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: RemoveSuppressionResponse, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* uint32 removed = 1; */
+        if (message.removed !== 0)
+            writer.tag(1, WireType.Varint).uint32(message.removed);
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message authentik.temporal.v1.RemoveSuppressionResponse
+ */
+export const RemoveSuppressionResponse = new RemoveSuppressionResponse$Type();
 /**
  * @generated ServiceType for protobuf service authentik.temporal.v1.NewsletterService
  */
@@ -1761,5 +2262,8 @@ export const NewsletterService = new ServiceType("authentik.temporal.v1.Newslett
     { name: "PauseNewsletter", options: {}, I: PauseNewsletterRequest, O: PauseNewsletterResponse },
     { name: "ResumeNewsletter", options: {}, I: ResumeNewsletterRequest, O: ResumeNewsletterResponse },
     { name: "WatchNewsletter", serverStreaming: true, options: {}, I: WatchNewsletterRequest, O: WatchNewsletterResponse },
-    { name: "RescheduleNewsletter", options: {}, I: RescheduleNewsletterRequest, O: RescheduleNewsletterResponse }
+    { name: "RescheduleNewsletter", options: {}, I: RescheduleNewsletterRequest, O: RescheduleNewsletterResponse },
+    { name: "ListSuppressions", options: {}, I: ListSuppressionsRequest, O: ListSuppressionsResponse },
+    { name: "AddSuppression", options: {}, I: AddSuppressionRequest, O: AddSuppressionResponse },
+    { name: "RemoveSuppression", options: {}, I: RemoveSuppressionRequest, O: RemoveSuppressionResponse }
 ]);

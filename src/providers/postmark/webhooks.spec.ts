@@ -1,0 +1,62 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { WebhookRefused } from '../../domain/events.ts';
+import { readPostmarkWebhook } from './webhooks.ts';
+
+const metadata = { newsletter_id: 'nl-1', recipient_id: 'r-1' };
+const read = (record: Record<string, unknown>) => readPostmarkWebhook(JSON.stringify(record));
+
+describe('readPostmarkWebhook', () => {
+  it('reads each record type we count into one event vocabulary, named by its Metadata', () => {
+    const base = { MessageID: 'm-1', Metadata: metadata };
+    const delivered = read({
+      RecordType: 'Delivery',
+      Recipient: 'A@Example.com',
+      DeliveredAt: '2026-01-01T00:00:00Z',
+      ...base,
+    });
+    assert.deepEqual(delivered, {
+      eventId: 'postmark:Delivery:m-1:2026-01-01T00:00:00Z',
+      provider: 'postmark',
+      kind: 'delivered',
+      newsletterId: 'nl-1',
+      recipientId: 'r-1',
+      email: 'a@example.com',
+      occurredAt: '2026-01-01T00:00:00Z',
+      messageId: 'm-1',
+    });
+    const hard = read({
+      RecordType: 'Bounce',
+      ID: 7,
+      Type: 'HardBounce',
+      Inactive: true,
+      Email: 'a@example.com',
+      ...base,
+    });
+    assert.deepEqual([hard?.kind, hard?.bounce, hard?.eventId.startsWith('postmark:Bounce:7:')], [
+      'bounced',
+      'hard',
+      true,
+    ]);
+    const soft = read({
+      RecordType: 'Bounce',
+      ID: 8,
+      Type: 'SoftBounce',
+      Inactive: false,
+      Email: 'a@example.com',
+      ...base,
+    });
+    assert.equal(soft?.bounce, 'soft');
+    assert.equal(read({ RecordType: 'SpamComplaint', ID: 9, Email: 'a@example.com', ...base })?.kind, 'complained');
+    assert.equal(read({ RecordType: 'Open', Recipient: 'a@example.com', ...base })?.kind, 'opened');
+    assert.equal(read({ RecordType: 'Click', Recipient: 'a@example.com', ...base })?.kind, 'clicked');
+  });
+
+  it('ignores what is not about our emails, and refuses what is not a record', () => {
+    assert.equal(read({ RecordType: 'Delivery', MessageID: 'm', Recipient: 'a@example.com', Metadata: {} }), undefined);
+    assert.equal(read({ RecordType: 'SubscriptionChange', MessageID: 'm', Metadata: metadata }), undefined);
+    assert.throws(() => readPostmarkWebhook('{'), (err: WebhookRefused) => err.status === 400);
+    assert.throws(() => read({ Recipient: 'a@example.com' }), (err: WebhookRefused) => err.status === 400);
+    assert.throws(() => read({ RecordType: 'Delivery', Metadata: metadata }), /MessageID and Recipient/);
+  });
+});

@@ -1,0 +1,139 @@
+/**
+ * SuppressionList: the suppression list as the bridge (RPCs, webhooks) and the send
+ * activity use it, through a Temporal client. Each address lives in one shard workflow
+ * (src/domain/suppression.ts); adds and removes are updates-with-start, so a shard exists
+ * from its first address, and reads of a shard that never had one answer empty.
+ */
+import { type Client, WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
+import { Buffer } from 'node:buffer';
+import {
+  normalizeAddress,
+  shardOf,
+  type Suppression,
+  SUPPRESSION_SHARDS,
+  suppressionWorkflowId,
+} from '../domain/suppression.ts';
+import {
+  listQuery,
+  suppressedAmongQuery,
+  suppressionListWorkflow,
+  suppressUpdate,
+  unsuppressUpdate,
+} from '../workflows/suppression.ts';
+
+/** byShard groups values by the shard of their address. */
+function byShard<T>(items: T[], addressOf: (item: T) => string): Map<number, T[]> {
+  const groups = new Map<number, T[]>();
+  for (const item of items) {
+    const shard = shardOf(addressOf(item));
+    groups.set(shard, [...groups.get(shard) ?? [], item]);
+  }
+  return groups;
+}
+
+/** PageToken is where ListSuppressions goes on: a shard and the last address given from it. */
+interface PageToken {
+  shard: number;
+  after: string;
+}
+
+const encodeToken = (token: PageToken): string => Buffer.from(JSON.stringify(token)).toString('base64url');
+
+/** decodePageToken reads a token ListSuppressions gave; undefined when it is not one. */
+export function decodePageToken(text: string): PageToken | undefined {
+  if (!text) return { shard: 0, after: '' };
+  try {
+    const token = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as PageToken;
+    const valid = Number.isInteger(token.shard) && token.shard >= 0 && token.shard < SUPPRESSION_SHARDS &&
+      typeof token.after === 'string';
+    return valid ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class SuppressionList {
+  readonly #client: Client;
+  readonly #taskQueue: string;
+
+  constructor(client: Client, taskQueue: string) {
+    this.#client = client;
+    this.#taskQueue = taskQueue;
+  }
+
+  #start(shard: number) {
+    return new WithStartWorkflowOperation(suppressionListWorkflow, {
+      workflowId: suppressionWorkflowId(shard),
+      taskQueue: this.#taskQueue,
+      args: [{ shard }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+  }
+
+  /** add puts addresses on the list (one already there keeps its first entry); answers how many were new. */
+  async add(entries: Suppression[]): Promise<number> {
+    const normalized = entries.map((s) => ({ ...s, email: normalizeAddress(s.email) }));
+    const counts = await Promise.all(
+      [...byShard(normalized, (s) => s.email)].map(([shard, group]) =>
+        this.#client.workflow.executeUpdateWithStart(suppressUpdate, {
+          args: [group],
+          startWorkflowOperation: this.#start(shard),
+        })
+      ),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** remove takes addresses off the list; answers how many were on it. */
+  async remove(emails: string[]): Promise<number> {
+    const counts = await Promise.all(
+      [...byShard(emails.map(normalizeAddress), (e) => e)].map(([shard, group]) =>
+        this.#client.workflow.executeUpdateWithStart(unsuppressUpdate, {
+          args: [group],
+          startWorkflowOperation: this.#start(shard),
+        })
+      ),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** among answers the entries of those addresses that are on the list, by normalized address. */
+  async among(emails: string[]): Promise<Map<string, Suppression>> {
+    const found = await Promise.all(
+      [...byShard([...new Set(emails.map(normalizeAddress))], (e) => e)].map(([shard, group]) =>
+        this.#shard(shard).query(suppressedAmongQuery, group).catch((err) => {
+          if (err instanceof WorkflowNotFoundError) return [];
+          throw err;
+        })
+      ),
+    );
+    return new Map(found.flat().map((s) => [s.email, s]));
+  }
+
+  /** list answers up to pageSize entries from the page token on, and the token of the next page ('' at the end). */
+  async list(token: PageToken, pageSize: number): Promise<{ entries: Suppression[]; nextPageToken: string }> {
+    const entries: Suppression[] = [];
+    let { shard, after } = token;
+    while (shard < SUPPRESSION_SHARDS && entries.length < pageSize) {
+      const page = await this.#shard(shard).query(listQuery, { after, limit: pageSize - entries.length }).catch(
+        (err) => {
+          if (err instanceof WorkflowNotFoundError) return { entries: [], total: 0 };
+          throw err;
+        },
+      );
+      entries.push(...page.entries);
+      if (page.entries.length > 0 && entries.length >= pageSize) {
+        after = page.entries.at(-1)!.email;
+        break;
+      }
+      shard += 1;
+      after = '';
+    }
+    const more = shard < SUPPRESSION_SHARDS;
+    return { entries, nextPageToken: more ? encodeToken({ shard, after }) : '' };
+  }
+
+  #shard(shard: number) {
+    return this.#client.workflow.getHandle(suppressionWorkflowId(shard));
+  }
+}
