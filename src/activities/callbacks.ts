@@ -87,6 +87,10 @@ export function createCallbackActivities(deps: CallbackDeps) {
 
     /** postEvents posts one batch of provider events (from a newsletter's events workflow). */
     async postEvents(event: NewsletterEventsEvent): Promise<Outcome> {
+      // The events workflow hands each provider event over once: count them once, not once per retry.
+      if (activityInfo().attempt === 1) {
+        for (const e of event.events) deps.metrics?.deliveryEvent(e.provider, e.kind, e.bounce ?? '');
+      }
       return await deliver(
         deps,
         'backend events callback',

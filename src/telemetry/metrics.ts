@@ -28,6 +28,8 @@ export interface DeliveryMetrics {
   batchStarted(provider: ProviderName): () => void;
   circuitState(provider: ProviderName, state: CircuitState): void;
   callback(outcome: 'ok' | 'retry' | 'rejected' | 'disabled'): void;
+  /** deliveryEvent counts provider events after the send, each once (bounce: hard, soft or ''). */
+  deliveryEvent(provider: string, kind: string, bounce: string): void;
   newsletterFinished(state: NewsletterState): void;
 }
 
@@ -143,8 +145,18 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
     registers,
   });
 
+  const deliveryEvents = new Counter({
+    name: 'newsletter_delivery_events_total',
+    help: 'Provider events after the send (webhooks), each provider event once, by provider, kind and bounce type.',
+    labelNames: ['provider', 'kind', 'bounce'],
+    registers,
+  });
+
   if (role === 'worker') {
     for (const provider of PROVIDERS) {
+      // Zero from the start, so bounce and complaint rates exist before the first event.
+      deliveryEvents.inc({ provider, kind: 'bounced', bounce: 'hard' }, 0);
+      deliveryEvents.inc({ provider, kind: 'complained', bounce: '' }, 0);
       emails.inc({ provider, result: 'sent', error_class: 'none' }, 0);
       inFlight.set({ provider }, 0);
       rateLimitWaits.inc({ provider }, 0);
@@ -188,5 +200,6 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
     },
     circuitState: (provider, state) => circuit.set({ provider }, CIRCUIT_VALUE[state]),
     callback: (outcome) => callbacks.inc({ outcome }),
+    deliveryEvent: (provider, kind, bounce) => deliveryEvents.inc({ provider, kind, bounce }),
   };
 }
