@@ -55,7 +55,8 @@ export interface Engagement {
 export const NO_ENGAGEMENT: Engagement = { delivered: 0, bounced: 0, complained: 0, opened: 0, clicked: 0 };
 
 /** eventsWorkflowIdFor names the workflow that receives a newsletter's events. */
-export const eventsWorkflowIdFor = (newsletterId: string): string => `newsletter-events-${newsletterId}`;
+// The colon keeps it apart from every newsletter workflow id (`newsletter-<id>`: ids have no colon).
+export const eventsWorkflowIdFor = (newsletterId: string): string => `newsletter-events:${newsletterId}`;
 
 /** METADATA_FIELDS are the metadata names every email carries. */
 export const METADATA_FIELDS = { newsletterId: 'newsletter_id', recipientId: 'recipient_id' } as const;

@@ -1,5 +1,5 @@
 /**
- * The events workflow: one per newsletter (`newsletter-events-<id>`), started by the first
+ * The events workflow: one per newsletter (`newsletter-events:<id>`), started by the first
  * provider webhook about it (signal-with-start from the bridge, which acknowledges the
  * webhook only once the signal is in Temporal). It counts each provider event once — a
  * redelivery repeats the provider's event id, and the last DEDUPE_WINDOW ids are kept — and

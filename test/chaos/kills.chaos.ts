@@ -5,11 +5,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { eventually } from '../support/eventually.ts';
 import { auth, newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
 import { finalStatus } from '../support/grpc.ts';
+import { post, webhookFor } from '../../mock-providers/webhooks.ts';
 import { type ChaosStack, deliveryOf, startChaosStack } from './stack.ts';
 
 const N = 5_000;
@@ -82,6 +85,10 @@ describe('chaos: crashes', { timeout: 900_000 }, () => {
 
   it('completes with every recipient once when the Temporal server is killed mid-send and restarted on its database', async (t) => {
     const id = newsletterId('tr');
+    // A scheduled newsletter waits through the restart too: its timer is in the database.
+    const scheduled = newsletterId('trs');
+    const sendAt = Timestamp.fromDate(new Date(Date.now() + 20_000));
+    await stack.newsletters.sendNewsletter(newsletterRequest(scheduled, recipients(50, 'trs-'), { sendAt }), auth);
     await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(2_000, 'tr-')), auth);
     await eventually(
       async () =>
@@ -101,5 +108,71 @@ describe('chaos: crashes', { timeout: 900_000 }, () => {
     assert.equal(status.state, NewsletterState.COMPLETED);
     assert.deepEqual([seen.distinct, seen.duplicates], [2_000, 0]);
     assert.equal(status.sent, seen.total);
+
+    const later = await finalStatus(stack, scheduled, 120_000);
+    const first = Math.min(
+      ...[...stack.mock.resend.received(), ...stack.mock.postmark.received()]
+        .filter((e) => e.to[0]!.startsWith('trs-')).map((e) => Date.parse(e.receivedAt)),
+    );
+    t.diagnostic(
+      `scheduled newsletter: ${NewsletterState[later.state]}, first email ${
+        first - Timestamp.toDate(sendAt).getTime()
+      } ms after send_at`,
+    );
+    assert.deepEqual([later.state, later.sent], [NewsletterState.COMPLETED, 50]);
+    assert.deepEqual(deliveryOf(stack.mock, 'trs-').duplicates, 0);
+    assert.ok(first >= Timestamp.toDate(sendAt).getTime(), 'nothing before send_at');
+  });
+});
+
+describe('chaos: the bridge killed while it takes webhooks', { timeout: 300_000 }, () => {
+  const secret = `whsec_${Buffer.from('chaos-webhook-secret').toString('base64')}`;
+  let stack: ChaosStack;
+  before(async () => {
+    stack = await startChaosStack('kills-webhooks', { workers: 1, env: { RESEND_WEBHOOK_SECRET: secret } });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  it('loses no acknowledged event and counts none twice when the bridge is SIGKILLed amid webhooks, as providers redeliver', async (t) => {
+    const n = 40;
+    const id = newsletterId('kw');
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(n, 'kw-')), auth);
+    assert.equal((await finalStatus(stack, id, 120_000)).state, NewsletterState.COMPLETED);
+    const target = { url: `${stack.webhookUrl}/resend`, secret };
+    // One delivered event per email, each with its own id, as Resend would send them.
+    const pending = stack.mock.resend.received().filter((e) => e.to[0]!.startsWith('kw-'))
+      .map((email) => webhookFor('resend', email, 'delivered', target));
+    let rounds = 0;
+    let kills = 0;
+    while (pending.length > 0 && rounds < 20) {
+      rounds += 1;
+      // All at once, the bridge SIGKILLed in the middle of the first rounds: some are acknowledged,
+      // some cut off, some recorded but not acknowledged. What was not acknowledged goes again.
+      const statuses = Promise.all(pending.map((delivery) => post(target, delivery)));
+      if (kills < 3) {
+        await sleep(20 + Math.random() * 60);
+        await stack.killBridge();
+        kills += 1;
+      }
+      const answered = await statuses;
+      const retry = pending.filter((_, i) => answered[i] !== 200);
+      pending.splice(0, pending.length, ...retry);
+    }
+    assert.equal(pending.length, 0, 'every webhook acknowledged in the end');
+    const events = await eventually(() => {
+      const all = stack.backend.events.filter((c) => c.event.newsletter_id === id).flatMap((c) => c.event.events);
+      return new Set(all.map((e) => e.event_id)).size === n ? all : undefined;
+    }, 60_000);
+    const status = (await stack.newsletters.getNewsletterStatus({ newsletterId: id }, auth).response).status!;
+    t.diagnostic(
+      `${n} webhooks, bridge SIGKILLed ${kills} times amid them, ${rounds} rounds of redelivery: ` +
+        `backend got ${events.length} events (${
+          new Set(events.map((e) => e.event_id)).size
+        } distinct), status delivered ${status.delivered}`,
+    );
+    assert.equal(events.length, n, 'each event once at the backend');
+    assert.equal(status.delivered, n, 'each event counted once');
   });
 });

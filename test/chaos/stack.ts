@@ -28,6 +28,10 @@ const MAIN = join(ROOT, 'dist/src/main.js');
 export interface ChaosStack extends Clients {
   mock: MockProviders;
   backend: BackendMock;
+  /** webhookUrl is the bridge's webhook endpoint base (`…/webhooks/resend`, `…/webhooks/postmark`), the same across restarts. */
+  webhookUrl: string;
+  /** killBridge SIGKILLs the bridge and starts it again on the same ports. */
+  killBridge(): Promise<void>;
   /** killWorker SIGKILLs worker i (no drain, no goodbye) and starts a new one in its place. */
   killWorker(i: number): Promise<void>;
   /** restartTemporal SIGKILLs the Temporal server and starts it again on the same database file. */
@@ -107,13 +111,23 @@ export async function startChaosStack(
       return worker;
     };
 
-    const grpcPort = await freePort(HOST);
-    const bridgeOps = await freePort(HOST);
-    const bridge = startNode(`${name}-bridge`, MAIN, ['--role=bridge'], {
-      env: { ...env, TEMPORAL_SERVER_PORT: String(grpcPort), BRIDGE_OPS_PORT: String(bridgeOps) },
-      logDir: LOG_DIR,
-    });
-    services.push(bridge);
+    const [grpcPort, bridgeOps, webhookPort] = [await freePort(HOST), await freePort(HOST), await freePort(HOST)];
+    let bridges = 0;
+    const startBridge = () => {
+      bridges += 1;
+      const child = startNode(`${name}-bridge${bridges}`, MAIN, ['--role=bridge'], {
+        env: {
+          ...env,
+          TEMPORAL_SERVER_PORT: String(grpcPort),
+          BRIDGE_OPS_PORT: String(bridgeOps),
+          WEBHOOK_PORT: String(webhookPort),
+        },
+        logDir: LOG_DIR,
+      });
+      services.push(child);
+      return child;
+    };
+    let bridge = startBridge();
     const workers: Child[] = [];
     for (let i = 0; i < options.workers; i++) workers.push(await startWorker());
     await waitUntil(bridge, 'readiness', () => ok(`http://${HOST}:${bridgeOps}/ready`), 60_000);
@@ -123,6 +137,12 @@ export async function startChaosStack(
       ...clients,
       mock,
       backend,
+      webhookUrl: `http://${HOST}:${webhookPort}/webhooks`,
+      async killBridge() {
+        await kill(bridge);
+        bridge = startBridge();
+        await waitUntil(bridge, 'readiness', () => ok(`http://${HOST}:${bridgeOps}/ready`), 60_000);
+      },
       async killWorker(i) {
         await kill(workers[i]!);
         workers[i] = await startWorker();

@@ -240,5 +240,12 @@ describe('provider webhooks through Postmark', { timeout: 120_000 }, () => {
       listed.map((s) => [s.email, s.reason, s.source]),
       [['wpb-0@example.com', 'hard_bounce', 'postmark'], ['wpb-2@example.com', 'complaint', 'postmark']],
     );
+    // The next newsletter to the same people skips both.
+    const next = newsletterId('wpb2');
+    await stack.newsletters.sendNewsletter(newsletterRequest(next, recipients(3, 'wpb-')), auth).response;
+    const done = await finalStatus(stack, next);
+    assert.deepEqual([done.sent, done.skipped], [1, 2]);
+    const sentTo = (addr: string) => stack.mock.postmark.received().filter((e) => e.to[0] === addr).length;
+    assert.deepEqual(['wpb-0', 'wpb-1', 'wpb-2'].map((p) => sentTo(`${p}@example.com`)), [1, 2, 1]);
   });
 });
