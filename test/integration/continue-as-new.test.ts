@@ -143,7 +143,9 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
     const handle = stack.env.client.workflow.getHandle(workflowIdFor(id));
     await eventually(async () => (await handle.describe()).status.name === 'COMPLETED', 180_000, 500);
     assert.equal((await statusOf(id)).callbacksOwed, 0);
-    const events = stack.backend.eventsFor(id).map((e) => e.event_id);
+    // At least once, in order: a callback in flight when the run continues as new goes again from the
+    // next run (the backend drops the repeat by event_id).
+    const events = [...new Set(stack.backend.eventsFor(id).map((e) => e.event_id))];
     assert.deepEqual(events, [`${id}:started`, `${id}:final`]);
     const results = stack.backend.resultsFor(id);
     assert.equal(new Set(results.map((e) => e.event_id)).size, 30);
