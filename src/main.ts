@@ -4,23 +4,26 @@
  * on SIGINT/SIGTERM. Starts nothing else (no Temporal server, no mocks).
  */
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import { temporalConnectionOptions } from './temporal-connection.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { dataConverter } from './data-converter.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { startBridge } from './bridge/server.ts';
 import { createMetrics } from './telemetry/metrics.ts';
-import { fetchText, freePort, startOpsServer } from './telemetry/ops-server.ts';
+import { startOpsServer } from './telemetry/ops-server.ts';
 import { startWebhookServer } from './webhooks/server.ts';
-import { installTemporalRuntime } from './telemetry/temporal-runtime.ts';
 import { clientInterceptors } from './telemetry/temporal-tracing.ts';
 import { setupTracing, type Tracing } from './telemetry/tracing.ts';
-import { createWorker, type NewsletterWorkers } from './worker/worker.ts';
 import type { Config } from './config.ts';
 
 type Role = 'bridge' | 'worker' | 'all';
 type Stop = () => Promise<void>;
+
+/** runtime names what runs this process: the bridge runs on Node and on Deno 2 from the same sources. */
+function runtime(): string {
+  const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno;
+  return deno ? `deno ${deno.version.deno}` : `node ${process.version}`;
+}
 
 function parseRole(argv: string[]): Role {
   const arg = argv.find((a) => a.startsWith('--role='));
@@ -74,57 +77,6 @@ async function runBridge(config: Config, logger: Logger): Promise<Stop> {
   };
 }
 
-async function connectWorker(config: Config, logger: Logger): Promise<NativeConnection> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await NativeConnection.connect(temporalConnectionOptions(config.temporal));
-    } catch (err) {
-      const delay = Math.min(1_000 * attempt, 10_000);
-      logger.warn(
-        { err: (err as Error).message, attempt },
-        `Temporal unreachable at ${config.temporal.address}; retrying in ${delay} ms`,
-      );
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
-}
-
-async function runWorker(
-  config: Config,
-  logger: Logger,
-  tracing: Tracing,
-  coreMetricsUrl: string | undefined,
-): Promise<Stop> {
-  const log = logger.child({ role: 'worker' });
-  const metrics = createMetrics('worker');
-  // The ops endpoint comes up first (not ready) while the worker waits for Temporal.
-  const current: { worker?: NewsletterWorkers } = {};
-  const ops = await startOpsServer({
-    host: config.grpc.host,
-    port: config.ops.workerPort,
-    registry: metrics.registry,
-    ready: () => Promise.resolve(current.worker?.getState() === 'RUNNING'),
-    // Temporal Core's own metrics (temporal_*) through the same scrape target.
-    extraMetrics: coreMetricsUrl ? () => fetchText(coreMetricsUrl) : undefined,
-  });
-  log.info({ port: ops.port }, 'worker ops endpoint: /health /ready /metrics');
-  const connection = await connectWorker(config, log);
-  const worker = await createWorker({ config, connection, logger: log, metrics, tracing });
-  current.worker = worker;
-  const running = worker.run();
-  log.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');
-  running.catch((err) => {
-    log.fatal({ err }, 'worker stopped unexpectedly');
-    process.exitCode = 1;
-  });
-  return async () => {
-    worker.shutdown();
-    await running.catch(() => {});
-    await connection.close();
-    await ops.close();
-  };
-}
-
 async function main(): Promise<void> {
   let config: Config;
   let role: Role;
@@ -139,10 +91,12 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  logger.info({ role, runtime: runtime() }, 'starting');
   const tracing = setupTracing({ serviceName: config.tracing.serviceName, otlp: config.tracing.otlp });
-  // Core serves its metrics on a private loopback port; the worker's /metrics includes them.
-  const corePort = role === 'bridge' ? undefined : await freePort('127.0.0.1');
-  installTemporalRuntime(logger, config.logLevel, corePort ? `127.0.0.1:${corePort}` : undefined);
+  // The worker's modules load only for a worker role: they need the Temporal Core native
+  // library, which the bridge does not use (and which Deno, where the bridge also runs, cannot load).
+  const worker = role === 'bridge' ? undefined : await import('./worker/run.ts');
+  await worker?.installRuntime(config, logger);
   const stops: Stop[] = [async () => await tracing.shutdown()];
   let stopping = false;
   const stop = async (signal: string) => {
@@ -159,9 +113,7 @@ async function main(): Promise<void> {
   try {
     if (role !== 'worker') stops.push(await runBridge(config, logger));
     if (role !== 'bridge') {
-      stops.push(
-        await runWorker(config, logger, tracing, corePort ? `http://127.0.0.1:${corePort}/metrics` : undefined),
-      );
+      stops.push(await worker!.runWorker(config, logger, tracing));
     }
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, 'start-up failed');

@@ -1,0 +1,73 @@
+/**
+ * The worker role (`src/main.ts --role=worker|all`): the Temporal runtime with our logger and
+ * Core's metrics, the connection (retried until Temporal answers), the ops endpoint and the
+ * workers. Loaded by main.ts only for a worker role: it needs the Temporal Core native library.
+ */
+import { NativeConnection } from '@temporalio/worker';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { createMetrics } from '../telemetry/metrics.ts';
+import { fetchText, freePort, startOpsServer } from '../telemetry/ops-server.ts';
+import { installTemporalRuntime } from '../telemetry/temporal-runtime.ts';
+import type { Tracing } from '../telemetry/tracing.ts';
+import { temporalConnectionOptions } from '../temporal-connection.ts';
+import { createWorker, type NewsletterWorkers } from './worker.ts';
+
+type Stop = () => Promise<void>;
+
+let coreMetricsUrl: string | undefined;
+
+/** installRuntime installs the process-wide Temporal runtime; Core serves its metrics on a private loopback port. */
+export async function installRuntime(config: Config, logger: Logger): Promise<void> {
+  const corePort = await freePort('127.0.0.1');
+  coreMetricsUrl = `http://127.0.0.1:${corePort}/metrics`;
+  installTemporalRuntime(logger, config.logLevel, `127.0.0.1:${corePort}`);
+}
+
+async function connectWorker(config: Config, logger: Logger): Promise<NativeConnection> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await NativeConnection.connect(temporalConnectionOptions(config.temporal));
+    } catch (err) {
+      const delay = Math.min(1_000 * attempt, 10_000);
+      logger.warn(
+        { err: (err as Error).message, attempt },
+        `Temporal unreachable at ${config.temporal.address}; retrying in ${delay} ms`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/** runWorker starts the worker role and returns how to stop it. */
+export async function runWorker(config: Config, logger: Logger, tracing: Tracing): Promise<Stop> {
+  const log = logger.child({ role: 'worker' });
+  const metrics = createMetrics('worker');
+  const coreMetrics = coreMetricsUrl;
+  // The ops endpoint comes up first (not ready) while the worker waits for Temporal.
+  const current: { worker?: NewsletterWorkers } = {};
+  const ops = await startOpsServer({
+    host: config.grpc.host,
+    port: config.ops.workerPort,
+    registry: metrics.registry,
+    ready: () => Promise.resolve(current.worker?.getState() === 'RUNNING'),
+    // Temporal Core's own metrics (temporal_*) through the same scrape target.
+    extraMetrics: coreMetrics ? () => fetchText(coreMetrics) : undefined,
+  });
+  log.info({ port: ops.port }, 'worker ops endpoint: /health /ready /metrics');
+  const connection = await connectWorker(config, log);
+  const worker = await createWorker({ config, connection, logger: log, metrics, tracing });
+  current.worker = worker;
+  const running = worker.run();
+  log.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');
+  running.catch((err) => {
+    log.fatal({ err }, 'worker stopped unexpectedly');
+    process.exitCode = 1;
+  });
+  return async () => {
+    worker.shutdown();
+    await running.catch(() => {});
+    await connection.close();
+    await ops.close();
+  };
+}
