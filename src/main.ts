@@ -13,7 +13,7 @@ import { createMetrics } from './telemetry/metrics.ts';
 import { startOpsServer } from './telemetry/ops-server.ts';
 import { startWebhookServer } from './webhooks/server.ts';
 import { clientInterceptors } from './telemetry/temporal-tracing.ts';
-import { setupTracing, type Tracing } from './telemetry/tracing.ts';
+import { setupTracing } from './telemetry/tracing.ts';
 import type { Config } from './config.ts';
 
 type Role = 'bridge' | 'worker' | 'all';
