@@ -66,6 +66,7 @@ const schema = z.object({
   POSTMARK_WEBHOOK_PASSWORD: optionalString,
   WORKER_OPS_PORT: port(9465),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   PROVIDER_TIMEOUT_MS: positiveInt(15_000, 300_000),
   CIRCUIT_BREAKER_FAILURE_THRESHOLD: positiveInt(5, 1000),
   CIRCUIT_BREAKER_COOLDOWN_MS: positiveInt(30_000, 3_600_000),
@@ -135,6 +136,8 @@ export interface Config {
    */
   webhooks: { port: number; resendSecret?: string; postmark?: { user: string; password: string } };
   logLevel: string;
+  /** logFormat: JSON lines (the default, for log pipelines) or pretty (a person at a terminal: make dev, npm run dev). */
+  logFormat: 'json' | 'pretty';
   /** tracing: spans are exported over OTLP only when an OTLP endpoint is configured. */
   tracing: { serviceName: string; otlp: boolean };
 }
@@ -274,6 +277,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         : {}),
     },
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     tracing: {
       serviceName: e.OTEL_SERVICE_NAME,
       otlp: Boolean(e.OTEL_EXPORTER_OTLP_ENDPOINT || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) &&

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { context, trace } from '@opentelemetry/api';
-import { createLogger } from './logger.ts';
+import { createLogger, prettyStream } from './logger.ts';
 import { setupTracing } from './telemetry/tracing.ts';
 
 function capture() {
@@ -40,5 +40,27 @@ describe('createLogger', () => {
     logger.info('outside');
     assert.equal(lines[0]!.trace_id, spanContext.traceId);
     assert.equal(lines[1]!.trace_id, undefined);
+  });
+
+  it('writes one readable line per entry for a terminal, still without secrets, coloured only when asked', () => {
+    const write = (colorize: boolean) => {
+      let text = '';
+      const sink = new Writable({
+        write(chunk, _encoding, done) {
+          text += String(chunk);
+          done();
+        },
+      });
+      createLogger('info', 'test', prettyStream(colorize, sink))
+        .child({ newsletter_id: 'n1' })
+        .info({ apiKey: 're_secret' }, 'batch sent');
+      return text;
+    };
+    const plain = write(false);
+    assert.match(plain, /^\[\d{2}:\d{2}:\d{2}\.\d{3}\] INFO: batch sent\n/);
+    assert.match(plain, /newsletter_id: "n1"/);
+    assert.ok(!plain.includes('re_secret'), plain);
+    assert.ok(!plain.includes('\x1b['), 'no colour codes when not on a terminal');
+    assert.ok(write(true).includes('\x1b['), 'colour codes on a terminal');
   });
 });

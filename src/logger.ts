@@ -3,9 +3,28 @@
  * redaction list covers every field that may carry a key or token.
  */
 import { trace } from '@opentelemetry/api';
+import process from 'node:process';
 import { type Logger, pino } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
+
+/**
+ * prettyStream writes each entry as one readable line (time, level, message, then the
+ * fields), for a person at a terminal; colours only when stdout is one (never into a file).
+ */
+export function prettyStream(
+  colorize = process.stdout.isTTY === true,
+  destination?: NodeJS.WritableStream,
+): pino.DestinationStream {
+  return pretty({
+    colorize,
+    sync: true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,service,name',
+    ...(destination ? { destination } : {}),
+  });
+}
 
 /** createLogger builds the root logger; children add newsletter_id, batch, provider. */
 export function createLogger(

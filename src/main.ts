@@ -7,7 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { temporalConnectionOptions } from './temporal-connection.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { dataConverter } from './data-converter.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { createLogger, type Logger, prettyStream } from './logger.ts';
 import { startBridge } from './bridge/server.ts';
 import { createMetrics } from './telemetry/metrics.ts';
 import { startOpsServer } from './telemetry/ops-server.ts';
@@ -90,7 +90,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, config.logFormat === 'pretty' ? prettyStream() : undefined);
   logger.info({ role, runtime: runtime() }, 'starting');
   const tracing = setupTracing({ serviceName: config.tracing.serviceName, otlp: config.tracing.otlp });
   // The worker's modules load only for a worker role: they need the Temporal Core native

@@ -28,6 +28,7 @@ import { Certificates } from './certificates.ts';
 import { toRpcStatus } from './errors.ts';
 import { forCaller, streamsPerCaller } from './limits.ts';
 import { createNewsletterService } from './newsletter-service.ts';
+import { listenShared } from './shared-port.ts';
 import { NewsletterGateway } from './temporal-gateway.ts';
 import { createReflectionService } from './reflection.ts';
 import { createWorkflowService } from './workflow-service.ts';
@@ -205,7 +206,18 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
   };
 
   const { credentials, certificates } = await credentialsOf(config.grpc.tls, logger);
-  const port = await new Promise<number>((resolve, reject) =>
+  // Plaintext: one port for gRPC and HTTP/1.1 /health and /ready (as on the ops port); TLS: gRPC only.
+  const shared = config.grpc.tls
+    ? undefined
+    : await listenShared(server, config.grpc.host, config.grpc.port, (req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      const body = (status: number, value: object) =>
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+      if (path === '/health') body(200, { status: 'ok', grpc: serving ? 'SERVING' : 'NOT_SERVING' });
+      else if (path === '/ready') body(serving ? 200 : 503, { status: serving ? 'ready' : 'not ready' });
+      else body(404, { error: 'not found: this port serves gRPC, /health and /ready' });
+    });
+  const port = shared?.port ?? await new Promise<number>((resolve, reject) =>
     server.bindAsync(
       `${config.grpc.host}:${config.grpc.port}`,
       credentials,
@@ -234,6 +246,7 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
           resolve();
         });
       });
+      await shared?.close();
       await watchStopped;
     },
   };

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
 import { createActivities } from '../activities/index.ts';
 import { createBatchSource, loadDefinitionFromHistory } from '../activities/sources.ts';
@@ -19,7 +19,7 @@ import { createProviders } from '../providers/index.ts';
 import type { EmailProvider } from '../providers/types.ts';
 import { SuppressionList } from '../suppression/list.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
-import { workerTracingOptions } from '../telemetry/temporal-tracing.ts';
+import { workerTracingOptions, WORKFLOW_INTERCEPTOR_MODULES } from '../telemetry/temporal-tracing.ts';
 import type { Tracing } from '../telemetry/tracing.ts';
 
 /** workflowsPath is the workflow bundle entry beside this module (.ts from source, .js from dist). */
@@ -28,11 +28,32 @@ export const workflowsPath = fileURLToPath(new URL(`../workflows/index${extname(
 /** prebuiltBundlePath is where `npm run build` writes the workflow bundle (dist/workflow-bundle.js; see bundle.ts). */
 export const prebuiltBundlePath = fileURLToPath(new URL('../../workflow-bundle.js', import.meta.url));
 
-/** workflowCode is the pre-built bundle when this module runs from dist/, otherwise the sources to bundle at start. */
-function workflowCode(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
-  return extname(import.meta.url) === '.js' && existsSync(prebuiltBundlePath)
-    ? { workflowBundle: { codePath: prebuiltBundlePath } }
-    : { workflowsPath };
+/**
+ * workflowCode is the pre-built bundle when this module runs from dist/; from source the
+ * worker bundles at start, and webpack's report (several kilobytes) goes to debug, not into
+ * every start-up's info log. Bundled with the interceptor modules, as `npm run build` does.
+ */
+async function workflowCode(logger: Logger): Promise<Pick<WorkerOptions, 'workflowBundle'>> {
+  if (extname(import.meta.url) === '.js' && existsSync(prebuiltBundlePath)) {
+    return { workflowBundle: { codePath: prebuiltBundlePath } };
+  }
+  const log = logger.child({ component: 'workflow-bundler' });
+  const quiet = {
+    log: (_level: string, message: string, meta?: object) => log.debug(meta ?? {}, message),
+    trace: (message: string, meta?: object) => log.trace(meta ?? {}, message),
+    debug: (message: string, meta?: object) => log.debug(meta ?? {}, message),
+    info: (message: string, meta?: object) => log.debug(meta ?? {}, message),
+    warn: (message: string, meta?: object) => log.warn(meta ?? {}, message),
+    error: (message: string, meta?: object) => log.error(meta ?? {}, message),
+  };
+  const started = Date.now();
+  const workflowBundle = await bundleWorkflowCode({
+    workflowsPath,
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+    logger: quiet,
+  });
+  log.info({ kib: Math.round(workflowBundle.code.length / 1024), ms: Date.now() - started }, 'workflow code bundled');
+  return { workflowBundle };
 }
 
 /** WorkerDeps are what the worker needs; providers and backend default to those the config describes. */
@@ -155,7 +176,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     dataConverter,
     shutdownGraceTime: '30 seconds',
   } as const;
-  const code = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : workflowCode();
+  const code = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : await workflowCode(logger);
   const main = await Worker.create({
     ...common,
     taskQueue: config.temporal.taskQueue,

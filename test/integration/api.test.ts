@@ -274,6 +274,20 @@ describe('gRPC API', { timeout: 180_000 }, () => {
     assert.equal(JSON.parse(sent).workflowId, `newsletter-${request.newsletterId}`);
   });
 
+  it('answers HTTP/1.1 /health and /ready on the gRPC port, beside gRPC on the same port', async () => {
+    // curl, as the original README shows it (HTTP/1.1 on the gRPC port).
+    const { stdout: body } = await run('curl', ['-sS', '--http1.1', `http://127.0.0.1:${stack.bridge.port}/health`]);
+    assert.deepEqual(JSON.parse(body), { status: 'ok', grpc: 'SERVING' });
+    const ready = await fetch(`http://127.0.0.1:${stack.bridge.port}/ready`);
+    assert.equal(ready.status, 200);
+    const other = await fetch(`http://127.0.0.1:${stack.bridge.port}/anything`);
+    assert.equal(other.status, 404);
+    // The same port still speaks gRPC, also to a client that opened before the HTTP/1.1 calls.
+    const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId: 'no-such' }, stack.auth)
+      .then(() => assert.fail('expected NOT_FOUND'), (err: RpcError) => ({ response: err.code }));
+    assert.equal(response, 'NOT_FOUND');
+  });
+
   it('cancels a newsletter through the generic CancelWorkflow like CancelNewsletter, and signals reach workflows', async () => {
     stack.mock.resend.setLatency(300);
     try {

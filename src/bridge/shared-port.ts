@@ -1,0 +1,74 @@
+/**
+ * One plaintext port for gRPC and HTTP/1.1, so `curl http://localhost:50051/health` answers
+ * on the gRPC port as well as on the ops port. The first bytes of a connection tell the two
+ * apart: gRPC over cleartext always opens with HTTP/2's connection preface ("PRI * HTTP/2.0"),
+ * which no HTTP/1.1 request starts with. HTTP/2 connections are handed to grpc-js through
+ * its connection injector (the same server, interceptors and shutdown as a bound port);
+ * the others go to a small HTTP/1.1 server.
+ */
+import { Buffer } from 'node:buffer';
+import { createServer as createHttpServer, type RequestListener } from 'node:http';
+import { createServer as createNetServer, type Socket } from 'node:net';
+import { type Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n');
+
+/** SharedPort is the listening port; close stops taking connections and ends the HTTP/1.1 ones. */
+export interface SharedPort {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * listenShared listens on host:port; HTTP/2 connections go to grpc (plaintext: TLS ports are
+ * bound by grpc-js itself), HTTP/1.1 ones to http1. A connection that says nothing within
+ * 10 s, or that closes before it can be told apart, is closed.
+ */
+export async function listenShared(
+  grpc: GrpcServer,
+  host: string,
+  port: number,
+  http1: RequestListener,
+): Promise<SharedPort> {
+  const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure());
+  const web = createHttpServer(http1);
+  const sniff = (socket: Socket) => {
+    let seen = Buffer.alloc(0);
+    socket.setTimeout(10_000, () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+    const onData = (chunk: Buffer) => {
+      seen = Buffer.concat([seen, chunk]);
+      const n = Math.min(seen.length, PREFACE.length);
+      const http2 = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
+      if (http2 && n < PREFACE.length) return; // a prefix of the preface so far: wait for more
+      socket.off('data', onData);
+      socket.pause();
+      socket.setTimeout(0);
+      socket.unshift(seen);
+      if (http2) injector.injectConnection(socket);
+      else {
+        web.emit('connection', socket);
+        socket.resume(); // the HTTP/1.1 parser reads through 'data' events, which a paused socket holds back
+      }
+    };
+    socket.on('data', onData);
+  };
+  const listener = createNetServer(sniff);
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen(port, host, () => {
+      listener.off('error', reject);
+      resolve();
+    });
+  });
+  const address = listener.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        // gRPC sessions end with the grpc-js server's own shutdown (the injector's server is one of its own).
+        listener.close(() => resolve());
+        web.closeAllConnections();
+      }),
+  };
+}
