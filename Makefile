@@ -9,9 +9,10 @@ DENO_CHECKED := contracts src/config.ts src/domain src/providers src/bridge src/
 
 .PHONY: compose-check e2e dev test unit integration setup replay-record chaos proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
 
-## dev: run the whole service on embedded defaults (Temporal dev server, mock providers, bridge + worker)
+## dev: run the whole service on embedded defaults (Temporal dev server, mock providers, bridge + worker),
+## with the settings of .env when there is one (Node's own loader; variables already in the environment win)
 dev: setup
-	$(NODE_TS) scripts/dev.ts
+	$(NODE_TS) --env-file-if-exists=.env scripts/dev.ts
 
 ## test: unit + integration tests (integration runs against a real Temporal dev server)
 test: setup

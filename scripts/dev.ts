@@ -147,6 +147,8 @@ async function main(): Promise<void> {
 
   start('service', process.execPath, [...process.execArgv, 'src/main.ts', '--role=all'], {
     TEMPORAL_ADDRESS: temporalAddress,
+    // A person reads these logs: one readable line per entry (JSON when LOG_FORMAT=json is asked for).
+    LOG_FORMAT: env.LOG_FORMAT || 'pretty',
     ...mockEnv,
   });
   await waitForPort(env.GRPC_HOST ?? '127.0.0.1', Number(grpcPort), 'the gRPC bridge');

@@ -59,6 +59,7 @@ describe('make dev', { timeout: 180_000 }, () => {
       POSTMARK_API_KEY: '',
       INTERNAL_SERVICE_TOKEN: '',
       LOG_LEVEL: 'warn',
+      LOG_FORMAT: '',
     };
     const child = spawn(process.execPath, [...process.execArgv, 'scripts/dev.ts'], {
       env,
@@ -134,6 +135,11 @@ describe('make dev', { timeout: 180_000 }, () => {
       bridgeMetrics,
       /^newsletter_grpc_server_handled_total\{[^}]*method="SendNewsletter"[^}]*code="OK"[^}]*\} 1$/m,
     );
+
+    // A person reads this terminal: readable lines, no JSON, no webpack report (it is not a terminal here: no colours).
+    assert.match(output, /^\[\d{2}:\d{2}:\d{2}\.\d{3}\] WARN: INTERNAL_SERVICE_TOKEN is not set/m);
+    assert.ok(!output.includes('{"level"'), 'no JSON log lines under make dev');
+    assert.ok(!output.includes('\x1b['), 'no colour codes when the output is not a terminal');
 
     child.kill('SIGINT');
     assert.equal(await exited, 0);
