@@ -1,5 +1,6 @@
 /**
- * `make dev`: the whole service on embedded defaults, for a laptop.
+ * `make dev` and `npm run dev`: the whole service on embedded defaults, for a laptop, with the
+ * settings of `.env` when there is one (loaded by Node's --env-file-if-exists; the environment wins).
  *   1. a Temporal dev server (SQLite in .data/, UI on 127.0.0.1:8233),
  *      unless one already answers on TEMPORAL_ADDRESS,
  *   2. the mock providers, when neither RESEND_API_KEY nor POSTMARK_API_KEY is set,
@@ -15,7 +16,11 @@ import { serviceEnv } from '../test/support/service-env.ts';
 import { devServerArgs } from '../test/support/temporal.ts';
 
 const root = new URL('..', import.meta.url).pathname;
-const env: Record<string, string | undefined> = { ...process.env };
+// An empty variable (as config.example.env leaves most of them) means unset, as the service's config reads it;
+// passed on empty, some children would take it for a value (the Temporal server refuses OTEL_TRACES_EXPORTER='').
+const env: Record<string, string | undefined> = Object.fromEntries(
+  Object.entries(process.env).filter(([, value]) => value !== ''),
+);
 const temporalAddress = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
 const [temporalHost, temporalPort] = temporalAddress.split(':') as [string, string];
 const grpcPort = env.TEMPORAL_SERVER_PORT ?? '50051';

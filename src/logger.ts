@@ -11,7 +11,7 @@ export type { Logger };
 
 /**
  * prettyStream writes each entry as one readable line (time, level, message, then the
- * fields), for a person at a terminal; colours only when stdout is one (never into a file).
+ * fields as compact JSON), for a person at a terminal; colours only when stdout is one (never into a file).
  */
 export function prettyStream(
   colorize = process.stdout.isTTY === true,
@@ -20,6 +20,7 @@ export function prettyStream(
   return pretty({
     colorize,
     sync: true,
+    singleLine: true,
     translateTime: 'SYS:HH:MM:ss.l',
     ignore: 'pid,hostname,service,name',
     ...(destination ? { destination } : {}),
