@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 NODE_TS := node --experimental-transform-types --disable-warning=ExperimentalWarning
 DENO_CHECKED := contracts src/config.ts src/domain src/providers src/bridge src/backend mock-providers
 
-.PHONY: compose-check e2e dev test unit integration setup replay-record chaos proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
+.PHONY: contracts-deno compose-check e2e dev test unit integration setup replay-record chaos proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
 
 ## dev: run the whole service on embedded defaults (Temporal dev server, mock providers, bridge + worker),
 ## with the settings of .env when there is one (Node's own loader; variables already in the environment win)
@@ -25,6 +25,10 @@ unit: setup
 
 integration: setup
 	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-force-exit --test-concurrency=1 --test-timeout=300000 'test/**/*.test.ts'
+
+## contracts-deno: the contracts package's specs under Deno 2 (make test runs them under Node)
+contracts-deno: setup
+	cd contracts && ../node_modules/.bin/deno test --allow-net --allow-env --allow-read --allow-sys
 
 setup:
 	@scripts/setup.sh

@@ -1,0 +1,218 @@
+/**
+ * createNewsletterClient: the typed gRPC clients of authentik-temporal-server with what
+ * every caller needs set once — the bearer token, a deadline on every unary call, TLS —
+ * and retries where a retry is safe.
+ *
+ * Retried (on UNAVAILABLE only: the server was not reached or went away, with capped,
+ * jittered backoff, within the call's deadline):
+ * - reads: GetNewsletterStatus, ListSuppressions, GetWorkflowResult;
+ * - WatchNewsletter: a stream that ends UNAVAILABLE (a restart, or the server's
+ *   WATCH_MAX_LIFETIME) is opened again; it starts with the current status, so the
+ *   caller sees at most a repeated snapshot, never a gap;
+ * - SendNewsletter: `newsletter_id` is its idempotency key, so a retry after a lost answer
+ *   never starts a second send — it answers `already_exists: true` with the same workflow.
+ * Never retried: cancel, pause, resume, reschedule, suppression changes and the generic
+ * StartWorkflow / SignalWorkflow / CancelWorkflow, whose second call is not the same as one.
+ */
+import { Buffer } from 'node:buffer';
+import { ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { GrpcTransport } from '@protobuf-ts/grpc-transport';
+import {
+  Deferred,
+  DeferredState,
+  type MethodInfo,
+  RpcError,
+  type RpcInterceptor,
+  type RpcMetadata,
+  type RpcOptions,
+  RpcOutputStreamController,
+  type RpcStatus,
+  ServerStreamingCall,
+  UnaryCall,
+} from '@protobuf-ts/runtime-rpc';
+import { NewsletterServiceClient } from './gen/authentik/temporal/v1/newsletter.client.ts';
+import { WorkflowServiceClient } from './gen/authentik/temporal/v1/workflow.client.ts';
+
+/** TlsOptions are PEM contents (not paths: this package reads no files). */
+export interface TlsOptions {
+  /** ca is the CA to trust instead of the system's. */
+  ca?: string | Uint8Array;
+  /** cert and key are the client's certificate and key, for a server that asks for one (mTLS). */
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
+}
+
+/** NewsletterClientOptions say where the service is and how to reach it. */
+export interface NewsletterClientOptions {
+  /** address is host:port of the bridge (TEMPORAL_SERVER_PORT on the server, 50051 by default). */
+  address: string;
+  /** token is the server's INTERNAL_SERVICE_TOKEN, sent as `authorization: Bearer <token>`. */
+  token?: string;
+  /** tls: true for TLS with the system's CAs, options for a CA or a client certificate; plaintext when absent. */
+  tls?: boolean | TlsOptions;
+  /** deadlineMs bounds each unary call, its retries included (default 30 s); a call's own `timeout` wins. */
+  deadlineMs?: number;
+  /** retries is how many times a safe call is tried again after UNAVAILABLE (default 4). */
+  retries?: number;
+  /** channelOptions are passed to grpc-js as they are. */
+  channelOptions?: ChannelOptions;
+}
+
+/** NewsletterClient holds the two typed clients over one connection. */
+export interface NewsletterClient {
+  newsletters: NewsletterServiceClient;
+  workflows: WorkflowServiceClient;
+  /** close ends the connection (open streams end CANCELLED). */
+  close(): void;
+}
+
+/** RETRIED_METHODS are the methods a retry cannot turn into a second, different action. */
+export const RETRIED_METHODS: ReadonlySet<string> = new Set([
+  'authentik.temporal.v1.NewsletterService/SendNewsletter',
+  'authentik.temporal.v1.NewsletterService/GetNewsletterStatus',
+  'authentik.temporal.v1.NewsletterService/WatchNewsletter',
+  'authentik.temporal.v1.NewsletterService/ListSuppressions',
+  'authentik.temporal.v1.WorkflowService/GetWorkflowResult',
+]);
+
+const DEFAULT_DEADLINE_MS = 30_000;
+const DEFAULT_RETRIES = 4;
+
+/** createNewsletterClient connects (lazily: the first call opens the connection) to the bridge at options.address. */
+export function createNewsletterClient(options: NewsletterClientOptions): NewsletterClient {
+  if (!/^[^\s/]+:\d{1,5}$/.test(options.address)) {
+    throw new TypeError(`address: must be host:port (got "${options.address}")`);
+  }
+  const transport = new GrpcTransport({
+    host: options.address,
+    channelCredentials: credentialsOf(options.tls),
+    clientOptions: options.channelOptions,
+    meta: options.token ? { authorization: `Bearer ${options.token}` } : {},
+    interceptors: [
+      retrying({ deadlineMs: options.deadlineMs ?? DEFAULT_DEADLINE_MS, retries: options.retries ?? DEFAULT_RETRIES }),
+    ],
+  });
+  return {
+    newsletters: new NewsletterServiceClient(transport),
+    workflows: new WorkflowServiceClient(transport),
+    close: () => transport.close(),
+  };
+}
+
+function credentialsOf(tls: NewsletterClientOptions['tls']): ChannelCredentials {
+  if (!tls) return ChannelCredentials.createInsecure();
+  if (tls === true) return ChannelCredentials.createSsl();
+  const bytes = (pem?: string | Uint8Array) => (pem === undefined ? null : Buffer.from(pem));
+  return ChannelCredentials.createSsl(bytes(tls.ca), bytes(tls.key), bytes(tls.cert));
+}
+
+const pathOf = (method: MethodInfo) => `${method.service.typeName}/${method.name}`;
+
+/** backoffMs is the wait before retry n (1-based): 100 ms doubling, capped at 2 s, with full jitter. */
+export function backoffMs(n: number, random = Math.random): number {
+  return Math.round(random() * Math.min(2_000, 100 * 2 ** (n - 1)));
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+
+const retryable = (err: unknown) => err instanceof RpcError && err.code === 'UNAVAILABLE';
+
+/** retrying sets the default deadline on unary calls and retries the safe methods; see the module comment. */
+function retrying(settings: { deadlineMs: number; retries: number }): RpcInterceptor {
+  return {
+    interceptUnary(next, method, input, options) {
+      const deadline = options.timeout instanceof Date
+        ? options.timeout
+        : new Date(Date.now() + (options.timeout ?? settings.deadlineMs));
+      const attemptOptions: RpcOptions = { ...options, timeout: deadline };
+      if (!RETRIED_METHODS.has(pathOf(method))) return next(method, input, attemptOptions);
+      const headers = new Deferred<RpcMetadata>();
+      const response = new Deferred<object>();
+      const status = new Deferred<RpcStatus>();
+      const trailers = new Deferred<RpcMetadata>();
+      void (async () => {
+        for (let attempt = 1;; attempt++) {
+          const call = next(method, input, attemptOptions);
+          try {
+            const finished = await call;
+            headers.resolve(finished.headers);
+            response.resolve(finished.response);
+            status.resolve(finished.status);
+            trailers.resolve(finished.trailers);
+            return;
+          } catch (err) {
+            const wait = backoffMs(attempt);
+            const more = retryable(err) && attempt <= settings.retries && !options.abort?.aborted &&
+              Date.now() + wait < deadline.getTime();
+            if (more) {
+              await sleep(wait, options.abort);
+              continue;
+            }
+            for (const d of [headers, response, status, trailers]) d.reject(err);
+            return;
+          }
+        }
+      })();
+      return new UnaryCall(
+        method,
+        options.meta ?? {},
+        input,
+        headers.promise,
+        response.promise,
+        status.promise,
+        trailers.promise,
+      );
+    },
+
+    interceptServerStreaming(next, method, input, options) {
+      if (!RETRIED_METHODS.has(pathOf(method))) return next(method, input, options);
+      const out = new RpcOutputStreamController<object>();
+      const headers = new Deferred<RpcMetadata>();
+      const status = new Deferred<RpcStatus>();
+      const trailers = new Deferred<RpcMetadata>();
+      void (async () => {
+        // Failures in a row without a message; a stream that delivered something starts the count again.
+        let failures = 0;
+        for (;;) {
+          const call = next(method, input, options);
+          void call.headers.then((h) => headers.state === DeferredState.PENDING && headers.resolve(h), () => {});
+          try {
+            for await (const message of call.responses) {
+              failures = 0;
+              out.notifyMessage(message);
+            }
+            status.resolve(await call.status);
+            trailers.resolve(await call.trailers);
+            out.notifyComplete();
+            return;
+          } catch (err) {
+            failures++;
+            if (retryable(err) && failures <= settings.retries && !options.abort?.aborted) {
+              await sleep(backoffMs(failures), options.abort);
+              if (!options.abort?.aborted) continue;
+            }
+            for (const d of [headers, status, trailers]) if (d.state === DeferredState.PENDING) d.reject(err);
+            out.notifyError(err as Error);
+            return;
+          }
+        }
+      })();
+      return new ServerStreamingCall(
+        method,
+        options.meta ?? {},
+        input,
+        headers.promise,
+        out,
+        status.promise,
+        trailers.promise,
+      );
+    },
+  };
+}
