@@ -22,6 +22,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The CLI: `docker exec <container> npx authentik-newsletter status <id>` (runs dist/src/cli/main.js).
+COPY bin ./bin
 USER node
 EXPOSE 50051 9464 9465
 ENTRYPOINT ["npm", "start", "--"]

@@ -16,7 +16,7 @@ dev: setup
 
 ## test: unit + integration tests (integration runs against a real Temporal dev server)
 test: setup
-	scripts/ensure-prometheus.sh
+	scripts/ensure-packages.sh
 	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-force-exit --test-concurrency=1 --test-timeout=300000 \
 	  'src/**/*.spec.ts' 'contracts/**/*.spec.ts' 'mock-providers/**/*.spec.ts' 'test/**/*.test.ts'
 
@@ -91,7 +91,7 @@ compose-check:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends docker-compose; }
 	docker-compose -f docker-compose.yml config -q
 	scripts/check-compose.sh
-	scripts/ensure-prometheus.sh
+	scripts/ensure-packages.sh
 	promtool check config observability/prometheus/prometheus.compose.yml
 
 ## bench: the benchmark (bench/README.md), against the production build (dist/): prints a table, writes bench/results.json; BENCH_ONLY=direct,ours runs a subset

@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// `npx authentik-newsletter`: the CLI (src/cli/main.ts). In this repo it runs the TypeScript
+// sources with the Node `make` installs (.tools/bin/node, when the machine's own is older);
+// in the image, where only the build is, it runs dist/.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import process from 'node:process';
+
+const source = new URL('../src/cli/main.ts', import.meta.url);
+const built = new URL('../dist/src/cli/main.js', import.meta.url);
+if (existsSync(source)) {
+  const local = new URL('../.tools/bin/node', import.meta.url);
+  const node = existsSync(local) ? local.pathname : process.execPath;
+  const flags = ['--experimental-transform-types', '--disable-warning=ExperimentalWarning'];
+  const child = spawnSync(node, [...flags, source.pathname, ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exitCode = child.status ?? 2;
+} else {
+  const { run } = await import(built.href);
+  process.exitCode = await run(process.argv.slice(2));
+}

@@ -1,0 +1,208 @@
+/**
+ * The CLI as an operator runs it: `npx authentik-newsletter` processes against a running
+ * bridge. Plain output and --json, the exit codes scripts rely on, and the live progress bar
+ * in a real terminal (tmux): it reaches 100% for a sample newsletter.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { eventually } from '../support/eventually.ts';
+import { newsletterId, recipients, TOKEN } from '../support/fixtures.ts';
+import { finalStatus } from '../support/grpc.ts';
+import { type Stack, startStack } from './harness.ts';
+
+const root = new URL('../../', import.meta.url).pathname;
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
+  let stack: Stack;
+  const work = mkdtempSync(join(tmpdir(), 'cli-test-'));
+  before(async () => {
+    stack = await startStack({ NEWSLETTER_BATCH_SIZE: '5', EMAIL_CONCURRENCY_LIMIT: '2' });
+  });
+  after(async () => {
+    await stack?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  /** env is what an operator on the service's machine has: its port and token variables. */
+  const env = (extra: Record<string, string> = {}) => ({
+    ...process.env,
+    TEMPORAL_SERVER_PORT: String(stack.bridge.port),
+    INTERNAL_SERVICE_TOKEN: TOKEN,
+    ...extra,
+  });
+  const cli = (args: string[], extra: Record<string, string> = {}, input?: string): Promise<Ran> =>
+    new Promise((resolve) => {
+      const child = execFile(
+        'npx',
+        ['authentik-newsletter', ...args],
+        { cwd: root, env: env(extra) },
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code) : 0, stdout, stderr }),
+      );
+      if (input !== undefined) child.stdin!.end(input);
+      else child.stdin!.end();
+    });
+  /** requestFile writes the JSON form of a SendNewsletterRequest (proto field names, as buf curl takes them). */
+  const requestFile = (id: string, count: number, prefix: string) => {
+    const path = join(work, `${id}.json`);
+    writeFileSync(
+      path,
+      JSON.stringify({
+        newsletter_id: id,
+        subject: 'Hello {{name}}',
+        html_content: '<p>Hello {{name}}</p>',
+        recipients: recipients(count, prefix).map((r) => ({
+          email: r.email,
+          name: r.name,
+          recipient_id: r.recipientId,
+        })),
+      }),
+    );
+    return path;
+  };
+
+  it('sends from a file, watches to the end in plain lines, and exits 0 for a completed newsletter', async () => {
+    const id = newsletterId('cli');
+    const sent = await cli(['send', requestFile(id, 12, 'cli-a')]);
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.equal(sent.stdout.trim(), `started newsletter-${id}`);
+    const watched = await cli(['watch', id]);
+    assert.equal(watched.code, 0, watched.stderr);
+    assert.match(watched.stdout, new RegExp(`^${id}: COMPLETED, 12 of 12 \\(sent 12, failed 0, skipped 0\\)$`, 'm'));
+    const again = await cli(['send', requestFile(id, 12, 'cli-a')]);
+    assert.match(again.stdout, /already started: nothing new was sent/);
+    const status = await cli(['--json', 'status', id]);
+    assert.equal(status.code, 0);
+    const json = JSON.parse(status.stdout);
+    assert.equal(json.state, 'NEWSLETTER_STATE_COMPLETED');
+    assert.equal(json.sent, 12);
+  });
+
+  it('reads the request from standard input and exits 1 when some recipients failed', async () => {
+    const id = newsletterId('cli-fail');
+    const list = recipients(6, 'cli-f');
+    stack.mock.resend.failAddresses('invalid', [list[2]!.email]);
+    const body = JSON.stringify({
+      newsletterId: id,
+      subject: 'Hi',
+      textContent: 'Hi',
+      recipients: list.map((r) => ({ email: r.email, name: r.name })),
+    });
+    const ran = await cli(['send', '-', '--watch'], {}, body);
+    assert.equal(ran.code, 1, `${ran.stdout}${ran.stderr}`);
+    assert.match(ran.stdout, /COMPLETED_WITH_FAILURES, 6 of 6 \(sent 5, failed 1, skipped 0\)/);
+  });
+
+  it('cancels, pauses and resumes, and a cancelled newsletter exits 2', async () => {
+    // Slow enough that the newsletter is still on its way when the cancel comes (each npx start takes a moment).
+    stack.mock.resend.setLatency(500);
+    try {
+      const id = newsletterId('cli-ctl');
+      assert.equal((await cli(['send', requestFile(id, 300, 'cli-c')])).code, 0);
+      const paused = await cli(['pause', id]);
+      assert.equal(paused.code, 0, paused.stderr);
+      assert.match(paused.stdout, /: PAUSED, /);
+      assert.match((await cli(['resume', id])).stdout, /: RUNNING, /);
+      const cancelled = await cli(['cancel', id, '--reason', 'wrong list']);
+      assert.equal(cancelled.code, 0, cancelled.stderr);
+      await finalStatus(stack, id);
+      const status = await cli(['status', id]);
+      assert.equal(status.code, 2);
+      assert.match(status.stdout, /: CANCELLED, .*wrong list/);
+    } finally {
+      stack.mock.resend.setLatency(0);
+    }
+  });
+
+  it('exits 3 for bad input or an unknown newsletter, and 4 when unreachable or unauthenticated', async () => {
+    const bad = join(work, 'bad.json');
+    writeFileSync(bad, '{"newsletter_id": "x", "subjekt": "typo"}');
+    const parsed = await cli(['send', bad]);
+    assert.equal(parsed.code, 3);
+    assert.match(parsed.stderr, /is not a SendNewsletterRequest in JSON/);
+    const invalid = await cli(['send', '-'], {}, '{"newsletter_id": "x"}');
+    assert.equal(invalid.code, 3);
+    assert.match(invalid.stderr, /INVALID_ARGUMENT: .*subject/);
+    assert.equal((await cli(['status', 'no-such-newsletter'])).code, 3);
+    assert.equal((await cli(['status'])).code, 3, 'a missing argument is a usage error');
+    const denied = await cli(['status', 'x'], { INTERNAL_SERVICE_TOKEN: 'wrong' });
+    assert.equal(denied.code, 4);
+    assert.match(denied.stderr, /UNAUTHENTICATED/);
+    assert.ok(!denied.stderr.includes('wrong'), 'the token is not echoed');
+    assert.equal((await cli(['status', 'x', '--address', '127.0.0.1:1'])).code, 4);
+  });
+
+  it('drives the generic WorkflowService: start, signal, result and cancel', async () => {
+    const id = newsletterId('cli-wf');
+    const args = JSON.stringify([{
+      newsletter_id: id,
+      subject: 'Hi',
+      text_content: 'Hi',
+      recipients: [{ email: 'wf@example.com' }],
+    }]);
+    const started = await cli(['--json', 'workflows', 'start', 'newsletterWorkflow', '--args', args]);
+    assert.equal(started.code, 0, started.stderr);
+    assert.equal(JSON.parse(started.stdout).workflowId, `newsletter-${id}`);
+    const result = await cli(['workflows', 'result', `newsletter-${id}`, '--wait']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /: COMPLETED /);
+    const unknown = await cli(['workflows', 'signal', `newsletter-${randomUUID()}`, 'pause']);
+    assert.equal(unknown.code, 3, unknown.stderr);
+    const cancelled = await cli(['workflows', 'cancel', `newsletter-${id}`]);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+  });
+
+  it('draws a live progress bar in a real terminal that reaches 100% (tmux)', async () => {
+    stack.mock.resend.setLatency(150);
+    const session = `cli-${randomUUID().slice(0, 8)}`;
+    const out = join(work, 'tmux-exit');
+    try {
+      const id = newsletterId('cli-tty');
+      const file = requestFile(id, 80, 'cli-t');
+      const vars = Object.entries(env({ FORCE_COLOR: '0' }))
+        .filter(([k]) => ['PATH', 'HOME', 'TEMPORAL_SERVER_PORT', 'INTERNAL_SERVICE_TOKEN'].includes(k))
+        .map(([k, v]) => `${k}='${v}'`).join(' ');
+      const command =
+        `cd ${root} && env ${vars} npx authentik-newsletter send ${file} --watch; echo $? > ${out}; sleep 60`;
+      execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '160', '-y', '12', command]);
+      const pane = () => execFileSync('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' });
+      // The bar is drawn while the newsletter goes (a partial percentage), then reaches 100%.
+      const partial = await eventually(() => /\b([1-9]|[1-9]\d)% \| \d+\/80 \| sent/.exec(pane())?.[0], 60_000, 50);
+      assert.ok(partial);
+      const screen = await eventually(
+        () => {
+          const text = pane();
+          return /100% \| 80\/80 \| sent 80 failed 0 skipped 0/.test(text) && /COMPLETED, 80 of 80/.test(text)
+            ? text
+            : undefined;
+        },
+        90_000,
+        200,
+      );
+      assert.match(screen, /█+/, 'a bar is drawn');
+      assert.match(screen, /ETA/);
+      assert.equal((await eventually(() => readExit(out), 10_000)).trim(), '0');
+    } finally {
+      stack.mock.resend.setLatency(0);
+      try {
+        execFileSync('tmux', ['kill-session', '-t', session]);
+      } catch {
+        // already gone
+      }
+    }
+  });
+});
+
+function readExit(path: string): string | undefined {
+  return existsSync(path) ? readFileSync(path, 'utf8') || undefined : undefined;
+}
