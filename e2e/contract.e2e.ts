@@ -46,6 +46,19 @@ describe('e2e: contract', { timeout: 600_000 }, () => {
     assert.equal((await sh('touch /tmp/written')).exitCode, 0, '/tmp is');
   });
 
+  it('ships the CLI: npx authentik-newsletter inside the container finds the service from its own environment', async () => {
+    // npm writes its cache under HOME; the root filesystem is read-only, /tmp is not.
+    const cli = await stack.service.container.exec([
+      'sh',
+      '-c',
+      'HOME=/tmp npx --offline authentik-newsletter --json status e2e-contract; echo "exit=$?"',
+    ]);
+    assert.match(cli.output, /exit=0/, cli.output);
+    const line = cli.output.split('\n').find((l) => l.startsWith('{'));
+    assert.ok(line, cli.output);
+    assert.equal(JSON.parse(line).state, 'NEWSLETTER_STATE_COMPLETED');
+  });
+
   it('lists and calls everything with buf curl through reflection, and reports health', async () => {
     const url = `http://127.0.0.1:${stack.service.grpcPort}`;
     const base = ['curl', '--protocol', 'grpc', '--http2-prior-knowledge'];

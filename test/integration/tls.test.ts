@@ -7,6 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { type Bridge, startBridge } from '../../src/bridge/server.ts';
 import { eventually } from '../support/eventually.ts';
 import { certificates } from '../support/certificates.ts';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
-import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
+import { newsletterId, newsletterRequest, recipients, TOKEN } from '../support/fixtures.ts';
 import { freePort } from '../support/ports.ts';
 import { startNode, stop, waitUntil } from '../support/processes.ts';
 import { type Stack, startStack } from './harness.ts';
@@ -103,6 +104,43 @@ describe('TLS on the bridge', { timeout: 120_000 }, () => {
     assert.equal(await status(bridge.port, trusting('ca', 'client')), 'NOT_FOUND');
     assert.equal(await status(bridge.port, trusting('ca')), 'UNAVAILABLE', 'no client certificate');
     assert.equal(await status(bridge.port, trusting('ca', 'stranger')), 'UNAVAILABLE', 'a certificate from another CA');
+  });
+
+  it('lets the CLI in with --tls-ca, --tls-cert and --tls-key, or the same files from the environment (mTLS)', async () => {
+    const bridge = await bridgeWith({
+      certFile: file('server.pem'),
+      keyFile: file('server.key'),
+      clientCaFile: file('ca.pem'),
+      reloadMs: 60_000,
+    });
+    const cli = (args: string[], env: Record<string, string> = {}) =>
+      new Promise<{ code: number; stderr: string }>((resolve) =>
+        execFile(
+          'npx',
+          ['authentik-newsletter', '--address', `127.0.0.1:${bridge.port}`, 'status', 'no-such', ...args],
+          { env: { ...process.env, INTERNAL_SERVICE_TOKEN: TOKEN, ...env } },
+          (err, _stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code) : 0, stderr }),
+        )
+      );
+    // Through TLS and the token: the service answers NOT_FOUND for an unknown id (exit 3).
+    const flags = await cli([
+      '--tls-ca',
+      file('ca.pem'),
+      '--tls-cert',
+      file('client.pem'),
+      '--tls-key',
+      file('client.key'),
+    ]);
+    assert.equal(flags.code, 3, flags.stderr);
+    assert.match(flags.stderr, /NOT_FOUND/);
+    const fromEnv = await cli([], {
+      GRPC_TLS_CA: file('ca.pem'),
+      GRPC_TLS_CLIENT_CERT: file('client.pem'),
+      GRPC_TLS_CLIENT_KEY: file('client.key'),
+    });
+    assert.equal(fromEnv.code, 3, fromEnv.stderr);
+    // Without a client certificate the server refuses the connection: unreachable (exit 4).
+    assert.equal((await cli(['--tls-ca', file('ca.pem')])).code, 4);
   });
 
   it('serves a renewed certificate without a restart', async () => {
