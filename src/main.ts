@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   // The worker's modules load only for a worker role: they need the Temporal Core native
   // library, which the bridge does not use (and which Deno, where the bridge also runs, cannot load).
   const worker = role === 'bridge' ? undefined : await import('./worker/run.ts');
-  await worker?.installRuntime(config, logger);
+  const coreMetricsUrl = await worker?.installRuntime(config, logger);
   const stops: Stop[] = [async () => await tracing.shutdown()];
   let stopping = false;
   const stop = async (signal: string) => {
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   try {
     if (role !== 'worker') stops.push(await runBridge(config, logger));
     if (role !== 'bridge') {
-      stops.push(await worker!.runWorker(config, logger, tracing));
+      stops.push(await worker!.runWorker(config, logger, tracing, coreMetricsUrl!));
     }
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, 'start-up failed');

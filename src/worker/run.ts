@@ -15,13 +15,14 @@ import { createWorker, type NewsletterWorkers } from './worker.ts';
 
 type Stop = () => Promise<void>;
 
-let coreMetricsUrl: string | undefined;
-
-/** installRuntime installs the process-wide Temporal runtime; Core serves its metrics on a private loopback port. */
-export async function installRuntime(config: Config, logger: Logger): Promise<void> {
+/**
+ * installRuntime installs the process-wide Temporal runtime (before any connection); Core
+ * serves its metrics on a private loopback port, whose URL it returns for runWorker.
+ */
+export async function installRuntime(config: Config, logger: Logger): Promise<string> {
   const corePort = await freePort('127.0.0.1');
-  coreMetricsUrl = `http://127.0.0.1:${corePort}/metrics`;
   installTemporalRuntime(logger, config.logLevel, `127.0.0.1:${corePort}`);
+  return `http://127.0.0.1:${corePort}/metrics`;
 }
 
 async function connectWorker(config: Config, logger: Logger): Promise<NativeConnection> {
@@ -40,10 +41,14 @@ async function connectWorker(config: Config, logger: Logger): Promise<NativeConn
 }
 
 /** runWorker starts the worker role and returns how to stop it. */
-export async function runWorker(config: Config, logger: Logger, tracing: Tracing): Promise<Stop> {
+export async function runWorker(
+  config: Config,
+  logger: Logger,
+  tracing: Tracing,
+  coreMetricsUrl: string,
+): Promise<Stop> {
   const log = logger.child({ role: 'worker' });
   const metrics = createMetrics('worker');
-  const coreMetrics = coreMetricsUrl;
   // The ops endpoint comes up first (not ready) while the worker waits for Temporal.
   const current: { worker?: NewsletterWorkers } = {};
   const ops = await startOpsServer({
@@ -52,7 +57,7 @@ export async function runWorker(config: Config, logger: Logger, tracing: Tracing
     registry: metrics.registry,
     ready: () => Promise.resolve(current.worker?.getState() === 'RUNNING'),
     // Temporal Core's own metrics (temporal_*) through the same scrape target.
-    extraMetrics: coreMetrics ? () => fetchText(coreMetrics) : undefined,
+    extraMetrics: () => fetchText(coreMetricsUrl),
   });
   log.info({ port: ops.port }, 'worker ops endpoint: /health /ready /metrics');
   const connection = await connectWorker(config, log);
