@@ -13,7 +13,13 @@ RUN npm ci --no-audit --no-fund --loglevel=error
 COPY tsconfig.json tsconfig.build.json ./
 COPY contracts ./contracts
 COPY src ./src
+COPY bin ./bin
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund --loglevel=error
+# The CLI's bin link, as npm makes it for a dependency, so that npx runs it from
+# node_modules/.bin; without the package's own "bin" field, which would make npx link the
+# package into its cache and chmod the file (the image's filesystem is read-only at run time).
+RUN mkdir -p node_modules/.bin && ln -sf ../../bin/authentik-newsletter.mjs node_modules/.bin/authentik-newsletter && \
+    npm pkg delete bin
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
@@ -23,7 +29,7 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # The CLI: `docker exec <container> npx authentik-newsletter status <id>` (runs dist/src/cli/main.js).
-COPY bin ./bin
+COPY --from=build /app/bin ./bin
 USER node
 EXPOSE 50051 9464 9465
 ENTRYPOINT ["npm", "start", "--"]

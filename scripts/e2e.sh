@@ -99,4 +99,4 @@ rm -rf "$temporal_context"
 
 echo "e2e: running suites" >&2
 node --experimental-transform-types --disable-warning=ExperimentalWarning --test --test-force-exit --test-concurrency=1 \
-  --test-timeout=900000 'e2e/**/*.e2e.ts'
+  --test-timeout=900000 "${E2E_SUITES:-e2e/**/*.e2e.ts}" # E2E_SUITES=e2e/contract.e2e.ts runs one suite
