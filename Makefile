@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 # Node runs the TypeScript sources directly; protobuf-ts emits TS enums, which need
 # transform-types rather than plain type stripping.
 NODE_TS := node --experimental-transform-types --disable-warning=ExperimentalWarning
-DENO_CHECKED := contracts src/config.ts src/domain src/providers src/bridge src/backend mock-providers
+DENO_CHECKED := contracts/index.ts contracts/client.ts contracts/client.spec.ts contracts/http contracts/gen src/config.ts src/domain src/providers src/bridge src/backend mock-providers
 
 .PHONY: contracts-deno compose-check e2e dev test unit integration setup replay-record chaos proto proto-check proto-breaking proto-baseline lint typecheck deno-check build ci mock-providers
 
@@ -26,9 +26,10 @@ unit: setup
 integration: setup
 	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-force-exit --test-concurrency=1 --test-timeout=300000 'test/**/*.test.ts'
 
-## contracts-deno: the contracts package's specs under Deno 2 (make test runs them under Node)
+## contracts-deno: the contracts package's specs and Deno example type-checked and run under Deno 2 (make test runs them under Node)
 contracts-deno: setup
-	cd contracts && ../node_modules/.bin/deno test --allow-net --allow-env --allow-read --allow-sys
+	cd contracts && ../node_modules/.bin/deno check --quiet examples/deno/send-and-watch.ts && \
+	  ../node_modules/.bin/deno test --allow-net --allow-env --allow-read --allow-sys
 
 setup:
 	@scripts/setup.sh
