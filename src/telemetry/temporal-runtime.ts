@@ -16,6 +16,30 @@ const TEMPORAL_LEVEL: Record<string, LogLevel> = {
 };
 
 /**
+ * EXPECTED_AT_START are the SDK's start-up notes about this service's own layout — the
+ * provider task queues run activities only, and nothing uses Nexus — logged at debug: at
+ * WARN they would greet every start of a healthy worker, three times.
+ */
+const EXPECTED_AT_START = new Set([
+  'No workflows registered, not polling for workflow tasks',
+  'No Nexus services registered, not polling for Nexus tasks',
+]);
+
+/** levelOf is the pino level for one of the SDK's log entries. */
+export function levelOf(entryLevel: LogLevel, message: string): 'trace' | 'debug' | 'info' | 'warn' | 'error' {
+  if (EXPECTED_AT_START.has(message)) return 'debug';
+  return entryLevel === 'TRACE'
+    ? 'trace'
+    : entryLevel === 'DEBUG'
+    ? 'debug'
+    : entryLevel === 'INFO'
+    ? 'info'
+    : entryLevel === 'WARN'
+    ? 'warn'
+    : 'error';
+}
+
+/**
  * installTemporalRuntime installs the process-wide Temporal runtime with our logger and,
  * given metricsAddress (host:port), Core's Prometheus endpoint with Prometheus naming
  * (`_total` counters, seconds) for the worker's /metrics to include.
@@ -38,16 +62,7 @@ export function installTemporalRuntime(logger: Logger, level: string, metricsAdd
       }
       : {}),
     logger: new DefaultLogger(TEMPORAL_LEVEL[level] ?? 'INFO', ({ level: entryLevel, message, meta }) => {
-      const method = entryLevel === 'TRACE'
-        ? 'trace'
-        : entryLevel === 'DEBUG'
-        ? 'debug'
-        : entryLevel === 'INFO'
-        ? 'info'
-        : entryLevel === 'WARN'
-        ? 'warn'
-        : 'error';
-      log[method](meta ?? {}, message);
+      log[levelOf(entryLevel, message)](meta ?? {}, message);
     }),
   });
 }

@@ -5,7 +5,13 @@
 import { existsSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode, type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  type LogLevel,
+  type NativeConnection,
+  Worker,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
 import { createActivities } from '../activities/index.ts';
 import { createBatchSource, loadDefinitionFromHistory } from '../activities/sources.ts';
@@ -19,6 +25,7 @@ import { createProviders } from '../providers/index.ts';
 import type { EmailProvider } from '../providers/types.ts';
 import { SuppressionList } from '../suppression/list.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
+import { levelOf } from '../telemetry/temporal-runtime.ts';
 import { workerTracingOptions, WORKFLOW_INTERCEPTOR_MODULES } from '../telemetry/temporal-tracing.ts';
 import type { Tracing } from '../telemetry/tracing.ts';
 
@@ -39,11 +46,12 @@ async function workflowCode(logger: Logger): Promise<Pick<WorkerOptions, 'workfl
   }
   const log = logger.child({ component: 'workflow-bundler' });
   const quiet = {
-    log: (_level: string, message: string, meta?: object) => log.debug(meta ?? {}, message),
+    log: (level: LogLevel, message: string, meta?: object) =>
+      log[level === 'INFO' ? 'debug' : levelOf(level, message)](meta ?? {}, message),
     trace: (message: string, meta?: object) => log.trace(meta ?? {}, message),
     debug: (message: string, meta?: object) => log.debug(meta ?? {}, message),
     info: (message: string, meta?: object) => log.debug(meta ?? {}, message),
-    warn: (message: string, meta?: object) => log.warn(meta ?? {}, message),
+    warn: (message: string, meta?: object) => log.warn(meta ?? {}, message), // warnings and errors stay what they are
     error: (message: string, meta?: object) => log.error(meta ?? {}, message),
   };
   const started = Date.now();
