@@ -5,23 +5,18 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { runCli } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
 import { newsletterId, recipients, TOKEN } from '../support/fixtures.ts';
 import { finalStatus } from '../support/grpc.ts';
 import { type Stack, startStack } from './harness.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
   let stack: Stack;
@@ -34,24 +29,10 @@ describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  /** env is what an operator on the service's machine has: its port and token variables. */
-  const env = (extra: Record<string, string> = {}) => ({
-    ...process.env,
-    TEMPORAL_SERVER_PORT: String(stack.bridge.port),
-    INTERNAL_SERVICE_TOKEN: TOKEN,
-    ...extra,
-  });
-  const cli = (args: string[], extra: Record<string, string> = {}, input?: string): Promise<Ran> =>
-    new Promise((resolve) => {
-      const child = execFile(
-        'npx',
-        ['authentik-newsletter', ...args],
-        { cwd: root, env: env(extra) },
-        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code) : 0, stdout, stderr }),
-      );
-      if (input !== undefined) child.stdin!.end(input);
-      else child.stdin!.end();
-    });
+  /** operator is what an operator on the service's machine has: its port and token variables. */
+  const operator = () => ({ TEMPORAL_SERVER_PORT: String(stack.bridge.port), INTERNAL_SERVICE_TOKEN: TOKEN });
+  const cli = (args: string[], extra: Record<string, string> = {}, input?: string) =>
+    runCli(args, { ...operator(), ...extra }, input);
   /** requestFile writes the JSON form of a SendNewsletterRequest (proto field names, as buf curl takes them). */
   const requestFile = (id: string, count: number, prefix: string) => {
     const path = join(work, `${id}.json`);
@@ -169,8 +150,7 @@ describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
     try {
       const id = newsletterId('cli-tty');
       const file = requestFile(id, 80, 'cli-t');
-      const vars = Object.entries(env({ FORCE_COLOR: '0' }))
-        .filter(([k]) => ['PATH', 'HOME', 'TEMPORAL_SERVER_PORT', 'INTERNAL_SERVICE_TOKEN'].includes(k))
+      const vars = Object.entries({ PATH: process.env.PATH, HOME: process.env.HOME, ...operator() })
         .map(([k, v]) => `${k}='${v}'`).join(' ');
       const command =
         `cd ${root} && env ${vars} npx authentik-newsletter send ${file} --watch; echo $? > ${out}; sleep 60`;

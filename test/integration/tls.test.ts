@@ -7,7 +7,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import { NewsletterServiceClient } from '../../contracts/gen/authentik/temporal/
 import type { BridgeTls } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { type Bridge, startBridge } from '../../src/bridge/server.ts';
+import { runCli } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
 import { certificates } from '../support/certificates.ts';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
@@ -114,14 +114,10 @@ describe('TLS on the bridge', { timeout: 120_000 }, () => {
       reloadMs: 60_000,
     });
     const cli = (args: string[], env: Record<string, string> = {}) =>
-      new Promise<{ code: number; stderr: string }>((resolve) =>
-        execFile(
-          'npx',
-          ['authentik-newsletter', '--address', `127.0.0.1:${bridge.port}`, 'status', 'no-such', ...args],
-          { env: { ...process.env, INTERNAL_SERVICE_TOKEN: TOKEN, ...env } },
-          (err, _stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code) : 0, stderr }),
-        )
-      );
+      runCli(['--address', `127.0.0.1:${bridge.port}`, 'status', 'no-such', ...args], {
+        INTERNAL_SERVICE_TOKEN: TOKEN,
+        ...env,
+      });
     // Through TLS and the token: the service answers NOT_FOUND for an unknown id (exit 3).
     const flags = await cli([
       '--tls-ca',
