@@ -22,6 +22,7 @@ import { WorkflowService } from '../../contracts/gen/authentik/temporal/v1/workf
 import type { BridgeTls, Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
+import { probeHandler } from '../telemetry/ops-server.ts';
 import { extractContext, inSpan, SpanKind, SpanStatusCode } from '../telemetry/tracing.ts';
 import { createAuthenticator } from './auth.ts';
 import { Certificates } from './certificates.ts';
@@ -207,16 +208,16 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
 
   const { credentials, certificates } = await credentialsOf(config.grpc.tls, logger);
   // Plaintext: one port for gRPC and HTTP/1.1 /health and /ready (as on the ops port); TLS: gRPC only.
-  const shared = config.grpc.tls
-    ? undefined
-    : await listenShared(server, config.grpc.host, config.grpc.port, (req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      const body = (status: number, value: object) =>
-        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
-      if (path === '/health') body(200, { status: 'ok', grpc: serving ? 'SERVING' : 'NOT_SERVING' });
-      else if (path === '/ready') body(serving ? 200 : 503, { status: serving ? 'ready' : 'not ready' });
-      else body(404, { error: 'not found: this port serves gRPC, /health and /ready' });
-    });
+  const shared = config.grpc.tls ? undefined : await listenShared(
+    server,
+    config.grpc.host,
+    config.grpc.port,
+    probeHandler({
+      ready: () => serving,
+      health: () => ({ grpc: serving ? 'SERVING' : 'NOT_SERVING' }),
+      notFound: 'not found: this port serves gRPC, /health and /ready',
+    }),
+  );
   const port = shared?.port ?? await new Promise<number>((resolve, reject) =>
     server.bindAsync(
       `${config.grpc.host}:${config.grpc.port}`,

@@ -1,13 +1,52 @@
 /**
  * The ops HTTP server of a role: /health (alive), /ready (can serve) and /metrics.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 
 /** OpsServer is a running ops endpoint. */
 export interface OpsServer {
   port: number;
   close(): Promise<void>;
+}
+
+/** Probes: what /ready asks, what /health adds to its status, and /metrics where it is served. */
+export interface Probes {
+  ready: () => Promise<boolean> | boolean;
+  /** health adds fields to /health's {"status":"ok"} (the bridge says what gRPC health reports). */
+  health?: () => Record<string, string>;
+  metrics?: {
+    registry: Registry;
+    /** extra appends another exposition (Temporal Core's) so one scrape target has both. */
+    extra?: () => Promise<string>;
+  };
+  /** notFound is the 404 answer's error text. */
+  notFound: string;
+}
+
+/**
+ * probeHandler answers /health (alive), /ready (can serve) and, when given, /metrics: the
+ * same answers on a role's ops port and on the bridge's gRPC port (its HTTP/1.1 side).
+ */
+export function probeHandler(probes: Probes): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const json = (res: ServerResponse, status: number, value: object) =>
+    void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+  return async (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    try {
+      if (path === '/health') json(res, 200, { status: 'ok', ...probes.health?.() });
+      else if (path === '/ready') {
+        const ready = await Promise.resolve().then(probes.ready).catch(() => false);
+        json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
+      } else if (path === '/metrics' && probes.metrics) {
+        const { registry, extra } = probes.metrics;
+        const more = extra ? await extra().catch(() => '') : '';
+        res.writeHead(200, { 'content-type': registry.contentType }).end(`${await registry.metrics()}\n${more}`);
+      } else json(res, 404, { error: probes.notFound });
+    } catch {
+      res.writeHead(500).end();
+    }
+  };
 }
 
 /** startOpsServer serves the role's health, readiness and metrics on host:port. */
@@ -19,26 +58,11 @@ export async function startOpsServer(options: {
   /** extraMetrics appends another exposition (Temporal Core's) so one scrape target has both. */
   extraMetrics?: () => Promise<string>;
 }): Promise<OpsServer> {
-  const server: Server = createServer(async (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    try {
-      if (path === '/health') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-      } else if (path === '/ready') {
-        const ready = await options.ready().catch(() => false);
-        res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ status: ready ? 'ready' : 'not ready' }));
-      } else if (path === '/metrics') {
-        const extra = options.extraMetrics ? await options.extraMetrics().catch(() => '') : '';
-        const body = `${await options.registry.metrics()}\n${extra}`;
-        res.writeHead(200, { 'content-type': options.registry.contentType }).end(body);
-      } else {
-        res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
-      }
-    } catch {
-      res.writeHead(500).end();
-    }
-  });
+  const server: Server = createServer(probeHandler({
+    ready: options.ready,
+    metrics: { registry: options.registry, extra: options.extraMetrics },
+    notFound: 'not found',
+  }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, resolve);
