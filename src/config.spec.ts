@@ -17,6 +17,7 @@ describe('loadConfig', () => {
     assert.equal(c.backend.url, undefined);
     assert.equal(c.production, false);
     assert.deepEqual(c.delivery.outage, { retryMaxMs: 600_000, giveUpAfterMs: 12 * 3_600_000 });
+    assert.equal(c.workerMemory, 'lean');
   });
 
   it('serves TLS only with both a certificate and a key, and mTLS only on top of TLS', () => {
@@ -87,10 +88,19 @@ describe('loadConfig', () => {
           PRIMARY_EMAIL_PROVIDER: 'sendgrid',
           NEWSLETTER_BATCH_SIZE: '501',
           BACKEND_URL: 'not a url secret-value',
+          WORKER_MEMORY: 'huge',
         }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
-        for (const name of ['TEMPORAL_SERVER_PORT', 'PRIMARY_EMAIL_PROVIDER', 'NEWSLETTER_BATCH_SIZE', 'BACKEND_URL']) {
+        for (
+          const name of [
+            'TEMPORAL_SERVER_PORT',
+            'PRIMARY_EMAIL_PROVIDER',
+            'NEWSLETTER_BATCH_SIZE',
+            'BACKEND_URL',
+            'WORKER_MEMORY',
+          ]
+        ) {
           assert.ok(err.message.includes(name), `${name} missing from: ${err.message}`);
         }
         assert.ok(!err.message.includes('secret-value'));

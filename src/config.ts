@@ -67,6 +67,7 @@ const schema = z.object({
   WORKER_OPS_PORT: port(9465),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
+  WORKER_MEMORY: z.enum(['lean', 'v8']).default('lean'),
   PROVIDER_TIMEOUT_MS: positiveInt(15_000, 300_000),
   CIRCUIT_BREAKER_FAILURE_THRESHOLD: positiveInt(5, 1000),
   CIRCUIT_BREAKER_COOLDOWN_MS: positiveInt(30_000, 3_600_000),
@@ -138,6 +139,8 @@ export interface Config {
   logLevel: string;
   /** logFormat: JSON lines (the default, for log pipelines) or pretty (a person at a terminal: make dev, npm run dev). */
   logFormat: 'json' | 'pretty';
+  /** workerMemory: the worker's V8 heap sizing (src/worker/memory.ts): lean (the default) or V8's own. */
+  workerMemory: 'lean' | 'v8';
   /** tracing: spans are exported over OTLP only when an OTLP endpoint is configured. */
   tracing: { serviceName: string; otlp: boolean };
 }
@@ -278,6 +281,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
+    workerMemory: e.WORKER_MEMORY,
     tracing: {
       serviceName: e.OTEL_SERVICE_NAME,
       otlp: Boolean(e.OTEL_EXPORTER_OTLP_ENDPOINT || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) &&

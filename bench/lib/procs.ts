@@ -8,6 +8,7 @@ import {
   killAll,
   logText,
   start as startIn,
+  startBuilt as startBuiltIn,
   startNode as startNodeIn,
   type StartOptions,
   stop,
@@ -32,6 +33,10 @@ export const startNode = (
   args: string[] = [],
   options: Options & { nodeFlags?: string[] } = {},
 ) => startNodeIn(name, file, args, { ...options, logDir: LOG_DIR });
+
+/** startBuilt runs the production build as `npm start` does, logging to bench/logs/<name>.log. */
+export const startBuilt = (name: string, args: string[], options: Options & { nodeOptions?: string[] } = {}) =>
+  startBuiltIn(name, args, { ...options, logDir: LOG_DIR });
 
 /** rssMb is a process's resident memory (VmRSS) in MB, or 0 when it is gone. */
 export function rssMb(pid: number): number {

@@ -2,7 +2,7 @@
  * What the scenarios run against, each in a process of its own on 127.0.0.1: a Temporal
  * dev server (the `temporal` CLI, flags of test/support/temporal.ts), the mock providers
  * (`mock-providers/main.ts`, bodies not kept) and the service (one bridge process, n
- * worker processes: `dist/src/main.js --role=bridge|worker`, the production build, configured like the test suites).
+ * worker processes: `npm start -- --role=bridge|worker`, the production build as users start it, configured like the test suites).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { freePort } from '../../test/support/ports.ts';
 import { type Clients, connectClients } from '../../test/support/grpc.ts';
 import { testServiceEnv } from '../../test/support/service-env.ts';
 import { devServerArgs } from '../../test/support/temporal.ts';
-import { type Child, logText, start, startNode, stop, waitUntil } from './procs.ts';
+import { type Child, logText, start, startBuilt, startNode, stop, waitUntil } from './procs.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HOST = '127.0.0.1';
@@ -158,7 +158,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` (make bench does)`);
   const grpcPort = await freePort(HOST);
   const bridgeOps = await freePort(HOST);
-  const bridge = startNode(`${options.name}-bridge`, main, ['--role=bridge'], {
+  const bridge = startBuilt(`${options.name}-bridge`, ['--role=bridge'], {
     env: { ...env, TEMPORAL_SERVER_PORT: String(grpcPort), BRIDGE_OPS_PORT: String(bridgeOps) },
   });
   const workers: Child[] = [];
@@ -168,9 +168,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       const port = await freePort(HOST);
       workerOps.push(port);
       const name = `${options.name}-worker${i + 1}`;
-      workers.push(startNode(name, main, ['--role=worker'], {
+      workers.push(startBuilt(name, ['--role=worker'], {
         env: { ...env, WORKER_OPS_PORT: String(port) },
-        nodeFlags: options.cpuProfile
+        nodeOptions: options.cpuProfile
           ? ['--cpu-prof', `--cpu-prof-dir=${ROOT}bench/logs`, `--cpu-prof-name=${name}.cpuprofile`]
           : [],
       }));

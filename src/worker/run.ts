@@ -11,6 +11,7 @@ import { fetchText, freePort, startOpsServer } from '../telemetry/ops-server.ts'
 import { installTemporalRuntime } from '../telemetry/temporal-runtime.ts';
 import type { Tracing } from '../telemetry/tracing.ts';
 import { temporalConnectionOptions } from '../temporal-connection.ts';
+import { applyMemoryProfile } from './memory.ts';
 import { createWorker, type NewsletterWorkers } from './worker.ts';
 
 type Stop = () => Promise<void>;
@@ -48,6 +49,8 @@ export async function runWorker(
   coreMetricsUrl: string,
 ): Promise<Stop> {
   const log = logger.child({ role: 'worker' });
+  // Before the worker exists: its workflow thread's isolate takes the profile's sizes when created.
+  applyMemoryProfile(config.workerMemory);
   const metrics = createMetrics('worker');
   // The ops endpoint comes up first (not ready) while the worker waits for Temporal.
   const current: { worker?: NewsletterWorkers } = {};

@@ -1,7 +1,7 @@
 /**
  * The chaos suite's stack, run as operators run the service: a Temporal dev server with
  * its database in a file (so it can be killed and started again on it), the service's
- * bridge and worker processes from the production build (`dist/src/main.js`), and, in
+ * bridge and worker processes from the production build started as `npm start` starts it, and, in
  * this process, the mock providers and the backend stand-in that count what arrives.
  * Every process binds to 127.0.0.1 and is killed when the suite ends.
  */
@@ -14,7 +14,7 @@ import { type MockProviders, startMockProviders } from '../../mock-providers/ser
 import { freePort } from '../support/ports.ts';
 import { type BackendMock, startBackendMock } from '../support/backend.ts';
 import { type Clients, connectClients } from '../support/grpc.ts';
-import { type Child, kill, start, startNode, stop, waitUntil } from '../support/processes.ts';
+import { type Child, kill, start, startBuilt, stop, waitUntil } from '../support/processes.ts';
 import { testServiceEnv } from '../support/service-env.ts';
 import { devServerArgs } from '../support/temporal.ts';
 
@@ -22,7 +22,6 @@ const HOST = '127.0.0.1';
 const ROOT = new URL('../../', import.meta.url).pathname;
 /** LOG_DIR holds every child's log of the last run (test/chaos/logs/<name>.log). */
 export const LOG_DIR = join(ROOT, 'test/chaos/logs');
-const MAIN = join(ROOT, 'dist/src/main.js');
 
 /** ChaosStack is one running stack and the faults a test can inject into it. */
 export interface ChaosStack extends Clients {
@@ -102,7 +101,7 @@ export async function startChaosStack(
     }, { LOG_LEVEL: 'info', ...options.env });
     const startWorker = async (): Promise<Child> => {
       const opsPort = await freePort(HOST);
-      const worker = startNode(`${name}-worker${services.length}`, MAIN, ['--role=worker'], {
+      const worker = startBuilt(`${name}-worker${services.length}`, ['--role=worker'], {
         env: { ...env, WORKER_OPS_PORT: String(opsPort) },
         logDir: LOG_DIR,
       });
@@ -115,7 +114,7 @@ export async function startChaosStack(
     let bridges = 0;
     const startBridge = () => {
       bridges += 1;
-      const child = startNode(`${name}-bridge${bridges}`, MAIN, ['--role=bridge'], {
+      const child = startBuilt(`${name}-bridge${bridges}`, ['--role=bridge'], {
         env: {
           ...env,
           TEMPORAL_SERVER_PORT: String(grpcPort),

@@ -91,6 +91,27 @@ export function startNode(
   return start(name, process.execPath, [...flags, file, ...args], options);
 }
 
+/** START is `npm start`'s command (package.json): the production build with its memory settings. */
+const START: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).scripts.start;
+
+/**
+ * startBuilt runs the production build as `npm start` does (its environment and Node flags),
+ * from the repo root; the shell execs it (through env, for the script's variables), so the
+ * child's pid is the service's own.
+ * nodeOptions (NODE_OPTIONS) adds flags such as --cpu-prof.
+ */
+export function startBuilt(
+  name: string,
+  args: string[],
+  options: StartOptions & { nodeOptions?: string[] },
+): Child & { process: ChildProcess } {
+  const root = new URL('../../', import.meta.url).pathname;
+  const env = options.nodeOptions?.length
+    ? { ...options.env, NODE_OPTIONS: options.nodeOptions.join(' ') }
+    : options.env;
+  return start(name, 'sh', ['-c', `cd '${root}' && exec env ${START} "$@"`, 'sh', ...args], { ...options, env });
+}
+
 /** kill SIGKILLs the child's process group at once (a crash: no drain, no goodbye) and waits until it is gone. */
 export async function kill(child: Child): Promise<void> {
   if (child.exitedAs !== undefined) return;
