@@ -25,6 +25,7 @@ import {
   SCALE,
   SCENARIOS,
   wanted,
+  WORKER_MEMORY,
 } from './lib/settings.ts';
 import { startMock, startTemporal } from './lib/stack.ts';
 import { runDirect, runFloorAndPerEmail, runOneMillion, runOurs, runRateLimited } from './scenarios.ts';
@@ -34,7 +35,11 @@ const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
 
 async function main(): Promise<void> {
   const report = new Report();
-  log(`scenarios: ${SCENARIOS.filter(wanted).join(', ')}; budget ${BUDGET_MS / 60_000} min; logs in bench/logs/`);
+  log(
+    `scenarios: ${SCENARIOS.filter(wanted).join(', ')}; worker memory ${WORKER_MEMORY}; budget ${
+      BUDGET_MS / 60_000
+    } min; logs in bench/logs/`,
+  );
   const mock = await startMock();
   const backend = await startBenchBackend();
   const ctx: Context = { mock, backend };

@@ -17,7 +17,7 @@ describe('loadConfig', () => {
     assert.equal(c.backend.url, undefined);
     assert.equal(c.production, false);
     assert.deepEqual(c.delivery.outage, { retryMaxMs: 600_000, giveUpAfterMs: 12 * 3_600_000 });
-    assert.equal(c.workerMemory, 'lean');
+    assert.equal(c.workerMemory, 'v8');
   });
 
   it('serves TLS only with both a certificate and a key, and mTLS only on top of TLS', () => {

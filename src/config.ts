@@ -67,7 +67,7 @@ const schema = z.object({
   WORKER_OPS_PORT: port(9465),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
-  WORKER_MEMORY: z.enum(['lean', 'v8']).default('lean'),
+  WORKER_MEMORY: z.enum(['lean', 'v8']).default('v8'),
   PROVIDER_TIMEOUT_MS: positiveInt(15_000, 300_000),
   CIRCUIT_BREAKER_FAILURE_THRESHOLD: positiveInt(5, 1000),
   CIRCUIT_BREAKER_COOLDOWN_MS: positiveInt(30_000, 3_600_000),
@@ -139,7 +139,7 @@ export interface Config {
   logLevel: string;
   /** logFormat: JSON lines (the default, for log pipelines) or pretty (a person at a terminal: make dev, npm run dev). */
   logFormat: 'json' | 'pretty';
-  /** workerMemory: the worker's V8 heap sizing (src/worker/memory.ts): lean (the default) or V8's own. */
+  /** workerMemory: the worker's V8 heap sizing (src/worker/memory.ts): V8's own (the default) or lean. */
   workerMemory: 'lean' | 'v8';
   /** tracing: spans are exported over OTLP only when an OTLP endpoint is configured. */
   tracing: { serviceName: string; otlp: boolean };

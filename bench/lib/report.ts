@@ -96,6 +96,7 @@ export class Report {
           started: this.started.toISOString(),
           finished: new Date().toISOString(),
           only: process.env.BENCH_ONLY || 'all',
+          workerMemory: process.env.BENCH_WORKER_MEMORY === 'lean' ? 'lean' : 'v8',
           rows: this.rows,
           details: this.details,
         },

@@ -21,6 +21,11 @@ export const scaled = (n: number) => Math.max(100, Math.round(n * SCALE));
 export const BUDGET_MS = Number(process.env.BENCH_BUDGET_MINUTES ?? 24) * 60_000;
 export const DEADLINE = Date.now() + BUDGET_MS;
 export const CPU_PROFILE = process.env.BENCH_CPU_PROFILE === '1';
+/** WORKER_MEMORY (BENCH_WORKER_MEMORY=lean): the service's processes in the lean memory profile, as README Configuration sets it. */
+export const WORKER_MEMORY = process.env.BENCH_WORKER_MEMORY === 'lean' ? 'lean' : 'v8';
+const memoryEnv: Record<string, string> = WORKER_MEMORY === 'lean'
+  ? { WORKER_MEMORY: 'lean', NODE_OPTIONS: '--max-semi-space-size=4', MALLOC_ARENA_MAX: '2' }
+  : { WORKER_MEMORY: 'v8' };
 
 export const LATENCIES = [200, 20] as const;
 export const BATCH = 100;
@@ -36,6 +41,7 @@ export const RATE = 10;
 export const N_FAIR = 500;
 
 export const serviceEnv = (taskQueue: string, concurrency = IN_FLIGHT, requestsPerSecond = 10_000) => ({
+  ...memoryEnv,
   TEMPORAL_TASK_QUEUE: taskQueue,
   // Config allows at most 10,000; the queue then dispatches 9,700/s: no limit in practice.
   RESEND_REQUESTS_PER_SECOND: String(requestsPerSecond),

@@ -3,12 +3,13 @@
  * young generation of up to 128 MB per isolate (the worker has two: its main thread and the
  * workflow thread) and an old generation that grows to about twice what is live before a full
  * collection. A sending worker allocates steadily (pages, rendered emails, request bodies) and
- * keeps little, so with those defaults its RSS climbs for minutes (757 MB at 1M recipients,
- * a third of it live). `lean` grows the old generation by 30% of what is live and gives the
- * isolates the worker creates (the workflow thread's) 1 MB semi-spaces; `npm start` sizes the
- * main thread's young generation (--max-semi-space-size=4) and glibc's arenas
- * (MALLOC_ARENA_MAX=2), which only a process's start can. Together: 289 MB at 1M, for more
- * CPU per email on a CPU-bound send (bench/README.md "Memory"). `v8` keeps V8's own sizing.
+ * keeps little, so its RSS climbs for minutes: 757 MB at 1M recipients, a third of it live.
+ * `lean` grows the old generation by 30% of what is live and gives the isolates the worker
+ * creates (the workflow thread's) 1 MB semi-spaces. The main thread's young generation and
+ * glibc's arenas are fixed when the process starts, so lean's full effect also needs
+ * NODE_OPTIONS=--max-semi-space-size=4 and MALLOC_ARENA_MAX=2 in the worker's environment:
+ * together 285-325 MB at 1M, for 3-8% more time at 200 ms per provider call and 10-25% when
+ * CPU-bound (bench/README.md "Memory profiles"). `v8`, the default, keeps V8's own sizing.
  */
 import { setFlagsFromString } from 'node:v8';
 

@@ -98,7 +98,7 @@ const START: string = JSON.parse(readFileSync(new URL('../../package.json', impo
  * startBuilt runs the production build as `npm start` does (its environment and Node flags),
  * from the repo root; the shell execs it (through env, for the script's variables), so the
  * child's pid is the service's own.
- * nodeOptions (NODE_OPTIONS) adds flags such as --cpu-prof.
+ * nodeOptions adds flags such as --cpu-prof to the environment's NODE_OPTIONS.
  */
 export function startBuilt(
   name: string,
@@ -106,9 +106,8 @@ export function startBuilt(
   options: StartOptions & { nodeOptions?: string[] },
 ): Child & { process: ChildProcess } {
   const root = new URL('../../', import.meta.url).pathname;
-  const env = options.nodeOptions?.length
-    ? { ...options.env, NODE_OPTIONS: options.nodeOptions.join(' ') }
-    : options.env;
+  const nodeOptions = [options.env?.NODE_OPTIONS ?? '', ...options.nodeOptions ?? []].filter(Boolean);
+  const env = nodeOptions.length ? { ...options.env, NODE_OPTIONS: nodeOptions.join(' ') } : options.env;
   return start(name, 'sh', ['-c', `cd '${root}' && exec env ${START} "$@"`, 'sh', ...args], { ...options, env });
 }
 
