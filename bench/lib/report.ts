@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { WORKER_MEMORY } from './settings.ts';
 
 /** Target is a bound a figure must meet; bool targets hold when the value is true. */
 export type Target = { op: '<=' | '<' | '>='; value: number } | { op: 'true' };
@@ -96,7 +97,7 @@ export class Report {
           started: this.started.toISOString(),
           finished: new Date().toISOString(),
           only: process.env.BENCH_ONLY || 'all',
-          workerMemory: process.env.BENCH_WORKER_MEMORY === 'lean' ? 'lean' : 'v8',
+          workerMemory: WORKER_MEMORY,
           rows: this.rows,
           details: this.details,
         },
