@@ -74,6 +74,8 @@ const schema = z.object({
   RESEND_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(2),
   POSTMARK_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(10),
   BACKEND_RESULTS_TIMEOUT_MS: positiveInt(2_000, 60_000),
+  // 0: every send asks the shards (strict, and slow once the list has entries: README "Suppression").
+  SUPPRESSION_MAX_AGE_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   CALLBACK_SIGNING_SECRET: optionalString,
   CALLBACK_SIGNING_SECRET_PREVIOUS: optionalString,
   OUTAGE_RETRY_MAX_MS: positiveInt(600_000, 3_600_000),
@@ -128,6 +130,8 @@ export interface Config {
    * retrying workflow; signingSecrets sign every callback (current first; two during a rotation).
    */
   backend: { url?: string; resultsTimeoutMs: number; signingSecrets: string[] };
+  /** suppression: maxAgeMs is how old a worker's copy of a suppression shard may be when a send checks it. */
+  suppression: { maxAgeMs: number };
   internalServiceToken?: string;
   ops: { bridgePort: number; workerPort: number };
   /**
@@ -270,6 +274,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       resultsTimeoutMs: e.BACKEND_RESULTS_TIMEOUT_MS,
       signingSecrets: [e.CALLBACK_SIGNING_SECRET, e.CALLBACK_SIGNING_SECRET_PREVIOUS].filter((s) => s !== undefined),
     },
+    suppression: { maxAgeMs: e.SUPPRESSION_MAX_AGE_MS },
     internalServiceToken: e.INTERNAL_SERVICE_TOKEN,
     ops: { bridgePort: e.BRIDGE_OPS_PORT, workerPort: e.WORKER_OPS_PORT },
     webhooks: {

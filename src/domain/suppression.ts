@@ -37,5 +37,15 @@ export function shardOf(email: string): number {
   return hash % SUPPRESSION_SHARDS;
 }
 
+/** byShard groups values by the shard of their address. */
+export function byShard<T>(items: T[], addressOf: (item: T) => string): Map<number, T[]> {
+  const groups = new Map<number, T[]>();
+  for (const item of items) {
+    const shard = shardOf(addressOf(item));
+    groups.set(shard, [...groups.get(shard) ?? [], item]);
+  }
+  return groups;
+}
+
 /** suppressionWorkflowId names a shard's workflow. */
 export const suppressionWorkflowId = (shard: number): string => `suppression-list-${shard}`;

@@ -1,35 +1,30 @@
 /**
- * SuppressionList: the suppression list as the bridge (RPCs, webhooks) and the send
- * activity use it, through a Temporal client. Each address lives in one shard workflow
+ * SuppressionList: the suppression list through a Temporal client, as the bridge (RPCs,
+ * webhooks) changes and lists it and as workers read each shard's changes for their copies
+ * (src/suppression/copies.ts). Each address lives in one shard workflow
  * (src/domain/suppression.ts); adds and removes are updates-with-start, so a shard exists
  * from its first address, and reads of a shard that never had one answer empty.
  */
 import { type Client, WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
 import { Buffer } from 'node:buffer';
 import {
+  byShard,
   normalizeAddress,
-  shardOf,
   type Suppression,
   SUPPRESSION_SHARDS,
   suppressionWorkflowId,
 } from '../domain/suppression.ts';
 import {
+  changesQuery,
   listQuery,
-  suppressedAmongQuery,
+  type ShardChanges,
   suppressionListWorkflow,
   suppressUpdate,
   unsuppressUpdate,
 } from '../workflows/suppression.ts';
 
-/** byShard groups values by the shard of their address. */
-function byShard<T>(items: T[], addressOf: (item: T) => string): Map<number, T[]> {
-  const groups = new Map<number, T[]>();
-  for (const item of items) {
-    const shard = shardOf(addressOf(item));
-    groups.set(shard, [...groups.get(shard) ?? [], item]);
-  }
-  return groups;
-}
+/** CHANGES_QUERY_TIMEOUT_MS bounds one query for a shard's changes (sends wait for it before their requests). */
+const CHANGES_QUERY_TIMEOUT_MS = 10_000;
 
 /** PageToken is where ListSuppressions goes on: a shard and the last address given from it. */
 interface PageToken {
@@ -97,17 +92,22 @@ export class SuppressionList {
     return counts.reduce((a, b) => a + b, 0);
   }
 
-  /** among answers the entries of those addresses that are on the list, by normalized address. */
-  async among(emails: string[]): Promise<Map<string, Suppression>> {
-    const found = await Promise.all(
-      [...byShard([...new Set(emails.map(normalizeAddress))], (e) => e)].map(([shard, group]) =>
-        this.#shard(shard).query(suppressedAmongQuery, group).catch((err) => {
-          if (err instanceof WorkflowNotFoundError) return [];
-          throw err;
-        })
-      ),
-    );
-    return new Map(found.flat().map((s) => [s.email, s]));
+  /**
+   * changes asks a shard what changed since a copy of it (SuppressionCopies); null when the shard
+   * has never existed. One answer serves every send that waits for the copy, so the query runs
+   * under a deadline of its own, not under the cancellation of the activity that happened to
+   * start it (a cancelled send must not fail the others' check).
+   */
+  changes(shard: number, since: { runId: string; version: number } | null): Promise<ShardChanges | null> {
+    return this.#client.withAbortSignal(new AbortController().signal, () =>
+      this.#client.withDeadline(
+        Date.now() + CHANGES_QUERY_TIMEOUT_MS,
+        () =>
+          this.#shard(shard).query(changesQuery, since).catch((err) => {
+            if (err instanceof WorkflowNotFoundError) return null;
+            throw err;
+          }),
+      ));
   }
 
   /** list answers up to pageSize entries from the page token on, and the token of the next page ('' at the end). */

@@ -23,6 +23,7 @@ import type { Logger } from '../logger.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { createProviders } from '../providers/index.ts';
 import type { EmailProvider } from '../providers/types.ts';
+import { SuppressionCopies } from '../suppression/copies.ts';
 import { SuppressionList } from '../suppression/list.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
 import { levelOf } from '../telemetry/temporal-runtime.ts';
@@ -161,12 +162,23 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
   else if (config.backend.signingSecrets.length === 0) {
     logger.warn('CALLBACK_SIGNING_SECRET is not set: the backend cannot tell callbacks from forged ones');
   }
+  let suppressionCopies: SuppressionCopies | undefined;
   const { sendBatch, readPages, notifyBackend, postResults, postEvents } = createActivities({
     providers,
     breakers: createBreakers(config, logger, deps.metrics),
     source: createBatchSource(loadDefinitionFromHistory, backend),
-    // Through the worker's own client, from inside the activity that asks.
-    suppressions: () => new SuppressionList(Context.current().client, config.temporal.taskQueue),
+    // One copy of the list per worker, brought up to date through the worker's own client (the
+    // first activity that asks hands it over).
+    suppressions: () => {
+      if (!suppressionCopies) {
+        const list = new SuppressionList(Context.current().client, config.temporal.taskQueue);
+        suppressionCopies = new SuppressionCopies(
+          (shard, since) => list.changes(shard, since),
+          config.suppression.maxAgeMs,
+        );
+      }
+      return suppressionCopies;
+    },
     callbacks: {
       backend,
       logger,

@@ -1,8 +1,14 @@
 /**
  * One shard of the suppression list (src/domain/suppression.ts): a workflow that runs for
  * ever, holding its addresses. Added and removed by updates (the caller knows it is done
- * when the call returns, and the next send sees it), read by queries. It continues as new
- * when its history grows, carrying the addresses.
+ * when the call returns), read by queries. It continues as new when its history grows,
+ * carrying the addresses.
+ *
+ * Workers keep a copy of each shard (src/suppression/copies.ts) and bring it up to date with
+ * `changesQuery`: each change is numbered (a version), and a reader that gives the run and
+ * version of its copy gets what changed since, or every entry when its copy is of another run
+ * or older than the change log. Versions and the log live in memory: they are derived from
+ * the updates, add no commands, and start again at 0 in each run.
  */
 import {
   allHandlersFinished,
@@ -19,28 +25,82 @@ import type { Suppression } from '../domain/suppression.ts';
 export const suppressUpdate = defineUpdate<number, [Suppression[]]>('suppress');
 /** unsuppressUpdate removes addresses; answers how many were there. */
 export const unsuppressUpdate = defineUpdate<number, [string[]]>('unsuppress');
-/** suppressedAmongQuery answers the entries of the given (normalized) addresses that are on the list. */
+/**
+ * suppressedAmongQuery answers the entries of the given (normalized) addresses that are on the list. Workers
+ * of earlier releases check sends with it (one query per shard and send); kept while they may still run.
+ */
 export const suppressedAmongQuery = defineQuery<Suppression[], [string[]]>('suppressedAmong');
 /** listQuery answers a page of the shard's entries, by address order. */
 export const listQuery = defineQuery<{ entries: Suppression[]; total: number }, [{ after: string; limit: number }]>(
   'list',
 );
 
+/** ShardChanges brings a reader's copy of a shard to `version` of run `runId`. */
+export interface ShardChanges {
+  runId: string;
+  version: number;
+  /** entries is every entry: the reader's copy was of another run, too old for the log, or absent. */
+  entries?: Suppression[];
+  /** added and removed are the changes since the reader's version (when entries is absent). */
+  added?: Suppression[];
+  removed?: string[];
+}
+/** changesQuery answers what changed since a reader's copy (null: the reader has none). */
+export const changesQuery = defineQuery<ShardChanges, [{ runId: string; version: number } | null]>('changes');
+
 const CONTINUE_AS_NEW_AFTER_EVENTS = 2_000;
+/** CHANGE_LOG_MAX is how many recent changes a shard keeps for readers; one further behind reloads every entry. */
+const CHANGE_LOG_MAX = 10_000;
 
 /** suppressionListWorkflow holds one shard of the list. */
 export async function suppressionListWorkflow(input: { shard: number }, carried?: Suppression[]): Promise<void> {
   const entries = new Map((carried ?? []).map((s) => [s.email, s]));
+  // changes[i] made version `logStart + i + 1`; an entry is an addition, its absence a removal.
+  const changes: Array<{ email: string; entry?: Suppression }> = [];
+  let version = 0;
+  let logStart = 0;
+  const changed = (email: string, entry?: Suppression) => {
+    version += 1;
+    changes.push({ email, ...(entry ? { entry } : {}) });
+    if (changes.length > CHANGE_LOG_MAX) {
+      changes.splice(0, changes.length - CHANGE_LOG_MAX);
+      logStart = version - changes.length;
+    }
+  };
   setHandler(suppressUpdate, (added: Suppression[]) => {
     let fresh = 0;
     for (const s of added) {
       if (entries.has(s.email)) continue;
       entries.set(s.email, s);
+      changed(s.email, s);
       fresh += 1;
     }
     return fresh;
   });
-  setHandler(unsuppressUpdate, (emails: string[]) => emails.filter((email) => entries.delete(email)).length);
+  setHandler(unsuppressUpdate, (emails: string[]) =>
+    emails.filter((email) => {
+      if (!entries.delete(email)) return false;
+      changed(email);
+      return true;
+    }).length);
+  setHandler(changesQuery, (since) => {
+    const { runId } = workflowInfo();
+    if (!since || since.runId !== runId || since.version < logStart || since.version > version) {
+      return { runId, version, entries: [...entries.values()] };
+    }
+    const added = new Map<string, Suppression>();
+    const removed = new Set<string>();
+    for (const { email, entry } of changes.slice(since.version - logStart)) {
+      if (entry) {
+        added.set(email, entry);
+        removed.delete(email);
+      } else {
+        added.delete(email);
+        removed.add(email);
+      }
+    }
+    return { runId, version, added: [...added.values()], removed: [...removed] };
+  });
   setHandler(suppressedAmongQuery, (emails: string[]) => emails.flatMap((email) => entries.get(email) ?? []));
   setHandler(listQuery, ({ after, limit }) => {
     const sorted = [...entries.keys()].sort();

@@ -10,7 +10,11 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { Client } from '@temporalio/client';
 import { postmarkWebhook, resendWebhook } from '../../mock-providers/webhooks.ts';
+import { dataConverter } from '../../src/data-converter.ts';
+import { shardOf } from '../../src/domain/suppression.ts';
+import { SuppressionList } from '../../src/suppression/list.ts';
 import { eventually } from '../support/eventually.ts';
 import { auth, newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
 import { finalStatus, outcomeOf } from '../support/grpc.ts';
@@ -18,7 +22,10 @@ import { type Stack, startStack } from './harness.ts';
 
 const SECRET = `whsec_${Buffer.from('integration-webhook-secret').toString('base64')}`;
 const POSTMARK = { user: 'postmark-hooks', password: 'hook-password-1' };
+/** A change to the suppression list reaches sends that begin this long after it (SUPPRESSION_MAX_AGE_MS). */
+const MAX_AGE_MS = 300;
 const settings = {
+  SUPPRESSION_MAX_AGE_MS: String(MAX_AGE_MS),
   RESEND_WEBHOOK_SECRET: SECRET,
   POSTMARK_WEBHOOK_USER: POSTMARK.user,
   POSTMARK_WEBHOOK_PASSWORD: POSTMARK.password,
@@ -142,6 +149,7 @@ describe('provider webhooks through Resend', { timeout: 120_000 }, () => {
     assert.ok(!listed.some((s) => s.email === 'whs-1@example.com'), 'a soft bounce suppresses nothing');
 
     // Resend refuses the account: the batch fails over to Postmark, and the address is skipped there too.
+    await sleep(MAX_AGE_MS + 50);
     stack.mock.resend.injectFault({ status: 401, count: 20 });
     const second = newsletterId('whs2');
     await stack.newsletters.sendNewsletter(newsletterRequest(second, recipients(3, 'whs-')), auth).response;
@@ -162,6 +170,7 @@ describe('provider webhooks through Resend', { timeout: 120_000 }, () => {
 
     const { removed } = await stack.newsletters.removeSuppression({ emails: ['WHS-0@example.com'] }, auth).response;
     assert.equal(removed, 1);
+    await sleep(MAX_AGE_MS + 50);
     const again = newsletterId('whs4');
     await stack.newsletters.sendNewsletter(newsletterRequest(again, recipients(1, 'whs-')), auth).response;
     assert.equal((await finalStatus(stack, again)).sent, 1);
@@ -179,6 +188,14 @@ describe('provider webhooks through Resend', { timeout: 120_000 }, () => {
     )
       .response;
     assert.equal(again, 0, 'already there');
+    // What workers read for their copies: the shard's entries, then only what changed since.
+    const shards = new SuppressionList(
+      new Client({ connection: stack.env.connection, dataConverter }),
+      stack.config.temporal.taskQueue,
+    );
+    const shard = shardOf('manual-1@example.com');
+    const copy = (await shards.changes(shard, null))!;
+    assert.ok(copy.entries!.some((s) => s.email === 'manual-1@example.com'));
     const listed = await listAll(stack, 1);
     // Pages follow the shards, not the alphabet.
     const manual = listed.filter((s) => s.email.startsWith('manual-')).sort((a, b) => a.email.localeCompare(b.email));
@@ -199,6 +216,11 @@ describe('provider webhooks through Resend', { timeout: 120_000 }, () => {
       auth,
     ).response;
     assert.equal(removed, 2);
+    const since = (await shards.changes(shard, { runId: copy.runId, version: copy.version }))!;
+    assert.deepEqual([since.entries, since.added, since.removed], [undefined, [], ['manual-1@example.com']]);
+    assert.equal(since.version, copy.version + 1);
+    const otherRun = (await shards.changes(shard, { runId: 'an-earlier-run', version: copy.version }))!;
+    assert.ok(!otherRun.entries!.some((s) => s.email === 'manual-1@example.com'), 'every entry, as of now');
   });
 
   it('loses nothing acknowledged when the endpoint stops right after', async () => {

@@ -1,0 +1,93 @@
+/**
+ * SuppressionCopies: the suppression list as a send checks it — a copy of each shard kept
+ * in the worker, brought up to date from the shard workflow when it is older than
+ * `maxAgeMs` (one `changesQuery` answering only what changed). A send asks nothing of
+ * Temporal while its worker's copies are fresh, however many sends run: asking each shard
+ * for each send cost a query task per shard per request, which made a worker sending
+ * CPU-bound several times slower once the list had entries (bench/README.md).
+ *
+ * The price is a bound on staleness: a change reaches every send that begins more than
+ * `maxAgeMs` after the call that made it returned (SUPPRESSION_MAX_AGE_MS).
+ */
+import { byShard, normalizeAddress, type Suppression } from '../domain/suppression.ts';
+import type { ShardChanges } from '../workflows/suppression.ts';
+
+/** ChangesReader asks a shard what changed since a copy; null when the shard has never existed. */
+export type ChangesReader = (
+  shard: number,
+  since: { runId: string; version: number } | null,
+) => Promise<ShardChanges | null>;
+
+/** Copy is one shard as of a version of one of its runs, and when it was known to be current. */
+interface Copy {
+  runId: string;
+  version: number;
+  entries: Map<string, Suppression>;
+  /** checkedAt is when the refresh that made it began: the shard had no later change then. */
+  checkedAt: number;
+}
+
+export class SuppressionCopies {
+  readonly #read: ChangesReader;
+  readonly #maxAgeMs: number;
+  readonly #now: () => number;
+  readonly #copies = new Map<number, Copy>();
+  readonly #refreshing = new Map<number, { startedAt: number; done: Promise<Copy> }>();
+
+  constructor(read: ChangesReader, maxAgeMs: number, now: () => number = Date.now) {
+    this.#read = read;
+    this.#maxAgeMs = maxAgeMs;
+    this.#now = now;
+  }
+
+  /** among answers the entries of those addresses that are on the list, by normalized address. */
+  async among(emails: string[]): Promise<Map<string, Suppression>> {
+    const found = new Map<string, Suppression>();
+    await Promise.all([...byShard([...new Set(emails.map(normalizeAddress))], (e) => e)].map(async ([shard, group]) => {
+      const copy = await this.#current(shard);
+      for (const email of group) {
+        const entry = copy.entries.get(email);
+        if (entry) found.set(email, entry);
+      }
+    }));
+    return found;
+  }
+
+  /** current is a copy of the shard checked no more than maxAgeMs ago, refreshing it (once for every caller) if needed. */
+  #current(shard: number): Promise<Copy> | Copy {
+    const now = this.#now();
+    const copy = this.#copies.get(shard);
+    if (copy && now - copy.checkedAt <= this.#maxAgeMs) return copy;
+    const running = this.#refreshing.get(shard);
+    if (running && now - running.startedAt <= this.#maxAgeMs) return running.done;
+    const refresh = { startedAt: now, done: this.#refresh(shard, copy, now) };
+    this.#refreshing.set(shard, refresh);
+    const forget = () => {
+      if (this.#refreshing.get(shard) === refresh) this.#refreshing.delete(shard);
+    };
+    refresh.done.then(forget, forget);
+    return refresh.done;
+  }
+
+  async #refresh(shard: number, copy: Copy | undefined, startedAt: number): Promise<Copy> {
+    const changes = await this.#read(shard, copy ? { runId: copy.runId, version: copy.version } : null);
+    const next: Copy = changes === null ? { runId: '', version: 0, entries: new Map(), checkedAt: startedAt } : {
+      runId: changes.runId,
+      version: changes.version,
+      entries: changes.entries ? new Map(changes.entries.map((s) => [s.email, s])) : applied(copy!, changes),
+      checkedAt: startedAt,
+    };
+    // A slower refresh begun earlier must not replace a newer copy.
+    const latest = this.#copies.get(shard);
+    if (!latest || latest.checkedAt <= next.checkedAt) this.#copies.set(shard, next);
+    return next;
+  }
+}
+
+/** applied is a copy's entries with the changes since its version. */
+function applied(copy: Copy, changes: ShardChanges): Map<string, Suppression> {
+  const entries = new Map(copy.entries);
+  for (const email of changes.removed ?? []) entries.delete(email);
+  for (const entry of changes.added ?? []) entries.set(entry.email, entry);
+  return entries;
+}
