@@ -7,9 +7,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { MockProvidersClient } from '../../mock-providers/client.ts';
 import { dataConverter } from '../../src/data-converter.ts';
+import { SUPPRESSION_SHARDS, suppressionWorkflowId } from '../../src/domain/suppression.ts';
 import { freePort } from '../../test/support/ports.ts';
 import { type Clients, connectClients } from '../../test/support/grpc.ts';
 import { testServiceEnv } from '../../test/support/service-env.ts';
@@ -171,7 +172,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       workers.push(startBuilt(name, ['--role=worker'], {
         env: { ...env, WORKER_OPS_PORT: String(port) },
         nodeOptions: options.cpuProfile
-          ? ['--cpu-prof', `--cpu-prof-dir=${ROOT}bench/logs`, `--cpu-prof-name=${name}.cpuprofile`]
+          // A directory per process, Node's own file names: one profile per thread (main, workflows).
+          ? ['--cpu-prof', `--cpu-prof-dir=${ROOT}bench/logs/${name}.cpuprofiles`]
           : [],
       }));
     }
@@ -194,6 +196,19 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       clients.close();
       // Workers drain their in-flight activities for up to 30 s (shutdownGraceTime) before they exit.
       await Promise.all([bridge, ...workers].map((c) => stop(c, 40_000)));
+      // The suppression list's shard workflows run on this deployment's task queue, which no worker
+      // polls any more: the next deployment on this server starts its own.
+      await Promise.all(
+        Array.from(
+          { length: SUPPRESSION_SHARDS },
+          (_, shard) =>
+            options.temporal.client.workflow.getHandle(suppressionWorkflowId(shard))
+              .terminate('bench: its deployment stopped')
+              .catch((err) => {
+                if (!(err instanceof WorkflowNotFoundError)) throw err;
+              }),
+        ),
+      );
     },
   };
 }

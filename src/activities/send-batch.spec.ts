@@ -19,7 +19,7 @@ import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { createPostmarkProvider } from '../providers/postmark/index.ts';
 import { createResendProvider } from '../providers/resend/index.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../providers/types.ts';
-import { createDeliveryActivities, withJitter } from './send-batch.ts';
+import { createDeliveryActivities, isInDoubt, progressOf, type SuppressionChecker, withJitter } from './send-batch.ts';
 import type { BatchSource } from './sources.ts';
 
 type Behaviour = (messages: RenderedEmail[], options: SendOptions, call: number) => MessageOutcome[];
@@ -97,9 +97,15 @@ function input(count: number, extra: Partial<SendBatchInput> = {}): SendBatchInp
 
 function activities(
   provider: EmailProvider,
-  options: { source?: BatchSource; breaker?: CircuitBreaker; backend?: BackendClient } = {},
+  options: {
+    source?: BatchSource;
+    breaker?: CircuitBreaker;
+    backend?: BackendClient;
+    suppressions?: () => SuppressionChecker;
+  } = {},
 ) {
   return createDeliveryActivities({
+    ...(options.suppressions ? { suppressions: options.suppressions } : {}),
     providers: new Map([[provider.name, provider]]),
     breakers: new Map(options.breaker ? [[provider.name, options.breaker]] : []),
     source: options.source ?? sourceOf(people(10)),
@@ -353,6 +359,17 @@ describe('sendBatch', () => {
     const retry = await failure(env.run(activities(provider).sendBatch, input(2)));
     assert.equal(retry.nonRetryable, false);
     assert.deepEqual(beats.at(-1), { phase: 'requesting' });
+  });
+
+  it('records a failed suppression check as unsent, so the next attempt checks again instead of going in doubt', async () => {
+    const { provider, calls } = fakeProvider('resend', sentAll);
+    const suppressions = () => ({ among: () => Promise.reject(new Error('shard query timed out')) });
+    const env = new MockActivityEnvironment({ attempt: 3, heartbeatDetails: { phase: 'unsent', attempt: 2 } });
+    const beats = heartbeatsOf(env);
+    await assert.rejects(env.run(activities(provider, { suppressions }).sendBatch, input(2)), /shard query timed out/);
+    assert.equal(calls.length, 0);
+    assert.deepEqual(beats.at(-1), { phase: 'unsent', attempt: 3 });
+    assert.equal(isInDoubt(4, progressOf(beats.at(-1))), false);
   });
 
   it('settles a request in doubt as sent when Resend says its key was used with another body', async () => {

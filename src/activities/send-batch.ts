@@ -279,7 +279,11 @@ async function send(
   // Suppressed addresses are skipped, through every provider. Checked only for a request never
   // made: one in doubt must go again exactly as it went (same key, same body).
   if (!inDoubt && deps.suppressions && valid.length > 0) {
-    const listed = await deps.suppressions().among(valid.map((m) => m.recipient.email));
+    const listed = await deps.suppressions().among(valid.map((m) => m.recipient.email)).catch((err) => {
+      // Nothing was sent: the next attempt is not in doubt (which would skip this check).
+      heartbeat({ phase: 'unsent', attempt: activityInfo().attempt } satisfies Progress);
+      throw err;
+    });
     if (listed.size > 0) {
       const kept = valid.filter((m) => !listed.has(normalizeAddress(m.recipient.email)));
       const skipped = valid.filter((m) => listed.has(normalizeAddress(m.recipient.email))).map((m) => ({
