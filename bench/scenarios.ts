@@ -20,6 +20,7 @@ import {
   sampleMemory,
   sendNewsletter,
   terminate,
+  useSuppressionList,
   warmUp,
 } from './lib/measure.ts';
 import { breakdown } from './lib/breakdown.ts';
@@ -204,6 +205,8 @@ export async function runRateLimited(ctx: Context): Promise<void> {
   });
   try {
     for (const [i, w] of service.workers.entries()) M.idleRssMb[`rate-worker${i + 1}`] = rssMb(w.pid);
+    // No warm-up newsletter (the queue's first second is part of what is measured), but the list in use.
+    await useSuppressionList(service);
     await ctx.mock.setup(20, RATE);
     ctx.backend.setList('list-rate', N_RATE, 'rl-');
     const run = await bounded(

@@ -213,9 +213,7 @@ export async function warmUp(ctx: Context, service: Service, name: string): Prom
   await ctx.mock.setup(0);
   ctx.backend.setList(`warm-${name}`, 200, `warm-${name}-`);
   const outcome = await bounded(`${name}: warm-up`, 60_000, async (signal) => {
-    // A suppression list in use, as in production (bounces fill it): every shard workflow
-    // exists, so each send's check is real queries, not "no such workflow" answers.
-    await service.clients.newsletters.addSuppression({ emails: SUPPRESSED, detail: 'bench' }, auth);
+    await useSuppressionList(service);
     for (const source of [{ inline: recipients(200, `warm-${name}-i`) }, { listId: `warm-${name}` }]) {
       const id = `warm-${name}-${randomUUID().slice(0, 8)}`;
       const { t0 } = await sendNewsletter(service, id, source);
@@ -227,6 +225,15 @@ export async function warmUp(ctx: Context, service: Service, name: string): Prom
 
 /** SUPPRESSED are addresses no scenario sends to, about sixteen in each shard of the suppression list. */
 const SUPPRESSED = Array.from({ length: 256 }, (_, i) => `suppressed-${i}@bench.example`);
+
+/**
+ * useSuppressionList puts SUPPRESSED on the deployment's suppression list, as in production
+ * (bounces fill it): every shard workflow exists, so each send's check reads real shards, not
+ * "no such workflow" answers.
+ */
+export async function useSuppressionList(service: Service): Promise<void> {
+  await service.clients.newsletters.addSuppression({ emails: SUPPRESSED, detail: 'bench' }, auth);
+}
 
 /** heapFigures reads a role's memory figures from its /metrics (prom-client's process and heap gauges), in MB. */
 export async function heapFigures(opsUrl: string): Promise<Record<string, number>> {

@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { MockProvidersClient } from '../../mock-providers/client.ts';
@@ -75,6 +76,29 @@ export async function startTemporal(name: string, serverArgs: string[] = devServ
       await stop(child);
     },
   };
+}
+
+/** deleteWorkflow deletes every run of a workflow id and waits until the server no longer knows it. */
+async function deleteWorkflow(temporal: Temporal, workflowId: string): Promise<void> {
+  const { client } = temporal;
+  const handle = client.workflow.getHandle(workflowId);
+  const gone = async () => {
+    try {
+      await handle.describe();
+      return false;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return true;
+      throw err;
+    }
+  };
+  for (let i = 0; i < 100 && !await gone(); i++) {
+    await client.workflowService.deleteWorkflowExecution({
+      namespace: client.options.namespace,
+      workflowExecution: { workflowId },
+    }).catch(() => undefined);
+    await sleep(100);
+  }
+  if (!await gone()) throw new Error(`${workflowId} could not be deleted`);
 }
 
 /** Mock is the mock providers' process and its control client. */
@@ -197,16 +221,12 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       // Workers drain their in-flight activities for up to 30 s (shutdownGraceTime) before they exit.
       await Promise.all([bridge, ...workers].map((c) => stop(c, 40_000)));
       // The suppression list's shard workflows run on this deployment's task queue, which no worker
-      // polls any more: the next deployment on this server starts its own.
+      // polls any more (a closed one is still queried there): deleted, so that the next deployment
+      // on this server starts its own.
       await Promise.all(
         Array.from(
           { length: SUPPRESSION_SHARDS },
-          (_, shard) =>
-            options.temporal.client.workflow.getHandle(suppressionWorkflowId(shard))
-              .terminate('bench: its deployment stopped')
-              .catch((err) => {
-                if (!(err instanceof WorkflowNotFoundError)) throw err;
-              }),
+          (_, shard) => deleteWorkflow(options.temporal, suppressionWorkflowId(shard)),
         ),
       );
     },

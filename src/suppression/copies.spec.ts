@@ -74,6 +74,10 @@ function fakeShards() {
   };
 }
 
+/** sameShardAs is another address in the shard of email. */
+const sameShardAs = (email: string): string =>
+  Array.from({ length: 500 }, (_, i) => `n${i}@example.com`).find((e) => shardOf(e) === shardOf(email))!;
+
 /** clock is a time the test moves. */
 function clock() {
   let now = 1_000_000;
@@ -92,9 +96,36 @@ describe('SuppressionCopies', () => {
       'bounced@example.com',
     ]);
     const asked = shards.reads.length;
-    time.advance(MAX_AGE);
+    time.advance(MAX_AGE / 2);
     await copies.among(['bounced@example.com', 'fine@example.com']);
-    assert.equal(shards.reads.length, asked, 'no query within the maximum age');
+    assert.equal(shards.reads.length, asked, 'no query within half the maximum age');
+  });
+
+  it('refreshes a copy past half its maximum age in the background: sends go on with the copy meanwhile', async () => {
+    const shards = fakeShards();
+    const time = clock();
+    shards.add('early@example.com');
+    let hold = false;
+    const held: Array<() => void> = [];
+    const read: ChangesReader = (shard, since) =>
+      hold ? new Promise((resolve) => held.push(() => resolve(shards.read(shard, since)))) : shards.read(shard, since);
+    const copies = new SuppressionCopies(read, MAX_AGE, time.now);
+    await copies.among(['early@example.com']);
+    const late = sameShardAs('early@example.com');
+    shards.add(late);
+    hold = true;
+    time.advance(MAX_AGE / 2 + 1);
+    // The background refresh is held: the send is answered from the copy at once.
+    assert.deepEqual([...(await copies.among(['early@example.com'])).keys()], ['early@example.com']);
+    assert.equal(held.length, 1, 'one refresh began');
+    held[0]!();
+    hold = false;
+    await new Promise((resolve) => setImmediate(resolve));
+    time.advance(MAX_AGE / 2);
+    // Within the maximum age of that refresh: no query, and the refreshed copy has the change.
+    const asked = shards.reads.length;
+    assert.ok((await copies.among([late])).has(late));
+    assert.equal(shards.reads.length, asked);
   });
 
   it('brings a stale copy up to date with what changed since its version: additions and removals', async () => {
@@ -140,8 +171,7 @@ describe('SuppressionCopies', () => {
     await copies.among(['kept@example.com']);
     shards.continueAsNew('kept@example.com');
     // Another address of the same shard, added in its new run (whose versions start again at 0).
-    const neighbour = Array.from({ length: 200 }, (_, i) => `n${i}@example.com`)
-      .find((e) => shardOf(e) === shardOf('kept@example.com'))!;
+    const neighbour = sameShardAs('kept@example.com');
     shards.add(neighbour);
     time.advance(MAX_AGE + 1);
     const found = await copies.among(['kept@example.com', neighbour]);

@@ -53,13 +53,28 @@ export class SuppressionCopies {
     return found;
   }
 
-  /** current is a copy of the shard checked no more than maxAgeMs ago, refreshing it (once for every caller) if needed. */
+  /**
+   * current is a copy of the shard checked no more than maxAgeMs ago, refreshing it (once for
+   * every caller) if needed. A copy past half its maximum age is refreshed in the background
+   * while sends go on using it, so that a steady stream of sends seldom waits for a query (a wait
+   * of varying length before each provider request would bunch them up against a rate limit).
+   */
   #current(shard: number): Promise<Copy> | Copy {
     const now = this.#now();
     const copy = this.#copies.get(shard);
-    if (copy && now - copy.checkedAt <= this.#maxAgeMs) return copy;
     const running = this.#refreshing.get(shard);
+    if (copy && now - copy.checkedAt <= this.#maxAgeMs) {
+      if (!running && now - copy.checkedAt > this.#maxAgeMs / 2) {
+        // Its failure fails nobody: the next send past the maximum age waits for a refresh of its own.
+        this.#startRefresh(shard, copy, now).catch(() => undefined);
+      }
+      return copy;
+    }
     if (running && now - running.startedAt <= this.#maxAgeMs) return running.done;
+    return this.#startRefresh(shard, copy, now);
+  }
+
+  #startRefresh(shard: number, copy: Copy | undefined, now: number): Promise<Copy> {
     const refresh = { startedAt: now, done: this.#refresh(shard, copy, now) };
     this.#refreshing.set(shard, refresh);
     const forget = () => {
