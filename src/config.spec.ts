@@ -18,6 +18,7 @@ describe('loadConfig', () => {
     assert.equal(c.production, false);
     assert.deepEqual(c.delivery.outage, { retryMaxMs: 600_000, giveUpAfterMs: 12 * 3_600_000 });
     assert.equal(c.workerMemory, 'v8');
+    assert.deepEqual(c.suppression, { maxAgeMs: 1_000 });
   });
 
   it('serves TLS only with both a certificate and a key, and mTLS only on top of TLS', () => {
@@ -89,6 +90,7 @@ describe('loadConfig', () => {
           NEWSLETTER_BATCH_SIZE: '501',
           BACKEND_URL: 'not a url secret-value',
           WORKER_MEMORY: 'huge',
+          SUPPRESSION_MAX_AGE_MS: '-1',
         }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
@@ -99,6 +101,7 @@ describe('loadConfig', () => {
             'NEWSLETTER_BATCH_SIZE',
             'BACKEND_URL',
             'WORKER_MEMORY',
+            'SUPPRESSION_MAX_AGE_MS',
           ]
         ) {
           assert.ok(err.message.includes(name), `${name} missing from: ${err.message}`);

@@ -42,7 +42,9 @@ export function byShard<T>(items: T[], addressOf: (item: T) => string): Map<numb
   const groups = new Map<number, T[]>();
   for (const item of items) {
     const shard = shardOf(addressOf(item));
-    groups.set(shard, [...groups.get(shard) ?? [], item]);
+    const group = groups.get(shard);
+    if (group) group.push(item);
+    else groups.set(shard, [item]);
   }
   return groups;
 }

@@ -4,7 +4,7 @@
  * `maxAgeMs` (one `changesQuery` answering only what changed). A send asks nothing of
  * Temporal while its worker's copies are fresh, however many sends run: asking each shard
  * for each send cost a query task per shard per request, which made a worker sending
- * CPU-bound several times slower once the list had entries (bench/README.md).
+ * CPU-bound about three times slower once the list had entries (README "Suppression").
  *
  * The price is a bound on staleness: a change reaches every send that begins more than
  * `maxAgeMs` after the call that made it returned (SUPPRESSION_MAX_AGE_MS).

@@ -49,7 +49,7 @@ export interface ShardChanges {
 export const changesQuery = defineQuery<ShardChanges, [{ runId: string; version: number } | null]>('changes');
 
 const CONTINUE_AS_NEW_AFTER_EVENTS = 2_000;
-/** CHANGE_LOG_MAX is how many recent changes a shard keeps for readers; one further behind reloads every entry. */
+/** CHANGE_LOG_MAX is how many recent changes a shard keeps at least (up to twice as many); a reader further behind reloads every entry. */
 const CHANGE_LOG_MAX = 10_000;
 
 /** suppressionListWorkflow holds one shard of the list. */
@@ -62,7 +62,8 @@ export async function suppressionListWorkflow(input: { shard: number }, carried?
   const changed = (email: string, entry?: Suppression) => {
     version += 1;
     changes.push({ email, ...(entry ? { entry } : {}) });
-    if (changes.length > CHANGE_LOG_MAX) {
+    // Trimmed by halves, not one entry per change: an update may carry a thousand addresses.
+    if (changes.length > 2 * CHANGE_LOG_MAX) {
       changes.splice(0, changes.length - CHANGE_LOG_MAX);
       logStart = version - changes.length;
     }
