@@ -51,3 +51,60 @@ export function byShard<T>(items: T[], addressOf: (item: T) => string): Map<numb
 
 /** suppressionWorkflowId names a shard's workflow. */
 export const suppressionWorkflowId = (shard: number): string => `suppression-list-${shard}`;
+
+/**
+ * ChangeLog numbers a shard's changes (its version) and answers what changed since a version,
+ * for the workers' copies of the shard. It keeps at least `max` recent changes (up to twice as
+ * many: trimmed by halves, as an update may carry a thousand addresses); a reader further behind
+ * gets `undefined` and must reload every entry. Pure: it lives inside the shard workflow.
+ */
+export class ChangeLog {
+  readonly #max: number;
+  /** #changes[i] made version #start + i + 1; an entry is an addition, its absence a removal. */
+  #changes: Array<{ email: string; entry?: Suppression }> = [];
+  #start = 0;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** version counts the changes recorded so far. */
+  get version(): number {
+    return this.#start + this.#changes.length;
+  }
+
+  /** added records an address put on the list; removed one taken off. */
+  added(entry: Suppression): void {
+    this.#record({ email: entry.email, entry });
+  }
+
+  removed(email: string): void {
+    this.#record({ email });
+  }
+
+  /** since answers what changed after version, or undefined when the log no longer reaches back to it. */
+  since(version: number): { added: Suppression[]; removed: string[] } | undefined {
+    if (version < this.#start || version > this.version) return undefined;
+    const added = new Map<string, Suppression>();
+    const removed = new Set<string>();
+    for (const { email, entry } of this.#changes.slice(version - this.#start)) {
+      if (entry) {
+        added.set(email, entry);
+        removed.delete(email);
+      } else {
+        added.delete(email);
+        removed.add(email);
+      }
+    }
+    return { added: [...added.values()], removed: [...removed] };
+  }
+
+  #record(change: { email: string; entry?: Suppression }): void {
+    this.#changes.push(change);
+    if (this.#changes.length > 2 * this.#max) {
+      const dropped = this.#changes.length - this.#max;
+      this.#changes = this.#changes.slice(dropped);
+      this.#start += dropped;
+    }
+  }
+}

@@ -19,7 +19,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Suppression } from '../domain/suppression.ts';
+import { ChangeLog, type Suppression } from '../domain/suppression.ts';
 
 /** suppressUpdate adds addresses (an address already there keeps its first entry); answers how many were new. */
 export const suppressUpdate = defineUpdate<number, [Suppression[]]>('suppress');
@@ -49,31 +49,19 @@ export interface ShardChanges {
 export const changesQuery = defineQuery<ShardChanges, [{ runId: string; version: number } | null]>('changes');
 
 const CONTINUE_AS_NEW_AFTER_EVENTS = 2_000;
-/** CHANGE_LOG_MAX is how many recent changes a shard keeps at least (up to twice as many); a reader further behind reloads every entry. */
+/** CHANGE_LOG_MAX is how many recent changes a shard keeps at least for its readers (ChangeLog). */
 const CHANGE_LOG_MAX = 10_000;
 
 /** suppressionListWorkflow holds one shard of the list. */
 export async function suppressionListWorkflow(input: { shard: number }, carried?: Suppression[]): Promise<void> {
   const entries = new Map((carried ?? []).map((s) => [s.email, s]));
-  // changes[i] made version `logStart + i + 1`; an entry is an addition, its absence a removal.
-  const changes: Array<{ email: string; entry?: Suppression }> = [];
-  let version = 0;
-  let logStart = 0;
-  const changed = (email: string, entry?: Suppression) => {
-    version += 1;
-    changes.push({ email, ...(entry ? { entry } : {}) });
-    // Trimmed by halves, not one entry per change: an update may carry a thousand addresses.
-    if (changes.length > 2 * CHANGE_LOG_MAX) {
-      changes.splice(0, changes.length - CHANGE_LOG_MAX);
-      logStart = version - changes.length;
-    }
-  };
+  const log = new ChangeLog(CHANGE_LOG_MAX);
   setHandler(suppressUpdate, (added: Suppression[]) => {
     let fresh = 0;
     for (const s of added) {
       if (entries.has(s.email)) continue;
       entries.set(s.email, s);
-      changed(s.email, s);
+      log.added(s);
       fresh += 1;
     }
     return fresh;
@@ -81,26 +69,14 @@ export async function suppressionListWorkflow(input: { shard: number }, carried?
   setHandler(unsuppressUpdate, (emails: string[]) =>
     emails.filter((email) => {
       if (!entries.delete(email)) return false;
-      changed(email);
+      log.removed(email);
       return true;
     }).length);
   setHandler(changesQuery, (since) => {
     const { runId } = workflowInfo();
-    if (!since || since.runId !== runId || since.version < logStart || since.version > version) {
-      return { runId, version, entries: [...entries.values()] };
-    }
-    const added = new Map<string, Suppression>();
-    const removed = new Set<string>();
-    for (const { email, entry } of changes.slice(since.version - logStart)) {
-      if (entry) {
-        added.set(email, entry);
-        removed.delete(email);
-      } else {
-        added.delete(email);
-        removed.add(email);
-      }
-    }
-    return { runId, version, added: [...added.values()], removed: [...removed] };
+    const { version } = log;
+    const changes = since?.runId === runId ? log.since(since.version) : undefined;
+    return changes ? { runId, version, ...changes } : { runId, version, entries: [...entries.values()] };
   });
   setHandler(suppressedAmongQuery, (emails: string[]) => emails.flatMap((email) => entries.get(email) ?? []));
   setHandler(listQuery, ({ after, limit }) => {
