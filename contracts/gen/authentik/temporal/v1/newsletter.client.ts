@@ -90,12 +90,14 @@ export interface INewsletterServiceClient {
     listSuppressions(input: ListSuppressionsRequest, options?: RpcOptions): UnaryCall<ListSuppressionsRequest, ListSuppressionsResponse>;
     /**
      * AddSuppression puts addresses on the suppression list (one already there is kept as it was).
+     * Every send that begins SUPPRESSION_MAX_AGE_MS (1 s by default) after this returns skips them.
      *
      * @generated from protobuf rpc: AddSuppression
      */
     addSuppression(input: AddSuppressionRequest, options?: RpcOptions): UnaryCall<AddSuppressionRequest, AddSuppressionResponse>;
     /**
      * RemoveSuppression takes addresses off the suppression list (a person asked to be mailed again).
+     * Every send that begins SUPPRESSION_MAX_AGE_MS (1 s by default) after this returns mails them again.
      *
      * @generated from protobuf rpc: RemoveSuppression
      */
@@ -192,6 +194,7 @@ export class NewsletterServiceClient implements INewsletterServiceClient, Servic
     }
     /**
      * AddSuppression puts addresses on the suppression list (one already there is kept as it was).
+     * Every send that begins SUPPRESSION_MAX_AGE_MS (1 s by default) after this returns skips them.
      *
      * @generated from protobuf rpc: AddSuppression
      */
@@ -201,6 +204,7 @@ export class NewsletterServiceClient implements INewsletterServiceClient, Servic
     }
     /**
      * RemoveSuppression takes addresses off the suppression list (a person asked to be mailed again).
+     * Every send that begins SUPPRESSION_MAX_AGE_MS (1 s by default) after this returns mails them again.
      *
      * @generated from protobuf rpc: RemoveSuppression
      */

@@ -85,12 +85,14 @@ export interface INewsletterService<T = ServerCallContext> {
     listSuppressions(request: ListSuppressionsRequest, context: T): Promise<ListSuppressionsResponse>;
     /**
      * AddSuppression puts addresses on the suppression list (one already there is kept as it was).
+     * Every send that begins SUPPRESSION_MAX_AGE_MS (1 s by default) after this returns skips them.
      *
      * @generated from protobuf rpc: AddSuppression
      */
     addSuppression(request: AddSuppressionRequest, context: T): Promise<AddSuppressionResponse>;
     /**
      * RemoveSuppression takes addresses off the suppression list (a person asked to be mailed again).
+     * Every send that begins SUPPRESSION_MAX_AGE_MS (1 s by default) after this returns mails them again.
      *
      * @generated from protobuf rpc: RemoveSuppression
      */
