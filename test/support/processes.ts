@@ -39,6 +39,8 @@ process.on('exit', killAll);
 /** StartOptions: the child's environment (added to this one's), where its output goes. */
 export interface StartOptions {
   env?: Record<string, string>;
+  /** cwd is the child's working directory (this process's by default). */
+  cwd?: string;
   /** logDir receives <name>.log with the child's stdout (unless piped) and stderr. */
   logDir: string;
   stdout?: 'log' | 'pipe';
@@ -56,6 +58,7 @@ export function start(
   const fd = openSync(logPath, 'w');
   const proc = spawn(command, args, {
     env: { ...process.env, ...options.env },
+    ...(options.cwd ? { cwd: options.cwd } : {}),
     detached: true,
     stdio: ['ignore', options.stdout === 'pipe' ? 'pipe' : fd, fd],
   });
@@ -91,14 +94,13 @@ export function startNode(
   return start(name, process.execPath, [...flags, file, ...args], options);
 }
 
-/** START is `npm start`'s command (package.json): the production build with its memory settings. */
+/** START is `npm start`'s command (package.json): the production build. */
 const START: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).scripts.start;
 
 /**
- * startBuilt runs the production build as `npm start` does (its environment and Node flags),
- * from the repo root; the shell execs it (through env, for the script's variables), so the
- * child's pid is the service's own.
- * nodeOptions adds flags such as --cpu-prof to the environment's NODE_OPTIONS.
+ * startBuilt runs the production build with `npm start`'s command, from the repo root; the
+ * shell execs it (through env, should the script set variables), so the child's pid is the
+ * service's own. nodeOptions adds flags such as --cpu-prof to the environment's NODE_OPTIONS.
  */
 export function startBuilt(
   name: string,
@@ -108,7 +110,7 @@ export function startBuilt(
   const root = new URL('../../', import.meta.url).pathname;
   const nodeOptions = [options.env?.NODE_OPTIONS ?? '', ...options.nodeOptions ?? []].filter(Boolean);
   const env = nodeOptions.length ? { ...options.env, NODE_OPTIONS: nodeOptions.join(' ') } : options.env;
-  return start(name, 'sh', ['-c', `cd '${root}' && exec env ${START} "$@"`, 'sh', ...args], { ...options, env });
+  return start(name, 'sh', ['-c', `exec env ${START} "$@"`, 'sh', ...args], { ...options, env, cwd: root });
 }
 
 /** kill SIGKILLs the child's process group at once (a crash: no drain, no goodbye) and waits until it is gone. */
