@@ -13,9 +13,11 @@ import type {
   Recipient,
   ResultsEvent,
   SendBatchInput,
+  ThrottledDetails,
 } from '../domain/types.ts';
 import { createLogger } from '../logger.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
+import { RETRY_ATTEMPTS } from '../providers/failures.ts';
 import { createPostmarkProvider } from '../providers/postmark/index.ts';
 import { createResendProvider } from '../providers/resend/index.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../providers/types.ts';
@@ -224,8 +226,8 @@ describe('sendBatch', () => {
     assert.equal(details.settled.sent, 0);
   });
 
-  it('passes retry-after to Temporal as the next retry delay', async () => {
-    const { provider } = fakeProvider('resend', () => {
+  const throttling = () =>
+    fakeProvider('resend', () => {
       throw new ProviderError({
         provider: 'resend',
         failureClass: 'rate_limited',
@@ -234,7 +236,40 @@ describe('sendBatch', () => {
         retryAfterMs: 3_000,
       });
     });
-    const retry = await failure(new MockActivityEnvironment().run(activities(provider).sendBatch, input(2)));
+
+  it('gives way when throttled: hands the request back to the workflow with retry-after, instead of waiting in its place', async () => {
+    const { provider } = throttling();
+    const throttled = await failure(new MockActivityEnvironment().run(activities(provider).sendBatch, input(2)));
+    assert.equal(throttled.type, 'Throttled');
+    assert.equal(throttled.nonRetryable, true, "a Temporal retry would wait holding the newsletter's place");
+    const { retryAfterMs } = throttled.details?.[0] as ThrottledDetails;
+    assert.ok(
+      retryAfterMs >= 3_000 && retryAfterMs <= 3_600,
+      `sent again after ${retryAfterMs} ms: retry-after plus at most 20% jitter`,
+    );
+  });
+
+  it('fails a request over once it was throttled RETRY_ATTEMPTS times, counting the throttles of the activities before it', async () => {
+    const { provider } = throttling();
+    const throttles = RETRY_ATTEMPTS.rate_limited - 1;
+    const over = await failure(
+      new MockActivityEnvironment().run(activities(provider).sendBatch, { ...input(2), throttles }),
+    );
+    assert.equal(over.type, 'ProviderUnavailable');
+    const again = await failure(
+      new MockActivityEnvironment().run(activities(provider).sendBatch, { ...input(2), throttles: throttles - 1 }),
+    );
+    assert.equal(again.type, 'Throttled');
+  });
+
+  it('keeps a throttled request in doubt in its place: a Temporal retry after retry-after, with the same key', async () => {
+    const { provider } = throttling();
+    const retry = await failure(
+      new MockActivityEnvironment({ attempt: 2, heartbeatDetails: { phase: 'requesting' } }).run(
+        activities(provider).sendBatch,
+        input(2),
+      ),
+    );
     assert.equal(retry.nonRetryable, false);
     const delay = Number(retry.nextRetryDelay);
     assert.ok(delay >= 3_000 && delay <= 3_600, `retried after ${delay} ms: retry-after plus at most 20% jitter`);

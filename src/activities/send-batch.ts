@@ -3,8 +3,10 @@
  * other providers did not settle). It reads the batch's recipients itself (`sources.ts`),
  * renders them, makes the request, reports the per-recipient results to the backend
  * (`callbacks.ts`) and returns counts only. Failures are classified by the provider's
- * `errors.ts` and turned into Temporal retries on the same provider or a non-retryable
- * ProviderUnavailable failure (the workflow fails over). It never picks another provider.
+ * `errors.ts` and turned into Temporal retries on the same provider, a non-retryable
+ * Throttled failure (the workflow sends the request again after the provider's wait) or a
+ * non-retryable ProviderUnavailable failure (the workflow fails over). It never picks
+ * another provider.
  *
  * Each provider has its own task queue (`<TEMPORAL_TASK_QUEUE>-<provider>`) whose rate the
  * Temporal server limits to the provider account's request rate, so one activity is one
@@ -28,6 +30,7 @@ import {
   type RecipientResultEvent,
   type SendBatchInput,
   type SendBatchResult,
+  type ThrottledDetails,
 } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 import type { CircuitBreaker } from '../providers/circuit-breaker.ts';
@@ -390,7 +393,8 @@ async function send(
     deps.metrics?.providerCall(name, err.failureClass, performance.now() - started);
     if (countsAgainstProvider(err.failureClass)) breaker?.recordFailure();
     else breaker?.release();
-    const decision = decide(err.failureClass, attempt, err.retryAfterMs, inDoubt);
+    // Throttles of earlier requests of this part count too: each gave way and came back as a new activity.
+    const decision = decide(err.failureClass, attempt + (input.throttles ?? 0), err.retryAfterMs, inDoubt);
     // What the next attempt must know: a definite refusal left nothing accepted; anything else keeps it in doubt.
     if (err.failureClass === 'unknown_outcome') heartbeat({ phase: 'requesting' } satisfies Progress);
     else if (!inDoubt) unsent();
@@ -409,6 +413,20 @@ async function send(
         // What this request settled itself (invalid or suppressed addresses) is reported here: it never reaches the next provider.
         const owed = await report(deps, input, rejected);
         throw failover(deps, input, log, err.failureClass, `${err.failureClass}: ${err.message}`, rejected, owed);
+      }
+      case 'give_way': {
+        const delayMs = withJitter(decision.delayMs)!;
+        deps.metrics?.rateLimitWait(name, delayMs);
+        log.info(
+          { failure_class: err.failureClass, retry_after_ms: delayMs },
+          'throttled: giving way to the next request',
+        );
+        throw ApplicationFailure.create({
+          type: FAILURE_TYPES.throttled,
+          message: err.message,
+          nonRetryable: true,
+          details: [{ retryAfterMs: delayMs } satisfies ThrottledDetails],
+        });
       }
       case 'retry': {
         const delayMs = withJitter(decision.delayMs);

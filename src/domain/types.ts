@@ -229,6 +229,8 @@ export interface SendBatchInput {
   failoverTo?: ProviderName;
   /** failureSlots is how many failures the workflow can still keep in its sample (MAX_REPORTED_FAILURES). */
   failureSlots: number;
+  /** throttles counts earlier requests of this part the provider throttled (it fails over after RETRY_ATTEMPTS). */
+  throttles?: number;
 }
 
 /** BatchOutcome counts what one provider settled of a batch: no per-recipient data except the capped failure sample. */
@@ -295,7 +297,14 @@ export const FAILURE_TYPES = {
   providerUnavailable: 'ProviderUnavailable',
   /** RequestTooLarge: the rendered batch is over the provider's request size; the workflow sends it in halves. */
   requestTooLarge: 'RequestTooLarge',
+  /** Throttled: the provider refused the request for its rate (nothing sent); the workflow sends it again after ThrottledDetails.retryAfterMs. */
+  throttled: 'Throttled',
 } as const;
+
+/** ThrottledDetails travels with a Throttled failure: when the provider may take the request again. */
+export interface ThrottledDetails {
+  retryAfterMs: number;
+}
 
 /** workflowIdFor is the business workflow id of a newsletter: one newsletter, one workflow id. */
 export function workflowIdFor(newsletterId: string): string {

@@ -5,9 +5,20 @@ import { countsAgainstProvider, decide, RETRY_ATTEMPTS } from './failures.ts';
 import { failureTableMarkdown } from './index.ts';
 
 describe('decide', () => {
-  it('retries throttling on the same provider after retry-after, and fails over only when it persists', () => {
-    assert.deepEqual(decide('rate_limited', 1, 2000), { action: 'retry', delayMs: 2000 });
+  it('lets a throttled request give way until retry-after, on the same provider, and fails over only when it persists', () => {
+    assert.deepEqual(decide('rate_limited', 1, 2000), { action: 'give_way', delayMs: 2000 });
+    assert.deepEqual(decide('rate_limited', RETRY_ATTEMPTS.rate_limited - 1, 2000), {
+      action: 'give_way',
+      delayMs: 2000,
+    });
     assert.deepEqual(decide('rate_limited', RETRY_ATTEMPTS.rate_limited, 2000), { action: 'failover' });
+  });
+
+  it('backs a throttled request off 1 s, doubling up to 30 s, when the 429 names no wait', () => {
+    assert.deepEqual(
+      [1, 2, 3, 6, 7, 9].map((attempt) => decide('rate_limited', attempt)),
+      [1_000, 2_000, 4_000, 30_000, 30_000, 30_000].map((delayMs) => ({ action: 'give_way', delayMs })),
+    );
   });
 
   it('retries server errors a few times, then fails over', () => {

@@ -39,7 +39,7 @@ export const RETRY_ATTEMPTS: Readonly<Record<'rate_limited' | 'transient', numbe
 /** FAILURE_ACTIONS says, for the README and for readers, what delivery does with each class (see decide). */
 export const FAILURE_ACTIONS: Readonly<Record<FailureClass, string>> = {
   rate_limited:
-    `wait \`retry-after\` (or back off), same provider; fail over after ${RETRY_ATTEMPTS.rate_limited} attempts`,
+    `give the request's place to the next one and send it again after \`retry-after\` (or a backoff), same provider; fail over after ${RETRY_ATTEMPTS.rate_limited} attempts`,
   transient: `retry with backoff, same provider; fail over on attempt ${RETRY_ATTEMPTS.transient}`,
   unknown_outcome:
     'in doubt (the provider may have accepted it): retry the same provider with the same idempotency key until it answers; never failed over, never pre-empted by the circuit breaker',
@@ -78,16 +78,25 @@ export function failureTable(examples: Readonly<Record<ProviderName, readonly Fa
 /** RetryDecision is what the batch activity does with a failed provider call. */
 export type RetryDecision =
   | { action: 'retry'; delayMs?: number }
+  | { action: 'give_way'; delayMs: number }
   | { action: 'failover' }
   | { action: 'settle_failed' }
   | { action: 'settle_sent' };
 
+/** THROTTLE_BACKOFF_MS is the wait after a 429 that names none (Postmark's): 1 s, doubling up to 30 s. */
+export const THROTTLE_BACKOFF_MS = { first: 1_000, max: 30_000 } as const;
+
 /**
- * decide maps a failure class and the activity attempt number (1-based) to an action.
+ * decide maps a failure class and the attempt number (1-based) to an action.
  * inDoubt says an earlier attempt of the same request may have been accepted (it timed
  * out, lost its connection or its worker): then only an answer about the request itself
  * (accepted earlier, or its content refused) settles it, and anything else retries on the
  * same provider with the same key — failing over could send it twice.
+ *
+ * A request throttled for the provider's rate gives way: it goes back to the workflow, which
+ * sends other requests meanwhile and this one again after the wait. Were it to wait in place,
+ * a newsletter whose requests all met a 429 would leave its rate-limited queue idle; Temporal's
+ * limiter then refills to a whole second's worth and lets them all back at once, into 429s again.
  */
 export function decide(
   failureClass: FailureClass,
@@ -105,7 +114,11 @@ export function decide(
   switch (failureClass) {
     case 'rate_limited':
       return attempt < RETRY_ATTEMPTS.rate_limited
-        ? { action: 'retry', delayMs: retryAfterMs }
+        ? {
+          action: 'give_way',
+          delayMs: retryAfterMs ??
+            Math.min(THROTTLE_BACKOFF_MS.first * 2 ** (attempt - 1), THROTTLE_BACKOFF_MS.max),
+        }
         : { action: 'failover' };
     case 'transient':
       return attempt < RETRY_ATTEMPTS.transient ? { action: 'retry' } : { action: 'failover' };

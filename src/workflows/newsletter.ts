@@ -14,6 +14,9 @@
  *   ProviderUnavailable failure what that provider did not settle goes to the next. Any
  *   other failure keeps the batch on the same provider (the send activity never fails
  *   over a request that may have been accepted, and neither does the workflow).
+ * - A request a provider throttles (429) gives its place in the window to the next one and
+ *   goes again, on the same provider, once the provider's wait is over: the queue keeps
+ *   being dispatched at its rate instead of idling and letting the waiting ones back at once.
  * - When every provider refuses, the batch is kept and the newsletter waits and retries by
  *   itself (15 s, then doubling up to OUTAGE_RETRY_MAX_MS), one batch at a time until one
  *   goes through, so an outage is found once and not by every batch; after
@@ -59,6 +62,7 @@ import {
   providerOrder,
   providerTaskQueue,
   type ProviderUnavailableDetails,
+  type ThrottledDetails,
 } from '../domain/types.ts';
 import { type AccountingState, NewsletterAccounting } from './accounting.ts';
 import { resultsSettledSignal } from './signals.ts';
@@ -87,6 +91,10 @@ interface Unit {
   positions?: number[];
   /** from is the index in the provider order to start at. */
   from: number;
+  /** throttles counts the 429s this part met at provider `from` so far. */
+  throttles?: number;
+  /** notBefore is when a throttled part may be sent again (epoch ms). */
+  notBefore?: number;
 }
 
 /** Carried is the whole state one run hands the next: cursors, counters, small queues. */
@@ -101,6 +109,8 @@ export interface Carried {
   cursor?: string;
   /** retry holds batch parts every provider refused (waiting for the next try or for resume). */
   retry: Unit[];
+  /** throttled holds batch parts a provider throttled, each waiting for its notBefore (absent in older runs). */
+  throttled?: Unit[];
   /** outage is set while every provider refuses: the newsletter waits until nextTryAt. */
   outage?: Outage;
   /** outbox holds lifecycle callbacks not yet accepted by the backend. */
@@ -158,6 +168,9 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   const senders = new Map(order.map((provider) => [provider, senderFor(provider, info.taskQueue, plan.newsletterId)]));
   let inFlight = 0;
   let reading = false;
+  // Parts of a batch sent apart (throttled, or refused by every provider) complete it once, with the last.
+  const throttled = (c.throttled ??= []);
+  const running = new Map<number, number>();
 
   const snapshot = (): NewsletterStatus => books.snapshot(c.outbox.length);
   const requestCancel = (reason: string) => {
@@ -225,10 +238,13 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     return pumpScope.run(pump);
   });
 
-  /** nextUnit takes the next batch to start: a refused one being retried, or a new one. */
+  const isDue = (u: Unit) => u.notBefore! <= Date.now();
+  /** nextUnit takes the next batch to start: a refused one being retried, a throttled one whose wait is over, or a new one. */
   const nextUnit = (): Unit | undefined => {
     const retry = c.retry.shift();
     if (retry) return retry;
+    const due = throttled.findIndex(isDue);
+    if (due >= 0) return throttled.splice(due, 1)[0];
     if (plan.source.kind === 'inline') {
       if (c.nextBatch >= books.state.batchesTotal) return undefined;
       const index = c.nextBatch++;
@@ -238,10 +254,10 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     return page ? { batch: page, from: 0 } : undefined;
   };
   const hasReadyUnit = () =>
-    c.retry.length > 0 ||
+    c.retry.length > 0 || throttled.some(isDue) ||
     (plan.source.kind === 'inline' ? c.nextBatch < books.state.batchesTotal : c.pages.length > 0);
   const listExhausted = () => plan.source.kind === 'inline' || c.cursor === undefined;
-  const hasWork = () => hasReadyUnit() || !listExhausted();
+  const hasWork = () => hasReadyUnit() || throttled.length > 0 || !listExhausted();
   const historyFull = () => {
     const now = workflowInfo();
     return now.historyLength >= CONTINUE_AS_NEW_AFTER_EVENTS || now.continueAsNewSuggested;
@@ -292,8 +308,11 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     }
   };
 
-  /** runUnit sends a unit through the providers in order; returns what nobody settled, with where to start again. */
-  const runUnit = async (unit: Unit, refusals: string[]): Promise<Unit[]> => {
+  /**
+   * runUnit sends a unit through the providers in order; returns what nobody settled, with
+   * where to start again, and adds to `deferred` the parts a provider throttled.
+   */
+  const runUnit = async (unit: Unit, refusals: string[], deferred: Unit[]): Promise<Unit[]> => {
     let positions = unit.positions;
     for (let i = unit.from; i < order.length; i++) {
       const provider = order[i]!;
@@ -302,10 +321,11 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
         // Failing over to a provider with a smaller request limit: one request per part.
         const parts = chunk(wanted, PROVIDER_MAX_BATCH[provider]);
         const rests = await Promise.all(
-          parts.map((p) => runUnit({ batch: unit.batch, positions: p, from: i }, refusals)),
+          parts.map((p) => runUnit({ batch: unit.batch, positions: p, from: i }, refusals, deferred)),
         );
         return rests.flat();
       }
+      const throttles = i === unit.from ? unit.throttles ?? 0 : 0;
       try {
         books.record(
           await senders.get(provider)!({
@@ -316,6 +336,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
             provider,
             ...(order[i + 1] ? { failoverTo: order[i + 1] } : {}),
             failureSlots: books.failureSlots,
+            ...(throttles > 0 ? { throttles } : {}),
           }),
         );
         return [];
@@ -325,10 +346,24 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
           const half = Math.ceil(wanted.length / 2);
           const rests = await Promise.all(
             [wanted.slice(0, half), wanted.slice(half)].map((p) =>
-              runUnit({ batch: unit.batch, positions: p, from: i }, refusals)
+              runUnit({ batch: unit.batch, positions: p, from: i }, refusals, deferred)
             ),
           );
           return rests.flat();
+        }
+        const wait = throttledDetails(err);
+        if (wait) {
+          // Nothing was sent: the request goes again, on this provider, once the wait is over;
+          // its place in the window goes to the next request meanwhile (providers/failures.ts).
+          // Only activities of this release throw Throttled: no history of an older one meets this.
+          deferred.push({
+            batch: unit.batch,
+            ...(positions ? { positions } : {}),
+            from: i,
+            throttles: throttles + 1,
+            notBefore: Date.now() + wait.retryAfterMs,
+          });
+          return [];
         }
         const details = unavailableDetails(err);
         if (details) {
@@ -384,9 +419,24 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
 
   const runBatch = async (unit: Unit) => {
     const refusals: string[] = [];
-    const left = await runUnit(unit, refusals);
+    const deferred: Unit[] = [];
+    const index = unit.batch.index;
+    running.set(index, (running.get(index) ?? 0) + 1);
+    let left: Unit[];
+    try {
+      left = await runUnit(unit, refusals, deferred);
+    } finally {
+      running.set(index, running.get(index)! - 1);
+    }
+    if (deferred.length > 0) {
+      throttled.push(...deferred);
+      wakeUpIn(Math.max(0, Math.min(...deferred.map((u) => u.notBefore!)) - Date.now()));
+    }
     if (left.length === 0) {
-      books.completeBatch();
+      if (deferred.length > 0) return;
+      const partsElsewhere = running.get(index)! > 0 || c.retry.some((u) => u.batch.index === index) ||
+        throttled.some((u) => u.batch.index === index);
+      if (!partsElsewhere) books.completeBatch();
       if (c.outage) {
         // A batch went through: the outage is over, the window opens again.
         c.outage = undefined;
@@ -417,8 +467,9 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   await CancellationScope.nonCancellable(waitForSendTime);
   // Reading ahead stops by itself at cancel and before continue-as-new.
   const readerDone = plan.source.kind === 'backend' ? readAhead(plan.source.listId) : Promise.resolve();
-  // An outage wait carried from the previous run: wake up when it ends.
+  // An outage wait carried from the previous run: wake up when it ends; the same for throttled parts.
   if (c.outage && c.outage.nextTryAt > Date.now()) wakeUpIn(c.outage.nextTryAt - Date.now());
+  if (throttled.length > 0) wakeUpIn(Math.max(0, Math.min(...throttled.map((u) => u.notBefore!)) - Date.now()));
 
   const carryOn = async () => {
     // History is getting long: carry cursors and counters into a fresh run. Callbacks not yet
@@ -512,6 +563,15 @@ const chunk = <T>(items: T[], size: number): T[][] =>
 function failureType(err: unknown): string | undefined {
   const cause = err instanceof ActivityFailure ? err.cause : undefined;
   return cause instanceof ApplicationFailure ? cause.type ?? undefined : undefined;
+}
+
+/** throttledDetails extracts what a Throttled failure carries, if err is one. */
+function throttledDetails(err: unknown): ThrottledDetails | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  if (cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.throttled) {
+    return (cause.details?.[0] as ThrottledDetails | undefined) ?? { retryAfterMs: 1_000 };
+  }
+  return undefined;
 }
 
 /** unavailableDetails extracts what a ProviderUnavailable failure carries, if err is one. */

@@ -49,6 +49,47 @@ describe('provider rate limit across workers', { timeout: 300_000 }, () => {
   });
 });
 
+describe('a provider throttling a newsletter that cannot fill the queue', { timeout: 300_000 }, () => {
+  const RATE = 10;
+  let stack: Stack;
+  before(async () => {
+    // Fewer requests in flight than the queue lets through in a second: when every one of them
+    // meets a 429, nothing else keeps the queue busy.
+    stack = await startStack({
+      RESEND_REQUESTS_PER_SECOND: String(RATE),
+      NEWSLETTER_BATCH_SIZE: '10',
+      EMAIL_CONCURRENCY_LIMIT: '8',
+    });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  it('meets 429s only in the start-up burst: throttled requests give their place to the next ones and never come back as a burst', async (t) => {
+    stack.mock.resend.setRateLimit(RATE);
+    const id = newsletterId('give-way');
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(800, 'gw')), stack.auth);
+    const status = await finalStatus(stack, id);
+    assert.equal(status.state, NewsletterState.COMPLETED);
+    assert.equal(status.sent, 800);
+    assert.deepEqual([status.batchesCompleted, status.batchesTotal], [80, 80], 'a batch sent again completes once');
+    const calls = stack.mock.resend.calls();
+    const first = Date.parse(calls[0]!.at);
+    const throttledAt = calls.filter((c) => c.status === 429).map((c) => Date.parse(c.at) - first);
+    assert.equal(calls.filter((c) => c.status === 200).length, 80, 'each request accepted once');
+    // The idle queue's first second lets about two seconds' worth through (Temporal's bucket
+    // starts full): those meet 429s. Had the throttled requests kept their places while they
+    // waited out retry-after, the queue would idle, refill, and let them back all at once into
+    // the next second, and the one after: 429s again, in waves.
+    t.diagnostic(`429s at ${throttledAt.join(', ')} ms after the first request, of ${calls.length} calls`);
+    const later = throttledAt.filter((ms) => ms >= 1_500);
+    assert.ok(
+      later.length <= 2,
+      `429s after the start-up burst at ${later.join(', ')} ms (all: ${throttledAt.join(', ')})`,
+    );
+  });
+});
+
 describe('fair sharing of a provider queue', { timeout: 300_000 }, () => {
   let stack: Stack;
   before(async () => {
