@@ -80,7 +80,12 @@ describe('chaos: outages', { timeout: 900_000 }, () => {
     assert.deepEqual([seen.distinct, seen.duplicates], [500, 0]);
     // Each batch in flight when it began (4) tries both providers with a few retries each, then one batch per try.
     assert.ok(whileDown <= 80, `calls while down stay bounded: ${whileDown}`);
-    assert.ok(!stack.backend.eventsFor(id).some((e) => e.event_id.includes(':paused')), 'never paused for a person');
+    // Events reach the backend after the status turns final: wait for the last before looking for a pause.
+    const events = await eventually(() => {
+      const ids = stack.backend.eventsFor(id).map((e) => e.event_id);
+      return ids.includes(`${id}:final`) ? ids : undefined;
+    });
+    assert.ok(!events.some((e) => e.includes(':paused')), 'never paused for a person');
   });
 
   it('delivers unaffected while the backend answers 503, then 401, and hands it every event once afterwards', async (t) => {

@@ -5,6 +5,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { eventually } from '../support/eventually.ts';
 import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
 import { finalStatus } from '../support/grpc.ts';
 import { type Stack, startStack } from './harness.ts';
@@ -93,13 +94,17 @@ describe('failover', { timeout: 400_000 }, () => {
       CIRCUIT_BREAKER_COOLDOWN_MS: '1000',
     });
     stacks.push(stack);
-    stack.mock.resend.injectFault({ status: 401, durationMs: 1_500 });
+    stack.mock.resend.injectFault({ status: 401, durationMs: 600_000 });
     stack.mock.postmark.setLatency(200);
     const id = newsletterId('recovers');
     await stack.newsletters.sendNewsletter(
       newsletterRequest(id, recipients(200, 'h')),
       stack.auth,
     );
+    // Resend recovers once the newsletter has failed over (timed from then, not from the start:
+    // a slow start on a loaded machine would otherwise never meet the fault).
+    await eventually(() => stack.mock.postmark.received().length > 0, 60_000, 50);
+    stack.mock.resend.clearFaults();
     const status = await finalStatus(stack, id);
     assert.equal(status.state, NewsletterState.COMPLETED);
     assert.equal(status.sent, 200);

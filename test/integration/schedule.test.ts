@@ -49,8 +49,7 @@ describe('scheduled newsletters', { timeout: 120_000 }, () => {
     const first = Math.min(...emails.map((e) => Date.parse(e.receivedAt)));
     assert.ok(first >= Timestamp.toDate(sendAt).getTime(), 'nothing before send_at');
     // The backend hears `started` when sending begins, not before.
-    const started = stack.backend.received.find((c) => c.event.event_id === `${id}:started`);
-    assert.ok(started, 'started callback');
+    const started = await eventually(() => stack.backend.received.find((c) => c.event.event_id === `${id}:started`));
     assert.equal(started.event.state, 'RUNNING');
   });
 
@@ -99,11 +98,12 @@ describe('scheduled newsletters', { timeout: 120_000 }, () => {
 
   it('pauses while waiting: nothing goes out at send_at until ResumeNewsletter', async () => {
     const id = newsletterId('sched-pause');
-    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(3, 'schp-'), { sendAt: inMs(1_000) }), auth)
-      .response;
+    // send_at far enough ahead for the pause to reach the workflow first on a loaded machine.
+    const sendAt = inMs(4_000);
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(3, 'schp-'), { sendAt }), auth).response;
     const { status: paused } = await stack.newsletters.pauseNewsletter({ newsletterId: id }, auth).response;
     assert.equal(paused!.state, NewsletterState.PAUSED);
-    await sleep(2_500);
+    await sleep(Math.max(0, Timestamp.toDate(sendAt).getTime() + 1_500 - Date.now()));
     assert.equal((await status(id)).state, NewsletterState.PAUSED);
     assert.deepEqual(sentTo('schp-'), []);
     await stack.newsletters.resumeNewsletter({ newsletterId: id }, auth).response;
