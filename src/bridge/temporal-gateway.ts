@@ -101,10 +101,16 @@ export class NewsletterGateway {
 
   /** status reads the live status of a running newsletter, or the final one of a closed newsletter, with its engagement. */
   status(newsletterId: string): Promise<NewsletterStatus> {
-    return within(this.#client, this.#callMs, async () => {
-      const [status, engagement] = await Promise.all([this.#status(newsletterId), this.#engagement(newsletterId)]);
-      return { ...status, engagement };
-    });
+    return within(this.#client, this.#callMs, () => this.#withEngagement(newsletterId, this.#status(newsletterId)));
+  }
+
+  /** #withEngagement adds the engagement counts to a status, as every call that answers one gives it. */
+  async #withEngagement(
+    newsletterId: string,
+    status: NewsletterStatus | Promise<NewsletterStatus>,
+  ): Promise<NewsletterStatus> {
+    const [s, engagement] = await Promise.all([status, this.#engagement(newsletterId)]);
+    return { ...s, engagement };
   }
 
   /** #engagement is what the newsletter's events workflow counted (none before its first webhook). */
@@ -164,7 +170,10 @@ export class NewsletterGateway {
       }
       try {
         const handle = this.#client.workflow.getHandle(workflowIdFor(newsletterId));
-        return await handle.executeUpdate(rescheduleUpdate, { args: [sendAt.toISOString()] });
+        return await this.#withEngagement(
+          newsletterId,
+          handle.executeUpdate(rescheduleUpdate, { args: [sendAt.toISOString()] }),
+        );
       } catch (err) {
         // The workflow's validator refused it (sending has begun): nothing was recorded.
         if (err instanceof WorkflowUpdateFailedError) {
@@ -186,13 +195,18 @@ export class NewsletterGateway {
   ): Promise<NewsletterStatus> {
     return within(this.#client, this.#callMs + CANCEL_DRAIN_WAIT_MS, async () => {
       const current = await this.#status(newsletterId);
-      if (FINAL_STATES.includes(current.state)) return current;
+      if (FINAL_STATES.includes(current.state)) {
+        return await this.#withEngagement(newsletterId, current);
+      }
       try {
-        return await act(this.#client.workflow.getHandle(workflowIdFor(newsletterId)));
+        return await this.#withEngagement(
+          newsletterId,
+          act(this.#client.workflow.getHandle(workflowIdFor(newsletterId))),
+        );
       } catch (err) {
         // The workflow may have finished between the read and the update.
         const after = await this.#status(newsletterId);
-        if (FINAL_STATES.includes(after.state)) return after;
+        if (FINAL_STATES.includes(after.state)) return await this.#withEngagement(newsletterId, after);
         throw err;
       }
     });

@@ -87,6 +87,30 @@ describe('provider webhooks through Resend', { timeout: 120_000 }, () => {
     assert.deepEqual([counts.bounced, counts.delivered, counts.opened], [1, 0, 0]);
   });
 
+  it('gives the engagement counts with every status it answers: pause, resume and cancel too', async () => {
+    stack.mock.resend.setLatency(1_000);
+    try {
+      const id = newsletterId('whp');
+      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(1_000, 'whp-')), auth).response;
+      await eventually(() => stack.mock.resend.received().some((e) => e.to[0] === 'whp-0@example.com'), 20_000);
+      assert.deepEqual(await stack.mock.resend.emitEvents('opened', ['whp-0@example.com']), [200]);
+      await eventually(async () => (await status(stack, id)).opened === 1, 20_000);
+      const answers = [
+        (await stack.newsletters.pauseNewsletter({ newsletterId: id }, auth).response).status!,
+        (await stack.newsletters.resumeNewsletter({ newsletterId: id }, auth).response).status!,
+        (await stack.newsletters.cancelNewsletter({ newsletterId: id, reason: 'test' }, auth).response).status!,
+        // A finished newsletter answers its final status, with its counts too.
+        (await stack.newsletters.cancelNewsletter({ newsletterId: id, reason: 'again' }, auth).response).status!,
+      ];
+      assert.deepEqual(
+        answers.map((s) => [NewsletterState[s.state], s.opened]),
+        [['PAUSED', 1], ['RUNNING', 1], ['CANCELLED', 1], ['CANCELLED', 1]],
+      );
+    } finally {
+      stack.mock.resend.setLatency(0);
+    }
+  });
+
   it('counts a webhook delivered twice once', async () => {
     const id = await sendAndFinish(stack, 'whd', 2);
     assert.deepEqual(await stack.mock.resend.emitEvents('delivered', ['whd-0@example.com'], { times: 2 }), [200, 200]);
