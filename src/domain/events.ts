@@ -58,6 +58,9 @@ export const NO_ENGAGEMENT: Engagement = { delivered: 0, bounced: 0, complained:
 // The colon keeps it apart from every newsletter workflow id (`newsletter-<id>`: ids have no colon).
 export const eventsWorkflowIdFor = (newsletterId: string): string => `newsletter-events:${newsletterId}`;
 
+/** eventsCallbackWorkflowIdFor names the workflow that hands one batch of events to the backend (by its event id). */
+export const eventsCallbackWorkflowIdFor = (eventId: string): string => `newsletter-events-callback:${eventId}`;
+
 /** METADATA_FIELDS are the metadata names every email carries. */
 export const METADATA_FIELDS = { newsletterId: 'newsletter_id', recipientId: 'recipient_id' } as const;
 

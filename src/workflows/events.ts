@@ -3,9 +3,14 @@
  * provider webhook about it (signal-with-start from the bridge, which acknowledges the
  * webhook only once the signal is in Temporal). It counts each provider event once — a
  * redelivery repeats the provider's event id, and the last DEDUPE_WINDOW ids are kept — and
- * forwards the events to the backend in batches of up to EVENTS_PER_CALLBACK, retried for
- * 25 hours. It continues as new when its history grows, and ends after IDLE_CLOSE without
- * an event (a later event starts it again, its counts from zero).
+ * forwards the events to the backend in batches of up to EVENTS_PER_CALLBACK. Each batch is
+ * handed to a child workflow of its own (newsletterEventsCallbackWorkflow) that retries it
+ * for 25 hours, so waiting on the backend never holds this workflow: while the backend is
+ * down, events keep coming, full batches keep leaving, and the history continues as new as
+ * usual (in-flight batches carry on; their parent's close does not stop them). While the
+ * backend answers, one batch is in flight at a time and a partial batch waits for it, so
+ * events are batched as before. It continues as new when its history grows, and ends after
+ * IDLE_CLOSE without an event (a later event starts it again, its counts from zero).
  */
 import {
   allHandlersFinished,
@@ -14,13 +19,16 @@ import {
   defineQuery,
   defineSignal,
   log,
+  ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
+  startChild,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { NewsletterEventsEvent } from '../../contracts/http/backend.ts';
 import type { Activities } from '../activities/index.ts';
-import { type DeliveryEvent, type Engagement, NO_ENGAGEMENT } from '../domain/events.ts';
+import { type DeliveryEvent, type Engagement, eventsCallbackWorkflowIdFor, NO_ENGAGEMENT } from '../domain/events.ts';
 
 /** deliveryEventsSignal hands the workflow provider events (the bridge's webhook endpoint sends it). */
 export const deliveryEventsSignal = defineSignal<[DeliveryEvent[]]>('deliveryEvents');
@@ -87,26 +95,33 @@ export async function newsletterEventsWorkflow(
     const info = workflowInfo();
     return info.historyLength >= CONTINUE_AS_NEW_AFTER_EVENTS || info.continueAsNewSuggested;
   };
+  /** posting counts this run's batches whose child has not finished yet. */
+  let posting = 0;
   for (;;) {
-    const woke = await condition(() => state.outbox.length > 0 || historyFull(), IDLE_CLOSE);
+    const woke = await condition(
+      () =>
+        historyFull() ||
+        (state.outbox.length > 0 && posting === 0) || state.outbox.length >= EVENTS_PER_CALLBACK,
+      IDLE_CLOSE,
+    );
     if (!woke || historyFull()) break;
     const events = state.outbox.slice(0, EVENTS_PER_CALLBACK);
     state.batches += 1;
-    const callback: NewsletterEventsEvent = {
-      event_id: `${state.newsletterId}:events:${state.batches}`,
-      newsletter_id: state.newsletterId,
-      events: events.map((e) => ({
-        event_id: e.eventId,
-        kind: e.kind,
-        ...(e.bounce ? { bounce: e.bounce } : {}),
-        provider: e.provider,
-        email: e.email,
-        ...(e.recipientId ? { recipient_id: e.recipientId } : {}),
-        message_id: e.messageId,
-        occurred_at: e.occurredAt,
-        ...(e.detail ? { detail: e.detail } : {}),
-      })),
-    };
+    const callback = callbackOf(state.newsletterId, state.batches, events);
+    if (patched('events-batches-in-child-workflows')) {
+      const child = await startChild(newsletterEventsCallbackWorkflow, {
+        workflowId: eventsCallbackWorkflowIdFor(callback.event_id),
+        args: [callback],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+      state.outbox.splice(0, events.length);
+      posting += 1;
+      void child.result().catch(() => undefined).finally(() => {
+        posting -= 1;
+      });
+      continue;
+    }
+    // Runs begun before this release post in place, as they did then.
     try {
       await postEvents(callback);
     } catch (err) {
@@ -114,9 +129,42 @@ export async function newsletterEventsWorkflow(
     }
     state.outbox.splice(0, events.length);
   }
+  // Batches still in flight carry on by themselves (ParentClosePolicy.ABANDON).
   if (historyFull() || state.outbox.length > 0) {
     await condition(allHandlersFinished);
     await continueAsNew<typeof newsletterEventsWorkflow>(input, state);
   }
   return state.counts;
+}
+
+/** newsletterEventsCallbackWorkflow hands one batch of events to the backend, retried for 25 hours. */
+export async function newsletterEventsCallbackWorkflow(
+  callback: NewsletterEventsEvent,
+): Promise<'delivered' | 'given up'> {
+  try {
+    await postEvents(callback);
+    return 'delivered';
+  } catch (err) {
+    log.error('events callback given up after 25 hours', { event_id: callback.event_id, error: String(err) });
+    return 'given up';
+  }
+}
+
+/** callbackOf is the backend's view of a batch of events: `<newsletter_id>:events:<n>`. */
+function callbackOf(newsletterId: string, n: number, events: DeliveryEvent[]): NewsletterEventsEvent {
+  return {
+    event_id: `${newsletterId}:events:${n}`,
+    newsletter_id: newsletterId,
+    events: events.map((e) => ({
+      event_id: e.eventId,
+      kind: e.kind,
+      ...(e.bounce ? { bounce: e.bounce } : {}),
+      provider: e.provider,
+      email: e.email,
+      ...(e.recipientId ? { recipient_id: e.recipientId } : {}),
+      message_id: e.messageId,
+      occurred_at: e.occurredAt,
+      ...(e.detail ? { detail: e.detail } : {}),
+    })),
+  };
 }

@@ -4,5 +4,5 @@
  */
 export { newsletterWorkflow } from './newsletter.ts';
 export { newsletterResultsWorkflow } from './results.ts';
-export { newsletterEventsWorkflow } from './events.ts';
+export { newsletterEventsCallbackWorkflow, newsletterEventsWorkflow } from './events.ts';
 export { suppressionListWorkflow } from './suppression.ts';

@@ -9,5 +9,6 @@ export const WORKFLOW_TYPES: readonly string[] = ['newsletterWorkflow'];
 export const INTERNAL_WORKFLOW_TYPES: readonly string[] = [
   'newsletterResultsWorkflow',
   'newsletterEventsWorkflow',
+  'newsletterEventsCallbackWorkflow',
   'suppressionListWorkflow',
 ];

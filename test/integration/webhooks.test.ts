@@ -13,6 +13,7 @@ import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsl
 import { Client } from '@temporalio/client';
 import { postmarkWebhook, resendWebhook } from '../../mock-providers/webhooks.ts';
 import { dataConverter } from '../../src/data-converter.ts';
+import { eventsWorkflowIdFor } from '../../src/domain/events.ts';
 import { shardOf } from '../../src/domain/suppression.ts';
 import { SuppressionList } from '../../src/suppression/list.ts';
 import { eventually } from '../support/eventually.ts';
@@ -294,5 +295,50 @@ describe('provider webhooks through Postmark', { timeout: 120_000 }, () => {
     assert.deepEqual([done.sent, done.skipped], [1, 2]);
     const sentTo = (addr: string) => stack.mock.postmark.received().filter((e) => e.to[0] === addr).length;
     assert.deepEqual(['wpb-0', 'wpb-1', 'wpb-2'].map((p) => sentTo(`${p}@example.com`)), [1, 2, 1]);
+  });
+});
+
+describe('provider events while the backend is down', { timeout: 180_000 }, () => {
+  let stack: Stack;
+  before(async () => {
+    // A low suggestion makes the events workflow's history "full" after a few dozen webhooks.
+    stack = await startStack(settings, ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=60']);
+    stack.mock.resend.setWebhook({ url: `http://127.0.0.1:${stack.webhooks.port}/webhooks/resend`, secret: SECRET });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  it('keeps taking events while the backend refuses them: the events workflow continues as new meanwhile, and hands every event over once the backend is back', async () => {
+    const id = await sendAndFinish(stack, 'wbo', 50);
+    const addresses = Array.from({ length: 50 }, (_, i) => `wbo-${i}@example.com`);
+    stack.backend.failCallbacksFor(600_000, 503);
+    try {
+      for (const kind of ['delivered', 'opened', 'clicked'] as const) {
+        assert.ok((await stack.mock.resend.emitEvents(kind, addresses)).every((s) => s === 200));
+      }
+      // Waiting on the backend never holds the workflow's history: it grows with every webhook.
+      const runs = async () => {
+        let n = 0;
+        for await (const _ of stack.env.client.workflow.list({ query: `WorkflowId = '${eventsWorkflowIdFor(id)}'` })) {
+          n++;
+        }
+        return n;
+      };
+      await eventually(async () => (await runs()) >= 2, 30_000, 500);
+      const counts = await status(stack, id);
+      assert.deepEqual([counts.delivered, counts.opened, counts.clicked], [50, 50, 50], 'counted across runs');
+    } finally {
+      stack.backend.failCallbacksFor(0, 503);
+    }
+    const delivered = await eventually(
+      () => {
+        const ids = new Set(eventsFor(stack, id).map((e) => e.event_id));
+        return ids.size === 150 ? ids : undefined;
+      },
+      120_000,
+      500,
+    );
+    assert.equal(delivered.size, 150, 'every event once the backend is back');
   });
 });
