@@ -1,17 +1,20 @@
 /**
  * Records the workflow histories `replay.test.ts` replays: one newsletter per situation the
  * newsletter workflow goes through (delivered, failed over, paused by itself and resumed,
- * paused and cancelled by a person, paged from the backend, continued as new), run by the
- * workflow code of this checkout on a real dev server, every run of each written to
+ * paused and cancelled by a person, paged from the backend, continued as new), and one
+ * newsletter's events workflow taking webhooks through a backend outage, run by the
+ * workflow code of this checkout on a real dev server, every closed run of each written to
  * `test/replay/histories/<release>/<situation>-run<n>.binpb` (a `temporal.api.history.v1.History`).
  *
  * Run it when a release ships (`make replay-record RELEASE=v0.2.0`) and commit the files:
  * every later change to workflow code must replay them, so newsletters running or paused
  * on the old code keep working after a deploy (guard changed paths with `patched()`).
  */
+import { Buffer } from 'node:buffer';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import proto from '@temporalio/proto';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { eventsWorkflowIdFor } from '../../src/domain/events.ts';
 import { workflowIdFor } from '../../src/domain/types.ts';
 import { eventually } from '../support/eventually.ts';
 import { newsletterRequest, recipients } from '../support/fixtures.ts';
@@ -25,8 +28,17 @@ if (!release || !/^v\d+\.\d+\.\d+$/.test(release)) {
 const dir = new URL(`./histories/${release}/`, import.meta.url);
 const { History } = proto.temporal.api.history.v1;
 
+const WEBHOOK_SECRET = `whsec_${Buffer.from('replay-webhook-secret').toString('base64')}`;
 const stack: Stack = await startStack(
-  { NEWSLETTER_BATCH_SIZE: '10', EMAIL_CONCURRENCY_LIMIT: '2', CIRCUIT_BREAKER_COOLDOWN_MS: '300' },
+  {
+    NEWSLETTER_BATCH_SIZE: '10',
+    EMAIL_CONCURRENCY_LIMIT: '2',
+    CIRCUIT_BREAKER_COOLDOWN_MS: '300',
+    // An outage of every provider pauses the newsletter for a person after 3 s (paused-itself-resumed).
+    OUTAGE_RETRY_MAX_MS: '1000',
+    OUTAGE_GIVE_UP_AFTER: '3s',
+    RESEND_WEBHOOK_SECRET: WEBHOOK_SECRET,
+  },
   // A short history makes the longer situations continue as new, so carried state is recorded too.
   ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=80'],
 );
@@ -36,8 +48,8 @@ const until = (id: string, state: NewsletterState) =>
   eventually(async () => (await status(id)).state === state || undefined, 120_000);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** situations each drive one newsletter to its end. */
-const situations: Record<string, (id: string) => Promise<void>> = {
+/** situations each drive one newsletter to its end; one that records another workflow than the newsletter's names it. */
+const situations: Record<string, (id: string) => Promise<string | void>> = {
   async delivered(id) {
     await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(45, 'd')), stack.auth);
     await until(id, NewsletterState.COMPLETED);
@@ -83,6 +95,27 @@ const situations: Record<string, (id: string) => Promise<void>> = {
     await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(200, 'n')), stack.auth);
     await until(id, NewsletterState.COMPLETED);
   },
+  /** The events workflow: webhooks before, during and after a backend outage, over several runs. */
+  async events(id) {
+    // Set here: every situation begins with the mock reset, which forgets it.
+    stack.mock.resend.setWebhook({
+      url: `http://127.0.0.1:${stack.webhooks.port}/webhooks/resend`,
+      secret: WEBHOOK_SECRET,
+    });
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(20, 'e-')), stack.auth);
+    await until(id, NewsletterState.COMPLETED);
+    const addresses = Array.from({ length: 20 }, (_, i) => `e-${i}@example.com`);
+    await stack.mock.resend.emitEvents('delivered', addresses.slice(0, 5));
+    const forwarded = () =>
+      stack.backend.events.filter((c) => c.event.newsletter_id === id).flatMap((c) => c.event.events).length;
+    await eventually(() => forwarded() > 0 || undefined, 20_000);
+    stack.backend.failCallbacksFor(6_000, 503);
+    await stack.mock.resend.emitEvents('opened', addresses);
+    await sleep(8_000);
+    await stack.mock.resend.emitEvents('clicked', addresses);
+    await eventually(() => forwarded() >= 45 || undefined, 60_000);
+    return eventsWorkflowIdFor(id);
+  },
 };
 
 try {
@@ -92,14 +125,20 @@ try {
     stack.mock.resend.reset();
     stack.mock.postmark.reset();
     const id = `replay-${name}`;
-    await drive(id);
-    const workflowId = workflowIdFor(id);
+    const workflowId = (await drive(id)) ?? workflowIdFor(id);
     const runs = [];
-    for await (const run of stack.env.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(run);
+    for await (const run of stack.env.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      // An events workflow stays open for weeks: its runs that continued as new are recorded.
+      if (workflowId !== workflowIdFor(id) && run.status.name === 'RUNNING') continue;
+      runs.push(run);
+    }
     runs.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
     for (const [i, run] of runs.entries()) {
-      // The run must be closed: replaying an open run proves less.
-      await stack.env.client.workflow.getHandle(workflowId, run.runId).result().catch(() => undefined);
+      // The run must be closed: replaying an open run proves less. (A closed run's result would
+      // follow its chain to the last run: an open events workflow's never comes.)
+      if (run.status.name === 'RUNNING') {
+        await stack.env.client.workflow.getHandle(workflowId, run.runId).result().catch(() => undefined);
+      }
       // Binary protobuf: Temporal's JSON form needs protojson, which this tree's two protobufjs copies break.
       const history = await stack.env.client.workflow.getHandle(workflowId, run.runId).fetchHistory();
       writeFileSync(new URL(`${name}-run${i + 1}.binpb`, dir), History.encode(history).finish());

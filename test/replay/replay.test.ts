@@ -2,7 +2,10 @@
  * Safe deploys: every history recorded from a release (`test/replay/histories/<release>/`,
  * written by `record.ts`) replays with the workflow code of this checkout. A change that
  * would make a running or paused newsletter fail its next workflow task after a deploy
- * (non-determinism) fails here; such a change goes behind `patched()`.
+ * (non-determinism) fails here; such a change goes behind `patched()`. A folder named by a
+ * commit holds a history record.ts wrote from that commit, before a workflow change no
+ * release's histories covered (`25a767f/`: the events workflow posting its batches in place,
+ * through a backend outage, before batches went to child workflows).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
