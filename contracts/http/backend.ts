@@ -87,7 +87,7 @@ export interface DeliveryEventRecord {
 
 /** NewsletterEventsEvent is the body of reportNewsletterEvents: a batch of up to 500 provider events, in arrival order. */
 export interface NewsletterEventsEvent {
-  /** event_id names the batch (`<newsletter_id>:events:<n>`): a retried batch keeps it. */
+  /** event_id names the batch (`<newsletter_id>:events:<chain>-<n>`; `<chain>` is new when a newsletter's events resume after 45 quiet days): a retried batch keeps it. */
   event_id: string;
   newsletter_id: string;
   events: DeliveryEventRecord[];

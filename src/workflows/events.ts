@@ -107,8 +107,12 @@ export async function newsletterEventsWorkflow(
     if (!woke || historyFull()) break;
     const events = state.outbox.slice(0, EVENTS_PER_CALLBACK);
     state.batches += 1;
-    const callback = callbackOf(state.newsletterId, state.batches, events);
-    if (patched('events-batches-in-child-workflows')) {
+    const inChildren = patched('events-batches-in-child-workflows');
+    // A newsletter's events begin a new chain of runs after IDLE_CLOSE: its batches are numbered
+    // from 1 again, so the chain is part of their id (the backend drops an id it has seen).
+    const batch = inChildren ? `${workflowInfo().firstExecutionRunId.slice(0, 8)}-${state.batches}` : state.batches;
+    const callback = callbackOf(state.newsletterId, batch, events);
+    if (inChildren) {
       const child = await startChild(newsletterEventsCallbackWorkflow, {
         workflowId: eventsCallbackWorkflowIdFor(callback.event_id),
         args: [callback],
@@ -150,10 +154,10 @@ export async function newsletterEventsCallbackWorkflow(
   }
 }
 
-/** callbackOf is the backend's view of a batch of events: `<newsletter_id>:events:<n>`. */
-function callbackOf(newsletterId: string, n: number, events: DeliveryEvent[]): NewsletterEventsEvent {
+/** callbackOf is the backend's view of a batch of events: `<newsletter_id>:events:<chain>-<n>`. */
+function callbackOf(newsletterId: string, batch: string | number, events: DeliveryEvent[]): NewsletterEventsEvent {
   return {
-    event_id: `${newsletterId}:events:${n}`,
+    event_id: `${newsletterId}:events:${batch}`,
     newsletter_id: newsletterId,
     events: events.map((e) => ({
       event_id: e.eventId,

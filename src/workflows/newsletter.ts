@@ -168,8 +168,9 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   const senders = new Map(order.map((provider) => [provider, senderFor(provider, info.taskQueue, plan.newsletterId)]));
   let inFlight = 0;
   let reading = false;
-  // Parts of a batch sent apart (throttled, or refused by every provider) complete it once, with the last.
   const throttled = (c.throttled ??= []);
+  // running counts each batch's parts in flight: parts of a batch sent apart (throttled, or
+  // refused by every provider) complete it once, with the last.
   const running = new Map<number, number>();
 
   const snapshot = (): NewsletterStatus => books.snapshot(c.outbox.length);
@@ -426,7 +427,9 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     try {
       left = await runUnit(unit, refusals, deferred);
     } finally {
-      running.set(index, running.get(index)! - 1);
+      const others = running.get(index)! - 1;
+      if (others > 0) running.set(index, others);
+      else running.delete(index);
     }
     if (deferred.length > 0) {
       throttled.push(...deferred);
@@ -434,7 +437,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     }
     if (left.length === 0) {
       if (deferred.length > 0) return;
-      const partsElsewhere = running.get(index)! > 0 || c.retry.some((u) => u.batch.index === index) ||
+      const partsElsewhere = running.has(index) || c.retry.some((u) => u.batch.index === index) ||
         throttled.some((u) => u.batch.index === index);
       if (!partsElsewhere) books.completeBatch();
       if (c.outage) {

@@ -83,7 +83,7 @@ describe('provider webhooks through Resend', { timeout: 120_000 }, () => {
     assert.match(event!.event_id, /^resend:msg_/);
     const callback = stack.backend.events.find((c) => c.event.newsletter_id === id)!;
     assert.equal(callback.authorization, `Bearer ${stack.serviceEnv.INTERNAL_SERVICE_TOKEN}`);
-    assert.match(callback.event.event_id, new RegExp(`^${id}:events:1$`));
+    assert.match(callback.event.event_id, new RegExp(`^${id}:events:[0-9a-f]{8}-1$`));
     const counts = await status(stack, id);
     assert.deepEqual([counts.bounced, counts.delivered, counts.opened], [1, 0, 0]);
   });
@@ -110,6 +110,19 @@ describe('provider webhooks through Resend', { timeout: 120_000 }, () => {
     } finally {
       stack.mock.resend.setLatency(0);
     }
+  });
+
+  it('names the batches of events that come after the events workflow ended anew, so the backend drops none as a repeat', async () => {
+    const id = await sendAndFinish(stack, 'whr', 1);
+    const callbacks = () => stack.backend.events.filter((c) => c.event.newsletter_id === id).map((c) => c.event);
+    assert.deepEqual(await stack.mock.resend.emitEvents('delivered', ['whr-0@example.com']), [200]);
+    await eventually(() => callbacks().length === 1, 20_000);
+    // The workflow ends after 45 days without an event; the next event begins it again.
+    await stack.env.client.workflow.getHandle(eventsWorkflowIdFor(id)).terminate('as if 45 quiet days passed');
+    assert.deepEqual(await stack.mock.resend.emitEvents('opened', ['whr-0@example.com']), [200]);
+    const [first, second] = await eventually(() => callbacks().length === 2 && callbacks(), 20_000);
+    assert.deepEqual([first!.events[0]!.kind, second!.events[0]!.kind], ['delivered', 'opened']);
+    assert.notEqual(first!.event_id, second!.event_id, 'a new chain numbers its batches under a new id');
   });
 
   it('counts a webhook delivered twice once', async () => {
