@@ -433,7 +433,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     }
     if (deferred.length > 0) {
       throttled.push(...deferred);
-      wakeUpIn(Math.max(0, Math.min(...deferred.map((u) => u.notBefore!)) - Date.now()));
+      wakeUpForFirstOf(deferred);
     }
     if (left.length === 0) {
       if (deferred.length > 0) return;
@@ -472,7 +472,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   const readerDone = plan.source.kind === 'backend' ? readAhead(plan.source.listId) : Promise.resolve();
   // An outage wait carried from the previous run: wake up when it ends; the same for throttled parts.
   if (c.outage && c.outage.nextTryAt > Date.now()) wakeUpIn(c.outage.nextTryAt - Date.now());
-  if (throttled.length > 0) wakeUpIn(Math.max(0, Math.min(...throttled.map((u) => u.notBefore!)) - Date.now()));
+  if (throttled.length > 0) wakeUpForFirstOf(throttled);
 
   const carryOn = async () => {
     // History is getting long: carry cursors and counters into a fresh run. Callbacks not yet
@@ -562,28 +562,32 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const chunk = <T>(items: T[], size: number): T[][] =>
   Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
 
+/** applicationFailureOf is the ApplicationFailure an activity failed with, if any. */
+function applicationFailureOf(err: unknown): ApplicationFailure | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  return cause instanceof ApplicationFailure ? cause : undefined;
+}
+
 /** failureType is the ApplicationFailure type an activity failed with, if any. */
 function failureType(err: unknown): string | undefined {
-  const cause = err instanceof ActivityFailure ? err.cause : undefined;
-  return cause instanceof ApplicationFailure ? cause.type ?? undefined : undefined;
+  return applicationFailureOf(err)?.type ?? undefined;
 }
 
 /** throttledDetails extracts what a Throttled failure carries, if err is one. */
 function throttledDetails(err: unknown): ThrottledDetails | undefined {
-  const cause = err instanceof ActivityFailure ? err.cause : undefined;
-  if (cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.throttled) {
-    return (cause.details?.[0] as ThrottledDetails | undefined) ?? { retryAfterMs: 1_000 };
-  }
-  return undefined;
+  if (failureType(err) !== FAILURE_TYPES.throttled) return undefined;
+  return (applicationFailureOf(err)!.details?.[0] as ThrottledDetails | undefined) ?? { retryAfterMs: 1_000 };
 }
 
 /** unavailableDetails extracts what a ProviderUnavailable failure carries, if err is one. */
 function unavailableDetails(err: unknown): ProviderUnavailableDetails | undefined {
-  const cause = err instanceof ActivityFailure ? err.cause : undefined;
-  if (cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.providerUnavailable) {
-    return cause.details?.[0] as ProviderUnavailableDetails | undefined;
-  }
-  return undefined;
+  if (failureType(err) !== FAILURE_TYPES.providerUnavailable) return undefined;
+  return applicationFailureOf(err)!.details?.[0] as ProviderUnavailableDetails | undefined;
+}
+
+/** wakeUpForFirstOf wakes the workflow when the first of these throttled parts may go again. */
+function wakeUpForFirstOf(units: Unit[]): void {
+  wakeUpIn(Math.max(0, Math.min(...units.map((u) => u.notBefore!)) - Date.now()));
 }
 
 /** wakeUpIn makes the workflow look at its conditions again after ms (a timer; its end is all that matters). */
