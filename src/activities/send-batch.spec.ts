@@ -4,6 +4,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { type MockProviders, startMockProviders } from '../../mock-providers/server.ts';
 import type { BackendClient } from '../backend/client.ts';
+import type { Suppression } from '../domain/suppression.ts';
 import type { RenderedEmail } from '../domain/templating.ts';
 import type {
   BatchOutcome,
@@ -126,6 +127,15 @@ function heartbeatsOf(env: MockActivityEnvironment): unknown[] {
   const beats: unknown[] = [];
   env.on('heartbeat', (details: unknown) => beats.push(details));
   return beats;
+}
+
+/** listing is a suppression list holding these addresses. */
+function listing(...emails: string[]): () => SuppressionChecker {
+  const entry = (email: string): Suppression => ({ email, reason: 'manual', source: 'api', createdAt: '2026-11-01' });
+  return () => ({
+    among: (asked: string[]) =>
+      Promise.resolve(new Map(asked.filter((e) => emails.includes(e)).map((e) => [e, entry(e)]))),
+  });
 }
 
 async function failure(promise: Promise<unknown>): Promise<ApplicationFailure> {
@@ -407,6 +417,31 @@ describe('sendBatch', () => {
     assert.equal(isInDoubt(4, progressOf(beats.at(-1))), false);
   });
 
+  it('leaves addresses on the suppression list out of a request in doubt, as its first attempt did', async () => {
+    const { provider, calls } = fakeProvider('resend', sentAll);
+    const backend = backendRecorder();
+    const suppressions = listing('u1@example.com');
+    // Attempt 2 with nothing recorded: the first attempt died mid-request (in doubt).
+    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2 }).run(
+      activities(provider, { source: sourceOf(people(3)), suppressions, backend: backend.client }).sendBatch,
+      input(3),
+    );
+    assert.deepEqual(calls.map((c) => c.to), [['u0@example.com', 'u2@example.com']]);
+    assert.deepEqual([outcome.sent, outcome.skipped], [2, 1]);
+    const u1 = backend.results.flatMap((e) => e.results).find((r) => r.email === 'u1@example.com');
+    assert.equal(u1?.status, 'skipped');
+  });
+
+  it('keeps a request in doubt when the suppression check fails: the next attempt is in doubt too', async () => {
+    const { provider, calls } = fakeProvider('resend', sentAll);
+    const suppressions = () => ({ among: () => Promise.reject(new Error('shard query timed out')) });
+    const env = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: { phase: 'requesting' } });
+    const beats = heartbeatsOf(env);
+    await assert.rejects(env.run(activities(provider, { suppressions }).sendBatch, input(2)), /shard query timed out/);
+    assert.equal(calls.length, 0);
+    assert.equal(isInDoubt(3, progressOf(beats.at(-1))), true);
+  });
+
   it('settles a request in doubt as sent when Resend says its key was used with another body', async () => {
     const { provider } = fakeProvider('resend', () => {
       throw new ProviderError({
@@ -530,5 +565,30 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
     const received = mock.postmark.received().map((e) => e.to[0]);
     assert.equal(received.length, 5, 'nobody twice');
     assert.equal(new Set(received).size, 5);
+  });
+
+  it('never mails an address on the suppression list when it resolves a request in doubt', async () => {
+    mock.postmark.reset();
+    const postmark = (timeoutMs: number) =>
+      createPostmarkProvider({ apiKey: 'pm', baseUrl: mock.postmarkUrl, messageStream: 'broadcast', timeoutMs });
+    const suppressions = listing('u1@example.com');
+    // The first attempt leaves u1 out and times out although Postmark accepted the other two.
+    mock.postmark.setLatency(1_500);
+    await failure(
+      new MockActivityEnvironment({ attempt: 1 }).run(
+        activities(postmark(1_000), { source: sourceOf(people(3)), suppressions }).sendBatch,
+        input(3, { provider: 'postmark' }),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    assert.deepEqual(mock.postmark.received().map((e) => e.to[0]).sort(), ['u0@example.com', 'u2@example.com']);
+
+    mock.postmark.setLatency(0);
+    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2 }).run(
+      activities(postmark(5_000), { source: sourceOf(people(3)), suppressions }).sendBatch,
+      input(3, { provider: 'postmark' }),
+    );
+    assert.deepEqual([outcome.sent, outcome.skipped], [2, 1]);
+    assert.deepEqual(mock.postmark.received().map((e) => e.to[0]).sort(), ['u0@example.com', 'u2@example.com']);
   });
 });

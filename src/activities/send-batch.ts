@@ -279,12 +279,14 @@ async function send(
   const invalid: Member[] = [];
   for (const m of members) (isEmailAddress(m.recipient.email) ? valid : invalid).push(m);
   const rejected = settleAll(name, invalid, { error: 'not an email address' });
-  // Suppressed addresses are skipped, through every provider. Checked only for a request never
-  // made: one in doubt must go again exactly as it went (same key, same body).
-  if (!inDoubt && deps.suppressions && valid.length > 0) {
+  // Suppressed addresses are skipped, through every provider, on every attempt: a request in
+  // doubt leaves out what its first attempt left out (the list only lost an address if someone
+  // removed it meanwhile), so it goes again with the same body; a retry that skipped the check
+  // would mail them, or report them sent when the provider answers that the key was used.
+  if (deps.suppressions && valid.length > 0) {
     const listed = await deps.suppressions().among(valid.map((m) => m.recipient.email)).catch((err) => {
-      // Nothing was sent: the next attempt is not in doubt (which would skip this check).
-      heartbeat({ phase: 'unsent', attempt: activityInfo().attempt } satisfies Progress);
+      // Nothing was sent by this attempt: the next one is in doubt only if this one was.
+      if (!inDoubt) heartbeat({ phase: 'unsent', attempt: activityInfo().attempt } satisfies Progress);
       throw err;
     });
     if (listed.size > 0) {
