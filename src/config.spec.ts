@@ -81,6 +81,11 @@ describe('loadConfig', () => {
     assert.equal(c.backend.url, 'http://backend:8000');
   });
 
+  it("keeps PROVIDER_TIMEOUT_MS within half the send activity's 2-minute attempt, so a call ends before its retry asks", () => {
+    assert.equal(loadConfig({ PROVIDER_TIMEOUT_MS: '60000' }).providers.timeoutMs, 60_000);
+    assert.throws(() => loadConfig({ PROVIDER_TIMEOUT_MS: '60001' }), /PROVIDER_TIMEOUT_MS/);
+  });
+
   it('names every bad variable in one error, without echoing values', () => {
     assert.throws(
       () =>

@@ -68,7 +68,9 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   WORKER_MEMORY: z.enum(['lean', 'v8']).default('v8'),
-  PROVIDER_TIMEOUT_MS: positiveInt(15_000, 300_000),
+  // At most half the send activity's 2-minute attempt: a call cut off by Temporal instead could
+  // still be on its way when the retry asks the provider what went through (Postmark's search).
+  PROVIDER_TIMEOUT_MS: positiveInt(15_000, 60_000),
   CIRCUIT_BREAKER_FAILURE_THRESHOLD: positiveInt(5, 1000),
   CIRCUIT_BREAKER_COOLDOWN_MS: positiveInt(30_000, 3_600_000),
   RESEND_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(2),

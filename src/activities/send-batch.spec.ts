@@ -395,6 +395,14 @@ describe('sendBatch', () => {
     assert.equal(calls[0]!.key, calls[1]!.key, 'with the same idempotency key');
   });
 
+  it('retries a request in doubt on a worker without that provider instead of failing it over', async () => {
+    const { provider } = fakeProvider('postmark', sentAll);
+    const env = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: { phase: 'requesting' } });
+    const retry = await failure(env.run(activities(provider).sendBatch, input(2)));
+    assert.equal(retry.nonRetryable, false);
+    assert.match(retry.message, /in doubt.*resend is not configured on this worker/);
+  });
+
   it('records an unknown outcome, so the next attempt is in doubt however long it lasts', async () => {
     const { provider } = fakeProvider('resend', () => {
       throw new ProviderError({ provider: 'resend', failureClass: 'unknown_outcome', statusCode: null, message: 'x' });

@@ -222,6 +222,13 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       if (!settled) {
         const inDoubt = isInDoubt(info.attempt, progress);
         const provider = deps.providers.get(name);
+        if (!provider && inDoubt) {
+          // Another provider could send it twice: retried until a worker with this provider takes it.
+          throw ApplicationFailure.retryable(
+            `request in doubt: ${name} is not configured on this worker (no API key)`,
+            'ProviderNotConfigured',
+          );
+        }
         if (!provider) throw unavailable('not_configured', 'not configured (no API key)');
         let members: Member[];
         let definition: NewsletterInput;

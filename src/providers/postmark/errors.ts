@@ -28,6 +28,9 @@ export function classifyPostmarkCode(errorCode: number): FailureClass {
 export function classifyPostmarkError(statusCode: number, errorCode: number): FailureClass {
   if (statusCode === 0) return 'unknown_outcome';
   if (statusCode === 429) return 'rate_limited';
+  // A gateway's 502 or 504 comes from in front of Postmark: the request may have reached it and
+  // been accepted. In doubt, like a timeout: the retry searches for what went through.
+  if (statusCode === 502 || statusCode === 504) return 'unknown_outcome';
   if (statusCode >= 500) return 'transient';
   if (statusCode === 401) return 'provider_unavailable';
   if (statusCode === 413) return 'rejected_content';
@@ -53,6 +56,8 @@ export const POSTMARK_FAILURES: readonly PostmarkFailure[] = [
   failure('429', 429, [0], 'rate_limited'),
   failure('500', 500, [0], 'transient'),
   failure('503 (ErrorCode 100)', 503, [100], 'transient'),
+  failure('502', 502, [0], 'unknown_outcome'),
+  failure('504', 504, [0], 'unknown_outcome'),
   failure('network error, timeout', 0, [0], 'unknown_outcome'),
   failure('401 (ErrorCode 10)', 401, [10], 'provider_unavailable'),
   failure('422 with ErrorCode 412, 413, 1235, 1236 or 1480', 422, [412, 413, 1235, 1236, 1480], 'provider_unavailable'),

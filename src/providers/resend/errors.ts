@@ -17,6 +17,9 @@ export function classifyResendError(statusCode: number | null, name: string | un
     // so it may be accepted: wait and ask again, never fail over.
     return name === 'concurrent_idempotent_requests' ? 'unknown_outcome' : 'already_accepted';
   }
+  // A gateway's 502 or 504 comes from in front of Resend: the request may have reached it and
+  // been accepted. In doubt, like a timeout: asked again with the same key, never failed over.
+  if (statusCode === 502 || statusCode === 504) return 'unknown_outcome';
   if (statusCode >= 500) return 'transient';
   if (statusCode === 400 || statusCode === 422 || statusCode === 451) return 'rejected_content';
   // 401, 403 (bad key, unverified domain), 404 (wrong base URL) and the rest: this provider cannot send for us.
@@ -44,6 +47,8 @@ export const RESEND_FAILURES: readonly ResendFailure[] = [
   failure('429 `rate_limit_exceeded`', 429, 'rate_limit_exceeded', 'rate_limited'),
   failure('500 `internal_server_error`', 500, 'internal_server_error', 'transient'),
   failure('503', 503, 'application_error', 'transient'),
+  failure('502', 502, 'application_error', 'unknown_outcome'),
+  failure('504', 504, 'application_error', 'unknown_outcome'),
   failure('409 `concurrent_idempotent_requests`', 409, 'concurrent_idempotent_requests', 'unknown_outcome'),
   failure('network error, timeout', null, 'application_error', 'unknown_outcome'),
   failure('401 `missing_api_key`', 401, 'missing_api_key', 'provider_unavailable'),
