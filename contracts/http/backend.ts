@@ -38,6 +38,7 @@ export interface RecipientResult {
 
 /** NewsletterResultsEvent is the body of reportNewsletterResults: every recipient of one provider request. */
 export interface NewsletterResultsEvent {
+  /** event_id names the provider request: `<newsletter_id>:results:b<batch>-<provider>[-p<first>-<last>-n<count>|-m<first>-<last>-n<count>]`; a retried request keeps it. */
   event_id: string;
   newsletter_id: string;
   batch: number;

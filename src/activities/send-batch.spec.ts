@@ -12,6 +12,7 @@ import type {
   ProviderName,
   ProviderUnavailableDetails,
   Recipient,
+  RequestTooLargeDetails,
   ResultsEvent,
   SendBatchInput,
   ThrottledDetails,
@@ -22,7 +23,14 @@ import { RETRY_ATTEMPTS } from '../providers/failures.ts';
 import { createPostmarkProvider } from '../providers/postmark/index.ts';
 import { createResendProvider } from '../providers/resend/index.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../providers/types.ts';
-import { createDeliveryActivities, isInDoubt, progressOf, type SuppressionChecker, withJitter } from './send-batch.ts';
+import {
+  createDeliveryActivities,
+  isInDoubt,
+  memberKey,
+  progressOf,
+  type SuppressionChecker,
+  withJitter,
+} from './send-batch.ts';
 import type { BatchSource } from './sources.ts';
 
 type Behaviour = (messages: RenderedEmail[], options: SendOptions, call: number) => MessageOutcome[];
@@ -215,7 +223,8 @@ describe('sendBatch', () => {
     });
     const first = new MockActivityEnvironment({ attempt: 1 });
     const beats = heartbeatsOf(first);
-    const retry = await failure(first.run(activities(provider).sendBatch, input(4)));
+    const source = sourceOf(people(4));
+    const retry = await failure(first.run(activities(provider, { source }).sendBatch, input(4)));
     assert.equal(retry.nonRetryable, false);
     assert.deepEqual(
       beats.at(-1),
@@ -225,7 +234,7 @@ describe('sendBatch', () => {
     // Attempt 3, after attempt 2 was refused too (its record is what Temporal hands over).
     const over = await failure(
       new MockActivityEnvironment({ attempt: 3, heartbeatDetails: { phase: 'unsent', attempt: 2 } }).run(
-        activities(provider).sendBatch,
+        activities(provider, { source }).sendBatch,
         input(4),
       ),
     );
@@ -509,6 +518,82 @@ describe('sendBatch', () => {
     assert.equal(calls.length, 0);
     assert.equal(outcome.sent, 1);
     assert.equal(backend.results.length, 1);
+  });
+});
+
+describe('sendBatch on a backend page that loses a recipient between reads', () => {
+  const page = people(5);
+  const left = page.filter((r) => r.recipientId !== 'r1'); // r1 unsubscribed after the first read
+  const pageBatch = (extra: Partial<SendBatchInput> = {}) =>
+    input(5, { batch: { index: 4, cursor: 'c4', count: 5 }, ...extra });
+  const refusingFrom = (first: number): Behaviour => (messages) =>
+    messages.map((_, i) =>
+      i < first
+        ? { status: 'sent', messageId: `id-${i}` }
+        : { status: 'failed', error: '1236: stream cannot send', failureClass: 'provider_unavailable' }
+    );
+
+  it('sends a part to the recipients it names by member key, wherever they stand on the page now', async () => {
+    const { provider, calls } = fakeProvider('resend', sentAll);
+    const outcome: BatchOutcome = await new MockActivityEnvironment().run(
+      activities(provider, { source: sourceOf(left) }).sendBatch,
+      pageBatch({ members: [memberKey(page[3]!), memberKey(page[4]!)] }),
+    );
+    assert.deepEqual(calls.map((c) => c.to), [['u3@example.com', 'u4@example.com']]);
+    assert.equal(outcome.sent, 2);
+  });
+
+  it('names what it leaves to the next provider by member key', async () => {
+    const { provider } = fakeProvider('postmark', refusingFrom(2));
+    const over = await failure(
+      new MockActivityEnvironment().run(
+        activities(provider, { source: sourceOf(page) }).sendBatch,
+        pageBatch({ provider: 'postmark', failoverTo: 'resend' }),
+      ),
+    );
+    const details = over.details?.[0] as ProviderUnavailableDetails;
+    assert.deepEqual(details.remainingMembers, page.slice(2).map(memberKey));
+  });
+
+  it('leaves nobody out when an attempt reports what an earlier one settled and the page has shifted since', async () => {
+    const { provider, calls } = fakeProvider('postmark', sentAll);
+    // Attempt 1 sent u0 and u1 and was refused the rest; u1 left the list before attempt 2 read the page.
+    const settled = {
+      results: page.slice(0, 2).map((r, position) => ({
+        position,
+        recipient_id: r.recipientId,
+        email: r.email,
+        provider: 'postmark',
+        status: 'sent',
+      })),
+      remaining: [2, 3, 4],
+      refusal: 'refused u2@example.com: 1236: stream cannot send',
+    };
+    const over = await failure(
+      new MockActivityEnvironment({ attempt: 2, heartbeatDetails: { phase: 'settled', settled } }).run(
+        activities(provider, { source: sourceOf(left) }).sendBatch,
+        pageBatch({ provider: 'postmark', failoverTo: 'resend' }),
+      ),
+    );
+    assert.equal(calls.length, 0, 'never sent again');
+    const details = over.details?.[0] as ProviderUnavailableDetails;
+    assert.deepEqual(details.remainingMembers, page.slice(2).map(memberKey));
+  });
+
+  it('names the recipients of a request over the size limit by member key, for the workflow to halve', async () => {
+    const { provider, calls } = fakeProvider('resend', sentAll);
+    const big: NewsletterInput = { ...definition, content: { ...definition.content, text: 'x'.repeat(500 * 1024) } };
+    const list = people(100);
+    const source: BatchSource = { ...sourceOf(list), definition: () => Promise.resolve(big) };
+    const tooLarge = await failure(
+      new MockActivityEnvironment().run(
+        activities(provider, { source }).sendBatch,
+        input(100, { batch: { index: 0, cursor: '', count: 100 } }),
+      ),
+    );
+    assert.equal(tooLarge.type, 'RequestTooLarge');
+    assert.deepEqual((tooLarge.details?.[0] as RequestTooLargeDetails).members, list.map(memberKey));
+    assert.equal(calls.length, 0);
   });
 });
 

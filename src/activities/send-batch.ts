@@ -12,6 +12,7 @@
  * Temporal server limits to the provider account's request rate, so one activity is one
  * provider request.
  */
+import { createHash } from 'node:crypto';
 import { trace } from '@opentelemetry/api';
 import { activityInfo, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -28,6 +29,7 @@ import {
   type ProviderUnavailableDetails,
   type Recipient,
   type RecipientResultEvent,
+  type RequestTooLargeDetails,
   type SendBatchInput,
   type SendBatchResult,
   type ThrottledDetails,
@@ -107,19 +109,41 @@ interface Settled {
 /**
  * requestId names one provider request by what the workflow asked for (never by the page's
  * content, which may change between attempts): newsletter, batch, provider and, for part of
- * a batch, its positions. The idempotency key and the results event id derive from it.
+ * a batch, its positions or member keys. The idempotency key and the results event id derive from it.
  */
-export function requestId(input: Pick<SendBatchInput, 'batch' | 'provider' | 'positions'>): string {
-  const { positions } = input;
-  const part = positions?.length ? `-p${positions[0]}-${positions[positions.length - 1]}-n${positions.length}` : '';
+export function requestId(input: Pick<SendBatchInput, 'batch' | 'provider' | 'positions' | 'members'>): string {
+  const { positions, members } = input;
+  // Parts of a batch are nested or disjoint, so first, last and count name one.
+  const span = (ids: number[], f: (n: number) => string) => `${f(ids[0]!)}-${f(ids[ids.length - 1]!)}-n${ids.length}`;
+  const part = positions?.length
+    ? `-p${span(positions, String)}`
+    : members?.length
+    ? `-m${span(members, (k) => k.toString(36))}`
+    : '';
   return `b${input.batch.index}-${input.provider}${part}`;
 }
 
 /** idempotencyKey is the same on every attempt of a request, so Resend never accepts it twice. */
 export const idempotencyKey = (input: SendBatchInput): string => `nl-${input.newsletterId}-${requestId(input)}`;
 
-/** membersOf picks the request's recipients from the batch: all of it, or the given positions. */
-export function membersOf(batch: Recipient[], positions: number[] | undefined): Member[] {
+/**
+ * memberKey names a recipient of a backend page by who it is (its recipient id, else its
+ * address), not by where it stands: a page that lost a recipient between two reads shifts
+ * the positions after it, never the keys. 48 bits of a SHA-256: a number, unique within a page.
+ */
+export function memberKey(recipient: Pick<Recipient, 'recipientId' | 'email'>): number {
+  const id = recipient.recipientId || normalizeAddress(recipient.email);
+  return createHash('sha256').update(id).digest().readUIntBE(0, 6);
+}
+
+/** membersOf picks the request's recipients from the batch: all of it, the given members, or the given positions. */
+export function membersOf(batch: Recipient[], part: Pick<SendBatchInput, 'positions' | 'members'>): Member[] {
+  if (part.members) {
+    // Someone who left the list since the part was named is not on the page: not sent.
+    const named = new Set(part.members);
+    return batch.flatMap((recipient, position) => named.has(memberKey(recipient)) ? [{ position, recipient }] : []);
+  }
+  const { positions } = part;
   if (!positions) return batch.map((recipient, position) => ({ position, recipient }));
   // A backend page can shrink between attempts (someone left the list): missing positions are skipped.
   return positions.filter((p) => p < batch.length).map((position) => ({ position, recipient: batch[position]! }));
@@ -203,11 +227,6 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       const info = activityInfo();
       const log = deps.logger.child({ newsletter_id: newsletterId, batch: batch.index, provider: name });
 
-      const unavailable = (
-        why: FailureClass | 'circuit_open' | 'not_configured' | 'refused_messages',
-        reason: string,
-      ) => failover(deps, input, log, why, reason, { results: [], remaining: [] }, false);
-
       // Where the activity's time went (logged with the outcome): reading, the request, reporting.
       const ms = { read: 0, send: 0, report: 0 };
       let mark = performance.now();
@@ -216,11 +235,25 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         ms[phase] = Math.round(now - mark);
         mark = now;
       };
+      // The request's recipients as the batch stands now: read once, when needed.
+      let part: Member[] | undefined;
+      const readPart = async () => (part ??= membersOf(await deps.source.recipients(input.ref, batch), input));
       // An earlier attempt already made the request: report what it settled, never send again.
       const progress = progressOf(info.heartbeatDetails);
       let settled = progress?.phase === 'settled' ? progress.settled : undefined;
       if (!settled) {
         const inDoubt = isInDoubt(info.attempt, progress);
+        let definition: NewsletterInput;
+        let members: Member[];
+        try {
+          definition = await deps.source.definition(input.ref);
+          members = await readPart();
+        } catch (err) {
+          // Nothing was sent by this attempt: the next one is in doubt only if this one was.
+          if (!inDoubt) heartbeat({ phase: 'unsent', attempt: info.attempt } satisfies Progress);
+          throw err;
+        }
+        lap('read');
         const provider = deps.providers.get(name);
         if (!provider && inDoubt) {
           // Another provider could send it twice: retried until a worker with this provider takes it.
@@ -229,18 +262,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
             'ProviderNotConfigured',
           );
         }
-        if (!provider) throw unavailable('not_configured', 'not configured (no API key)');
-        let members: Member[];
-        let definition: NewsletterInput;
-        try {
-          definition = await deps.source.definition(input.ref);
-          members = membersOf(await deps.source.recipients(input.ref, batch), input.positions);
-        } catch (err) {
-          // Nothing was sent by this attempt: the next one is in doubt only if this one was.
-          if (!inDoubt) heartbeat({ phase: 'unsent', attempt: info.attempt } satisfies Progress);
-          throw err;
+        if (!provider) {
+          throw failover(deps, input, log, 'not_configured', 'not configured (no API key)', NOTHING, false, members);
         }
-        lap('read');
         if (inDoubt) log.info({ attempt: info.attempt }, 'request in doubt: asking the same provider again');
         settled = await send(deps, input, provider, definition, members, log, inDoubt);
         heartbeat({ phase: 'settled', settled } satisfies Progress);
@@ -250,7 +274,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       const resultsOwed = await report(deps, input, settled);
       lap('report');
       if (settled.remaining.length > 0) {
-        throw failover(deps, input, log, 'refused_messages', settled.refusal ?? 'refused', settled, resultsOwed);
+        const refusal = settled.refusal ?? 'refused';
+        throw failover(deps, input, log, 'refused_messages', refusal, settled, resultsOwed, await readPart());
       }
       const outcome = outcomeOf(name, settled, input.failureSlots, resultsOwed);
       log.info({ sent: outcome.sent, failed: outcome.failed, results_owed: resultsOwed, ms }, 'batch delivered');
@@ -270,13 +295,13 @@ async function report(deps: DeliveryDeps, input: SendBatchInput, settled: Settle
   });
 }
 
-/** send makes the one provider request for members and settles it, or throws for a retry or a failover. */
+/** send makes the one provider request for the part's recipients and settles it, or throws for a retry or a failover. */
 async function send(
   deps: DeliveryDeps,
   input: SendBatchInput,
   provider: EmailProvider,
   definition: NewsletterInput,
-  members: Member[],
+  part: Member[],
   log: Logger,
   inDoubt: boolean,
 ): Promise<Settled> {
@@ -284,7 +309,7 @@ async function send(
   // Addresses from a backend page are checked here (inline ones were checked at the API).
   const valid: Member[] = [];
   const invalid: Member[] = [];
-  for (const m of members) (isEmailAddress(m.recipient.email) ? valid : invalid).push(m);
+  for (const m of part) (isEmailAddress(m.recipient.email) ? valid : invalid).push(m);
   const rejected = settleAll(name, invalid, { error: 'not an email address' });
   // Suppressed addresses are skipped, through every provider, on every attempt: a request in
   // doubt leaves out what its first attempt left out (the list only lost an address if someone
@@ -320,7 +345,7 @@ async function send(
   const acquired = inDoubt || !breaker || breaker.tryAcquire();
   if (!acquired) {
     unsent();
-    throw failover(deps, input, log, 'circuit_open', 'circuit open', { results: [], remaining: [] }, false);
+    throw failover(deps, input, log, 'circuit_open', 'circuit open', NOTHING, false, part);
   }
   const started = performance.now();
   const finished = deps.metrics?.batchStarted(name);
@@ -351,7 +376,14 @@ async function send(
         type: FAILURE_TYPES.requestTooLarge,
         message: `${members.length} emails of ${tooBig.requestBytes} bytes are over ${name}'s request limit`,
         nonRetryable: true,
-        details: [{ bytes: tooBig.requestBytes, limit: PROVIDER_MAX_REQUEST_BYTES[name] }],
+        details: [
+          {
+            bytes: tooBig.requestBytes,
+            limit: PROVIDER_MAX_REQUEST_BYTES[name],
+            // A backend page's part is halved by who is in it: its positions may shift before the halves are read.
+            ...(input.batch.cursor !== undefined ? { members: part.map((m) => memberKey(m.recipient)) } : {}),
+          } satisfies RequestTooLargeDetails,
+        ],
       });
     }
     const earlier: Settled['results'] = [...oversized];
@@ -421,7 +453,8 @@ async function send(
       case 'failover': {
         // What this request settled itself (invalid or suppressed addresses) is reported here: it never reaches the next provider.
         const owed = await report(deps, input, rejected);
-        throw failover(deps, input, log, err.failureClass, `${err.failureClass}: ${err.message}`, rejected, owed);
+        const reason = `${err.failureClass}: ${err.message}`;
+        throw failover(deps, input, log, err.failureClass, reason, rejected, owed, part);
       }
       case 'give_way': {
         const delayMs = withJitter(decision.delayMs)!;
@@ -467,7 +500,15 @@ export function withJitter(delayMs: number | undefined, random: () => number = M
   return delayMs === undefined ? undefined : Math.round(delayMs * (1 + 0.2 * random()));
 }
 
-/** failover builds the non-retryable ProviderUnavailable failure that sends what is left to the next provider. */
+/** NOTHING is what a request settled when it failed over before asking its provider. */
+const NOTHING: Settled = { results: [], remaining: [] };
+
+/**
+ * failover builds the non-retryable ProviderUnavailable failure that sends what is left to the
+ * next provider: the request's recipients as the batch stands now (`part`) that it did not
+ * settle. On a backend page they are named by member key, since what this attempt settled may
+ * have been settled on an earlier read of the page, where positions stood otherwise.
+ */
 function failover(
   deps: DeliveryDeps,
   input: SendBatchInput,
@@ -476,15 +517,20 @@ function failover(
   reason: string,
   settled: Settled,
   resultsOwed: boolean,
+  part: Member[],
 ): ApplicationFailure {
   const name = input.provider;
-  const done = new Set(settled.results.map((r) => r.position));
-  const all = input.positions ?? Array.from({ length: input.batch.count }, (_, i) => i);
+  const page = input.batch.cursor !== undefined;
+  const done = new Set(
+    settled.results.map((r) => page ? memberKey({ recipientId: r.recipient_id, email: r.email }) : r.position),
+  );
+  const left = part.filter((m) => !done.has(page ? memberKey(m.recipient) : m.position));
   const details: ProviderUnavailableDetails = {
     provider: name,
     reason,
     settled: outcomeOf(name, settled, input.failureSlots, resultsOwed),
-    remaining: all.filter((p) => !done.has(p)),
+    remaining: left.map((m) => m.position),
+    ...(page ? { remainingMembers: left.map((m) => memberKey(m.recipient)) } : {}),
   };
   deps.metrics?.failover(name, input.failoverTo ?? 'none', why);
   // Visible on the RunActivity span: the trace of a newsletter shows where and why it failed over.
@@ -493,7 +539,10 @@ function failover(
     'failover.to': input.failoverTo ?? 'none',
     'failover.reason': why,
   });
-  log.warn({ reason, failure_class: why, settled: done.size }, 'provider unavailable for this batch: failing over');
+  log.warn(
+    { reason, failure_class: why, settled: settled.results.length },
+    'provider unavailable for this batch: failing over',
+  );
   return ApplicationFailure.create({
     type: FAILURE_TYPES.providerUnavailable,
     message: `${name} unavailable: ${reason}`,

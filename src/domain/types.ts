@@ -224,6 +224,12 @@ export interface SendBatchInput {
   batch: BatchRef;
   /** positions restricts the request to these positions of the batch (what other providers did not settle). */
   positions?: number[];
+  /**
+   * members restricts the request to these recipients of a backend page, by member key (the
+   * send activity's `memberKey`): a page that lost a recipient between two reads shifts the
+   * positions after it, never the keys. Parts of backend pages use it instead of positions.
+   */
+  members?: number[];
   provider: ProviderName;
   /** failoverTo is the provider the workflow tries next if this one refuses the batch (absent: none left). */
   failoverTo?: ProviderName;
@@ -257,6 +263,16 @@ export interface ProviderUnavailableDetails {
   settled: BatchOutcome;
   /** remaining lists the positions of the batch no provider has settled yet. */
   remaining: number[];
+  /** remainingMembers lists the same recipients by member key, for a backend page (absent from older activities). */
+  remainingMembers?: number[];
+}
+
+/** RequestTooLargeDetails travels with a RequestTooLarge failure. */
+export interface RequestTooLargeDetails {
+  bytes: number;
+  limit: number;
+  /** members names the request's recipients by member key, for a backend page: the workflow halves these. */
+  members?: number[];
 }
 
 /** ReadPagesInput asks for the next pages of a backend list, from cursor. */

@@ -62,6 +62,7 @@ import {
   providerOrder,
   providerTaskQueue,
   type ProviderUnavailableDetails,
+  type RequestTooLargeDetails,
   type ThrottledDetails,
 } from '../domain/types.ts';
 import { type AccountingState, NewsletterAccounting } from './accounting.ts';
@@ -85,10 +86,19 @@ const PAGES_PER_READ = 10;
 /** CANCEL_DRAIN_WAIT_MS is how long cancel waits for in-flight batches (the bridge's cancel call allows for it). */
 export const CANCEL_DRAIN_WAIT_MS = 30_000;
 
-/** Unit is a batch, or the positions of it still to send, and the provider to start with. */
-interface Unit {
-  batch: BatchRef;
+/**
+ * Part names the recipients of a batch a request is for: all of them (neither), positions
+ * (inline lists, which never change) or member keys (backend pages, where a recipient who
+ * left between two reads shifts the positions after it; SendBatchInput.members).
+ */
+interface Part {
   positions?: number[];
+  members?: number[];
+}
+
+/** Unit is a batch, or the part of it still to send, and the provider to start with. */
+interface Unit extends Part {
+  batch: BatchRef;
   /** from is the index in the provider order to start at. */
   from: number;
   /** throttles counts the 429s this part met at provider `from` so far. */
@@ -258,6 +268,8 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     c.retry.length > 0 || throttled.some(isDue) ||
     (plan.source.kind === 'inline' ? c.nextBatch < books.state.batchesTotal : c.pages.length > 0);
   const listExhausted = () => plan.source.kind === 'inline' || c.cursor === undefined;
+  // Parts of a backend page go by member key; runs begun before that went by position.
+  const byMember = () => plan.source.kind === 'backend' && patched('backend-parts-by-member');
   const hasWork = () => hasReadyUnit() || throttled.length > 0 || !listExhausted();
   const historyFull = () => {
     const now = workflowInfo();
@@ -314,15 +326,17 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
    * where to start again, and adds to `deferred` the parts a provider throttled.
    */
   const runUnit = async (unit: Unit, refusals: string[], deferred: Unit[]): Promise<Unit[]> => {
-    let positions = unit.positions;
+    let { positions, members } = unit;
+    const part = (): Part => members ? { members } : positions ? { positions } : {};
     for (let i = unit.from; i < order.length; i++) {
       const provider = order[i]!;
-      const wanted = positions ?? range(unit.batch.count);
+      const wanted = members ?? positions ?? range(unit.batch.count);
+      const partOf = (ids: number[]): Part => members ? { members: ids } : { positions: ids };
       if (wanted.length > PROVIDER_MAX_BATCH[provider]) {
         // Failing over to a provider with a smaller request limit: one request per part.
         const parts = chunk(wanted, PROVIDER_MAX_BATCH[provider]);
         const rests = await Promise.all(
-          parts.map((p) => runUnit({ batch: unit.batch, positions: p, from: i }, refusals, deferred)),
+          parts.map((p) => runUnit({ batch: unit.batch, ...partOf(p), from: i }, refusals, deferred)),
         );
         return rests.flat();
       }
@@ -333,7 +347,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
             ref,
             newsletterId: plan.newsletterId,
             batch: unit.batch,
-            ...(positions ? { positions } : {}),
+            ...part(),
             provider,
             ...(order[i + 1] ? { failoverTo: order[i + 1] } : {}),
             failureSlots: books.failureSlots,
@@ -343,11 +357,16 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
         return [];
       } catch (err) {
         if (failureType(err) === FAILURE_TYPES.requestTooLarge && wanted.length > 1) {
-          // The rendered emails are over the provider's request size: the same provider, in halves.
-          const half = Math.ceil(wanted.length / 2);
+          // The rendered emails are over the provider's request size: the same provider, in halves
+          // (of a backend page's recipients by who they are, as the activity named them).
+          const named = tooLargeDetails(err)?.members;
+          const [whole, halfOf] = named && byMember()
+            ? [named, (ids: number[]) => ({ members: ids })]
+            : [wanted, partOf];
+          const half = Math.ceil(whole.length / 2);
           const rests = await Promise.all(
-            [wanted.slice(0, half), wanted.slice(half)].map((p) =>
-              runUnit({ batch: unit.batch, positions: p, from: i }, refusals, deferred)
+            [whole.slice(0, half), whole.slice(half)].map((p) =>
+              runUnit({ batch: unit.batch, ...halfOf(p), from: i }, refusals, deferred)
             ),
           );
           return rests.flat();
@@ -359,7 +378,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
           // Only activities of this release throw Throttled: no history of an older one meets this.
           deferred.push({
             batch: unit.batch,
-            ...(positions ? { positions } : {}),
+            ...part(),
             from: i,
             throttles: throttles + 1,
             notBefore: Date.now() + wait.retryAfterMs,
@@ -369,7 +388,13 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
         const details = unavailableDetails(err);
         if (details) {
           books.record(details.settled);
-          positions = details.remaining;
+          if (details.remainingMembers && byMember()) {
+            members = details.remainingMembers;
+            positions = undefined;
+          } else {
+            positions = details.remaining;
+            members = undefined;
+          }
         } else if (patched('unexplained-failure-stays-on-provider')) {
           // Not a refusal (the activity failed some other way): what it sent is unknown, so
           // another provider could send it twice. It waits and tries this provider again.
@@ -380,15 +405,19 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
             provider,
             error: String(err),
           });
-          return [{ batch: unit.batch, ...(positions ? { positions } : {}), from: i }];
+          return [{ batch: unit.batch, ...part(), from: i }];
         }
         const reason = details?.reason ?? String(err);
         refusals.push(`${provider}: ${reason}`);
         log.warn('failing over', { ...logContext, batch: unit.batch.index, provider, reason });
-        if (positions?.length === 0) return [];
+        if ((members ?? positions)?.length === 0) return [];
       }
     }
-    return [{ batch: unit.batch, positions: positions ?? range(unit.batch.count), from: 0 }];
+    return [{
+      batch: unit.batch,
+      ...(members ? { members } : { positions: positions ?? range(unit.batch.count) }),
+      from: 0,
+    }];
   };
 
   /** pauseForAPerson pauses the newsletter itself, telling the backend. */
@@ -577,6 +606,12 @@ function failureType(err: unknown): string | undefined {
 function throttledDetails(err: unknown): ThrottledDetails | undefined {
   if (failureType(err) !== FAILURE_TYPES.throttled) return undefined;
   return (applicationFailureOf(err)!.details?.[0] as ThrottledDetails | undefined) ?? { retryAfterMs: 1_000 };
+}
+
+/** tooLargeDetails extracts what a RequestTooLarge failure carries, if err is one. */
+function tooLargeDetails(err: unknown): RequestTooLargeDetails | undefined {
+  if (failureType(err) !== FAILURE_TYPES.requestTooLarge) return undefined;
+  return applicationFailureOf(err)!.details?.[0] as RequestTooLargeDetails | undefined;
 }
 
 /** unavailableDetails extracts what a ProviderUnavailable failure carries, if err is one. */

@@ -112,4 +112,79 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       await Promise.all(running);
     }
   });
+
+  it('sends what a provider left of a backend page to the next one by member key, in parts its limit allows', async () => {
+    const taskQueue = `wf-${randomUUID()}`;
+    const keys = Array.from({ length: 300 }, (_, i) => 1_000 + i);
+    const requests: SendBatchInput[] = [];
+    // Postmark refuses the whole page (naming its recipients by key); Resend takes any part.
+    const sendBatch = (input: SendBatchInput) => {
+      requests.push(input);
+      if (input.provider === 'resend') {
+        const count = (input.members ?? input.positions ?? []).length;
+        return Promise.resolve({ provider: 'resend', sent: count, failed: 0, failures: [], resultsOwed: false });
+      }
+      const details: ProviderUnavailableDetails = {
+        provider: 'postmark',
+        reason: 'postmark gave up',
+        settled: { provider: 'postmark', sent: 0, failed: 0, failures: [], resultsOwed: false },
+        remaining: keys.map((_, i) => i),
+        remainingMembers: keys,
+      };
+      return Promise.reject(
+        ApplicationFailure.create({ type: 'ProviderUnavailable', nonRetryable: true, details: [details] }),
+      );
+    };
+    const readPages = () => Promise.resolve({ pages: [{ cursor: '', count: 300 }] });
+    const workers = await Promise.all([
+      Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowBundle,
+        activities: { notifyBackend: () => Promise.resolve('disabled'), readPages },
+      }),
+      ...PROVIDERS.map((provider) =>
+        Worker.create({
+          connection: env.nativeConnection,
+          taskQueue: providerTaskQueue(taskQueue, provider),
+          activities: { sendBatch },
+        })
+      ),
+    ]);
+    const input: NewsletterInput = {
+      newsletterId: 'by-member',
+      content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
+      recipients: [],
+      listId: 'list-1',
+      batchSize: 300,
+      concurrency: 1,
+      primaryProvider: 'postmark',
+      unsubscribeBaseUrl: 'https://app.example.com',
+    };
+    const [main, ...senders] = workers;
+    const running = senders.map((w) => w.run());
+    try {
+      await main!.runUntil(async () => {
+        const handle = await env.client.workflow.start(newsletterWorkflow, {
+          args: [input],
+          taskQueue,
+          workflowId: `wf-${randomUUID()}`,
+        });
+        const final = await handle.result();
+        assert.equal(final.state, 'COMPLETED');
+        assert.deepEqual(final.sentByProvider, { resend: 300 });
+        const parts = requests.filter((r) => r.provider === 'resend');
+        assert.deepEqual(parts.map((r) => [r.positions, r.members?.length]), [
+          [undefined, 100],
+          [undefined, 100],
+          [undefined, 100],
+        ]);
+        assert.deepEqual(parts.flatMap((r) => r.members).sort((a, b) => a! - b!), keys);
+        await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+      });
+    } finally {
+      for (const w of senders) w.shutdown();
+      await Promise.all(running);
+    }
+  });
 });
