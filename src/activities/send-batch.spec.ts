@@ -323,6 +323,27 @@ describe('sendBatch', () => {
     assert.deepEqual(backend.results[0]!.results.map((r) => r.recipient_id), ['r0', 'r2'], 'accepted ones reported');
   });
 
+  it('never fails over a message the provider answered nothing for: reported failed, outcome unknown', async () => {
+    const { provider } = fakeProvider(
+      'postmark',
+      (messages) =>
+        messages.map((_, i) =>
+          i === 0
+            ? { status: 'sent', messageId: 'id-0' }
+            : { status: 'failed', error: 'no result for this message', failureClass: 'unknown_outcome' }
+        ),
+    );
+    const backend = backendRecorder();
+    const outcome: BatchOutcome = await new MockActivityEnvironment().run(
+      activities(provider, { backend: backend.client, source: sourceOf(people(2)) }).sendBatch,
+      input(2, { provider: 'postmark', failoverTo: 'resend' }),
+    );
+    assert.deepEqual([outcome.sent, outcome.failed], [1, 1]);
+    const u1 = backend.results.flatMap((e) => e.results).find((r) => r.email === 'u1@example.com');
+    assert.equal(u1?.status, 'failed');
+    assert.match(u1?.error ?? '', /outcome unknown.*not sent elsewhere/);
+  });
+
   it('skips recipients the provider suppresses: reported as skipped, counted apart, never sent elsewhere', async () => {
     const { provider } = fakeProvider(
       'postmark',

@@ -173,6 +173,11 @@ export function settleOutcomes(provider: ProviderName, members: Member[], outcom
     } else if (outcome.failureClass === 'suppressed') {
       // The provider keeps this address from mail: skipped, and never sent elsewhere (that would bypass it).
       settled.results.push({ ...base, status: 'skipped', error: outcome.error });
+    } else if (outcome.failureClass === 'unknown_outcome') {
+      // The provider took the request but said nothing of this message: it may have gone out, so
+      // another provider could mail it twice, and asking again gets the same answer (same key).
+      const error = `outcome unknown (${outcome.error}): ${provider} took the request; not sent elsewhere`;
+      settled.results.push({ ...base, status: 'failed', error });
     } else {
       settled.remaining.push(position);
       settled.refusal ??= `refused ${recipient.email}: ${outcome.error}`;
@@ -616,7 +621,10 @@ function countEmails(metrics: DeliveryMetrics | undefined, provider: ProviderNam
   metrics.emails(provider, 'sent', 'none', outcomes.filter((o) => o.status === 'sent').length);
   for (const outcome of outcomes) {
     if (outcome.status !== 'failed') continue;
-    if (outcome.failureClass === 'rejected_recipient' || outcome.failureClass === 'rejected_content') {
+    if (
+      outcome.failureClass === 'rejected_recipient' || outcome.failureClass === 'rejected_content' ||
+      outcome.failureClass === 'unknown_outcome'
+    ) {
       metrics.emails(provider, 'failed', outcome.failureClass, 1);
     } else if (outcome.failureClass === 'suppressed') {
       metrics.emails(provider, 'skipped', outcome.failureClass, 1);

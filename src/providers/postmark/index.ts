@@ -83,9 +83,11 @@ export function createPostmarkProvider(options: PostmarkOptions): EmailProvider 
         () => client.sendEmailBatch(messages.map((m) => toMessage(m, options.messageStream, idempotencyKey))),
         signal,
       );
+      // An answer that is not one result per message (a proxy's page, an empty body) says nothing of them.
+      const results = Array.isArray(responses) ? responses : [];
       return messages.map((_, index): MessageOutcome => {
-        const response = responses[index];
-        if (!response) {
+        const response = results[index];
+        if (typeof response?.ErrorCode !== 'number') {
           return { status: 'failed', error: 'no result for this message', failureClass: 'unknown_outcome' };
         }
         if (response.ErrorCode === 0) return { status: 'sent', messageId: response.MessageID };
