@@ -12,7 +12,7 @@
  * with an error log; `event_id` lets the backend ignore repeats.
  */
 import { activityInfo, Context } from '@temporalio/activity';
-import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { NewsletterEventsEvent } from '../../contracts/http/backend.ts';
 import { BackendCallbackError, type BackendClient } from '../backend/client.ts';
 import { type BackendEvent, type ResultsEvent, resultsWorkflowIdFor } from '../domain/types.ts';
@@ -25,8 +25,8 @@ export interface CallbackDeps {
   backend: BackendClient;
   logger: Logger;
   metrics?: DeliveryMetrics;
-  /** taskQueue is the main task queue, where results workflows run. */
-  taskQueue: string;
+  /** handoff starts and finds results workflows (resultsHandoffThroughTemporal). */
+  handoff: ResultsHandoff;
   /** resultsTimeoutMs bounds the direct post of results from a send activity before it hands them off. */
   resultsTimeoutMs: number;
 }
@@ -120,6 +120,10 @@ export function createCallbackActivities(deps: CallbackDeps) {
  */
 export async function reportResults(deps: CallbackDeps, event: ResultsEvent): Promise<boolean> {
   if (!deps.backend.enabled) return false;
+  // A retry whose earlier attempt handed these results off and died before completing: the
+  // results workflow reports back to the newsletter once, so this attempt counts them owed (had
+  // it posted them itself and said nothing is owed, the newsletter could close one hand-off early).
+  if (activityInfo().attempt > 1 && (await deps.handoff.exists(event))) return true;
   try {
     await inSpan('backend results callback', {
       kind: SpanKind.CLIENT,
@@ -142,19 +146,45 @@ export async function reportResults(deps: CallbackDeps, event: ResultsEvent): Pr
     }
   }
   deps.metrics?.callback('retry');
-  // Started idempotently by the event id: while a results workflow for this event runs, a
-  // retried send activity attaches to it; once it has closed, its results are no longer owed.
-  return await Context.current().client.workflow.start('newsletterResultsWorkflow', {
-    workflowId: resultsWorkflowIdFor(event.event_id),
-    taskQueue: deps.taskQueue,
-    args: [event],
-    workflowIdConflictPolicy: 'USE_EXISTING',
-    workflowIdReusePolicy: 'REJECT_DUPLICATE',
-  }).then(
-    () => true,
-    (err: unknown) => {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
-      throw err;
+  return await deps.handoff.start(event);
+}
+
+/** ResultsHandoff starts and finds the results workflows that own results the backend did not take. */
+export interface ResultsHandoff {
+  /** start starts the event's results workflow, or joins the one running; false when one already closed. */
+  start(event: ResultsEvent): Promise<boolean>;
+  /** exists says whether a results workflow for the event was ever started (running or closed). */
+  exists(event: ResultsEvent): Promise<boolean>;
+}
+
+/** resultsHandoffThroughTemporal runs results workflows on taskQueue, through the activity's own Temporal client. */
+export function resultsHandoffThroughTemporal(taskQueue: string): ResultsHandoff {
+  return {
+    async start(event) {
+      // Started idempotently by the event id: while a results workflow for this event runs, a
+      // retried send activity attaches to it; once it has closed, its results are no longer owed.
+      try {
+        await Context.current().client.workflow.start('newsletterResultsWorkflow', {
+          workflowId: resultsWorkflowIdFor(event.event_id),
+          taskQueue,
+          args: [event],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        });
+        return true;
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
+        throw err;
+      }
     },
-  );
+    async exists(event) {
+      try {
+        await Context.current().client.workflow.getHandle(resultsWorkflowIdFor(event.event_id)).describe();
+        return true;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      }
+    },
+  };
 }

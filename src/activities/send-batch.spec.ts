@@ -123,7 +123,7 @@ function activities(
     callbacks: {
       backend: options.backend ?? backendRecorder().client,
       logger,
-      taskQueue: 'newsletters',
+      handoff: { start: () => Promise.resolve(true), exists: () => Promise.resolve(false) },
       resultsTimeoutMs: 1_000,
     },
     logger,

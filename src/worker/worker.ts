@@ -13,6 +13,7 @@ import {
   type WorkerOptions,
 } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
+import { resultsHandoffThroughTemporal } from '../activities/callbacks.ts';
 import { createActivities } from '../activities/index.ts';
 import { createBatchSource, loadDefinitionFromHistory } from '../activities/sources.ts';
 import { dataConverter } from '../data-converter.ts';
@@ -183,7 +184,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
       backend,
       logger,
       metrics: deps.metrics,
-      taskQueue: config.temporal.taskQueue,
+      handoff: resultsHandoffThroughTemporal(config.temporal.taskQueue),
       resultsTimeoutMs: config.backend.resultsTimeoutMs,
     },
     logger,
