@@ -497,8 +497,14 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   const canStart = () =>
     !stopping() && !books.state.paused && !waitingOutOutage() && inFlight < windowSize() && hasReadyUnit();
   await CancellationScope.nonCancellable(waitForSendTime);
-  // Reading ahead stops by itself at cancel and before continue-as-new.
-  const readerDone = plan.source.kind === 'backend' ? readAhead(plan.source.listId) : Promise.resolve();
+  // Reading ahead stops by itself at cancel and before continue-as-new. A Temporal cancellation
+  // of the workflow is a cancel like any other (requestCancel): it must not cut the reader short,
+  // whose failure would end the run without its final state and callback.
+  const reader = (listId: string) =>
+    patched('reader-outlives-cancellation')
+      ? CancellationScope.nonCancellable(() => readAhead(listId))
+      : readAhead(listId);
+  const readerDone = plan.source.kind === 'backend' ? reader(plan.source.listId) : Promise.resolve();
   // An outage wait carried from the previous run: wake up when it ends; the same for throttled parts.
   if (c.outage && c.outage.nextTryAt > Date.now()) wakeUpIn(c.outage.nextTryAt - Date.now());
   if (throttled.length > 0) wakeUpForFirstOf(throttled);

@@ -12,6 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import {
+  type BackendEvent,
   type NewsletterInput,
   PROVIDERS,
   providerTaskQueue,
@@ -19,7 +20,7 @@ import {
   type SendBatchInput,
 } from '../../src/domain/types.ts';
 import { workflowsPath } from '../../src/worker/worker.ts';
-import { cancelUpdate, getStatusQuery, newsletterWorkflow } from '../../src/workflows/newsletter.ts';
+import { cancelUpdate, getStatusQuery, newsletterWorkflow, pauseUpdate } from '../../src/workflows/newsletter.ts';
 import { eventually } from '../support/eventually.ts';
 import { recipients, silentLogger } from '../support/fixtures.ts';
 import { temporalCli } from './harness.ts';
@@ -187,4 +188,78 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       await Promise.all(running);
     }
   });
+
+  for (const moment of ['a batch in flight', 'paused'] as const) {
+    it(`ends CANCELLED with its final callback when Temporal cancels a backend-list newsletter (${moment})`, async () => {
+      const taskQueue = `wf-${randomUUID()}`;
+      const events: BackendEvent[] = [];
+      let started = 0;
+      const sendBatch = async (input: SendBatchInput) => {
+        started += 1;
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        return { provider: input.provider, sent: input.batch.count, failed: 0, failures: [], resultsOwed: false };
+      };
+      // A list that is still being read when the cancel comes: every read finds one more page.
+      let page = 0;
+      const readPages = () => Promise.resolve({ pages: [{ cursor: `c${page}`, count: 10 }], nextCursor: `c${++page}` });
+      const notifyBackend = (event: BackendEvent) => {
+        events.push(event);
+        return Promise.resolve('sent');
+      };
+      const workers = await Promise.all([
+        Worker.create({
+          connection: env.nativeConnection,
+          taskQueue,
+          workflowBundle,
+          activities: { notifyBackend, readPages },
+        }),
+        ...PROVIDERS.map((provider) =>
+          Worker.create({
+            connection: env.nativeConnection,
+            taskQueue: providerTaskQueue(taskQueue, provider),
+            activities: { sendBatch },
+          })
+        ),
+      ]);
+      const input: NewsletterInput = {
+        newsletterId: `cancelled-${moment.replaceAll(' ', '-')}`,
+        content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
+        recipients: [],
+        listId: 'list-1',
+        batchSize: 10,
+        concurrency: 1,
+        primaryProvider: 'resend',
+        unsubscribeBaseUrl: 'https://app.example.com',
+      };
+      const [main, ...senders] = workers;
+      const running = senders.map((w) => w.run());
+      try {
+        await main!.runUntil(async () => {
+          const handle = await env.client.workflow.start(newsletterWorkflow, {
+            args: [input],
+            taskQueue,
+            workflowId: `wf-${randomUUID()}`,
+          });
+          await eventually(() => Promise.resolve(started > 0 || undefined), 30_000);
+          if (moment === 'paused') {
+            await handle.executeUpdate(pauseUpdate);
+            await eventually(
+              async () => (await handle.query(getStatusQuery)).batchesCompleted > 0 || undefined,
+              30_000,
+            );
+          }
+          await handle.cancel();
+          const final = await handle.result();
+          assert.equal(final.state, 'CANCELLED');
+          assert.equal(final.sent + final.failed + final.skipped, final.totalRecipients, 'counts add up');
+          assert.ok(events.some((e) => e.event_id === `${input.newsletterId}:final` && e.state === 'CANCELLED'));
+          const history = await handle.fetchHistory();
+          assert.equal(history.events!.filter((e) => e.workflowTaskFailedEventAttributes).length, 0);
+        });
+      } finally {
+        for (const w of senders) w.shutdown();
+        await Promise.all(running);
+      }
+    });
+  }
 });
