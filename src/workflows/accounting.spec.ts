@@ -145,6 +145,18 @@ describe('NewsletterAccounting', () => {
     assert.equal(books.snapshot().reason, 'stop');
   });
 
+  it("drops the outage wait's reason when a person pauses: no next try comes while paused", () => {
+    const books = NewsletterAccounting.start({ newsletterId: 'nl', startTime: '2026-01-01T00:00:00Z' });
+    books.wait('waiting: every provider refused batch 3, next try 12:04:10 UTC');
+    books.pause();
+    assert.deepEqual([books.snapshot().state, books.snapshot().reason], ['PAUSED', undefined]);
+    // A newsletter that paused itself keeps its reason when a person pauses it too.
+    const itself = NewsletterAccounting.start({ newsletterId: 'nl2', startTime: '2026-01-01T00:00:00Z' });
+    itself.pauseItself('paused: every provider refused batch 3 for 12 h');
+    itself.pause();
+    assert.equal(itself.snapshot().reason, 'paused: every provider refused batch 3 for 12 h');
+  });
+
   it('is SCHEDULED until due, reschedulable until then, PAUSED over SCHEDULED, and never sends a callback while scheduled', () => {
     const books = NewsletterAccounting.start({
       newsletterId: 'nl',

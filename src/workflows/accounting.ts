@@ -123,6 +123,8 @@ export class NewsletterAccounting {
   /** pause stops new batches; returns false when the newsletter is over or cancelled. */
   pause(): boolean {
     if (this.isFinal || this.state.cancelled) return false;
+    // Running, the only reason is an outage wait's "next try at": none comes while paused.
+    if (!this.state.paused) delete this.state.reason;
     this.state.paused = true;
     return true;
   }
