@@ -42,6 +42,32 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     await env?.teardown();
   });
 
+  /** withWorkers runs fn while a workflow worker (with these activities) and a sendBatch worker per provider poll taskQueue. */
+  async function withWorkers(
+    taskQueue: string,
+    activities: object,
+    sendBatch: (input: SendBatchInput) => Promise<unknown>,
+    fn: () => Promise<void>,
+  ): Promise<void> {
+    const [main, ...senders] = await Promise.all([
+      Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle, activities }),
+      ...PROVIDERS.map((provider) =>
+        Worker.create({
+          connection: env.nativeConnection,
+          taskQueue: providerTaskQueue(taskQueue, provider),
+          activities: { sendBatch },
+        })
+      ),
+    ]);
+    const running = senders.map((w) => w.run());
+    try {
+      await main!.runUntil(fn);
+    } finally {
+      for (const w of senders) w.shutdown();
+      await Promise.all(running);
+    }
+  }
+
   it('counts recipients a provider accepted before every provider refused, when cancelled while waiting out the outage', async () => {
     const taskQueue = `wf-${randomUUID()}`;
     const unavailable = (input: SendBatchInput, accepted: number) => {
@@ -57,21 +83,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     // Resend accepts the first 3 recipients of the batch and then becomes unavailable; Postmark refuses all.
     const sendBatch = (input: SendBatchInput) =>
       Promise.reject(unavailable(input, input.provider === 'resend' ? 3 : 0));
-    const workers = await Promise.all([
-      Worker.create({
-        connection: env.nativeConnection,
-        taskQueue,
-        workflowBundle,
-        activities: { notifyBackend: () => Promise.resolve('disabled') },
-      }),
-      ...PROVIDERS.map((provider) =>
-        Worker.create({
-          connection: env.nativeConnection,
-          taskQueue: providerTaskQueue(taskQueue, provider),
-          activities: { sendBatch },
-        })
-      ),
-    ]);
     const input: NewsletterInput = {
       newsletterId: 'partial',
       content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
@@ -81,37 +92,30 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       primaryProvider: 'resend',
       unsubscribeBaseUrl: 'https://app.example.com',
     };
-    const [main, ...senders] = workers;
-    const running = senders.map((w) => w.run());
-    try {
-      await main!.runUntil(async () => {
-        const handle = await env.client.workflow.start(newsletterWorkflow, {
-          args: [input],
-          taskQueue,
-          workflowId: `wf-${randomUUID()}`,
-        });
-        // The first try after every provider refused is 15 s away: the cancel comes first.
-        const waiting = await eventually(async () => {
-          const s = await handle.query(getStatusQuery);
-          return s.reason?.startsWith('waiting:') ? s : undefined;
-        }, 30_000);
-        assert.equal(waiting.state, 'RUNNING');
-        assert.match(waiting.reason ?? '', /every provider refused batch 0/);
-        const cancelled = await handle.executeUpdate(cancelUpdate, { args: ['stop'] });
-        assert.equal(cancelled.state, 'CANCELLED');
-        const final = await handle.result();
-        assert.equal(final.sent, 3, 'the recipients Resend accepted are sent, not skipped');
-        assert.equal(final.skipped, 7);
-        assert.equal(final.batchesCompleted, 0);
-        assert.deepEqual(final.sentByProvider, { resend: 3 });
-
-        // The recorded history replays against the current workflow code.
-        await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+    await withWorkers(taskQueue, { notifyBackend: () => Promise.resolve('disabled') }, sendBatch, async () => {
+      const handle = await env.client.workflow.start(newsletterWorkflow, {
+        args: [input],
+        taskQueue,
+        workflowId: `wf-${randomUUID()}`,
       });
-    } finally {
-      for (const w of senders) w.shutdown();
-      await Promise.all(running);
-    }
+      // The first try after every provider refused is 15 s away: the cancel comes first.
+      const waiting = await eventually(async () => {
+        const s = await handle.query(getStatusQuery);
+        return s.reason?.startsWith('waiting:') ? s : undefined;
+      }, 30_000);
+      assert.equal(waiting.state, 'RUNNING');
+      assert.match(waiting.reason ?? '', /every provider refused batch 0/);
+      const cancelled = await handle.executeUpdate(cancelUpdate, { args: ['stop'] });
+      assert.equal(cancelled.state, 'CANCELLED');
+      const final = await handle.result();
+      assert.equal(final.sent, 3, 'the recipients Resend accepted are sent, not skipped');
+      assert.equal(final.skipped, 7);
+      assert.equal(final.batchesCompleted, 0);
+      assert.deepEqual(final.sentByProvider, { resend: 3 });
+
+      // The recorded history replays against the current workflow code.
+      await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+    });
   });
 
   it('sends what a provider left of a backend page to the next one by member key, in parts its limit allows', async () => {
@@ -137,21 +141,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       );
     };
     const readPages = () => Promise.resolve({ pages: [{ cursor: '', count: 300 }] });
-    const workers = await Promise.all([
-      Worker.create({
-        connection: env.nativeConnection,
-        taskQueue,
-        workflowBundle,
-        activities: { notifyBackend: () => Promise.resolve('disabled'), readPages },
-      }),
-      ...PROVIDERS.map((provider) =>
-        Worker.create({
-          connection: env.nativeConnection,
-          taskQueue: providerTaskQueue(taskQueue, provider),
-          activities: { sendBatch },
-        })
-      ),
-    ]);
     const input: NewsletterInput = {
       newsletterId: 'by-member',
       content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
@@ -162,10 +151,11 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       primaryProvider: 'postmark',
       unsubscribeBaseUrl: 'https://app.example.com',
     };
-    const [main, ...senders] = workers;
-    const running = senders.map((w) => w.run());
-    try {
-      await main!.runUntil(async () => {
+    await withWorkers(
+      taskQueue,
+      { notifyBackend: () => Promise.resolve('disabled'), readPages },
+      sendBatch,
+      async () => {
         const handle = await env.client.workflow.start(newsletterWorkflow, {
           args: [input],
           taskQueue,
@@ -182,11 +172,8 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         ]);
         assert.deepEqual(parts.flatMap((r) => r.members).sort((a, b) => a! - b!), keys);
         await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
-      });
-    } finally {
-      for (const w of senders) w.shutdown();
-      await Promise.all(running);
-    }
+      },
+    );
   });
 
   for (const moment of ['a batch in flight', 'paused'] as const) {
@@ -206,21 +193,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         events.push(event);
         return Promise.resolve('sent');
       };
-      const workers = await Promise.all([
-        Worker.create({
-          connection: env.nativeConnection,
-          taskQueue,
-          workflowBundle,
-          activities: { notifyBackend, readPages },
-        }),
-        ...PROVIDERS.map((provider) =>
-          Worker.create({
-            connection: env.nativeConnection,
-            taskQueue: providerTaskQueue(taskQueue, provider),
-            activities: { sendBatch },
-          })
-        ),
-      ]);
       const input: NewsletterInput = {
         newsletterId: `cancelled-${moment.replaceAll(' ', '-')}`,
         content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
@@ -231,35 +203,28 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         primaryProvider: 'resend',
         unsubscribeBaseUrl: 'https://app.example.com',
       };
-      const [main, ...senders] = workers;
-      const running = senders.map((w) => w.run());
-      try {
-        await main!.runUntil(async () => {
-          const handle = await env.client.workflow.start(newsletterWorkflow, {
-            args: [input],
-            taskQueue,
-            workflowId: `wf-${randomUUID()}`,
-          });
-          await eventually(() => Promise.resolve(started > 0 || undefined), 30_000);
-          if (moment === 'paused') {
-            await handle.executeUpdate(pauseUpdate);
-            await eventually(
-              async () => (await handle.query(getStatusQuery)).batchesCompleted > 0 || undefined,
-              30_000,
-            );
-          }
-          await handle.cancel();
-          const final = await handle.result();
-          assert.equal(final.state, 'CANCELLED');
-          assert.equal(final.sent + final.failed + final.skipped, final.totalRecipients, 'counts add up');
-          assert.ok(events.some((e) => e.event_id === `${input.newsletterId}:final` && e.state === 'CANCELLED'));
-          const history = await handle.fetchHistory();
-          assert.equal(history.events!.filter((e) => e.workflowTaskFailedEventAttributes).length, 0);
+      await withWorkers(taskQueue, { notifyBackend, readPages }, sendBatch, async () => {
+        const handle = await env.client.workflow.start(newsletterWorkflow, {
+          args: [input],
+          taskQueue,
+          workflowId: `wf-${randomUUID()}`,
         });
-      } finally {
-        for (const w of senders) w.shutdown();
-        await Promise.all(running);
-      }
+        await eventually(() => Promise.resolve(started > 0 || undefined), 30_000);
+        if (moment === 'paused') {
+          await handle.executeUpdate(pauseUpdate);
+          await eventually(
+            async () => (await handle.query(getStatusQuery)).batchesCompleted > 0 || undefined,
+            30_000,
+          );
+        }
+        await handle.cancel();
+        const final = await handle.result();
+        assert.equal(final.state, 'CANCELLED');
+        assert.equal(final.sent + final.failed + final.skipped, final.totalRecipients, 'counts add up');
+        assert.ok(events.some((e) => e.event_id === `${input.newsletterId}:final` && e.state === 'CANCELLED'));
+        const history = await handle.fetchHistory();
+        assert.equal(history.events!.filter((e) => e.workflowTaskFailedEventAttributes).length, 0);
+      });
     });
   }
 });
