@@ -83,7 +83,8 @@ async function stop(code: number): Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) continue;
     child.kill('SIGTERM');
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    // Past the worker's 30 s drain (shutdownGraceTime), so in-flight sends finish.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
     await exited;
     clearTimeout(timer);
   }

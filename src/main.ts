@@ -25,8 +25,13 @@ function runtime(): string {
   return deno ? `deno ${deno.version.deno}` : `node ${process.version}`;
 }
 
+/** parseRole reads `--role=bridge|worker|all` (default all); anything else is refused, never ignored. */
 function parseRole(argv: string[]): Role {
-  const arg = argv.find((a) => a.startsWith('--role='));
+  const unknown = argv.filter((a) => !a.startsWith('--role='));
+  if (unknown.length > 0) {
+    throw new ConfigError([`unknown argument ${JSON.stringify(unknown[0])}: the only one is --role=bridge|worker|all`]);
+  }
+  const arg = argv.findLast((a) => a.startsWith('--role='));
   const role = arg ? arg.slice('--role='.length) : 'all';
   if (role !== 'bridge' && role !== 'worker' && role !== 'all') {
     throw new ConfigError([`--role: must be bridge, worker or all (got "${role}")`]);
@@ -97,13 +102,18 @@ async function main(): Promise<void> {
   // library, which the bridge does not use (and which Deno, where the bridge also runs, cannot load).
   const worker = role === 'bridge' ? undefined : await import('./worker/run.ts');
   const coreMetricsUrl = await worker?.installRuntime(config, logger);
-  const stops: Stop[] = [async () => await tracing.shutdown()];
+  const stops: Stop[] = [];
+  // Tracing stops last: the spans of what the roles finish while they drain are exported too.
+  const stopAll = async () => {
+    await Promise.allSettled(stops.map((s) => s()));
+    await tracing.shutdown();
+  };
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    await Promise.allSettled(stops.map((s) => s()));
+    await stopAll();
     process.exit(process.exitCode ?? 0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
@@ -113,11 +123,15 @@ async function main(): Promise<void> {
   try {
     if (role !== 'worker') stops.push(await runBridge(config, logger));
     if (role !== 'bridge') {
-      stops.push(await worker!.runWorker(config, logger, tracing, coreMetricsUrl!));
+      const stopped = () => {
+        process.exitCode = 1;
+        void stop('workers stopped');
+      };
+      stops.push(await worker!.runWorker(config, logger, tracing, coreMetricsUrl!, stopped));
     }
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, 'start-up failed');
-    await Promise.allSettled(stops.map((s) => s()));
+    await stopAll();
     process.exit(1);
   }
 }

@@ -47,6 +47,9 @@ export function levelOf(entryLevel: LogLevel, message: string): 'trace' | 'debug
 export function installTemporalRuntime(logger: Logger, level: string, metricsAddress?: string): void {
   const log = logger.child({ component: 'temporal' });
   Runtime.install({
+    // main.ts owns the signals (SIGINT, SIGTERM): by default the runtime would also stop every
+    // worker on SIGQUIT or SIGUSR2 (a heap snapshot's signal) and leave the process up, idle.
+    shutdownSignals: [],
     ...(metricsAddress
       ? {
         telemetryOptions: {

@@ -27,9 +27,11 @@ export async function installRuntime(config: Config, logger: Logger): Promise<st
 }
 
 async function connectWorker(config: Config, logger: Logger): Promise<NativeConnection> {
+  // Outside the retries: a TLS file that cannot be read is a configuration error, not an outage.
+  const options = temporalConnectionOptions(config.temporal);
   for (let attempt = 1;; attempt++) {
     try {
-      return await NativeConnection.connect(temporalConnectionOptions(config.temporal));
+      return await NativeConnection.connect(options);
     } catch (err) {
       const delay = Math.min(1_000 * attempt, 10_000);
       logger.warn(
@@ -41,12 +43,16 @@ async function connectWorker(config: Config, logger: Logger): Promise<NativeConn
   }
 }
 
-/** runWorker starts the worker role and returns how to stop it. */
+/**
+ * runWorker starts the worker role and returns how to stop it. onStopped is called when the
+ * workers stop by themselves (a fatal error): the process must not stay up without them.
+ */
 export async function runWorker(
   config: Config,
   logger: Logger,
   tracing: Tracing,
   coreMetricsUrl: string,
+  onStopped: () => void,
 ): Promise<Stop> {
   const log = logger.child({ role: 'worker' });
   // Before the worker exists: its workflow thread's isolate takes the profile's sizes when created.
@@ -67,15 +73,37 @@ export async function runWorker(
   const worker = await createWorker({ config, connection, logger: log, metrics, tracing });
   current.worker = worker;
   const running = worker.run();
+  let stopping = false;
+  watchWorkers(running, () => stopping, onStopped, log);
   log.info({ taskQueue: config.temporal.taskQueue }, 'worker polling');
-  running.catch((err) => {
-    log.fatal({ err }, 'worker stopped unexpectedly');
-    process.exitCode = 1;
-  });
   return async () => {
+    stopping = true;
     worker.shutdown();
     await running.catch(() => {});
     await connection.close();
     await ops.close();
   };
+}
+
+/**
+ * watchWorkers calls onStopped when the workers' run ends while nobody is stopping them (a
+ * fatal error, or a shutdown from elsewhere): a process without workers must not stay up.
+ */
+export function watchWorkers(
+  running: Promise<void>,
+  stopping: () => boolean,
+  onStopped: () => void,
+  log: Pick<Logger, 'fatal'>,
+): void {
+  running.then(
+    () => {
+      if (stopping()) return;
+      log.fatal('workers stopped by themselves');
+      onStopped();
+    },
+    (err: unknown) => {
+      log.fatal({ err }, 'worker stopped unexpectedly');
+      if (!stopping()) onStopped();
+    },
+  );
 }

@@ -172,11 +172,19 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
 }
 
 /**
+ * TS_FLAGS run the service's TypeScript sources in a child process: only these, not this test
+ * process's execArgv (the test runner's, e.g. --report-signal=SIGUSR2, change how it takes signals).
+ */
+export const TS_FLAGS = ['--experimental-transform-types', '--disable-warning=ExperimentalWarning'];
+
+/**
  * startWorkerProcess runs one more worker replica as operators do (`node src/main.ts
  * --role=worker`), with the stack's configuration, and resolves once it polls.
  */
-export async function startWorkerProcess(stack: Stack): Promise<{ stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [...process.execArgv, 'src/main.ts', '--role=worker'], {
+export async function startWorkerProcess(
+  stack: Stack,
+): Promise<{ stop(): Promise<void>; signal(name: NodeJS.Signals): void; exited: Promise<number | string> }> {
+  const child = spawn(process.execPath, [...TS_FLAGS, 'src/main.ts', '--role=worker'], {
     env: {
       ...process.env,
       ...stack.serviceEnv,
@@ -195,7 +203,13 @@ export async function startWorkerProcess(stack: Stack): Promise<{ stop(): Promis
     child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before polling`)));
   });
   child.stdout!.resume();
+  const exited = new Promise<number | string>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode ?? child.signalCode!);
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+  });
   return {
+    exited,
+    signal: (name) => child.kill(name),
     async stop() {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
