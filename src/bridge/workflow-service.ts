@@ -99,6 +99,12 @@ const required = (field: string, value: string) => {
 };
 
 /**
+ * SERVICE_SIGNALS are signals the service's own workflows send each other: a caller forging
+ * one (a results hand-off settled) would make a newsletter's books lie.
+ */
+const SERVICE_SIGNALS: readonly string[] = ['resultsSettled'];
+
+/**
  * createWorkflowService builds the WorkflowService handlers. Each one's Temporal calls get
  * limits.temporalCallMs, except GetWorkflowResult's wait: it lasts as long as its caller
  * (its deadline, or until it goes away: limits.ts forCaller).
@@ -111,6 +117,22 @@ export function createWorkflowService(
 ): IWorkflowService {
   const starterOf = starters(defaults);
   const bounded = <T>(operation: () => Promise<T>) => within(client, limits.temporalCallMs, operation);
+  /**
+   * apiWorkflow is the handle of a workflow this API runs (a registered type), or INVALID_ARGUMENT:
+   * the service's own workflows (the suppression list's shards, results, events) are not the
+   * caller's to cancel, signal or read; cancelling a shard would empty the suppression list.
+   */
+  const apiWorkflow = async (workflowId: string, runId?: string): Promise<WorkflowHandle> => {
+    required('workflow_id', workflowId);
+    const handle = client.workflow.getHandle(workflowId, runId || undefined);
+    const { type } = await bounded(() => handle.describe());
+    if (!WORKFLOW_TYPES.includes(type)) {
+      throw new InvalidArgumentError([
+        `workflow_id: ${JSON.stringify(workflowId.slice(0, 128))} is not a workflow this API runs (the service's own)`,
+      ]);
+    }
+    return handle;
+  };
   return {
     async startWorkflow(request: StartWorkflowRequest): Promise<StartWorkflowResponse> {
       const starter = starterOf[request.workflowType];
@@ -136,8 +158,7 @@ export function createWorkflowService(
     },
 
     async getWorkflowResult(request: GetWorkflowResultRequest): Promise<GetWorkflowResultResponse> {
-      required('workflow_id', request.workflowId);
-      const handle = client.workflow.getHandle(request.workflowId, request.runId || undefined);
+      const handle = await apiWorkflow(request.workflowId, request.runId);
       if (request.wait) {
         try {
           const result = await handle.result();
@@ -153,14 +174,18 @@ export function createWorkflowService(
     async signalWorkflow(request: SignalWorkflowRequest): Promise<SignalWorkflowResponse> {
       required('workflow_id', request.workflowId);
       required('signal_name', request.signalName);
+      if (SERVICE_SIGNALS.includes(request.signalName)) {
+        throw new InvalidArgumentError([`signal_name: ${request.signalName} is the service's own`]);
+      }
       const args = parseArgs('args_json', request.argsJson);
-      await bounded(() => client.workflow.getHandle(request.workflowId).signal(request.signalName, ...args));
+      const handle = await apiWorkflow(request.workflowId);
+      await bounded(() => handle.signal(request.signalName, ...args));
       return {};
     },
 
     async cancelWorkflow(request: CancelWorkflowRequest): Promise<CancelWorkflowResponse> {
-      required('workflow_id', request.workflowId);
-      await bounded(() => client.workflow.getHandle(request.workflowId).cancel());
+      const handle = await apiWorkflow(request.workflowId);
+      await bounded(() => handle.cancel());
       return {};
     },
   };

@@ -16,6 +16,7 @@ import { startBridge } from '../../src/bridge/server.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { WorkflowStatus } from '../../contracts/gen/authentik/temporal/v1/workflow.ts';
+import { shardOf, suppressionWorkflowId } from '../../src/domain/suppression.ts';
 import { MAX_INLINE_RECIPIENTS } from '../../src/domain/types.ts';
 import { newsletterId, newsletterRequest, recipients, TOKEN } from '../support/fixtures.ts';
 import { eventually } from '../support/eventually.ts';
@@ -311,6 +312,32 @@ describe('gRPC API', { timeout: 180_000 }, () => {
     } finally {
       stack.mock.resend.setLatency(0);
     }
+  });
+
+  it("refuses to cancel, signal or read the service's own workflows, and its own signals, through WorkflowService", async () => {
+    const email = 'kept-out@example.com';
+    await stack.newsletters.addSuppression({ emails: [email], detail: 'complained' }, stack.auth);
+    const shard = suppressionWorkflowId(shardOf(email));
+    for (
+      const call of [
+        stack.workflows.cancelWorkflow({ workflowId: shard, reason: 'x' }, stack.auth).response,
+        stack.workflows.signalWorkflow({ workflowId: shard, signalName: 'x', argsJson: '' }, stack.auth).response,
+        stack.workflows.getWorkflowResult({ workflowId: shard, runId: '', wait: false }, stack.auth).response,
+      ]
+    ) {
+      const refused = await rpcError(call);
+      assert.equal(refused.code, 'INVALID_ARGUMENT');
+      assert.match(refused.message, /workflow_id: .*suppression-list-\d+.* not a workflow this API runs/);
+    }
+    const listed = await stack.newsletters.listSuppressions({ pageSize: 1000, pageToken: '' }, stack.auth).response;
+    assert.ok(listed.suppressions.some((e) => e.email === email), 'the suppression list kept the address');
+
+    const { workflowId } = await send({ ...valid(), recipients: recipients(3, 'own-signal') });
+    const forged = await rpcError(
+      stack.workflows.signalWorkflow({ workflowId, signalName: 'resultsSettled', argsJson: '' }, stack.auth).response,
+    );
+    assert.equal(forged.code, 'INVALID_ARGUMENT');
+    assert.match(forged.message, /signal_name: resultsSettled is the service's own/);
   });
 
   it('answers UNAVAILABLE when Temporal is unreachable', async () => {
