@@ -64,6 +64,12 @@ export class StreamLifetimeError extends Error {
 export type RpcStatusCode = keyof typeof GrpcStatus;
 
 /**
+ * MAX_DETAIL_CHARS bounds what a status message says: it travels in the HTTP/2 trailers, and
+ * one over their size (an error naming a 100 KB tag key) resets the caller's whole connection.
+ */
+export const MAX_DETAIL_CHARS = 1_024;
+
+/**
  * toRpcStatus maps any error to the gRPC status the caller sees; internal is true when the real
  * cause must stay in the logs. temporalAnswers is what the bridge's last health check of Temporal
  * found: a deadline that passes while Temporal does not answer at all is UNAVAILABLE (retry
@@ -71,7 +77,16 @@ export type RpcStatusCode = keyof typeof GrpcStatus;
  */
 export function toRpcStatus(
   err: unknown,
-  { temporalAnswers = true }: { temporalAnswers?: boolean } = {},
+  options: { temporalAnswers?: boolean } = {},
+): { code: RpcStatusCode; detail: string; internal: boolean } {
+  const status = statusOf(err, options);
+  const { detail } = status;
+  return detail.length > MAX_DETAIL_CHARS ? { ...status, detail: `${detail.slice(0, MAX_DETAIL_CHARS - 1)}…` } : status;
+}
+
+function statusOf(
+  err: unknown,
+  { temporalAnswers = true }: { temporalAnswers?: boolean },
 ): { code: RpcStatusCode; detail: string; internal: boolean } {
   if (err instanceof InvalidArgumentError) return { code: 'INVALID_ARGUMENT', detail: err.message, internal: false };
   if (err instanceof NotFoundError) return { code: 'NOT_FOUND', detail: err.message, internal: false };
@@ -101,7 +116,20 @@ export function toRpcStatus(
     return { code: 'DEADLINE_EXCEEDED', detail: 'Temporal did not answer in time', internal: true };
   }
   if (grpcCode === GrpcStatus.NOT_FOUND) return { code: 'NOT_FOUND', detail: 'not found', internal: true };
+  // Temporal refused what the caller asked for (a run id that is not one, a signal name too long):
+  // the caller's mistake, in Temporal's words.
+  if (grpcCode === GrpcStatus.INVALID_ARGUMENT) {
+    return { code: 'INVALID_ARGUMENT', detail: `Temporal refused the request: ${detailsOf(err)}`, internal: false };
+  }
   return { code: 'INTERNAL', detail: 'internal error', internal: true };
+}
+
+/** detailsOf is the message of the first gRPC error in err's cause chain. */
+function detailsOf(err: unknown): string {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isGrpcServiceError(e)) return e.details;
+  }
+  return String(err);
 }
 
 function grpcCodeOf(err: unknown): number | undefined {

@@ -38,6 +38,8 @@ import { currentTraceId } from '../telemetry/tracing.ts';
 import type { NewsletterGateway } from './temporal-gateway.ts';
 import { type DeliveryDefaults, sendAtProblem, toNewsletterInput, validateNewsletterId } from './validation.ts';
 
+/** MAX_REASON_CHARS bounds a cancel's reason, as AddSuppression bounds its detail. */
+const MAX_REASON_CHARS = 500;
 /** MAX_SUPPRESSION_PAGE bounds ListSuppressions pages and the addresses of one Add/RemoveSuppression. */
 const MAX_SUPPRESSION_PAGE = 1_000;
 
@@ -78,6 +80,15 @@ export function createNewsletterService(
 
     async cancelNewsletter(request: CancelNewsletterRequest): Promise<CancelNewsletterResponse> {
       validateNewsletterId(request.newsletterId);
+      // The reason goes into the workflow's history and status (and an update's answer repeats it).
+      if (request.reason.length > MAX_REASON_CHARS) {
+        throw new InvalidArgumentError([
+          `reason: at most ${MAX_REASON_CHARS} characters (got ${request.reason.length})`,
+        ]);
+      }
+      if (CONTROL_CHARACTERS.test(request.reason)) {
+        throw new InvalidArgumentError(['reason: must not contain control characters']);
+      }
       return { status: toStatusMessage(await gateway.cancel(request.newsletterId, request.reason)) };
     },
 

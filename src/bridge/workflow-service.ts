@@ -104,6 +104,9 @@ const required = (field: string, value: string) => {
  */
 const SERVICE_SIGNALS: readonly string[] = ['resultsSettled'];
 
+/** RUN_ID is the shape of a Temporal run id. */
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
  * createWorkflowService builds the WorkflowService handlers. Each one's Temporal calls get
  * limits.temporalCallMs, except GetWorkflowResult's wait: it lasts as long as its caller
@@ -124,6 +127,9 @@ export function createWorkflowService(
    */
   const apiWorkflow = async (workflowId: string, runId?: string): Promise<WorkflowHandle> => {
     required('workflow_id', workflowId);
+    if (runId && !RUN_ID.test(runId)) {
+      throw new InvalidArgumentError(['run_id: not a run id (a UUID), or empty for the latest']);
+    }
     const handle = client.workflow.getHandle(workflowId, runId || undefined);
     const { type } = await bounded(() => handle.describe());
     if (!WORKFLOW_TYPES.includes(type)) {

@@ -340,6 +340,27 @@ describe('gRPC API', { timeout: 180_000 }, () => {
     assert.match(forged.message, /signal_name: resultsSettled is the service's own/);
   });
 
+  it('refuses a cancel reason or a run id it cannot use, naming the field, before asking Temporal', async () => {
+    for (
+      const [reason, why] of [['x'.repeat(501), /reason: at most 500 characters/], [
+        'stop\u0007',
+        /reason: .*control/,
+      ]] as const
+    ) {
+      const refused = await rpcError(
+        stack.newsletters.cancelNewsletter({ newsletterId: 'no-such-newsletter', reason }, stack.auth).response,
+      );
+      assert.equal(refused.code, 'INVALID_ARGUMENT');
+      assert.match(refused.message, why);
+    }
+    const badRun = await rpcError(
+      stack.workflows.getWorkflowResult({ workflowId: 'newsletter-x', runId: 'not-a-uuid', wait: false }, stack.auth)
+        .response,
+    );
+    assert.equal(badRun.code, 'INVALID_ARGUMENT');
+    assert.match(badRun.message, /run_id: not a run id/);
+  });
+
   it('answers UNAVAILABLE when Temporal is unreachable', async () => {
     const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1s' });
     // The call waits for Temporal up to TEMPORAL_CALL_TIMEOUT (8 s here), then says it is unreachable, as the

@@ -1,0 +1,35 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import { InvalidArgumentError, MAX_DETAIL_CHARS, toRpcStatus } from './errors.ts';
+
+/** temporalError is what the Temporal client throws for a status the server answered. */
+function temporalError(code: number, details: string): Error {
+  return Object.assign(new Error(`${code} ${details}`), { code, details, metadata: {} });
+}
+
+describe('toRpcStatus', () => {
+  it('keeps what it tells the caller short, however long the input it names (gRPC trailers are small)', () => {
+    const long = 'k'.repeat(100_000);
+    for (
+      const err of [
+        new InvalidArgumentError([`tags[${long}]: names and values must match [A-Za-z0-9_-]{1,256}`]),
+        new WorkflowNotFoundError('not found', long, undefined),
+      ]
+    ) {
+      const { detail } = toRpcStatus(err);
+      assert.ok(detail.length <= MAX_DETAIL_CHARS, `${detail.length} characters`);
+      assert.match(detail, /…$/);
+    }
+  });
+
+  it("answers Temporal's own INVALID_ARGUMENT as INVALID_ARGUMENT with its reason, not INTERNAL", () => {
+    const mapped = toRpcStatus(temporalError(GrpcStatus.INVALID_ARGUMENT, 'SignalName length exceeds limit.'));
+    assert.deepEqual(mapped, {
+      code: 'INVALID_ARGUMENT',
+      detail: 'Temporal refused the request: SignalName length exceeds limit.',
+      internal: false,
+    });
+  });
+});
