@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkTemplates, renderEmail, TemplateError } from './templating.ts';
+import { checkTemplates, renderEmail, TemplateCache, templateCache, TemplateError } from './templating.ts';
 import type { NewsletterContent, Recipient } from './types.ts';
 
 const recipient: Recipient = {
@@ -69,5 +69,26 @@ describe('checkTemplates', () => {
       () => checkTemplates({ subject: 'Hi {{name', text: 'x' }),
       (err: unknown) => err instanceof TemplateError && err.field === 'subject',
     );
+  });
+});
+
+describe('the parsed-template cache', () => {
+  it('keeps at most its size of templates, whatever the process checks and renders', () => {
+    const big = (i: number) => `<p>Hello {{name}} #${i}</p>`.padEnd(300 * 1024, '.');
+    for (let i = 0; i < 20; i++) checkTemplates({ subject: 's', html: big(i) });
+    assert.ok(templateCache.chars <= templateCache.maxChars, `${templateCache.chars} characters kept`);
+    assert.ok(templateCache.chars > 0, 'recent templates are kept');
+  });
+
+  it('keeps the most recently used and never one larger than itself', () => {
+    const cache = new TemplateCache(10);
+    cache.set('aaaa', 'A');
+    cache.set('bbbb', 'B');
+    cache.get('aaaa');
+    cache.set('cccc', 'C'); // 12 characters: the least recently used (bbbb) goes
+    assert.deepEqual([cache.get('aaaa'), cache.get('bbbb'), cache.get('cccc')], ['A', undefined, 'C']);
+    cache.set('x'.repeat(11), 'X');
+    assert.equal(cache.get('x'.repeat(11)), undefined);
+    assert.equal(cache.chars, 8);
   });
 });

@@ -7,6 +7,51 @@ import Mustache from 'mustache';
 import type { NewsletterContent, Recipient } from './types.ts';
 import { CONTROL_CHARACTERS } from './addresses.ts';
 
+/**
+ * TemplateCache keeps the most recently used parsed templates, up to maxChars of template
+ * text. Mustache's own cache keeps every template the process ever parsed (the bridge checks
+ * each request's, a worker renders each newsletter's), at about 26 times its size, for ever.
+ */
+export class TemplateCache implements Mustache.TemplateCache {
+  readonly #entries = new Map<string, string>();
+  #chars = 0;
+  constructor(readonly maxChars: number) {}
+
+  get chars(): number {
+    return this.#chars;
+  }
+
+  get(key: string): string | undefined {
+    const tokens = this.#entries.get(key);
+    if (tokens !== undefined) {
+      this.#entries.delete(key);
+      this.#entries.set(key, tokens);
+    }
+    return tokens;
+  }
+
+  set(key: string, tokens: string): void {
+    if (key.length > this.maxChars) return; // parsed again at each use, never kept
+    if (this.#entries.delete(key)) this.#chars -= key.length;
+    this.#entries.set(key, tokens);
+    this.#chars += key.length;
+    for (const oldest of this.#entries.keys()) {
+      if (this.#chars <= this.maxChars) break;
+      this.#entries.delete(oldest);
+      this.#chars -= oldest.length;
+    }
+  }
+
+  clear(): void {
+    this.#entries.clear();
+    this.#chars = 0;
+  }
+}
+
+/** templateCache holds the parsed templates of every render and check in this process: a few newsletters' worth. */
+export const templateCache = new TemplateCache(2 * 1024 * 1024);
+Mustache.templateCache = templateCache;
+
 /** TemplateError is thrown when a template does not compile; field names the template. */
 export class TemplateError extends Error {
   readonly field: string;
