@@ -82,7 +82,8 @@ export class NewsletterGateway {
         workflowId,
         taskQueue: this.#taskQueue,
         args: [input],
-        // A newsletter id is sent at most once, ever: even after it finished or failed.
+        // A newsletter id is sent at most once, even after it finished or failed (for as long as
+        // the namespace's retention keeps the closed run: README "How a newsletter flows").
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         workflowIdConflictPolicy: 'FAIL',
         staticSummary: input.listId === undefined

@@ -9,7 +9,7 @@
  * before that makes the provider deliver it again, and the workflow counts it once.
  * Events about other emails are acknowledged and dropped.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { Buffer } from 'node:buffer';
 import type { Client } from '@temporalio/client';
@@ -55,11 +55,10 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** sameSecret compares in constant time (for equal lengths; a length differs in no secret-dependent way). */
+/** sameSecret compares digests in constant time: neither the content nor the length of the secret shows in the timing. */
 function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(given), digest(expected));
 }
 
 /** postmarkAuthorized checks `Authorization: Basic` against the configured credentials. */
