@@ -132,10 +132,15 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
       ]);
     });
 
+  let closing = false;
   const server: Server = createServer(async (req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const answer = (status: number, message: string) =>
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ message }));
+      res.writeHead(status, {
+        'content-type': 'application/json',
+        // Shutting down: the connection ends with this answer instead of idling until it times out.
+        ...(closing ? { connection: 'close' } : {}),
+      }).end(JSON.stringify({ message }));
     if (path !== '/webhooks/resend' && path !== '/webhooks/postmark') return answer(404, 'not found');
     if (req.method !== 'POST') return answer(405, 'POST only');
     const provider = path.slice('/webhooks/'.length);
@@ -175,10 +180,17 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
   logger.info({ port }, 'webhook endpoints: /webhooks/resend /webhooks/postmark');
   return {
     port,
+    // Requests in flight finish their hand-off (bounded by TEMPORAL_WAIT_MS) and get their
+    // answer, so the provider does not send again what Temporal took; idle connections go at once.
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+        closing = true;
+        const force = setTimeout(() => server.closeAllConnections(), TEMPORAL_WAIT_MS + 1_000);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
       }),
   };
 }

@@ -1,0 +1,47 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Client } from '@temporalio/client';
+import { loadConfig } from '../config.ts';
+import { createLogger } from '../logger.ts';
+import { startWebhookServer } from './server.ts';
+
+describe('webhook server shutdown', () => {
+  it('answers a webhook still being handed to Temporal when it is closed, instead of cutting it off', async () => {
+    const config = loadConfig({
+      GRPC_HOST: '127.0.0.1',
+      WEBHOOK_PORT: '0',
+      POSTMARK_WEBHOOK_USER: 'pm',
+      POSTMARK_WEBHOOK_PASSWORD: 'secret',
+    });
+    let handedOff = 0;
+    // Temporal takes 500 ms to take the event.
+    const client = {
+      withDeadline: <T>(_deadline: number, run: () => Promise<T>) => run(),
+      workflow: {
+        signalWithStart: () =>
+          new Promise((resolve) => setTimeout(resolve, 500)).then(() => {
+            handedOff += 1;
+          }),
+      },
+    } as unknown as Client;
+    const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
+    const delivery = {
+      RecordType: 'Delivery',
+      MessageID: 'm-1',
+      Recipient: 'a@example.com',
+      DeliveredAt: new Date().toISOString(),
+      Metadata: { newsletter_id: 'nl1', recipient_id: 'r1' },
+    };
+    const answer = fetch(`http://127.0.0.1:${server.port}/webhooks/postmark`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from('pm:secret').toString('base64')}` },
+      body: JSON.stringify(delivery),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closed = server.close();
+    const response = await answer;
+    assert.equal(response.status, 200);
+    assert.equal(handedOff, 1);
+    await closed;
+  });
+});
