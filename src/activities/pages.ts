@@ -4,7 +4,9 @@
  * recipients stay out of its history; the pages stay in this worker's cache for the
  * send activities that follow.
  */
-import type { ReadPagesInput, ReadPagesResult } from '../domain/types.ts';
+import { ApplicationFailure } from '@temporalio/common';
+import { BackendCallbackError, BackendPageError } from '../backend/client.ts';
+import { FAILURE_TYPES, type ReadPagesInput, type ReadPagesResult } from '../domain/types.ts';
 import type { BatchSource } from './sources.ts';
 
 /** createPageActivities builds readPages around the worker's batch source. */
@@ -12,13 +14,45 @@ export function createPageActivities(deps: { source: BatchSource }) {
   return {
     async readPages(input: ReadPagesInput): Promise<ReadPagesResult> {
       const pages: ReadPagesResult['pages'] = [];
+      const read = new Set<string>();
       let cursor: string | undefined = input.cursor;
-      while (cursor !== undefined && pages.length < input.maxPages) {
-        const page = await deps.source.page(input.newsletterId, input.listId, cursor, input.limit);
+      // Empty pages count too: a long run of them must not keep one activity reading for ever.
+      while (cursor !== undefined && read.size < input.maxPages) {
+        read.add(cursor);
+        const page = await readPage(deps.source, input, cursor);
         if (page.recipients.length > 0) pages.push({ cursor, count: page.recipients.length });
+        if (page.nextCursor !== undefined && read.has(page.nextCursor)) {
+          // Retried like any malformed answer (the backend may fix it); never followed: it would
+          // read for ever, or turn the same page into batch after batch.
+          throw new BackendPageError(
+            `recipient page: next_cursor ${
+              JSON.stringify(page.nextCursor.slice(0, 64))
+            } leads back to a page already read`,
+          );
+        }
         cursor = page.nextCursor;
       }
       return { pages, ...(cursor !== undefined ? { nextCursor: cursor } : {}) };
     },
   };
+}
+
+/**
+ * readPage reads one page; a backend that says the list is unknown (404) or refuses the
+ * service's token (401, 403) ends the newsletter (the contract: not retried), anything else
+ * is retried.
+ */
+async function readPage(source: BatchSource, input: ReadPagesInput, cursor: string) {
+  try {
+    return await source.page(input.newsletterId, input.listId, cursor, input.limit);
+  } catch (err) {
+    if (err instanceof BackendCallbackError && (err.status === 401 || err.status === 403 || err.status === 404)) {
+      throw ApplicationFailure.create({
+        type: FAILURE_TYPES.backendListRefused,
+        message: `the backend refused recipient list ${input.listId} (${err.status})`,
+        nonRetryable: true,
+      });
+    }
+    throw err;
+  }
 }

@@ -315,6 +315,8 @@ export const FAILURE_TYPES = {
   requestTooLarge: 'RequestTooLarge',
   /** Throttled: the provider refused the request for its rate (nothing sent); the workflow sends it again after ThrottledDetails.retryAfterMs. */
   throttled: 'Throttled',
+  /** BackendListRefused: the backend says the recipient list is unknown, or refuses the token (not retried): the newsletter fails. */
+  backendListRefused: 'BackendListRefused',
 } as const;
 
 /** ThrottledDetails travels with a Throttled failure: when the provider may take the request again. */

@@ -157,6 +157,24 @@ describe('NewsletterAccounting', () => {
     assert.equal(itself.snapshot().reason, 'paused: every provider refused batch 3 for 12 h');
   });
 
+  it('ends FAILED with the reason when its recipient list could not be read, counting what was sent', () => {
+    const books = NewsletterAccounting.start({ newsletterId: 'nl', startTime: '2026-01-01T00:00:00Z' });
+    books.addBatches(1, 100, false);
+    books.record({ provider: 'resend', sent: 100, failed: 0, failures: [], resultsOwed: false });
+    books.completeBatch();
+    books.fail('the backend refused recipient list l1 (404)');
+    assert.equal(books.currentState(), 'RUNNING', 'in-flight batches still land');
+    assert.equal(books.finish('2026-01-01T00:01:00Z'), 'FAILED');
+    const s = books.snapshot();
+    assert.deepEqual([s.state, s.reason, s.sent, s.totalRecipients], [
+      'FAILED',
+      'the backend refused recipient list l1 (404)',
+      100,
+      100,
+    ]);
+    assert.equal(books.event('final').state, 'FAILED');
+  });
+
   it('is SCHEDULED until due, reschedulable until then, PAUSED over SCHEDULED, and never sends a callback while scheduled', () => {
     const books = NewsletterAccounting.start({
       newsletterId: 'nl',

@@ -39,6 +39,8 @@ export interface AccountingState {
   resultsSettled: number;
   /** scheduledFor is the send time the newsletter waits for (ISO 8601), until it comes. */
   scheduledFor?: string;
+  /** failure says why the newsletter cannot be completed (its recipient list cannot be read): it ends FAILED. */
+  failure?: string;
 }
 
 /** NewsletterAccounting keeps the books of one newsletter across its runs. */
@@ -171,6 +173,13 @@ export class NewsletterAccounting {
     this.state.reason = undefined;
   }
 
+  /** fail records why the newsletter cannot be completed; it ends FAILED once what is in flight has landed. */
+  fail(reason: string): void {
+    if (this.isFinal) return;
+    this.state.failure = reason;
+    this.state.reason = reason;
+  }
+
   /** cancel records a cancel request; returns false when there is nothing to cancel. */
   cancel(reason: string): boolean {
     if (this.isFinal || this.state.cancelled) return false;
@@ -193,8 +202,11 @@ export class NewsletterAccounting {
     if (s.cancelled && !cancelledSomething) {
       s.reason = `${s.reason ?? 'cancel requested'}: every recipient had been attempted, nothing was left to cancel`;
     }
+    if (s.failure !== undefined && !cancelledSomething) s.reason = s.failure;
     const state: NewsletterState = cancelledSomething
       ? 'CANCELLED'
+      : s.failure !== undefined
+      ? 'FAILED'
       : s.failed > 0
       ? 'COMPLETED_WITH_FAILURES'
       : 'COMPLETED';

@@ -315,6 +315,15 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
         const recipients = result.pages.reduce((sum, p) => sum + p.count, 0);
         c.cursor = result.nextCursor;
         books.addBatches(result.pages.length, recipients, c.cursor === undefined);
+      } catch (err) {
+        if (failureType(err) !== FAILURE_TYPES.backendListRefused) throw err;
+        // The backend says the list is unknown, or refuses the token: what was read is sent, and
+        // the newsletter ends FAILED saying why (retrying would wait for ever).
+        const reason = applicationFailureOf(err)!.message;
+        log.error('recipient list refused: the newsletter ends FAILED', { ...logContext, reason });
+        books.fail(reason);
+        c.cursor = undefined;
+        return;
       } finally {
         reading = false;
       }

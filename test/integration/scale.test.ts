@@ -104,6 +104,17 @@ describe('backend lists, paged by cursor', { timeout: 300_000 }, () => {
     }
   });
 
+  it('ends FAILED, naming the list, when the backend says it does not know it (404), instead of retrying for ever', async () => {
+    const id = newsletterId('unknown-list');
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, [], fromList('no-such-list')), stack.auth);
+    const status = await finalStatus(stack, id);
+    assert.deepEqual([status.state, status.sent], [NewsletterState.FAILED, 0]);
+    assert.match(status.reason, /recipient list no-such-list \(404\)/);
+    await eventually(() =>
+      stack.backend.eventsFor(id).some((e) => e.event_id === `${id}:final` && e.state === 'FAILED')
+    );
+  });
+
   it('completes an empty list at once, with nothing sent', async () => {
     const id = newsletterId('empty-list');
     stack.backend.setList('list-empty', []);

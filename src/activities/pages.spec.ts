@@ -1,0 +1,89 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ApplicationFailure } from '@temporalio/common';
+import { BackendCallbackError } from '../backend/client.ts';
+import type { BackendRecipientPage, ReadPagesInput } from '../domain/types.ts';
+import { createPageActivities } from './pages.ts';
+import type { BatchSource } from './sources.ts';
+
+const someone = { email: 'a@example.com', name: 'A', recipientId: 'a', variables: {} };
+
+/** sourceOf answers each cursor with its page (what the backend serves), or throws its error. */
+function sourceOf(pages: Record<string, BackendRecipientPage | Error>): BatchSource & { reads: string[] } {
+  const reads: string[] = [];
+  return {
+    reads,
+    definition: () => Promise.reject(new Error('not used')),
+    recipients: () => Promise.reject(new Error('not used')),
+    page: (_newsletterId, _listId, cursor) => {
+      reads.push(cursor);
+      const page = pages[cursor];
+      if (!page) return Promise.reject(new Error(`no page at ${cursor}`));
+      return page instanceof Error ? Promise.reject(page) : Promise.resolve(page);
+    },
+  };
+}
+
+const input: ReadPagesInput = {
+  ref: { workflowId: 'newsletter-nl1', runId: 'run-1' },
+  newsletterId: 'nl1',
+  listId: 'list-1',
+  cursor: '',
+  limit: 100,
+  maxPages: 10,
+};
+
+async function refusal(run: Promise<unknown>): Promise<Error> {
+  try {
+    await run;
+  } catch (err) {
+    return err as Error;
+  }
+  assert.fail('expected the read to fail');
+}
+
+describe('readPages', () => {
+  it('reads up to maxPages pages, cursors and sizes only', async () => {
+    const source = sourceOf({
+      '': { recipients: [someone, someone], nextCursor: 'b' },
+      b: { recipients: [someone] },
+    });
+    const result = await createPageActivities({ source }).readPages(input);
+    assert.deepEqual(result, { pages: [{ cursor: '', count: 2 }, { cursor: 'b', count: 1 }] });
+  });
+
+  it('refuses a list whose next_cursor leads back to a page it read: it would never end, or send a page twice', async () => {
+    const lists: Array<Record<string, BackendRecipientPage>> = [
+      { '': { recipients: [], nextCursor: '' } }, // an empty page pointing at itself
+      { '': { recipients: [someone], nextCursor: 'b' }, b: { recipients: [someone], nextCursor: '' } },
+    ];
+    for (const pages of lists) {
+      const err = await refusal(createPageActivities({ source: sourceOf(pages) }).readPages(input));
+      assert.match(err.message, /next_cursor .* leads back to a page already read/);
+    }
+  });
+
+  it('counts empty pages against maxPages, returning where it got to', async () => {
+    const pages: Record<string, BackendRecipientPage> = {};
+    for (let i = 0; i < 50; i++) pages[i === 0 ? '' : `c${i}`] = { recipients: [], nextCursor: `c${i + 1}` };
+    const source = sourceOf(pages);
+    const result = await createPageActivities({ source }).readPages(input);
+    assert.deepEqual(result, { pages: [], nextCursor: 'c10' });
+    assert.equal(source.reads.length, 10);
+  });
+
+  it('fails for good (not retried) when the backend says the list is unknown or the token is refused', async () => {
+    for (const status of [401, 403, 404]) {
+      const source = sourceOf({ '': new BackendCallbackError(`backend answered ${status}`, status, status !== 404) });
+      const err = await refusal(createPageActivities({ source }).readPages(input));
+      assert.ok(err instanceof ApplicationFailure, String(err));
+      assert.equal(err.type, 'BackendListRefused');
+      assert.equal(err.nonRetryable, true);
+      assert.match(err.message, new RegExp(`list-1.*${status}`));
+    }
+    // An outage is waited out (retried).
+    const down = sourceOf({ '': new BackendCallbackError('backend answered 503', 503, true) });
+    const err = await refusal(createPageActivities({ source: down }).readPages(input));
+    assert.ok(!(err instanceof ApplicationFailure && err.nonRetryable));
+  });
+});
