@@ -210,3 +210,67 @@ describe('createNewsletterClient', () => {
     assert.throws(() => createNewsletterClient({ address: 'http://localhost' }), /address: must be host:port/);
   });
 });
+
+describe('createNewsletterClient cancelled or closed while it retries', () => {
+  let attempts = 0;
+  let server: Awaited<ReturnType<typeof serve>>;
+  before(async () => {
+    server = await serve({
+      // A bridge that stays down: every attempt answers UNAVAILABLE.
+      GetNewsletterStatus: () => {
+        attempts++;
+        throw unavailable();
+      },
+      // A watch that stays open.
+      WatchNewsletter: (call) => {
+        (call as ServerWritableStream<object, object>).write(status(NewsletterState.RUNNING, 1));
+      },
+    });
+  });
+  after(() => server?.close());
+  const client = () => createNewsletterClient({ address: server.address, retries: 50, deadlineMs: 30_000 });
+  const settledWithin = <T>(promise: Promise<T>, ms: number) =>
+    Promise.race([
+      promise.then(() => 'resolved', (err: { code?: string }) => `rejected ${err.code}`),
+      new Promise<string>((resolve) => setTimeout(() => resolve('pending'), ms)),
+    ]);
+
+  it('ends a call closed during its retry wait CANCELLED, without an unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const record = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', record);
+    try {
+      const c = client();
+      const { response } = c.newsletters.getNewsletterStatus({ newsletterId: 'n1' });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      c.close();
+      assert.equal(await settledWithin(response, 2_000), 'rejected CANCELLED');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+  });
+
+  it('stops a call its caller aborts during the retry wait: CANCELLED, and no attempt after it', async () => {
+    const c = client();
+    const abort = new AbortController();
+    const { response } = c.newsletters.getNewsletterStatus({ newsletterId: 'n1' }, { abort: abort.signal });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    abort.abort();
+    const before = attempts;
+    assert.equal(await settledWithin(response, 2_000), 'rejected CANCELLED');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.ok(attempts <= before + 1, `${attempts - before} attempts after the abort`);
+    c.close();
+  });
+
+  it('ends an open watch when the client is closed', async () => {
+    const c = client();
+    const stream = c.newsletters.watchNewsletter({ newsletterId: 'n1' });
+    const first = await stream.responses[Symbol.asyncIterator]().next();
+    assert.equal(first.value?.status?.sent, 1);
+    c.close();
+    assert.match(await settledWithin(stream.status, 2_000), /^rejected CANCELLED$/);
+  });
+});

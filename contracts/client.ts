@@ -62,7 +62,7 @@ export interface NewsletterClientOptions {
 export interface NewsletterClient {
   newsletters: NewsletterServiceClient;
   workflows: WorkflowServiceClient;
-  /** close ends the connection (open streams end CANCELLED). */
+  /** close ends the connection: calls in flight, open streams and calls waiting to retry end CANCELLED. */
   close(): void;
 }
 
@@ -83,19 +83,28 @@ export function createNewsletterClient(options: NewsletterClientOptions): Newsle
   if (!/^[^\s/]+:\d{1,5}$/.test(options.address)) {
     throw new TypeError(`address: must be host:port (got "${options.address}")`);
   }
+  // Closing aborts every call of this client first: a call waiting to retry must not try a closed channel.
+  const closing = new AbortController();
   const transport = new GrpcTransport({
     host: options.address,
     channelCredentials: credentialsOf(options.tls),
     clientOptions: options.channelOptions,
     meta: options.token ? { authorization: `Bearer ${options.token}` } : {},
     interceptors: [
-      retrying({ deadlineMs: options.deadlineMs ?? DEFAULT_DEADLINE_MS, retries: options.retries ?? DEFAULT_RETRIES }),
+      retrying({
+        deadlineMs: options.deadlineMs ?? DEFAULT_DEADLINE_MS,
+        retries: options.retries ?? DEFAULT_RETRIES,
+        closing: closing.signal,
+      }),
     ],
   });
   return {
     newsletters: new NewsletterServiceClient(transport),
     workflows: new WorkflowServiceClient(transport),
-    close: () => transport.close(),
+    close: () => {
+      closing.abort();
+      transport.close();
+    },
   };
 }
 
@@ -124,14 +133,22 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 
 const retryable = (err: unknown) => err instanceof RpcError && err.code === 'UNAVAILABLE';
 
+/** cancelled is what a call ends with once its caller aborted it or the client was closed. */
+const cancelled = (err: unknown) =>
+  err instanceof RpcError && err.code === 'CANCELLED' ? err : new RpcError('the call was cancelled', 'CANCELLED');
+
 /** retrying sets the default deadline on unary calls and retries the safe methods; see the module comment. */
-function retrying(settings: { deadlineMs: number; retries: number }): RpcInterceptor {
+function retrying(settings: { deadlineMs: number; retries: number; closing: AbortSignal }): RpcInterceptor {
+  /** abortOf is what ends a call: its caller's signal or the client's close. */
+  const abortOf = (options: RpcOptions) =>
+    options.abort ? AbortSignal.any([options.abort, settings.closing]) : settings.closing;
   return {
     interceptUnary(next, method, input, options) {
       const deadline = options.timeout instanceof Date
         ? options.timeout
         : new Date(Date.now() + (options.timeout ?? settings.deadlineMs));
-      const attemptOptions: RpcOptions = { ...options, timeout: deadline };
+      const abort = abortOf(options);
+      const attemptOptions: RpcOptions = { ...options, timeout: deadline, abort };
       if (!RETRIED_METHODS.has(pathOf(method))) return next(method, input, attemptOptions);
       const headers = new Deferred<RpcMetadata>();
       const response = new Deferred<object>();
@@ -139,9 +156,9 @@ function retrying(settings: { deadlineMs: number; retries: number }): RpcInterce
       const trailers = new Deferred<RpcMetadata>();
       void (async () => {
         for (let attempt = 1;; attempt++) {
-          const call = next(method, input, attemptOptions);
           try {
-            const finished = await call;
+            // Inside the try: a closed channel throws at once, not through the call's promise.
+            const finished = await next(method, input, attemptOptions);
             headers.resolve(finished.headers);
             response.resolve(finished.response);
             status.resolve(finished.status);
@@ -149,13 +166,14 @@ function retrying(settings: { deadlineMs: number; retries: number }): RpcInterce
             return;
           } catch (err) {
             const wait = backoffMs(attempt);
-            const more = retryable(err) && attempt <= settings.retries && !options.abort?.aborted &&
+            const more = retryable(err) && attempt <= settings.retries && !abort.aborted &&
               Date.now() + wait < deadline.getTime();
             if (more) {
-              await sleep(wait, options.abort);
-              continue;
+              await sleep(wait, abort);
+              if (!abort.aborted) continue;
             }
-            for (const d of [headers, response, status, trailers]) d.reject(err);
+            const end = abort.aborted ? cancelled(err) : err;
+            for (const d of [headers, response, status, trailers]) d.reject(end);
             return;
           }
         }
@@ -171,7 +189,9 @@ function retrying(settings: { deadlineMs: number; retries: number }): RpcInterce
       );
     },
 
-    interceptServerStreaming(next, method, input, options) {
+    interceptServerStreaming(next, method, input, callerOptions) {
+      const abort = abortOf(callerOptions);
+      const options: RpcOptions = { ...callerOptions, abort };
       if (!RETRIED_METHODS.has(pathOf(method))) return next(method, input, options);
       const out = new RpcOutputStreamController<object>();
       const headers = new Deferred<RpcMetadata>();
@@ -181,9 +201,9 @@ function retrying(settings: { deadlineMs: number; retries: number }): RpcInterce
         // Failures in a row without a message; a stream that delivered something starts the count again.
         let failures = 0;
         for (;;) {
-          const call = next(method, input, options);
-          void call.headers.then((h) => headers.state === DeferredState.PENDING && headers.resolve(h), () => {});
           try {
+            const call = next(method, input, options);
+            void call.headers.then((h) => headers.state === DeferredState.PENDING && headers.resolve(h), () => {});
             for await (const message of call.responses) {
               failures = 0;
               out.notifyMessage(message);
@@ -194,12 +214,13 @@ function retrying(settings: { deadlineMs: number; retries: number }): RpcInterce
             return;
           } catch (err) {
             failures++;
-            if (retryable(err) && failures <= settings.retries && !options.abort?.aborted) {
-              await sleep(backoffMs(failures), options.abort);
-              if (!options.abort?.aborted) continue;
+            if (retryable(err) && failures <= settings.retries && !abort.aborted) {
+              await sleep(backoffMs(failures), abort);
+              if (!abort.aborted) continue;
             }
-            for (const d of [headers, status, trailers]) if (d.state === DeferredState.PENDING) d.reject(err);
-            out.notifyError(err as Error);
+            const end = abort.aborted ? cancelled(err) : err;
+            for (const d of [headers, status, trailers]) if (d.state === DeferredState.PENDING) d.reject(end);
+            out.notifyError(end as Error);
             return;
           }
         }
