@@ -91,6 +91,28 @@ describe('toNewsletterInput', () => {
     assert.match(messages({ replyTo: 'a@example.com\nBcc: victim@evil.test' }), /reply_to/);
   });
 
+  it("refuses tags that would make Postmark refuse every email on failover: too many, too long, or the service's own", () => {
+    const refusal = (tags: Record<string, string>) => {
+      try {
+        toNewsletterInput(request({ tags }), defaults);
+      } catch (err) {
+        assert.ok(err instanceof InvalidArgumentError);
+        return err.message;
+      }
+      return 'accepted';
+    };
+    const seven = Object.fromEntries(Array.from({ length: 7 }, (_, i) => [`t${i}`, 'v']));
+    assert.equal(refusal(seven), 'accepted');
+    assert.equal(refusal({ ['n'.repeat(20)]: 'v'.repeat(80) }), 'accepted');
+    assert.match(refusal({ ...seven, t7: 'v' }), /tags: at most 7/);
+    assert.match(
+      refusal({ ['n'.repeat(21)]: 'v' }),
+      /tags\[n{21}\]: names at most 20 characters and values at most 80/,
+    );
+    assert.match(refusal({ campaign: 'v'.repeat(81) }), /tags\[campaign\]: names at most 20/);
+    assert.match(refusal({ Newsletter_Id: 'x' }), /tags\[Newsletter_Id\]: reserved/);
+  });
+
   it('schedules with send_at: a minute of lag means now; the past, a year ahead or a broken time are refused', () => {
     const now = Date.parse('2026-06-01T12:00:00Z');
     const at = (iso: string) => Timestamp.fromDate(new Date(iso));

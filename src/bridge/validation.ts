@@ -7,6 +7,7 @@ import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { Buffer } from 'node:buffer';
 import { gzipSync } from 'node:zlib';
 import { CONTROL_CHARACTERS, isEmailAddress, isMailbox } from '../domain/addresses.ts';
+import { METADATA_FIELDS } from '../domain/events.ts';
 import { checkTemplates, TemplateError } from '../domain/templating.ts';
 import {
   batchSizeFor,
@@ -22,6 +23,10 @@ import { InvalidArgumentError } from './errors.ts';
 const NEWSLETTER_ID = /^[A-Za-z0-9_-]{1,128}$/;
 // Resend accepts only these characters in tag names and values.
 const TAG = /^[A-Za-z0-9_-]{1,256}$/;
+/** MAX_TAGS leaves Postmark's 10 metadata fields room for the service's own 3. */
+const MAX_TAGS = 7;
+/** RESERVED_TAGS are the service's own tag and metadata names (lowercase). */
+const RESERVED_TAGS: readonly string[] = Object.values(METADATA_FIELDS);
 const MAX_VIOLATIONS = 10;
 
 /** A send_at may lag the clock by this much (skew, a slow call) and still mean "now". */
@@ -91,8 +96,17 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
   const from = req.fromEmail.trim() || defaults.fromEmail;
   if (!isMailbox(from)) violate('from_email: not an email address');
   if (req.replyTo && !isMailbox(req.replyTo)) violate('reply_to: not an email address');
-  for (const [key, value] of Object.entries(req.tags)) {
-    if (!TAG.test(key) || !TAG.test(value)) violate(`tags[${key}]: names and values must match [A-Za-z0-9_-]{1,256}`);
+  const tags = Object.entries(req.tags);
+  // Postmark keeps 10 metadata fields per email (3 are the service's own), names of at most 20
+  // characters, values of at most 80, names unique whatever their case: beyond that it refuses
+  // every email, and a newsletter failing over to it would fail whole.
+  if (tags.length > MAX_TAGS) violate(`tags: at most ${MAX_TAGS} (got ${tags.length})`);
+  for (const [key, value] of tags) {
+    const name = JSON.stringify(key.slice(0, 64)).slice(1, -1);
+    if (!TAG.test(key) || !TAG.test(value)) violate(`tags[${name}]: names and values must match [A-Za-z0-9_-]`);
+    else if (key.length > 20 || value.length > 80) {
+      violate(`tags[${name}]: names at most 20 characters and values at most 80 (Postmark's metadata limits)`);
+    } else if (RESERVED_TAGS.includes(key.toLowerCase())) violate(`tags[${name}]: reserved (the service's own)`);
   }
 
   const sendAtIssue = req.sendAt ? sendAtProblem(req.sendAt) : undefined;

@@ -61,8 +61,15 @@ export const eventsWorkflowIdFor = (newsletterId: string): string => `newsletter
 /** eventsCallbackWorkflowIdFor names the workflow that hands one batch of events to the backend (by its event id). */
 export const eventsCallbackWorkflowIdFor = (eventId: string): string => `newsletter-events-callback:${eventId}`;
 
-/** METADATA_FIELDS are the metadata names every email carries. */
-export const METADATA_FIELDS = { newsletterId: 'newsletter_id', recipientId: 'recipient_id' } as const;
+/**
+ * METADATA_FIELDS are the metadata names every email carries (Resend tags, Postmark Metadata);
+ * request is Postmark's only: the request a message went out in (src/providers/postmark).
+ */
+export const METADATA_FIELDS = {
+  newsletterId: 'newsletter_id',
+  recipientId: 'recipient_id',
+  request: 'nl_request',
+} as const;
 
 /** WebhookRefused is a request that is not a genuine, well-formed provider webhook: the edge answers its status. */
 export class WebhookRefused extends Error {

@@ -37,7 +37,7 @@ export function postmarkClientOptions(baseUrl: string): { useHttps: boolean; req
 }
 
 /** REQUEST_FIELD is the Metadata field naming the request a message went out in (Postmark: keys ≤ 20 chars). */
-export const REQUEST_FIELD = 'nl_request';
+export const REQUEST_FIELD = METADATA_FIELDS.request;
 
 /** requestTag is a value as Postmark can store it in Metadata: at most 80 characters, so longer ones are hashed. */
 export const requestTag = (key: string): string =>

@@ -94,7 +94,9 @@ export interface SendNewsletterRequest {
      */
     recipients: Recipient[];
     /**
-     * tags are passed to the providers (Resend tags, Postmark metadata).
+     * tags are passed to the providers (Resend tags, Postmark metadata): at most 7, names of
+     * [A-Za-z0-9_-] up to 20 characters, values up to 80, none named newsletter_id, recipient_id
+     * or nl_request in any case (Postmark's metadata limits, with the service's own 3 fields).
      *
      * @generated from protobuf field: map<string, string> tags = 8
      */
