@@ -29,6 +29,9 @@ export function workerTracingOptions(tracing: Tracing): Pick<WorkerOptions, 'int
   return {
     interceptors: {
       workflowModules: WORKFLOW_INTERCEPTOR_MODULES,
+      // The client activities use (a results workflow started for results the backend did not
+      // take) carries the trace on, as the bridge's does.
+      client: clientInterceptors(),
       activity: [
         (ctx) => ({
           inbound: new OpenTelemetryActivityInboundInterceptor(ctx),

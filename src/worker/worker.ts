@@ -191,6 +191,10 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     metrics: deps.metrics,
   });
   const tracingOptions = deps.tracing ? workerTracingOptions(deps.tracing) : {};
+  // What a bundle does not already hold: the activities' interceptors and their client's.
+  const activityTracing = tracingOptions.interceptors
+    ? { interceptors: { activity: tracingOptions.interceptors.activity, client: tracingOptions.interceptors.client } }
+    : {};
   const common = {
     connection: deps.connection,
     namespace: config.temporal.namespace,
@@ -205,16 +209,14 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     activities: { readPages, notifyBackend, postResults, postEvents },
     ...tracingOptions,
     // A bundle already holds the workflow interceptors (bundled with WORKFLOW_INTERCEPTOR_MODULES).
-    ...(tracingOptions.interceptors && code.workflowBundle
-      ? { interceptors: { activity: tracingOptions.interceptors.activity } }
-      : {}),
+    ...(code.workflowBundle ? activityTracing : {}),
   });
   const senders = await Promise.all(PROVIDERS.map((provider) =>
     Worker.create({
       ...common,
       taskQueue: providerTaskQueue(config.temporal.taskQueue, provider),
       activities: { sendBatch },
-      ...(tracingOptions.interceptors ? { interceptors: { activity: tracingOptions.interceptors.activity } } : {}),
+      ...activityTracing,
       // Enforced by the server across every worker of the queue; the same value on each worker.
       maxTaskQueueActivitiesPerSecond: queueRate(config.providers.requestsPerSecond[provider]),
       // Batches in flight are bounded per newsletter by EMAIL_CONCURRENCY_LIMIT; this bounds the process.

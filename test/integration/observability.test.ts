@@ -110,6 +110,25 @@ describe('observability', { timeout: 300_000 }, () => {
     );
   });
 
+  it("keeps results the backend did not take at once in the newsletter's trace: their results workflow's posts join it", async () => {
+    const traceId = '5cf92f3577b34da6a3ce929d0e0e4737';
+    stack.mock.resend.clearFaults();
+    // The backend refuses callbacks for a while: the results go to a results workflow, which retries.
+    stack.backend.failCallbacksFor(1_500, 503);
+    const id = newsletterId('traced-results');
+    await stack.newsletters.sendNewsletter(
+      newsletterRequest(id, recipients(5, 'tr')),
+      { meta: { ...stack.auth.meta, traceparent: `00-${traceId}-00f067aa0ba902b8-01` } },
+    ).response;
+    const results = await eventually(() => {
+      const t = spans.getFinishedSpans().filter((s) =>
+        s.name === 'RunActivity:postResults' && String(s.attributes['temporalWorkflowId']).includes(id)
+      );
+      return t.length > 0 ? t : undefined;
+    }, 60_000);
+    assert.deepEqual(new Set(results.map((s) => s.spanContext().traceId)), new Set([traceId]));
+  });
+
   it('counts deliveries, failovers and provider calls in the worker metrics', async () => {
     const value = await metricValue(stack);
     assert.equal(value('newsletter_emails_total', { provider: 'postmark', result: 'sent', error_class: 'none' }), 20);
