@@ -86,6 +86,14 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ PROVIDER_TIMEOUT_MS: '60001' }), /PROVIDER_TIMEOUT_MS/);
   });
 
+  it('refuses a URL with a user or password in it (it would be echoed in errors and logs), naming the variable only', () => {
+    assert.throws(
+      () => loadConfig({ BACKEND_URL: 'http://svc:s3cretpass@backend.internal' }),
+      (err: unknown) =>
+        err instanceof ConfigError && /BACKEND_URL/.test(err.message) && !/s3cretpass/.test(err.message),
+    );
+  });
+
   it('names every bad variable in one error, without echoing values', () => {
     assert.throws(
       () =>

@@ -8,7 +8,11 @@ import { type ProviderName, PROVIDERS } from './domain/types.ts';
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 const positiveInt = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
 const optionalString = z.string().trim().min(1).optional();
-const optionalUrl = z.url({ protocol: /^https?$/ }).optional();
+// No user or password in a URL: it would be echoed in every error and log line that names the URL.
+const optionalUrl = z.url({ protocol: /^https?$/ }).refine((url) => {
+  const parsed = URL.parse(url);
+  return !parsed?.username && !parsed?.password;
+}, 'must not carry a user or password').optional();
 const providerName = z.enum(PROVIDERS);
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 /** duration reads milliseconds, or a number with a unit: `500ms`, `30s`, `10m`, `12h`. */

@@ -129,11 +129,24 @@ export function parseRecipientPage(body: unknown, limit: number): BackendRecipie
     if (typeof variables !== 'object' || Array.isArray(variables)) {
       throw new BackendPageError(`recipient page: recipients[${i}].variables must be an object of strings`);
     }
+    if (r.recipient_id !== undefined && r.recipient_id !== null && typeof r.recipient_id !== 'string') {
+      throw new BackendPageError(`recipient page: recipients[${i}].recipient_id: must be a string`);
+    }
+    for (const [key, value] of Object.entries(variables)) {
+      // A false or a number would render as a non-empty string, which a {{#section}} takes as true.
+      if (typeof value !== 'string') {
+        throw new BackendPageError(
+          `recipient page: recipients[${i}].variables.${key.slice(0, 64)}: must be a string (got ${
+            value === null ? 'null' : typeof value
+          })`,
+        );
+      }
+    }
     return {
       email: r.email.trim(),
       name: typeof r.name === 'string' ? r.name : '',
       recipientId: typeof r.recipient_id === 'string' ? r.recipient_id : '',
-      variables: Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, String(v)])),
+      variables: variables as Record<string, string>,
     };
   });
   return { recipients, ...(page.next_cursor ? { nextCursor: page.next_cursor as string } : {}) };

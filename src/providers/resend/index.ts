@@ -77,13 +77,14 @@ export function createResendProvider(options: ResendOptions): EmailProvider {
         });
       }
       // Resend answers ids for the accepted emails in request order, skipping rejected indexes.
-      const rejected = new Map((data.errors ?? []).map((e) => [e.index, e.message]));
-      const ids = [...data.data];
+      const rejected = new Map((Array.isArray(data.errors) ? data.errors : []).map((e) => [e.index, e.message]));
+      // An answer without its list of ids (a proxy's 200, a changed API) says nothing of the emails.
+      const ids = Array.isArray(data.data) ? [...data.data] : [];
       return messages.map((_, index): MessageOutcome => {
         const reason = rejected.get(index);
         if (reason !== undefined) return { status: 'failed', error: reason, failureClass: BATCH_ITEM_FAILURE };
         const id = ids.shift();
-        return id
+        return typeof id?.id === 'string'
           ? { status: 'sent', messageId: id.id }
           : { status: 'failed', error: 'no id returned for this message', failureClass: 'unknown_outcome' };
       });

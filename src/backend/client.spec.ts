@@ -1,0 +1,39 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { BackendPageError, parseRecipientPage } from './client.ts';
+
+const page = (recipient: Record<string, unknown>) => ({ recipients: [{ email: 'a@example.com', ...recipient }] });
+
+describe('parseRecipientPage', () => {
+  it('reads a page: recipients with their ids, names and variables, and the next cursor', () => {
+    const parsed = parseRecipientPage(
+      {
+        recipients: [{ email: ' a@example.com ', name: 'A', recipient_id: 'r1', variables: { plan: 'pro' } }],
+        next_cursor: 'c2',
+      },
+      100,
+    );
+    assert.deepEqual(parsed, {
+      recipients: [{ email: 'a@example.com', name: 'A', recipientId: 'r1', variables: { plan: 'pro' } }],
+      nextCursor: 'c2',
+    });
+  });
+
+  it('refuses variables that are not strings, naming them: false would render as the truthy "false"', () => {
+    for (const value of [false, 42, { nested: 'x' }, null]) {
+      assert.throws(
+        () => parseRecipientPage(page({ variables: { vip: value } }), 100),
+        (err: unknown) =>
+          err instanceof BackendPageError && /recipients\[0\]\.variables\.vip: must be a string/.test(err.message),
+      );
+    }
+  });
+
+  it('refuses a recipient_id that is not a string: its results could not be matched back', () => {
+    assert.throws(
+      () => parseRecipientPage(page({ recipient_id: 42 }), 100),
+      (err: unknown) =>
+        err instanceof BackendPageError && /recipients\[0\]\.recipient_id: must be a string/.test(err.message),
+    );
+  });
+});
