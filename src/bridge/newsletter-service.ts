@@ -70,7 +70,7 @@ export function createNewsletterService(
       const input = { ...toNewsletterInput(request, defaults), ...(traceId ? { traceId } : {}) };
       const started = await gateway.start(input);
       if (!started.alreadyExists) metrics?.newsletterStarted();
-      return { newsletterId: input.newsletterId, ...started, traceId: traceId ?? '' };
+      return { newsletterId: input.newsletterId, ...started, traceId: started.traceId ?? traceId ?? '' };
     },
 
     async getNewsletterStatus(request: GetNewsletterStatusRequest): Promise<GetNewsletterStatusResponse> {

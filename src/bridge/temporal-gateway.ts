@@ -28,8 +28,11 @@ import { within } from './limits.ts';
 /** StartResult says which workflow carries the newsletter and whether it already existed. */
 export interface StartResult {
   workflowId: string;
+  /** runId is the newsletter's first run (later runs continue it as new). */
   runId: string;
   alreadyExists: boolean;
+  /** traceId is the newsletter's trace, when it already existed (the first SendNewsletter's). */
+  traceId?: string;
 }
 
 const CLOSED_WITHOUT_RESULT = new Set(['FAILED', 'TERMINATED', 'TIMED_OUT', 'CANCELLED']);
@@ -95,8 +98,15 @@ export class NewsletterGateway {
       return { workflowId, runId: handle.firstExecutionRunId, alreadyExists: false };
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      // The newsletter that exists: its first run and its trace, not this call's.
       const description = await this.#client.workflow.getHandle(workflowId).describe();
-      return { workflowId, runId: description.runId, alreadyExists: true };
+      const traceId = description.memo?.['trace_id'];
+      return {
+        workflowId,
+        runId: description.raw.workflowExecutionInfo?.firstRunId || description.runId,
+        alreadyExists: true,
+        ...(typeof traceId === 'string' ? { traceId } : {}),
+      };
     }
   }
 

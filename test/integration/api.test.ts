@@ -361,6 +361,15 @@ describe('gRPC API', { timeout: 180_000 }, () => {
     assert.match(badRun.message, /run_id: not a run id/);
   });
 
+  it("answers a repeated SendNewsletter with the first one's trace and first run: the newsletter's, not the retry's", async () => {
+    const request = { ...valid(), recipients: recipients(2, 'again') };
+    const first = await send(request);
+    const again = await send(request);
+    assert.equal(again.alreadyExists, true);
+    assert.ok(first.traceId && first.traceId.length === 32);
+    assert.deepEqual([again.traceId, again.runId, again.workflowId], [first.traceId, first.runId, first.workflowId]);
+  });
+
   it('answers UNAVAILABLE when Temporal is unreachable', async () => {
     const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1s' });
     // The call waits for Temporal up to TEMPORAL_CALL_TIMEOUT (8 s here), then says it is unreachable, as the
