@@ -67,3 +67,13 @@ describe('CircuitBreaker', () => {
     assert.equal(b.tryAcquire(), true);
   });
 });
+
+describe('CircuitBreaker reporting', () => {
+  it('reports half_open once the cooldown has passed, even when nothing asks it (an alert on open must clear)', async () => {
+    const states: string[] = [];
+    const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 20, onStateChange: (s) => states.push(s) });
+    breaker.recordFailure();
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.deepEqual(states, ['open', 'half_open']);
+  });
+});

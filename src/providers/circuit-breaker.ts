@@ -20,6 +20,7 @@ export class CircuitBreaker {
   #failures = 0;
   #openedAt = 0;
   #probing = false;
+  #cooldown: ReturnType<typeof setTimeout> | undefined;
   readonly #options: CircuitBreakerOptions;
   readonly #now: () => number;
 
@@ -47,6 +48,7 @@ export class CircuitBreaker {
 
   /** recordSuccess closes the circuit. */
   recordSuccess(): void {
+    clearTimeout(this.#cooldown);
     this.#failures = 0;
     this.#probing = false;
     this.#set('closed');
@@ -59,6 +61,11 @@ export class CircuitBreaker {
       this.#probing = false;
       this.#openedAt = this.#now();
       this.#set('open');
+      // Move on to half_open when the cooldown ends even if no call asks by then: the state is
+      // also what the circuit gauge and its alert show, which must not stay "open" for ever.
+      clearTimeout(this.#cooldown);
+      this.#cooldown = setTimeout(() => void this.state, this.#options.cooldownMs);
+      (this.#cooldown as { unref?: () => void }).unref?.();
     }
   }
 
