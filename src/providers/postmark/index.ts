@@ -9,11 +9,11 @@
  * rest. What remains is Postmark's indexing delay: a message accepted moments before the
  * search may not be found yet (README, "Guarantees").
  */
-import { createHash } from 'node:crypto';
 import { Errors, type Models, ServerClient } from 'postmark';
 import { METADATA_FIELDS } from '../../domain/events.ts';
 import type { RenderedEmail } from '../../domain/templating.ts';
 import { classifyPostmarkCode, classifyPostmarkError } from './errors.ts';
+import { metadataValue } from './metadata.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../types.ts';
 
 /** PostmarkOptions configures the adapter; baseUrl is a full URL such as http://127.0.0.1:4011/prefix. */
@@ -39,9 +39,8 @@ export function postmarkClientOptions(baseUrl: string): { useHttps: boolean; req
 /** REQUEST_FIELD is the Metadata field naming the request a message went out in (Postmark: keys ≤ 20 chars). */
 export const REQUEST_FIELD = METADATA_FIELDS.request;
 
-/** requestTag is a value as Postmark can store it in Metadata: at most 80 characters, so longer ones are hashed. */
-export const requestTag = (key: string): string =>
-  key.length <= 80 ? key : `sha256-${createHash('sha256').update(key).digest('hex')}`;
+/** requestTag is a value as Postmark can store it in Metadata (metadata.ts). */
+export const requestTag = metadataValue;
 
 /** SEARCH_PAGE is Postmark's largest outbound search page, the size of its largest batch. */
 const SEARCH_PAGE = 500;
@@ -65,6 +64,8 @@ const toMessage = (m: RenderedEmail, messageStream: string, key: string): Models
       : {}),
     [REQUEST_FIELD]: requestTag(key),
   },
+  // The newsletter id whole (Metadata keeps 80 characters): a webhook names the newsletter by it.
+  ...(m.ids ? { Tag: m.ids.newsletterId } : {}),
   MessageStream: messageStream,
 });
 

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebhookRefused } from '../../domain/events.ts';
+import { metadataValue } from './metadata.ts';
 import { readPostmarkWebhook } from './webhooks.ts';
 
 const metadata = { newsletter_id: 'nl-1', recipient_id: 'r-1' };
@@ -58,5 +59,18 @@ describe('readPostmarkWebhook', () => {
     assert.throws(() => readPostmarkWebhook('{'), (err: WebhookRefused) => err.status === 400);
     assert.throws(() => read({ Recipient: 'a@example.com' }), (err: WebhookRefused) => err.status === 400);
     assert.throws(() => read({ RecordType: 'Delivery', Metadata: metadata }), /MessageID and Recipient/);
+  });
+
+  it("names a newsletter whose id is over Metadata's 80 characters by its Tag, which holds it whole", () => {
+    const long = 'n'.repeat(128);
+    const event = read({
+      RecordType: 'Delivery',
+      MessageID: 'm-9',
+      Recipient: 'a@example.com',
+      DeliveredAt: '2026-01-01T00:00:00Z',
+      Tag: long,
+      Metadata: { newsletter_id: metadataValue(long), recipient_id: 'r-1' },
+    });
+    assert.equal(event?.newsletterId, long);
   });
 });

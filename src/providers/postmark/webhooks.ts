@@ -6,6 +6,7 @@
  * send (no `newsletter_id` in its Metadata) is undefined.
  */
 import { type DeliveryEvent, type EventKind, METADATA_FIELDS, WebhookRefused } from '../../domain/events.ts';
+import { metadataValue } from './metadata.ts';
 
 /** readPostmarkWebhook reads one record; WebhookRefused(400) when it is not one. */
 export function readPostmarkWebhook(body: string): DeliveryEvent | undefined {
@@ -45,8 +46,11 @@ export function readPostmarkWebhook(body: string): DeliveryEvent | undefined {
       return undefined;
   }
   const metadata = record.Metadata as Record<string, unknown> | undefined;
-  const newsletterId = metadata?.[METADATA_FIELDS.newsletterId];
-  if (typeof newsletterId !== 'string') return undefined;
+  const stored = metadata?.[METADATA_FIELDS.newsletterId];
+  if (typeof stored !== 'string') return undefined;
+  // An id over Metadata's 80 characters travels hashed there, and whole in the message's Tag.
+  const tag = text('Tag');
+  const newsletterId = tag !== undefined && stored !== tag && metadataValue(tag) === stored ? tag : stored;
   const messageId = text('MessageID');
   const email = text('Recipient') ?? text('Email');
   if (!messageId || !email) throw new WebhookRefused(400, 'MessageID and Recipient (or Email) are required');
