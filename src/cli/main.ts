@@ -6,6 +6,8 @@
  * from an unreachable service.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import process from 'node:process';
 import { Command, CommanderError, Option } from 'commander';
 import { RpcError } from '@protobuf-ts/runtime-rpc';
@@ -32,10 +34,12 @@ interface GlobalOptions {
 }
 
 /** addressOf is --address, else GRPC_HOST:TEMPORAL_SERVER_PORT as the service binds them (a wildcard host is reached on loopback). */
-function addressOf(options: GlobalOptions, env: NodeJS.ProcessEnv): string {
+export function addressOf(options: Pick<GlobalOptions, 'address'>, env: NodeJS.ProcessEnv): string {
   if (options.address) return options.address;
   const host = !env.GRPC_HOST || ['0.0.0.0', '::', '[::]'].includes(env.GRPC_HOST) ? '127.0.0.1' : env.GRPC_HOST;
-  return `${host}:${env.TEMPORAL_SERVER_PORT || 50051}`;
+  // An IPv6 literal takes brackets before its port (::1 → [::1]:50051).
+  const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `${bracketed}:${env.TEMPORAL_SERVER_PORT || 50051}`;
 }
 
 function readFile(path: string, what: string): string {
@@ -250,6 +254,15 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
   }
 }
 
-if (import.meta.main) {
+/**
+ * isEntryPoint says whether this module is the one Node was asked to run: import.meta.main
+ * where the runtime has it (Node ≥ 22.18, Deno), else the script path (Node 22.15–22.17).
+ */
+export function isEntryPoint(meta: { main?: boolean; url: string }, script: string | undefined): boolean {
+  if (typeof meta.main === 'boolean') return meta.main;
+  return script !== undefined && fileURLToPath(meta.url) === resolve(script);
+}
+
+if (isEntryPoint(import.meta, process.argv[1])) {
   process.exitCode = await run(process.argv.slice(2));
 }
