@@ -36,4 +36,18 @@ describe('parseRecipientPage', () => {
         err instanceof BackendPageError && /recipients\[0\]\.recipient_id: must be a string/.test(err.message),
     );
   });
+
+  it('keeps the first of recipients with the same address on a page: nobody is mailed twice', () => {
+    const parsed = parseRecipientPage(
+      {
+        recipients: [
+          { email: 'a@example.com', recipient_id: 'r1' },
+          { email: 'b@example.com', recipient_id: 'r2' },
+          { email: ' A@Example.com', recipient_id: 'r3' },
+        ],
+      },
+      100,
+    );
+    assert.deepEqual(parsed.recipients.map((r) => r.recipientId), ['r1', 'r2']);
+  });
 });

@@ -6,6 +6,7 @@
 import { SIGNATURE_HEADER, signatureHeader } from '../../contracts/http/signature.ts';
 import type { NewsletterEventsEvent, RecipientPage } from '../../contracts/http/backend.ts';
 import type { BackendEvent, BackendRecipientPage, Recipient, ResultsEvent } from '../domain/types.ts';
+import { normalizeAddress } from '../domain/suppression.ts';
 
 /** BackendCallbackError is thrown when the backend did not accept a request; retryable says whether trying again can help. */
 export class BackendCallbackError extends Error {
@@ -149,5 +150,13 @@ export function parseRecipientPage(body: unknown, limit: number): BackendRecipie
       variables: variables as Record<string, string>,
     };
   });
-  return { recipients, ...(page.next_cursor ? { nextCursor: page.next_cursor as string } : {}) };
+  // The same address twice on a page is mailed once (the first), as an inline list refuses duplicates.
+  const seen = new Set<string>();
+  const distinct = recipients.filter((r) => {
+    const address = normalizeAddress(r.email);
+    if (seen.has(address)) return false;
+    seen.add(address);
+    return true;
+  });
+  return { recipients: distinct, ...(page.next_cursor ? { nextCursor: page.next_cursor as string } : {}) };
 }
