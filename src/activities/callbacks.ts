@@ -72,9 +72,10 @@ export function createCallbackActivities(deps: CallbackDeps) {
   return {
     /** notifyBackend posts one lifecycle event. */
     async notifyBackend(event: BackendEvent): Promise<Outcome> {
-      // The final event marks the end of a newsletter; count it once, not once per retry.
-      if (event.event_id.endsWith(':final') && activityInfo().attempt === 1) {
-        deps.metrics?.newsletterFinished(event.state);
+      // The started and final events mark a newsletter's sending; count each once, not once per retry.
+      if (activityInfo().attempt === 1) {
+        if (event.event_id.endsWith(':started')) deps.metrics?.newsletterStarted();
+        if (event.event_id.endsWith(':final')) deps.metrics?.newsletterFinished(event.state);
       }
       return await deliver(
         deps,

@@ -33,7 +33,6 @@ import { normalizeAddress } from '../domain/suppression.ts';
 import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { InvalidArgumentError, StreamLifetimeError } from './errors.ts';
 import { toStatusMessage } from './convert.ts';
-import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import { currentTraceId } from '../telemetry/tracing.ts';
 import type { NewsletterGateway } from './temporal-gateway.ts';
 import { type DeliveryDefaults, sendAtProblem, toNewsletterInput, validateNewsletterId } from './validation.ts';
@@ -62,14 +61,12 @@ export function createNewsletterService(
   gateway: NewsletterGateway,
   defaults: DeliveryDefaults,
   limits: Pick<RequestLimits, 'watchLifetimeMs'>,
-  metrics?: BridgeMetrics,
 ): INewsletterService {
   return {
     async sendNewsletter(request: SendNewsletterRequest): Promise<SendNewsletterResponse> {
       const traceId = currentTraceId();
       const input = { ...toNewsletterInput(request, defaults), ...(traceId ? { traceId } : {}) };
       const started = await gateway.start(input);
-      if (!started.alreadyExists) metrics?.newsletterStarted();
       return { newsletterId: input.newsletterId, ...started, traceId: started.traceId ?? traceId ?? '' };
     },
 

@@ -181,7 +181,7 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
   const defaults = { ...config.delivery, backendLists: Boolean(config.backend.url) };
   server.addService(...adapt(
     NewsletterService,
-    edge(NewsletterService, createNewsletterService(gateway, defaults, limits, deps.metrics), deps, answers),
+    edge(NewsletterService, createNewsletterService(gateway, defaults, limits), deps, answers),
   ));
   server.addService(...adapt(
     WorkflowService,

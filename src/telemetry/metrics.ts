@@ -30,13 +30,14 @@ export interface DeliveryMetrics {
   callback(outcome: 'ok' | 'retry' | 'rejected' | 'disabled'): void;
   /** deliveryEvent counts provider events after the send, each once (bounce: hard, soft or ''). */
   deliveryEvent(provider: string, kind: string, bounce: string): void;
+  /** newsletterStarted counts a newsletter whose sending began (a scheduled one when its time came). */
+  newsletterStarted(): void;
   newsletterFinished(state: NewsletterState): void;
 }
 
 /** BridgeMetrics is what the gRPC edge reports. */
 export interface BridgeMetrics {
   rpc(service: string, method: string, code: string, durationMs: number): void;
-  newsletterStarted(): void;
   /** webhook counts provider webhooks by outcome (accepted, ignored, unauthorized, malformed, too_large, retry). */
   webhook(provider: string, outcome: string): void;
 }
@@ -71,7 +72,10 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
   });
   const started = new Counter({
     name: 'newsletter_newsletters_started_total',
-    help: 'Newsletters started (a repeated SendNewsletter of the same id is not counted).',
+    // Counted by the worker, as finished is: started − finished stays true across restarts of
+    // either role (increase() sees each counter's resets), and a newsletter scheduled for later
+    // is not running until its time comes.
+    help: 'Newsletters whose sending began (a scheduled one when its time came), counted once by the worker.',
     registers,
   });
   const webhooks = new Counter({
@@ -168,7 +172,6 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
     }
     for (const outcome of ['ok', 'retry', 'rejected', 'disabled']) callbacks.inc({ outcome }, 0);
     for (const state of FINAL) finished.inc({ state }, 0);
-  } else {
     started.inc(0);
   }
 
