@@ -6,6 +6,11 @@ import { UnauthenticatedError } from './errors.ts';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
+/** sameSecret compares fixed-length digests in constant time: neither length nor content leaks through timing. */
+export function sameSecret(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
 /** createAuthenticator returns a check of the `authorization` metadata; with no token configured every call passes. */
 export function createAuthenticator(token: string | undefined): (authorization: string | string[] | undefined) => void {
   if (!token) return () => {};

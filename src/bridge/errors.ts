@@ -4,7 +4,7 @@
  * with a generic message: the original is logged, never sent to the caller.
  */
 import { isGrpcServiceError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import { status as GrpcStatus } from '@grpc/grpc-js';
+import { type ServiceError as GrpcServiceError, status as GrpcStatus } from '@grpc/grpc-js';
 
 /** InvalidArgumentError is thrown when a request field is invalid; its message names the field and why. */
 export class InvalidArgumentError extends Error {
@@ -102,7 +102,7 @@ function statusOf(
   }
   if (err instanceof TooManyStreamsError) return { code: 'RESOURCE_EXHAUSTED', detail: err.message, internal: false };
   if (err instanceof StreamLifetimeError) return { code: 'UNAVAILABLE', detail: err.message, internal: false };
-  const grpcCode = grpcCodeOf(err);
+  const grpcCode = grpcErrorOf(err)?.code;
   // The caller went away: the Temporal calls made for it were cancelled (limits.ts forCaller).
   if (grpcCode === GrpcStatus.CANCELLED) {
     return { code: 'CANCELLED', detail: 'cancelled by the caller', internal: false };
@@ -119,22 +119,19 @@ function statusOf(
   // Temporal refused what the caller asked for (a run id that is not one, a signal name too long):
   // the caller's mistake, in Temporal's words.
   if (grpcCode === GrpcStatus.INVALID_ARGUMENT) {
-    return { code: 'INVALID_ARGUMENT', detail: `Temporal refused the request: ${detailsOf(err)}`, internal: false };
+    return {
+      code: 'INVALID_ARGUMENT',
+      detail: `Temporal refused the request: ${grpcErrorOf(err)!.details}`,
+      internal: false,
+    };
   }
   return { code: 'INTERNAL', detail: 'internal error', internal: true };
 }
 
-/** detailsOf is the message of the first gRPC error in err's cause chain. */
-function detailsOf(err: unknown): string {
+/** grpcErrorOf is the first gRPC error in err's cause chain. */
+function grpcErrorOf(err: unknown): GrpcServiceError | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (isGrpcServiceError(e)) return e.details;
-  }
-  return String(err);
-}
-
-function grpcCodeOf(err: unknown): number | undefined {
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (isGrpcServiceError(e)) return e.code;
+    if (isGrpcServiceError(e)) return e;
   }
   return undefined;
 }

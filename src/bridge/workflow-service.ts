@@ -24,6 +24,7 @@ import type { IWorkflowService } from '../../contracts/gen/authentik/temporal/v1
 import { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { workflowIdFor } from '../domain/types.ts';
 import { WORKFLOW_TYPES } from '../workflows/registry.ts';
+import { resultsSettledSignal } from '../workflows/signals.ts';
 import type { RequestLimits } from '../config.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { within } from './limits.ts';
@@ -102,7 +103,7 @@ const required = (field: string, value: string) => {
  * SERVICE_SIGNALS are signals the service's own workflows send each other: a caller forging
  * one (a results hand-off settled) would make a newsletter's books lie.
  */
-const SERVICE_SIGNALS: readonly string[] = ['resultsSettled'];
+const SERVICE_SIGNALS: readonly string[] = [resultsSettledSignal.name];
 
 /** RUN_ID is the shape of a Temporal run id. */
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

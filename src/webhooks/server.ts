@@ -9,7 +9,6 @@
  * before that makes the provider deliver it again, and the workflow counts it once.
  * Events about other emails are acknowledged and dropped.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { Buffer } from 'node:buffer';
 import type { Client } from '@temporalio/client';
@@ -21,6 +20,7 @@ import { readResendWebhook } from '../providers/resend/webhooks.ts';
 import type { Suppression } from '../domain/suppression.ts';
 import { SuppressionList } from '../suppression/list.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
+import { sameSecret } from '../bridge/auth.ts';
 import { deliveryEventsSignal, newsletterEventsWorkflow } from '../workflows/events.ts';
 
 /** MAX_WEBHOOK_BYTES bounds one webhook body (providers send a few KB). */
@@ -53,12 +53,6 @@ async function readBody(req: IncomingMessage): Promise<string> {
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** sameSecret compares digests in constant time: neither the content nor the length of the secret shows in the timing. */
-function sameSecret(given: string, expected: string): boolean {
-  const digest = (value: string) => createHash('sha256').update(value).digest();
-  return timingSafeEqual(digest(given), digest(expected));
 }
 
 /** postmarkAuthorized checks `Authorization: Basic` against the configured credentials. */

@@ -1,8 +1,7 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type MockProviders, startMockProviders } from '../../../mock-providers/server.ts';
+import { withAnswer } from '../../../test/support/answering.ts';
 import { renderedEmail } from '../../../test/support/fixtures.ts';
 import { ProviderError } from '../types.ts';
 import { createPostmarkProvider, postmarkClientOptions, REQUEST_FIELD, requestTag } from './index.ts';
@@ -106,27 +105,16 @@ describe('Postmark adapter (official SDK against the mock Postmark)', () => {
 describe('Postmark adapter against a 200 answer without results', () => {
   it('leaves the outcome of every message unknown when the answer is not one result per message', async () => {
     // A proxy in front of Postmark answering 200 with a page of its own.
-    const server = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html' }).end('<html>ok</html>');
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const { port } = server.address() as AddressInfo;
-      const proxied = createPostmarkProvider({
-        apiKey: 'pm-spec',
-        baseUrl: `http://127.0.0.1:${port}`,
-        messageStream: 'broadcast',
-        timeoutMs: 2_000,
-      });
-      const outcomes = await proxied.sendBatch([email('a@example.com'), email('b@example.com')], {
-        idempotencyKey: 'nl-n1-b0-postmark',
-      });
-      assert.deepEqual(outcomes.map((o) => o.status === 'failed' && o.failureClass), [
-        'unknown_outcome',
-        'unknown_outcome',
-      ]);
-    } finally {
-      server.close();
-    }
+    const page = { status: 200, contentType: 'text/html', body: '<html>ok</html>' };
+    const outcomes = await withAnswer(
+      page,
+      (baseUrl) =>
+        createPostmarkProvider({ apiKey: 'pm-spec', baseUrl, messageStream: 'broadcast', timeoutMs: 2_000 })
+          .sendBatch([email('a@example.com'), email('b@example.com')], { idempotencyKey: 'nl-n1-b0-postmark' }),
+    );
+    assert.deepEqual(outcomes.map((o) => o.status === 'failed' && o.failureClass), [
+      'unknown_outcome',
+      'unknown_outcome',
+    ]);
   });
 });

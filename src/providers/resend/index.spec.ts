@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { type MockProviders, startMockProviders } from '../../../mock-providers/server.ts';
+import { withAnswer } from '../../../test/support/answering.ts';
 import { renderedEmail } from '../../../test/support/fixtures.ts';
 import { ProviderError } from '../types.ts';
 import { createResendProvider } from './index.ts';
@@ -74,22 +73,13 @@ describe('Resend adapter (official SDK against the mock Resend)', () => {
 describe('Resend adapter against a 200 answer without ids', () => {
   it('leaves the outcome of every message unknown, instead of failing the call', async () => {
     for (const body of ['{}', '{"data":[{}]}']) {
-      const server = createServer((_req, res) => {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(body);
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      try {
-        const { port } = server.address() as AddressInfo;
-        const resend = createResendProvider({
-          apiKey: 're_spec',
-          baseUrl: `http://127.0.0.1:${port}`,
-          timeoutMs: 2_000,
-        });
-        const outcomes = await resend.sendBatch([email('a@example.com')], { idempotencyKey: 'k' });
-        assert.deepEqual(outcomes.map((o) => o.status === 'failed' && o.failureClass), ['unknown_outcome'], body);
-      } finally {
-        server.close();
-      }
+      const outcomes = await withAnswer(
+        { status: 200, contentType: 'application/json', body },
+        (baseUrl) =>
+          createResendProvider({ apiKey: 're_spec', baseUrl, timeoutMs: 2_000 })
+            .sendBatch([email('a@example.com')], { idempotencyKey: 'k' }),
+      );
+      assert.deepEqual(outcomes.map((o) => o.status === 'failed' && o.failureClass), ['unknown_outcome'], body);
     }
   });
 });
