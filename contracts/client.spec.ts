@@ -213,6 +213,8 @@ describe('createNewsletterClient', () => {
 
 describe('createNewsletterClient cancelled or closed while it retries', () => {
   let attempts = 0;
+  let endWatch = () => {};
+  const watchEnded = new Promise<void>((resolve) => (endWatch = resolve));
   let server: Awaited<ReturnType<typeof serve>>;
   before(async () => {
     server = await serve({
@@ -221,9 +223,11 @@ describe('createNewsletterClient cancelled or closed while it retries', () => {
         attempts++;
         throw unavailable();
       },
-      // A watch that stays open.
+      // A watch that stays open until its caller goes away.
       WatchNewsletter: (call) => {
-        (call as ServerWritableStream<object, object>).write(status(NewsletterState.RUNNING, 1));
+        const stream = call as ServerWritableStream<object, object>;
+        stream.on('cancelled', () => endWatch());
+        stream.write(status(NewsletterState.RUNNING, 1));
       },
     });
   });
@@ -262,6 +266,18 @@ describe('createNewsletterClient cancelled or closed while it retries', () => {
     assert.equal(await settledWithin(response, 2_000), 'rejected CANCELLED');
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.ok(attempts <= before + 1, `${attempts - before} attempts after the abort`);
+    c.close();
+  });
+
+  it('cancels a watch whose caller breaks out of its loop: the server sees the call end', async () => {
+    const c = client();
+    const stream = c.newsletters.watchNewsletter({ newsletterId: 'n1' });
+    for await (const message of stream.responses) {
+      assert.equal(message.status?.sent, 1);
+      break;
+    }
+    assert.match(await settledWithin(stream.status, 2_000), /^rejected CANCELLED$/);
+    assert.equal(await settledWithin(watchEnded, 2_000), 'resolved');
     c.close();
   });
 

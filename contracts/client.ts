@@ -137,6 +137,31 @@ const retryable = (err: unknown) => err instanceof RpcError && err.code === 'UNA
 const cancelled = (err: unknown) =>
   err instanceof RpcError && err.code === 'CANCELLED' ? err : new RpcError('the call was cancelled', 'CANCELLED');
 
+/**
+ * StoppableOutputStream is a stream whose iterator has `return()`: protobuf-ts's has only
+ * `next()`, so leaving a `for await` early left the call open (on the server, a watch that
+ * kept polling the workflow) until the client closed. Here it stops the call.
+ */
+class StoppableOutputStream<T extends object> extends RpcOutputStreamController<T> {
+  readonly #stop: () => void;
+
+  constructor(stop: () => void) {
+    super();
+    this.#stop = stop;
+  }
+
+  override [Symbol.asyncIterator](): AsyncIterator<T> {
+    const iterator = super[Symbol.asyncIterator]();
+    return {
+      next: () => iterator.next(),
+      return: () => {
+        this.#stop();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
+
 /** retrying sets the default deadline on unary calls and retries the safe methods; see the module comment. */
 function retrying(settings: { deadlineMs: number; retries: number; closing: AbortSignal }): RpcInterceptor {
   /** abortOf is what ends a call: its caller's signal or the client's close. */
@@ -190,10 +215,12 @@ function retrying(settings: { deadlineMs: number; retries: number; closing: Abor
     },
 
     interceptServerStreaming(next, method, input, callerOptions) {
-      const abort = abortOf(callerOptions);
+      // A caller that stops reading (break, return or throw in its `for await`) ends the call.
+      const stop = new AbortController();
+      const abort = AbortSignal.any([abortOf(callerOptions), stop.signal]);
       const options: RpcOptions = { ...callerOptions, abort };
       if (!RETRIED_METHODS.has(pathOf(method))) return next(method, input, options);
-      const out = new RpcOutputStreamController<object>();
+      const out = new StoppableOutputStream<object>(() => stop.abort());
       const headers = new Deferred<RpcMetadata>();
       const status = new Deferred<RpcStatus>();
       const trailers = new Deferred<RpcMetadata>();
