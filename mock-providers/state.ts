@@ -221,6 +221,10 @@ export class ProviderState implements MockProviderControl {
       if (!email.to.some((recipient) => wanted.has(bareAddress(recipient).toLowerCase()))) continue;
       // One event, delivered `times` times (the same id each time: a provider's redelivery).
       const delivery = webhookFor(this.provider, email, kind, target);
+      if (kind === 'unsubscribed') {
+        // As Postmark does: the stream refuses the address from now on (406 inactive recipient).
+        for (const recipient of email.to) this.#addresses.set(bareAddress(recipient).toLowerCase(), 'inactive');
+      }
       for (let i = 0; i < (options.times ?? 1); i++) statuses.push(await post(target, delivery));
     }
     return statuses;

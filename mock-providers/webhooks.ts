@@ -3,7 +3,8 @@
  * the Standard Webhooks (Svix) way (`svix-id`, `svix-timestamp`, `svix-signature: v1,<base64
  * HMAC-SHA256 of "id.timestamp.body" keyed by the base64 part of the whsec_ secret>`), with
  * `{type, created_at, data: {email_id, to, tags, bounce, ...}}`; Postmark's one JSON record
- * per POST (`RecordType`, `MessageID`, `Recipient`/`Email`, `Metadata`, bounce `Type`),
+ * per POST (`RecordType`, `MessageID`, `Recipient`/`Email`, `Metadata`, bounce `Type`; an
+ * unsubscribe through the broadcast stream's link as `SubscriptionChange`),
  * protected by HTTP basic auth in the webhook URL as Postmark recommends.
  */
 import { createHmac, randomUUID } from 'node:crypto';
@@ -21,6 +22,7 @@ export const MOCK_EVENT_KINDS = [
   'clicked',
   'failed',
   'suppressed',
+  'unsubscribed',
 ] as const;
 export type MockEventKind = (typeof MOCK_EVENT_KINDS)[number];
 
@@ -40,7 +42,8 @@ export interface WebhookDelivery {
   body: string;
 }
 
-const RESEND_TYPES: Record<MockEventKind, string> = {
+/** RESEND_TYPES: Resend reports no unsubscribes (it adds no unsubscribe link to what it sends). */
+const RESEND_TYPES: Record<Exclude<MockEventKind, 'unsubscribed'>, string> = {
   delivered: 'email.delivered',
   delivery_delayed: 'email.delivery_delayed',
   bounced: 'email.bounced',
@@ -77,6 +80,7 @@ export function resendWebhook(
   now = new Date(),
   id = `msg_${randomUUID().replaceAll('-', '')}`,
 ): WebhookDelivery {
+  if (kind === 'unsubscribed') throw new Error('Resend sends no unsubscribe webhook');
   const data: Record<string, unknown> = {
     created_at: email.receivedAt,
     email_id: email.messageId,
@@ -189,6 +193,19 @@ export function postmarkWebhook(
         ReceivedAt: at,
         OriginalLink: 'https://example.com/',
         ClickLocation: 'HTML',
+        ...common,
+      };
+      break;
+    case 'unsubscribed':
+      // The recipient used the unsubscribe link of a broadcast stream: Postmark stops mail to the address in it.
+      record = {
+        RecordType: 'SubscriptionChange',
+        ServerID: 1,
+        ChangedAt: at,
+        Recipient: recipient,
+        Origin: 'Recipient',
+        SuppressSending: true,
+        SuppressionReason: 'ManualSuppression',
         ...common,
       };
       break;

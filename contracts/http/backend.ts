@@ -68,7 +68,9 @@ export type DeliveryEventKind =
   | 'opened'
   | 'clicked'
   | 'failed'
-  | 'suppressed';
+  | 'suppressed'
+  /** unsubscribed: the recipient used a provider's own unsubscribe link (Postmark's broadcast streams add one). */
+  | 'unsubscribed';
 
 /** DeliveryEventRecord is one provider event about one recipient's email. */
 export interface DeliveryEventRecord {

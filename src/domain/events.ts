@@ -20,6 +20,7 @@ export const EVENT_KINDS = [
   'clicked',
   'failed',
   'suppressed',
+  'unsubscribed',
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
@@ -70,6 +71,15 @@ export const METADATA_FIELDS = {
   recipientId: 'recipient_id',
   request: 'nl_request',
 } as const;
+
+/**
+ * eventTime is when a provider says an event happened: its own time when it reads as one,
+ * else `fallback` (now). A stored suppression's time must parse: the API answers it as
+ * a Timestamp.
+ */
+export function eventTime(value: unknown, fallback: () => string = () => new Date().toISOString()): string {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value)) ? value : fallback();
+}
 
 /** WebhookRefused is a request that is not a genuine, well-formed provider webhook: the edge answers its status. */
 export class WebhookRefused extends Error {

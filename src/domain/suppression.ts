@@ -10,7 +10,7 @@
 export const SUPPRESSION_SHARDS = 16;
 
 /** SuppressionReason says why an address is on the list. */
-export type SuppressionReason = 'hard_bounce' | 'complaint' | 'manual';
+export type SuppressionReason = 'hard_bounce' | 'complaint' | 'unsubscribe' | 'manual';
 
 /** Suppression is one address on the list. */
 export interface Suppression {

@@ -63,10 +63,12 @@ function postmarkAuthorized(header: string | undefined, expected: { user: string
   return sameSecret(decoded, `${expected.user}:${expected.password}`);
 }
 
-/** suppressionFor is the suppression an event calls for: a hard bounce or a complaint stops mail to the address. */
+/** suppressionFor is the suppression an event calls for: a hard bounce, a complaint or an unsubscribe stops mail to the address. */
 export function suppressionFor(event: DeliveryEvent): Suppression | undefined {
   const reason = event.kind === 'complained'
     ? 'complaint'
+    : event.kind === 'unsubscribed'
+    ? 'unsubscribe'
     : event.kind === 'bounced' && event.bounce === 'hard'
     ? 'hard_bounce'
     : undefined;

@@ -309,6 +309,34 @@ describe('provider webhooks through Postmark', { timeout: 120_000 }, () => {
     const sentTo = (addr: string) => stack.mock.postmark.received().filter((e) => e.to[0] === addr).length;
     assert.deepEqual(['wpb-0', 'wpb-1', 'wpb-2'].map((p) => sentTo(`${p}@example.com`)), [1, 2, 1]);
   });
+
+  it("takes an unsubscribe through Postmark's own link to the backend and the suppression list: a later newsletter failed over to Resend skips the address too", async () => {
+    const id = await sendAndFinish(stack, 'wpu', 2);
+    assert.deepEqual(await stack.mock.postmark.emitEvents('unsubscribed', ['wpu-1@example.com']), [200]);
+    const events = await eventually(() => eventsFor(stack, id).length >= 1 && eventsFor(stack, id), 20_000);
+    assert.deepEqual(
+      events.map((e) => [e.kind, e.provider, e.email, e.recipient_id]),
+      [['unsubscribed', 'postmark', 'wpu-1@example.com', 'wpu--1']],
+    );
+    const listed = (await listAll(stack)).filter((s) => s.email.startsWith('wpu-'));
+    assert.deepEqual(listed.map((s) => [s.email, s.reason, s.source]), [[
+      'wpu-1@example.com',
+      'unsubscribe',
+      'postmark',
+    ]]);
+    // Postmark refuses its account for the next one: it goes through Resend, whose list knows nothing of the unsubscribe.
+    await sleep(MAX_AGE_MS + 50);
+    stack.mock.postmark.injectFault({ status: 401, durationMs: 60_000 });
+    try {
+      const next = newsletterId('wpu2');
+      await stack.newsletters.sendNewsletter(newsletterRequest(next, recipients(2, 'wpu-')), auth).response;
+      const done = await finalStatus(stack, next);
+      assert.deepEqual([done.sent, done.skipped, done.sentByProvider], [1, 1, { resend: 1 }]);
+      assert.deepEqual(stack.mock.resend.received().flatMap((e) => e.to), ['wpu-0@example.com']);
+    } finally {
+      stack.mock.postmark.clearFaults();
+    }
+  });
 });
 
 describe('provider events while the backend is down', { timeout: 180_000 }, () => {

@@ -55,10 +55,58 @@ describe('readPostmarkWebhook', () => {
 
   it('ignores what is not about our emails, and refuses what is not a record', () => {
     assert.equal(read({ RecordType: 'Delivery', MessageID: 'm', Recipient: 'a@example.com', Metadata: {} }), undefined);
-    assert.equal(read({ RecordType: 'SubscriptionChange', MessageID: 'm', Metadata: metadata }), undefined);
     assert.throws(() => readPostmarkWebhook('{'), (err: WebhookRefused) => err.status === 400);
     assert.throws(() => read({ Recipient: 'a@example.com' }), (err: WebhookRefused) => err.status === 400);
     assert.throws(() => read({ RecordType: 'Delivery', Metadata: metadata }), /MessageID and Recipient/);
+  });
+
+  it("reads an unsubscribe through Postmark's own link as unsubscribed; its suppressions for bounces and complaints and its reactivations are not events", () => {
+    // As Postmark sends it when a recipient uses the broadcast stream's unsubscribe link.
+    const change = {
+      RecordType: 'SubscriptionChange',
+      MessageID: 'm-2',
+      ServerID: 1,
+      MessageStream: 'broadcast',
+      ChangedAt: '2026-01-02T00:00:00Z',
+      Recipient: 'B@Example.com',
+      Origin: 'Recipient',
+      SuppressSending: true,
+      SuppressionReason: 'ManualSuppression',
+      Tag: 'nl-1',
+      Metadata: metadata,
+    };
+    assert.deepEqual(read(change), {
+      eventId: 'postmark:SubscriptionChange:m-2:2026-01-02T00:00:00Z',
+      provider: 'postmark',
+      kind: 'unsubscribed',
+      newsletterId: 'nl-1',
+      recipientId: 'r-1',
+      email: 'b@example.com',
+      occurredAt: '2026-01-02T00:00:00Z',
+      messageId: 'm-2',
+    });
+    // The Bounce and SpamComplaint records report those (counting them here would count them twice).
+    assert.equal(read({ ...change, SuppressionReason: 'HardBounce' }), undefined);
+    assert.equal(read({ ...change, SuppressionReason: 'SpamComplaint' }), undefined);
+    // Reactivated at Postmark: this service's list keeps the address until RemoveSuppression.
+    assert.equal(read({ ...change, SuppressSending: false }), undefined);
+  });
+
+  it('reads a record whose time is missing or not a time as happening now, so the suppression list stays readable', () => {
+    const before = Date.now();
+    for (const BouncedAt of [undefined, '', 'yesterday']) {
+      const event = read({
+        RecordType: 'Bounce',
+        ID: 5,
+        Type: 'HardBounce',
+        Email: 'a@example.com',
+        BouncedAt,
+        MessageID: 'm-5',
+        Metadata: metadata,
+      });
+      const at = Date.parse(event!.occurredAt);
+      assert.ok(at >= before && at <= Date.now(), `${BouncedAt} read as ${event!.occurredAt}`);
+    }
   });
 
   it("names a newsletter whose id is over Metadata's 80 characters by its Tag, which holds it whole", () => {

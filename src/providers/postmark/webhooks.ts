@@ -3,9 +3,9 @@
  * Postmark does not sign them: the edge checks the basic auth credentials first. Postmark's
  * records carry no event id, so one is made of what identifies the record (its type, the
  * bounce ID or the message, and the time). A record about an email this service did not
- * send (no `newsletter_id` in its Metadata) is undefined.
+ * send (no `newsletter_id` in its Metadata) is undefined, as is one this service does not act on.
  */
-import { type DeliveryEvent, type EventKind, METADATA_FIELDS, WebhookRefused } from '../../domain/events.ts';
+import { type DeliveryEvent, type EventKind, eventTime, METADATA_FIELDS, WebhookRefused } from '../../domain/events.ts';
 import { metadataValue } from './metadata.ts';
 
 /** readPostmarkWebhook reads one record; WebhookRefused(400) when it is not one. */
@@ -42,6 +42,14 @@ export function readPostmarkWebhook(body: string): DeliveryEvent | undefined {
     case 'Click':
       [kind, at] = ['clicked', text('ReceivedAt')];
       break;
+    case 'SubscriptionChange':
+      // The recipient used the unsubscribe link Postmark's broadcast streams add: no more mail,
+      // through either provider. Postmark's suppressions for a bounce or a complaint come with
+      // their own Bounce and SpamComplaint records, and its reactivations do not take an address
+      // off this service's list (RemoveSuppression does).
+      if (record.SuppressSending !== true || text('SuppressionReason') !== 'ManualSuppression') return undefined;
+      [kind, at] = ['unsubscribed', text('ChangedAt')];
+      break;
     default:
       return undefined;
   }
@@ -64,7 +72,7 @@ export function readPostmarkWebhook(body: string): DeliveryEvent | undefined {
     newsletterId,
     ...(typeof recipientId === 'string' ? { recipientId } : {}),
     email: email.toLowerCase(),
-    occurredAt: at ?? new Date().toISOString(),
+    occurredAt: eventTime(at),
     messageId,
     ...(text('Description') ? { detail: text('Description') } : {}),
   };

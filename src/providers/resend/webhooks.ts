@@ -5,7 +5,7 @@
  * delivery, is nobody's business here: undefined.
  */
 import { Resend } from 'resend';
-import { type DeliveryEvent, type EventKind, METADATA_FIELDS, WebhookRefused } from '../../domain/events.ts';
+import { type DeliveryEvent, type EventKind, eventTime, METADATA_FIELDS, WebhookRefused } from '../../domain/events.ts';
 
 const KINDS: Record<string, EventKind> = {
   'email.delivered': 'delivered',
@@ -63,9 +63,7 @@ export function readResendWebhook(body: string, headers: ResendHeaders, secret: 
     newsletterId,
     ...(typeof recipientId === 'string' ? { recipientId } : {}),
     email: to[0].toLowerCase(),
-    occurredAt: typeof event.created_at === 'string'
-      ? event.created_at
-      : new Date(Number(timestamp) * 1000).toISOString(),
+    occurredAt: eventTime(event.created_at, () => new Date(Number(timestamp) * 1000).toISOString()),
     messageId: data.email_id,
     ...(bounce?.message ? { detail: bounce.message } : {}),
   };

@@ -83,7 +83,8 @@ export interface INewsletterServiceClient {
     rescheduleNewsletter(input: RescheduleNewsletterRequest, options?: RpcOptions): UnaryCall<RescheduleNewsletterRequest, RescheduleNewsletterResponse>;
     /**
      * ListSuppressions pages through the suppression list: addresses no newsletter is sent
-     * to (skipped, reason suppressed), put there by hard bounces, complaints or AddSuppression.
+     * to (skipped, reason suppressed), put there by hard bounces, complaints, unsubscribes
+     * through a provider's own link, or AddSuppression.
      *
      * @generated from protobuf rpc: ListSuppressions
      */
@@ -184,7 +185,8 @@ export class NewsletterServiceClient implements INewsletterServiceClient, Servic
     }
     /**
      * ListSuppressions pages through the suppression list: addresses no newsletter is sent
-     * to (skipped, reason suppressed), put there by hard bounces, complaints or AddSuppression.
+     * to (skipped, reason suppressed), put there by hard bounces, complaints, unsubscribes
+     * through a provider's own link, or AddSuppression.
      *
      * @generated from protobuf rpc: ListSuppressions
      */

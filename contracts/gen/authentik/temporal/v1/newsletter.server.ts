@@ -78,7 +78,8 @@ export interface INewsletterService<T = ServerCallContext> {
     rescheduleNewsletter(request: RescheduleNewsletterRequest, context: T): Promise<RescheduleNewsletterResponse>;
     /**
      * ListSuppressions pages through the suppression list: addresses no newsletter is sent
-     * to (skipped, reason suppressed), put there by hard bounces, complaints or AddSuppression.
+     * to (skipped, reason suppressed), put there by hard bounces, complaints, unsubscribes
+     * through a provider's own link, or AddSuppression.
      *
      * @generated from protobuf rpc: ListSuppressions
      */

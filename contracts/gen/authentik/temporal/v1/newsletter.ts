@@ -457,7 +457,7 @@ export interface Suppression {
      */
     email: string;
     /**
-     * reason: "hard_bounce", "complaint" or "manual".
+     * reason: "hard_bounce", "complaint", "unsubscribe" (through a provider's own link) or "manual".
      *
      * @generated from protobuf field: string reason = 2
      */
