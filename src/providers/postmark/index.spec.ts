@@ -55,6 +55,12 @@ describe('Postmark adapter (official SDK against the mock Postmark)', () => {
     assert.deepEqual(mock.postmark.calls().map((c) => c.path), ['/email/batch']);
   });
 
+  it('gives an email whose recipient has no id no recipient_id in its Metadata', async () => {
+    const anonymous = { ...email('a@example.com'), ids: { newsletterId: 'n1', recipientId: '' } };
+    await provider().sendBatch([anonymous], { idempotencyKey: 'nl-n1-b9-postmark' });
+    assert.equal('recipient_id' in mock.postmark.received()[0]!.tags, false);
+  });
+
   it('finds which messages an earlier request got through, by the request key in their Metadata', async () => {
     const key = 'nl-n1-b3-postmark';
     await provider().sendBatch([email('a@example.com'), email('B@example.com')], { idempotencyKey: key });

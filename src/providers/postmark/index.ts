@@ -59,7 +59,7 @@ const toMessage = (m: RenderedEmail, messageStream: string, key: string): Models
     ...(m.ids
       ? {
         [METADATA_FIELDS.newsletterId]: requestTag(m.ids.newsletterId),
-        [METADATA_FIELDS.recipientId]: requestTag(m.ids.recipientId),
+        ...(m.ids.recipientId ? { [METADATA_FIELDS.recipientId]: requestTag(m.ids.recipientId) } : {}),
       }
       : {}),
     [REQUEST_FIELD]: requestTag(key),

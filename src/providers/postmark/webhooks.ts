@@ -70,7 +70,7 @@ export function readPostmarkWebhook(body: string): DeliveryEvent | undefined {
     kind,
     ...(bounce ? { bounce } : {}),
     newsletterId,
-    ...(typeof recipientId === 'string' ? { recipientId } : {}),
+    ...(typeof recipientId === 'string' && recipientId ? { recipientId } : {}),
     email: email.toLowerCase(),
     occurredAt: eventTime(at),
     messageId,

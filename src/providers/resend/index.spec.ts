@@ -36,6 +36,12 @@ describe('Resend adapter (official SDK against the mock Resend)', () => {
     assert.deepEqual(mock.resend.calls().map((c) => c.path), ['/emails/batch']);
   });
 
+  it('tags an email whose recipient has no id with no recipient_id (not the hash of an empty id, the same for all of them)', async () => {
+    const anonymous = { ...email('a@example.com'), ids: { newsletterId: 'n1', recipientId: '' } };
+    await provider().sendBatch([anonymous], { idempotencyKey: 'key-anon' });
+    assert.deepEqual(mock.resend.received()[0]!.tags, { campaign: 'spring', newsletter_id: 'n1' });
+  });
+
   it('sends the valid messages of a batch and fails only the invalid recipient, as rejected_recipient', async () => {
     mock.resend.failAddresses('invalid', ['bad@example.com']);
     const outcomes = await provider().sendBatch(

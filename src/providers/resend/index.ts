@@ -40,7 +40,8 @@ const toPayload = (messages: RenderedEmail[]): CreateBatchOptions =>
       ...(m.ids
         ? {
           [METADATA_FIELDS.newsletterId]: tagValue(m.ids.newsletterId),
-          [METADATA_FIELDS.recipientId]: tagValue(m.ids.recipientId),
+          // A recipient without an id carries none (a hash of "" would name all of them alike).
+          ...(m.ids.recipientId ? { [METADATA_FIELDS.recipientId]: tagValue(m.ids.recipientId) } : {}),
         }
         : {}),
     }).map(([name, value]) => ({ name, value })),

@@ -61,7 +61,7 @@ export function readResendWebhook(body: string, headers: ResendHeaders, secret: 
     kind,
     ...(kind === 'bounced' ? { bounce: bounce?.type === 'Permanent' ? 'hard' : 'soft' } : {}),
     newsletterId,
-    ...(typeof recipientId === 'string' ? { recipientId } : {}),
+    ...(typeof recipientId === 'string' && recipientId ? { recipientId } : {}),
     email: to[0].toLowerCase(),
     occurredAt: eventTime(event.created_at, () => new Date(Number(timestamp) * 1000).toISOString()),
     messageId: data.email_id,
