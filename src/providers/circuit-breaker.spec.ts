@@ -1,4 +1,5 @@
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { CircuitBreaker, type CircuitState } from './circuit-breaker.ts';
 
@@ -15,6 +16,20 @@ function breaker(threshold = 3, cooldownMs = 1000) {
 }
 
 describe('CircuitBreaker', () => {
+  it('times its cooldown on a clock that never goes back: a wall clock set back does not hold it open', async () => {
+    mock.timers.enable({ apis: ['Date'], now: Date.parse('2026-11-27T12:00:00Z') });
+    try {
+      const b = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 20 });
+      b.recordFailure();
+      assert.equal(b.tryAcquire(), false);
+      mock.timers.setTime(Date.parse('2026-11-27T11:00:00Z'));
+      await sleep(40);
+      assert.equal(b.tryAcquire(), true, 'the probe goes out once the cooldown has passed');
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
   it('opens after the threshold of consecutive failures and refuses calls', () => {
     const { b, states } = breaker(3);
     b.recordFailure();

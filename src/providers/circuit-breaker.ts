@@ -26,7 +26,8 @@ export class CircuitBreaker {
 
   constructor(options: CircuitBreakerOptions) {
     this.#options = options;
-    this.#now = options.now ?? Date.now;
+    // The monotonic clock: a wall clock set back (NTP, a resumed VM) would hold the circuit open until it caught up.
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /** state is the current state, moving open to half_open once the cooldown has passed. */
@@ -63,10 +64,19 @@ export class CircuitBreaker {
       this.#set('open');
       // Move on to half_open when the cooldown ends even if no call asks by then: the state is
       // also what the circuit gauge and its alert show, which must not stay "open" for ever.
-      clearTimeout(this.#cooldown);
-      this.#cooldown = setTimeout(() => void this.state, this.#options.cooldownMs);
-      (this.#cooldown as { unref?: () => void }).unref?.();
+      this.#endCooldownIn(this.#options.cooldownMs);
     }
+  }
+
+  /** #endCooldownIn looks at the state after ms, and again while the cooldown has not quite passed (timers round). */
+  #endCooldownIn(ms: number): void {
+    clearTimeout(this.#cooldown);
+    this.#cooldown = setTimeout(() => {
+      const left = this.#options.cooldownMs - (this.#now() - this.#openedAt);
+      if (this.#state === 'open' && left > 0) this.#endCooldownIn(Math.ceil(left));
+      else void this.state;
+    }, ms);
+    (this.#cooldown as { unref?: () => void }).unref?.();
   }
 
   /** release ends a probe whose outcome says nothing about health (e.g. rate limited). */

@@ -1,4 +1,5 @@
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { shardOf, type Suppression } from '../domain/suppression.ts';
 import type { ShardChanges } from '../workflows/suppression.ts';
@@ -87,6 +88,22 @@ function clock() {
 const MAX_AGE = 1_000;
 
 describe('SuppressionCopies', () => {
+  it("measures a copy's age on a clock that never goes back: a wall clock set back does not keep an old copy fresh", async () => {
+    const shards = fakeShards();
+    mock.timers.enable({ apis: ['Date'], now: Date.parse('2026-11-27T12:00:00Z') });
+    try {
+      const copies = new SuppressionCopies(shards.read, 20);
+      assert.equal((await copies.among(['late@example.com'])).size, 0);
+      // An NTP step, or a VM resumed: the wall clock goes back an hour; then the address is listed.
+      mock.timers.setTime(Date.parse('2026-11-27T11:00:00Z'));
+      shards.add('late@example.com');
+      await sleep(50);
+      assert.deepEqual([...(await copies.among(['late@example.com'])).keys()], ['late@example.com']);
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
   it("answers from the worker's copy while it is fresh, asking the shard nothing", async () => {
     const shards = fakeShards();
     const time = clock();

@@ -34,7 +34,9 @@ export class SuppressionCopies {
   readonly #copies = new Map<number, Copy>();
   readonly #refreshing = new Map<number, { startedAt: number; done: Promise<Copy> }>();
 
-  constructor(read: ChangesReader, maxAgeMs: number, now: () => number = Date.now) {
+  // Ages are measured on the monotonic clock: with the wall clock, one set back (NTP, a resumed VM)
+  // kept every copy "fresh" until it caught up again, and changes never reached this worker's sends.
+  constructor(read: ChangesReader, maxAgeMs: number, now: () => number = () => performance.now()) {
     this.#read = read;
     this.#maxAgeMs = maxAgeMs;
     this.#now = now;
