@@ -6,8 +6,17 @@ import { z } from 'zod';
 
 const emailSchema = z.email();
 
-/** isEmailAddress says whether value is a syntactically valid address (no display name). */
+/** MAX_ADDRESS and MAX_LOCAL_PART are SMTP's limits (RFC 5321 4.5.3.1; 254 with the path's brackets). */
+const MAX_ADDRESS = 254;
+const MAX_LOCAL_PART = 64;
+
+/**
+ * isEmailAddress says whether value is a syntactically valid address (no display name) that
+ * SMTP can carry: a longer one is refused by every mail server, and on the suppression list
+ * it would only take room from real ones.
+ */
 export function isEmailAddress(value: string): boolean {
+  if (value.length > MAX_ADDRESS || value.indexOf('@') > MAX_LOCAL_PART) return false;
   return emailSchema.safeParse(value).success;
 }
 

@@ -1,0 +1,17 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { isEmailAddress, isMailbox } from './addresses.ts';
+
+describe('isEmailAddress', () => {
+  it('refuses an address longer than SMTP carries: 254 characters in all, 64 before the @', () => {
+    const domain = `${'d'.repeat(60)}.example.com`;
+    const longest = `${'l'.repeat(64)}@${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(57)}.com`;
+    assert.equal(longest.length, 254);
+    assert.equal(isEmailAddress(longest), true);
+    assert.equal(isEmailAddress(`x${longest}`), false, '255 characters');
+    assert.equal(isEmailAddress(`${'l'.repeat(64)}@${domain}`), true);
+    assert.equal(isEmailAddress(`${'l'.repeat(65)}@${domain}`), false, 'a local part of 65');
+    assert.equal(isEmailAddress(`${'l'.repeat(5_000)}@example.com`), false);
+    assert.equal(isMailbox(`News <${'l'.repeat(65)}@example.com>`), false);
+  });
+});
