@@ -705,4 +705,32 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
     assert.deepEqual([outcome.sent, outcome.skipped], [2, 1]);
     assert.deepEqual(mock.postmark.received().map((e) => e.to[0]).sort(), ['u0@example.com', 'u2@example.com']);
   });
+
+  it("checks a request in doubt against the list as it stands, not its worker's copy, which may be older than the first attempt's", async () => {
+    mock.postmark.reset();
+    const postmark = (timeoutMs: number) =>
+      createPostmarkProvider({ apiKey: 'pm', baseUrl: mock.postmarkUrl, messageStream: 'broadcast', timeoutMs });
+    // Worker A's copy lists u1: the first attempt leaves u1 out and times out although Postmark took the other two.
+    mock.postmark.setLatency(1_500);
+    await failure(
+      new MockActivityEnvironment({ attempt: 1 }).run(
+        activities(postmark(1_000), { source: sourceOf(people(3)), suppressions: listing('u1@example.com') }).sendBatch,
+        input(3, { provider: 'postmark' }),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    // Worker B's copy is older (SUPPRESSION_MAX_AGE_MS above the retry's wait): only the list itself has u1.
+    const listed = listing('u1@example.com')();
+    const staleCopy = () => ({
+      among: (asked: string[], options?: { fresh?: boolean }) =>
+        options?.fresh ? listed.among(asked) : Promise.resolve(new Map()),
+    });
+    mock.postmark.setLatency(0);
+    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2 }).run(
+      activities(postmark(5_000), { source: sourceOf(people(3)), suppressions: staleCopy }).sendBatch,
+      input(3, { provider: 'postmark' }),
+    );
+    assert.deepEqual([outcome.sent, outcome.skipped], [2, 1]);
+    assert.deepEqual(mock.postmark.received().map((e) => e.to[0]).sort(), ['u0@example.com', 'u2@example.com']);
+  });
 });

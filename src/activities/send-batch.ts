@@ -55,9 +55,10 @@ export interface DeliveryDeps {
   metrics?: DeliveryMetrics;
 }
 
-/** SuppressionChecker answers which of some addresses are on the suppression list (src/suppression/list.ts). */
+/** SuppressionChecker answers which of some addresses are on the suppression list (src/suppression/copies.ts). */
 export interface SuppressionChecker {
-  among(emails: string[]): Promise<Map<string, Suppression>>;
+  /** among answers from the worker's copy of the list, or with `fresh` from the list as it stands now. */
+  among(emails: string[], options?: { fresh?: boolean }): Promise<Map<string, Suppression>>;
 }
 
 /** HEARTBEAT_EVERY_MS is well under the workflow's heartbeat timeout for sendBatch (20 s). */
@@ -319,9 +320,12 @@ async function send(
   // Suppressed addresses are skipped, through every provider, on every attempt: a request in
   // doubt leaves out what its first attempt left out (the list only lost an address if someone
   // removed it meanwhile), so it goes again with the same body; a retry that skipped the check
-  // would mail them, or report them sent when the provider answers that the key was used.
+  // would mail them, or report them sent when the provider answers that the key was used. It asks
+  // the list itself, not its worker's copy: that may be older than the copy the first attempt
+  // checked (another worker's, with SUPPRESSION_MAX_AGE_MS above the wait between attempts).
   if (deps.suppressions && valid.length > 0) {
-    const listed = await deps.suppressions().among(valid.map((m) => m.recipient.email)).catch((err) => {
+    const emails = valid.map((m) => m.recipient.email);
+    const listed = await deps.suppressions().among(emails, { fresh: inDoubt }).catch((err) => {
       // Nothing was sent by this attempt: the next one is in doubt only if this one was.
       if (!inDoubt) heartbeat({ phase: 'unsent', attempt: activityInfo().attempt } satisfies Progress);
       throw err;

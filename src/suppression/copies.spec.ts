@@ -118,6 +118,17 @@ describe('SuppressionCopies', () => {
     assert.equal(shards.reads.length, asked, 'no query within half the maximum age');
   });
 
+  it('answers a fresh check from the list as it stands, even while the copy is within its maximum age', async () => {
+    const shards = fakeShards();
+    const time = clock();
+    const copies = new SuppressionCopies(shards.read, MAX_AGE, time.now);
+    assert.equal((await copies.among(['new@example.com'])).size, 0);
+    shards.add('new@example.com');
+    assert.equal((await copies.among(['new@example.com'])).size, 0, 'the copy is fresh enough for a send');
+    assert.deepEqual([...(await copies.among(['new@example.com'], { fresh: true })).keys()], ['new@example.com']);
+    assert.equal((await copies.among(['new@example.com'])).size, 1, 'and the copy is up to date since');
+  });
+
   it('refreshes a copy past half its maximum age in the background: sends go on with the copy meanwhile', async () => {
     const shards = fakeShards();
     const time = clock();

@@ -42,11 +42,16 @@ export class SuppressionCopies {
     this.#now = now;
   }
 
-  /** among answers the entries of those addresses that are on the list, by normalized address. */
-  async among(emails: string[]): Promise<Map<string, Suppression>> {
+  /**
+   * among answers the entries of those addresses that are on the list, by normalized address:
+   * from copies no older than maxAgeMs, or with `fresh` from copies brought up to date now.
+   */
+  async among(emails: string[], options: { fresh?: boolean } = {}): Promise<Map<string, Suppression>> {
     const found = new Map<string, Suppression>();
     await Promise.all([...byShard([...new Set(emails.map(normalizeAddress))], (e) => e)].map(async ([shard, group]) => {
-      const copy = await this.#current(shard);
+      const copy = options.fresh
+        ? await this.#startRefresh(shard, this.#copies.get(shard), this.#now())
+        : await this.#current(shard);
       for (const email of group) {
         const entry = copy.entries.get(email);
         if (entry) found.set(email, entry);
