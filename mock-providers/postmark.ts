@@ -249,8 +249,8 @@ const MAX_SEARCH_WINDOW = 10_000;
 /**
  * searchOutbound answers `GET /messages/outbound` like Postmark: `count` (1–500) and `offset`
  * required, filters `recipient`, `tag`, `messagestream` and `metadata_<key>=<value>`; every
- * accepted message is reported `Sent`. Accepted messages are searchable at once (Postmark
- * indexes within seconds: a caller must not rely on that).
+ * accepted message is reported `Sent`. Accepted messages are searchable at once, or after the
+ * state's search delay (`setSearchDelay`: Postmark indexes within seconds).
  */
 function searchOutbound(state: ProviderState, query: URLSearchParams): HttpAnswer {
   const count = Number(query.get('count'));
@@ -261,10 +261,12 @@ function searchOutbound(state: ProviderState, query: URLSearchParams): HttpAnswe
   if (!Number.isInteger(offset) || offset < 0 || offset + count > MAX_SEARCH_WINDOW) {
     return error(422, 300, `The 'offset' parameter is required; count + offset must be at most ${MAX_SEARCH_WINDOW}.`);
   }
-  const recipient = query.get('recipient')?.toLowerCase();
-  const tag = query.get('tag');
-  const stream = query.get('messagestream');
-  const metadata = [...query.entries()].filter(([key]) => key.startsWith('metadata_'))
+  // Parameter names in any case, as Postmark reads them (the SDK sends `messageStream`).
+  const byName = new Map([...query.entries()].map(([key, value]) => [key.toLowerCase(), value]));
+  const recipient = byName.get('recipient')?.toLowerCase();
+  const tag = byName.get('tag') ?? null;
+  const stream = byName.get('messagestream') ?? null;
+  const metadata = [...query.entries()].filter(([key]) => key.toLowerCase().startsWith('metadata_'))
     .map(([key, value]) => [key.slice('metadata_'.length), value] as const);
   const found = state.findEmails((email) =>
     (recipient === undefined || email.to.some((to) => to.toLowerCase().includes(recipient))) &&

@@ -141,6 +141,7 @@ export class ProviderState implements MockProviderControl {
   #idempotency = new Map<string, IdempotencyEntry>();
   #keepBodies: boolean;
   #webhook: WebhookTarget | undefined;
+  #searchDelayMs = 0;
 
   constructor(provider: MockProviderName, now: () => number = Date.now, options: { keepBodies?: boolean } = {}) {
     this.provider = provider;
@@ -153,9 +154,19 @@ export class ProviderState implements MockProviderControl {
     return structuredClone(this.#emails);
   }
 
-  /** findEmails lists the accepted emails a search matches, oldest first (Postmark's outbound message search). */
+  /**
+   * findEmails lists the accepted emails a search matches, oldest first (Postmark's outbound
+   * message search), leaving out those accepted within the search delay (not indexed yet).
+   */
   findEmails(match: (email: ReceivedEmail) => boolean): ReceivedEmail[] {
-    return this.#emails.filter(match).map((email) => structuredClone(email));
+    const indexedBefore = this.#now() - this.#searchDelayMs;
+    return this.#emails.filter((email) => Date.parse(email.receivedAt) <= indexedBefore && match(email))
+      .map((email) => structuredClone(email));
+  }
+
+  /** setSearchDelay makes an accepted email searchable only ms after it was accepted, as Postmark indexes. */
+  setSearchDelay(ms: number): void {
+    this.#searchDelayMs = parseLatency(ms);
   }
 
   calls(): CallRecord[] {
@@ -240,6 +251,7 @@ export class ProviderState implements MockProviderControl {
     this.#calls = [];
     this.#faults = [];
     this.#latencyMs = 0;
+    this.#searchDelayMs = 0;
     this.#addresses.clear();
     this.#rateLimit = null;
     this.#webhook = undefined;

@@ -105,6 +105,8 @@ export interface MockProviderControl {
   injectFault(fault: Fault): void;
   clearFaults(): void;
   /** setLatency delays every send response by ms. */
+  /** setSearchDelay makes accepted emails searchable only ms after they were accepted (Postmark's indexing). */
+  setSearchDelay(ms: number): void;
   setLatency(ms: number): void;
   /** failAddresses marks addresses (case-insensitive, bare address) as inactive or invalid; calls add up. */
   failAddresses(kind: 'inactive' | 'invalid', emails: string[]): void;

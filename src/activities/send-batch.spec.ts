@@ -681,6 +681,40 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
     assert.equal(new Set(received).size, 5);
   });
 
+  it("waits out Postmark's search indexing before resolving a request in doubt, so nobody is mailed twice", async () => {
+    mock.postmark.reset();
+    // Postmark finds a message by search only some time after accepting it.
+    mock.postmark.setSearchDelay(1_000);
+    const postmark = createPostmarkProvider({
+      apiKey: 'pm',
+      baseUrl: mock.postmarkUrl,
+      messageStream: 'broadcast',
+      timeoutMs: 1_000,
+      searchDelayMs: 2_000,
+    });
+    // The request times out at 1 s; Postmark accepts it at 1.5 s, and finds it by search from 2.5 s.
+    mock.postmark.setLatency(1_500);
+    const first = await failure(
+      new MockActivityEnvironment({ attempt: 1 }).run(
+        activities(postmark, { source: sourceOf(people(3)) }).sendBatch,
+        input(3, { provider: 'postmark' }),
+      ),
+    );
+    const wait = Number(first.nextRetryDelay);
+    assert.ok(
+      wait >= 2_000,
+      `the retry waits for the search to see the request (next retry in ${first.nextRetryDelay} ms)`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    mock.postmark.setLatency(0);
+    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2 }).run(
+      activities(postmark, { source: sourceOf(people(3)) }).sendBatch,
+      input(3, { provider: 'postmark' }),
+    );
+    assert.deepEqual([outcome.sent, outcome.failed], [3, 0]);
+    assert.equal(mock.postmark.received().length, 3, 'nobody twice');
+  });
+
   it('never mails an address on the suppression list when it resolves a request in doubt', async () => {
     mock.postmark.reset();
     const postmark = (timeoutMs: number) =>

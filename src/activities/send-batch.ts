@@ -480,7 +480,10 @@ async function send(
         });
       }
       case 'retry': {
-        const delayMs = withJitter(decision.delayMs);
+        // A provider that learns what a request in doubt got through by searching needs the
+        // search to see it: the retry waits out the provider's indexing delay first.
+        const indexing = err.failureClass === 'unknown_outcome' && provider.findAccepted ? provider.searchDelayMs : 0;
+        const delayMs = indexing ? Math.max(withJitter(decision.delayMs) ?? 0, indexing) : withJitter(decision.delayMs);
         if (err.failureClass === 'rate_limited') deps.metrics?.rateLimitWait(name, delayMs ?? 0);
         log.info(
           { failure_class: err.failureClass, retry_after_ms: delayMs },

@@ -37,6 +37,8 @@ export interface EmailProvider {
    * message id or undefined, in order. A retry of a request in doubt sends only the rest.
    */
   findAccepted?(messages: RenderedEmail[], options: SendOptions): Promise<Array<string | undefined>>;
+  /** searchDelayMs is how long after a call findAccepted can see what it accepted (the provider's indexing). */
+  readonly searchDelayMs?: number;
 }
 
 /** ProviderError is thrown when a provider call as a whole failed; failureClass says what to do about it. */

@@ -6,8 +6,8 @@
  * Postmark has no idempotency keys. Every message carries the request's key in its
  * Metadata (`nl_request`), so a retry of a request in doubt first asks Postmark's outbound
  * message search which recipients it already accepted (`findAccepted`) and sends only the
- * rest. What remains is Postmark's indexing delay: a message accepted moments before the
- * search may not be found yet (README, "Guarantees").
+ * rest, once Postmark's indexing delay (`searchDelayMs`) has passed since the call in doubt
+ * failed: a message accepted moments before the search might not be found yet (README, "Guarantees").
  */
 import { Errors, type Models, ServerClient } from 'postmark';
 import { METADATA_FIELDS } from '../../domain/events.ts';
@@ -22,7 +22,12 @@ export interface PostmarkOptions {
   baseUrl: string;
   messageStream: string;
   timeoutMs: number;
+  /** searchDelayMs is how long Postmark may take to find an accepted message by search (default 10 s). */
+  searchDelayMs?: number;
 }
+
+/** POSTMARK_SEARCH_DELAY_MS allows for Postmark's indexing: its search finds a message "within seconds". */
+export const POSTMARK_SEARCH_DELAY_MS = 10_000;
 
 /** POSTMARK_MAX_BATCH is Postmark's limit of messages per /email/batch call. */
 export const POSTMARK_MAX_BATCH = 500;
@@ -78,6 +83,7 @@ export function createPostmarkProvider(options: PostmarkOptions): EmailProvider 
   return {
     name: 'postmark',
     maxBatchSize: POSTMARK_MAX_BATCH,
+    searchDelayMs: options.searchDelayMs ?? POSTMARK_SEARCH_DELAY_MS,
     async sendBatch(messages: RenderedEmail[], { idempotencyKey, signal }: SendOptions): Promise<MessageOutcome[]> {
       // The SDK takes no AbortSignal: a cancelled caller stops waiting (the SDK's own timeout ends the call).
       const responses = await call(
