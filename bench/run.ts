@@ -28,7 +28,7 @@ import {
   WORKER_MEMORY,
 } from './lib/settings.ts';
 import { startMock, startTemporal } from './lib/stack.ts';
-import { runDirect, runFloorAndPerEmail, runOneMillion, runOurs, runRateLimited } from './scenarios.ts';
+import { runDirect, runFloorAndPerEmail, runOneMillion, runOurs, runRateLimited, runWebhooks } from './scenarios.ts';
 import { buildReport } from './table.ts';
 
 const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
@@ -52,12 +52,13 @@ async function main(): Promise<void> {
   };
   try {
     if (wanted('direct')) await group('direct', () => runDirect(ctx));
-    if (wanted('ours') || wanted('floor') || wanted('per-email') || wanted('rate-limited')) {
+    if (wanted('ours') || wanted('floor') || wanted('per-email') || wanted('rate-limited') || wanted('webhooks')) {
       ctx.temporal = await startTemporal('temporal');
       try {
         if (wanted('ours')) await group('ours', () => runOurs(ctx));
         if (wanted('floor') || wanted('per-email')) await group('floor', () => runFloorAndPerEmail(ctx));
         if (wanted('rate-limited')) await group('rate-limited', () => runRateLimited(ctx));
+        if (wanted('webhooks')) await group('webhooks', () => runWebhooks(ctx));
       } finally {
         await ctx.temporal.close();
       }

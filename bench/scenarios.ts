@@ -2,9 +2,13 @@
  * The scenarios, each a function that starts what it needs, measures into M and stops
  * what it started. See bench/README.md for what each one measures.
  */
+import { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { type DeliveryEvent, eventsWorkflowIdFor } from '../src/domain/events.ts';
 import { workflowIdFor } from '../src/domain/types.ts';
+import { engagementQuery } from '../src/workflows/events.ts';
+import { freePort } from '../test/support/ports.ts';
 import { recipients } from '../test/support/fixtures.ts';
 import { historyStats } from '../test/support/history.ts';
 import {
@@ -20,6 +24,7 @@ import {
   sampleMemory,
   sendNewsletter,
   terminate,
+  until,
   useSuppressionList,
   warmUp,
 } from './lib/measure.ts';
@@ -40,11 +45,13 @@ import {
   N_LARGE,
   N_RATE,
   N_SMALL,
+  N_WEBHOOKS,
   type Outcome,
   PER_EMAIL_N,
   RATE,
   serviceEnv,
   wanted,
+  WEBHOOK_CONCURRENCY,
 } from './lib/settings.ts';
 import { startFloorWorker, startService } from './lib/stack.ts';
 
@@ -329,5 +336,105 @@ export async function runOneMillion(ctx: Context): Promise<void> {
         })),
       };
     });
+  }
+}
+
+/**
+ * runWebhooks: N_WEBHOOKS Postmark Delivery webhooks about one newsletter, WEBHOOK_CONCURRENCY at
+ * once, through the bridge's endpoint (verified, then handed to the newsletter's events workflow
+ * with the others that arrive meanwhile); against the same events signalled one per call straight
+ * from a Temporal client (what one signal per webhook costs at best: no HTTP, no bridge).
+ */
+export async function runWebhooks(ctx: Context): Promise<void> {
+  const user = 'bench-hooks';
+  const password = `pw-${randomUUID()}`;
+  const webhookPort = await freePort('127.0.0.1');
+  const service = await startService({
+    name: 'hooks',
+    temporal: ctx.temporal!,
+    mock: ctx.mock,
+    backendUrl: ctx.backend.url,
+    workers: 1,
+    env: {
+      ...serviceEnv('bench-hooks'),
+      WEBHOOK_PORT: String(webhookPort),
+      POSTMARK_WEBHOOK_USER: user,
+      POSTMARK_WEBHOOK_PASSWORD: password,
+    },
+  });
+  const events = (newsletterId: string) =>
+    Array.from({ length: N_WEBHOOKS }, (_, i): DeliveryEvent => ({
+      eventId: `postmark:Delivery:${newsletterId}-${i}:2026-11-27T00:00:00Z`,
+      provider: 'postmark',
+      kind: 'delivered',
+      newsletterId,
+      recipientId: `r-${i}`,
+      email: `w${i}@example.com`,
+      occurredAt: '2026-11-27T00:00:00Z',
+      messageId: `${newsletterId}-${i}`,
+    }));
+  /** handOff runs send over every item, WEBHOOK_CONCURRENCY at once; then waits until the newsletter counted all. */
+  const handOff = async <T>(
+    newsletterId: string,
+    items: T[],
+    send: (item: T) => Promise<number>,
+    signal: AbortSignal,
+  ) => {
+    const started = performance.now();
+    const statuses: Record<string, number> = {};
+    let next = 0;
+    await Promise.all(Array.from({ length: WEBHOOK_CONCURRENCY }, async () => {
+      while (next < items.length && !signal.aborted) {
+        const status = await send(items[next++]!);
+        statuses[status] = (statuses[status] ?? 0) + 1;
+      }
+    }));
+    const handedMs = performance.now() - started;
+    const handle = ctx.temporal!.client.workflow.getHandle(eventsWorkflowIdFor(newsletterId));
+    await until(signal, 50, async () => (await handle.query(engagementQuery)).delivered >= items.length || undefined);
+    return { n: items.length, at: WEBHOOK_CONCURRENCY, handedMs, countedMs: performance.now() - started, statuses };
+  };
+  try {
+    const url = `http://127.0.0.1:${webhookPort}/webhooks/postmark`;
+    const authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    M.webhooks.bridge = await bounded(
+      `webhooks: ${kN(N_WEBHOOKS)} through the bridge`,
+      300_000,
+      (signal) =>
+        handOff('hooks-bridge', events('hooks-bridge'), async (event) => {
+          const response = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization },
+            body: JSON.stringify({
+              RecordType: 'Delivery',
+              MessageID: event.messageId,
+              Recipient: event.email,
+              DeliveredAt: event.occurredAt,
+              MessageStream: 'broadcast',
+              Metadata: { newsletter_id: event.newsletterId, recipient_id: event.recipientId },
+            }),
+            signal,
+          });
+          await response.arrayBuffer();
+          return response.status;
+        }, signal),
+    );
+    M.webhooks.oneSignalEach = await bounded(
+      `webhooks: ${kN(N_WEBHOOKS)} one signal each`,
+      300_000,
+      (signal) =>
+        handOff('hooks-direct', events('hooks-direct'), async (event) => {
+          await ctx.temporal!.client.workflow.signalWithStart('newsletterEventsWorkflow', {
+            workflowId: eventsWorkflowIdFor(event.newsletterId),
+            taskQueue: 'bench-hooks',
+            args: [{ newsletterId: event.newsletterId }],
+            signal: 'deliveryEvents',
+            signalArgs: [[event]],
+          });
+          return 200;
+        }, signal),
+    );
+  } finally {
+    await service.stop();
   }
 }

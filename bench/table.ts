@@ -15,12 +15,15 @@ import {
   N_LARGE,
   N_RATE,
   N_SMALL,
+  N_WEBHOOKS,
   type NewsletterRun,
   type OneMillionRun,
   type Outcome,
   PER_EMAIL_N,
   RATE,
   wanted,
+  WEBHOOK_CONCURRENCY,
+  type WebhookRun,
 } from './lib/settings.ts';
 
 const seconds = (ms: number) => ms / 1000;
@@ -265,6 +268,21 @@ export function buildReport(report: Report): void {
       target: { op: '<', value: 0.1 },
     });
     report.add(label, 'every email accepted exactly once', onceAll([r]), { target: { op: 'true' } });
+  }
+
+  if (wanted('webhooks')) {
+    const { bridge, oneSignalEach } = M.webhooks;
+    const label = `webhooks (N=${kN(N_WEBHOOKS)} about one newsletter, ${WEBHOOK_CONCURRENCY} at once)`;
+    const rate = (r: WebhookRun) => r.n / seconds(r.countedMs);
+    report.add(label, 'through the bridge: counted per second', shown(bridge, rate), { digits: 0 });
+    report.add(label, 'one signal each, from a client: counted per second', shown(oneSignalEach, rate), {
+      digits: 0,
+    });
+    report.add(
+      label,
+      'bridge ÷ one signal each',
+      valueOf(bridge) && valueOf(oneSignalEach) ? rate(valueOf(bridge)!) / rate(valueOf(oneSignalEach)!) : null,
+    );
   }
 
   if (wanted('1m')) {

@@ -6,7 +6,7 @@ import type { FanOutResult } from '../floor-workflow.ts';
 import type { Breakdown } from './breakdown.ts';
 import type { watch } from './procs.ts';
 
-export const SCENARIOS = ['direct', 'ours', 'floor', 'per-email', 'rate-limited', '1m'] as const;
+export const SCENARIOS = ['direct', 'ours', 'floor', 'per-email', 'rate-limited', 'webhooks', '1m'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 export const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean)
   .map((s) => s === 'fairness' ? '1m' : s);
@@ -39,6 +39,9 @@ export const CONCURRENCY_1M = Number(process.env.BENCH_1M_CONCURRENCY ?? 8);
 export const N_RATE = scaled(30_000);
 export const RATE = 10;
 export const N_FAIR = 500;
+/** N_WEBHOOKS provider webhooks about one newsletter, WEBHOOK_CONCURRENCY of them at once. */
+export const N_WEBHOOKS = scaled(5_000);
+export const WEBHOOK_CONCURRENCY = 64;
 
 export const serviceEnv = (taskQueue: string, concurrency = IN_FLIGHT, requestsPerSecond = 10_000) => ({
   ...memoryEnv,
@@ -105,6 +108,16 @@ export interface OneMillionRun extends NewsletterRun {
   runs?: Array<{ runId: string; events: number; bytes: number; largestTaskBytes: number }>;
 }
 
+/** WebhookRun is n events about one newsletter handed to Temporal, `at` at once, until all were counted. */
+export interface WebhookRun {
+  n: number;
+  at: number;
+  /** handedMs is until the last hand-off answered; countedMs until the events workflow counted all n. */
+  handedMs: number;
+  countedMs: number;
+  statuses?: Record<string, number>;
+}
+
 /** M holds every measurement, keyed by scenario and run; results.json gets it whole. */
 export const M = {
   direct: {} as Record<string, Outcome<Delivery & { n: number; elapsedMs: number; errors: number }>>,
@@ -125,6 +138,8 @@ export const M = {
     >
     | undefined,
   oneMillion: undefined as Outcome<OneMillionRun> | undefined,
+  /** webhooks: through the bridge's endpoint, and one signal per event straight from a client. */
+  webhooks: {} as Record<'bridge' | 'oneSignalEach', Outcome<WebhookRun>>,
   fairness: { alone: undefined as Outcome<number> | undefined, during: undefined as Outcome<number> | undefined },
   /** idleRssMb is each long-lived process's resident memory once started, before any work. */
   idleRssMb: {} as Record<string, number>,

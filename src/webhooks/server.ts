@@ -5,8 +5,9 @@
  *
  * A request that does not verify gets 401, a malformed one 400, and neither changes
  * anything. A verified event about one of our emails is signalled (with start) to its
- * newsletter's events workflow and acknowledged (200) only once Temporal has it: a crash
- * before that makes the provider deliver it again, and the workflow counts it once.
+ * newsletter's events workflow — with the others about that newsletter that arrive meanwhile
+ * (group-signals.ts) — and acknowledged (200) only once Temporal has it: a crash before that
+ * makes the provider deliver it again, and the workflow counts it once.
  * Events about other emails are acknowledged and dropped.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -22,11 +23,14 @@ import { SuppressionList } from '../suppression/list.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import { sameSecret } from '../bridge/auth.ts';
 import { deliveryEventsSignal, newsletterEventsWorkflow } from '../workflows/events.ts';
+import { GroupedSignals } from './group-signals.ts';
 
 /** MAX_WEBHOOK_BYTES bounds one webhook body (providers send a few KB). */
 const MAX_WEBHOOK_BYTES = 1024 * 1024;
-/** TEMPORAL_WAIT_MS bounds the hand-off to Temporal; beyond it the provider is told to retry (503). */
+/** TEMPORAL_WAIT_MS bounds each call to Temporal of a hand-off; beyond it the provider is told to retry (503). */
 const TEMPORAL_WAIT_MS = 10_000;
+/** EVENTS_PER_SIGNAL bounds the events one signal carries (a few hundred bytes each). */
+const EVENTS_PER_SIGNAL = 200;
 
 /** WebhookServer is the running endpoint. */
 export interface WebhookServer {
@@ -109,24 +113,33 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
   };
 
   const suppressions = new SuppressionList(client, config.temporal.taskQueue);
+  // A newsletter's events that arrive together go to its events workflow in one signal.
+  const signals = new GroupedSignals<DeliveryEvent>(
+    (newsletterId, events) =>
+      client.withDeadline(Date.now() + TEMPORAL_WAIT_MS, async () => {
+        await client.workflow.signalWithStart(newsletterEventsWorkflow, {
+          workflowId: eventsWorkflowIdFor(newsletterId),
+          taskQueue: config.temporal.taskQueue,
+          args: [{ newsletterId }],
+          signal: deliveryEventsSignal,
+          signalArgs: [events],
+        });
+      }),
+    EVENTS_PER_SIGNAL,
+  );
   /**
    * handOff signals the event to its newsletter's events workflow, starting it if need be,
-   * and puts a hard-bounced or complaining address on the suppression list.
+   * and puts a hard-bounced, complaining or unsubscribed address on the suppression list.
    */
-  const handOff = (event: DeliveryEvent) =>
-    client.withDeadline(Date.now() + TEMPORAL_WAIT_MS, async () => {
-      const suppression = suppressionFor(event);
-      await Promise.all([
-        client.workflow.signalWithStart(newsletterEventsWorkflow, {
-          workflowId: eventsWorkflowIdFor(event.newsletterId),
-          taskQueue: config.temporal.taskQueue,
-          args: [{ newsletterId: event.newsletterId }],
-          signal: deliveryEventsSignal,
-          signalArgs: [[event]],
-        }),
-        suppression ? suppressions.add([suppression]) : undefined,
-      ]);
-    });
+  const handOff = async (event: DeliveryEvent) => {
+    const suppression = suppressionFor(event);
+    await Promise.all([
+      signals.add(event.newsletterId, event),
+      suppression
+        ? client.withDeadline(Date.now() + TEMPORAL_WAIT_MS, () => suppressions.add([suppression]))
+        : undefined,
+    ]);
+  };
 
   let closing = false;
   const server: Server = createServer(async (req, res) => {
@@ -176,12 +189,13 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
   logger.info({ port }, 'webhook endpoints: /webhooks/resend /webhooks/postmark');
   return {
     port,
-    // Requests in flight finish their hand-off (bounded by TEMPORAL_WAIT_MS) and get their
-    // answer, so the provider does not send again what Temporal took; idle connections go at once.
+    // Requests in flight finish their hand-off (the signal in flight, then their own: each
+    // bounded by TEMPORAL_WAIT_MS) and get their answer, so the provider does not send again
+    // what Temporal took; idle connections go at once.
     close: () =>
       new Promise<void>((resolve) => {
         closing = true;
-        const force = setTimeout(() => server.closeAllConnections(), TEMPORAL_WAIT_MS + 1_000);
+        const force = setTimeout(() => server.closeAllConnections(), 2 * TEMPORAL_WAIT_MS + 1_000);
         server.close(() => {
           clearTimeout(force);
           resolve();

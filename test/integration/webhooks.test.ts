@@ -310,6 +310,29 @@ describe('provider webhooks through Postmark', { timeout: 120_000 }, () => {
     assert.deepEqual(['wpb-0', 'wpb-1', 'wpb-2'].map((p) => sentTo(`${p}@example.com`)), [1, 2, 1]);
   });
 
+  it('hands the webhooks about one newsletter that arrive together to its events workflow in a few signals, each counted once', async () => {
+    const id = await sendAndFinish(stack, 'wpg', 200);
+    const url = `http://127.0.0.1:${stack.webhooks.port}/webhooks/postmark`;
+    const authorization = `Basic ${Buffer.from(`${POSTMARK.user}:${POSTMARK.password}`).toString('base64')}`;
+    const emails = stack.mock.postmark.received().filter((e) => e.to[0]!.startsWith('wpg-'));
+    assert.equal(emails.length, 200);
+    const answers = await Promise.all(emails.map(async (email) => {
+      const delivery = postmarkWebhook(email, 'delivered');
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { ...delivery.headers, authorization },
+        body: delivery.body,
+      });
+      await response.arrayBuffer();
+      return response.status;
+    }));
+    assert.deepEqual(new Set(answers), new Set([200]));
+    assert.equal((await status(stack, id)).delivered, 200);
+    const history = await stack.env.client.workflow.getHandle(eventsWorkflowIdFor(id)).fetchHistory();
+    const signals = history.events!.filter((e) => e.workflowExecutionSignaledEventAttributes).length;
+    assert.ok(signals <= 50, `${signals} signals for 200 webhooks`);
+  });
+
   it("takes an unsubscribe through Postmark's own link to the backend and the suppression list: a later newsletter failed over to Resend skips the address too", async () => {
     const id = await sendAndFinish(stack, 'wpu', 2);
     assert.deepEqual(await stack.mock.postmark.emitEvents('unsubscribed', ['wpu-1@example.com']), [200]);
