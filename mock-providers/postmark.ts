@@ -74,6 +74,12 @@ export function inactiveMessage(addresses: string[]): string {
     'Inactive recipients are ones that have generated a hard bounce, a spam complaint, or a manual suppression.';
 }
 
+/** Postmark's limits on Metadata (10 fields, names of 20 characters, values of 80) and on a message's Tag. */
+const METADATA_FIELDS_MAX = 10;
+const METADATA_NAME_MAX = 20;
+const METADATA_VALUE_MAX = 80;
+const TAG_MAX = 1000;
+
 function checkMessage(state: ProviderState, input: unknown): Checked {
   if (!isObject(input)) {
     return { ok: false, code: 300, message: 'Invalid email request: each message must be a JSON object.' };
@@ -144,18 +150,27 @@ function checkMessage(state: ProviderState, input: unknown): Checked {
   if (present(input['Metadata'])) {
     const raw = input['Metadata'];
     if (!isObject(raw)) return { ok: false, code: 300, message: "Invalid 'Metadata' value: expected an object." };
+    if (Object.keys(raw).length > METADATA_FIELDS_MAX) {
+      return { ok: false, code: 300, message: `Metadata can have at most ${METADATA_FIELDS_MAX} fields.` };
+    }
     for (const [key, value] of Object.entries(raw)) {
       if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
         return { ok: false, code: 300, message: `Invalid 'Metadata' value for '${key}'.` };
+      }
+      if (key.length > METADATA_NAME_MAX || String(value).length > METADATA_VALUE_MAX) {
+        return {
+          ok: false,
+          code: 300,
+          message:
+            `Metadata field names are at most ${METADATA_NAME_MAX} characters and values at most ${METADATA_VALUE_MAX} ('${key}').`,
+        };
       }
       tags[key] = String(value);
     }
   }
   const tag = input['Tag'];
-  if (present(tag)) {
-    if (typeof tag !== 'string') return { ok: false, code: 300, message: "Invalid 'Tag' value." };
-    // ReceivedEmail has no Tag field; keep it visible without overwriting Metadata.
-    if (!('tag' in tags)) tags['tag'] = tag;
+  if (present(tag) && (typeof tag !== 'string' || tag.length > TAG_MAX)) {
+    return { ok: false, code: 300, message: `Invalid 'Tag' value: a text of at most ${TAG_MAX} characters.` };
   }
   const stream = input['MessageStream'] ?? 'outbound';
   if (typeof stream !== 'string' || !POSTMARK_STREAMS.includes(stream)) {
@@ -177,6 +192,7 @@ function checkMessage(state: ProviderState, input: unknown): Checked {
       ...(typeof replyTo === 'string' && replyTo.trim() !== '' ? { replyTo: replyTo.trim() } : {}),
       headers,
       tags,
+      ...(typeof tag === 'string' && tag !== '' ? { tag } : {}),
       messageStream: stream,
     },
   };
@@ -270,7 +286,7 @@ function searchOutbound(state: ProviderState, query: URLSearchParams): HttpAnswe
     .map(([key, value]) => [key.slice('metadata_'.length), value] as const);
   const found = state.findEmails((email) =>
     (recipient === undefined || email.to.some((to) => to.toLowerCase().includes(recipient))) &&
-    (tag === null || email.tags['tag'] === tag) &&
+    (tag === null || email.tag === tag) &&
     (stream === null || email.messageStream === stream) &&
     metadata.every(([key, value]) => email.tags[key] === value)
   );
@@ -279,7 +295,7 @@ function searchOutbound(state: ProviderState, query: URLSearchParams): HttpAnswe
     body: {
       TotalCount: found.length,
       Messages: found.slice(offset, offset + count).map((email) => ({
-        Tag: email.tags['tag'] ?? '',
+        Tag: email.tag ?? '',
         MessageID: email.messageId,
         MessageStream: email.messageStream,
         To: email.to.map((to) => ({ Email: to, Name: null })),

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Errors, ServerClient } from 'postmark';
 import { Resend } from 'resend';
 import { MockProvidersClient } from './client.ts';
+import { postmarkWebhook } from './webhooks.ts';
 import { startMockProviders } from './server.ts';
 import type { MockProviders } from './server.ts';
 
@@ -291,10 +292,32 @@ describe('Postmark mock', () => {
       text: 'Hi',
       replyTo: 'reply@example.com',
       headers: { 'X-Newsletter': 'nl-1' },
-      tags: { newsletter_id: 'nl-1', tag: 'newsletter' },
+      tags: { newsletter_id: 'nl-1' },
+      tag: 'newsletter',
       messageStream: 'broadcast',
       receivedAt: '',
     });
+  });
+
+  it('keeps Tag apart from a Metadata field named tag, in the search and in webhooks', async () => {
+    await postmark().sendEmail({ ...message('a@example.com'), Tag: 'nl-1', Metadata: { tag: 'spring' } });
+    const [received] = mock.postmark.received();
+    assert.deepEqual([received!.tag, received!.tags], ['nl-1', { tag: 'spring' }]);
+    const found = await postmark().getOutboundMessages({ count: 10, offset: 0, tag: 'nl-1' });
+    assert.equal(found.TotalCount, 1);
+    assert.equal(JSON.parse(postmarkWebhook(received!, 'delivered').body).Tag, 'nl-1');
+  });
+
+  it("refuses Metadata and Tag beyond Postmark's limits: 10 fields, names of 20 characters, values of 80, a Tag of 1000", async () => {
+    const refused = async (extra: Record<string, unknown>) =>
+      (await postmark().sendEmailBatch([{ ...message('a@example.com'), ...extra }]))[0]!.ErrorCode;
+    const fields = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${i}`, 'v']));
+    assert.equal(await refused({ Metadata: fields(10) }), 0);
+    assert.equal(await refused({ Metadata: fields(11) }), 300);
+    assert.equal(await refused({ Metadata: { ['k'.repeat(21)]: 'v' } }), 300);
+    assert.equal(await refused({ Metadata: { k: 'v'.repeat(81) } }), 300);
+    assert.equal(await refused({ Tag: 't'.repeat(1001) }), 300);
+    assert.equal(mock.postmark.received().length, 1);
   });
 
   it('answers a batch with HTTP 200 and one element per message, an inactive one failing with 406', async () => {

@@ -41,8 +41,10 @@ export interface ReceivedEmail {
   /** replyTo joins several reply-to addresses with ", ". */
   replyTo?: string;
   headers: Record<string, string>;
-  /** tags holds Resend tags, or Postmark Metadata (plus `tag` for Postmark's single Tag when Metadata has no `tag`). */
+  /** tags holds Resend tags, or Postmark Metadata. */
   tags: Record<string, string>;
+  /** tag is Postmark's single Tag (absent for Resend, and when none was given). */
+  tag?: string;
   /** messageStream is Postmark's effective stream ('outbound' when none was given); absent for Resend. */
   messageStream?: string;
   idempotencyKey?: string;

@@ -135,7 +135,7 @@ export function postmarkWebhook(
     MessageID: email.messageId,
     MessageStream: email.messageStream ?? 'outbound',
     Metadata: email.tags,
-    Tag: email.tags.tag ?? '',
+    Tag: email.tag ?? '',
   };
   const recipient = bareAddress(email.to[0] ?? '');
   let record: Record<string, unknown>;

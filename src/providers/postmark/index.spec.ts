@@ -46,7 +46,7 @@ describe('Postmark adapter (official SDK against the mock Postmark)', () => {
     assert.equal(received[0]!.headers['List-Unsubscribe'], '<https://example.com/u>');
     assert.equal(received[0]!.tags['campaign'], 'spring');
     assert.equal(received[0]!.tags[REQUEST_FIELD], 'nl-n1-b0-postmark', 'every message names its request');
-    assert.equal(received[1]!.tags['tag'], received[1]!.tags['newsletter_id'], 'its Tag holds the newsletter id whole');
+    assert.equal(received[1]!.tag, received[1]!.tags['newsletter_id'], 'its Tag holds the newsletter id whole');
     assert.deepEqual(
       [received[1]!.tags['newsletter_id'], received[1]!.tags['recipient_id']],
       [email('b@example.com').ids!.newsletterId, email('b@example.com').ids!.recipientId],
