@@ -40,5 +40,6 @@ export function toStatusMessage(s: NewsletterStatus): NewsletterStatusMessage {
     recipientsComplete: s.recipientsComplete,
     scheduledFor: s.scheduledFor ? Timestamp.fromDate(new Date(s.scheduledFor)) : undefined,
     ...(s.engagement ?? NO_ENGAGEMENT),
+    engagementUnavailable: s.engagementUnavailable === true,
   };
 }

@@ -36,6 +36,8 @@ export interface StartResult {
 }
 
 const CLOSED_WITHOUT_RESULT = new Set(['FAILED', 'TERMINATED', 'TIMED_OUT', 'CANCELLED']);
+/** ENGAGEMENT_WAIT_MS bounds the engagement query: without it, a status would wait on the events workflow's worker. */
+const ENGAGEMENT_WAIT_MS = 2_000;
 
 /**
  * NewsletterGateway starts, reads and steers newsletter workflows. Each operation's Temporal
@@ -115,22 +117,31 @@ export class NewsletterGateway {
     return within(this.#client, this.#callMs, () => this.#withEngagement(newsletterId, this.#status(newsletterId)));
   }
 
-  /** #withEngagement adds the engagement counts to a status, as every call that answers one gives it. */
+  /**
+   * #withEngagement adds the engagement counts to a status, as every call that answers one gives
+   * it; when they cannot be read, the status says so instead of failing (a pause or cancel has
+   * been applied by then, and a finished newsletter's status needs no worker, its counts do).
+   */
   async #withEngagement(
     newsletterId: string,
     status: NewsletterStatus | Promise<NewsletterStatus>,
   ): Promise<NewsletterStatus> {
     const [s, engagement] = await Promise.all([status, this.#engagement(newsletterId)]);
-    return { ...s, engagement };
+    return engagement ? { ...s, engagement } : { ...s, engagementUnavailable: true };
   }
 
-  /** #engagement is what the newsletter's events workflow counted (none before its first webhook). */
-  async #engagement(newsletterId: string): Promise<Engagement> {
+  /** #engagement is what the newsletter's events workflow counted (none before its first webhook); undefined when it did not answer. */
+  async #engagement(newsletterId: string): Promise<Engagement | undefined> {
     try {
-      return await this.#client.workflow.getHandle(eventsWorkflowIdFor(newsletterId)).query(engagementQuery);
+      const handle = this.#client.workflow.getHandle(eventsWorkflowIdFor(newsletterId));
+      return await within(
+        this.#client,
+        Math.min(ENGAGEMENT_WAIT_MS, this.#callMs),
+        () => handle.query(engagementQuery),
+      );
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return { ...NO_ENGAGEMENT };
-      throw err;
+      return undefined;
     }
   }
 

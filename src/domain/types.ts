@@ -206,6 +206,8 @@ export interface NewsletterStatus {
   scheduledFor?: string;
   /** engagement counts the provider events so far (the bridge adds it from the events workflow). */
   engagement?: Engagement;
+  /** engagementUnavailable: the events workflow did not answer, so engagement is unknown (not zero). */
+  engagementUnavailable?: boolean;
 }
 
 /** BatchRef names one batch: its index and, for a backend list, the cursor of its page. */

@@ -59,6 +59,10 @@ export interface Stack {
   logs: string[];
   /** restartWorker shuts the worker down and starts a new one in its place (same config, same task queues). */
   restartWorker(): Promise<void>;
+  /** stopWorker shuts the worker down (no worker polls until startWorker). */
+  stopWorker(): Promise<void>;
+  /** startWorker starts a worker after stopWorker. */
+  startWorker(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -149,8 +153,14 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
     auth,
     logs,
     async restartWorker() {
-      worker.shutdown();
+      await stack.stopWorker();
+      await stack.startWorker();
+    },
+    async stopWorker() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
+    },
+    async startWorker() {
       worker = await newWorker();
       running = worker.run();
       stack.worker = worker;
@@ -159,8 +169,7 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
       clients.close();
       await bridge.close();
       await webhooks.close();
-      worker.shutdown();
-      await running;
+      await stack.stopWorker();
       await env.teardown();
       await mock.close();
       await backend.close();

@@ -112,6 +112,23 @@ describe('provider webhooks through Resend', { timeout: 120_000 }, () => {
     }
   });
 
+  it("answers a finished newsletter's status while no worker runs, saying its engagement could not be read (not failing, not zero)", async () => {
+    const id = await sendAndFinish(stack, 'whu', 1);
+    assert.deepEqual(await stack.mock.resend.emitEvents('delivered', ['whu-0@example.com']), [200]);
+    await eventually(async () => (await status(stack, id)).delivered === 1, 20_000);
+    await stack.stopWorker();
+    try {
+      const asked = Date.now();
+      const answer = await status(stack, id);
+      assert.deepEqual([answer.state, answer.sent, answer.engagementUnavailable], [NewsletterState.COMPLETED, 1, true]);
+      assert.ok(Date.now() - asked < 5_000, `answered in ${Date.now() - asked} ms`);
+    } finally {
+      await stack.startWorker();
+    }
+    const again = await status(stack, id);
+    assert.deepEqual([again.delivered, again.engagementUnavailable], [1, false]);
+  });
+
   it('names the batches of events that come after the events workflow ended anew, so the backend drops none as a repeat', async () => {
     const id = await sendAndFinish(stack, 'whr', 1);
     const callbacks = () => stack.backend.events.filter((c) => c.event.newsletter_id === id).map((c) => c.event);

@@ -325,6 +325,14 @@ export interface NewsletterStatus {
      * @generated from protobuf field: uint32 clicked = 22
      */
     clicked: number;
+    /**
+     * engagement_unavailable: the engagement counts could not be read this time (the
+     * newsletter's events workflow did not answer within 2 s, e.g. no worker runs): the five
+     * counts above read 0 here, which does not mean none. The rest of the status stands.
+     *
+     * @generated from protobuf field: bool engagement_unavailable = 23
+     */
+    engagementUnavailable: boolean;
 }
 /**
  * @generated from protobuf message authentik.temporal.v1.GetNewsletterStatusRequest
@@ -1094,7 +1102,8 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
             { no: 19, name: "bounced", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
             { no: 20, name: "complained", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
             { no: 21, name: "opened", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
-            { no: 22, name: "clicked", kind: "scalar", T: 13 /*ScalarType.UINT32*/ }
+            { no: 22, name: "clicked", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
+            { no: 23, name: "engagement_unavailable", kind: "scalar", T: 8 /*ScalarType.BOOL*/ }
         ]);
     }
     create(value?: PartialMessage<NewsletterStatus>): NewsletterStatus {
@@ -1118,6 +1127,7 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
         message.complained = 0;
         message.opened = 0;
         message.clicked = 0;
+        message.engagementUnavailable = false;
         if (value !== undefined)
             reflectionMergePartial<NewsletterStatus>(this, message, value);
         return message;
@@ -1192,6 +1202,9 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
                     break;
                 case /* uint32 clicked */ 22:
                     message.clicked = reader.uint32();
+                    break;
+                case /* bool engagement_unavailable */ 23:
+                    message.engagementUnavailable = reader.bool();
                     break;
                 default:
                     let u = options.readUnknownField;
@@ -1287,6 +1300,9 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
         /* uint32 clicked = 22; */
         if (message.clicked !== 0)
             writer.tag(22, WireType.Varint).uint32(message.clicked);
+        /* bool engagement_unavailable = 23; */
+        if (message.engagementUnavailable !== false)
+            writer.tag(23, WireType.Varint).bool(message.engagementUnavailable);
         let u = options.writeUnknownFields;
         if (u !== false)
             (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
