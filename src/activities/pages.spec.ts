@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
 import { BackendCallbackError } from '../backend/client.ts';
 import type { BackendRecipientPage, ReadPagesInput } from '../domain/types.ts';
+import { cursorsReadBefore, rememberCursors } from '../domain/cursors.ts';
 import { createPageActivities } from './pages.ts';
 import type { BatchSource } from './sources.ts';
 
@@ -61,6 +62,23 @@ describe('readPages', () => {
       const err = await refusal(createPageActivities({ source: sourceOf(pages) }).readPages(input));
       assert.match(err.message, /next_cursor .* leads back to a page already read/);
     }
+  });
+
+  it('refuses a next_cursor leading back to a page an earlier read of the list got, which it is told of (readBefore)', async () => {
+    const source = sourceOf({
+      c10: { recipients: [someone], nextCursor: 'c11' },
+      c11: { recipients: [someone], nextCursor: 'c2' },
+    });
+    const readBefore = rememberCursors(undefined, ['', 'c1', 'c2', 'c3']);
+    const err = await refusal(
+      createPageActivities({ source }).readPages({
+        ...input,
+        cursor: 'c10',
+        readBefore: cursorsReadBefore(readBefore),
+      }),
+    );
+    assert.match(err.message, /next_cursor "c2" leads back to a page already read/);
+    assert.ok(!(err instanceof ApplicationFailure && err.nonRetryable), 'retried, like any malformed page');
   });
 
   it('counts empty pages against maxPages, returning where it got to', async () => {

@@ -6,6 +6,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { BackendCallbackError, BackendPageError } from '../backend/client.ts';
+import { cursorHash } from '../domain/cursors.ts';
 import { FAILURE_TYPES, type ReadPagesInput, type ReadPagesResult } from '../domain/types.ts';
 import type { BatchSource } from './sources.ts';
 
@@ -15,22 +16,23 @@ export function createPageActivities(deps: { source: BatchSource }) {
     async readPages(input: ReadPagesInput): Promise<ReadPagesResult> {
       const pages: ReadPagesResult['pages'] = [];
       const read = new Set<string>();
+      // Pages earlier reads got (the newsletter remembers the list's first and latest cursors).
+      const before = new Set(input.readBefore ?? []);
       let cursor: string | undefined = input.cursor;
       // Empty pages count too: a long run of them must not keep one activity reading for ever.
       while (cursor !== undefined && read.size < input.maxPages) {
         read.add(cursor);
         const page = await readPage(deps.source, input, cursor);
         if (page.recipients.length > 0) pages.push({ cursor, count: page.recipients.length });
-        if (page.nextCursor !== undefined && read.has(page.nextCursor)) {
+        const next = page.nextCursor;
+        if (next !== undefined && (read.has(next) || before.has(cursorHash(next)))) {
           // Retried like any malformed answer (the backend may fix it); never followed: it would
           // read for ever, or turn the same page into batch after batch.
           throw new BackendPageError(
-            `recipient page: next_cursor ${
-              JSON.stringify(page.nextCursor.slice(0, 64))
-            } leads back to a page already read`,
+            `recipient page: next_cursor ${JSON.stringify(next.slice(0, 64))} leads back to a page already read`,
           );
         }
-        cursor = page.nextCursor;
+        cursor = next;
       }
       return { pages, ...(cursor !== undefined ? { nextCursor: cursor } : {}) };
     },

@@ -285,6 +285,8 @@ export interface ReadPagesInput {
   cursor: string;
   limit: number;
   maxPages: number;
+  /** readBefore: hashes of cursors earlier reads of the list got (domain/cursors.ts); a next_cursor among them is refused. */
+  readBefore?: number[];
 }
 
 /** ReadPagesResult describes the pages read (cursor and size, never recipients) and where to go on. */

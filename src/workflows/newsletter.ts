@@ -65,6 +65,7 @@ import {
   type RequestTooLargeDetails,
   type ThrottledDetails,
 } from '../domain/types.ts';
+import { type CursorsRead, cursorsReadBefore, rememberCursors } from '../domain/cursors.ts';
 import { type AccountingState, NewsletterAccounting } from './accounting.ts';
 import { resultsSettledSignal } from './signals.ts';
 
@@ -117,6 +118,8 @@ export interface Carried {
   pages: BatchRef[];
   /** cursor is where reading the backend list goes on; undefined once it is exhausted. */
   cursor?: string;
+  /** cursorsRead remembers cursors read so far, so no read leads back to them (absent in older runs). */
+  cursorsRead?: CursorsRead;
   /** retry holds batch parts every provider refused (waiting for the next try or for resume). */
   retry: Unit[];
   /** throttled holds batch parts a provider throttled, each waiting for its notBefore (absent in older runs). */
@@ -303,6 +306,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
       if (stopping() || c.cursor === undefined) return;
       reading = true;
       try {
+        const readBefore = cursorsReadBefore(c.cursorsRead);
         const result = await readPages({
           ref,
           newsletterId: plan.newsletterId,
@@ -310,7 +314,10 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
           cursor: c.cursor,
           limit: plan.batchSize,
           maxPages: PAGES_PER_READ,
+          ...(readBefore.length > 0 ? { readBefore } : {}),
         });
+        // A next_cursor leading back to any of these is refused by later reads (domain/cursors.ts).
+        c.cursorsRead = rememberCursors(c.cursorsRead, [...new Set([c.cursor, ...result.pages.map((p) => p.cursor)])]);
         for (const page of result.pages) c.pages.push({ index: c.nextBatch++, cursor: page.cursor, count: page.count });
         const recipients = result.pages.reduce((sum, p) => sum + p.count, 0);
         c.cursor = result.nextCursor;

@@ -19,6 +19,7 @@ import {
   type ProviderUnavailableDetails,
   type SendBatchInput,
 } from '../../src/domain/types.ts';
+import { createPageActivities } from '../../src/activities/pages.ts';
 import { workflowsPath } from '../../src/worker/worker.ts';
 import { cancelUpdate, getStatusQuery, newsletterWorkflow, pauseUpdate } from '../../src/workflows/newsletter.ts';
 import { eventually } from '../support/eventually.ts';
@@ -172,6 +173,60 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         ]);
         assert.deepEqual(parts.flatMap((r) => r.members).sort((a, b) => a! - b!), keys);
         await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+      },
+    );
+  });
+
+  it('never follows a next_cursor back to a page an earlier read of the list got: no page is sent twice', async () => {
+    const taskQueue = `wf-${randomUUID()}`;
+    // 13 pages; the last one's next_cursor leads back to the third (read two reads of 10 pages earlier).
+    const cursors = ['', ...Array.from({ length: 12 }, (_, i) => `c${i + 1}`)];
+    const pageAt = new Map(cursors.map((cursor, i) => [cursor, {
+      recipients: [{ email: `p${i}@example.com`, name: '', recipientId: `p${i}`, variables: {} }],
+      nextCursor: i + 1 < cursors.length ? cursors[i + 1] : 'c2',
+    }]));
+    let reads = 0;
+    const source = {
+      definition: () => Promise.reject(new Error('not used')),
+      recipients: () => Promise.reject(new Error('not used')),
+      page: (_newsletterId: string, _listId: string, cursor: string) => {
+        reads += 1;
+        return Promise.resolve(pageAt.get(cursor)!);
+      },
+    };
+    const sent: string[] = [];
+    const sendBatch = (input: SendBatchInput) => {
+      sent.push(input.batch.cursor!);
+      return Promise.resolve({ provider: input.provider, sent: 1, failed: 0, failures: [], resultsOwed: false });
+    };
+    const input: NewsletterInput = {
+      newsletterId: 'cursor-loop',
+      content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
+      recipients: [],
+      listId: 'list-1',
+      batchSize: 1,
+      concurrency: 2,
+      primaryProvider: 'resend',
+      unsubscribeBaseUrl: 'https://app.example.com',
+    };
+    const { readPages } = createPageActivities({ source });
+    await withWorkers(
+      taskQueue,
+      { notifyBackend: () => Promise.resolve('disabled'), readPages },
+      sendBatch,
+      async () => {
+        const handle = await env.client.workflow.start(newsletterWorkflow, {
+          args: [input],
+          taskQueue,
+          workflowId: `wf-${randomUUID()}`,
+        });
+        // The second read (c10 to c12) meets the loop: refused and retried (the backend may fix it), sending nothing.
+        await eventually(() => Promise.resolve(reads >= 10 + 3 * 3 || undefined), 30_000);
+        await eventually(() => Promise.resolve(sent.length === 10 || undefined), 10_000);
+        assert.deepEqual(sent.sort(), cursors.slice(0, 10).sort(), "the first read's pages, each once");
+        const status = await handle.query(getStatusQuery);
+        assert.deepEqual([status.state, status.recipientsComplete, status.sent], ['RUNNING', false, 10]);
+        await handle.terminate();
       },
     );
   });
