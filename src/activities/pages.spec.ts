@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
-import { BackendCallbackError } from '../backend/client.ts';
+import { BackendCallbackError, type BackendClient } from '../backend/client.ts';
 import type { BackendRecipientPage, ReadPagesInput } from '../domain/types.ts';
 import { cursorsReadBefore, rememberCursors } from '../domain/cursors.ts';
 import { createPageActivities } from './pages.ts';
-import type { BatchSource } from './sources.ts';
+import { type BatchSource, createBatchSource } from './sources.ts';
 
 const someone = { email: 'a@example.com', name: 'A', recipientId: 'a', variables: {} };
 
@@ -91,8 +91,14 @@ describe('readPages', () => {
   });
 
   it('fails for good (not retried) when the backend says the list is unknown or the token is refused', async () => {
+    // Through the worker's real source, over a backend that answers status.
+    const backendAnswering = (err: Error) =>
+      createBatchSource(
+        () => Promise.reject(new Error('not used')),
+        { fetchRecipientPage: () => Promise.reject(err) } as unknown as BackendClient,
+      );
     for (const status of [401, 403, 404]) {
-      const source = sourceOf({ '': new BackendCallbackError(`backend answered ${status}`, status, status !== 404) });
+      const source = backendAnswering(new BackendCallbackError(`backend answered ${status}`, status, status !== 404));
       const err = await refusal(createPageActivities({ source }).readPages(input));
       assert.ok(err instanceof ApplicationFailure, String(err));
       assert.equal(err.type, 'BackendListRefused');
@@ -100,7 +106,7 @@ describe('readPages', () => {
       assert.match(err.message, new RegExp(`list-1.*${status}`));
     }
     // An outage is waited out (retried).
-    const down = sourceOf({ '': new BackendCallbackError('backend answered 503', 503, true) });
+    const down = backendAnswering(new BackendCallbackError('backend answered 503', 503, true));
     const err = await refusal(createPageActivities({ source: down }).readPages(input));
     assert.ok(!(err instanceof ApplicationFailure && err.nonRetryable));
   });

@@ -2,12 +2,11 @@
  * The page activity: reads ahead in a backend recipient list. It returns each page's
  * cursor and size, never its recipients, so the workflow can plan batches while the
  * recipients stay out of its history; the pages stay in this worker's cache for the
- * send activities that follow.
+ * send activities that follow. A list the backend refuses fails for good (sources.ts).
  */
-import { ApplicationFailure } from '@temporalio/common';
-import { BackendCallbackError, BackendPageError } from '../backend/client.ts';
+import { BackendPageError } from '../backend/client.ts';
 import { cursorHash } from '../domain/cursors.ts';
-import { FAILURE_TYPES, type ReadPagesInput, type ReadPagesResult } from '../domain/types.ts';
+import type { ReadPagesInput, ReadPagesResult } from '../domain/types.ts';
 import type { BatchSource } from './sources.ts';
 
 /** createPageActivities builds readPages around the worker's batch source. */
@@ -22,7 +21,7 @@ export function createPageActivities(deps: { source: BatchSource }) {
       // Empty pages count too: a long run of them must not keep one activity reading for ever.
       while (cursor !== undefined && read.size < input.maxPages) {
         read.add(cursor);
-        const page = await readPage(deps.source, input, cursor);
+        const page = await deps.source.page(input.newsletterId, input.listId, cursor, input.limit);
         if (page.recipients.length > 0) pages.push({ cursor, count: page.recipients.length });
         const next = page.nextCursor;
         if (next !== undefined && (read.has(next) || before.has(cursorHash(next)))) {
@@ -37,24 +36,4 @@ export function createPageActivities(deps: { source: BatchSource }) {
       return { pages, ...(cursor !== undefined ? { nextCursor: cursor } : {}) };
     },
   };
-}
-
-/**
- * readPage reads one page; a backend that says the list is unknown (404) or refuses the
- * service's token (401, 403) ends the newsletter (the contract: not retried), anything else
- * is retried.
- */
-async function readPage(source: BatchSource, input: ReadPagesInput, cursor: string) {
-  try {
-    return await source.page(input.newsletterId, input.listId, cursor, input.limit);
-  } catch (err) {
-    if (err instanceof BackendCallbackError && (err.status === 401 || err.status === 403 || err.status === 404)) {
-      throw ApplicationFailure.create({
-        type: FAILURE_TYPES.backendListRefused,
-        message: `the backend refused recipient list ${input.listId} (${err.status})`,
-        nonRetryable: true,
-      });
-    }
-    throw err;
-  }
 }

@@ -8,12 +8,14 @@
  * again by the batch that sends it. Concurrent reads of the same key share one request.
  */
 import { Context } from '@temporalio/activity';
-import type { BackendClient } from '../backend/client.ts';
+import { ApplicationFailure } from '@temporalio/common';
+import { BackendCallbackError, type BackendClient } from '../backend/client.ts';
 import { decodePayload } from '../data-converter.ts';
 import {
   type BackendRecipientPage,
   type BatchRef,
   type DefinitionRef,
+  FAILURE_TYPES,
   type NewsletterInput,
   planOf,
   type Recipient,
@@ -78,7 +80,7 @@ export function createBatchSource(
   const page = (newsletterId: string, listId: string, cursor: string, limit: number) =>
     pages.get(
       JSON.stringify([newsletterId, listId, cursor, limit]),
-      () => backend.fetchRecipientPage({ newsletterId, listId, cursor, limit }),
+      () => backend.fetchRecipientPage({ newsletterId, listId, cursor, limit }).catch((err) => refused(err, listId)),
     );
   return {
     definition,
@@ -92,6 +94,23 @@ export function createBatchSource(
       return (await page(input.newsletterId, input.listId, batch.cursor ?? '', batchSize)).recipients;
     },
   };
+}
+
+/**
+ * refused turns a backend's "the list is unknown" (404) or "not with this token" (401, 403)
+ * into a BackendListRefused failure, not retried: the contract says so, and a page read for a
+ * send (after the list was deleted, or the token rotated) would otherwise be retried for ever.
+ * The newsletter then ends FAILED. Anything else is rethrown, to be retried.
+ */
+function refused(err: unknown, listId: string): never {
+  if (err instanceof BackendCallbackError && (err.status === 401 || err.status === 403 || err.status === 404)) {
+    throw ApplicationFailure.create({
+      type: FAILURE_TYPES.backendListRefused,
+      message: `the backend refused recipient list ${listId} (${err.status})`,
+      nonRetryable: true,
+    });
+  }
+  throw err;
 }
 
 /**

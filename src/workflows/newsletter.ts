@@ -299,6 +299,15 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     }
   };
 
+  /** refuseList ends reading a list the backend refused: the newsletter will end FAILED, saying why. */
+  const refuseList = (reason: string) => {
+    if (!books.state.failure) {
+      log.error('recipient list refused: the newsletter ends FAILED', { ...logContext, reason });
+    }
+    books.fail(reason);
+    c.cursor = undefined;
+  };
+
   /** readAhead keeps a few pages of a backend list known ahead of the window. */
   const readAhead = async (listId: string) => {
     for (;;) {
@@ -326,10 +335,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
         if (failureType(err) !== FAILURE_TYPES.backendListRefused) throw err;
         // The backend says the list is unknown, or refuses the token: what was read is sent, and
         // the newsletter ends FAILED saying why (retrying would wait for ever).
-        const reason = applicationFailureOf(err)!.message;
-        log.error('recipient list refused: the newsletter ends FAILED', { ...logContext, reason });
-        books.fail(reason);
-        c.cursor = undefined;
+        refuseList(applicationFailureOf(err)!.message);
         return;
       } finally {
         reading = false;
@@ -386,6 +392,13 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
             ),
           );
           return rests.flat();
+        }
+        if (failureType(err) === FAILURE_TYPES.backendListRefused) {
+          // The backend no longer serves this page (the list was deleted, or the token refused):
+          // as when a read is refused, the newsletter ends FAILED naming the list, and this
+          // page's recipients are skipped. Only activities of this release throw it from a send.
+          refuseList(applicationFailureOf(err)!.message);
+          return [];
         }
         const wait = throttledDetails(err);
         if (wait) {

@@ -177,6 +177,47 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     );
   });
 
+  it('ends FAILED, naming the list, when the backend refuses a page it served before (the list deleted): not retried for ever', async () => {
+    const taskQueue = `wf-${randomUUID()}`;
+    const readPages = () =>
+      Promise.resolve({ pages: [{ cursor: '', count: 10 }, { cursor: 'c1', count: 10 }, { cursor: 'c2', count: 10 }] });
+    const sendBatch = (input: SendBatchInput) =>
+      input.batch.cursor === 'c1'
+        ? Promise.reject(ApplicationFailure.create({
+          type: 'BackendListRefused',
+          message: 'the backend refused recipient list list-1 (404)',
+          nonRetryable: true,
+        }))
+        : Promise.resolve({ provider: input.provider, sent: 10, failed: 0, failures: [], resultsOwed: false });
+    const input: NewsletterInput = {
+      newsletterId: 'list-gone',
+      content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
+      recipients: [],
+      listId: 'list-1',
+      batchSize: 10,
+      concurrency: 1,
+      primaryProvider: 'resend',
+      unsubscribeBaseUrl: 'https://app.example.com',
+    };
+    await withWorkers(
+      taskQueue,
+      { notifyBackend: () => Promise.resolve('disabled'), readPages },
+      sendBatch,
+      async () => {
+        const handle = await env.client.workflow.start(newsletterWorkflow, {
+          args: [input],
+          taskQueue,
+          workflowId: `wf-${randomUUID()}`,
+        });
+        const final = await handle.result();
+        assert.equal(final.state, 'FAILED');
+        assert.match(final.reason ?? '', /list-1 \(404\)/);
+        assert.deepEqual([final.sent, final.skipped, final.totalRecipients], [20, 10, 30]);
+        await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+      },
+    );
+  });
+
   it('never follows a next_cursor back to a page an earlier read of the list got: no page is sent twice', async () => {
     const taskQueue = `wf-${randomUUID()}`;
     // 13 pages; the last one's next_cursor leads back to the third (read two reads of 10 pages earlier).
