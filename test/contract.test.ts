@@ -1,6 +1,8 @@
 /**
- * The contract check: buf breaking against the committed baseline fails when a field
- * number changes, and passes for the committed proto/.
+ * The contract checks: buf breaking against the committed baseline fails when a field
+ * number changes, and passes for the committed proto/; the backend's OpenAPI parses and
+ * agrees with the service's event kinds (every integration suite also checks the bodies the
+ * service sends against its schemas: test/support/backend.ts).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +11,8 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { EVENT_KINDS } from '../src/domain/events.ts';
+import { openapi } from './support/openapi.ts';
 
 const run = promisify(execFile);
 const breaking = (protoDir: string) => run('buf', ['breaking', protoDir, '--against', 'proto/breaking-baseline.binpb']);
@@ -29,5 +33,14 @@ describe('contract check', () => {
       assert.match(err.stdout ?? '', /Previously present field "2" with name "subject"/);
       return true;
     });
+  });
+});
+
+describe('the backend HTTP contract (contracts/http/backend.openapi.yaml)', () => {
+  it('parses, and lists every provider event kind the service forwards', () => {
+    const record = openapi.components.schemas['DeliveryEventRecord'] as {
+      properties: { kind: { enum: string[] } };
+    };
+    assert.deepEqual([...record.properties.kind.enum].sort(), [...EVENT_KINDS].sort());
   });
 });

@@ -37,6 +37,18 @@ describe('parseRecipientPage', () => {
     );
   });
 
+  it('refuses a recipient_id over 256 characters: it rides in every failure, status and event', () => {
+    assert.equal(
+      parseRecipientPage(page({ recipient_id: 'r'.repeat(256) }), 100).recipients[0]!.recipientId.length,
+      256,
+    );
+    assert.throws(
+      () => parseRecipientPage(page({ recipient_id: 'r'.repeat(257) }), 100),
+      (err: unknown) =>
+        err instanceof BackendPageError && /recipients\[0\]\.recipient_id: at most 256 characters/.test(err.message),
+    );
+  });
+
   it('keeps the first of recipients with the same address on a page: nobody is mailed twice', () => {
     const parsed = parseRecipientPage(
       {

@@ -5,7 +5,13 @@
  */
 import { SIGNATURE_HEADER, signatureHeader } from '../../contracts/http/signature.ts';
 import type { NewsletterEventsEvent, RecipientPage } from '../../contracts/http/backend.ts';
-import type { BackendEvent, BackendRecipientPage, Recipient, ResultsEvent } from '../domain/types.ts';
+import {
+  type BackendEvent,
+  type BackendRecipientPage,
+  MAX_RECIPIENT_ID,
+  type Recipient,
+  type ResultsEvent,
+} from '../domain/types.ts';
 import { normalizeAddress } from '../domain/suppression.ts';
 
 /** BackendCallbackError is thrown when the backend did not accept a request; retryable says whether trying again can help. */
@@ -132,6 +138,11 @@ export function parseRecipientPage(body: unknown, limit: number): BackendRecipie
     }
     if (r.recipient_id !== undefined && r.recipient_id !== null && typeof r.recipient_id !== 'string') {
       throw new BackendPageError(`recipient page: recipients[${i}].recipient_id: must be a string`);
+    }
+    if (typeof r.recipient_id === 'string' && r.recipient_id.length > MAX_RECIPIENT_ID) {
+      throw new BackendPageError(
+        `recipient page: recipients[${i}].recipient_id: at most ${MAX_RECIPIENT_ID} characters`,
+      );
     }
     for (const [key, value] of Object.entries(variables)) {
       // A false or a number would render as a non-empty string, which a {{#section}} takes as true.

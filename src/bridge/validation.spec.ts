@@ -30,6 +30,17 @@ const request = (extra: Partial<SendNewsletterRequest> = {}): SendNewsletterRequ
 const fromList = { recipientSource: { source: { oneofKind: 'backendList' as const, backendList: { listId: 'all' } } } };
 
 describe('toNewsletterInput', () => {
+  it('refuses a recipient_id over 256 characters, naming the recipient: it rides in every failure and status', () => {
+    const recipient = (recipientId: string) => ({ email: 'a@example.com', name: 'A', variables: {}, recipientId });
+    assert.doesNotThrow(() => toNewsletterInput(request({ recipients: [recipient('r'.repeat(256))] }), defaults));
+    assert.throws(
+      () => toNewsletterInput(request({ recipients: [recipient('r'.repeat(257))] }), defaults),
+      (err: unknown) =>
+        err instanceof InvalidArgumentError &&
+        /recipients\[0\]\.recipient_id: at most 256 characters/.test(err.message),
+    );
+  });
+
   it('caps the batch size at the primary provider request limit (Resend 100, Postmark 500)', () => {
     assert.equal(toNewsletterInput(request(), defaults).batchSize, 100);
     assert.equal(toNewsletterInput(request(), { ...defaults, primaryProvider: 'postmark' }).batchSize, 500);

@@ -14,6 +14,7 @@ import {
   MAX_BODY_BYTES,
   MAX_INLINE_RECIPIENTS,
   MAX_INPUT_BYTES,
+  MAX_RECIPIENT_ID,
   type NewsletterInput,
   type OutagePolicy,
   type ProviderName,
@@ -135,6 +136,9 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
       if (!isEmailAddress(email)) {
         violate(`recipients[${i}].email: not an email address`);
         return;
+      }
+      if (r.recipientId.length > MAX_RECIPIENT_ID) {
+        violate(`recipients[${i}].recipient_id: at most ${MAX_RECIPIENT_ID} characters (got ${r.recipientId.length})`);
       }
       const first = seen.get(email.toLowerCase());
       if (first !== undefined) violate(`recipients[${i}].email: duplicate of recipients[${first}]`);

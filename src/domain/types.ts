@@ -63,6 +63,13 @@ export function batchSizeFor(
   return Math.max(1, Math.min(wanted, PROVIDER_MAX_BATCH[provider], byBytes));
 }
 
+/**
+ * MAX_RECIPIENT_ID bounds a recipient id (Resend's tag values): it rides in every failure of the
+ * status sample, every result and event, so an unbounded one could swell status answers past
+ * Temporal's message limits.
+ */
+export const MAX_RECIPIENT_ID = 256;
+
 /** MAX_INLINE_RECIPIENTS bounds inline recipients per SendNewsletter; larger lists are paged from the backend. */
 export const MAX_INLINE_RECIPIENTS = 10_000;
 

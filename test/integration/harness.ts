@@ -175,6 +175,12 @@ export async function startStack(overrides: Record<string, string> = {}, serverA
       await backend.close();
       await bridgeOps.close();
       await workerOps.close();
+      // Every suite also checks that what the service sent the backend matches the contract.
+      if (backend.violations.length > 0) {
+        throw new Error(
+          `the service sent the backend bodies the contract does not allow:\n${backend.violations.join('\n')}`,
+        );
+      }
     },
   };
   return stack;

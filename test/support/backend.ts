@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BackendEvent, Recipient, ResultsEvent } from '../../src/domain/types.ts';
 import type { NewsletterEventsEvent } from '../../contracts/http/backend.ts';
+import { contractViolations } from './openapi.ts';
 
 /** ReceivedCallback is one lifecycle callback the stand-in accepted. */
 export interface ReceivedCallback {
@@ -47,6 +48,8 @@ export interface BackendMock {
   results: ReceivedResults[];
   /** events holds the provider-events callbacks, in arrival order (a retried batch appears again). */
   events: ReceivedEvents[];
+  /** violations lists every way a body the stand-in received broke the contract's schema (none expected). */
+  violations: string[];
   /** pageRequests counts the recipient page requests answered, per list. */
   pageRequests: Map<string, number>;
   /** failNext answers the next n callbacks (status and results) with status. */
@@ -74,6 +77,7 @@ export async function startBackendMock(): Promise<BackendMock> {
   const received: ReceivedCallback[] = [];
   const results: ReceivedResults[] = [];
   const events: ReceivedEvents[] = [];
+  const violations: string[] = [];
   const lists = new Map<string, RecipientList>();
   const pageRequests = new Map<string, number>();
   const failures = { callbacks: 0, pages: 0, callbackStatus: 503, pageStatus: 503, callbacksUntil: 0, refused: 0 };
@@ -123,6 +127,13 @@ export async function startBackendMock(): Promise<BackendMock> {
     const body = JSON.parse(raw);
     const signature = req.headers['x-signature'] as string | undefined;
     const seen = { authorization: req.headers.authorization, signature, body: raw };
+    // What the service sends, checked against the contract's schemas (contracts/http/backend.openapi.yaml).
+    const schema = url.pathname.endsWith('/results')
+      ? 'NewsletterResultsEvent'
+      : url.pathname.endsWith('/events')
+      ? 'NewsletterEventsEvent'
+      : 'NewsletterStatusEvent';
+    violations.push(...contractViolations(schema, body).map((v) => `${req.method} ${url.pathname}: ${v}`));
     if (url.pathname.endsWith('/results')) {
       results.push({ ...seen, event: body as ResultsEvent });
     } else if (url.pathname.endsWith('/events')) {
@@ -137,6 +148,7 @@ export async function startBackendMock(): Promise<BackendMock> {
   return {
     url: `http://127.0.0.1:${port}`,
     received,
+    violations,
     results,
     events,
     pageRequests,

@@ -39,7 +39,8 @@ export interface Recipient {
         [key: string]: string;
     };
     /**
-     * recipient_id is the backend's id for this recipient, echoed in callbacks and failures.
+     * recipient_id is the backend's id for this recipient, echoed in callbacks and failures
+     * (at most 256 characters).
      *
      * @generated from protobuf field: string recipient_id = 4
      */
