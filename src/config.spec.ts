@@ -51,6 +51,12 @@ describe('loadConfig', () => {
     );
   });
 
+  it('serves plaintext beyond loopback only when GRPC_ALLOW_PLAINTEXT=true says TLS is terminated in front', () => {
+    assert.equal(loadConfig({}).grpc.allowPlaintext, false);
+    assert.equal(loadConfig({ GRPC_ALLOW_PLAINTEXT: 'true' }).grpc.allowPlaintext, true);
+    assert.throws(() => loadConfig({ GRPC_ALLOW_PLAINTEXT: 'yes' }), /GRPC_ALLOW_PLAINTEXT/);
+  });
+
   it('serves reflection by default, not in production unless GRPC_REFLECTION=true', () => {
     assert.equal(loadConfig({}).grpc.reflection, true);
     assert.equal(loadConfig({ NODE_ENV: 'production' }).grpc.reflection, false);

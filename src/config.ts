@@ -36,6 +36,7 @@ const schema = z.object({
   TEMPORAL_SERVER_PORT: port(50051),
   GRPC_HOST: z.string().trim().min(1).default('127.0.0.1'),
   GRPC_REFLECTION: z.enum(['true', 'false']).optional(),
+  GRPC_ALLOW_PLAINTEXT: z.enum(['true', 'false']).default('false'),
   GRPC_TLS_CERT: optionalString,
   GRPC_TLS_KEY: optionalString,
   GRPC_TLS_CLIENT_CA: optionalString,
@@ -111,8 +112,19 @@ export interface RequestLimits {
 /** Config is the validated, typed configuration every part of the service receives. */
 export interface Config {
   production: boolean;
-  /** grpc.reflection: server reflection (GRPC_REFLECTION; default on, off with NODE_ENV=production). */
-  grpc: { host: string; port: number; reflection: boolean; tls?: BridgeTls; limits: RequestLimits };
+  /**
+   * grpc.reflection: server reflection (GRPC_REFLECTION; default on, off with NODE_ENV=production).
+   * grpc.allowPlaintext: TLS is terminated in front (a mesh sidecar, a proxy), so production may
+   * serve plaintext beyond loopback (GRPC_ALLOW_PLAINTEXT).
+   */
+  grpc: {
+    host: string;
+    port: number;
+    reflection: boolean;
+    allowPlaintext: boolean;
+    tls?: BridgeTls;
+    limits: RequestLimits;
+  };
   temporal: { address: string; namespace: string; taskQueue: string; tls?: TemporalTls; apiKey?: string };
   delivery: {
     primaryProvider: ProviderName;
@@ -220,6 +232,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       host: e.GRPC_HOST,
       port: e.TEMPORAL_SERVER_PORT,
       reflection: e.GRPC_REFLECTION === undefined ? e.NODE_ENV !== 'production' : e.GRPC_REFLECTION === 'true',
+      allowPlaintext: e.GRPC_ALLOW_PLAINTEXT === 'true',
       ...(e.GRPC_TLS_CERT && e.GRPC_TLS_KEY
         ? {
           tls: {

@@ -158,16 +158,20 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
     );
   }
   if (!config.grpc.tls && !isLoopback(config.grpc.host)) {
-    if (config.production) {
+    if (config.grpc.allowPlaintext) {
+      logger.info({ host: config.grpc.host }, 'serving plaintext gRPC beyond loopback: TLS is terminated in front');
+    } else if (config.production) {
       throw new Error(
         `GRPC_HOST=${config.grpc.host} without GRPC_TLS_CERT and GRPC_TLS_KEY: the bearer token would travel in clear; ` +
-          'serve TLS or bind a loopback address (NODE_ENV=production)',
+          'serve TLS, bind a loopback address, or set GRPC_ALLOW_PLAINTEXT=true where TLS is terminated in front ' +
+          '(a mesh sidecar, a proxy) (NODE_ENV=production)',
+      );
+    } else {
+      logger.warn(
+        { host: config.grpc.host },
+        'serving plaintext gRPC beyond loopback: set GRPC_TLS_CERT and GRPC_TLS_KEY',
       );
     }
-    logger.warn(
-      { host: config.grpc.host },
-      'serving plaintext gRPC beyond loopback: set GRPC_TLS_CERT and GRPC_TLS_KEY',
-    );
   }
   const { limits } = config.grpc;
   // What the last health check found (watchTemporal); a call that fails while Temporal does not answer is UNAVAILABLE.

@@ -47,7 +47,10 @@ describe('TLS on the bridge', { timeout: 120_000 }, () => {
     certs.remove();
   });
 
-  const bridgeWith = async (tls: BridgeTls | undefined, extra: { host?: string; production?: boolean } = {}) => {
+  const bridgeWith = async (
+    tls: BridgeTls | undefined,
+    extra: { host?: string; production?: boolean; allowPlaintext?: boolean } = {},
+  ) => {
     const bridge = await startBridge({
       config: {
         ...stack.config,
@@ -57,6 +60,7 @@ describe('TLS on the bridge', { timeout: 120_000 }, () => {
           host: extra.host ?? '127.0.0.1',
           port: 0,
           reflection: false,
+          allowPlaintext: extra.allowPlaintext ?? false,
           ...(tls ? { tls } : {}),
         },
       },
@@ -218,7 +222,12 @@ describe('TLS on the bridge', { timeout: 120_000 }, () => {
   it('refuses in production to serve plaintext beyond loopback, where the token would travel in clear', async () => {
     await assert.rejects(
       bridgeWith(undefined, { host: '0.0.0.0', production: true }),
-      /GRPC_HOST=0\.0\.0\.0 without GRPC_TLS_CERT/,
+      /GRPC_HOST=0\.0\.0\.0 without GRPC_TLS_CERT.*GRPC_ALLOW_PLAINTEXT/,
     );
+  });
+
+  it('serves plaintext beyond loopback in production when told TLS is terminated in front of it (GRPC_ALLOW_PLAINTEXT)', async () => {
+    const bridge = await bridgeWith(undefined, { host: '0.0.0.0', production: true, allowPlaintext: true });
+    assert.equal(await status(bridge.port, ChannelCredentials.createInsecure()), 'NOT_FOUND');
   });
 });
