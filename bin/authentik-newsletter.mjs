@@ -5,14 +5,16 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import process from 'node:process';
+import { fileURLToPath } from 'node:url';
 
 const source = new URL('../src/cli/main.ts', import.meta.url);
 const built = new URL('../dist/src/cli/main.js', import.meta.url);
 if (existsSync(source)) {
   const local = new URL('../.tools/bin/node', import.meta.url);
-  const node = existsSync(local) ? local.pathname : process.execPath;
+  // fileURLToPath, not .pathname: a checkout path with a space would stay %20-encoded.
+  const node = existsSync(local) ? fileURLToPath(local) : process.execPath;
   const flags = ['--experimental-transform-types', '--disable-warning=ExperimentalWarning'];
-  const child = spawnSync(node, [...flags, source.pathname, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const child = spawnSync(node, [...flags, fileURLToPath(source), ...process.argv.slice(2)], { stdio: 'inherit' });
   process.exitCode = child.status ?? 2;
 } else {
   const { run } = await import(built.href);

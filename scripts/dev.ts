@@ -14,8 +14,9 @@ import { Buffer } from 'node:buffer';
 import { startMockProviders } from '../mock-providers/server.ts';
 import { serviceEnv } from '../test/support/service-env.ts';
 import { devServerArgs } from '../test/support/temporal.ts';
+import { fileURLToPath } from 'node:url';
 
-const root = new URL('..', import.meta.url).pathname;
+const root = fileURLToPath(new URL('..', import.meta.url));
 // An empty variable (as config.example.env leaves most of them) means unset, as the service's config reads it;
 // passed on empty, some children would take it for a value (the Temporal server refuses OTEL_TRACES_EXPORTER='').
 const env: Record<string, string | undefined> = Object.fromEntries(

@@ -14,11 +14,12 @@ import {
   stop,
   waitUntil,
 } from '../../test/support/processes.ts';
+import { fileURLToPath } from 'node:url';
 
 export { type Child, killAll, logText, stop, waitUntil };
 
 /** LOG_DIR holds one log file per child process of the last run. */
-export const LOG_DIR = new URL('../logs/', import.meta.url).pathname;
+export const LOG_DIR = fileURLToPath(new URL('../logs/', import.meta.url));
 
 type Options = Omit<StartOptions, 'logDir'>;
 

@@ -17,9 +17,10 @@ import { type Clients, connectClients } from '../support/grpc.ts';
 import { type Child, kill, start, startBuilt, stop, waitUntil } from '../support/processes.ts';
 import { testServiceEnv } from '../support/service-env.ts';
 import { devServerArgs } from '../support/temporal.ts';
+import { fileURLToPath } from 'node:url';
 
 const HOST = '127.0.0.1';
-const ROOT = new URL('../../', import.meta.url).pathname;
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** LOG_DIR holds every child's log of the last run (test/chaos/logs/<name>.log). */
 export const LOG_DIR = join(ROOT, 'test/chaos/logs');
 

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { runCli } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
@@ -16,7 +17,7 @@ import { newsletterId, recipients, TOKEN } from '../support/fixtures.ts';
 import { finalStatus } from '../support/grpc.ts';
 import { type Stack, startStack } from './harness.ts';
 
-const root = new URL('../../', import.meta.url).pathname;
+const root = fileURLToPath(new URL('../../', import.meta.url));
 
 describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
   let stack: Stack;
@@ -27,6 +28,21 @@ describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
   after(async () => {
     await stack?.close();
     rmSync(work, { recursive: true, force: true });
+  });
+
+  it('runs from a checkout whose path has a space in it', () => {
+    // The launcher alone, in such a path, with a CLI that says how it was called.
+    const checkout = join(work, 'a checkout');
+    execFileSync('mkdir', ['-p', join(checkout, 'bin'), join(checkout, 'src/cli')]);
+    writeFileSync(
+      join(checkout, 'bin/authentik-newsletter.mjs'),
+      readFileSync(join(root, 'bin/authentik-newsletter.mjs')),
+    );
+    writeFileSync(join(checkout, 'src/cli/main.ts'), "console.log('cli ran:', process.argv.slice(2).join(' '));\n");
+    const out = execFileSync(process.execPath, [join(checkout, 'bin/authentik-newsletter.mjs'), 'status', 'n1'], {
+      encoding: 'utf8',
+    });
+    assert.equal(out.trim(), 'cli ran: status n1');
   });
 
   /** operator is what an operator on the service's machine has: its port and token variables. */

@@ -13,9 +13,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { TOKEN } from '../support/fixtures.ts';
 import { type Stack, startStack } from './harness.ts';
+import { fileURLToPath } from 'node:url';
 
 const run = promisify(execFile);
-const root = new URL('../../', import.meta.url).pathname;
+const root = fileURLToPath(new URL('../../', import.meta.url));
 const contracts = join(root, 'contracts');
 
 describe('the contracts package', { timeout: 300_000 }, () => {

@@ -13,8 +13,9 @@ import { type Clients, connectClients, finalStatus } from '../support/grpc.ts';
 import { freePort } from '../support/ports.ts';
 import { type Child, logText, start, stop, waitUntil } from '../support/processes.ts';
 import { type Stack, startStack } from './harness.ts';
+import { fileURLToPath } from 'node:url';
 
-const root = new URL('../../', import.meta.url).pathname;
+const root = fileURLToPath(new URL('../../', import.meta.url));
 
 describe('the bridge on Deno', { timeout: 180_000 }, () => {
   let stack: Stack;

@@ -25,6 +25,7 @@ import { newsletterId, newsletterRequest, recipients, TOKEN } from '../support/f
 import { freePort } from '../support/ports.ts';
 import { startNode, stop, waitUntil } from '../support/processes.ts';
 import { type Stack, startStack } from './harness.ts';
+import { fileURLToPath } from 'node:url';
 
 const certs = certificates('tls-test');
 const file = certs.file;
@@ -166,7 +167,7 @@ describe('TLS on the bridge', { timeout: 120_000 }, () => {
     certs.cert('hup', 'ca');
     const [port, opsPort] = [await freePort(), await freePort()];
     // The bridge as operators run it (src/main.ts), its timer re-read far away: only SIGHUP can reload in time.
-    const bridge = startNode('tls-sighup-bridge', new URL('../../src/main.ts', import.meta.url).pathname, [
+    const bridge = startNode('tls-sighup-bridge', fileURLToPath(new URL('../../src/main.ts', import.meta.url)), [
       '--role=bridge',
     ], {
       env: {

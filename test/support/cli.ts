@@ -3,8 +3,9 @@
  * with its exit code and output (never rejects: a non-zero exit is an answer the tests read).
  */
 import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
-const root = new URL('../../', import.meta.url).pathname;
+const root = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Ran is what a CLI process left behind. */
 export interface Ran {

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 
 /** Child is a running child process. */
 export interface Child {
@@ -107,7 +108,7 @@ export function startBuilt(
   args: string[],
   options: StartOptions & { nodeOptions?: string[] },
 ): Child & { process: ChildProcess } {
-  const root = new URL('../../', import.meta.url).pathname;
+  const root = fileURLToPath(new URL('../../', import.meta.url));
   const nodeOptions = [options.env?.NODE_OPTIONS ?? '', ...options.nodeOptions ?? []].filter(Boolean);
   const env = nodeOptions.length ? { ...options.env, NODE_OPTIONS: nodeOptions.join(' ') } : options.env;
   return start(name, 'sh', ['-c', `exec env ${START} "$@"`, 'sh', ...args], { ...options, env, cwd: root });
