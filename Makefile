@@ -83,7 +83,7 @@ chaos: build
 e2e: setup
 	scripts/e2e.sh
 
-## ci: everything .ci/run checks
+## ci: the quick part of what .ci/run checks (contract, lint, types, Deno, make test); `bash .ci/run` runs it all (README setup, build, chaos, compose, e2e)
 ci: proto-check proto-breaking lint typecheck deno-check test
 
 ## compose-check: docker-compose.yml validates (Debian's docker-compose) and its Prometheus config too

@@ -99,7 +99,10 @@ process.on('SIGTERM', () => void stop(0));
 
 async function main(): Promise<void> {
   if (await portOpen(temporalHost, Number(temporalPort))) {
-    log(`a Temporal server already answers on ${temporalAddress}: using it`);
+    log(
+      `a Temporal server already answers on ${temporalAddress}: using it (fairness and exact rates need the ` +
+        'dynamic config make dev gives its own: test/support/temporal.ts)',
+    );
   } else {
     const cli = execFileSync(`${root}scripts/temporal-cli.sh`, { encoding: 'utf8' }).trim();
     mkdirSync(`${root}.data`, { recursive: true });

