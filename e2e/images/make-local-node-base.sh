@@ -8,7 +8,10 @@
 set -euo pipefail
 tag=${1:?image tag}
 node_bin=$(command -v node)
-case "$("$node_bin" --version)" in v24.*) ;; *) echo "need Node 24 on PATH (make setup provides it)" >&2; exit 1 ;; esac
+# The image's Node is 24: the system's own, or the one `make setup` installs into .tools/ on an older system.
+tools_node="$(cd "$(dirname "$0")/../.." && pwd)/.tools/bin/node"
+if [ -x "$tools_node" ]; then case "$("$tools_node" --version)" in v24.*) node_bin=$tools_node ;; esac; fi
+case "$("$node_bin" --version)" in v24.*) ;; *) echo "need Node 24 on PATH or in .tools/bin (this machine has $("$node_bin" --version))" >&2; exit 1 ;; esac
 if ! [ -x /bin/busybox ] || ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
   $sudo apt-get update -qq >&2
