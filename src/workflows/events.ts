@@ -97,6 +97,29 @@ export async function newsletterEventsWorkflow(
   };
   /** posting counts this run's batches whose child has not finished yet. */
   let posting = 0;
+  /** handOver starts the callback workflow of one batch of the outbox's first events, then drops them from it. */
+  const handOver = async (events: DeliveryEvent[]) => {
+    state.batches += 1;
+    // A newsletter's events begin a new chain of runs after IDLE_CLOSE: its batches are numbered
+    // from 1 again, so the chain is part of their id (the backend drops an id it has seen).
+    const callback = callbackOf(
+      state.newsletterId,
+      `${workflowInfo().firstExecutionRunId.slice(0, 8)}-${state.batches}`,
+      events,
+    );
+    const child = await startChild(newsletterEventsCallbackWorkflow, {
+      workflowId: eventsCallbackWorkflowIdFor(callback.event_id),
+      args: [callback],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+    // Other batches may have left meanwhile: these events are found where they now stand.
+    const at = state.outbox.indexOf(events[0]!);
+    if (at >= 0) state.outbox.splice(at, events.length);
+    posting += 1;
+    void child.result().catch(() => undefined).finally(() => {
+      posting -= 1;
+    });
+  };
   for (;;) {
     const woke = await condition(
       () =>
@@ -106,25 +129,13 @@ export async function newsletterEventsWorkflow(
     );
     if (!woke || historyFull()) break;
     const events = state.outbox.slice(0, EVENTS_PER_CALLBACK);
-    state.batches += 1;
     const inChildren = patched('events-batches-in-child-workflows');
-    // A newsletter's events begin a new chain of runs after IDLE_CLOSE: its batches are numbered
-    // from 1 again, so the chain is part of their id (the backend drops an id it has seen).
-    const batch = inChildren ? `${workflowInfo().firstExecutionRunId.slice(0, 8)}-${state.batches}` : state.batches;
-    const callback = callbackOf(state.newsletterId, batch, events);
     if (inChildren) {
-      const child = await startChild(newsletterEventsCallbackWorkflow, {
-        workflowId: eventsCallbackWorkflowIdFor(callback.event_id),
-        args: [callback],
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-      });
-      state.outbox.splice(0, events.length);
-      posting += 1;
-      void child.result().catch(() => undefined).finally(() => {
-        posting -= 1;
-      });
+      await handOver(events);
       continue;
     }
+    state.batches += 1;
+    const callback = callbackOf(state.newsletterId, state.batches, events);
     // Runs begun before this release post in place, as they did then.
     try {
       await postEvents(callback);
@@ -135,6 +146,16 @@ export async function newsletterEventsWorkflow(
   }
   // Batches still in flight carry on by themselves (ParentClosePolicy.ABANDON).
   if (historyFull() || state.outbox.length > 0) {
+    if (patched('events-outbox-leaves-before-continue-as-new')) {
+      // Everything not handed over yet leaves now, in batches of its own, instead of riding in
+      // the next run's input: after a worker outage the signals that piled up can hold tens of
+      // thousands of events, past Temporal's 2 MiB limit on that input.
+      const batches: DeliveryEvent[][] = [];
+      for (let i = 0; i < state.outbox.length; i += EVENTS_PER_CALLBACK) {
+        batches.push(state.outbox.slice(i, i + EVENTS_PER_CALLBACK));
+      }
+      await Promise.all(batches.map((events) => handOver(events)));
+    }
     await condition(allHandlersFinished);
     await continueAsNew<typeof newsletterEventsWorkflow>(input, state);
   }

@@ -280,12 +280,24 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   };
   const stopping = () => books.state.cancelled || historyFull();
 
+  const carryOn = async () => {
+    // History is getting long: carry cursors and counters into a fresh run. Callbacks not yet
+    // delivered are carried too (nothing waits for them).
+    pumpScope.cancel();
+    await pumpDone;
+    await condition(allHandlersFinished);
+    await continueAsNew<typeof newsletterWorkflow>(stub(input), c);
+  };
+
   /**
    * waitForSendTime holds a scheduled newsletter (a durable timer: restarts do not lose it)
    * until its send time, which RescheduleNewsletter may move; a cancel ends the wait. Then
    * sending begins, and the backend hears `started`.
    */
   const waitForSendTime = async () => {
+    if (!books.isScheduled) return;
+    // A wait of months gathers history too (reschedules, pauses): it continues as new, as sending does.
+    const carries = patched('scheduled-wait-continues-as-new');
     while (books.isScheduled) {
       const at = books.state.scheduledFor!;
       const dueInMs = Date.parse(at) - Date.now();
@@ -295,7 +307,11 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
         log.info('scheduled newsletter due: sending begins', { ...logContext, send_at: at });
         return;
       }
-      await condition(() => books.state.scheduledFor !== at || books.state.cancelled, dueInMs);
+      await condition(
+        () => books.state.scheduledFor !== at || books.state.cancelled || (carries && historyFull()),
+        dueInMs,
+      );
+      if (carries && historyFull() && books.isScheduled) await carryOn();
     }
   };
 
@@ -538,14 +554,6 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   if (c.outage && c.outage.nextTryAt > Date.now()) wakeUpIn(c.outage.nextTryAt - Date.now());
   if (throttled.length > 0) wakeUpForFirstOf(throttled);
 
-  const carryOn = async () => {
-    // History is getting long: carry cursors and counters into a fresh run. Callbacks not yet
-    // delivered are carried too (nothing waits for them).
-    pumpScope.cancel();
-    await pumpDone;
-    await condition(allHandlersFinished);
-    await continueAsNew<typeof newsletterWorkflow>(stub(input), c);
-  };
   const delivered = () => c.outbox.length === 0 && books.resultsOwed === 0;
 
   await CancellationScope.nonCancellable(async () => {
