@@ -4,7 +4,8 @@ import type { NewsletterInput } from '../domain/types.ts';
 import { WORKFLOW_TYPES } from '../workflows/registry.ts';
 import { InvalidArgumentError } from './errors.ts';
 import type { DeliveryDefaults } from './validation.ts';
-import { starters } from './workflow-service.ts';
+import type { Client } from '@temporalio/client';
+import { createWorkflowService, starters } from './workflow-service.ts';
 
 const defaults: DeliveryDefaults = {
   fromEmail: 'news@example.com',
@@ -67,5 +68,17 @@ describe('StartWorkflow starters', () => {
       /workflow_id: a newsletter runs as "newsletter-n1"/,
     );
     assert.deepEqual(start['newsletterWorkflow']!([request], 'newsletter-n1').workflowId, 'newsletter-n1');
+  });
+});
+
+describe('SignalWorkflow', () => {
+  it('refuses arguments over 64 KiB before asking Temporal: each signal stays in the workflow history for good', async () => {
+    // A client the check must not reach.
+    const service = createWorkflowService({} as Client, 'q', defaults, { temporalCallMs: 1_000 });
+    const argsJson = JSON.stringify({ note: 'x'.repeat(64 * 1024) });
+    await assert.rejects(
+      service.signalWorkflow({ workflowId: 'newsletter-n1', signalName: 'nudge', argsJson }, {} as never),
+      (err: unknown) => err instanceof InvalidArgumentError && /args_json: at most 65536 bytes/.test(err.message),
+    );
   });
 });

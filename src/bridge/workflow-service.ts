@@ -2,6 +2,7 @@
  * WorkflowService implementation: a generic bridge to the registered workflow types,
  * with JSON arguments and results.
  */
+import { Buffer } from 'node:buffer';
 import {
   type Client,
   type WorkflowExecutionStatusName,
@@ -105,6 +106,12 @@ const required = (field: string, value: string) => {
  */
 const SERVICE_SIGNALS: readonly string[] = [resultsSettledSignal.name];
 
+/**
+ * MAX_SIGNAL_ARGS_BYTES bounds a signal's arguments: every signal stays in its workflow's
+ * history (and in the worker's memory while unhandled), so megabytes each would fill both.
+ */
+const MAX_SIGNAL_ARGS_BYTES = 64 * 1024;
+
 /** RUN_ID is the shape of a Temporal run id. */
 const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -183,6 +190,12 @@ export function createWorkflowService(
       required('signal_name', request.signalName);
       if (SERVICE_SIGNALS.includes(request.signalName)) {
         throw new InvalidArgumentError([`signal_name: ${request.signalName} is the service's own`]);
+      }
+      const bytes = Buffer.byteLength(request.argsJson);
+      if (bytes > MAX_SIGNAL_ARGS_BYTES) {
+        throw new InvalidArgumentError([
+          `args_json: at most ${MAX_SIGNAL_ARGS_BYTES} bytes for a signal (got ${bytes})`,
+        ]);
       }
       const args = parseArgs('args_json', request.argsJson);
       const handle = await apiWorkflow(request.workflowId);
