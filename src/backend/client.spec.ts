@@ -62,4 +62,19 @@ describe('parseRecipientPage', () => {
     );
     assert.deepEqual(parsed.recipients.map((r) => r.recipientId), ['r1', 'r2']);
   });
+
+  it('keeps the first of recipients with the same recipient_id on a page: a part of the page is named by it', () => {
+    const parsed = parseRecipientPage(
+      {
+        recipients: [
+          { email: 'a@example.com', recipient_id: 'r1' },
+          { email: 'b@example.com', recipient_id: 'r1' },
+          { email: 'c@example.com' },
+          { email: 'd@example.com' },
+        ],
+      },
+      100,
+    );
+    assert.deepEqual(parsed.recipients.map((r) => r.email), ['a@example.com', 'c@example.com', 'd@example.com']);
+  });
 });

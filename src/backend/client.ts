@@ -161,12 +161,16 @@ export function parseRecipientPage(body: unknown, limit: number): BackendRecipie
       variables: variables as Record<string, string>,
     };
   });
-  // The same address twice on a page is mailed once (the first), as an inline list refuses duplicates.
+  // The same address twice on a page is mailed once (the first), as an inline list refuses
+  // duplicates; the same recipient id twice too: the parts of a page that failed over are named
+  // by it (send-batch.ts memberKey), so a second one would be taken for the first, never sent.
   const seen = new Set<string>();
+  const ids = new Set<string>();
   const distinct = recipients.filter((r) => {
     const address = normalizeAddress(r.email);
-    if (seen.has(address)) return false;
+    if (seen.has(address) || (r.recipientId && ids.has(r.recipientId))) return false;
     seen.add(address);
+    if (r.recipientId) ids.add(r.recipientId);
     return true;
   });
   return { recipients: distinct, ...(page.next_cursor ? { nextCursor: page.next_cursor as string } : {}) };
