@@ -107,9 +107,9 @@ export interface MockProviderControl {
   injectFault(fault: Fault): void;
   clearFaults(): void;
   /** setLatency delays every send response by ms. */
+  setLatency(ms: number): void;
   /** setSearchDelay makes accepted emails searchable only ms after they were accepted (Postmark's indexing). */
   setSearchDelay(ms: number): void;
-  setLatency(ms: number): void;
   /** failAddresses marks addresses (case-insensitive, bare address) as inactive or invalid; calls add up. */
   failAddresses(kind: 'inactive' | 'invalid', emails: string[]): void;
   /** setRateLimit caps send calls per one-second window; null turns the limit off (the default). */

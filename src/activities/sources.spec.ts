@@ -29,18 +29,31 @@ async function failure(run: Promise<unknown>): Promise<Error> {
 }
 
 describe('createBatchSource', () => {
-  it("fails a batch's page for good when the backend no longer serves the list (401, 403, 404): not retried for ever", async () => {
-    for (const status of [401, 403, 404]) {
+  it("fails a batch's page for good when the backend says the list is gone (404): not retried for ever", async () => {
+    const source = createBatchSource(
+      () => Promise.resolve(definition),
+      answering(new BackendCallbackError('backend answered 404', 404, false)),
+    );
+    const err = await failure(
+      source.recipients({ workflowId: 'w', runId: 'r' }, { index: 3, cursor: 'c3', count: 100 }),
+    );
+    assert.ok(err instanceof ApplicationFailure, String(err));
+    assert.deepEqual([err.type, err.nonRetryable], ['BackendListRefused', true]);
+    assert.match(err.message, /list-1.*404/);
+  });
+
+  it("retries a batch's page refused with 401 or 403 (a token being rotated mid-send), which a read ahead takes as final", async () => {
+    for (const status of [401, 403]) {
       const source = createBatchSource(
         () => Promise.resolve(definition),
-        answering(new BackendCallbackError(`backend answered ${status}`, status, status !== 404)),
+        answering(new BackendCallbackError(`backend answered ${status}`, status, true)),
       );
-      const err = await failure(
+      const toSend = await failure(
         source.recipients({ workflowId: 'w', runId: 'r' }, { index: 3, cursor: 'c3', count: 100 }),
       );
-      assert.ok(err instanceof ApplicationFailure, String(err));
-      assert.deepEqual([err.type, err.nonRetryable], ['BackendListRefused', true]);
-      assert.match(err.message, new RegExp(`list-1.*${status}`));
+      assert.ok(!(toSend instanceof ApplicationFailure && toSend.nonRetryable), `${status}: ${toSend}`);
+      const ahead = await failure(source.page('nl1', 'list-1', 'c3', 100));
+      assert.ok(ahead instanceof ApplicationFailure && ahead.nonRetryable, `${status}: ${ahead}`);
     }
   });
 

@@ -77,11 +77,14 @@ export function createBatchSource(
   const pages = new LruCache<BackendRecipientPage>(options.pages ?? 256);
   const definition = (ref: DefinitionRef) =>
     definitions.get(`${ref.workflowId}/${ref.runId}`, () => loadDefinition(ref));
-  const page = (newsletterId: string, listId: string, cursor: string, limit: number) =>
+  const load = (newsletterId: string, listId: string, cursor: string, limit: number, final: readonly number[]) =>
     pages.get(
       JSON.stringify([newsletterId, listId, cursor, limit]),
-      () => backend.fetchRecipientPage({ newsletterId, listId, cursor, limit }).catch((err) => refused(err, listId)),
+      () =>
+        backend.fetchRecipientPage({ newsletterId, listId, cursor, limit }).catch((err) => refused(err, listId, final)),
     );
+  const page = (newsletterId: string, listId: string, cursor: string, limit: number) =>
+    load(newsletterId, listId, cursor, limit, LIST_REFUSALS);
   return {
     definition,
     page,
@@ -91,19 +94,26 @@ export function createBatchSource(
       if (input.listId === undefined) {
         return input.recipients.slice(batch.index * batchSize, batch.index * batchSize + batch.count);
       }
-      return (await page(input.newsletterId, input.listId, batch.cursor ?? '', batchSize)).recipients;
+      return (await load(input.newsletterId, input.listId, batch.cursor ?? '', batchSize, PAGE_REFUSALS)).recipients;
     },
   };
 }
 
 /**
- * refused turns a backend's "the list is unknown" (404) or "not with this token" (401, 403)
- * into a BackendListRefused failure, not retried: the contract says so, and a page read for a
- * send (after the list was deleted, or the token rotated) would otherwise be retried for ever.
- * The newsletter then ends FAILED. Anything else is rethrown, to be retried.
+ * LIST_REFUSALS end a newsletter when reading its list ahead: the list is unknown (404) or not
+ * for this token (401, 403), as the contract says. PAGE_REFUSALS end it when a page already
+ * read is read again to send it: only a list gone (404), which would otherwise be retried for
+ * ever; a 401 or 403 in the middle of a send is a token being rotated, retried as callbacks are.
  */
-function refused(err: unknown, listId: string): never {
-  if (err instanceof BackendCallbackError && (err.status === 401 || err.status === 403 || err.status === 404)) {
+const LIST_REFUSALS: readonly number[] = [401, 403, 404];
+const PAGE_REFUSALS: readonly number[] = [404];
+
+/**
+ * refused turns one of the final statuses into a BackendListRefused failure, not retried (the
+ * newsletter then ends FAILED); anything else is rethrown, to be retried.
+ */
+function refused(err: unknown, listId: string, final: readonly number[]): never {
+  if (err instanceof BackendCallbackError && err.status !== null && final.includes(err.status)) {
     throw ApplicationFailure.create({
       type: FAILURE_TYPES.backendListRefused,
       message: `the backend refused recipient list ${listId} (${err.status})`,

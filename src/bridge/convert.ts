@@ -43,3 +43,9 @@ export function toStatusMessage(s: NewsletterStatus): NewsletterStatusMessage {
     engagementUnavailable: s.engagementUnavailable === true,
   };
 }
+
+/** timestampOf is a stored time as a Timestamp; undefined when it does not read as one (a provider's, stored as sent). */
+export function timestampOf(text: string): Timestamp | undefined {
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? undefined : Timestamp.fromDate(new Date(ms));
+}

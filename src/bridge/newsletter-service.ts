@@ -32,7 +32,7 @@ import { CONTROL_CHARACTERS, isEmailAddress } from '../domain/addresses.ts';
 import { normalizeAddress } from '../domain/suppression.ts';
 import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { InvalidArgumentError, StreamLifetimeError } from './errors.ts';
-import { toStatusMessage } from './convert.ts';
+import { timestampOf, toStatusMessage } from './convert.ts';
 import { currentTraceId } from '../telemetry/tracing.ts';
 import type { NewsletterGateway } from './temporal-gateway.ts';
 import { type DeliveryDefaults, sendAtProblem, toNewsletterInput, validateNewsletterId } from './validation.ts';
@@ -120,7 +120,8 @@ export function createNewsletterService(
           reason: s.reason,
           source: s.source,
           detail: s.detail ?? '',
-          createdAt: Timestamp.fromDate(new Date(s.createdAt)),
+          // An entry stored before times were checked may hold one that does not parse: left out, not INTERNAL.
+          createdAt: timestampOf(s.createdAt),
         })),
         nextPageToken: page.nextPageToken,
       };

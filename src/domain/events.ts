@@ -81,6 +81,9 @@ export function eventTime(value: unknown, fallback: () => string = () => new Dat
   return typeof value === 'string' && !Number.isNaN(Date.parse(value)) ? value : fallback();
 }
 
+/** eventDetail is a provider's explanation as an event carries it: at most 500 characters (it rides in signals and suppressions). */
+export const eventDetail = (text: string | undefined): string | undefined => text ? text.slice(0, 500) : undefined;
+
 /** WebhookRefused is a request that is not a genuine, well-formed provider webhook: the edge answers its status. */
 export class WebhookRefused extends Error {
   readonly status: 400 | 401;

@@ -34,13 +34,19 @@ describe('GroupedSignals', () => {
   it('keeps each key apart: one newsletter waiting does not hold another', async () => {
     const { sent, send } = signals();
     const group = new GroupedSignals<number>(send, 100);
-    void group.add('nl-1', 1);
-    void group.add('nl-1', 2);
+    const first = group.add('nl-1', 1);
+    const waiting = group.add('nl-1', 2);
     const other = group.add('nl-2', 3);
     await tick();
     assert.deepEqual(sent.map((s) => [s.key, s.items]), [['nl-1', [1]], ['nl-2', [3]]]);
     sent[1]!.settle();
     await other;
+    // nl-1 goes on by itself.
+    sent[0]!.settle();
+    await first;
+    await tick();
+    sent[2]!.settle();
+    await waiting;
   });
 
   it('fails every caller of a signal that fails, and goes on with the next group', async () => {
@@ -59,6 +65,17 @@ describe('GroupedSignals', () => {
     assert.deepEqual(sent.at(-1)!.items, [4]);
     sent.at(-1)!.settle();
     await later;
+  });
+
+  it('gives up on an item still waiting after maxWaitMs (its webhook is answered "retry later"), and never sends it', async () => {
+    const { sent, send } = signals();
+    const group = new GroupedSignals<number>(send, 100, 50);
+    void group.add('nl-1', 1);
+    const late = group.add('nl-1', 2);
+    await assert.rejects(late, /not handed to Temporal within 50 ms/);
+    sent[0]!.settle();
+    await tick();
+    assert.deepEqual(sent.map((s) => s.items), [[1]], 'the item given up on is not sent later');
   });
 
   it('sends at most max items in one signal', async () => {

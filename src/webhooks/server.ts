@@ -126,6 +126,7 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
         });
       }),
     EVENTS_PER_SIGNAL,
+    TEMPORAL_WAIT_MS,
   );
   /**
    * handOff signals the event to its newsletter's events workflow, starting it if need be,

@@ -316,11 +316,14 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   };
 
   /** refuseList ends reading a list the backend refused: the newsletter will end FAILED, saying why. */
+  /** listRefused: the backend refused the list in this run; no read of it goes on. */
+  let listRefused = false;
   const refuseList = (reason: string) => {
     if (!books.state.failure) {
       log.error('recipient list refused: the newsletter ends FAILED', { ...logContext, reason });
     }
     books.fail(reason);
+    listRefused = true;
     c.cursor = undefined;
   };
 
@@ -341,6 +344,8 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
           maxPages: PAGES_PER_READ,
           ...(readBefore.length > 0 ? { readBefore } : {}),
         });
+        // A send found the list gone while this read was under way: what it read is not sent.
+        if (listRefused) return;
         // A next_cursor leading back to any of these is refused by later reads (domain/cursors.ts).
         c.cursorsRead = rememberCursors(c.cursorsRead, [...new Set([c.cursor, ...result.pages.map((p) => p.cursor)])]);
         for (const page of result.pages) c.pages.push({ index: c.nextBatch++, cursor: page.cursor, count: page.count });

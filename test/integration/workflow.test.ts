@@ -218,6 +218,53 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     );
   });
 
+  it('reads no further, and sends nothing of a read under way, once a send found the list gone', async () => {
+    const taskQueue = `wf-${randomUUID()}`;
+    const attempted: string[] = [];
+    // The second read is under way (slow) when the first page's send finds the list gone.
+    const readPages = async (input: { cursor: string }) => {
+      if (input.cursor === '') return { pages: [{ cursor: '', count: 10 }], nextCursor: 'c1' };
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      return {
+        pages: [{ cursor: input.cursor, count: 10 }, { cursor: `${input.cursor}+`, count: 10 }],
+        nextCursor: 'more',
+      };
+    };
+    const sendBatch = (input: SendBatchInput) => {
+      attempted.push(input.batch.cursor!);
+      return Promise.reject(ApplicationFailure.create({
+        type: 'BackendListRefused',
+        message: 'the backend refused recipient list list-1 (404)',
+        nonRetryable: true,
+      }));
+    };
+    const input: NewsletterInput = {
+      newsletterId: 'list-gone-while-reading',
+      content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
+      recipients: [],
+      listId: 'list-1',
+      batchSize: 10,
+      concurrency: 1,
+      primaryProvider: 'resend',
+      unsubscribeBaseUrl: 'https://app.example.com',
+    };
+    await withWorkers(
+      taskQueue,
+      { notifyBackend: () => Promise.resolve('disabled'), readPages },
+      sendBatch,
+      async () => {
+        const handle = await env.client.workflow.start(newsletterWorkflow, {
+          args: [input],
+          taskQueue,
+          workflowId: `wf-${randomUUID()}`,
+        });
+        const final = await handle.result();
+        assert.deepEqual([final.state, final.totalRecipients, final.skipped], ['FAILED', 10, 10]);
+        assert.deepEqual(attempted, [''], 'only the page read before the refusal');
+      },
+    );
+  });
+
   it('never follows a next_cursor back to a page an earlier read of the list got: no page is sent twice', async () => {
     const taskQueue = `wf-${randomUUID()}`;
     // 13 pages; the last one's next_cursor leads back to the third (read two reads of 10 pages earlier).

@@ -48,6 +48,15 @@ describe('readPostmarkWebhook', () => {
       ...base,
     });
     assert.equal(soft?.bounce, 'soft');
+    const wordy = read({
+      RecordType: 'Bounce',
+      ID: 9,
+      Type: 'HardBounce',
+      Email: 'a@example.com',
+      Description: 'x'.repeat(10_000),
+      ...base,
+    });
+    assert.equal(wordy?.detail?.length, 500, 'an explanation is kept to 500 characters');
     assert.equal(read({ RecordType: 'SpamComplaint', ID: 9, Email: 'a@example.com', ...base })?.kind, 'complained');
     assert.equal(read({ RecordType: 'Open', Recipient: 'a@example.com', ...base })?.kind, 'opened');
     assert.equal(read({ RecordType: 'Click', Recipient: 'a@example.com', ...base })?.kind, 'clicked');

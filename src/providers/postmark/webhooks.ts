@@ -5,7 +5,14 @@
  * bounce ID or the message, and the time). A record about an email this service did not
  * send (no `newsletter_id` in its Metadata) is undefined, as is one this service does not act on.
  */
-import { type DeliveryEvent, type EventKind, eventTime, METADATA_FIELDS, WebhookRefused } from '../../domain/events.ts';
+import {
+  type DeliveryEvent,
+  eventDetail,
+  type EventKind,
+  eventTime,
+  METADATA_FIELDS,
+  WebhookRefused,
+} from '../../domain/events.ts';
 import { metadataValue } from './metadata.ts';
 
 /** readPostmarkWebhook reads one record; WebhookRefused(400) when it is not one. */
@@ -74,6 +81,6 @@ export function readPostmarkWebhook(body: string): DeliveryEvent | undefined {
     email: email.toLowerCase(),
     occurredAt: eventTime(at),
     messageId,
-    ...(text('Description') ? { detail: text('Description') } : {}),
+    ...(text('Description') ? { detail: eventDetail(text('Description')) } : {}),
   };
 }

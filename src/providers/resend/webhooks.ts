@@ -5,7 +5,14 @@
  * delivery, is nobody's business here: undefined.
  */
 import { Resend } from 'resend';
-import { type DeliveryEvent, type EventKind, eventTime, METADATA_FIELDS, WebhookRefused } from '../../domain/events.ts';
+import {
+  type DeliveryEvent,
+  eventDetail,
+  type EventKind,
+  eventTime,
+  METADATA_FIELDS,
+  WebhookRefused,
+} from '../../domain/events.ts';
 
 const KINDS: Record<string, EventKind> = {
   'email.delivered': 'delivered',
@@ -65,6 +72,6 @@ export function readResendWebhook(body: string, headers: ResendHeaders, secret: 
     email: to[0].toLowerCase(),
     occurredAt: eventTime(event.created_at, () => new Date(Number(timestamp) * 1000).toISOString()),
     messageId: data.email_id,
-    ...(bounce?.message ? { detail: bounce.message } : {}),
+    ...(bounce?.message ? { detail: eventDetail(bounce.message) } : {}),
   };
 }
