@@ -483,7 +483,8 @@ async function send(
         // A provider that learns what a request in doubt got through by searching needs the
         // search to see it: the retry waits out the provider's indexing delay first.
         const indexing = err.failureClass === 'unknown_outcome' && provider.findAccepted ? provider.searchDelayMs : 0;
-        const delayMs = indexing ? Math.max(withJitter(decision.delayMs) ?? 0, indexing) : withJitter(decision.delayMs);
+        const jittered = withJitter(decision.delayMs);
+        const delayMs = indexing ? Math.max(jittered ?? 0, indexing) : jittered;
         if (err.failureClass === 'rate_limited') deps.metrics?.rateLimitWait(name, delayMs ?? 0);
         log.info(
           { failure_class: err.failureClass, retry_after_ms: delayMs },

@@ -73,6 +73,28 @@ export const METADATA_FIELDS = {
 } as const;
 
 /**
+ * idMetadata is what an email carries to name its newsletter and recipient, each value as the
+ * provider can store it (`encode`); a recipient without an id carries none (the encoding of ""
+ * would name all of them alike).
+ */
+export function idMetadata(
+  ids: { newsletterId: string; recipientId: string } | undefined,
+  encode: (value: string) => string,
+): Record<string, string> {
+  if (!ids) return {};
+  return {
+    [METADATA_FIELDS.newsletterId]: encode(ids.newsletterId),
+    ...(ids.recipientId ? { [METADATA_FIELDS.recipientId]: encode(ids.recipientId) } : {}),
+  };
+}
+
+/** recipientIdOf is the recipient id a provider event carried back (idMetadata): none when absent or empty. */
+export function recipientIdOf(metadata: Record<string, unknown> | undefined): { recipientId?: string } {
+  const id = metadata?.[METADATA_FIELDS.recipientId];
+  return typeof id === 'string' && id ? { recipientId: id } : {};
+}
+
+/**
  * eventTime is when a provider says an event happened: its own time when it reads as one,
  * else `fallback` (now). A stored suppression's time must parse: the API answers it as
  * a Timestamp.

@@ -315,15 +315,12 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     }
   };
 
+  /** listRefused: the backend refused the list (the only failure the books record); no read of it goes on. */
+  const listRefused = () => books.state.failure !== undefined;
   /** refuseList ends reading a list the backend refused: the newsletter will end FAILED, saying why. */
-  /** listRefused: the backend refused the list in this run; no read of it goes on. */
-  let listRefused = false;
   const refuseList = (reason: string) => {
-    if (!books.state.failure) {
-      log.error('recipient list refused: the newsletter ends FAILED', { ...logContext, reason });
-    }
+    if (!listRefused()) log.error('recipient list refused: the newsletter ends FAILED', { ...logContext, reason });
     books.fail(reason);
-    listRefused = true;
     c.cursor = undefined;
   };
 
@@ -345,7 +342,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
           ...(readBefore.length > 0 ? { readBefore } : {}),
         });
         // A send found the list gone while this read was under way: what it read is not sent.
-        if (listRefused) return;
+        if (listRefused()) return;
         // A next_cursor leading back to any of these is refused by later reads (domain/cursors.ts).
         c.cursorsRead = rememberCursors(c.cursorsRead, [...new Set([c.cursor, ...result.pages.map((p) => p.cursor)])]);
         for (const page of result.pages) c.pages.push({ index: c.nextBatch++, cursor: page.cursor, count: page.count });
@@ -415,9 +412,9 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
           return rests.flat();
         }
         if (failureType(err) === FAILURE_TYPES.backendListRefused) {
-          // The backend no longer serves this page (the list was deleted, or the token refused):
-          // as when a read is refused, the newsletter ends FAILED naming the list, and this
-          // page's recipients are skipped. Only activities of this release throw it from a send.
+          // The backend says this page's list is gone (404, sources.ts): as when a read is refused,
+          // the newsletter ends FAILED naming the list, and this page's recipients are skipped.
+          // Only activities of this release throw it from a send.
           refuseList(applicationFailureOf(err)!.message);
           return [];
         }

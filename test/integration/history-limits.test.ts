@@ -12,11 +12,10 @@ import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { dataConverter } from '../../src/data-converter.ts';
 import { type DeliveryEvent, eventsWorkflowIdFor } from '../../src/domain/events.ts';
 import { workflowsPath } from '../../src/worker/worker.ts';
-import type { NewsletterInput } from '../../src/domain/types.ts';
 import { deliveryEventsSignal, engagementQuery, newsletterEventsWorkflow } from '../../src/workflows/events.ts';
 import { getStatusQuery, newsletterWorkflow, rescheduleUpdate } from '../../src/workflows/newsletter.ts';
 import { eventually } from '../support/eventually.ts';
-import { recipients, silentLogger } from '../support/fixtures.ts';
+import { newsletterInput, recipients, silentLogger } from '../support/fixtures.ts';
 import { temporalCli } from './harness.ts';
 
 describe('workflows whose history fills up', { timeout: 240_000 }, () => {
@@ -107,16 +106,10 @@ describe('workflows whose history fills up', { timeout: 240_000 }, () => {
   it('continues a scheduled newsletter as new while it waits, its send time and status carried', async () => {
     const taskQueue = `sched-${randomUUID()}`;
     const day = 24 * 3600_000;
-    const input: NewsletterInput = {
-      newsletterId: `later-${randomUUID().slice(0, 8)}`,
-      content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
+    const input = newsletterInput(`later-${randomUUID().slice(0, 8)}`, {
       recipients: recipients(2, 'later'),
-      batchSize: 10,
-      concurrency: 1,
-      primaryProvider: 'resend',
-      unsubscribeBaseUrl: 'https://app.example.com',
       sendAt: new Date(Date.now() + day).toISOString(),
-    };
+    });
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,

@@ -13,7 +13,6 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import {
   type BackendEvent,
-  type NewsletterInput,
   PROVIDERS,
   providerTaskQueue,
   type ProviderUnavailableDetails,
@@ -23,7 +22,7 @@ import { createPageActivities } from '../../src/activities/pages.ts';
 import { workflowsPath } from '../../src/worker/worker.ts';
 import { cancelUpdate, getStatusQuery, newsletterWorkflow, pauseUpdate } from '../../src/workflows/newsletter.ts';
 import { eventually } from '../support/eventually.ts';
-import { recipients, silentLogger } from '../support/fixtures.ts';
+import { newsletterInput, recipients, silentLogger } from '../support/fixtures.ts';
 import { temporalCli } from './harness.ts';
 
 describe('newsletter workflow', { timeout: 180_000 }, () => {
@@ -84,15 +83,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     // Resend accepts the first 3 recipients of the batch and then becomes unavailable; Postmark refuses all.
     const sendBatch = (input: SendBatchInput) =>
       Promise.reject(unavailable(input, input.provider === 'resend' ? 3 : 0));
-    const input: NewsletterInput = {
-      newsletterId: 'partial',
-      content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
-      recipients: recipients(10, 'w'),
-      batchSize: 10,
-      concurrency: 1,
-      primaryProvider: 'resend',
-      unsubscribeBaseUrl: 'https://app.example.com',
-    };
+    const input = newsletterInput('partial', { recipients: recipients(10, 'w') });
     await withWorkers(taskQueue, { notifyBackend: () => Promise.resolve('disabled') }, sendBatch, async () => {
       const handle = await env.client.workflow.start(newsletterWorkflow, {
         args: [input],
@@ -142,16 +133,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       );
     };
     const readPages = () => Promise.resolve({ pages: [{ cursor: '', count: 300 }] });
-    const input: NewsletterInput = {
-      newsletterId: 'by-member',
-      content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
-      recipients: [],
-      listId: 'list-1',
-      batchSize: 300,
-      concurrency: 1,
-      primaryProvider: 'postmark',
-      unsubscribeBaseUrl: 'https://app.example.com',
-    };
+    const input = newsletterInput('by-member', { listId: 'list-1', batchSize: 300, primaryProvider: 'postmark' });
     await withWorkers(
       taskQueue,
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
@@ -189,16 +171,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
           nonRetryable: true,
         }))
         : Promise.resolve({ provider: input.provider, sent: 10, failed: 0, failures: [], resultsOwed: false });
-    const input: NewsletterInput = {
-      newsletterId: 'list-gone',
-      content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
-      recipients: [],
-      listId: 'list-1',
-      batchSize: 10,
-      concurrency: 1,
-      primaryProvider: 'resend',
-      unsubscribeBaseUrl: 'https://app.example.com',
-    };
+    const input = newsletterInput('list-gone', { listId: 'list-1' });
     await withWorkers(
       taskQueue,
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
@@ -238,16 +211,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         nonRetryable: true,
       }));
     };
-    const input: NewsletterInput = {
-      newsletterId: 'list-gone-while-reading',
-      content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
-      recipients: [],
-      listId: 'list-1',
-      batchSize: 10,
-      concurrency: 1,
-      primaryProvider: 'resend',
-      unsubscribeBaseUrl: 'https://app.example.com',
-    };
+    const input = newsletterInput('list-gone-while-reading', { listId: 'list-1' });
     await withWorkers(
       taskQueue,
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
@@ -287,16 +251,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       sent.push(input.batch.cursor!);
       return Promise.resolve({ provider: input.provider, sent: 1, failed: 0, failures: [], resultsOwed: false });
     };
-    const input: NewsletterInput = {
-      newsletterId: 'cursor-loop',
-      content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
-      recipients: [],
-      listId: 'list-1',
-      batchSize: 1,
-      concurrency: 2,
-      primaryProvider: 'resend',
-      unsubscribeBaseUrl: 'https://app.example.com',
-    };
+    const input = newsletterInput('cursor-loop', { listId: 'list-1', batchSize: 1, concurrency: 2 });
     const { readPages } = createPageActivities({ source });
     await withWorkers(
       taskQueue,
@@ -336,16 +291,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         events.push(event);
         return Promise.resolve('sent');
       };
-      const input: NewsletterInput = {
-        newsletterId: `cancelled-${moment.replaceAll(' ', '-')}`,
-        content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
-        recipients: [],
-        listId: 'list-1',
-        batchSize: 10,
-        concurrency: 1,
-        primaryProvider: 'resend',
-        unsubscribeBaseUrl: 'https://app.example.com',
-      };
+      const input = newsletterInput(`cancelled-${moment.replaceAll(' ', '-')}`, { listId: 'list-1' });
       await withWorkers(taskQueue, { notifyBackend, readPages }, sendBatch, async () => {
         const handle = await env.client.workflow.start(newsletterWorkflow, {
           args: [input],

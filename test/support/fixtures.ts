@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import type { RenderedEmail } from '../../src/domain/templating.ts';
+import type { NewsletterInput } from '../../src/domain/types.ts';
 
 /** TOKEN is the INTERNAL_SERVICE_TOKEN of every service under test. */
 export const TOKEN = 'test-service-token';
@@ -62,4 +63,20 @@ export const renderedEmail = (to: string): RenderedEmail => ({
   headers: { 'List-Unsubscribe': '<https://example.com/u>' },
   tags: { campaign: 'spring' },
   ids: { newsletterId: 'n1', recipientId: `r-${to}` },
+});
+
+/**
+ * newsletterInput is a newsletter workflow's start input for workflow-level tests: a plain
+ * text email, no recipients inline, batches of 10, one in flight, Resend first; overrides
+ * change any of it (`listId` makes it a backend list).
+ */
+export const newsletterInput = (newsletterId: string, overrides: Partial<NewsletterInput> = {}): NewsletterInput => ({
+  newsletterId,
+  content: { subject: 's', text: 't', from: 'a@example.com', tags: {} },
+  recipients: [],
+  batchSize: 10,
+  concurrency: 1,
+  primaryProvider: 'resend',
+  unsubscribeBaseUrl: 'https://app.example.com',
+  ...overrides,
 });

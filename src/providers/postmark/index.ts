@@ -10,7 +10,7 @@
  * failed: a message accepted moments before the search might not be found yet (README, "Guarantees").
  */
 import { Errors, type Models, ServerClient } from 'postmark';
-import { METADATA_FIELDS } from '../../domain/events.ts';
+import { idMetadata, METADATA_FIELDS } from '../../domain/events.ts';
 import type { RenderedEmail } from '../../domain/templating.ts';
 import { classifyPostmarkCode, classifyPostmarkError } from './errors.ts';
 import { metadataValue } from './metadata.ts';
@@ -61,12 +61,7 @@ const toMessage = (m: RenderedEmail, messageStream: string, key: string): Models
   // Postmark keeps Metadata with the message (search, webhooks): the request's key, and whose email it is.
   Metadata: {
     ...m.tags,
-    ...(m.ids
-      ? {
-        [METADATA_FIELDS.newsletterId]: requestTag(m.ids.newsletterId),
-        ...(m.ids.recipientId ? { [METADATA_FIELDS.recipientId]: requestTag(m.ids.recipientId) } : {}),
-      }
-      : {}),
+    ...idMetadata(m.ids, requestTag),
     [REQUEST_FIELD]: requestTag(key),
   },
   // The newsletter id whole (Metadata keeps 80 characters): a webhook names the newsletter by it.

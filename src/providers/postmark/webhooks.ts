@@ -11,6 +11,7 @@ import {
   type EventKind,
   eventTime,
   METADATA_FIELDS,
+  recipientIdOf,
   WebhookRefused,
 } from '../../domain/events.ts';
 import { metadataValue } from './metadata.ts';
@@ -69,7 +70,6 @@ export function readPostmarkWebhook(body: string): DeliveryEvent | undefined {
   const messageId = text('MessageID');
   const email = text('Recipient') ?? text('Email');
   if (!messageId || !email) throw new WebhookRefused(400, 'MessageID and Recipient (or Email) are required');
-  const recipientId = metadata?.[METADATA_FIELDS.recipientId];
   const recordId = record.ID === undefined ? messageId : String(record.ID);
   return {
     eventId: `postmark:${record.RecordType}:${recordId}:${at ?? ''}`,
@@ -77,7 +77,7 @@ export function readPostmarkWebhook(body: string): DeliveryEvent | undefined {
     kind,
     ...(bounce ? { bounce } : {}),
     newsletterId,
-    ...(typeof recipientId === 'string' && recipientId ? { recipientId } : {}),
+    ...recipientIdOf(metadata),
     email: email.toLowerCase(),
     occurredAt: eventTime(at),
     messageId,

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type CreateBatchOptions, Resend } from 'resend';
-import { METADATA_FIELDS } from '../../domain/events.ts';
+import { idMetadata } from '../../domain/events.ts';
 import type { RenderedEmail } from '../../domain/templating.ts';
 import { BATCH_ITEM_FAILURE, classifyResendError } from './errors.ts';
 import { callSignal, type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../types.ts';
@@ -35,16 +35,7 @@ const toPayload = (messages: RenderedEmail[]): CreateBatchOptions =>
     ...(m.replyTo ? { replyTo: m.replyTo } : {}),
     headers: m.headers,
     // The newsletter and recipient ride along, so a webhook event names them by itself (src/domain/events.ts).
-    tags: Object.entries({
-      ...m.tags,
-      ...(m.ids
-        ? {
-          [METADATA_FIELDS.newsletterId]: tagValue(m.ids.newsletterId),
-          // A recipient without an id carries none (a hash of "" would name all of them alike).
-          ...(m.ids.recipientId ? { [METADATA_FIELDS.recipientId]: tagValue(m.ids.recipientId) } : {}),
-        }
-        : {}),
-    }).map(([name, value]) => ({ name, value })),
+    tags: Object.entries({ ...m.tags, ...idMetadata(m.ids, tagValue) }).map(([name, value]) => ({ name, value })),
   }));
 
 const retryAfterMs = (headers: Record<string, string> | null): number | undefined => {

@@ -11,6 +11,7 @@ import {
   type EventKind,
   eventTime,
   METADATA_FIELDS,
+  recipientIdOf,
   WebhookRefused,
 } from '../../domain/events.ts';
 
@@ -60,7 +61,6 @@ export function readResendWebhook(body: string, headers: ResendHeaders, secret: 
   if (typeof data?.email_id !== 'string' || typeof to[0] !== 'string') {
     throw new WebhookRefused(400, 'data.email_id and data.to are required');
   }
-  const recipientId = tags?.[METADATA_FIELDS.recipientId];
   const bounce = data.bounce as { type?: string; message?: string } | undefined;
   return {
     eventId: `resend:${id}`,
@@ -68,7 +68,7 @@ export function readResendWebhook(body: string, headers: ResendHeaders, secret: 
     kind,
     ...(kind === 'bounced' ? { bounce: bounce?.type === 'Permanent' ? 'hard' : 'soft' } : {}),
     newsletterId,
-    ...(typeof recipientId === 'string' && recipientId ? { recipientId } : {}),
+    ...recipientIdOf(tags),
     email: to[0].toLowerCase(),
     occurredAt: eventTime(event.created_at, () => new Date(Number(timestamp) * 1000).toISOString()),
     messageId: data.email_id,
