@@ -441,7 +441,11 @@ describe('sendBatch', () => {
     const beats = heartbeatsOf(env);
     const retry = await failure(env.run(activities(provider).sendBatch, input(2)));
     assert.equal(retry.nonRetryable, false);
-    assert.deepEqual(beats.at(-1), { phase: 'requesting' });
+    const last = progressOf(beats.at(-1));
+    assert.equal(last?.phase, 'requesting');
+    assert.equal(isInDoubt(41, last), true);
+    // When the call ended is recorded: a search by the next attempt counts its provider's indexing delay from then.
+    assert.ok(last.phase === 'requesting' && typeof last.endedAt === 'number' && last.endedAt <= Date.now());
   });
 
   it('records a failed suppression check as unsent, so the next attempt checks again instead of going in doubt', async () => {
@@ -656,11 +660,19 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
 
   it('asks Postmark which recipients the earlier attempt got through and sends only the others', async () => {
     const postmark = (timeoutMs: number) =>
-      createPostmarkProvider({ apiKey: 'pm', baseUrl: mock.postmarkUrl, messageStream: 'broadcast', timeoutMs });
+      createPostmarkProvider({
+        apiKey: 'pm',
+        baseUrl: mock.postmarkUrl,
+        messageStream: 'broadcast',
+        timeoutMs,
+        searchDelayMs: 500,
+      });
     // The first attempt times out although Postmark accepted its three messages.
     mock.postmark.setLatency(1_500);
+    const firstAttempt = new MockActivityEnvironment({ attempt: 1 });
+    const beats = heartbeatsOf(firstAttempt);
     const first = await failure(
-      new MockActivityEnvironment({ attempt: 1 }).run(
+      firstAttempt.run(
         activities(postmark(1_000), { source: sourceOf(people(3)) }).sendBatch,
         input(3, { provider: 'postmark' }),
       ),
@@ -671,7 +683,7 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
 
     // The retry (the page has grown by two meanwhile) finds the three and sends the two others only.
     mock.postmark.setLatency(0);
-    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2 }).run(
+    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2, heartbeatDetails: beats.at(-1) }).run(
       activities(postmark(5_000), { source: sourceOf(people(5)) }).sendBatch,
       input(5, { provider: 'postmark' }),
     );
@@ -694,8 +706,10 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
     });
     // The request times out at 1 s; Postmark accepts it at 1.5 s, and finds it by search from 2.5 s.
     mock.postmark.setLatency(1_500);
+    const firstAttempt = new MockActivityEnvironment({ attempt: 1 });
+    const beats = heartbeatsOf(firstAttempt);
     const first = await failure(
-      new MockActivityEnvironment({ attempt: 1 }).run(
+      firstAttempt.run(
         activities(postmark, { source: sourceOf(people(3)) }).sendBatch,
         input(3, { provider: 'postmark' }),
       ),
@@ -707,7 +721,7 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
     );
     await new Promise((resolve) => setTimeout(resolve, wait));
     mock.postmark.setLatency(0);
-    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2 }).run(
+    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2, heartbeatDetails: beats.at(-1) }).run(
       activities(postmark, { source: sourceOf(people(3)) }).sendBatch,
       input(3, { provider: 'postmark' }),
     );
@@ -715,15 +729,61 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
     assert.equal(mock.postmark.received().length, 3, 'nobody twice');
   });
 
+  it('waits for a call abandoned in flight (worker shut down or dead) to end and be indexed before resolving it', async () => {
+    mock.postmark.reset();
+    mock.postmark.setSearchDelay(500);
+    // The SDK ends a call after 1 s; Postmark finds what it accepted 0.5 s later.
+    const postmark = createPostmarkProvider({
+      apiKey: 'pm',
+      baseUrl: mock.postmarkUrl,
+      messageStream: 'broadcast',
+      timeoutMs: 1_000,
+      searchDelayMs: 500,
+    });
+    // The first attempt is cancelled (its worker shuts down) while its call runs on: Postmark
+    // accepts it at 0.8 s and finds it by search from 1.3 s.
+    mock.postmark.setLatency(800);
+    const env = new MockActivityEnvironment({ attempt: 1 });
+    const beats = heartbeatsOf(env);
+    const first = env.run(
+      activities(postmark, { source: sourceOf(people(3)) }).sendBatch,
+      input(3, { provider: 'postmark' }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    env.cancel();
+    await assert.rejects(first);
+    // What the attempt recorded (nothing yet, or that a call was in flight) says nothing of when its call ended.
+
+    // Its retry comes at once (Temporal's first retry is 1 s after a cancelled attempt; a dead
+    // worker's after at least 4 s): a search now would find nothing and mail all three again.
+    mock.postmark.setLatency(0);
+    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2, heartbeatDetails: beats.at(-1) }).run(
+      activities(postmark, { source: sourceOf(people(3)) }).sendBatch,
+      input(3, { provider: 'postmark' }),
+    );
+    assert.deepEqual([outcome.sent, outcome.failed], [3, 0]);
+    // Once the abandoned call is over for sure (the SDK's timeout), Postmark has each of them once.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.equal(mock.postmark.received().length, 3, 'nobody twice');
+  });
+
   it('never mails an address on the suppression list when it resolves a request in doubt', async () => {
     mock.postmark.reset();
     const postmark = (timeoutMs: number) =>
-      createPostmarkProvider({ apiKey: 'pm', baseUrl: mock.postmarkUrl, messageStream: 'broadcast', timeoutMs });
+      createPostmarkProvider({
+        apiKey: 'pm',
+        baseUrl: mock.postmarkUrl,
+        messageStream: 'broadcast',
+        timeoutMs,
+        searchDelayMs: 500,
+      });
     const suppressions = listing('u1@example.com');
     // The first attempt leaves u1 out and times out although Postmark accepted the other two.
     mock.postmark.setLatency(1_500);
+    const firstAttempt = new MockActivityEnvironment({ attempt: 1 });
+    const beats = heartbeatsOf(firstAttempt);
     await failure(
-      new MockActivityEnvironment({ attempt: 1 }).run(
+      firstAttempt.run(
         activities(postmark(1_000), { source: sourceOf(people(3)), suppressions }).sendBatch,
         input(3, { provider: 'postmark' }),
       ),
@@ -732,7 +792,7 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
     assert.deepEqual(mock.postmark.received().map((e) => e.to[0]).sort(), ['u0@example.com', 'u2@example.com']);
 
     mock.postmark.setLatency(0);
-    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2 }).run(
+    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2, heartbeatDetails: beats.at(-1) }).run(
       activities(postmark(5_000), { source: sourceOf(people(3)), suppressions }).sendBatch,
       input(3, { provider: 'postmark' }),
     );
@@ -743,11 +803,19 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
   it("checks a request in doubt against the list as it stands, not its worker's copy, which may be older than the first attempt's", async () => {
     mock.postmark.reset();
     const postmark = (timeoutMs: number) =>
-      createPostmarkProvider({ apiKey: 'pm', baseUrl: mock.postmarkUrl, messageStream: 'broadcast', timeoutMs });
+      createPostmarkProvider({
+        apiKey: 'pm',
+        baseUrl: mock.postmarkUrl,
+        messageStream: 'broadcast',
+        timeoutMs,
+        searchDelayMs: 500,
+      });
     // Worker A's copy lists u1: the first attempt leaves u1 out and times out although Postmark took the other two.
     mock.postmark.setLatency(1_500);
+    const firstAttempt = new MockActivityEnvironment({ attempt: 1 });
+    const beats = heartbeatsOf(firstAttempt);
     await failure(
-      new MockActivityEnvironment({ attempt: 1 }).run(
+      firstAttempt.run(
         activities(postmark(1_000), { source: sourceOf(people(3)), suppressions: listing('u1@example.com') }).sendBatch,
         input(3, { provider: 'postmark' }),
       ),
@@ -760,7 +828,7 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
         options?.fresh ? listed.among(asked) : Promise.resolve(new Map()),
     });
     mock.postmark.setLatency(0);
-    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2 }).run(
+    const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2, heartbeatDetails: beats.at(-1) }).run(
       activities(postmark(5_000), { source: sourceOf(people(3)), suppressions: staleCopy }).sendBatch,
       input(3, { provider: 'postmark' }),
     );

@@ -76,14 +76,15 @@ interface Member {
  * - `settled`: the provider answered; what it settled is reported, never sent again;
  * - `unsent`: this attempt (`attempt`) made no request, or the provider definitely refused
  *   it (nothing accepted);
- * - `requesting`: a request left and no answer came back (timeout, lost connection).
+ * - `requesting`: a request left and no answer came back (timeout, lost connection);
+ *   `endedAt` (epoch ms) when the call itself ended, absent while it may still be running.
  * A retry is **in doubt** — an earlier attempt may have been accepted — unless the attempt
  * just before it recorded `unsent`: a worker that died mid-request records nothing.
  */
 type Progress =
   | { phase: 'settled'; settled: Settled }
   | { phase: 'unsent'; attempt: number }
-  | { phase: 'requesting' };
+  | { phase: 'requesting'; endedAt?: number };
 
 /** progressOf reads the previous attempt's heartbeat details (a bare Settled is the older shape). */
 export function progressOf(details: unknown): Progress | undefined {
@@ -272,6 +273,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           throw failover(deps, input, log, 'not_configured', 'not configured (no API key)', NOTHING, false, members);
         }
         if (inDoubt) log.info({ attempt: info.attempt }, 'request in doubt: asking the same provider again');
+        if (inDoubt && provider.findAccepted) await untilSearchable(provider, progress, log);
         settled = await send(deps, input, provider, definition, members, log, inDoubt);
         heartbeat({ phase: 'settled', settled } satisfies Progress);
         lap('send');
@@ -288,6 +290,34 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       return outcome;
     },
   };
+}
+
+/**
+ * untilSearchable waits until a search can find what the attempt in doubt got through: the
+ * provider's indexing delay after that attempt's call ended, or, when its end is not on record (a
+ * worker that died, an attempt abandoned while its call ran on: the SDK ends it only at its
+ * timeout), after the longest that call can still run and be indexed. It heartbeats the earlier
+ * attempt's record meanwhile, so an attempt that dies while waiting leaves the same to its retry.
+ */
+async function untilSearchable(provider: EmailProvider, progress: Progress | undefined, log: Logger): Promise<void> {
+  const indexing = provider.searchDelayMs ?? 0;
+  const endedAt = progress?.phase === 'requesting' ? progress.endedAt : undefined;
+  // Another worker's clock may differ: never wait longer than the indexing delay from now.
+  const waitMs = endedAt === undefined
+    ? (provider.callTimeoutMs ?? 0) + indexing
+    : Math.min(indexing, Math.max(0, endedAt + indexing - Date.now()));
+  if (waitMs <= 0) return;
+  log.info(
+    { wait_ms: waitMs, call_ended: endedAt !== undefined },
+    'request in doubt: waiting for the search to see it',
+  );
+  const record = progress ?? ({ phase: 'requesting' } satisfies Progress);
+  const beat = setInterval(() => heartbeat(record), HEARTBEAT_EVERY_MS);
+  try {
+    await Context.current().sleep(waitMs);
+  } finally {
+    clearInterval(beat);
+  }
 }
 
 /** report hands the request's settled results to the backend (reportResults); true when they are still owed. */
@@ -446,8 +476,9 @@ async function send(
     // Throttles of earlier requests of this part count too: each gave way and came back as a new activity.
     const decision = decide(err.failureClass, attempt + (input.throttles ?? 0), err.retryAfterMs, inDoubt);
     // What the next attempt must know: a definite refusal left nothing accepted; anything else keeps it in doubt.
-    if (err.failureClass === 'unknown_outcome') heartbeat({ phase: 'requesting' } satisfies Progress);
-    else if (!inDoubt) unsent();
+    if (err.failureClass === 'unknown_outcome') {
+      heartbeat({ phase: 'requesting', endedAt: Date.now() } satisfies Progress);
+    } else if (!inDoubt) unsent();
     switch (decision.action) {
       case 'settle_failed':
         deps.metrics?.emails(name, 'failed', err.failureClass, valid.length);

@@ -39,6 +39,11 @@ export interface EmailProvider {
   findAccepted?(messages: RenderedEmail[], options: SendOptions): Promise<Array<string | undefined>>;
   /** searchDelayMs is how long after a call findAccepted can see what it accepted (the provider's indexing). */
   readonly searchDelayMs?: number;
+  /**
+   * callTimeoutMs is the longest one call can run before the SDK ends it: a call its caller gave up
+   * on (a worker shutting down, an abandoned attempt) may still be accepted until then.
+   */
+  readonly callTimeoutMs?: number;
 }
 
 /** ProviderError is thrown when a provider call as a whole failed; failureClass says what to do about it. */

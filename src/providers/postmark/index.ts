@@ -7,7 +7,8 @@
  * Metadata (`nl_request`), so a retry of a request in doubt first asks Postmark's outbound
  * message search which recipients it already accepted (`findAccepted`) and sends only the
  * rest, once Postmark's indexing delay (`searchDelayMs`) has passed since the call in doubt
- * failed: a message accepted moments before the search might not be found yet (README, "Guarantees").
+ * ended (for a call whose end is not on record, since the SDK's timeout would have ended it):
+ * a message accepted moments before the search might not be found yet (README, "Guarantees").
  */
 import { Errors, type Models, ServerClient } from 'postmark';
 import { idMetadata, METADATA_FIELDS } from '../../domain/events.ts';
@@ -71,14 +72,17 @@ const toMessage = (m: RenderedEmail, messageStream: string, key: string): Models
 
 /** createPostmarkProvider builds the Postmark EmailProvider. */
 export function createPostmarkProvider(options: PostmarkOptions): EmailProvider {
+  // The SDK counts its timeout in whole seconds.
+  const timeoutSeconds = Math.ceil(options.timeoutMs / 1000);
   const client = new ServerClient(options.apiKey, {
     ...postmarkClientOptions(options.baseUrl),
-    timeout: Math.ceil(options.timeoutMs / 1000),
+    timeout: timeoutSeconds,
   });
   return {
     name: 'postmark',
     maxBatchSize: POSTMARK_MAX_BATCH,
     searchDelayMs: options.searchDelayMs ?? POSTMARK_SEARCH_DELAY_MS,
+    callTimeoutMs: timeoutSeconds * 1000,
     async sendBatch(messages: RenderedEmail[], { idempotencyKey, signal }: SendOptions): Promise<MessageOutcome[]> {
       // The SDK takes no AbortSignal: a cancelled caller stops waiting (the SDK's own timeout ends the call).
       const responses = await call(
