@@ -9,8 +9,11 @@
 /** SUPPRESSION_SHARDS splits the list so that no workflow carries more than its share through continue-as-new. */
 export const SUPPRESSION_SHARDS = 16;
 
-/** SuppressionReason says why an address is on the list. */
-export type SuppressionReason = 'hard_bounce' | 'complaint' | 'unsubscribe' | 'manual';
+/**
+ * SuppressionReason says why an address is on the list; `provider_suppressed`: a provider kept
+ * an email from it for its own list (an earlier hard bounce or complaint there, which it does not name).
+ */
+export type SuppressionReason = 'hard_bounce' | 'complaint' | 'unsubscribe' | 'manual' | 'provider_suppressed';
 
 /** Suppression is one address on the list. */
 export interface Suppression {

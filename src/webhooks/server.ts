@@ -67,7 +67,11 @@ function postmarkAuthorized(header: string | undefined, expected: { user: string
   return sameSecret(decoded, `${expected.user}:${expected.password}`);
 }
 
-/** suppressionFor is the suppression an event calls for: a hard bounce, a complaint or an unsubscribe stops mail to the address. */
+/**
+ * suppressionFor is the suppression an event calls for: a hard bounce, a complaint or an
+ * unsubscribe stops mail to the address, and so does a provider keeping an email from it (Resend's
+ * `email.suppressed`): the other provider, which does not know, would mail it after a failover.
+ */
 export function suppressionFor(event: DeliveryEvent): Suppression | undefined {
   const reason = event.kind === 'complained'
     ? 'complaint'
@@ -75,6 +79,8 @@ export function suppressionFor(event: DeliveryEvent): Suppression | undefined {
     ? 'unsubscribe'
     : event.kind === 'bounced' && event.bounce === 'hard'
     ? 'hard_bounce'
+    : event.kind === 'suppressed'
+    ? 'provider_suppressed'
     : undefined;
   if (!reason) return undefined;
   return {

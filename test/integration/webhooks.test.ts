@@ -231,6 +231,24 @@ describe('provider webhooks through Resend', { timeout: 120_000 }, () => {
     assert.equal((await finalStatus(stack, again)).sent, 1);
   });
 
+  it('suppresses an address Resend reports it kept from mail (its own list): later newsletters skip it through either provider', async () => {
+    const first = await sendAndFinish(stack, 'wrs', 2);
+    assert.deepEqual(await stack.mock.resend.emitEvents('suppressed', ['wrs-0@example.com']), [200]);
+    await eventually(() => eventsFor(stack, first).length >= 1, 20_000);
+    const entry = (await listAll(stack)).find((s) => s.email === 'wrs-0@example.com');
+    assert.deepEqual([entry?.reason, entry?.source], ['provider_suppressed', 'resend']);
+
+    // Resend refuses the account: the batch fails over to Postmark, which would mail it.
+    await sleep(MAX_AGE_MS + 50);
+    stack.mock.resend.injectFault({ status: 401, count: 20 });
+    const second = newsletterId('wrs2');
+    await stack.newsletters.sendNewsletter(newsletterRequest(second, recipients(2, 'wrs-')), auth).response;
+    const done = await finalStatus(stack, second);
+    stack.mock.resend.clearFaults();
+    assert.deepEqual([done.state, done.sent, done.skipped], [NewsletterState.COMPLETED, 1, 1]);
+    assert.equal(stack.mock.postmark.received().filter((e) => e.to[0] === 'wrs-0@example.com').length, 0);
+  });
+
   it('adds, lists and removes suppressions through the API, refusing bad addresses by field', async () => {
     const { added } = await stack.newsletters.addSuppression(
       { emails: ['Manual-1@example.com', 'manual-2@example.com'], detail: 'asked by phone' },

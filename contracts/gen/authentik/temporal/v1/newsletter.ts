@@ -466,7 +466,8 @@ export interface Suppression {
      */
     email: string;
     /**
-     * reason: "hard_bounce", "complaint", "unsubscribe" (through a provider's own link) or "manual".
+     * reason: "hard_bounce", "complaint", "unsubscribe" (through a provider's own link), "manual", or
+     * "provider_suppressed" (a provider kept an email from it for its own suppression list).
      *
      * @generated from protobuf field: string reason = 2
      */
