@@ -5,7 +5,13 @@
  * (delivered, or given up with an error log). Started by the send activity with the
  * results event's id, so a retried activity never starts two.
  */
-import { getExternalWorkflowHandle, log, proxyActivities } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  proxyActivities,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import { type ResultsEvent, workflowIdFor } from '../domain/types.ts';
 import { resultsSettledSignal } from './signals.ts';
@@ -19,16 +25,26 @@ const { postResults } = proxyActivities<Activities>({
 /** newsletterResultsWorkflow delivers one results event to the backend. */
 export async function newsletterResultsWorkflow(event: ResultsEvent): Promise<'delivered' | 'given up'> {
   let outcome: 'delivered' | 'given up' = 'delivered';
+  let cancelled: unknown;
   try {
     await postResults(event);
   } catch (err) {
     outcome = 'given up';
-    log.error('results callback given up after 25 hours', { event_id: event.event_id, error: String(err) });
+    if (isCancellation(err)) {
+      cancelled = err;
+      log.error('results callback given up: its workflow was cancelled', { event_id: event.event_id });
+    } else {
+      log.error('results callback given up after 25 hours', { event_id: event.event_id, error: String(err) });
+    }
   }
-  try {
-    await getExternalWorkflowHandle(workflowIdFor(event.newsletter_id)).signal(resultsSettledSignal);
-  } catch {
+  // Also when this workflow was cancelled (from the Temporal UI, say): a cancelled scope sends no
+  // signal, and the newsletter would wait for this one for ever.
+  await CancellationScope.nonCancellable(() =>
+    getExternalWorkflowHandle(workflowIdFor(event.newsletter_id)).signal(resultsSettledSignal)
+  ).catch(() => {
     // The newsletter's workflow has closed: nobody is waiting for this count any more.
-  }
+  });
+  // Cancelled, it ends as cancelled (what the operator sees in the UI), once the newsletter knows.
+  if (cancelled) throw cancelled;
   return outcome;
 }

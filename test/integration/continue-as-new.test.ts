@@ -152,4 +152,45 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
     assert.equal(new Set(results.map((e) => e.event_id)).size, 30);
     assert.equal(new Set(results.flatMap((e) => e.results.map((r) => r.recipient_id))).size, 300);
   });
+
+  it('closes when an operator cancels a results workflow it waits for: the cancelled workflow still reports back', async () => {
+    const id = newsletterId('owed-cancelled');
+    stack.backend.failNext(1_000_000, 503);
+    const client = stack.env.client;
+    try {
+      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(20, 'oc')), stack.auth);
+      const owing = await eventually(
+        async () => {
+          const found = [];
+          const query = `WorkflowType = 'newsletterResultsWorkflow' AND ExecutionStatus = 'Running'`;
+          for await (const w of client.workflow.list({ query })) {
+            if (w.workflowId.includes(id)) found.push(w.workflowId);
+          }
+          return found.length === 2 ? found : undefined;
+        },
+        60_000,
+        200,
+      );
+      const done = await eventually(
+        async () => {
+          const s = await statusOf(id);
+          return s.state === NewsletterState.COMPLETED ? s : undefined;
+        },
+        60_000,
+        200,
+      );
+      // Someone cancels them from the Temporal UI: their results are not delivered, and not owed any more either.
+      for (const workflowId of owing) await client.workflow.getHandle(workflowId).cancel();
+      await eventually(
+        async () => (await statusOf(id)).callbacksOwed === done.callbacksOwed - 2 || undefined,
+        30_000,
+        200,
+      );
+    } finally {
+      stack.backend.failNext(0, 503);
+    }
+    const handle = client.workflow.getHandle(workflowIdFor(id));
+    await eventually(async () => (await handle.describe()).status.name === 'COMPLETED', 60_000, 500);
+    assert.deepEqual([(await statusOf(id)).state, (await statusOf(id)).callbacksOwed], [NewsletterState.COMPLETED, 0]);
+  });
 });
