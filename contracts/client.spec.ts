@@ -181,6 +181,27 @@ describe('createNewsletterClient', () => {
     c.close();
   });
 
+  it('gives cancel, pause and resume 30 s more than deadlineMs: the server waits that long for batches in flight', async () => {
+    // The server answers after the default deadline, as a cancel that waits for batches in flight does.
+    const slow = () => new Promise((resolve) => setTimeout(() => resolve(status(NewsletterState.CANCELLED, 1)), 600));
+    const waiting = await serve({ CancelNewsletter: slow, PauseNewsletter: slow, ResumeNewsletter: slow });
+    const c = createNewsletterClient({ address: waiting.address, deadlineMs: 300 });
+    try {
+      const cancelled = await c.newsletters.cancelNewsletter({ newsletterId: 'n1', reason: '' }).response;
+      assert.equal(cancelled.status?.state, NewsletterState.CANCELLED);
+      await c.newsletters.pauseNewsletter({ newsletterId: 'n1' }).response;
+      await c.newsletters.resumeNewsletter({ newsletterId: 'n1' }).response;
+      // A call's own timeout still wins.
+      await assert.rejects(
+        c.newsletters.cancelNewsletter({ newsletterId: 'n1', reason: '' }, { timeout: 200 }).response,
+        { code: 'DEADLINE_EXCEEDED' },
+      );
+    } finally {
+      c.close();
+      waiting.close();
+    }
+  });
+
   it('opens WatchNewsletter again when its stream ends UNAVAILABLE, and the caller sees it through to the end', async () => {
     const c = client();
     const seen: string[] = [];

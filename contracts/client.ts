@@ -3,6 +3,8 @@
  * every caller needs set once — the bearer token, a deadline on every unary call, TLS —
  * and retries where a retry is safe.
  *
+ * Deadlines: deadlineMs on every unary call, 30 s more on cancel, pause and resume (WAITING_METHODS).
+ *
  * Retried (on UNAVAILABLE only: the server was not reached or went away, with capped,
  * jittered backoff, within the call's deadline):
  * - reads: GetNewsletterStatus, ListSuppressions, GetWorkflowResult;
@@ -74,6 +76,18 @@ export const RETRIED_METHODS: ReadonlySet<string> = new Set([
   'authentik.temporal.v1.NewsletterService/ListSuppressions',
   'authentik.temporal.v1.WorkflowService/GetWorkflowResult',
 ]);
+
+/**
+ * WAITING_METHODS wait on the server for the newsletter's batches in flight, up to
+ * WAIT_FOR_BATCHES_MS on top of their Temporal calls: their default deadline is that much
+ * longer, so a cancel the server applied is not reported DEADLINE_EXCEEDED.
+ */
+export const WAITING_METHODS: ReadonlySet<string> = new Set([
+  'authentik.temporal.v1.NewsletterService/CancelNewsletter',
+  'authentik.temporal.v1.NewsletterService/PauseNewsletter',
+  'authentik.temporal.v1.NewsletterService/ResumeNewsletter',
+]);
+const WAIT_FOR_BATCHES_MS = 30_000;
 
 const DEFAULT_DEADLINE_MS = 30_000;
 const DEFAULT_RETRIES = 4;
@@ -162,6 +176,10 @@ class StoppableOutputStream<T extends object> extends RpcOutputStreamController<
   }
 }
 
+/** defaultDeadlineMs is a unary call's deadline when it sets none: deadlineMs, longer for WAITING_METHODS. */
+const defaultDeadlineMs = (deadlineMs: number, method: MethodInfo) =>
+  WAITING_METHODS.has(pathOf(method)) ? deadlineMs + WAIT_FOR_BATCHES_MS : deadlineMs;
+
 /** retrying sets the default deadline on unary calls and retries the safe methods; see the module comment. */
 function retrying(settings: { deadlineMs: number; retries: number; closing: AbortSignal }): RpcInterceptor {
   /** abortOf is what ends a call: its caller's signal or the client's close. */
@@ -171,7 +189,7 @@ function retrying(settings: { deadlineMs: number; retries: number; closing: Abor
     interceptUnary(next, method, input, options) {
       const deadline = options.timeout instanceof Date
         ? options.timeout
-        : new Date(Date.now() + (options.timeout ?? settings.deadlineMs));
+        : new Date(Date.now() + (options.timeout ?? defaultDeadlineMs(settings.deadlineMs, method)));
       const abort = abortOf(options);
       const attemptOptions: RpcOptions = { ...options, timeout: deadline, abort };
       if (!RETRIED_METHODS.has(pathOf(method))) return next(method, input, attemptOptions);
