@@ -92,6 +92,11 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ PROVIDER_TIMEOUT_MS: '60001' }), /PROVIDER_TIMEOUT_MS/);
   });
 
+  it('keeps BACKEND_RESULTS_TIMEOUT_MS to 10 s, well inside the send activity that waits for it', () => {
+    assert.equal(loadConfig({ BACKEND_RESULTS_TIMEOUT_MS: '10000' }).backend.resultsTimeoutMs, 10_000);
+    assert.throws(() => loadConfig({ BACKEND_RESULTS_TIMEOUT_MS: '30000' }), /BACKEND_RESULTS_TIMEOUT_MS/);
+  });
+
   it('refuses a URL with a user or password in it (it would be echoed in errors and logs), naming the variable only', () => {
     assert.throws(
       () => loadConfig({ BACKEND_URL: 'http://svc:s3cretpass@backend.internal' }),

@@ -80,7 +80,8 @@ const schema = z.object({
   CIRCUIT_BREAKER_COOLDOWN_MS: positiveInt(30_000, 3_600_000),
   RESEND_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(2),
   POSTMARK_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(10),
-  BACKEND_RESULTS_TIMEOUT_MS: positiveInt(2_000, 60_000),
+  // Well under the send activity's 20 s heartbeat timeout: the hand-off's Temporal calls come after it.
+  BACKEND_RESULTS_TIMEOUT_MS: positiveInt(2_000, 10_000),
   // 0: every send asks the shards (strict, and slow once the list has entries: README "Suppression").
   SUPPRESSION_MAX_AGE_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   CALLBACK_SIGNING_SECRET: optionalString,

@@ -433,6 +433,26 @@ describe('sendBatch', () => {
     assert.match(retry.message, /in doubt.*resend is not configured on this worker/);
   });
 
+  it('keeps heartbeating while it reports results to a slow backend, so its attempt is not timed out and retried', async () => {
+    const { provider } = fakeProvider('resend', sentAll);
+    const slow = backendRecorder();
+    // The backend takes 5.5 s to answer (the workflow's heartbeat timeout is 20 s, the heartbeats 5 s apart).
+    const backend: BackendClient = {
+      ...slow.client,
+      postResults: (event) =>
+        new Promise((resolve) => setTimeout(resolve, 5_500)).then(() => slow.client.postResults(event)),
+    };
+    const env = new MockActivityEnvironment({ attempt: 1 });
+    const beats = heartbeatsOf(env);
+    const outcome: BatchOutcome = await env.run(
+      activities(provider, { backend, source: sourceOf(people(2)) }).sendBatch,
+      input(2),
+    );
+    assert.equal(outcome.sent, 2);
+    const settled = beats.filter((b) => progressOf(b)?.phase === 'settled');
+    assert.ok(settled.length >= 2, `heartbeats while reporting (${settled.length} after the request settled)`);
+  });
+
   it('records an unknown outcome, so the next attempt is in doubt however long it lasts', async () => {
     const { provider } = fakeProvider('resend', () => {
       throw new ProviderError({ provider: 'resend', failureClass: 'unknown_outcome', statusCode: null, message: 'x' });

@@ -279,7 +279,11 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         lap('send');
       }
 
-      const resultsOwed = await report(deps, input, settled);
+      // Reporting takes up to BACKEND_RESULTS_TIMEOUT_MS and then Temporal calls: heartbeat what
+      // was settled meanwhile, or the attempt times out on its heartbeat and its retry reports again.
+      const record = { phase: 'settled', settled } satisfies Progress;
+      const beat = setInterval(() => heartbeat(record), HEARTBEAT_EVERY_MS);
+      const resultsOwed = await report(deps, input, settled).finally(() => clearInterval(beat));
       lap('report');
       if (settled.remaining.length > 0) {
         const refusal = settled.refusal ?? 'refused';
