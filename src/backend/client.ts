@@ -3,6 +3,7 @@
  * (contracts/http/backend.openapi.yaml): lifecycle callbacks, per-recipient results,
  * and recipient pages of backend lists. Every request carries the bearer token.
  */
+import { context, propagation } from '@opentelemetry/api';
 import { SIGNATURE_HEADER, signatureHeader } from '../../contracts/http/signature.ts';
 import type { NewsletterEventsEvent, RecipientPage } from '../../contracts/http/backend.ts';
 import {
@@ -78,9 +79,11 @@ export function createBackendClient(
     let response: Response;
     try {
       const body = typeof init.body === 'string' ? init.body : undefined;
-      const signed = body !== undefined && signingSecrets.length > 0
+      const signed: Record<string, string> = body !== undefined && signingSecrets.length > 0
         ? { ...headers, [SIGNATURE_HEADER.toLowerCase()]: signatureHeader(body, signingSecrets) }
-        : headers;
+        : { ...headers };
+      // The trace context of the call (W3C traceparent): the backend can join the newsletter's trace.
+      propagation.inject(context.active(), signed);
       response = await fetch(`${url}${path}`, { ...init, headers: signed, signal });
     } catch (err) {
       throw new BackendCallbackError(`backend unreachable: ${(err as Error).message}`, null, true);

@@ -85,6 +85,14 @@ describe('observability', { timeout: 300_000 }, () => {
     assert.ok(named('RunActivity:sendBatch').length >= 4, 'both batches on both providers');
     assert.ok(named('RunActivity:notifyBackend').length >= 1, 'backend callbacks are in the trace');
     assert.ok(named('backend status callback').length >= 1);
+    // The backend can join the trace: each callback carries its span's context.
+    const callbacks = stack.backend.received.filter((r) => r.event.newsletter_id === id);
+    assert.ok(callbacks.length >= 2);
+    for (const r of callbacks) {
+      const [, traceId, spanId] = r.traceparent?.split('-') ?? [];
+      assert.equal(traceId, CALLER_TRACE, `${r.event.event_id} carries the newsletter's trace`);
+      assert.equal(byId.get(spanId!)?.name, 'backend status callback');
+    }
 
     const resendCalls = named('resend send batch');
     assert.ok(resendCalls.length >= 2);

@@ -16,6 +16,8 @@ export interface ReceivedCallback {
   authorization: string | undefined;
   /** signature is the X-Signature header, and body the raw body it signs. */
   signature: string | undefined;
+  /** traceparent is the W3C trace context the request carried. */
+  traceparent: string | undefined;
   body: string;
   event: BackendEvent;
 }
@@ -24,6 +26,8 @@ export interface ReceivedCallback {
 export interface ReceivedResults {
   authorization: string | undefined;
   signature: string | undefined;
+  /** traceparent is the W3C trace context the request carried. */
+  traceparent: string | undefined;
   body: string;
   event: ResultsEvent;
 }
@@ -32,6 +36,8 @@ export interface ReceivedResults {
 export interface ReceivedEvents {
   authorization: string | undefined;
   signature: string | undefined;
+  /** traceparent is the W3C trace context the request carried. */
+  traceparent: string | undefined;
   body: string;
   event: NewsletterEventsEvent;
 }
@@ -126,7 +132,8 @@ export async function startBackendMock(): Promise<BackendMock> {
     const raw = Buffer.concat(chunks).toString('utf8');
     const body = JSON.parse(raw);
     const signature = req.headers['x-signature'] as string | undefined;
-    const seen = { authorization: req.headers.authorization, signature, body: raw };
+    const traceparent = req.headers.traceparent as string | undefined;
+    const seen = { authorization: req.headers.authorization, signature, traceparent, body: raw };
     // What the service sends, checked against the contract's schemas (contracts/http/backend.openapi.yaml).
     const schema = url.pathname.endsWith('/results')
       ? 'NewsletterResultsEvent'
