@@ -18,6 +18,7 @@ import type {
   ThrottledDetails,
 } from '../domain/types.ts';
 import { createLogger } from '../logger.ts';
+import type { DeliveryMetrics } from '../telemetry/metrics.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { RETRY_ATTEMPTS } from '../providers/failures.ts';
 import { createPostmarkProvider } from '../providers/postmark/index.ts';
@@ -113,9 +114,11 @@ function activities(
     breaker?: CircuitBreaker;
     backend?: BackendClient;
     suppressions?: () => SuppressionChecker;
+    metrics?: DeliveryMetrics;
   } = {},
 ) {
   return createDeliveryActivities({
+    ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.suppressions ? { suppressions: options.suppressions } : {}),
     providers: new Map([[provider.name, provider]]),
     breakers: new Map(options.breaker ? [[provider.name, options.breaker]] : []),
@@ -451,6 +454,33 @@ describe('sendBatch', () => {
     assert.equal(outcome.sent, 2);
     const settled = beats.filter((b) => progressOf(b)?.phase === 'settled');
     assert.ok(settled.length >= 2, `heartbeats while reporting (${settled.length} after the request settled)`);
+  });
+
+  it('counts every recipient a request settles in the metrics: invalid addresses as failed, listed ones as skipped', async () => {
+    const { provider } = fakeProvider('resend', sentAll);
+    const counted: string[] = [];
+    const noop = () => {};
+    const metrics: DeliveryMetrics = {
+      providerCall: noop,
+      emails: (_provider, result, errorClass, count) => {
+        for (let i = 0; i < count; i++) counted.push(`${result}:${errorClass}`);
+      },
+      failover: noop,
+      rateLimitWait: noop,
+      batchStarted: () => noop,
+      circuitState: noop,
+      callback: noop,
+      deliveryEvent: noop,
+      newsletterStarted: noop,
+      newsletterFinished: noop,
+    };
+    const page = people(4);
+    page[3] = { ...page[3]!, email: 'not an address' };
+    await new MockActivityEnvironment({ attempt: 1 }).run(
+      activities(provider, { source: sourceOf(page), suppressions: listing('u1@example.com'), metrics }).sendBatch,
+      input(4),
+    );
+    assert.deepEqual(counted.sort(), ['failed:rejected_recipient', 'sent:none', 'sent:none', 'skipped:suppressed']);
   });
 
   it('records an unknown outcome, so the next attempt is in doubt however long it lasts', async () => {

@@ -378,7 +378,16 @@ async function send(
       valid.splice(0, valid.length, ...kept);
     }
   }
-  if (valid.length === 0) return rejected;
+  // What the request settled itself, counted once it is settled (a retry settles it again).
+  const countRejected = () => {
+    const skipped = rejected.results.filter((r) => r.status === 'skipped').length;
+    if (invalid.length > 0) deps.metrics?.emails(name, 'failed', 'rejected_recipient', invalid.length);
+    if (skipped > 0) deps.metrics?.emails(name, 'skipped', 'suppressed', skipped);
+  };
+  if (valid.length === 0) {
+    countRejected();
+    return rejected;
+  }
 
   const attempt = activityInfo().attempt;
   const unsent = () => heartbeat({ phase: 'unsent', attempt } satisfies Progress);
@@ -462,6 +471,7 @@ async function send(
     const earlierSent = earlier.length - oversized.length;
     if (earlierSent > 0) deps.metrics?.emails(name, 'sent', 'none', earlierSent);
     if (oversized.length > 0) deps.metrics?.emails(name, 'failed', 'rejected_content', oversized.length);
+    countRejected();
     return { ...settled, results: [...rejected.results, ...earlier, ...settled.results] };
   } catch (err) {
     if (cancellation.aborted) {
@@ -486,6 +496,7 @@ async function send(
     switch (decision.action) {
       case 'settle_failed':
         deps.metrics?.emails(name, 'failed', err.failureClass, valid.length);
+        countRejected();
         return {
           results: [...rejected.results, ...settleAll(name, valid, { error: err.message }).results],
           remaining: [],
@@ -493,9 +504,11 @@ async function send(
       case 'settle_sent':
         log.info({ failure_class: err.failureClass }, 'an earlier attempt of this request was accepted');
         deps.metrics?.emails(name, 'sent', 'none', valid.length);
+        countRejected();
         return { results: [...rejected.results, ...settleAll(name, valid, {}).results], remaining: [] };
       case 'failover': {
         // What this request settled itself (invalid or suppressed addresses) is reported here: it never reaches the next provider.
+        countRejected();
         const owed = await report(deps, input, rejected);
         const reason = `${err.failureClass}: ${err.message}`;
         throw failover(deps, input, log, err.failureClass, reason, rejected, owed, part);
