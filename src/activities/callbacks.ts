@@ -15,7 +15,7 @@ import { activityInfo, Context } from '@temporalio/activity';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import type { NewsletterEventsEvent } from '../../contracts/http/backend.ts';
 import { BackendCallbackError, type BackendClient } from '../backend/client.ts';
-import { type BackendEvent, type ResultsEvent, resultsWorkflowIdFor } from '../domain/types.ts';
+import { type BackendEvent, type NewsletterState, type ResultsEvent, resultsWorkflowIdFor } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
 import { inSpan, SpanKind } from '../telemetry/tracing.ts';
@@ -70,10 +70,23 @@ async function deliver(
 /** createCallbackActivities builds notifyBackend and postResults around their dependencies. */
 export function createCallbackActivities(deps: CallbackDeps) {
   return {
-    /** notifyBackend posts one lifecycle event. */
-    async notifyBackend(event: BackendEvent): Promise<Outcome> {
-      // The started and final events mark a newsletter's sending; count each once, not once per retry.
-      if (activityInfo().attempt === 1) {
+    /**
+     * countLifecycle counts a newsletter's sending begun or its final state, where it happens: a
+     * local activity of the workflow at the transition (a callback waits for the backend, and may
+     * be made again by the next run).
+     */
+    countLifecycle(transition: { began: true } | { finished: NewsletterState }): Promise<void> {
+      if ('began' in transition) deps.metrics?.newsletterStarted();
+      else deps.metrics?.newsletterFinished(transition.finished);
+      return Promise.resolve();
+    },
+
+    /**
+     * notifyBackend posts one lifecycle event. A workflow of an earlier release counts its sending
+     * begun and ended here (without `counted`): once, on the first attempt.
+     */
+    async notifyBackend(event: BackendEvent, options?: { counted?: boolean }): Promise<Outcome> {
+      if (!options?.counted && activityInfo().attempt === 1) {
         if (event.event_id.endsWith(':started')) deps.metrics?.newsletterStarted();
         if (event.event_id.endsWith(':final')) deps.metrics?.newsletterFinished(event.state);
       }

@@ -164,7 +164,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     logger.warn('CALLBACK_SIGNING_SECRET is not set: the backend cannot tell callbacks from forged ones');
   }
   let suppressionCopies: SuppressionCopies | undefined;
-  const { sendBatch, readPages, notifyBackend, postResults, postEvents } = createActivities({
+  const { sendBatch, readPages, notifyBackend, postResults, postEvents, countLifecycle } = createActivities({
     providers,
     breakers: createBreakers(config, logger, deps.metrics),
     source: createBatchSource(loadDefinitionFromHistory, backend),
@@ -206,7 +206,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     ...common,
     taskQueue: config.temporal.taskQueue,
     ...code,
-    activities: { readPages, notifyBackend, postResults, postEvents },
+    activities: { readPages, notifyBackend, postResults, postEvents, countLifecycle },
     ...tracingOptions,
     // A bundle already holds the workflow interceptors (bundled with WORKFLOW_INTERCEPTOR_MODULES).
     ...(code.workflowBundle ? activityTracing : {}),

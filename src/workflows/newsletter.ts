@@ -41,6 +41,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   workflowInfo,
@@ -167,6 +168,12 @@ const { notifyBackend } = proxyActivities<Activities>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
 });
 
+/** countLifecycle counts the newsletter's sending begun and ended in the worker's metrics, as it happens. */
+const { countLifecycle } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '5 seconds',
+  retry: { maximumAttempts: 3 },
+});
+
 /** newsletterWorkflow delivers one newsletter and returns its final status. */
 export async function newsletterWorkflow(input: NewsletterInput, carried?: Carried): Promise<NewsletterStatus> {
   const info = workflowInfo();
@@ -187,6 +194,16 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   const running = new Map<number, number>();
 
   const snapshot = (): NewsletterStatus => books.snapshot(c.outbox.length);
+  // Sending begun and ended are counted where they happen (workflows of earlier releases count them
+  // in the callbacks, which wait for the backend); a count never holds the newsletter up.
+  const countsHere = patched('lifecycle-counted-where-it-happens');
+  const count = async (transition: Parameters<typeof countLifecycle>[0]) => {
+    if (!countsHere) return;
+    await countLifecycle(transition).catch((err) => {
+      log.warn('lifecycle not counted in the metrics', { ...logContext, error: String(err) });
+    });
+  };
+  if (!carried && !books.isScheduled) await count({ began: true });
   const requestCancel = (reason: string) => {
     if (books.cancel(reason)) log.info('newsletter cancel requested', { ...logContext, reason });
   };
@@ -230,7 +247,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
         await condition(() => c.outbox.length > 0);
         const next = c.outbox[0]!;
         try {
-          await notifyBackend(next);
+          await (countsHere ? notifyBackend(next, { counted: true }) : notifyBackend(next));
         } catch (err) {
           if (isCancellation(err)) throw err;
           log.error('lifecycle callback given up after 25 hours', {
@@ -304,6 +321,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
       if (dueInMs <= 0) {
         books.due();
         c.outbox.push(books.event('started'));
+        await count({ began: true });
         log.info('scheduled newsletter due: sending begins', { ...logContext, send_at: at });
         return;
       }
@@ -574,9 +592,12 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
       await readerDone;
       if (!books.state.cancelled && hasWork()) await carryOn();
 
+      // A scheduled newsletter cancelled before its time never began: its end is not counted either.
+      const began = books.state.scheduledFor === undefined;
       const state = books.finish(new Date().toISOString());
       log.info('newsletter finished', { ...logContext, state, ...countsOf(books.state) });
       c.outbox.push(books.event('final'));
+      if (began) await count({ finished: state });
     }
     // The newsletter stays open, its final state visible, until the backend has every callback;
     // the wait continues as new too if the signals of late results fill the history.

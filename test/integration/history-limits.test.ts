@@ -115,7 +115,7 @@ describe('workflows whose history fills up', { timeout: 240_000 }, () => {
       taskQueue,
       workflowBundle,
       dataConverter,
-      activities: { notifyBackend: () => Promise.resolve('disabled') },
+      activities: { notifyBackend: () => Promise.resolve('disabled'), countLifecycle: () => Promise.resolve() },
     });
     await worker.runUntil(async () => {
       const handle = await env.client.workflow.start(newsletterWorkflow, {

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { eventually } from '../support/eventually.ts';
 import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
 import { spans, type Stack, startStack } from './harness.ts';
@@ -148,5 +149,38 @@ describe('observability', { timeout: 300_000 }, () => {
       return t.length > 0 ? t : undefined;
     }, 60_000);
     assert.deepEqual(new Set(results.map((s) => s.spanContext().traceId)), new Set([traceId]));
+  });
+
+  it('counts a newsletter finished when it finishes, not when the backend hears of it; one cancelled before its send time neither began nor finished', async () => {
+    const counts = async () => {
+      const value = await metricValue(stack);
+      return {
+        started: value('newsletter_newsletters_started_total', {}),
+        completed: value('newsletter_newsletters_finished_total', { state: 'COMPLETED' }),
+        cancelled: value('newsletter_newsletters_finished_total', { state: 'CANCELLED' }),
+      };
+    };
+    const before = await counts();
+    // The backend is down: the started and final callbacks wait (for up to 25 hours).
+    stack.backend.failCallbacksFor(600_000, 503);
+    try {
+      const id = newsletterId('counted');
+      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(3, 'cn')), stack.auth).response;
+      await eventually(async () => {
+        const s = (await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth).response).status!;
+        return s.state === NewsletterState.COMPLETED || undefined;
+      }, 60_000);
+      await eventually(async () => (await counts()).completed === before.completed + 1 || undefined, 10_000, 100);
+
+      const scheduled = newsletterId('counted-later');
+      const sendAt = Timestamp.fromDate(new Date(Date.now() + 3_600_000));
+      await stack.newsletters.sendNewsletter(newsletterRequest(scheduled, recipients(3, 'cl'), { sendAt }), stack.auth)
+        .response;
+      await stack.newsletters.cancelNewsletter({ newsletterId: scheduled, reason: 'not needed' }, stack.auth).response;
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      assert.deepEqual(await counts(), { ...before, started: before.started + 1, completed: before.completed + 1 });
+    } finally {
+      stack.backend.failCallbacksFor(0, 503);
+    }
   });
 });

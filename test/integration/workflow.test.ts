@@ -50,7 +50,13 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     fn: () => Promise<void>,
   ): Promise<void> {
     const [main, ...senders] = await Promise.all([
-      Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle, activities }),
+      Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowBundle,
+        // The workflow counts its sending begun and ended through a local activity: nothing to count here.
+        activities: { countLifecycle: () => Promise.resolve(), ...activities },
+      }),
       ...PROVIDERS.map((provider) =>
         Worker.create({
           connection: env.nativeConnection,
