@@ -202,6 +202,36 @@ describe('createNewsletterClient', () => {
     }
   });
 
+  it('keeps a watch through a bridge restart of a few seconds by default: the caller sees the newsletter to its end', async () => {
+    // The bridge is back 3 s after the stream broke (a rolling restart).
+    const back = Date.now() + 3_000;
+    let opened = 0;
+    const restarting = await serve({
+      WatchNewsletter: (call) => {
+        const stream = call as ServerWritableStream<object, object>;
+        opened += 1;
+        if (Date.now() < back) {
+          stream.emit('error', unavailable());
+          return;
+        }
+        stream.write(status(NewsletterState.COMPLETED, 2));
+        stream.end();
+      },
+    });
+    const c = createNewsletterClient({ address: restarting.address });
+    try {
+      const seen: string[] = [];
+      for await (const message of c.newsletters.watchNewsletter({ newsletterId: 'n1' }).responses) {
+        seen.push(NewsletterState[message.status!.state]);
+      }
+      assert.deepEqual(seen, ['COMPLETED']);
+      assert.ok(opened > 1);
+    } finally {
+      c.close();
+      restarting.close();
+    }
+  });
+
   it('opens WatchNewsletter again when its stream ends UNAVAILABLE, and the caller sees it through to the end', async () => {
     const c = client();
     const seen: string[] = [];

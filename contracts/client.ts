@@ -54,7 +54,7 @@ export interface NewsletterClientOptions {
   tls?: boolean | TlsOptions;
   /** deadlineMs bounds each unary call, its retries included (default 30 s); a call's own `timeout` wins. */
   deadlineMs?: number;
-  /** retries is how many times a safe call is tried again after UNAVAILABLE (default 4). */
+  /** retries is how many times a safe call is tried again after UNAVAILABLE (default 20: about 15 s; a unary call stops at its deadline). */
   retries?: number;
   /** channelOptions are passed to grpc-js as they are. */
   channelOptions?: ChannelOptions;
@@ -90,7 +90,8 @@ export const WAITING_METHODS: ReadonlySet<string> = new Set([
 const WAIT_FOR_BATCHES_MS = 30_000;
 
 const DEFAULT_DEADLINE_MS = 30_000;
-const DEFAULT_RETRIES = 4;
+/** DEFAULT_RETRIES: about 15 s of backoff (each wait at most 2 s), enough for a bridge to restart. */
+const DEFAULT_RETRIES = 20;
 
 /** createNewsletterClient connects (lazily: the first call opens the connection) to the bridge at options.address. */
 export function createNewsletterClient(options: NewsletterClientOptions): NewsletterClient {
