@@ -1,7 +1,24 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { addressOf, isEntryPoint } from './main.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { addressOf, isEntryPoint, run } from './main.ts';
+import { EXIT, type Io } from './outcome.ts';
+
+/** captured runs the CLI with its output kept. */
+async function captured(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d) => (out += d));
+  stderr.on('data', (d) => (err += d));
+  const code = await run(argv, { stdout: stdout as unknown as Io['stdout'], stderr, env: {} });
+  return { code, out, err };
+}
 
 describe('the CLI', () => {
   it('reaches the service where it binds: loopback for a wildcard, an IPv6 literal in brackets, --address first', () => {
@@ -10,6 +27,24 @@ describe('the CLI', () => {
     assert.equal(addressOf({}, { GRPC_HOST: '::1' }), '[::1]:50051');
     assert.equal(addressOf({}, { GRPC_HOST: '[::1]' }), '[::1]:50051');
     assert.equal(addressOf({ address: 'bridge:7000' }, { GRPC_HOST: '::1' }), 'bridge:7000');
+  });
+
+  it('refuses TLS files that are not PEM as usage, naming the flags, before any call', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-tls-'));
+    const bad = join(dir, 'not.pem');
+    writeFileSync(bad, 'this is not a certificate');
+    const { code, err } = await captured([
+      'status',
+      'n1',
+      '--address',
+      '127.0.0.1:1',
+      '--tls-cert',
+      bad,
+      '--tls-key',
+      bad,
+    ]);
+    assert.equal(code, EXIT.usage);
+    assert.match(err, /--tls-cert/);
   });
 
   it('runs as the entry point also where import.meta.main does not exist (Node 22.15 to 22.17)', () => {

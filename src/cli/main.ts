@@ -68,6 +68,10 @@ function connect(options: GlobalOptions, env: NodeJS.ProcessEnv): NewsletterClie
     });
   } catch (err) {
     if (err instanceof TypeError) throw new UsageError(err.message);
+    // The TLS files were read but are not usable (not PEM, a key that is not the certificate's).
+    if (anyFile && !(err instanceof UsageError)) {
+      throw new UsageError(`--tls-ca, --tls-cert, --tls-key: not usable PEM (${(err as Error).message})`);
+    }
     throw err;
   }
 }
