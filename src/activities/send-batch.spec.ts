@@ -133,6 +133,28 @@ function activities(
   });
 }
 
+/** recordingMetrics records the emails and provider calls an activity counts. */
+function recordingMetrics() {
+  const counted: string[] = [];
+  const calls: string[] = [];
+  const noop = () => {};
+  const metrics: DeliveryMetrics = {
+    providerCall: (provider, outcome) => calls.push(`${provider}:${outcome}`),
+    emails: (_provider, result, errorClass, count) => {
+      for (let i = 0; i < count; i++) counted.push(`${result}:${errorClass}`);
+    },
+    failover: noop,
+    rateLimitWait: noop,
+    batchStarted: () => noop,
+    circuitState: noop,
+    callback: noop,
+    deliveryEvent: noop,
+    newsletterStarted: noop,
+    newsletterFinished: noop,
+  };
+  return { metrics, counted, calls };
+}
+
 /** heartbeatsOf collects every heartbeat details an attempt records. */
 function heartbeatsOf(env: MockActivityEnvironment): unknown[] {
   const beats: unknown[] = [];
@@ -458,22 +480,7 @@ describe('sendBatch', () => {
 
   it('counts every recipient a request settles in the metrics: invalid addresses as failed, listed ones as skipped', async () => {
     const { provider } = fakeProvider('resend', sentAll);
-    const counted: string[] = [];
-    const noop = () => {};
-    const metrics: DeliveryMetrics = {
-      providerCall: noop,
-      emails: (_provider, result, errorClass, count) => {
-        for (let i = 0; i < count; i++) counted.push(`${result}:${errorClass}`);
-      },
-      failover: noop,
-      rateLimitWait: noop,
-      batchStarted: () => noop,
-      circuitState: noop,
-      callback: noop,
-      deliveryEvent: noop,
-      newsletterStarted: noop,
-      newsletterFinished: noop,
-    };
+    const { metrics, counted } = recordingMetrics();
     const page = people(4);
     page[3] = { ...page[3]!, email: 'not an address' };
     await new MockActivityEnvironment({ attempt: 1 }).run(
@@ -481,6 +488,27 @@ describe('sendBatch', () => {
       input(4),
     );
     assert.deepEqual(counted.sort(), ['failed:rejected_recipient', 'sent:none', 'sent:none', 'skipped:suppressed']);
+  });
+
+  it('records no provider call when a request in doubt finds every message already accepted and sends nothing', async () => {
+    const { provider, calls: sends } = fakeProvider('postmark', sentAll);
+    const searching: EmailProvider = {
+      ...provider,
+      searchDelayMs: 0,
+      findAccepted: (messages) => Promise.resolve(messages.map((_, i) => `earlier-${i}`)),
+    };
+    const { metrics, calls, counted } = recordingMetrics();
+    const outcome: BatchOutcome = await new MockActivityEnvironment({
+      attempt: 2,
+      heartbeatDetails: { phase: 'requesting', endedAt: Date.now() },
+    }).run(
+      activities(searching, { source: sourceOf(people(2)), metrics }).sendBatch,
+      input(2, { provider: 'postmark' }),
+    );
+    assert.equal(outcome.sent, 2);
+    assert.equal(sends.length, 0);
+    assert.deepEqual(calls, [], 'no call, no call duration');
+    assert.deepEqual(counted, ['sent:none', 'sent:none']);
   });
 
   it('records an unknown outcome, so the next attempt is in doubt however long it lasts', async () => {

@@ -399,7 +399,8 @@ async function send(
     unsent();
     throw failover(deps, input, log, 'circuit_open', 'circuit open', NOTHING, false, part);
   }
-  const started = performance.now();
+  // A call's duration is its provider's time: reset when the request itself leaves (after rendering and any search).
+  let started = performance.now();
   const finished = deps.metrics?.batchStarted(name);
   // Heartbeat while the request is in flight: if this worker dies, Temporal retries after the
   // heartbeat timeout (not the start-to-close timeout), with the same idempotency key.
@@ -463,8 +464,9 @@ async function send(
       members = rest.map((i) => asked[i]!);
       messages = rest.map((i) => messages[i]!);
     }
+    started = performance.now();
     const outcomes = members.length > 0 ? await sendTraced(provider, messages, call) : [];
-    deps.metrics?.providerCall(name, 'ok', performance.now() - started);
+    if (members.length > 0) deps.metrics?.providerCall(name, 'ok', performance.now() - started);
     breaker?.recordSuccess();
     const settled = settleOutcomes(name, members, outcomes);
     countEmails(deps.metrics, name, outcomes);
