@@ -5,7 +5,17 @@
  * OTLP only when the standard OTEL_* variables ask for it; otherwise they stay local
  * (trace ids still reach logs and responses).
  */
-import { type Attributes, context, propagation, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  type Attributes,
+  context,
+  diag,
+  DiagLogLevel,
+  propagation,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -18,6 +28,7 @@ import {
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
+import type { Logger } from '../logger.ts';
 
 /** TRACER_NAME names the tracer of this service's own spans. */
 export const TRACER_NAME = 'authentik-temporal-server';
@@ -34,6 +45,8 @@ export interface TracingOptions {
   serviceName: string;
   otlp: boolean;
   exporter?: SpanExporter;
+  /** logger hears OpenTelemetry's own warnings and errors (an export that failed), which it otherwise drops. */
+  logger?: Logger;
 }
 
 let installed: Tracing | undefined;
@@ -41,6 +54,13 @@ let installed: Tracing | undefined;
 /** setupTracing registers the global tracer provider, context manager and W3C propagators, once per process. */
 export function setupTracing(options: TracingOptions): Tracing {
   if (installed) return installed;
+  if (options.logger) {
+    const log = options.logger.child({ component: 'opentelemetry' });
+    const warn = (message: string, ...args: unknown[]) =>
+      log.warn({ details: args.map(String).join(' ').slice(0, 500) }, `opentelemetry: ${message}`);
+    const quiet = () => {};
+    diag.setLogger({ error: warn, warn, info: quiet, debug: quiet, verbose: quiet }, DiagLogLevel.WARN);
+  }
   const resource = new Resource({ 'service.name': options.serviceName });
   const spanProcessor: SpanProcessor = options.exporter
     ? new SimpleSpanProcessor(options.exporter)
@@ -54,7 +74,15 @@ export function setupTracing(options: TracingOptions): Tracing {
       propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
     }),
   });
-  installed = { resource, spanProcessor, shutdown: () => provider.shutdown() };
+  installed = {
+    resource,
+    spanProcessor,
+    // The last spans' export may fail (the collector gone): a process that stops says so and stops anyway.
+    shutdown: () =>
+      provider.shutdown().catch((err) => {
+        diag.error('spans not exported at shutdown', String(err));
+      }),
+  };
   return installed;
 }
 
