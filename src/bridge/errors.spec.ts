@@ -24,6 +24,23 @@ describe('toRpcStatus', () => {
     }
   });
 
+  it('never tells the caller half a character (grpc-js throws on one, from where nothing catches it: the process died)', () => {
+    const wellFormed = (text: string) =>
+      !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
+    for (
+      const err of [
+        // Cut in the middle of an emoji at the length limit.
+        new InvalidArgumentError([`${'x'.repeat(MAX_DETAIL_CHARS - 2)}😀😀`]),
+        // A caller's lone surrogate echoed in the message.
+        new InvalidArgumentError(['args_json: unknown key "\ud800"']),
+      ]
+    ) {
+      const { detail } = toRpcStatus(err);
+      assert.ok(wellFormed(detail), JSON.stringify(detail.slice(-8)));
+      assert.doesNotThrow(() => encodeURI(detail));
+    }
+  });
+
   it("answers Temporal's own INVALID_ARGUMENT as INVALID_ARGUMENT with its reason, not INTERNAL", () => {
     const mapped = toRpcStatus(temporalError(GrpcStatus.INVALID_ARGUMENT, 'SignalName length exceeds limit.'));
     assert.deepEqual(mapped, {

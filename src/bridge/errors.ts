@@ -81,7 +81,17 @@ export function toRpcStatus(
 ): { code: RpcStatusCode; detail: string; internal: boolean } {
   const status = statusOf(err, options);
   const { detail } = status;
-  return detail.length > MAX_DETAIL_CHARS ? { ...status, detail: `${detail.slice(0, MAX_DETAIL_CHARS - 1)}…` } : status;
+  const short = detail.length > MAX_DETAIL_CHARS ? `${detail.slice(0, MAX_DETAIL_CHARS - 1)}…` : detail;
+  return { ...status, detail: wellFormed(short) };
+}
+
+/**
+ * wellFormed replaces half a character (a lone UTF-16 surrogate: cut at the length limit, or a
+ * caller's own, echoed) with U+FFFD: grpc-js URI-encodes the message and throws on one, in a
+ * callback where nothing catches it.
+ */
+function wellFormed(text: string): string {
+  return text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
 }
 
 function statusOf(

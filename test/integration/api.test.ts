@@ -171,6 +171,15 @@ describe('gRPC API', { timeout: 180_000 }, () => {
     );
     assert.equal(badJson.code, 'INVALID_ARGUMENT');
     assert.match(badJson.message, /args_json: not valid JSON/);
+    // What the refusal echoes is cut at its length limit in the middle of an emoji: answered, and the bridge lives on.
+    const cut = await rpcError(
+      stack.workflows.startWorkflow(
+        { workflowType: `${'x'.repeat(1_006)}😀😀`, workflowId: '', argsJson: '[]' },
+        stack.auth,
+      )
+        .response,
+    );
+    assert.equal(cut.code, 'INVALID_ARGUMENT');
 
     const id = newsletterId('generic');
     // The workflow's internal input (batch size, concurrency, carried progress) is not accepted: only a request.
