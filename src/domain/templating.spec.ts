@@ -1,6 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkTemplates, renderEmail, TemplateCache, templateCache, TemplateError } from './templating.ts';
+import {
+  checkTemplates,
+  MAX_SECTION_DEPTH,
+  renderEmail,
+  TemplateCache,
+  templateCache,
+  TemplateError,
+} from './templating.ts';
 import type { NewsletterContent, Recipient } from './types.ts';
 
 const recipient: Recipient = {
@@ -58,6 +65,16 @@ describe('renderEmail', () => {
 describe('checkTemplates', () => {
   it('accepts valid templates', () => {
     assert.doesNotThrow(() => checkTemplates(content));
+  });
+
+  it('refuses sections nested deeper than it renders (the send would overflow the stack on every retry), naming the field', () => {
+    const nested = (depth: number) => `${'{{^x}}'.repeat(depth)}hi${'{{/x}}'.repeat(depth)}`;
+    assert.doesNotThrow(() => checkTemplates({ subject: 'ok', html: nested(MAX_SECTION_DEPTH) }));
+    assert.doesNotThrow(() => renderEmail({ ...content, html: nested(MAX_SECTION_DEPTH) }, recipient, ctx));
+    assert.throws(
+      () => checkTemplates({ subject: 'ok', html: nested(20_000) }),
+      (err: unknown) => err instanceof TemplateError && err.field === 'html_content' && /nested/.test(err.message),
+    );
   });
 
   it('names the field of a template that does not compile', () => {

@@ -82,17 +82,43 @@ const TEMPLATE_FIELDS = [
   ['text', 'text_content'],
 ] as const;
 
+/**
+ * MAX_SECTION_DEPTH bounds how deeply sections nest: Mustache parses any depth but renders
+ * recursively, one stack frame per level, and overflows the stack a few thousand levels down.
+ */
+export const MAX_SECTION_DEPTH = 100;
+
 /** checkTemplates parses every template of the content and throws TemplateError naming the first that does not compile. */
 export function checkTemplates(content: Pick<NewsletterContent, 'subject' | 'html' | 'text'>): void {
   for (const [key, field] of TEMPLATE_FIELDS) {
     const template = content[key];
     if (template === undefined) continue;
+    let tokens: unknown[];
     try {
-      Mustache.parse(template);
+      tokens = Mustache.parse(template);
     } catch (err) {
       throw new TemplateError(field, err instanceof Error ? err.message : String(err));
     }
+    if (sectionDepth(tokens) > MAX_SECTION_DEPTH) {
+      throw new TemplateError(field, `sections nested more than ${MAX_SECTION_DEPTH} deep`);
+    }
   }
+}
+
+/** sectionDepth is how deeply a parsed template's sections nest (without recursion: the depth is what is checked). */
+function sectionDepth(tokens: unknown[]): number {
+  let deepest = 0;
+  const pending: Array<[unknown[], number]> = [[tokens, 0]];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [list, depth] = next;
+    deepest = Math.max(deepest, depth);
+    // A section's token is [type, name, start, end, children, ...]: its children are one level down.
+    for (const token of list) {
+      const children = (token as unknown[])[4];
+      if (Array.isArray(children)) pending.push([children, depth + 1]);
+    }
+  }
+  return deepest;
 }
 
 /** unsubscribeUrl is the recipient's one-click unsubscribe link on the frontend. */

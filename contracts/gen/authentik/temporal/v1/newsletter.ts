@@ -64,6 +64,7 @@ export interface SendNewsletterRequest {
     subject: string;
     /**
      * html_content is a Mustache template; values are HTML-escaped unless written {{{key}}}.
+     * In every template, sections nest at most 100 deep.
      *
      * @generated from protobuf field: string html_content = 3
      */
