@@ -31,6 +31,8 @@ COPY --from=build /app/dist ./dist
 # The CLI: `docker exec <container> npx authentik-newsletter status <id>` (runs dist/src/cli/main.js).
 COPY --from=build /app/bin ./bin
 USER node
-EXPOSE 50051 9464 9465
-ENTRYPOINT ["npm", "start", "--"]
+EXPOSE 50051 9464 9465 9466
+# Node itself is the container's first process: it hears docker's signals (SIGTERM drains, SIGHUP
+# re-reads the certificates); npm would pass SIGHUP to nobody, and checks the registry for updates.
+ENTRYPOINT ["node", "dist/src/main.js"]
 CMD ["--role=all"]

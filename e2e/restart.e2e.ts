@@ -43,4 +43,34 @@ describe('e2e: restart', { timeout: 600_000 }, () => {
     const replays = (await deps.mocks.calls('resend')).filter((c) => c.idempotencyKey).length;
     assert.ok(replays >= 60, 'every batch call carried an idempotency key');
   });
+
+  it('hears docker kill -s HUP and docker stop itself: certificates re-read, and the batches in flight finish on their first attempt', async () => {
+    await service?.stop();
+    await deps.mocks.reset();
+    const env = await serviceEnv(deps, {
+      NEWSLETTER_BATCH_SIZE: '25',
+      EMAIL_CONCURRENCY_LIMIT: '3',
+      LOG_LEVEL: 'info',
+    });
+    service = await startService(env);
+    let logs = '';
+    (await service.container.logs()).on('data', (line) => (logs += line));
+    // Each call takes 3 s: a stop always finds batches in flight.
+    await deps.mocks.latency('resend', 3_000);
+    await service.newsletters.sendNewsletter(newsletterRequest('e2e-drain', recipients(300, 'dr')), auth);
+    await eventually(async () => (await deps.mocks.calls('resend')).length >= 4, 60_000, 100);
+    // SIGHUP to the container's first process, as `docker kill -s HUP` sends it: the bridge re-reads its certificates.
+    await service.container.exec(['sh', '-c', 'kill -HUP 1']);
+    await eventually(() => logs.includes('SIGHUP: re-reading the TLS certificates') || undefined, 10_000, 100);
+    // SIGTERM, as docker stop and Kubernetes send it, with time to drain.
+    await service.container.stop({ timeout: 45_000 });
+    assert.match(logs, /"msg":"shutting down"/, 'the service heard the SIGTERM itself');
+    await deps.mocks.latency('resend', 0);
+    service = await startService(env);
+    const status = await finalStatus(service, 'e2e-drain', 300_000);
+    assert.equal(status.sent, 300);
+    const keys = (await deps.mocks.calls('resend')).map((c) => c.idempotencyKey);
+    // A batch cut off by the stop would be asked again after the restart, under the same key.
+    assert.equal(new Set(keys).size, keys.length, 'no request made twice');
+  });
 });
