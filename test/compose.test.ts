@@ -1,8 +1,12 @@
-/** docker-compose.yml runs Temporal the way the tests and `make dev` do (fairness on, one partition). */
+/**
+ * docker-compose.yml runs Temporal the way the tests and `make dev` do (fairness on, one
+ * partition), and hands the service every setting it reads.
+ */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { CONFIG_VARIABLES } from '../src/config.ts';
 import { devServerArgs } from './support/temporal.ts';
 
 describe('docker-compose.yml', () => {
@@ -11,5 +15,15 @@ describe('docker-compose.yml', () => {
     const command: string[] = compose.services.temporal.command;
     const flags = devServerArgs().filter((arg) => arg !== '--dynamic-config-value');
     for (const flag of flags) assert.ok(command.includes(`--dynamic-config-value=${flag}`), `missing ${flag}`);
+  });
+
+  it('hands the service every setting it reads: one set in .env reaches it (compose passes only what it names)', () => {
+    // `<<: *service` merges the shared service settings, as compose reads them.
+    const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true });
+    for (const role of ['bridge', 'worker']) {
+      const environment = Object.keys(compose.services[role].environment ?? {});
+      const missing = CONFIG_VARIABLES.filter((name) => !environment.includes(name));
+      assert.deepEqual(missing, [], `${role}: not passed through`);
+    }
   });
 });
