@@ -120,9 +120,20 @@ export class NewsletterWorkers {
     this.workers = workers;
   }
 
-  /** run polls every task queue until shutdown; it rejects when any worker fails. */
+  /**
+   * run polls every task queue until shutdown. When one worker fails, the others are shut down
+   * and drain (their sends in flight finish) before it rejects with that failure: the process
+   * closes its connection and exits after it, which would cut them off.
+   */
   async run(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.run()));
+    const runs = this.workers.map((w) =>
+      w.run().catch((err: unknown) => {
+        this.shutdown();
+        throw err;
+      })
+    );
+    const failed = (await Promise.allSettled(runs)).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   shutdown(): void {

@@ -1,0 +1,46 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Worker } from '@temporalio/worker';
+import { NewsletterWorkers } from './worker.ts';
+
+/** fakeWorker runs until shut down, draining for drainMs, or fails when told to. */
+function fakeWorker(drainMs: number) {
+  let state: ReturnType<Worker['getState']> = 'RUNNING';
+  let stop!: () => void;
+  let fail!: (err: Error) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    stop = resolve;
+    fail = reject;
+  });
+  return {
+    worker: {
+      run: () => done,
+      getState: () => state,
+      shutdown: () => {
+        state = 'DRAINING';
+        setTimeout(() => {
+          state = 'STOPPED';
+          stop();
+        }, drainMs);
+      },
+    } as unknown as Worker,
+    fail: (err: Error) => {
+      state = 'FAILED';
+      fail(err);
+    },
+    state: () => state,
+  };
+}
+
+describe('NewsletterWorkers', () => {
+  it('drains the other workers when one fails, and ends (with its error) only once they have stopped', async () => {
+    const failing = fakeWorker(0);
+    const others = [fakeWorker(200), fakeWorker(300)];
+    const workers = new NewsletterWorkers([failing.worker, ...others.map((o) => o.worker)]);
+    const running = workers.run();
+    failing.fail(new Error('fatal core error'));
+    await assert.rejects(running, /fatal core error/);
+    // The process closes its connection and exits after this: nothing may still be draining.
+    assert.deepEqual(others.map((o) => o.state()), ['STOPPED', 'STOPPED']);
+  });
+});
