@@ -6,9 +6,12 @@
  * grpc-js's own FileWatcherCertificateProvider re-reads on a timer only and, when a read
  * fails (a renewal caught half-written), hands the server "no certificate": every new
  * connection then fails until the next read. Here a failed read keeps the last good files
- * and is reported through onError.
+ * and is reported through onError, and so do files that read but do not work together (a
+ * renewal caught half-written, a new certificate beside the old key): grpc-js would drop every
+ * new connection with them.
  */
 import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 import type { experimental } from '@grpc/grpc-js';
 
 type IdentityListener = experimental.IdentityCertificateUpdateListener;
@@ -72,6 +75,12 @@ export class Certificates implements experimental.CertificateProvider {
       keyFile ? pem(keyFile) : undefined,
       caFile ? pem(caFile) : undefined,
     ]);
+    try {
+      createSecureContext({ cert: certificate, key: privateKey, ca: caCertificate });
+    } catch (err) {
+      const files = [certFile, keyFile, caFile].filter(Boolean).join(', ');
+      throw new Error(`${files}: not a usable certificate, key and CA (${(err as Error).message})`);
+    }
     if (certificate && privateKey) {
       this.#identity = { certificate, privateKey };
       for (const listener of this.#identityListeners) listener(this.#identity);
