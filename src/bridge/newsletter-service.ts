@@ -27,7 +27,7 @@ import type {
 } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import type { INewsletterService } from '../../contracts/gen/authentik/temporal/v1/newsletter.server.ts';
 import type { RequestLimits } from '../config.ts';
-import { FINAL_STATES } from '../domain/types.ts';
+import { FINAL_STATES, type NewsletterInput } from '../domain/types.ts';
 import { CONTROL_CHARACTERS, isEmailAddress } from '../domain/addresses.ts';
 import { normalizeAddress } from '../domain/suppression.ts';
 import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
@@ -35,7 +35,13 @@ import { InvalidArgumentError, StreamLifetimeError } from './errors.ts';
 import { timestampOf, toStatusMessage } from './convert.ts';
 import { currentTraceId } from '../telemetry/tracing.ts';
 import type { NewsletterGateway } from './temporal-gateway.ts';
-import { type DeliveryDefaults, sendAtProblem, toNewsletterInput, validateNewsletterId } from './validation.ts';
+import {
+  type DeliveryDefaults,
+  isNewsletterId,
+  sendAtProblem,
+  toNewsletterInput,
+  validateNewsletterId,
+} from './validation.ts';
 
 /** MAX_REASON_CHARS bounds a cancel's reason, as AddSuppression bounds its detail. */
 const MAX_REASON_CHARS = 500;
@@ -65,7 +71,19 @@ export function createNewsletterService(
   return {
     async sendNewsletter(request: SendNewsletterRequest): Promise<SendNewsletterResponse> {
       const traceId = currentTraceId();
-      const input = { ...toNewsletterInput(request, defaults), ...(traceId ? { traceId } : {}) };
+      let converted: NewsletterInput;
+      try {
+        converted = toNewsletterInput(request, defaults);
+      } catch (err) {
+        // newsletter_id is the idempotency key: a repeat of a newsletter that exists is answered as the
+        // first call was, also when it no longer passes (a send_at that has passed since, say).
+        const existing = err instanceof InvalidArgumentError && isNewsletterId(request.newsletterId)
+          ? await gateway.existing(request.newsletterId).catch(() => undefined)
+          : undefined;
+        if (existing) return { newsletterId: request.newsletterId, ...existing, traceId: existing.traceId ?? '' };
+        throw err;
+      }
+      const input = { ...converted, ...(traceId ? { traceId } : {}) };
       const started = await gateway.start(input);
       return { newsletterId: input.newsletterId, ...started, traceId: started.traceId ?? traceId ?? '' };
     },

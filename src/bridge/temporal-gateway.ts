@@ -100,16 +100,30 @@ export class NewsletterGateway {
       return { workflowId, runId: handle.firstExecutionRunId, alreadyExists: false };
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      // The newsletter that exists: its first run and its trace, not this call's.
-      const description = await this.#client.workflow.getHandle(workflowId).describe();
-      const traceId = description.memo?.['trace_id'];
-      return {
-        workflowId,
-        runId: description.raw.workflowExecutionInfo?.firstRunId || description.runId,
-        alreadyExists: true,
-        ...(typeof traceId === 'string' ? { traceId } : {}),
-      };
+      return await this.#existing(input.newsletterId);
     }
+  }
+
+  /** existing answers what a repeated SendNewsletter answers when the newsletter exists; undefined when it does not. */
+  existing(newsletterId: string): Promise<StartResult | undefined> {
+    return within(this.#client, this.#callMs, () =>
+      this.#existing(newsletterId).catch((err) => {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      }));
+  }
+
+  /** #existing describes the newsletter that exists: its first run and its trace, not this call's. */
+  async #existing(newsletterId: string): Promise<StartResult> {
+    const workflowId = workflowIdFor(newsletterId);
+    const description = await this.#client.workflow.getHandle(workflowId).describe();
+    const traceId = description.memo?.['trace_id'];
+    return {
+      workflowId,
+      runId: description.raw.workflowExecutionInfo?.firstRunId || description.runId,
+      alreadyExists: true,
+      ...(typeof traceId === 'string' ? { traceId } : {}),
+    };
   }
 
   /** status reads the live status of a running newsletter, or the final one of a closed newsletter, with its engagement. */

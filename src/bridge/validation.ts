@@ -49,6 +49,9 @@ export function sendAtProblem(sendAt: Timestamp, now = Date.now()): string | und
   return undefined;
 }
 
+/** isNewsletterId says whether id is one: [A-Za-z0-9_-]{1,128}. */
+export const isNewsletterId = (id: string): boolean => NEWSLETTER_ID.test(id);
+
 /** validateNewsletterId throws InvalidArgumentError unless id is [A-Za-z0-9_-]{1,128}. */
 export function validateNewsletterId(id: string, field = 'newsletter_id'): void {
   if (!NEWSLETTER_ID.test(id)) throw new InvalidArgumentError([`${field}: must match [A-Za-z0-9_-]{1,128}`]);

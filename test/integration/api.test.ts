@@ -16,6 +16,7 @@ import { startBridge } from '../../src/bridge/server.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { WorkflowStatus } from '../../contracts/gen/authentik/temporal/v1/workflow.ts';
+import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { shardOf, suppressionWorkflowId } from '../../src/domain/suppression.ts';
 import { MAX_INLINE_RECIPIENTS } from '../../src/domain/types.ts';
 import { newsletterId, newsletterRequest, recipients, TOKEN } from '../support/fixtures.ts';
@@ -377,6 +378,20 @@ describe('gRPC API', { timeout: 180_000 }, () => {
     assert.equal(again.alreadyExists, true);
     assert.ok(first.traceId && first.traceId.length === 32);
     assert.deepEqual([again.traceId, again.runId, again.workflowId], [first.traceId, first.runId, first.workflowId]);
+  });
+
+  it('answers a retry of a scheduled SendNewsletter whose send_at has passed since with already_exists, not INVALID_ARGUMENT', async () => {
+    // The first call schedules the newsletter 1 s ahead; its answer is lost, and the caller retries 2 minutes on.
+    const sendAt = Timestamp.fromDate(new Date(Date.now() + 1_000));
+    const request = { ...valid(), recipients: recipients(2, 'late'), sendAt };
+    const first = await send(request);
+    const lateRetry = { ...request, sendAt: Timestamp.fromDate(new Date(Date.now() - 120_000)) };
+    const again = await send(lateRetry);
+    assert.deepEqual([again.alreadyExists, again.runId], [true, first.runId]);
+    // A new newsletter with a send_at in the past is still refused.
+    const refused = await rpcError(send({ ...lateRetry, newsletterId: newsletterId('late-new') }));
+    assert.equal(refused.code, 'INVALID_ARGUMENT');
+    assert.match(refused.message, /send_at: .* is in the past/);
   });
 
   it('answers UNAVAILABLE when Temporal is unreachable', async () => {

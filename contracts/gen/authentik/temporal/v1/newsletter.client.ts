@@ -38,7 +38,9 @@ import type { RpcOptions } from "@protobuf-ts/runtime-rpc";
 export interface INewsletterServiceClient {
     /**
      * SendNewsletter starts delivery. Idempotent on newsletter_id: a second call with
-     * the same id never starts a second send and answers already_exists = true.
+     * the same id never starts a second send and answers already_exists = true, whatever
+     * its body (the first call's content is what is sent), also one that would now be
+     * refused (a send_at that has passed since).
      *
      * @generated from protobuf rpc: SendNewsletter
      */
@@ -119,7 +121,9 @@ export class NewsletterServiceClient implements INewsletterServiceClient, Servic
     }
     /**
      * SendNewsletter starts delivery. Idempotent on newsletter_id: a second call with
-     * the same id never starts a second send and answers already_exists = true.
+     * the same id never starts a second send and answers already_exists = true, whatever
+     * its body (the first call's content is what is sent), also one that would now be
+     * refused (a send_at that has passed since).
      *
      * @generated from protobuf rpc: SendNewsletter
      */

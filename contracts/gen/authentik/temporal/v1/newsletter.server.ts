@@ -33,7 +33,9 @@ import type { ServerCallContext } from "@protobuf-ts/runtime-rpc";
 export interface INewsletterService<T = ServerCallContext> {
     /**
      * SendNewsletter starts delivery. Idempotent on newsletter_id: a second call with
-     * the same id never starts a second send and answers already_exists = true.
+     * the same id never starts a second send and answers already_exists = true, whatever
+     * its body (the first call's content is what is sent), also one that would now be
+     * refused (a send_at that has passed since).
      *
      * @generated from protobuf rpc: SendNewsletter
      */
