@@ -122,6 +122,7 @@ describe('toNewsletterInput', () => {
     );
     assert.match(refusal({ campaign: 'v'.repeat(81) }), /tags\[campaign\]: names at most 20/);
     assert.match(refusal({ Newsletter_Id: 'x' }), /tags\[Newsletter_Id\]: reserved/);
+    assert.match(refusal({ Campaign: 'a', campaign: 'b' }), /tags\[campaign\]: the same name as tags\[Campaign\]/);
   });
 
   it('schedules with send_at: a minute of lag means now; the past, a year ahead or a broken time are refused', () => {

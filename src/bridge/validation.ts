@@ -105,12 +105,18 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
   // characters, values of at most 80, names unique whatever their case: beyond that it refuses
   // every email, and a newsletter failing over to it would fail whole.
   if (tags.length > MAX_TAGS) violate(`tags: at most ${MAX_TAGS} (got ${tags.length})`);
+  const seen = new Map<string, string>();
   for (const [key, value] of tags) {
     const name = JSON.stringify(key.slice(0, 64)).slice(1, -1);
+    const first = seen.get(key.toLowerCase());
     if (!TAG.test(key) || !TAG.test(value)) violate(`tags[${name}]: names and values must match [A-Za-z0-9_-]`);
     else if (key.length > 20 || value.length > 80) {
       violate(`tags[${name}]: names at most 20 characters and values at most 80 (Postmark's metadata limits)`);
     } else if (RESERVED_TAGS.includes(key.toLowerCase())) violate(`tags[${name}]: reserved (the service's own)`);
+    else if (first !== undefined) {
+      violate(`tags[${name}]: the same name as tags[${first}] whatever the case (Postmark)`);
+    }
+    seen.set(key.toLowerCase(), name);
   }
 
   const sendAtIssue = req.sendAt ? sendAtProblem(req.sendAt) : undefined;

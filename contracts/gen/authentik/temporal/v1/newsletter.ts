@@ -98,7 +98,8 @@ export interface SendNewsletterRequest {
     /**
      * tags are passed to the providers (Resend tags, Postmark metadata): at most 7, names of
      * [A-Za-z0-9_-] up to 20 characters, values up to 80, none named newsletter_id, recipient_id
-     * or nl_request in any case (Postmark's metadata limits, with the service's own 3 fields).
+     * or nl_request in any case, no two names the same whatever their case (Postmark's metadata
+     * limits, with the service's own 3 fields).
      *
      * @generated from protobuf field: map<string, string> tags = 8
      */
