@@ -92,6 +92,12 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ PROVIDER_TIMEOUT_MS: '60001' }), /PROVIDER_TIMEOUT_MS/);
   });
 
+  it('refuses a FROM_EMAIL that is not a mailbox at start (every send without from_email would be refused, blaming the caller)', () => {
+    assert.equal(loadConfig({ FROM_EMAIL: 'News <news@example.com>' }).delivery.fromEmail, 'News <news@example.com>');
+    assert.throws(() => loadConfig({ FROM_EMAIL: 'newsletter' }), /FROM_EMAIL/);
+    assert.throws(() => loadConfig({ FROM_EMAIL: '"news@example.com"' }), /FROM_EMAIL/);
+  });
+
   it('keeps BACKEND_RESULTS_TIMEOUT_MS to 10 s, well inside the send activity that waits for it', () => {
     assert.equal(loadConfig({ BACKEND_RESULTS_TIMEOUT_MS: '10000' }).backend.resultsTimeoutMs, 10_000);
     assert.throws(() => loadConfig({ BACKEND_RESULTS_TIMEOUT_MS: '30000' }), /BACKEND_RESULTS_TIMEOUT_MS/);

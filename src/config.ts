@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { type ProviderName, PROVIDERS } from './domain/types.ts';
+import { isMailbox } from './domain/addresses.ts';
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 const positiveInt = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
@@ -58,7 +59,10 @@ const schema = z.object({
   POSTMARK_API_KEY: optionalString,
   POSTMARK_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.postmarkapp.com'),
   POSTMARK_MESSAGE_STREAM: z.string().trim().min(1).default('broadcast'),
-  FROM_EMAIL: z.string().trim().min(3).default('Authentik <newsletter@authentik.local>'),
+  // Checked at start as each request's from_email is: a bad default would refuse every send that relies on it.
+  FROM_EMAIL: z.string().trim().refine(isMailbox, 'not an email address, or "Name <address>"').default(
+    'Authentik <newsletter@authentik.local>',
+  ),
   EMAIL_CONCURRENCY_LIMIT: positiveInt(5, 100),
   NEWSLETTER_BATCH_SIZE: positiveInt(50, 500),
   BACKEND_URL: optionalUrl,
