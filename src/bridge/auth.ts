@@ -2,7 +2,8 @@
  * Bearer-token authentication of the bridge's RPCs (health and reflection stay open).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { UnauthenticatedError } from './errors.ts';
+import { ServerInterceptingCall, type ServerInterceptor, status as GrpcStatus } from '@grpc/grpc-js';
+import { toRpcStatus, UnauthenticatedError } from './errors.ts';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -21,5 +22,35 @@ export function createAuthenticator(token: string | undefined): (authorization: 
     if (!match) throw new UnauthenticatedError('missing authorization metadata: expected "Bearer <token>"');
     // Compare fixed-length digests in constant time: neither length nor content leaks through timing.
     if (!timingSafeEqual(digest(match[1]!.trim()), expected)) throw new UnauthenticatedError('invalid token');
+  };
+}
+
+/**
+ * authenticateFirst refuses a call to one of services without a valid token as soon as its
+ * metadata arrives: before its message (up to 24 MB) is read and parsed, and before it takes a
+ * watch stream's place. edge() checks each call again; this is the early door.
+ */
+export function authenticateFirst(token: string | undefined, services: readonly string[]): ServerInterceptor {
+  const authenticate = createAuthenticator(token);
+  return (method, call) => {
+    if (!token || !services.some((service) => method.path.startsWith(`/${service}/`))) {
+      return new ServerInterceptingCall(call);
+    }
+    return new ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMetadata(metadata, nextMetadata) {
+            try {
+              authenticate(metadata.get('authorization').map(String));
+            } catch (err) {
+              const refused = toRpcStatus(err);
+              call.sendStatus({ code: GrpcStatus[refused.code], details: refused.detail });
+              return;
+            }
+            nextMetadata(metadata);
+          },
+        });
+      },
+    });
   };
 }

@@ -24,7 +24,7 @@ import type { Logger } from '../logger.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import { probeHandler } from '../telemetry/ops-server.ts';
 import { extractContext, inSpan, SpanKind, SpanStatusCode } from '../telemetry/tracing.ts';
-import { createAuthenticator } from './auth.ts';
+import { authenticateFirst, createAuthenticator } from './auth.ts';
 import { Certificates } from './certificates.ts';
 import { toRpcStatus } from './errors.ts';
 import { forCaller, streamsPerCaller } from './limits.ts';
@@ -180,7 +180,11 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
   const gateway = new NewsletterGateway(client, config.temporal.taskQueue, limits.temporalCallMs);
   const server = new Server({
     'grpc.max_receive_message_length': MAX_REQUEST_MESSAGE_BYTES,
-    interceptors: [streamsPerCaller(WATCH_PATH, limits.watchStreamsPerCaller)],
+    interceptors: [
+      // The token first: a call without one is refused before it is read or takes a stream's place.
+      authenticateFirst(config.internalServiceToken, [NewsletterService.typeName, WorkflowService.typeName]),
+      streamsPerCaller(WATCH_PATH, limits.watchStreamsPerCaller),
+    ],
   });
   const defaults = { ...config.delivery, backendLists: Boolean(config.backend.url) };
   server.addService(...adapt(

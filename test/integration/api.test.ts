@@ -7,14 +7,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ChannelCredentials } from '@grpc/grpc-js';
+import { ChannelCredentials, Client as GrpcClient, status as GrpcStatus } from '@grpc/grpc-js';
 import { GrpcTransport } from '@protobuf-ts/grpc-transport';
 import { RpcError } from '@protobuf-ts/runtime-rpc';
 import { Client, Connection } from '@temporalio/client';
 import { NewsletterServiceClient } from '../../contracts/gen/authentik/temporal/v1/newsletter.client.ts';
 import { startBridge } from '../../src/bridge/server.ts';
 import { createLogger } from '../../src/logger.ts';
-import type { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { NewsletterService, type SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { WorkflowStatus } from '../../contracts/gen/authentik/temporal/v1/workflow.ts';
 import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { shardOf, suppressionWorkflowId } from '../../src/domain/suppression.ts';
@@ -53,6 +53,24 @@ describe('gRPC API', { timeout: 180_000 }, () => {
     const wrong = await rpcError(send(valid(), { meta: { authorization: 'Bearer nope' } }));
     assert.equal(wrong.code, 'UNAUTHENTICATED');
     assert.ok(!wrong.message.includes(TOKEN));
+  });
+
+  it('refuses a call without a token before reading its message: a body that does not parse is UNAUTHENTICATED too', async () => {
+    const raw = new GrpcClient(`127.0.0.1:${stack.bridge.port}`, ChannelCredentials.createInsecure());
+    try {
+      const code = await new Promise<number | undefined>((resolve) => {
+        raw.makeUnaryRequest(
+          `/${NewsletterService.typeName}/SendNewsletter`,
+          (body: Buffer) => body,
+          (body: Buffer) => body,
+          Buffer.from([0xff, 0xff, 0xff, 0xff]),
+          (err) => resolve(err?.code),
+        );
+      });
+      assert.equal(code, GrpcStatus.UNAUTHENTICATED);
+    } finally {
+      raw.close();
+    }
   });
 
   const invalidCases: Array<[string, (r: SendNewsletterRequest) => void, RegExp]> = [
