@@ -41,6 +41,12 @@ describe('toRpcStatus', () => {
     }
   });
 
+  it('answers Temporal over its limits (RESOURCE_EXHAUSTED: a namespace rate limit) as UNAVAILABLE, to retry later, not INTERNAL', () => {
+    const mapped = toRpcStatus(temporalError(GrpcStatus.RESOURCE_EXHAUSTED, 'namespace rate limit exceeded'));
+    assert.deepEqual([mapped.code, mapped.internal], ['UNAVAILABLE', true]);
+    assert.match(mapped.detail, /retry later/);
+  });
+
   it("answers Temporal's own INVALID_ARGUMENT as INVALID_ARGUMENT with its reason, not INTERNAL", () => {
     const mapped = toRpcStatus(temporalError(GrpcStatus.INVALID_ARGUMENT, 'SignalName length exceeds limit.'));
     assert.deepEqual(mapped, {

@@ -125,6 +125,10 @@ function statusOf(
   if (grpcCode === GrpcStatus.DEADLINE_EXCEEDED) {
     return { code: 'DEADLINE_EXCEEDED', detail: 'Temporal did not answer in time', internal: true };
   }
+  // Temporal over its limits (a namespace's rate limit, too many updates in flight): passes.
+  if (grpcCode === GrpcStatus.RESOURCE_EXHAUSTED) {
+    return { code: 'UNAVAILABLE', detail: 'Temporal is over its limits; retry later', internal: true };
+  }
   if (grpcCode === GrpcStatus.NOT_FOUND) return { code: 'NOT_FOUND', detail: 'not found', internal: true };
   // Temporal refused what the caller asked for (a run id that is not one, a signal name too long):
   // the caller's mistake, in Temporal's words.
