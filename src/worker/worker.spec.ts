@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Worker } from '@temporalio/worker';
-import { NewsletterWorkers } from './worker.ts';
+import { loadConfig } from '../config.ts';
+import { backendWarnings, NewsletterWorkers } from './worker.ts';
 
 /** fakeWorker runs until shut down, draining for drainMs, or fails when told to. */
 function fakeWorker(drainMs: number) {
@@ -42,5 +43,25 @@ describe('NewsletterWorkers', () => {
     await assert.rejects(running, /fatal core error/);
     // The process closes its connection and exits after this: nothing may still be draining.
     assert.deepEqual(others.map((o) => o.state()), ['STOPPED', 'STOPPED']);
+  });
+});
+
+describe('backendWarnings', () => {
+  it('warns of a backend without a token (it would refuse every call) and of one in clear in production', () => {
+    const warnings = (env: Record<string, string>) => backendWarnings(loadConfig(env)).join('\n');
+    assert.match(warnings({}), /BACKEND_URL is not set/);
+    const tokenless = warnings({ BACKEND_URL: 'https://backend.example', CALLBACK_SIGNING_SECRET: 's'.repeat(32) });
+    assert.match(tokenless, /INTERNAL_SERVICE_TOKEN is not set/);
+    const configured = {
+      BACKEND_URL: 'https://backend.example',
+      CALLBACK_SIGNING_SECRET: 's'.repeat(32),
+      INTERNAL_SERVICE_TOKEN: 't'.repeat(32),
+    };
+    assert.equal(warnings(configured), '');
+    assert.match(
+      warnings({ ...configured, BACKEND_URL: 'http://backend.internal', NODE_ENV: 'production' }),
+      /plain http/,
+    );
+    assert.equal(warnings({ ...configured, BACKEND_URL: 'http://127.0.0.1:8000', NODE_ENV: 'production' }), '');
   });
 });

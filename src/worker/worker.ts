@@ -112,6 +112,31 @@ export const RATE_HEADROOM = 0.97;
 /** queueRate is the task-queue rate for a provider account's request rate. */
 export const queueRate = (requestsPerSecond: number): number => requestsPerSecond * RATE_HEADROOM;
 
+/** backendWarnings says what is amiss with the backend settings, for the worker to log at start. */
+export function backendWarnings(
+  config: Pick<Config, 'backend' | 'internalServiceToken' | 'production'>,
+): string[] {
+  const { url, signingSecrets } = config.backend;
+  if (!url) return ['BACKEND_URL is not set: status callbacks are disabled'];
+  const warnings: string[] = [];
+  if (signingSecrets.length === 0) {
+    warnings.push('CALLBACK_SIGNING_SECRET is not set: the backend cannot tell callbacks from forged ones');
+  }
+  if (!config.internalServiceToken) {
+    warnings.push(
+      'INTERNAL_SERVICE_TOKEN is not set: callbacks and page reads carry no bearer token (a backend that asks for one refuses them all)',
+    );
+  }
+  const host = new URL(url).hostname;
+  const loopback = host === 'localhost' || host.startsWith('127.') || host === '[::1]';
+  if (config.production && url.startsWith('http:') && !loopback) {
+    warnings.push(
+      'BACKEND_URL is plain http: the bearer token and every recipient travel in clear unless a mesh encrypts them',
+    );
+  }
+  return warnings;
+}
+
 /** NewsletterWorkers are the Temporal workers of one process: the main task queue and one per provider. */
 export class NewsletterWorkers {
   readonly workers: readonly Worker[];
@@ -170,10 +195,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     token: config.internalServiceToken,
     signingSecrets: config.backend.signingSecrets,
   });
-  if (!backend.enabled) logger.warn('BACKEND_URL is not set: status callbacks are disabled');
-  else if (config.backend.signingSecrets.length === 0) {
-    logger.warn('CALLBACK_SIGNING_SECRET is not set: the backend cannot tell callbacks from forged ones');
-  }
+  for (const warning of backendWarnings(config)) logger.warn(warning);
   let suppressionCopies: SuppressionCopies | undefined;
   const { sendBatch, readPages, notifyBackend, postResults, postEvents, countLifecycle } = createActivities({
     providers,
