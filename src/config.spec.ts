@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.ts';
 
@@ -96,6 +97,18 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ FROM_EMAIL: 'News <news@example.com>' }).delivery.fromEmail, 'News <news@example.com>');
     assert.throws(() => loadConfig({ FROM_EMAIL: 'newsletter' }), /FROM_EMAIL/);
     assert.throws(() => loadConfig({ FROM_EMAIL: '"news@example.com"' }), /FROM_EMAIL/);
+  });
+
+  it('refuses a RESEND_WEBHOOK_SECRET that is not a signing secret at start (every Resend webhook would be refused 401)', () => {
+    const secret = `whsec_${Buffer.from('a signing secret').toString('base64')}`;
+    assert.equal(loadConfig({ RESEND_WEBHOOK_SECRET: secret }).webhooks.resendSecret, secret);
+    for (const bad of ['re_123abc', 'whsec_abc', 'whsec_not base64!']) {
+      assert.throws(
+        () => loadConfig({ RESEND_WEBHOOK_SECRET: bad }),
+        (err: unknown) =>
+          err instanceof ConfigError && /RESEND_WEBHOOK_SECRET/.test(err.message) && !err.message.includes(bad),
+      );
+    }
   });
 
   it('keeps BACKEND_RESULTS_TIMEOUT_MS to 10 s, well inside the send activity that waits for it', () => {

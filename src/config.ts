@@ -9,6 +9,11 @@ import { isMailbox } from './domain/addresses.ts';
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 const positiveInt = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
 const optionalString = z.string().trim().min(1).optional();
+/** isSigningSecret: a Standard Webhooks secret, `whsec_` (optional) and standard base64. */
+const isSigningSecret = (secret: string) => {
+  const key = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret;
+  return key.length > 0 && key.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(key);
+};
 // No user or password in a URL: it would be echoed in every error and log line that names the URL.
 const optionalUrl = z.url({ protocol: /^https?$/ }).refine((url) => {
   const parsed = URL.parse(url);
@@ -70,7 +75,11 @@ const schema = z.object({
   INTERNAL_SERVICE_TOKEN: optionalString,
   BRIDGE_OPS_PORT: port(9464),
   WEBHOOK_PORT: port(9466),
-  RESEND_WEBHOOK_SECRET: optionalString,
+  // A Standard Webhooks secret (whsec_ and base64): anything else makes every signature check fail.
+  RESEND_WEBHOOK_SECRET: optionalString.refine(
+    (secret) => secret === undefined || isSigningSecret(secret),
+    "not a Resend signing secret (whsec_ and base64, as Resend's webhook page shows it)",
+  ),
   POSTMARK_WEBHOOK_USER: optionalString,
   POSTMARK_WEBHOOK_PASSWORD: optionalString,
   WORKER_OPS_PORT: port(9465),
