@@ -39,6 +39,11 @@ export const engagementQuery = defineQuery<Engagement>('engagement');
 export const DEDUPE_WINDOW = 20_000;
 /** EVENTS_PER_CALLBACK bounds one events callback to the backend. */
 export const EVENTS_PER_CALLBACK = 500;
+/**
+ * EVENTS_HANDOVER_BATCHES bounds the batches handed over in one workflow task before continue-as-new
+ * (about 1.5 MB of child inputs): Temporal refuses a task's commands over 4 MiB.
+ */
+export const EVENTS_HANDOVER_BATCHES = 32;
 const IDLE_CLOSE = '45 days';
 const CONTINUE_AS_NEW_AFTER_EVENTS = 3_000;
 
@@ -154,7 +159,11 @@ export async function newsletterEventsWorkflow(
       for (let i = 0; i < state.outbox.length; i += EVENTS_PER_CALLBACK) {
         batches.push(state.outbox.slice(i, i + EVENTS_PER_CALLBACK));
       }
-      await Promise.all(batches.map((events) => handOver(events)));
+      // A few dozen at a time, each group in a workflow task of its own.
+      const group = patched('events-handover-in-groups') ? EVENTS_HANDOVER_BATCHES : batches.length;
+      for (let i = 0; i < batches.length; i += group) {
+        await Promise.all(batches.slice(i, i + group).map((events) => handOver(events)));
+      }
     }
     await condition(allHandlersFinished);
     await continueAsNew<typeof newsletterEventsWorkflow>(input, state);

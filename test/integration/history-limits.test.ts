@@ -12,7 +12,12 @@ import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { dataConverter } from '../../src/data-converter.ts';
 import { type DeliveryEvent, eventsWorkflowIdFor } from '../../src/domain/events.ts';
 import { workflowsPath } from '../../src/worker/worker.ts';
-import { deliveryEventsSignal, engagementQuery, newsletterEventsWorkflow } from '../../src/workflows/events.ts';
+import {
+  deliveryEventsSignal,
+  engagementQuery,
+  EVENTS_HANDOVER_BATCHES,
+  newsletterEventsWorkflow,
+} from '../../src/workflows/events.ts';
 import { getStatusQuery, newsletterWorkflow, rescheduleUpdate } from '../../src/workflows/newsletter.ts';
 import { eventually } from '../support/eventually.ts';
 import { newsletterInput, recipients, silentLogger } from '../support/fixtures.ts';
@@ -100,6 +105,19 @@ describe('workflows whose history fills up', { timeout: 240_000 }, () => {
       // retried at once, by design); nothing else may fail its tasks, a payload over the limit least.
       const failed = history.events!.flatMap((e) => e.workflowTaskFailedEventAttributes ?? []);
       assert.deepEqual(failed.filter((f) => f.cause !== 1).map((f) => f.failure?.message), []);
+      // A few dozen batches at a time: all at once, 100,000 events' batches are one workflow task's
+      // commands of over 4 MiB, which Temporal refuses (and terminates the workflow for).
+      const perTask = new Map<string, number>();
+      for (const e of history.events!) {
+        const started = e.startChildWorkflowExecutionInitiatedEventAttributes;
+        if (!started) continue;
+        const task = String(started.workflowTaskCompletedEventId);
+        perTask.set(task, (perTask.get(task) ?? 0) + 1);
+      }
+      assert.ok(
+        Math.max(...perTask.values()) <= EVENTS_HANDOVER_BATCHES,
+        `batches handed over in one workflow task: ${[...perTask.values()]}`,
+      );
     });
   });
 
