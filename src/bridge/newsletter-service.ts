@@ -172,19 +172,37 @@ export function createNewsletterService(
     ): Promise<void> {
       validateNewsletterId(request.newsletterId);
       const ends = Date.now() + limits.watchLifetimeMs;
-      let last = '';
-      while (!context.cancelled) {
-        if (Date.now() >= ends) throw new StreamLifetimeError('WatchNewsletter', limits.watchLifetimeMs);
-        const status = await gateway.status(request.newsletterId);
-        const key = JSON.stringify(status);
-        if (key !== last) {
-          last = key;
-          await responses.send({ status: toStatusMessage(status) });
+      const expired = () => new StreamLifetimeError('WatchNewsletter', limits.watchLifetimeMs);
+      // A write waits while the caller reads nothing (HTTP/2 flow control), or for ever once it has
+      // gone: the stream ends at its lifetime or its cancellation all the same, freeing its place.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let stopCancelWatch: (() => void) | undefined;
+      const over = new Promise<'over'>((resolve) => {
+        timer = setTimeout(() => resolve('over'), limits.watchLifetimeMs);
+        stopCancelWatch = context.onCancel(() => resolve('over'));
+      });
+      try {
+        let last = '';
+        while (!context.cancelled) {
+          if (Date.now() >= ends) throw expired();
+          const status = await gateway.status(request.newsletterId);
+          const key = JSON.stringify(status);
+          if (key !== last) {
+            last = key;
+            const written = await Promise.race([responses.send({ status: toStatusMessage(status) }), over]);
+            if (written === 'over') {
+              if (context.cancelled) return;
+              throw expired();
+            }
+          }
+          if (FINAL_STATES.includes(status.state)) break;
+          await new Promise((resolve) => setTimeout(resolve, WATCH_POLL_MS));
         }
-        if (FINAL_STATES.includes(status.state)) break;
-        await new Promise((resolve) => setTimeout(resolve, WATCH_POLL_MS));
+        await responses.complete();
+      } finally {
+        clearTimeout(timer);
+        stopCancelWatch?.();
       }
-      await responses.complete();
     },
   };
 }
