@@ -45,3 +45,26 @@ describe('webhook server shutdown', () => {
     await closed;
   });
 });
+
+describe('webhook server authentication', () => {
+  it('refuses a Postmark webhook with wrong credentials before reading its body: 401, not 413 for its size', async () => {
+    const config = loadConfig({
+      GRPC_HOST: '127.0.0.1',
+      WEBHOOK_PORT: '0',
+      POSTMARK_WEBHOOK_USER: 'pm',
+      POSTMARK_WEBHOOK_PASSWORD: 'secret',
+    });
+    const client = { withDeadline: () => Promise.reject(new Error('not reached')) } as unknown as Client;
+    const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
+    try {
+      const response = await fetch(`http://127.0.0.1:${server.port}/webhooks/postmark`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from('pm:wrong').toString('base64')}` },
+        body: 'x'.repeat(2 * 1024 * 1024),
+      });
+      assert.equal(response.status, 401);
+    } finally {
+      await server.close();
+    }
+  });
+});

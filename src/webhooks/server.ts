@@ -101,19 +101,27 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
     logger.warn('POSTMARK_WEBHOOK_USER/_PASSWORD are not set: /webhooks/postmark refuses every request');
   }
 
-  /** read verifies and parses one request into its event (undefined: not about our emails). */
-  const read = (path: string, req: IncomingMessage, body: string): DeliveryEvent | undefined => {
+  /**
+   * admit refuses, from its headers alone, a request that cannot be authentic: before its body
+   * (up to MAX_WEBHOOK_BYTES) is read, so anyone without the credentials costs next to nothing.
+   */
+  const admit = (path: string, req: IncomingMessage): void => {
     if (path === '/webhooks/resend') {
       if (!webhooks.resendSecret) throw new WebhookRefused(401, 'Resend webhooks are not configured');
+    } else if (!webhooks.postmark || !postmarkAuthorized(req.headers.authorization, webhooks.postmark)) {
+      throw new WebhookRefused(401, 'basic auth credentials do not match');
+    }
+  };
+
+  /** read verifies and parses one admitted request into its event (undefined: not about our emails). */
+  const read = (path: string, req: IncomingMessage, body: string): DeliveryEvent | undefined => {
+    if (path === '/webhooks/resend') {
       const header = (name: string) => req.headers[name] as string | undefined;
       return readResendWebhook(body, {
         id: header('svix-id'),
         timestamp: header('svix-timestamp'),
         signature: header('svix-signature'),
-      }, webhooks.resendSecret);
-    }
-    if (!webhooks.postmark || !postmarkAuthorized(req.headers.authorization, webhooks.postmark)) {
-      throw new WebhookRefused(401, 'basic auth credentials do not match');
+      }, webhooks.resendSecret!);
     }
     return readPostmarkWebhook(body);
   };
@@ -162,6 +170,7 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
     const provider = path.slice('/webhooks/'.length);
     let outcome = 'accepted';
     try {
+      admit(path, req);
       const event = read(path, req, await readBody(req));
       if (!event) {
         outcome = 'ignored';
