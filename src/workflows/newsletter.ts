@@ -203,7 +203,6 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
       log.warn('lifecycle not counted in the metrics', { ...logContext, error: String(err) });
     });
   };
-  if (!carried && !books.isScheduled) await count({ began: true });
   const requestCancel = (reason: string) => {
     if (books.cancel(reason)) log.info('newsletter cancel requested', { ...logContext, reason });
   };
@@ -237,6 +236,8 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   });
   setHandler(resultsSettledSignal, () => books.resultsSettled());
   CancellationScope.current().cancelRequested.catch(() => requestCancel('workflow cancellation requested'));
+  // After the handlers: a status query may come while the count is made.
+  if (!carried && !books.isScheduled) await count({ began: true });
 
   // Lifecycle callbacks go out one at a time, in order, so the backend sees start, pauses, final.
   // The pump runs in a scope of its own: Temporal cancellation of the workflow does not cut it
@@ -270,6 +271,15 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   });
 
   const isDue = (u: Unit) => u.notBefore! <= Date.now();
+  /**
+   * wakeUpFor wakes the workflow when each of these throttled parts may go again: nothing else may
+   * happen then (the parts of one request throttled apart, the last work of a newsletter). Runs
+   * begun before this release woke for the first of them only, which could leave the others waiting.
+   */
+  const wakeUpFor = (units: Unit[]) => {
+    if (!patched('throttled-wake-each')) return wakeUpForFirstOf(units);
+    for (const at of new Set(units.map((u) => u.notBefore!))) wakeUpIn(Math.max(0, at - Date.now()));
+  };
   /** nextUnit takes the next batch to start: a refused one being retried, a throttled one whose wait is over, or a new one. */
   const nextUnit = (): Unit | undefined => {
     const retry = c.retry.shift();
@@ -527,7 +537,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     }
     if (deferred.length > 0) {
       throttled.push(...deferred);
-      wakeUpForFirstOf(deferred);
+      wakeUpFor(deferred);
     }
     if (left.length === 0) {
       if (deferred.length > 0) return;
@@ -572,7 +582,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   const readerDone = plan.source.kind === 'backend' ? reader(plan.source.listId) : Promise.resolve();
   // An outage wait carried from the previous run: wake up when it ends; the same for throttled parts.
   if (c.outage && c.outage.nextTryAt > Date.now()) wakeUpIn(c.outage.nextTryAt - Date.now());
-  if (throttled.length > 0) wakeUpForFirstOf(throttled);
+  if (throttled.length > 0) wakeUpFor(throttled);
 
   const delivered = () => c.outbox.length === 0 && books.resultsOwed === 0;
 

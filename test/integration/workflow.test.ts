@@ -13,10 +13,12 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import {
   type BackendEvent,
+  FAILURE_TYPES,
   PROVIDERS,
   providerTaskQueue,
   type ProviderUnavailableDetails,
   type SendBatchInput,
+  type ThrottledDetails,
 } from '../../src/domain/types.ts';
 import { createPageActivities } from '../../src/activities/pages.ts';
 import { workflowsPath } from '../../src/worker/worker.ts';
@@ -160,6 +162,62 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
           [undefined, 100],
         ]);
         assert.deepEqual(parts.flatMap((r) => r.members).sort((a, b) => a! - b!), keys);
+        await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+      },
+    );
+  });
+
+  it('sends every part a provider throttled with a different wait, not only the first: none is left waiting with no timer', async () => {
+    const taskQueue = `wf-${randomUUID()}`;
+    const keys = Array.from({ length: 300 }, (_, i) => 1_000 + i);
+    const waits = [100, 1_500, 3_000];
+    const resendCalls: SendBatchInput[] = [];
+    // Postmark refuses the page; Resend throttles each of its three parts once, each with its own wait.
+    const sendBatch = (input: SendBatchInput) => {
+      if (input.provider === 'postmark') {
+        const details: ProviderUnavailableDetails = {
+          provider: 'postmark',
+          reason: 'postmark gave up',
+          settled: { provider: 'postmark', sent: 0, failed: 0, failures: [], resultsOwed: false },
+          remaining: keys.map((_, i) => i),
+          remainingMembers: keys,
+        };
+        return Promise.reject(
+          ApplicationFailure.create({ type: 'ProviderUnavailable', nonRetryable: true, details: [details] }),
+        );
+      }
+      resendCalls.push(input);
+      const count = (input.members ?? []).length;
+      if ((input.throttles ?? 0) === 0) {
+        const retryAfterMs = waits[resendCalls.length - 1] ?? 100;
+        return Promise.reject(
+          ApplicationFailure.create({
+            type: FAILURE_TYPES.throttled,
+            nonRetryable: true,
+            details: [{ retryAfterMs } satisfies ThrottledDetails],
+          }),
+        );
+      }
+      return Promise.resolve({ provider: 'resend', sent: count, failed: 0, failures: [], resultsOwed: false });
+    };
+    const readPages = () => Promise.resolve({ pages: [{ cursor: '', count: 300 }] });
+    const input = newsletterInput('throttled-apart', { listId: 'list-1', batchSize: 300, primaryProvider: 'postmark' });
+    await withWorkers(
+      taskQueue,
+      { notifyBackend: () => Promise.resolve('disabled'), readPages },
+      sendBatch,
+      async () => {
+        const handle = await env.client.workflow.start(newsletterWorkflow, {
+          args: [input],
+          taskQueue,
+          workflowId: `wf-${randomUUID()}`,
+        });
+        const final = await Promise.race([
+          handle.result(),
+          new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 20_000)),
+        ]);
+        assert.equal(final?.state, 'COMPLETED', 'the newsletter completed within 20 s');
+        assert.deepEqual(final.sentByProvider, { resend: 300 });
         await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
       },
     );
