@@ -203,8 +203,12 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
       log.warn('lifecycle not counted in the metrics', { ...logContext, error: String(err) });
     });
   };
+  /** readScope holds the page read under way: a cancel stops it (it may be retrying while the backend is down). */
+  let readScope: CancellationScope | undefined;
   const requestCancel = (reason: string) => {
-    if (books.cancel(reason)) log.info('newsletter cancel requested', { ...logContext, reason });
+    if (!books.cancel(reason)) return;
+    log.info('newsletter cancel requested', { ...logContext, reason });
+    readScope?.cancel();
   };
   setHandler(getStatusQuery, snapshot);
   setHandler(pauseUpdate, () => {
@@ -360,15 +364,20 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
       reading = true;
       try {
         const readBefore = cursorsReadBefore(c.cursorsRead);
-        const result = await readPages({
-          ref,
-          newsletterId: plan.newsletterId,
-          listId,
-          cursor: c.cursor,
-          limit: plan.batchSize,
-          maxPages: PAGES_PER_READ,
-          ...(readBefore.length > 0 ? { readBefore } : {}),
-        });
+        const read = () =>
+          readPages({
+            ref,
+            newsletterId: plan.newsletterId,
+            listId,
+            cursor: c.cursor!,
+            limit: plan.batchSize,
+            maxPages: PAGES_PER_READ,
+            ...(readBefore.length > 0 ? { readBefore } : {}),
+          });
+        // A cancel stops the read (runs begun before this release wait for it, however long it retries).
+        const result = patched('page-read-stops-at-cancel')
+          ? await (readScope = new CancellationScope()).run(read)
+          : await read();
         // A send found the list gone while this read was under way: what it read is not sent.
         if (listRefused()) return;
         // A next_cursor leading back to any of these is refused by later reads (domain/cursors.ts).
@@ -378,6 +387,8 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
         c.cursor = result.nextCursor;
         books.addBatches(result.pages.length, recipients, c.cursor === undefined);
       } catch (err) {
+        // Cancelled: nothing of the read is sent, and reading ends.
+        if (isCancellation(err) && books.state.cancelled) return;
         if (failureType(err) !== FAILURE_TYPES.backendListRefused) throw err;
         // The backend says the list is unknown, or refuses the token: what was read is sent, and
         // the newsletter ends FAILED saying why (retrying would wait for ever).
@@ -385,6 +396,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
         return;
       } finally {
         reading = false;
+        readScope = undefined;
       }
     }
   };

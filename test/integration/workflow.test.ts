@@ -223,6 +223,38 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     );
   });
 
+  it('ends CANCELLED at a cancel while a page read is being retried (the backend down): it does not wait for the read', async () => {
+    const taskQueue = `wf-${randomUUID()}`;
+    let reads = 0;
+    // The first read answers; every later one fails (503), retried for as long as the backend is down.
+    const readPages = () => {
+      reads += 1;
+      return reads === 1
+        ? Promise.resolve({ pages: [{ cursor: '', count: 10 }], nextCursor: 'c1' })
+        : Promise.reject(ApplicationFailure.retryable('backend answered 503', 'BackendUnavailable'));
+    };
+    const sendBatch = () =>
+      Promise.resolve({ provider: 'resend', sent: 10, failed: 0, failures: [], resultsOwed: false });
+    const input = newsletterInput('cancel-reading', { listId: 'list-1' });
+    await withWorkers(
+      taskQueue,
+      { notifyBackend: () => Promise.resolve('disabled'), readPages },
+      sendBatch,
+      async () => {
+        const handle = await env.client.workflow.start(newsletterWorkflow, {
+          args: [input],
+          taskQueue,
+          workflowId: `wf-${randomUUID()}`,
+        });
+        await eventually(() => Promise.resolve(reads >= 2 || undefined), 20_000, 50);
+        const cancelled = await handle.executeUpdate(cancelUpdate, { args: ['stop'] });
+        assert.equal(cancelled.state, 'CANCELLED', 'the cancel answers the final state');
+        const final = await handle.result();
+        assert.deepEqual([final.state, final.sent], ['CANCELLED', 10]);
+      },
+    );
+  });
+
   it('ends FAILED, naming the list, when the backend refuses a page it served before (the list deleted): not retried for ever', async () => {
     const taskQueue = `wf-${randomUUID()}`;
     const readPages = () =>
