@@ -10,6 +10,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
@@ -30,21 +31,20 @@ export async function newsletterResultsWorkflow(event: ResultsEvent): Promise<'d
     await postResults(event);
   } catch (err) {
     outcome = 'given up';
-    if (isCancellation(err)) {
+    // Cancelled (from the Temporal UI, say): the newsletter is told all the same, then this ends
+    // cancelled. Runs of earlier releases sent nothing from their cancelled scope.
+    if (isCancellation(err) && patched('results-settled-when-cancelled')) {
       cancelled = err;
       log.error('results callback given up: its workflow was cancelled', { event_id: event.event_id });
     } else {
       log.error('results callback given up after 25 hours', { event_id: event.event_id, error: String(err) });
     }
   }
-  // Also when this workflow was cancelled (from the Temporal UI, say): a cancelled scope sends no
-  // signal, and the newsletter would wait for this one for ever.
-  await CancellationScope.nonCancellable(() =>
-    getExternalWorkflowHandle(workflowIdFor(event.newsletter_id)).signal(resultsSettledSignal)
-  ).catch(() => {
+  const settled = () => getExternalWorkflowHandle(workflowIdFor(event.newsletter_id)).signal(resultsSettledSignal);
+  // A cancelled scope sends no signal: the newsletter would wait for this one for ever.
+  await (cancelled ? CancellationScope.nonCancellable(settled) : settled()).catch(() => {
     // The newsletter's workflow has closed: nobody is waiting for this count any more.
   });
-  // Cancelled, it ends as cancelled (what the operator sees in the UI), once the newsletter knows.
   if (cancelled) throw cancelled;
   return outcome;
 }
