@@ -30,7 +30,12 @@ export function createAuthenticator(token: string | undefined): (authorization: 
  * metadata arrives: before its message (up to 24 MB) is read and parsed, and before it takes a
  * watch stream's place. edge() checks each call again; this is the early door.
  */
-export function authenticateFirst(token: string | undefined, services: readonly string[]): ServerInterceptor {
+export function authenticateFirst(
+  token: string | undefined,
+  services: readonly string[],
+  /** onRefused hears each call refused here (its path and the detail it was told), for metrics and logs. */
+  onRefused: (path: string, detail: string) => void = () => {},
+): ServerInterceptor {
   const authenticate = createAuthenticator(token);
   return (method, call) => {
     if (!token || !services.some((service) => method.path.startsWith(`/${service}/`))) {
@@ -44,6 +49,7 @@ export function authenticateFirst(token: string | undefined, services: readonly 
               authenticate(metadata.get('authorization').map(String));
             } catch (err) {
               const refused = toRpcStatus(err);
+              onRefused(method.path, refused.detail);
               call.sendStatus({ code: GrpcStatus[refused.code], details: refused.detail });
               return;
             }

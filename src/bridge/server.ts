@@ -182,7 +182,16 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
     'grpc.max_receive_message_length': MAX_REQUEST_MESSAGE_BYTES,
     interceptors: [
       // The token first: a call without one is refused before it is read or takes a stream's place.
-      authenticateFirst(config.internalServiceToken, [NewsletterService.typeName, WorkflowService.typeName]),
+      authenticateFirst(
+        config.internalServiceToken,
+        [NewsletterService.typeName, WorkflowService.typeName],
+        (path, detail) => {
+          // Counted and logged as edge() does the calls it answers.
+          const [service = '', method = ''] = path.slice(1).split('/');
+          deps.metrics?.rpc(service, method, 'UNAUTHENTICATED', 0);
+          logger.child({ rpc: `${service}/${method}`, code: 'UNAUTHENTICATED' }).info({ detail }, 'rpc refused');
+        },
+      ),
       streamsPerCaller(WATCH_PATH, limits.watchStreamsPerCaller),
     ],
   });

@@ -68,6 +68,12 @@ describe('gRPC API', { timeout: 180_000 }, () => {
         );
       });
       assert.equal(code, GrpcStatus.UNAUTHENTICATED);
+      // Counted with the calls the bridge refuses, as operators look for a client with a wrong token.
+      const metrics = await (await fetch(`http://127.0.0.1:${stack.ops.bridgePort}/metrics`)).text();
+      assert.match(
+        metrics,
+        /newsletter_grpc_server_handled_total\{[^}]*method="SendNewsletter"[^}]*code="UNAUTHENTICATED"[^}]*\} [1-9]/,
+      );
     } finally {
       raw.close();
     }
