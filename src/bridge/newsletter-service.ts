@@ -78,7 +78,7 @@ export function createNewsletterService(
         // newsletter_id is the idempotency key: a repeat of a newsletter that exists is answered as the
         // first call was, also when it no longer passes (a send_at that has passed since, say).
         const existing = err instanceof InvalidArgumentError && isNewsletterId(request.newsletterId)
-          ? await gateway.existing(request.newsletterId).catch(() => undefined)
+          ? await gateway.existing(request.newsletterId)
           : undefined;
         if (existing) return { newsletterId: request.newsletterId, ...existing, traceId: existing.traceId ?? '' };
         throw err;
