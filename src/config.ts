@@ -86,14 +86,16 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   WORKER_MEMORY: z.enum(['lean', 'v8']).default('v8'),
-  // At most half the send activity's 2-minute attempt: a call cut off by Temporal instead could
-  // still be on its way when the retry asks the provider what went through (Postmark's search).
-  PROVIDER_TIMEOUT_MS: positiveInt(15_000, 60_000),
+  // An attempt in doubt through Postmark waits out a call whose end is unknown (this timeout and
+  // the 10 s indexing delay), then searches and sends, each call up to this timeout: 3 × 30 s + 10 s
+  // fits the send activity's 2-minute attempt (cut off by Temporal, it would only start again).
+  PROVIDER_TIMEOUT_MS: positiveInt(15_000, 30_000),
   CIRCUIT_BREAKER_FAILURE_THRESHOLD: positiveInt(5, 1000),
   CIRCUIT_BREAKER_COOLDOWN_MS: positiveInt(30_000, 3_600_000),
   RESEND_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(2),
   POSTMARK_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(10),
-  // Well under the send activity's 20 s heartbeat timeout: the hand-off's Temporal calls come after it.
+  // The direct post is the fast path: results a slow backend does not take within it go to a results
+  // workflow instead of holding the batch's place in the window (and the attempt's 2 minutes).
   BACKEND_RESULTS_TIMEOUT_MS: positiveInt(2_000, 10_000),
   // 0: every send asks the shards (strict, and slow once the list has entries: README "Suppression").
   SUPPRESSION_MAX_AGE_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
