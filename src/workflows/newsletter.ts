@@ -129,6 +129,8 @@ export interface Carried {
   outage?: Outage;
   /** outbox holds lifecycle callbacks not yet accepted by the backend. */
   outbox: BackendEvent[];
+  /** countedAtTransitions: the metrics count sending begun and ended where it happens, not in the callbacks (absent in older chains). */
+  countedAtTransitions?: boolean;
 }
 
 /** Outage is the wait after every provider refused a batch. */
@@ -196,7 +198,10 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   const snapshot = (): NewsletterStatus => books.snapshot(c.outbox.length);
   // Sending begun and ended are counted where they happen (workflows of earlier releases count them
   // in the callbacks, which wait for the backend); a count never holds the newsletter up.
-  const countsHere = patched('lifecycle-counted-where-it-happens');
+  // The chain's first run decides, for every run after it: a chain begun before this release
+  // counted its beginning in a callback, and counts its end there too.
+  if (!carried) c.countedAtTransitions = patched('lifecycle-counted-where-it-happens');
+  const countsHere = c.countedAtTransitions === true;
   const count = async (transition: Parameters<typeof countLifecycle>[0]) => {
     if (!countsHere) return;
     await countLifecycle(transition).catch((err) => {
@@ -241,7 +246,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   setHandler(resultsSettledSignal, () => books.resultsSettled());
   CancellationScope.current().cancelRequested.catch(() => requestCancel('workflow cancellation requested'));
   // After the handlers: a status query may come while the count is made.
-  if (!carried && !books.isScheduled) await count({ began: true });
+  if (!carried && !books.isScheduled) await CancellationScope.nonCancellable(() => count({ began: true }));
 
   // Lifecycle callbacks go out one at a time, in order, so the backend sees start, pauses, final.
   // The pump runs in a scope of its own: Temporal cancellation of the workflow does not cut it
