@@ -78,9 +78,10 @@ export const RETRIED_METHODS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * WAITING_METHODS wait on the server for the newsletter's batches in flight, up to
- * WAIT_FOR_BATCHES_MS on top of their Temporal calls: their default deadline is that much
- * longer, so a cancel the server applied is not reported DEADLINE_EXCEEDED.
+ * WAITING_METHODS get WAIT_FOR_BATCHES_MS on the server on top of their Temporal calls (cancel
+ * waits that long for the newsletter's batches in flight; pause and resume share its budget):
+ * their default deadline is that much longer, so a cancel the server applied is not reported
+ * DEADLINE_EXCEEDED.
  */
 export const WAITING_METHODS: ReadonlySet<string> = new Set([
   'authentik.temporal.v1.NewsletterService/CancelNewsletter',
@@ -90,7 +91,7 @@ export const WAITING_METHODS: ReadonlySet<string> = new Set([
 const WAIT_FOR_BATCHES_MS = 30_000;
 
 const DEFAULT_DEADLINE_MS = 30_000;
-/** DEFAULT_RETRIES: about 15 s of backoff (each wait at most 2 s), enough for a bridge to restart. */
+/** DEFAULT_RETRIES: about 15 s of backoff on average, at most about 33 s (each wait at most 2 s): a bridge restarting. */
 const DEFAULT_RETRIES = 20;
 
 /** createNewsletterClient connects (lazily: the first call opens the connection) to the bridge at options.address. */

@@ -442,6 +442,7 @@ async function send(
     const earlier: Settled['results'] = [...oversized];
     if (inDoubt && provider.findAccepted) {
       // No idempotency key at this provider: ask it what the earlier attempt got through, send only the rest.
+      started = performance.now();
       const found = await provider.findAccepted(messages, { idempotencyKey: call.key, signal: cancellation });
       const rest = found.flatMap((messageId, i) => messageId === undefined ? [i] : []);
       const asked = members;
