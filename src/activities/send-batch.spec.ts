@@ -735,16 +735,17 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
     mock = await startMockProviders();
   });
   after(() => mock.close());
+  /** postmark is the adapter against the mock, its calls ended by the SDK after timeoutMs. */
+  const postmark = (timeoutMs: number, searchDelayMs = 500) =>
+    createPostmarkProvider({
+      apiKey: 'pm',
+      baseUrl: mock.postmarkUrl,
+      messageStream: 'broadcast',
+      timeoutMs,
+      searchDelayMs,
+    });
 
   it('asks Postmark which recipients the earlier attempt got through and sends only the others', async () => {
-    const postmark = (timeoutMs: number) =>
-      createPostmarkProvider({
-        apiKey: 'pm',
-        baseUrl: mock.postmarkUrl,
-        messageStream: 'broadcast',
-        timeoutMs,
-        searchDelayMs: 500,
-      });
     // The first attempt times out although Postmark accepted its three messages.
     mock.postmark.setLatency(1_500);
     const firstAttempt = new MockActivityEnvironment({ attempt: 1 });
@@ -775,20 +776,14 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
     mock.postmark.reset();
     // Postmark finds a message by search only some time after accepting it.
     mock.postmark.setSearchDelay(1_000);
-    const postmark = createPostmarkProvider({
-      apiKey: 'pm',
-      baseUrl: mock.postmarkUrl,
-      messageStream: 'broadcast',
-      timeoutMs: 1_000,
-      searchDelayMs: 2_000,
-    });
+    const provider = postmark(1_000, 2_000);
     // The request times out at 1 s; Postmark accepts it at 1.5 s, and finds it by search from 2.5 s.
     mock.postmark.setLatency(1_500);
     const firstAttempt = new MockActivityEnvironment({ attempt: 1 });
     const beats = heartbeatsOf(firstAttempt);
     const first = await failure(
       firstAttempt.run(
-        activities(postmark, { source: sourceOf(people(3)) }).sendBatch,
+        activities(provider, { source: sourceOf(people(3)) }).sendBatch,
         input(3, { provider: 'postmark' }),
       ),
     );
@@ -800,7 +795,7 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
     await new Promise((resolve) => setTimeout(resolve, wait));
     mock.postmark.setLatency(0);
     const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2, heartbeatDetails: beats.at(-1) }).run(
-      activities(postmark, { source: sourceOf(people(3)) }).sendBatch,
+      activities(provider, { source: sourceOf(people(3)) }).sendBatch,
       input(3, { provider: 'postmark' }),
     );
     assert.deepEqual([outcome.sent, outcome.failed], [3, 0]);
@@ -811,20 +806,14 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
     mock.postmark.reset();
     mock.postmark.setSearchDelay(500);
     // The SDK ends a call after 1 s; Postmark finds what it accepted 0.5 s later.
-    const postmark = createPostmarkProvider({
-      apiKey: 'pm',
-      baseUrl: mock.postmarkUrl,
-      messageStream: 'broadcast',
-      timeoutMs: 1_000,
-      searchDelayMs: 500,
-    });
+    const provider = postmark(1_000, 500);
     // The first attempt is cancelled (its worker shuts down) while its call runs on: Postmark
     // accepts it at 0.8 s and finds it by search from 1.3 s.
     mock.postmark.setLatency(800);
     const env = new MockActivityEnvironment({ attempt: 1 });
     const beats = heartbeatsOf(env);
     const first = env.run(
-      activities(postmark, { source: sourceOf(people(3)) }).sendBatch,
+      activities(provider, { source: sourceOf(people(3)) }).sendBatch,
       input(3, { provider: 'postmark' }),
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -836,7 +825,7 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
     // worker's after at least 4 s): a search now would find nothing and mail all three again.
     mock.postmark.setLatency(0);
     const outcome: BatchOutcome = await new MockActivityEnvironment({ attempt: 2, heartbeatDetails: beats.at(-1) }).run(
-      activities(postmark, { source: sourceOf(people(3)) }).sendBatch,
+      activities(provider, { source: sourceOf(people(3)) }).sendBatch,
       input(3, { provider: 'postmark' }),
     );
     assert.deepEqual([outcome.sent, outcome.failed], [3, 0]);
@@ -847,14 +836,6 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
 
   it('never mails an address on the suppression list when it resolves a request in doubt', async () => {
     mock.postmark.reset();
-    const postmark = (timeoutMs: number) =>
-      createPostmarkProvider({
-        apiKey: 'pm',
-        baseUrl: mock.postmarkUrl,
-        messageStream: 'broadcast',
-        timeoutMs,
-        searchDelayMs: 500,
-      });
     const suppressions = listing('u1@example.com');
     // The first attempt leaves u1 out and times out although Postmark accepted the other two.
     mock.postmark.setLatency(1_500);
@@ -880,14 +861,6 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
 
   it("checks a request in doubt against the list as it stands, not its worker's copy, which may be older than the first attempt's", async () => {
     mock.postmark.reset();
-    const postmark = (timeoutMs: number) =>
-      createPostmarkProvider({
-        apiKey: 'pm',
-        baseUrl: mock.postmarkUrl,
-        messageStream: 'broadcast',
-        timeoutMs,
-        searchDelayMs: 500,
-      });
     // Worker A's copy lists u1: the first attempt leaves u1 out and times out although Postmark took the other two.
     mock.postmark.setLatency(1_500);
     const firstAttempt = new MockActivityEnvironment({ attempt: 1 });

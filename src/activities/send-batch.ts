@@ -64,6 +64,12 @@ export interface SuppressionChecker {
 /** HEARTBEAT_EVERY_MS is well under the workflow's heartbeat timeout for sendBatch (20 s). */
 const HEARTBEAT_EVERY_MS = 5_000;
 
+/** heartbeating records `record` every HEARTBEAT_EVERY_MS until the function it returns is called. */
+function heartbeating(record: Progress): () => void {
+  const timer = setInterval(() => heartbeat(record), HEARTBEAT_EVERY_MS);
+  return () => clearInterval(timer);
+}
+
 /** Member is one recipient of the request with its position in the batch. */
 interface Member {
   position: number;
@@ -282,8 +288,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       // Reporting takes up to BACKEND_RESULTS_TIMEOUT_MS and then Temporal calls: heartbeat what
       // was settled meanwhile, or the attempt times out on its heartbeat and its retry reports again.
       const record = { phase: 'settled', settled } satisfies Progress;
-      const beat = setInterval(() => heartbeat(record), HEARTBEAT_EVERY_MS);
-      const resultsOwed = await report(deps, input, settled).finally(() => clearInterval(beat));
+      const stopBeating = heartbeating(record);
+      const resultsOwed = await report(deps, input, settled).finally(stopBeating);
       lap('report');
       if (settled.remaining.length > 0) {
         const refusal = settled.refusal ?? 'refused';
@@ -316,11 +322,11 @@ async function untilSearchable(provider: EmailProvider, progress: Progress | und
     'request in doubt: waiting for the search to see it',
   );
   const record = progress ?? ({ phase: 'requesting' } satisfies Progress);
-  const beat = setInterval(() => heartbeat(record), HEARTBEAT_EVERY_MS);
+  const stopBeating = heartbeating(record);
   try {
     await Context.current().sleep(waitMs);
   } finally {
-    clearInterval(beat);
+    stopBeating();
   }
 }
 
@@ -405,7 +411,7 @@ async function send(
   // Heartbeat while the request is in flight: if this worker dies, Temporal retries after the
   // heartbeat timeout (not the start-to-close timeout), with the same idempotency key.
   const cancellation = Context.current().cancellationSignal;
-  const beat = setInterval(() => heartbeat({ phase: 'requesting' } satisfies Progress), HEARTBEAT_EVERY_MS);
+  const stopBeating = heartbeating({ phase: 'requesting' });
   const call = { key: idempotencyKey(input), batch: input.batch.index, signal: cancellation };
   try {
     let messages = render(definition, valid);
@@ -551,7 +557,7 @@ async function send(
     }
     return decision satisfies never;
   } finally {
-    clearInterval(beat);
+    stopBeating();
     finished?.();
   }
 }

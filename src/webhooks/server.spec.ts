@@ -5,14 +5,16 @@ import { loadConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
 import { startWebhookServer } from './server.ts';
 
+/** config is a webhook server on a free loopback port taking Postmark webhooks as pm:secret. */
+const config = loadConfig({
+  GRPC_HOST: '127.0.0.1',
+  WEBHOOK_PORT: '0',
+  POSTMARK_WEBHOOK_USER: 'pm',
+  POSTMARK_WEBHOOK_PASSWORD: 'secret',
+});
+
 describe('webhook server shutdown', () => {
   it('answers a webhook still being handed to Temporal when it is closed, instead of cutting it off', async () => {
-    const config = loadConfig({
-      GRPC_HOST: '127.0.0.1',
-      WEBHOOK_PORT: '0',
-      POSTMARK_WEBHOOK_USER: 'pm',
-      POSTMARK_WEBHOOK_PASSWORD: 'secret',
-    });
     let handedOff = 0;
     // Temporal takes 500 ms to take the event.
     const client = {
@@ -48,12 +50,6 @@ describe('webhook server shutdown', () => {
 
 describe('webhook server authentication', () => {
   it('refuses a Postmark webhook with wrong credentials before reading its body: 401, not 413 for its size', async () => {
-    const config = loadConfig({
-      GRPC_HOST: '127.0.0.1',
-      WEBHOOK_PORT: '0',
-      POSTMARK_WEBHOOK_USER: 'pm',
-      POSTMARK_WEBHOOK_PASSWORD: 'secret',
-    });
     const client = { withDeadline: () => Promise.reject(new Error('not reached')) } as unknown as Client;
     const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
     try {

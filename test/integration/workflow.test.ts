@@ -14,6 +14,7 @@ import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import {
   type BackendEvent,
   FAILURE_TYPES,
+  type NewsletterInput,
   PROVIDERS,
   providerTaskQueue,
   type ProviderUnavailableDetails,
@@ -76,6 +77,24 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     }
   }
 
+  /** startNewsletter starts a newsletter workflow on the task queue under a fresh id. */
+  const startNewsletter = (taskQueue: string, input: NewsletterInput) =>
+    env.client.workflow.start(newsletterWorkflow, { args: [input], taskQueue, workflowId: `wf-${randomUUID()}` });
+
+  /** postmarkRefuses is Postmark refusing a whole backend page, naming its recipients by key. */
+  const postmarkRefuses = (keys: number[]) => {
+    const details: ProviderUnavailableDetails = {
+      provider: 'postmark',
+      reason: 'postmark gave up',
+      settled: { provider: 'postmark', sent: 0, failed: 0, failures: [], resultsOwed: false },
+      remaining: keys.map((_, i) => i),
+      remainingMembers: keys,
+    };
+    return Promise.reject(
+      ApplicationFailure.create({ type: 'ProviderUnavailable', nonRetryable: true, details: [details] }),
+    );
+  };
+
   it('counts recipients a provider accepted before every provider refused, when cancelled while waiting out the outage', async () => {
     const taskQueue = `wf-${randomUUID()}`;
     const unavailable = (input: SendBatchInput, accepted: number) => {
@@ -93,11 +112,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       Promise.reject(unavailable(input, input.provider === 'resend' ? 3 : 0));
     const input = newsletterInput('partial', { recipients: recipients(10, 'w') });
     await withWorkers(taskQueue, { notifyBackend: () => Promise.resolve('disabled') }, sendBatch, async () => {
-      const handle = await env.client.workflow.start(newsletterWorkflow, {
-        args: [input],
-        taskQueue,
-        workflowId: `wf-${randomUUID()}`,
-      });
+      const handle = await startNewsletter(taskQueue, input);
       // The first try after every provider refused is 15 s away: the cancel comes first.
       const waiting = await eventually(async () => {
         const s = await handle.query(getStatusQuery);
@@ -129,16 +144,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         const count = (input.members ?? input.positions ?? []).length;
         return Promise.resolve({ provider: 'resend', sent: count, failed: 0, failures: [], resultsOwed: false });
       }
-      const details: ProviderUnavailableDetails = {
-        provider: 'postmark',
-        reason: 'postmark gave up',
-        settled: { provider: 'postmark', sent: 0, failed: 0, failures: [], resultsOwed: false },
-        remaining: keys.map((_, i) => i),
-        remainingMembers: keys,
-      };
-      return Promise.reject(
-        ApplicationFailure.create({ type: 'ProviderUnavailable', nonRetryable: true, details: [details] }),
-      );
+      return postmarkRefuses(keys);
     };
     const readPages = () => Promise.resolve({ pages: [{ cursor: '', count: 300 }] });
     const input = newsletterInput('by-member', { listId: 'list-1', batchSize: 300, primaryProvider: 'postmark' });
@@ -147,11 +153,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
       sendBatch,
       async () => {
-        const handle = await env.client.workflow.start(newsletterWorkflow, {
-          args: [input],
-          taskQueue,
-          workflowId: `wf-${randomUUID()}`,
-        });
+        const handle = await startNewsletter(taskQueue, input);
         const final = await handle.result();
         assert.equal(final.state, 'COMPLETED');
         assert.deepEqual(final.sentByProvider, { resend: 300 });
@@ -174,18 +176,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     const resendCalls: SendBatchInput[] = [];
     // Postmark refuses the page; Resend throttles each of its three parts once, each with its own wait.
     const sendBatch = (input: SendBatchInput) => {
-      if (input.provider === 'postmark') {
-        const details: ProviderUnavailableDetails = {
-          provider: 'postmark',
-          reason: 'postmark gave up',
-          settled: { provider: 'postmark', sent: 0, failed: 0, failures: [], resultsOwed: false },
-          remaining: keys.map((_, i) => i),
-          remainingMembers: keys,
-        };
-        return Promise.reject(
-          ApplicationFailure.create({ type: 'ProviderUnavailable', nonRetryable: true, details: [details] }),
-        );
-      }
+      if (input.provider === 'postmark') return postmarkRefuses(keys);
       resendCalls.push(input);
       const count = (input.members ?? []).length;
       if ((input.throttles ?? 0) === 0) {
@@ -207,11 +198,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
       sendBatch,
       async () => {
-        const handle = await env.client.workflow.start(newsletterWorkflow, {
-          args: [input],
-          taskQueue,
-          workflowId: `wf-${randomUUID()}`,
-        });
+        const handle = await startNewsletter(taskQueue, input);
         const final = await Promise.race([
           handle.result(),
           new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 20_000)),
@@ -241,11 +228,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
       sendBatch,
       async () => {
-        const handle = await env.client.workflow.start(newsletterWorkflow, {
-          args: [input],
-          taskQueue,
-          workflowId: `wf-${randomUUID()}`,
-        });
+        const handle = await startNewsletter(taskQueue, input);
         await eventually(() => Promise.resolve(reads >= 2 || undefined), 20_000, 50);
         const cancelled = await handle.executeUpdate(cancelUpdate, { args: ['stop'] });
         assert.equal(cancelled.state, 'CANCELLED', 'the cancel answers the final state');
@@ -273,11 +256,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
       sendBatch,
       async () => {
-        const handle = await env.client.workflow.start(newsletterWorkflow, {
-          args: [input],
-          taskQueue,
-          workflowId: `wf-${randomUUID()}`,
-        });
+        const handle = await startNewsletter(taskQueue, input);
         const final = await handle.result();
         assert.equal(final.state, 'FAILED');
         assert.match(final.reason ?? '', /list-1 \(404\)/);
@@ -313,11 +292,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
       sendBatch,
       async () => {
-        const handle = await env.client.workflow.start(newsletterWorkflow, {
-          args: [input],
-          taskQueue,
-          workflowId: `wf-${randomUUID()}`,
-        });
+        const handle = await startNewsletter(taskQueue, input);
         const final = await handle.result();
         assert.deepEqual([final.state, final.totalRecipients, final.skipped], ['FAILED', 10, 10]);
         assert.deepEqual(attempted, [''], 'only the page read before the refusal');
@@ -354,11 +329,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
       sendBatch,
       async () => {
-        const handle = await env.client.workflow.start(newsletterWorkflow, {
-          args: [input],
-          taskQueue,
-          workflowId: `wf-${randomUUID()}`,
-        });
+        const handle = await startNewsletter(taskQueue, input);
         // The second read (c10 to c12) meets the loop: refused and retried (the backend may fix it), sending nothing.
         await eventually(() => Promise.resolve(reads >= 10 + 3 * 3 || undefined), 30_000);
         await eventually(() => Promise.resolve(sent.length === 10 || undefined), 10_000);
@@ -389,11 +360,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       };
       const input = newsletterInput(`cancelled-${moment.replaceAll(' ', '-')}`, { listId: 'list-1' });
       await withWorkers(taskQueue, { notifyBackend, readPages }, sendBatch, async () => {
-        const handle = await env.client.workflow.start(newsletterWorkflow, {
-          args: [input],
-          taskQueue,
-          workflowId: `wf-${randomUUID()}`,
-        });
+        const handle = await startNewsletter(taskQueue, input);
         await eventually(() => Promise.resolve(started > 0 || undefined), 30_000);
         if (moment === 'paused') {
           await handle.executeUpdate(pauseUpdate);
