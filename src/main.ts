@@ -60,7 +60,9 @@ async function runBridge(config: Config, logger: Logger): Promise<Stop> {
     host: config.grpc.host,
     port: config.ops.bridgePort,
     registry: metrics.registry,
+    // Not ready once the bridge stops serving (it is draining): load balancers move on first.
     ready: async () => {
+      if (!bridge.serving()) return false;
       await connection.withDeadline(Date.now() + 2_000, () => connection.workflowService.getSystemInfo({}));
       return true;
     },

@@ -6,6 +6,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
+import { connectClients, finalStatus } from '../support/grpc.ts';
+import { freePort } from '../support/ports.ts';
+import { startNode, stop, waitUntil } from '../support/processes.ts';
 import { type Stack, startStack, startWorkerProcess, TS_FLAGS } from './harness.ts';
 
 /** within resolves with what promise gives, or with 'still running' after ms. */
@@ -66,5 +75,54 @@ describe('service process lifecycle', { timeout: 120_000 }, () => {
     assert.equal(outcome, 1, proc.output());
     assert.match(proc.output(), /temporal-ca\.pem/);
     assert.doesNotMatch(proc.output(), /Temporal unreachable/);
+  });
+
+  it("reports not ready on the bridge's ops port from the moment it begins to drain (SIGTERM), as gRPC health does", async () => {
+    const [port, opsPort] = [await freePort(), await freePort()];
+    const bridge = startNode('drain-ready-bridge', fileURLToPath(new URL('../../src/main.ts', import.meta.url)), [
+      '--role=bridge',
+    ], {
+      env: {
+        ...stack.serviceEnv,
+        TEMPORAL_ADDRESS: stack.env.address,
+        TEMPORAL_SERVER_PORT: String(port),
+        BRIDGE_OPS_PORT: String(opsPort),
+        LOG_LEVEL: 'info',
+      },
+      logDir: join(tmpdir(), 'drain-ready'),
+    });
+    const ready = async () => (await fetch(`http://127.0.0.1:${opsPort}/ready`)).status;
+    const clients = connectClients(port);
+    const id = newsletterId('drain-ready');
+    try {
+      await waitUntil(bridge, 'readiness', async () => (await ready()) === 200, 60_000);
+      // A newsletter held paused, watched through this bridge: the open stream keeps its drain going.
+      stack.mock.resend.setLatency(1_000);
+      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(5, 'drain-')), stack.auth).response;
+      await stack.newsletters.pauseNewsletter({ newsletterId: id }, stack.auth).response;
+      stack.mock.resend.setLatency(0);
+      const watch = (async () => {
+        for await (const _ of clients.newsletters.watchNewsletter({ newsletterId: id }, stack.auth).responses);
+      })().catch(() => undefined);
+      await sleep(500);
+
+      process.kill(bridge.pid, 'SIGTERM');
+      const answers: number[] = [];
+      while (bridge.exitedAs === undefined && answers.length < 80) {
+        answers.push(await ready().catch(() => 0));
+        await sleep(50);
+      }
+      // The first answers may come before the signal is handled; from the first 503 on, never ready again.
+      const draining = answers.slice(answers.indexOf(503));
+      assert.ok(answers.includes(503), `/ready while the bridge drained: ${answers.join(',')}`);
+      assert.ok(draining.filter((s) => s === 503).length >= 2, `answers: ${answers.join(',')}`);
+      assert.ok(draining.every((s) => s !== 200), `/ready after the drain began: ${answers.join(',')}`);
+      await watch;
+    } finally {
+      clients.close();
+      await stop(bridge);
+      await stack.newsletters.resumeNewsletter({ newsletterId: id }, stack.auth).response.catch(() => undefined);
+    }
+    assert.equal((await finalStatus(stack, id)).state, NewsletterState.COMPLETED);
   });
 });
