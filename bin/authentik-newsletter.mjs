@@ -17,6 +17,6 @@ if (existsSync(source)) {
   const child = spawnSync(node, [...flags, fileURLToPath(source), ...process.argv.slice(2)], { stdio: 'inherit' });
   process.exitCode = child.status ?? 2;
 } else {
-  const { run } = await import(built.href);
-  process.exitCode = await run(process.argv.slice(2));
+  const { main } = await import(built.href);
+  await main(process.argv.slice(2));
 }

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,5 +53,18 @@ describe('the CLI', () => {
     assert.equal(isEntryPoint({ url }, fileURLToPath(url)), true);
     assert.equal(isEntryPoint({ url }, '/elsewhere/other.js'), false);
     assert.equal(isEntryPoint({ url, main: false }, fileURLToPath(url)), false);
+  });
+
+  it('ends quietly with 0 when its reader closes the pipe early (watch | head), without a stack trace', async () => {
+    const cli = fileURLToPath(new URL('./main.ts', import.meta.url));
+    const flags = ['--experimental-transform-types', '--disable-warning=ExperimentalWarning'];
+    const child = spawn(process.execPath, [...flags, cli, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The reader is gone before the CLI writes: its first write meets a closed pipe.
+    child.stdout.destroy();
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const code = await new Promise((resolve) => child.once('exit', (c, signal) => resolve(c ?? signal)));
+    assert.equal(err, '');
+    assert.equal(code, EXIT.ok);
   });
 });

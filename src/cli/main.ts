@@ -267,6 +267,15 @@ export function isEntryPoint(meta: { main?: boolean; url: string }, script: stri
   return script !== undefined && fileURLToPath(meta.url) === resolve(script);
 }
 
-if (isEntryPoint(import.meta, process.argv[1])) {
-  process.exitCode = await run(process.argv.slice(2));
+/** main runs the CLI as a process: the command line's exit code becomes the process's. */
+export async function main(argv: string[]): Promise<void> {
+  // A reader that stops early (`watch … | head`) closes the pipe: end quietly, as Unix tools do,
+  // instead of dying of an unhandled EPIPE with a stack trace on stderr.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(EXIT.ok);
+  });
+  process.exitCode = await run(argv);
 }
+
+if (isEntryPoint(import.meta, process.argv[1])) await main(process.argv.slice(2));
