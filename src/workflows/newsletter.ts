@@ -191,6 +191,11 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   let inFlight = 0;
   let reading = false;
   const throttled = (c.throttled ??= []);
+  // Throttled parts wait in this run's state (and are carried on): while a window's worth of them
+  // waits, no new request starts, so a provider far stricter than the queue's rate cannot pile the
+  // whole newsletter up here. Runs begun before this release started new requests regardless.
+  const throttledBounded = patched('throttled-bounded');
+  const mayStartNew = () => !throttledBounded || throttled.length < plan.concurrency;
   // running counts each batch's parts in flight: parts of a batch sent apart (throttled, or
   // refused by every provider) complete it once, with the last.
   const running = new Map<number, number>();
@@ -295,6 +300,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     if (retry) return retry;
     const due = throttled.findIndex(isDue);
     if (due >= 0) return throttled.splice(due, 1)[0];
+    if (!mayStartNew()) return undefined;
     if (plan.source.kind === 'inline') {
       if (c.nextBatch >= books.state.batchesTotal) return undefined;
       const index = c.nextBatch++;
@@ -305,7 +311,8 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   };
   const hasReadyUnit = () =>
     c.retry.length > 0 || throttled.some(isDue) ||
-    (plan.source.kind === 'inline' ? c.nextBatch < books.state.batchesTotal : c.pages.length > 0);
+    (mayStartNew() &&
+      (plan.source.kind === 'inline' ? c.nextBatch < books.state.batchesTotal : c.pages.length > 0));
   const listExhausted = () => plan.source.kind === 'inline' || c.cursor === undefined;
   // Parts of a backend page go by member key; runs begun before that went by position.
   const byMember = () => plan.source.kind === 'backend' && patched('backend-parts-by-member');

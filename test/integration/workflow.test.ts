@@ -210,6 +210,40 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     );
   });
 
+  it('starts no more new requests than its window while throttled ones wait: the parts waiting stay bounded', async () => {
+    const taskQueue = `wf-${randomUUID()}`;
+    // Every request is throttled the first time, for 2 s: a provider far stricter than the queue's rate.
+    const calls: SendBatchInput[] = [];
+    const sendBatch = (input: SendBatchInput) => {
+      calls.push(input);
+      if ((input.throttles ?? 0) === 0) {
+        return Promise.reject(
+          ApplicationFailure.create({
+            type: FAILURE_TYPES.throttled,
+            nonRetryable: true,
+            details: [{ retryAfterMs: 2_000 } satisfies ThrottledDetails],
+          }),
+        );
+      }
+      return Promise.resolve({ provider: 'resend', sent: 2, failed: 0, failures: [], resultsOwed: false });
+    };
+    const input = newsletterInput('throttled-bounded', {
+      recipients: recipients(40, 'tb-'),
+      batchSize: 2,
+      concurrency: 3,
+    });
+    await withWorkers(taskQueue, { notifyBackend: () => Promise.resolve('disabled') }, sendBatch, async () => {
+      const handle = await startNewsletter(taskQueue, input);
+      const final = await handle.result();
+      assert.deepEqual([final.state, final.sent], ['COMPLETED', 40]);
+      // Before the first throttled request went again, at most a window's worth had been tried and
+      // sent back to wait: the rest of the newsletter did not pile up in the workflow's state.
+      const firstAgain = calls.findIndex((c) => (c.throttles ?? 0) > 0);
+      assert.ok(firstAgain <= 3, `${firstAgain} new requests were tried (and throttled) before any went again`);
+      await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+    });
+  });
+
   it('ends CANCELLED at a cancel while a page read is being retried (the backend down): it does not wait for the read', async () => {
     const taskQueue = `wf-${randomUUID()}`;
     let reads = 0;
