@@ -16,6 +16,12 @@ import proto from '@temporalio/proto';
 const { Payload: PayloadMessage } = proto.temporal.api.common.v1;
 const ENCODING = 'binary/gzip';
 const MIN_BYTES = 256;
+/**
+ * MAX_DECODED_BYTES bounds what one payload may inflate to, well above anything the service
+ * writes (a SendNewsletter request is at most 24 MB): a payload written straight to Temporal by
+ * someone else (a gzip bomb) fails its task instead of taking every worker's memory in turn.
+ */
+export const MAX_DECODED_BYTES = 64 * 1024 * 1024;
 const encoder = new TextEncoder();
 
 /** GzipPayloadCodec compresses each payload (metadata and data) into one gzip payload. */
@@ -31,11 +37,22 @@ export class GzipPayloadCodec implements PayloadCodec {
   }
 
   decode(payloads: Payload[]): Promise<Payload[]> {
-    return Promise.resolve(payloads.map((payload) => {
-      const encoding = payload.metadata?.encoding;
-      if (!encoding || new TextDecoder().decode(encoding) !== ENCODING) return payload;
-      return PayloadMessage.decode(gunzipSync(payload.data!)) as Payload;
-    }));
+    return Promise.resolve().then(() =>
+      payloads.map((payload) => {
+        const encoding = payload.metadata?.encoding;
+        if (!encoding || new TextDecoder().decode(encoding) !== ENCODING) return payload;
+        return PayloadMessage.decode(inflate(payload.data!)) as Payload;
+      })
+    );
+  }
+}
+
+function inflate(data: Uint8Array): Uint8Array {
+  try {
+    return gunzipSync(data, { maxOutputLength: MAX_DECODED_BYTES });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE') throw err;
+    throw new Error(`a ${ENCODING} payload inflates past ${MAX_DECODED_BYTES / 1024 / 1024} MiB: refused`);
   }
 }
 
