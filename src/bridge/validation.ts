@@ -98,8 +98,9 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
     }
   }
   const from = req.fromEmail.trim() || defaults.fromEmail;
-  if (!isMailbox(from)) violate('from_email: not an email address');
-  if (req.replyTo && !isMailbox(req.replyTo)) violate('reply_to: not an email address');
+  const oneMailbox = 'one address, or "Name <address>"; a name with , ; : @ must be quoted';
+  if (!isMailbox(from)) violate(`from_email: not an email address (${oneMailbox})`);
+  if (req.replyTo && !isMailbox(req.replyTo)) violate(`reply_to: not an email address (${oneMailbox})`);
   const tags = Object.entries(req.tags);
   // Postmark keeps 10 metadata fields per email (3 are the service's own), names of at most 20
   // characters, values of at most 80, names unique whatever their case: beyond that it refuses

@@ -15,3 +15,24 @@ describe('isEmailAddress', () => {
     assert.equal(isMailbox(`News <${'l'.repeat(65)}@example.com>`), false);
   });
 });
+
+describe('isMailbox', () => {
+  it('accepts one mailbox: an address, or a display name (plain or quoted) and an address', () => {
+    assert.equal(isMailbox('news@example.com'), true);
+    assert.equal(isMailbox('Authentik News <news@example.com>'), true);
+    assert.equal(isMailbox('J. R. Smith <jr@example.com>'), true);
+    assert.equal(isMailbox('"Acme, Inc." <news@example.com>'), true);
+    assert.equal(isMailbox('"The \\"Best\\" News" <news@example.com>'), true);
+    assert.equal(isMailbox('<news@example.com>'), true);
+  });
+
+  it('refuses what a mail client would read as more than one address, or a name posing as an address', () => {
+    assert.equal(isMailbox('a@evil.test, Boss <ceo@corp.test>'), false);
+    assert.equal(isMailbox('"x" a@evil.test; <ceo@corp.test>'), false);
+    assert.equal(isMailbox('ceo@corp.test <me@evil.test>'), false);
+    assert.equal(isMailbox('Team: a@evil.test; <ceo@corp.test>'), false);
+    assert.equal(isMailbox('"unclosed <ceo@corp.test>'), false);
+    assert.equal(isMailbox('a@evil.test, b@evil.test'), false);
+    assert.equal(isMailbox('News <news@example.com>\r\nBcc: victim@evil.test'), false);
+  });
+});

@@ -27,9 +27,18 @@ export function isEmailAddress(value: string): boolean {
 // deno-lint-ignore no-control-regex
 export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
-/** isMailbox accepts an address or `Display Name <address>`, never with control characters. */
+/**
+ * DISPLAY_NAME is a display name as RFC 5322 has it: words free of the characters that would
+ * start another address or group (`, ; : @ < > " \\ ( ) [ ]`), or one quoted string, where a
+ * quote or backslash is escaped. Otherwise `a@evil.test, Boss <ceo@corp.test>` would pass as one
+ * mailbox, and Reply-To would carry two.
+ */
+const DISPLAY_NAME = /^(?:[^,;:@<>"\\()[\]]*|"(?:[^"\\]|\\.)*")$/;
+
+/** isMailbox accepts an address or `Display Name <address>` (one mailbox), never with control characters. */
 export function isMailbox(value: string): boolean {
   if (CONTROL_CHARACTERS.test(value)) return false;
-  const match = /^[^<>]*<([^<>]+)>$/.exec(value.trim());
-  return isEmailAddress(match ? match[1]!.trim() : value.trim());
+  const match = /^([^<>]*)<([^<>]+)>$/.exec(value.trim());
+  if (!match) return isEmailAddress(value.trim());
+  return DISPLAY_NAME.test(match[1]!.trim()) && isEmailAddress(match[2]!.trim());
 }

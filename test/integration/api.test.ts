@@ -107,6 +107,11 @@ describe('gRPC API', { timeout: 180_000 }, () => {
       /recipients: at most 10000 recipients/,
     ],
     ['a bad from address', (r) => (r.fromEmail = 'Someone <nope>'), /from_email: not an email address/],
+    [
+      'a reply_to naming two addresses',
+      (r) => (r.replyTo = 'a@evil.test, Boss <ceo@corp.test>'),
+      /reply_to: not an email address/,
+    ],
     ['an invalid tag', (r) => (r.tags = { 'bad tag': 'x' }), /tags\[bad tag\]/],
     [
       'inline recipients and a backend list at once',
