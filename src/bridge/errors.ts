@@ -60,6 +60,17 @@ export class StreamLifetimeError extends Error {
   }
 }
 
+/**
+ * ShuttingDownError ends the streams still open when the bridge begins to shut down: they would
+ * last past any drain. UNAVAILABLE, which clients retry: the next stream reaches a bridge that serves.
+ */
+export class ShuttingDownError extends Error {
+  constructor(method: string) {
+    super(`${method}: the bridge is shutting down; open a new stream to keep watching`);
+    this.name = 'ShuttingDownError';
+  }
+}
+
 /** RpcStatusCode is the name of a gRPC status code, as protobuf-ts's RpcError and ServerCallContext take it. */
 export type RpcStatusCode = keyof typeof GrpcStatus;
 
@@ -112,6 +123,7 @@ function statusOf(
   }
   if (err instanceof TooManyStreamsError) return { code: 'RESOURCE_EXHAUSTED', detail: err.message, internal: false };
   if (err instanceof StreamLifetimeError) return { code: 'UNAVAILABLE', detail: err.message, internal: false };
+  if (err instanceof ShuttingDownError) return { code: 'UNAVAILABLE', detail: err.message, internal: false };
   const grpcCode = grpcErrorOf(err)?.code;
   // The caller went away: the Temporal calls made for it were cancelled (limits.ts forCaller).
   if (grpcCode === GrpcStatus.CANCELLED) {

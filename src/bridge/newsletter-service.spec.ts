@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { RpcInputStream, ServerCallContext } from '@protobuf-ts/runtime-rpc';
 import type { WatchNewsletterResponse } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import type { NewsletterStatus } from '../domain/types.ts';
-import { StreamLifetimeError } from './errors.ts';
+import { ShuttingDownError, StreamLifetimeError, toRpcStatus } from './errors.ts';
 import { createNewsletterService } from './newsletter-service.ts';
 import type { NewsletterGateway } from './temporal-gateway.ts';
 
@@ -39,5 +39,27 @@ describe('WatchNewsletter', () => {
       new Promise((resolve) => setTimeout(() => resolve('still open after 2 s'), 2_000)),
     ]);
     assert.ok(outcome instanceof StreamLifetimeError, String(outcome));
+  });
+
+  it('ends an open stream when the bridge begins to shut down, with an error clients retry (UNAVAILABLE)', async () => {
+    const gateway = { status: () => Promise.resolve(running) } as unknown as NewsletterGateway;
+    const closing = new AbortController();
+    const service = createNewsletterService(gateway, {} as never, { watchLifetimeMs: 60_000 }, closing.signal);
+    const sent: unknown[] = [];
+    const reading = {
+      send: (m: unknown) => Promise.resolve(void sent.push(m)),
+      complete: () => Promise.resolve(),
+    } as unknown as RpcInputStream<WatchNewsletterResponse>;
+    const context = { cancelled: false, onCancel: () => () => {} } as unknown as ServerCallContext;
+    const ended = service.watchNewsletter({ newsletterId: 'n1' }, reading, context);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    closing.abort();
+    const outcome = await Promise.race([
+      ended.then(() => 'completed', (err) => err),
+      new Promise((resolve) => setTimeout(() => resolve('still open after 2 s'), 2_000)),
+    ]);
+    assert.ok(outcome instanceof ShuttingDownError, String(outcome));
+    assert.equal(toRpcStatus(outcome).code, 'UNAVAILABLE');
+    assert.equal(sent.length, 1, 'the status before the shutdown reached the caller');
   });
 });

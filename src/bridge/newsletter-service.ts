@@ -31,7 +31,7 @@ import { FINAL_STATES, type NewsletterInput } from '../domain/types.ts';
 import { CONTROL_CHARACTERS, isEmailAddress } from '../domain/addresses.ts';
 import { normalizeAddress } from '../domain/suppression.ts';
 import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
-import { InvalidArgumentError, StreamLifetimeError } from './errors.ts';
+import { InvalidArgumentError, ShuttingDownError, StreamLifetimeError } from './errors.ts';
 import { timestampOf, toStatusMessage } from './convert.ts';
 import { currentTraceId } from '../telemetry/tracing.ts';
 import type { NewsletterGateway } from './temporal-gateway.ts';
@@ -62,11 +62,15 @@ function validateAddresses(emails: string[]): string[] {
 /** WATCH_POLL_MS is how often WatchNewsletter reads the status. */
 const WATCH_POLL_MS = 500;
 
-/** createNewsletterService builds the NewsletterService handlers. */
+/**
+ * createNewsletterService builds the NewsletterService handlers; closing is aborted when the
+ * bridge begins to shut down (open watches end then, UNAVAILABLE).
+ */
 export function createNewsletterService(
   gateway: NewsletterGateway,
   defaults: DeliveryDefaults,
   limits: Pick<RequestLimits, 'watchLifetimeMs'>,
+  closing: AbortSignal = new AbortController().signal,
 ): INewsletterService {
   return {
     async sendNewsletter(request: SendNewsletterRequest): Promise<SendNewsletterResponse> {
@@ -174,34 +178,44 @@ export function createNewsletterService(
       const ends = Date.now() + limits.watchLifetimeMs;
       const expired = () => new StreamLifetimeError('WatchNewsletter', limits.watchLifetimeMs);
       // A write waits while the caller reads nothing (HTTP/2 flow control), or for ever once it has
-      // gone: the stream ends at its lifetime or its cancellation all the same, freeing its place.
+      // gone: the stream ends at its lifetime, its cancellation or the bridge's shutdown all the
+      // same, freeing its place.
       let timer: ReturnType<typeof setTimeout> | undefined;
       let stopCancelWatch: (() => void) | undefined;
+      let stopClosingWatch: (() => void) | undefined;
       const over = new Promise<'over'>((resolve) => {
         timer = setTimeout(() => resolve('over'), limits.watchLifetimeMs);
         stopCancelWatch = context.onCancel(() => resolve('over'));
+        const closed = () => resolve('over');
+        closing.addEventListener('abort', closed, { once: true });
+        stopClosingWatch = () => closing.removeEventListener('abort', closed);
+        if (closing.aborted) closed();
       });
+      /** ended throws why the stream ends, or returns when the caller went away. */
+      const ended = () => {
+        if (context.cancelled) return;
+        if (closing.aborted) throw new ShuttingDownError('WatchNewsletter');
+        throw expired();
+      };
       try {
         let last = '';
         while (!context.cancelled) {
-          if (Date.now() >= ends) throw expired();
+          if (closing.aborted || Date.now() >= ends) return ended();
           const status = await gateway.status(request.newsletterId);
           const key = JSON.stringify(status);
           if (key !== last) {
             last = key;
             const written = await Promise.race([responses.send({ status: toStatusMessage(status) }), over]);
-            if (written === 'over') {
-              if (context.cancelled) return;
-              throw expired();
-            }
+            if (written === 'over') return ended();
           }
           if (FINAL_STATES.includes(status.state)) break;
-          await new Promise((resolve) => setTimeout(resolve, WATCH_POLL_MS));
+          await Promise.race([new Promise((resolve) => setTimeout(resolve, WATCH_POLL_MS)), over]);
         }
         await responses.complete();
       } finally {
         clearTimeout(timer);
         stopCancelWatch?.();
+        stopClosingWatch?.();
       }
     },
   };

@@ -196,9 +196,10 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
     ],
   });
   const defaults = { ...config.delivery, backendLists: Boolean(config.backend.url) };
+  const closing = new AbortController();
   server.addService(...adapt(
     NewsletterService,
-    edge(NewsletterService, createNewsletterService(gateway, defaults, limits), deps, answers),
+    edge(NewsletterService, createNewsletterService(gateway, defaults, limits, closing.signal), deps, answers),
   ));
   server.addService(...adapt(
     WorkflowService,
@@ -256,6 +257,9 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
       certificates?.close();
       // Shutting down: load balancers stop sending before the server stops answering.
       serve(false);
+      // Watches last until their newsletter ends, past any drain: they end now, UNAVAILABLE, and
+      // their clients reconnect (to another replica, or to this one restarted).
+      closing.abort();
       const watchStopped = temporalWatch.stop();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), 5_000);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import type { RpcError } from '@protobuf-ts/runtime-rpc';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
 import { connectClients, finalStatus } from '../support/grpc.ts';
@@ -77,7 +78,7 @@ describe('service process lifecycle', { timeout: 120_000 }, () => {
     assert.doesNotMatch(proc.output(), /Temporal unreachable/);
   });
 
-  it("reports not ready on the bridge's ops port from the moment it begins to drain (SIGTERM), as gRPC health does", async () => {
+  it("reports not ready on the bridge's ops port from the moment it begins to drain (SIGTERM), and ends open watches UNAVAILABLE (clients reconnect)", async () => {
     const [port, opsPort] = [await freePort(), await freePort()];
     const bridge = startNode('drain-ready-bridge', fileURLToPath(new URL('../../src/main.ts', import.meta.url)), [
       '--role=bridge',
@@ -96,14 +97,21 @@ describe('service process lifecycle', { timeout: 120_000 }, () => {
     const id = newsletterId('drain-ready');
     try {
       await waitUntil(bridge, 'readiness', async () => (await ready()) === 200, 60_000);
-      // A newsletter held paused, watched through this bridge: the open stream keeps its drain going.
+      // A newsletter held paused, watched through this bridge, and a call waiting for its result
+      // there: the waiting call keeps the drain going (up to its 5 s bound).
       stack.mock.resend.setLatency(1_000);
-      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(5, 'drain-')), stack.auth).response;
+      const { workflowId } = await stack.newsletters.sendNewsletter(
+        newsletterRequest(id, recipients(5, 'drain-')),
+        stack.auth,
+      ).response;
       await stack.newsletters.pauseNewsletter({ newsletterId: id }, stack.auth).response;
       stack.mock.resend.setLatency(0);
+      const waiting = clients.workflows.getWorkflowResult({ workflowId, runId: '', wait: true }, stack.auth).response
+        .catch(() => undefined);
       const watch = (async () => {
         for await (const _ of clients.newsletters.watchNewsletter({ newsletterId: id }, stack.auth).responses);
-      })().catch(() => undefined);
+        return 'OK';
+      })().catch((err: RpcError) => err.code);
       await sleep(500);
 
       process.kill(bridge.pid, 'SIGTERM');
@@ -117,7 +125,9 @@ describe('service process lifecycle', { timeout: 120_000 }, () => {
       assert.ok(answers.includes(503), `/ready while the bridge drained: ${answers.join(',')}`);
       assert.ok(draining.filter((s) => s === 503).length >= 2, `answers: ${answers.join(',')}`);
       assert.ok(draining.every((s) => s !== 200), `/ready after the drain began: ${answers.join(',')}`);
-      await watch;
+      // UNAVAILABLE is what clients retry (the contracts client reconnects); CANCELLED would read as a cancelled call.
+      assert.equal(await watch, 'UNAVAILABLE');
+      await waiting;
     } finally {
       clients.close();
       await stop(bridge);
