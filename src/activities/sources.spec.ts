@@ -57,6 +57,22 @@ describe('createBatchSource', () => {
     }
   });
 
+  it('ends the newsletter at a refusal that will not change on retry (400, 409, 410, 422), read ahead or to send', async () => {
+    for (const status of [400, 409, 410, 422]) {
+      const source = createBatchSource(
+        () => Promise.resolve(definition),
+        answering(new BackendCallbackError(`backend answered ${status}`, status, false)),
+      );
+      const ahead = await failure(source.page('nl1', 'list-1', 'c3', 100));
+      assert.ok(ahead instanceof ApplicationFailure && ahead.nonRetryable, `${status}: ${ahead}`);
+      assert.match(ahead.message, new RegExp(`list-1.*${status}`));
+      const toSend = await failure(
+        source.recipients({ workflowId: 'w', runId: 'r' }, { index: 3, cursor: 'c3', count: 100 }),
+      );
+      assert.ok(toSend instanceof ApplicationFailure && toSend.nonRetryable, `${status}: ${toSend}`);
+    }
+  });
+
   it('leaves an outage to be retried', async () => {
     const source = createBatchSource(
       () => Promise.resolve(definition),

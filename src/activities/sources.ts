@@ -104,6 +104,8 @@ export function createBatchSource(
  * for this token (401, 403), as the contract says. PAGE_REFUSALS end it when a page already
  * read is read again to send it: only a list gone (404), which would otherwise be retried for
  * ever; a 401 or 403 in the middle of a send is a token being rotated, retried as callbacks are.
+ * Either way, any other answer the backend client does not retry (400, 409, 410, 422: the request
+ * itself is refused, and will be again) ends it too: page reads are retried without a limit.
  */
 const LIST_REFUSALS: readonly number[] = [401, 403, 404];
 const PAGE_REFUSALS: readonly number[] = [404];
@@ -113,7 +115,7 @@ const PAGE_REFUSALS: readonly number[] = [404];
  * newsletter then ends FAILED); anything else is rethrown, to be retried.
  */
 function refused(err: unknown, listId: string, final: readonly number[]): never {
-  if (err instanceof BackendCallbackError && err.status !== null && final.includes(err.status)) {
+  if (err instanceof BackendCallbackError && err.status !== null && (final.includes(err.status) || !err.retryable)) {
     throw ApplicationFailure.create({
       type: FAILURE_TYPES.backendListRefused,
       message: `the backend refused recipient list ${listId} (${err.status})`,
