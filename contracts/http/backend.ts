@@ -28,7 +28,10 @@ export interface NewsletterStatusEvent {
 export interface RecipientResult {
   recipient_id: string;
   email: string;
-  /** skipped: the provider suppresses this address (bounce, complaint, unsubscribe); nothing was sent. */
+  /**
+   * skipped: nothing was sent, the address being suppressed: on the service's own list (error
+   * `suppressed (<reason>)`; the provider was not asked) or by the provider (bounce, complaint, unsubscribe).
+   */
   status: 'sent' | 'failed' | 'skipped';
   /** provider is "resend" or "postmark". */
   provider: string;

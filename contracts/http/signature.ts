@@ -1,5 +1,6 @@
 /**
- * Signed callbacks: every request authentik-temporal-server sends the backend carries
+ * Signed callbacks: every request with a body (the POST callbacks) authentik-temporal-server
+ * sends the backend carries (page reads, GET with no body, carry the bearer token only)
  *
  *     X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">[,v1=<...>]
  *

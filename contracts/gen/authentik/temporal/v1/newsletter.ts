@@ -96,8 +96,9 @@ export interface SendNewsletterRequest {
      */
     recipients: Recipient[];
     /**
-     * tags are passed to the providers (Resend tags, Postmark metadata): at most 7, names of
-     * [A-Za-z0-9_-] up to 20 characters, values up to 80, none named newsletter_id, recipient_id
+     * tags are passed to the providers (Resend tags, Postmark metadata): at most 7, names and
+     * values of [A-Za-z0-9_-] only (Resend's rule), names up to 20 characters, values 1 to 80,
+     * none named newsletter_id, recipient_id
      * or nl_request in any case, no two names the same whatever their case (Postmark's metadata
      * limits, with the service's own 3 fields).
      *
