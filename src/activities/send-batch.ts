@@ -496,8 +496,7 @@ async function send(
     deps.metrics?.providerCall(name, err.failureClass, performance.now() - started);
     if (countsAgainstProvider(err.failureClass)) breaker?.recordFailure();
     else breaker?.release();
-    // Throttles of earlier requests of this part count too: each gave way and came back as a new activity.
-    const decision = decide(err.failureClass, attempt + (input.throttles ?? 0), err.retryAfterMs, inDoubt);
+    const decision = decide(err.failureClass, attempt, err.retryAfterMs, inDoubt, input.throttles ?? 0);
     // What the next attempt must know: a definite refusal left nothing accepted; anything else keeps it in doubt.
     if (err.failureClass === 'unknown_outcome') {
       heartbeat({ phase: 'requesting', endedAt: Date.now() } satisfies Progress);

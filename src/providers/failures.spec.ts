@@ -27,6 +27,13 @@ describe('decide', () => {
     assert.deepEqual(decide('transient', RETRY_ATTEMPTS.transient), { action: 'failover' });
   });
 
+  it('gives a server error its own retries after the request gave way to throttles: only 429s count those', () => {
+    const throttles = RETRY_ATTEMPTS.rate_limited - 1;
+    assert.deepEqual(decide('transient', 1, undefined, false, throttles), { action: 'retry' });
+    assert.deepEqual(decide('rate_limited', 1, 1_000, false, throttles), { action: 'failover' });
+    assert.deepEqual(decide('rate_limited', 1, undefined, false, 2), { action: 'give_way', delayMs: 4_000 });
+  });
+
   it('never fails over an unknown outcome: it retries on the same provider however long it lasts', () => {
     for (const attempt of [1, RETRY_ATTEMPTS.transient, 1_000]) {
       assert.deepEqual(decide('unknown_outcome', attempt), { action: 'retry' });

@@ -87,7 +87,9 @@ export type RetryDecision =
 export const THROTTLE_BACKOFF_MS = { first: 1_000, max: 30_000 } as const;
 
 /**
- * decide maps a failure class and the attempt number (1-based) to an action.
+ * decide maps a failure class and the attempt number (1-based) to an action; throttles counts
+ * the times the request gave way to a 429 before this activity (each came back as a new one),
+ * which count towards the 429s' limit only, not a server error's retries.
  * inDoubt says an earlier attempt of the same request may have been accepted (it timed
  * out, lost its connection or its worker): then only an answer about the request itself
  * (accepted earlier, or its content refused) settles it, and anything else retries on the
@@ -103,6 +105,7 @@ export function decide(
   attempt: number,
   retryAfterMs?: number,
   inDoubt = false,
+  throttles = 0,
 ): RetryDecision {
   if (
     inDoubt && failureClass !== 'rejected_recipient' && failureClass !== 'suppressed' &&
@@ -112,14 +115,16 @@ export function decide(
     return { action: 'retry', ...(failureClass === 'rate_limited' ? { delayMs: retryAfterMs } : {}) };
   }
   switch (failureClass) {
-    case 'rate_limited':
-      return attempt < RETRY_ATTEMPTS.rate_limited
+    case 'rate_limited': {
+      const throttled = attempt + throttles;
+      return throttled < RETRY_ATTEMPTS.rate_limited
         ? {
           action: 'give_way',
           delayMs: retryAfterMs ??
-            Math.min(THROTTLE_BACKOFF_MS.first * 2 ** (attempt - 1), THROTTLE_BACKOFF_MS.max),
+            Math.min(THROTTLE_BACKOFF_MS.first * 2 ** (throttled - 1), THROTTLE_BACKOFF_MS.max),
         }
         : { action: 'failover' };
+    }
     case 'transient':
       return attempt < RETRY_ATTEMPTS.transient ? { action: 'retry' } : { action: 'failover' };
     case 'unknown_outcome':
