@@ -727,6 +727,37 @@ describe('sendBatch through Resend when the page changes between attempts', () =
     assert.equal(received.length, 5, 'no email sent twice');
     assert.equal(new Set(received).size, 5);
   });
+
+  it('sends a recipient who joined the page since the request left apart: never counted sent unsent, nobody twice', async () => {
+    const first = people(4);
+    const joiner: Recipient = { email: 'joiner@example.com', name: 'J', variables: {}, recipientId: 'r-joiner' };
+    const grown = [first[0]!, first[1]!, joiner, first[2]!, first[3]!];
+    const pageBatch = input(5, { batch: { index: 4, cursor: 'c4', count: 5 } });
+    // The first attempt times out although Resend accepted it (a slow answer).
+    mock.resend.setLatency(600);
+    const resend = createResendProvider({ apiKey: 're_spec', baseUrl: mock.resendUrl, timeoutMs: 200 });
+    const backend = backendRecorder();
+    const run = activities(resend, { source: sourceOf(first, grown), backend: backend.client }).sendBatch;
+    const attempt1 = new MockActivityEnvironment({ attempt: 1 });
+    const beats = heartbeatsOf(attempt1);
+    await failure(attempt1.run(run, pageBatch));
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const before = mock.resend.received().length;
+
+    // Someone joined the page at its cursor; the retry in doubt reads it and repeats the request.
+    mock.resend.setLatency(0);
+    const retry = await failure(
+      new MockActivityEnvironment({ attempt: 2, heartbeatDetails: beats.at(-1) }).run(run, pageBatch),
+    );
+    const details = retry.details?.[0] as ProviderUnavailableDetails;
+    assert.equal(retry.type, 'ProviderUnavailable', 'the joiner goes back to the workflow, to a request of its own');
+    assert.deepEqual(details.remainingMembers, [memberKey(joiner)]);
+    assert.deepEqual([details.settled.sent, details.settled.failed], [4, 0], 'the four of the first request');
+    const received = mock.resend.received().slice(before).map((e) => e.to[0]);
+    assert.deepEqual(received, [], 'nobody mailed twice: the same body under the same key');
+    const reported = backend.results.flatMap((e) => e.results);
+    assert.ok(!reported.some((r) => r.email === joiner.email), 'the joiner is not reported sent');
+  });
 });
 
 describe('sendBatch through Postmark when a request is in doubt', () => {

@@ -83,14 +83,15 @@ interface Member {
  * - `unsent`: this attempt (`attempt`) made no request, or the provider definitely refused
  *   it (nothing accepted);
  * - `requesting`: a request left and no answer came back (timeout, lost connection);
- *   `endedAt` (epoch ms) when the call itself ended, absent while it may still be running.
+ *   `endedAt` (epoch ms) when the call itself ended, absent while it may still be running;
+ *   `members`, for a backend page, the member keys the request was for (its body's recipients).
  * A retry is **in doubt** — an earlier attempt may have been accepted — unless the attempt
  * just before it recorded `unsent`: a worker that died mid-request records nothing.
  */
 type Progress =
   | { phase: 'settled'; settled: Settled }
   | { phase: 'unsent'; attempt: number }
-  | { phase: 'requesting'; endedAt?: number };
+  | { phase: 'requesting'; endedAt?: number; members?: number[] };
 
 /** progressOf reads the previous attempt's heartbeat details (a bare Settled is the older shape). */
 export function progressOf(details: unknown): Progress | undefined {
@@ -112,6 +113,8 @@ interface Settled {
   /** remaining lists positions the provider refused for account reasons (for the next provider). */
   remaining: number[];
   refusal?: string;
+  /** why the remaining go elsewhere when it is not the provider's refusal. */
+  why?: 'page_changed';
 }
 
 /**
@@ -280,7 +283,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         }
         if (inDoubt) log.info({ attempt: info.attempt }, 'request in doubt: asking the same provider again');
         if (inDoubt && provider.findAccepted) await untilSearchable(provider, progress, log);
-        settled = await send(deps, input, provider, definition, members, log, inDoubt);
+        const firstMembers = inDoubt && progress?.phase === 'requesting' ? progress.members : undefined;
+        settled = await send(deps, input, provider, definition, members, log, inDoubt, firstMembers);
         heartbeat({ phase: 'settled', settled } satisfies Progress);
         lap('send');
       }
@@ -293,7 +297,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       lap('report');
       if (settled.remaining.length > 0) {
         const refusal = settled.refusal ?? 'refused';
-        throw failover(deps, input, log, 'refused_messages', refusal, settled, resultsOwed, await readPart());
+        const why = settled.why ?? 'refused_messages';
+        throw failover(deps, input, log, why, refusal, settled, resultsOwed, await readPart());
       }
       const outcome = outcomeOf(name, settled, input.failureSlots, resultsOwed);
       log.info({ sent: outcome.sent, failed: outcome.failed, results_owed: resultsOwed, ms }, 'batch delivered');
@@ -341,7 +346,11 @@ async function report(deps: DeliveryDeps, input: SendBatchInput, settled: Settle
   });
 }
 
-/** send makes the one provider request for the part's recipients and settles it, or throws for a retry or a failover. */
+/**
+ * send makes the one provider request for the part's recipients and settles it, or throws for a
+ * retry or a failover. firstMembers, for a request in doubt on a backend page, names who the
+ * earlier attempt's request was for.
+ */
 async function send(
   deps: DeliveryDeps,
   input: SendBatchInput,
@@ -350,6 +359,7 @@ async function send(
   part: Member[],
   log: Logger,
   inDoubt: boolean,
+  firstMembers?: number[],
 ): Promise<Settled> {
   const { name } = provider;
   // Addresses from a backend page are checked here (inline ones were checked at the API).
@@ -384,6 +394,28 @@ async function send(
       valid.splice(0, valid.length, ...kept);
     }
   }
+  // A backend page read again in doubt may have gained recipients since the request left. In it
+  // under the same key, they would change its body: Resend answers that the key was used with
+  // another body, and everyone would be counted sent, they too, unsent. They go apart instead, as a
+  // request of their own (another key), through the workflow; those who left are simply not on it.
+  // Postmark needs none of this: its search finds who the earlier request got through, by address.
+  let newcomers: Member[] = [];
+  if (inDoubt && firstMembers && !provider.findAccepted) {
+    const first = new Set(firstMembers);
+    newcomers = valid.filter((m) => !first.has(memberKey(m.recipient)));
+    if (newcomers.length > 0) {
+      log.info({ newcomers: newcomers.length }, 'request in doubt: recipients joined the page since; sent apart');
+      valid.splice(0, valid.length, ...valid.filter((m) => first.has(memberKey(m.recipient))));
+    }
+  }
+  const apart = (settled: Settled): Settled =>
+    newcomers.length === 0 ? settled : {
+      ...settled,
+      remaining: [...settled.remaining, ...newcomers.map((m) => m.position)],
+      refusal: settled.refusal ??
+        `${newcomers.length} recipients joined the page after its request left: sent in a request of their own`,
+      why: settled.refusal ? settled.why : 'page_changed',
+    };
   // What the request settled itself, counted once it is settled (a retry settles it again).
   const countRejected = () => {
     const skipped = rejected.results.filter((r) => r.status === 'skipped').length;
@@ -392,7 +424,7 @@ async function send(
   };
   if (valid.length === 0) {
     countRejected();
-    return rejected;
+    return apart(rejected);
   }
 
   const attempt = activityInfo().attempt;
@@ -411,7 +443,12 @@ async function send(
   // Heartbeat while the request is in flight: if this worker dies, Temporal retries after the
   // heartbeat timeout (not the start-to-close timeout), with the same idempotency key.
   const cancellation = Context.current().cancellationSignal;
-  const stopBeating = heartbeating({ phase: 'requesting' });
+  // Who the request is for, on a backend page: a retry in doubt tells newcomers to the page from them.
+  const requesting: Progress = {
+    phase: 'requesting',
+    ...(input.batch.cursor !== undefined ? { members: valid.map((m) => memberKey(m.recipient)) } : {}),
+  };
+  const stopBeating = heartbeating(requesting);
   const call = { key: idempotencyKey(input), batch: input.batch.index, signal: cancellation };
   try {
     let messages = render(definition, valid);
@@ -481,7 +518,7 @@ async function send(
     if (earlierSent > 0) deps.metrics?.emails(name, 'sent', 'none', earlierSent);
     if (oversized.length > 0) deps.metrics?.emails(name, 'failed', 'rejected_content', oversized.length);
     countRejected();
-    return { ...settled, results: [...rejected.results, ...earlier, ...settled.results] };
+    return apart({ ...settled, results: [...rejected.results, ...earlier, ...settled.results] });
   } catch (err) {
     if (cancellation.aborted) {
       // Abandoned (cancelled, or its heartbeat timed out and a retry took over): stop here; a
@@ -499,21 +536,21 @@ async function send(
     const decision = decide(err.failureClass, attempt, err.retryAfterMs, inDoubt, input.throttles ?? 0);
     // What the next attempt must know: a definite refusal left nothing accepted; anything else keeps it in doubt.
     if (err.failureClass === 'unknown_outcome') {
-      heartbeat({ phase: 'requesting', endedAt: Date.now() } satisfies Progress);
+      heartbeat({ ...requesting, endedAt: Date.now() } satisfies Progress);
     } else if (!inDoubt) unsent();
     switch (decision.action) {
       case 'settle_failed':
         deps.metrics?.emails(name, 'failed', err.failureClass, valid.length);
         countRejected();
-        return {
+        return apart({
           results: [...rejected.results, ...settleAll(name, valid, { error: err.message }).results],
           remaining: [],
-        };
+        });
       case 'settle_sent':
         log.info({ failure_class: err.failureClass }, 'an earlier attempt of this request was accepted');
         deps.metrics?.emails(name, 'sent', 'none', valid.length);
         countRejected();
-        return { results: [...rejected.results, ...settleAll(name, valid, {}).results], remaining: [] };
+        return apart({ results: [...rejected.results, ...settleAll(name, valid, {}).results], remaining: [] });
       case 'failover': {
         // What this request settled itself (invalid or suppressed addresses) is reported here: it never reaches the next provider.
         countRejected();
@@ -582,7 +619,7 @@ function failover(
   deps: DeliveryDeps,
   input: SendBatchInput,
   log: Logger,
-  why: FailureClass | 'circuit_open' | 'not_configured' | 'refused_messages',
+  why: FailureClass | 'circuit_open' | 'not_configured' | 'refused_messages' | 'page_changed',
   reason: string,
   settled: Settled,
   resultsOwed: boolean,

@@ -22,7 +22,7 @@ export interface DeliveryMetrics {
     from: ProviderName,
     /** to is the next provider in the batch's order, or 'none' when this was the last: the batch then waits. */
     to: ProviderName | 'none',
-    reason: FailureClass | 'circuit_open' | 'not_configured' | 'refused_messages',
+    reason: FailureClass | 'circuit_open' | 'not_configured' | 'refused_messages' | 'page_changed',
   ): void;
   rateLimitWait(provider: ProviderName, waitMs: number): void;
   batchStarted(provider: ProviderName): () => void;
