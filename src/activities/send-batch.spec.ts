@@ -421,6 +421,28 @@ describe('sendBatch', () => {
     assert.equal(calls.length, 0);
   });
 
+  it('hands a request the provider refuses as too large (413: our size estimate fell short) back in halves, failing nobody', async () => {
+    const { provider, calls } = fakeProvider('postmark', () => {
+      throw new ProviderError({
+        provider: 'postmark',
+        failureClass: 'too_large',
+        statusCode: 413,
+        message: 'too large',
+      });
+    });
+    const tooLarge = await failure(
+      new MockActivityEnvironment().run(activities(provider).sendBatch, input(10, { provider: 'postmark' })),
+    );
+    assert.equal(calls.length, 1);
+    assert.deepEqual([tooLarge.type, tooLarge.nonRetryable], ['RequestTooLarge', true]);
+    // One email alone too large is its content's fault: failed, as an email over the message limit is.
+    const alone: BatchOutcome = await new MockActivityEnvironment().run(
+      activities(provider, { source: sourceOf(people(1)) }).sendBatch,
+      input(1, { provider: 'postmark' }),
+    );
+    assert.deepEqual([alone.sent, alone.failed], [0, 1]);
+  });
+
   it('fails over without calling a provider whose circuit is open', async () => {
     const { provider, calls } = fakeProvider('resend', sentAll);
     const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 60_000 });

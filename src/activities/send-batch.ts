@@ -468,19 +468,12 @@ async function send(
     }
     if (tooBig.requestBytes > PROVIDER_MAX_REQUEST_BYTES[name] && members.length > 1) {
       if (!inDoubt) unsent();
-      throw ApplicationFailure.create({
-        type: FAILURE_TYPES.requestTooLarge,
-        message: `${members.length} emails of ${tooBig.requestBytes} bytes are over ${name}'s request limit`,
-        nonRetryable: true,
-        details: [
-          {
-            bytes: tooBig.requestBytes,
-            limit: PROVIDER_MAX_REQUEST_BYTES[name],
-            // A backend page's part is halved by who is in it: its positions may shift before the halves are read.
-            ...(input.batch.cursor !== undefined ? { members: part.map((m) => memberKey(m.recipient)) } : {}),
-          } satisfies RequestTooLargeDetails,
-        ],
-      });
+      throw inHalves(
+        input,
+        part,
+        `${members.length} emails of ${tooBig.requestBytes} bytes are over ${name}'s request limit`,
+        tooBig.requestBytes,
+      );
     }
     const earlier: Settled['results'] = [...oversized];
     if (inDoubt && provider.findAccepted) {
@@ -538,14 +531,23 @@ async function send(
     if (err.failureClass === 'unknown_outcome') {
       heartbeat({ ...requesting, endedAt: Date.now() } satisfies Progress);
     } else if (!inDoubt) unsent();
+    const settleFailed = () => {
+      deps.metrics?.emails(name, 'failed', err.failureClass, valid.length);
+      countRejected();
+      return apart({
+        results: [...rejected.results, ...settleAll(name, valid, { error: err.message }).results],
+        remaining: [],
+      });
+    };
     switch (decision.action) {
+      case 'split':
+        if (valid.length > 1) {
+          throw inHalves(input, part, `${name} refused ${valid.length} emails as too large: ${err.message}`);
+        }
+        // One email alone too large is its content's fault.
+        return settleFailed();
       case 'settle_failed':
-        deps.metrics?.emails(name, 'failed', err.failureClass, valid.length);
-        countRejected();
-        return apart({
-          results: [...rejected.results, ...settleAll(name, valid, { error: err.message }).results],
-          remaining: [],
-        });
+        return settleFailed();
       case 'settle_sent':
         log.info({ failure_class: err.failureClass }, 'an earlier attempt of this request was accepted');
         deps.metrics?.emails(name, 'sent', 'none', valid.length);
@@ -604,6 +606,26 @@ async function send(
  */
 export function withJitter(delayMs: number | undefined, random: () => number = Math.random): number | undefined {
   return delayMs === undefined ? undefined : Math.round(delayMs * (1 + 0.2 * random()));
+}
+
+/**
+ * inHalves is the non-retryable RequestTooLarge failure that sends the request back to the
+ * workflow, which sends it again in halves on the same provider. A backend page's part is
+ * halved by who is in it: its positions may shift before the halves are read.
+ */
+function inHalves(input: SendBatchInput, part: Member[], message: string, bytes?: number): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: FAILURE_TYPES.requestTooLarge,
+    message,
+    nonRetryable: true,
+    details: [
+      {
+        ...(bytes !== undefined ? { bytes } : {}),
+        limit: PROVIDER_MAX_REQUEST_BYTES[input.provider],
+        ...(input.batch.cursor !== undefined ? { members: part.map((m) => memberKey(m.recipient)) } : {}),
+      } satisfies RequestTooLargeDetails,
+    ],
+  });
 }
 
 /** NOTHING is what a request settled when it failed over before asking its provider. */

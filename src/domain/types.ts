@@ -278,7 +278,8 @@ export interface ProviderUnavailableDetails {
 
 /** RequestTooLargeDetails travels with a RequestTooLarge failure. */
 export interface RequestTooLargeDetails {
-  bytes: number;
+  /** bytes is the request's estimated size; absent when the provider itself refused it as too large (413). */
+  bytes?: number;
   limit: number;
   /** members names the request's recipients by member key, for a backend page: the workflow halves these. */
   members?: number[];

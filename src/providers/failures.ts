@@ -16,6 +16,7 @@ export type FailureClass =
   | 'rejected_recipient'
   | 'suppressed'
   | 'rejected_content'
+  | 'too_large'
   | 'already_accepted';
 
 /** FAILURE_CLASSES lists every class, in the order the README table shows them. */
@@ -27,6 +28,7 @@ export const FAILURE_CLASSES: readonly FailureClass[] = [
   'rejected_recipient',
   'suppressed',
   'rejected_content',
+  'too_large',
   'already_accepted',
 ];
 
@@ -48,6 +50,8 @@ export const FAILURE_ACTIONS: Readonly<Record<FailureClass, string>> = {
   suppressed:
     'that recipient is skipped (the provider keeps it from mail: bounce, complaint, unsubscribe): never retried, never failed over, which would bypass the suppression',
   rejected_content: 'those messages are failed: another provider would not fix it',
+  too_large:
+    'the request is over the size the provider takes (our estimate fell short): it goes back to the workflow in halves, same provider; one email alone is failed, as its content; in doubt, failed (halves could send again what the first attempt got through)',
   already_accepted:
     'a retried request whose first attempt was accepted with other recipients (the page changed in between): those still on the page count as sent, nobody is sent twice',
 };
@@ -81,7 +85,8 @@ export type RetryDecision =
   | { action: 'give_way'; delayMs: number }
   | { action: 'failover' }
   | { action: 'settle_failed' }
-  | { action: 'settle_sent' };
+  | { action: 'settle_sent' }
+  | { action: 'split' };
 
 /** THROTTLE_BACKOFF_MS is the wait after a 429 that names none (Postmark's): 1 s, doubling up to 30 s. */
 export const THROTTLE_BACKOFF_MS = { first: 1_000, max: 30_000 } as const;
@@ -109,7 +114,7 @@ export function decide(
 ): RetryDecision {
   if (
     inDoubt && failureClass !== 'rejected_recipient' && failureClass !== 'suppressed' &&
-    failureClass !== 'rejected_content'
+    failureClass !== 'rejected_content' && failureClass !== 'too_large'
   ) {
     if (failureClass === 'already_accepted') return { action: 'settle_sent' };
     return { action: 'retry', ...(failureClass === 'rate_limited' ? { delayMs: retryAfterMs } : {}) };
@@ -136,6 +141,8 @@ export function decide(
     case 'suppressed':
     case 'rejected_content':
       return { action: 'settle_failed' };
+    case 'too_large':
+      return inDoubt ? { action: 'settle_failed' } : { action: 'split' };
     case 'already_accepted':
       return { action: 'settle_sent' };
   }

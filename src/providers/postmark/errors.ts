@@ -33,7 +33,7 @@ export function classifyPostmarkError(statusCode: number, errorCode: number): Fa
   if (statusCode === 502 || statusCode === 504) return 'unknown_outcome';
   if (statusCode >= 500) return 'transient';
   if (statusCode === 401) return 'provider_unavailable';
-  if (statusCode === 413) return 'rejected_content';
+  if (statusCode === 413) return 'too_large';
   if (statusCode === 422) return classifyPostmarkCode(errorCode);
   return 'provider_unavailable';
 }
@@ -64,5 +64,5 @@ export const POSTMARK_FAILURES: readonly PostmarkFailure[] = [
   failure('ErrorCode 406 inactive recipient', 422, [406], 'suppressed'),
   failure('ErrorCode 300 invalid email request', 422, [300], 'rejected_recipient'),
   failure('ErrorCode 402, 403, 410 or 411', 422, [402, 403, 410, 411], 'rejected_content'),
-  failure('413 request too large', 413, [0], 'rejected_content'),
+  failure('413 request too large', 413, [0], 'too_large'),
 ];
