@@ -114,10 +114,12 @@ function activities(
     breaker?: CircuitBreaker;
     backend?: BackendClient;
     suppressions?: () => SuppressionChecker;
+    suppress?: (entries: Suppression[]) => Promise<unknown>;
     metrics?: DeliveryMetrics;
   } = {},
 ) {
   return createDeliveryActivities({
+    ...(options.suppress ? { suppress: options.suppress } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.suppressions ? { suppressions: options.suppressions } : {}),
     providers: new Map([[provider.name, provider]]),
@@ -388,6 +390,36 @@ describe('sendBatch', () => {
     assert.deepEqual(outcome.failures, [], 'a suppression is no failure');
     const reported = backend.results[0]!.results.find((r) => r.recipient_id === 'r1')!;
     assert.deepEqual([reported.status, reported.error], ['skipped', '406: inactive recipient']);
+  });
+
+  it('puts the addresses a provider answered it keeps from mail (406) on the suppression list, for the other provider', async () => {
+    const { provider } = fakeProvider(
+      'postmark',
+      (messages) =>
+        messages.map((m, i): MessageOutcome =>
+          i === 1
+            ? { status: 'failed', error: '406: inactive recipient', failureClass: 'suppressed' }
+            : { status: 'sent', messageId: `id-${m.to}` }
+        ),
+    );
+    const listed: Suppression[] = [];
+    const suppress = (entries: Suppression[]) => Promise.resolve(listed.push(...entries));
+    const outcome: BatchOutcome = await new MockActivityEnvironment().run(
+      activities(provider, { source: sourceOf(people(3)), suppress }).sendBatch,
+      input(3, { provider: 'postmark' }),
+    );
+    assert.deepEqual([outcome.sent, outcome.skipped], [2, 1]);
+    assert.deepEqual(
+      listed.map((s) => [s.email, s.reason, s.source]),
+      [['u1@example.com', 'provider_suppressed', 'postmark']],
+    );
+    // The list being out of reach changes nothing for the request: settled all the same.
+    const failing = () => Promise.reject(new Error('Temporal unreachable'));
+    const again: BatchOutcome = await new MockActivityEnvironment().run(
+      activities(provider, { source: sourceOf(people(3)), suppress: failing }).sendBatch,
+      input(3, { provider: 'postmark' }),
+    );
+    assert.deepEqual([again.sent, again.skipped], [2, 1]);
   });
 
   it("refuses for good an email over the provider's message size, sending the rest of the request", async () => {

@@ -48,6 +48,11 @@ export interface DeliveryDeps {
   providers: ReadonlyMap<ProviderName, EmailProvider>;
   /** suppressions answers which addresses are on the suppression list (absent: none are). */
   suppressions?: () => SuppressionChecker;
+  /**
+   * suppress puts addresses on the suppression list: those a provider answered it keeps from mail
+   * (Postmark's 406), which the other provider does not know of (absent: not listed).
+   */
+  suppress?: (entries: Suppression[]) => Promise<unknown>;
   breakers: ReadonlyMap<ProviderName, CircuitBreaker>;
   source: BatchSource;
   callbacks: CallbackDeps;
@@ -507,6 +512,7 @@ async function send(
     breaker?.recordSuccess();
     const settled = settleOutcomes(name, members, outcomes);
     countEmails(deps.metrics, name, outcomes);
+    await listProviderSuppressed(deps, name, members, outcomes, log);
     const earlierSent = earlier.length - oversized.length;
     if (earlierSent > 0) deps.metrics?.emails(name, 'sent', 'none', earlierSent);
     if (oversized.length > 0) deps.metrics?.emails(name, 'failed', 'rejected_content', oversized.length);
@@ -626,6 +632,50 @@ function inHalves(input: SendBatchInput, part: Member[], message: string, bytes?
       } satisfies RequestTooLargeDetails,
     ],
   });
+}
+
+/** SUPPRESS_WAIT_MS bounds putting a provider's suppressions on the list: the request is settled already. */
+const SUPPRESS_WAIT_MS = 10_000;
+
+/**
+ * listProviderSuppressed puts the addresses the provider answered it keeps from mail (Postmark's
+ * 406 inactive recipient: a bounce, complaint or unsubscribe it knows of, maybe from before this
+ * service or without a webhook) on the suppression list, as Resend's `email.suppressed` webhook
+ * does: after a failover, the other provider would mail them. Best effort: the request is
+ * settled whatever happens here, and the provider goes on refusing them meanwhile.
+ */
+async function listProviderSuppressed(
+  deps: DeliveryDeps,
+  provider: ProviderName,
+  members: Member[],
+  outcomes: MessageOutcome[],
+  log: Logger,
+): Promise<void> {
+  if (!deps.suppress) return;
+  const createdAt = new Date().toISOString();
+  const entries: Suppression[] = outcomes.flatMap((outcome, i) =>
+    outcome.status === 'failed' && outcome.failureClass === 'suppressed'
+      ? [{
+        email: normalizeAddress(members[i]!.recipient.email),
+        reason: 'provider_suppressed' as const,
+        source: provider,
+        detail: outcome.error.slice(0, 500),
+        createdAt,
+      }]
+      : []
+  );
+  if (entries.length === 0) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${SUPPRESS_WAIT_MS} ms`)), SUPPRESS_WAIT_MS);
+  });
+  try {
+    await Promise.race([deps.suppress(entries), late]);
+  } catch (err) {
+    log.warn({ addresses: entries.length, err: String(err) }, 'could not list the addresses the provider suppresses');
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** NOTHING is what a request settled when it failed over before asking its provider. */

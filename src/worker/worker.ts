@@ -197,6 +197,9 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
   });
   for (const warning of backendWarnings(config)) logger.warn(warning);
   let suppressionCopies: SuppressionCopies | undefined;
+  let suppressionList: SuppressionList | undefined;
+  /** list is the suppression list through the worker's own client (the first activity that asks hands it over). */
+  const list = () => (suppressionList ??= new SuppressionList(Context.current().client, config.temporal.taskQueue));
   const { sendBatch, readPages, notifyBackend, postResults, postEvents, countLifecycle } = createActivities({
     providers,
     breakers: createBreakers(config, logger, deps.metrics),
@@ -205,14 +208,15 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     // first activity that asks hands it over).
     suppressions: () => {
       if (!suppressionCopies) {
-        const list = new SuppressionList(Context.current().client, config.temporal.taskQueue);
+        const shards = list();
         suppressionCopies = new SuppressionCopies(
-          (shard, since) => list.changes(shard, since),
+          (shard, since) => shards.changes(shard, since),
           config.suppression.maxAgeMs,
         );
       }
       return suppressionCopies;
     },
+    suppress: (entries) => list().add(entries),
     callbacks: {
       backend,
       logger,

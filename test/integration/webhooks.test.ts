@@ -397,6 +397,31 @@ describe('provider webhooks through Postmark', { timeout: 120_000 }, () => {
       stack.mock.postmark.clearFaults();
     }
   });
+
+  it('lists an address Postmark refuses as inactive (406) with no webhook about it: a later newsletter failed over to Resend skips it too', async () => {
+    // Postmark knows the address as inactive from before (an import, another app): no event comes.
+    stack.mock.postmark.failAddresses('inactive', ['wpi-1@example.com']);
+    const id = await sendAndFinish(stack, 'wpi', 2);
+    const first = await status(stack, id);
+    assert.deepEqual([first.sent, first.skipped], [1, 1]);
+    const listed = (await listAll(stack)).filter((s) => s.email.startsWith('wpi-'));
+    assert.deepEqual(listed.map((s) => [s.email, s.reason, s.source]), [[
+      'wpi-1@example.com',
+      'provider_suppressed',
+      'postmark',
+    ]]);
+    await sleep(MAX_AGE_MS + 50);
+    stack.mock.postmark.injectFault({ status: 401, durationMs: 60_000 });
+    try {
+      const next = newsletterId('wpi2');
+      await stack.newsletters.sendNewsletter(newsletterRequest(next, recipients(2, 'wpi-')), auth).response;
+      const done = await finalStatus(stack, next);
+      assert.deepEqual([done.sent, done.skipped, done.sentByProvider], [1, 1, { resend: 1 }]);
+      assert.ok(!stack.mock.resend.received().some((e) => e.to.includes('wpi-1@example.com')));
+    } finally {
+      stack.mock.postmark.clearFaults();
+    }
+  });
 });
 
 describe('provider events while the backend is down', { timeout: 180_000 }, () => {
