@@ -29,6 +29,7 @@ import { Certificates } from './certificates.ts';
 import { toRpcStatus } from './errors.ts';
 import { forCaller, streamsPerCaller } from './limits.ts';
 import { createNewsletterService } from './newsletter-service.ts';
+import { watchOpenNewsletters } from './open-newsletters.ts';
 import { listenShared } from './shared-port.ts';
 import { NewsletterGateway } from './temporal-gateway.ts';
 import { createReflectionService } from './reflection.ts';
@@ -244,6 +245,10 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
     )
   );
   logger.info({ address: `${config.grpc.host}:${port}`, tls: Boolean(config.grpc.tls) }, 'gRPC bridge listening');
+  // The open newsletters by state, for the NewsletterStuck alert: counted where Temporal's list is.
+  const openWatch = deps.metrics
+    ? watchOpenNewsletters(client, (counts) => deps.metrics!.openNewsletters(counts), logger)
+    : undefined;
   const temporalWatch = watchTemporal(client, (ok) => {
     temporalAnswers = ok;
     serve(ok);
@@ -260,9 +265,11 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
       // Watches last until their newsletter ends, past any drain: they end now, UNAVAILABLE, and
       // their clients reconnect (to another replica, or to this one restarted).
       closing.abort();
-      const watchStopped = temporalWatch.stop();
+      const watchStopped = Promise.all([temporalWatch.stop(), openWatch?.stop()]);
+      // Calls in flight get DRAIN_MS to finish, on the shared port's connections as on a bound port's.
+      shared?.drain(DRAIN_MS);
       await new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), 5_000);
+        const force = setTimeout(() => server.forceShutdown(), DRAIN_MS);
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();
@@ -273,6 +280,9 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
     },
   };
 }
+
+/** DRAIN_MS is how long calls in flight may take to finish once the bridge shuts down. */
+const DRAIN_MS = 5_000;
 
 /** TEMPORAL_CHECK_EVERY_MS is how often the bridge asks Temporal whether it answers, within CHECK_DEADLINE_MS. */
 const TEMPORAL_CHECK_EVERY_MS = 5_000;

@@ -13,9 +13,15 @@ import { type Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n');
 
-/** SharedPort is the listening port; close stops taking connections and ends the HTTP/1.1 ones. */
+/**
+ * SharedPort is the listening port. drain asks its gRPC connections to finish (GOAWAY) and ends
+ * those still open after graceMs: grpc-js's own shutdown neither waits for nor ends injected
+ * connections. close stops taking connections, ends the HTTP/1.1 ones and resolves once every
+ * connection is gone.
+ */
 export interface SharedPort {
   port: number;
+  drain(graceMs: number): void;
   close(): Promise<void>;
 }
 
@@ -64,9 +70,9 @@ export async function listenShared(
   const address = listener.address();
   return {
     port: typeof address === 'object' && address ? address.port : port,
+    drain: (graceMs) => injector.drain(graceMs),
     close: () =>
       new Promise<void>((resolve) => {
-        // gRPC sessions end with the grpc-js server's own shutdown (the injector's server is one of its own).
         listener.close(() => resolve());
         web.closeAllConnections();
       }),

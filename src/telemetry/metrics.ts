@@ -40,6 +40,8 @@ export interface BridgeMetrics {
   rpc(service: string, method: string, code: string, durationMs: number): void;
   /** webhook counts provider webhooks by outcome (accepted, ignored, unauthorized, malformed, too_large, retry). */
   webhook(provider: string, outcome: string): void;
+  /** openNewsletters sets the count of open newsletters by state (a state not given: none). */
+  openNewsletters(counts: ReadonlyMap<NewsletterState | 'unknown', number>): void;
 }
 
 /** Metrics owns the registry served at /metrics. */
@@ -49,6 +51,7 @@ export interface Metrics extends DeliveryMetrics, BridgeMetrics {
 
 const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
 const FINAL: NewsletterState[] = ['COMPLETED', 'COMPLETED_WITH_FAILURES', 'CANCELLED', 'FAILED'];
+const OPEN_STATES: Array<NewsletterState | 'unknown'> = ['SCHEDULED', 'RUNNING', 'PAUSED', ...FINAL, 'unknown'];
 
 /** createMetrics builds a fresh registry with default process metrics for one role (bridge or worker). */
 export function createMetrics(role: 'bridge' | 'worker'): Metrics {
@@ -149,6 +152,14 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
     registers,
   });
 
+  const open = new Gauge({
+    name: 'newsletter_newsletters_open',
+    help:
+      'Newsletters whose workflow is open, by the state it keeps in its memo (a final state: callbacks still owed; unknown: begun before the state was kept), as the bridge last listed them.',
+    labelNames: ['state'],
+    registers,
+  });
+
   const deliveryEvents = new Counter({
     name: 'newsletter_delivery_events_total',
     help: 'Provider events after the send (webhooks), each provider event once, by provider, kind and bounce type.',
@@ -174,6 +185,7 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
     for (const state of FINAL) finished.inc({ state }, 0);
     started.inc(0);
   }
+  if (role === 'bridge') { for (const state of OPEN_STATES) open.set({ state }, 0); }
 
   return {
     registry,
@@ -183,6 +195,9 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
     },
     newsletterStarted: () => started.inc(),
     webhook: (provider, outcome) => webhooks.inc({ provider, outcome }),
+    openNewsletters: (counts) => {
+      for (const state of new Set([...OPEN_STATES, ...counts.keys()])) open.set({ state }, counts.get(state) ?? 0);
+    },
     newsletterFinished: (state) => finished.inc({ state }),
     providerCall: (provider, outcome, ms) => providerCalls.observe({ provider, outcome }, ms / 1000),
     emails: (provider, result, errorClass, count) => {

@@ -44,6 +44,7 @@ import {
   proxyLocalActivities,
   setHandler,
   sleep,
+  upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
@@ -250,6 +251,19 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   });
   setHandler(resultsSettledSignal, () => books.resultsSettled());
   CancellationScope.current().cancelRequested.catch(() => requestCancel('workflow cancellation requested'));
+  // The state rides in the memo too, kept up to date at each change (a few events per newsletter):
+  // a list of the open newsletters reads it with no query and no worker (the bridge's
+  // newsletter_newsletters_open gauge, the NewsletterStuck alert). Runs begun before this release kept none.
+  if (patched('state-in-memo')) {
+    void CancellationScope.nonCancellable(async () => {
+      let memoed = workflowInfo().memo?.['state'];
+      for (;;) {
+        await condition(() => books.currentState() !== memoed);
+        memoed = books.currentState();
+        upsertMemo({ state: memoed });
+      }
+    });
+  }
   // After the handlers: a status query may come while the count is made.
   if (!carried && !books.isScheduled) await CancellationScope.nonCancellable(() => count({ began: true }));
 

@@ -22,6 +22,10 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
     await stack?.close();
   });
 
+  /** memoState is the state the newsletter's current run keeps in its memo. */
+  const memoState = async (id: string) =>
+    (await stack.env.client.workflow.getHandle(workflowIdFor(id)).describe()).memo?.['state'];
+
   it('carries progress across runs and sends every recipient exactly once', async () => {
     const id = newsletterId('long');
     await stack.newsletters.sendNewsletter(
@@ -94,7 +98,13 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       assert.equal(stack.mock.resend.received().filter((e) => e.to[0]!.startsWith('ll')).length, during, 'paused');
       assert.equal((await statusOf(id)).state, NewsletterState.PAUSED);
+      // The state is in the memo of the run that holds it now (what the bridge's count of open newsletters reads).
+      assert.equal(await memoState(id), 'PAUSED');
       await stack.newsletters.resumeNewsletter({ newsletterId: id }, stack.auth);
+      await eventually(
+        async () => (await memoState(id)) === 'RUNNING' || (await memoState(id)) === 'COMPLETED',
+        10_000,
+      );
       await watching;
       const final = await statusOf(id);
       assert.equal(final.state, NewsletterState.COMPLETED);

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { RpcError } from '@protobuf-ts/runtime-rpc';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
+import { eventually } from '../support/eventually.ts';
 import { connectClients, finalStatus } from '../support/grpc.ts';
 import { freePort } from '../support/ports.ts';
 import { startNode, stop, waitUntil } from '../support/processes.ts';
@@ -78,7 +79,16 @@ describe('service process lifecycle', { timeout: 120_000 }, () => {
     assert.doesNotMatch(proc.output(), /Temporal unreachable/);
   });
 
-  it("reports not ready on the bridge's ops port from the moment it begins to drain (SIGTERM), and ends open watches UNAVAILABLE (clients reconnect)", async () => {
+  it("counts open newsletters by state on the bridge's ops port; at SIGTERM reports not ready at once, ends open watches UNAVAILABLE (clients reconnect) and exits after its drain", async () => {
+    // A newsletter held paused (batches left), before the bridge starts: its first count of open newsletters finds it.
+    const id = newsletterId('drain-ready');
+    stack.mock.resend.setLatency(1_000);
+    const { workflowId } = await stack.newsletters.sendNewsletter(
+      newsletterRequest(id, recipients(3_000, 'drain-')),
+      stack.auth,
+    ).response;
+    await stack.newsletters.pauseNewsletter({ newsletterId: id }, stack.auth).response;
+    stack.mock.resend.setLatency(0);
     const [port, opsPort] = [await freePort(), await freePort()];
     const bridge = startNode('drain-ready-bridge', fileURLToPath(new URL('../../src/main.ts', import.meta.url)), [
       '--role=bridge',
@@ -94,18 +104,22 @@ describe('service process lifecycle', { timeout: 120_000 }, () => {
     });
     const ready = async () => (await fetch(`http://127.0.0.1:${opsPort}/ready`)).status;
     const clients = connectClients(port);
-    const id = newsletterId('drain-ready');
     try {
       await waitUntil(bridge, 'readiness', async () => (await ready()) === 200, 60_000);
-      // A newsletter held paused, watched through this bridge, and a call waiting for its result
+      // Its ops port counts the open newsletters by the state their workflows keep (NewsletterStuck reads it).
+      const open = async () => {
+        const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+        return Object.fromEntries(
+          [...text.matchAll(/^newsletter_newsletters_open\{[^}]*state="(\w+)"[^}]*\} (\d+)$/gm)].map((m) => [
+            m[1],
+            Number(m[2]),
+          ]),
+        );
+      };
+      const counted = await eventually(async () => ((await open())['PAUSED'] ?? 0) >= 1 && open(), 40_000);
+      assert.equal(counted['RUNNING'], 0, `open newsletters: ${JSON.stringify(counted)}`);
+      // The paused newsletter watched through this bridge, and a call waiting for its result
       // there: the waiting call keeps the drain going (up to its 5 s bound).
-      stack.mock.resend.setLatency(1_000);
-      const { workflowId } = await stack.newsletters.sendNewsletter(
-        newsletterRequest(id, recipients(5, 'drain-')),
-        stack.auth,
-      ).response;
-      await stack.newsletters.pauseNewsletter({ newsletterId: id }, stack.auth).response;
-      stack.mock.resend.setLatency(0);
       const waiting = clients.workflows.getWorkflowResult({ workflowId, runId: '', wait: true }, stack.auth).response
         .catch(() => undefined);
       const watch = (async () => {
@@ -127,6 +141,8 @@ describe('service process lifecycle', { timeout: 120_000 }, () => {
       assert.ok(draining.every((s) => s !== 200), `/ready after the drain began: ${answers.join(',')}`);
       // UNAVAILABLE is what clients retry (the contracts client reconnects); CANCELLED would read as a cancelled call.
       assert.equal(await watch, 'UNAVAILABLE');
+      // A call still waiting (GetWorkflowResult) ends with the drain's 5 s: the process does not hang on it.
+      assert.notEqual(await within(bridge.exited, 15_000), 'still running', 'the bridge exits after its drain');
       await waiting;
     } finally {
       clients.close();
