@@ -15,7 +15,9 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
+  TraceFlags,
 } from '@opentelemetry/api';
+import { randomBytes } from 'node:crypto';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -115,6 +117,19 @@ export async function inSpan<T>(
       }
     },
   );
+}
+
+/**
+ * inTrace is a context whose spans join the trace traceId (as children of a span not recorded
+ * here): what comes back about a newsletter later, from elsewhere, lands in its trace.
+ */
+export function inTrace(traceId: string): ReturnType<typeof context.active> {
+  return trace.setSpanContext(context.active(), {
+    traceId,
+    spanId: randomBytes(8).toString('hex'),
+    traceFlags: TraceFlags.SAMPLED,
+    isRemote: true,
+  });
 }
 
 /** extractContext reads W3C trace context from gRPC metadata (lower-case keys). */

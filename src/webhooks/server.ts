@@ -12,15 +12,17 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { Buffer } from 'node:buffer';
-import type { Client } from '@temporalio/client';
+import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../config.ts';
 import { type DeliveryEvent, eventsWorkflowIdFor, WebhookRefused } from '../domain/events.ts';
 import type { Logger } from '../logger.ts';
 import { readPostmarkWebhook } from '../providers/postmark/webhooks.ts';
 import { readResendWebhook } from '../providers/resend/webhooks.ts';
 import type { Suppression } from '../domain/suppression.ts';
+import { workflowIdFor } from '../domain/types.ts';
 import { SuppressionList } from '../suppression/list.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
+import { inSpan, inTrace, SpanKind } from '../telemetry/tracing.ts';
 import { sameSecret } from '../bridge/auth.ts';
 import { deliveryEventsSignal, newsletterEventsWorkflow } from '../workflows/events.ts';
 import { GroupedSignals } from './group-signals.ts';
@@ -31,6 +33,8 @@ const MAX_WEBHOOK_BYTES = 1024 * 1024;
 const TEMPORAL_WAIT_MS = 10_000;
 /** EVENTS_PER_SIGNAL bounds the events one signal carries (a few hundred bytes each). */
 const EVENTS_PER_SIGNAL = 200;
+/** TRACES_KEPT bounds the newsletters whose trace the endpoint remembers (events come for days after a send). */
+const TRACES_KEPT = 10_000;
 
 /** WebhookServer is the running endpoint. */
 export interface WebhookServer {
@@ -127,17 +131,43 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
   };
 
   const suppressions = new SuppressionList(client, config.temporal.taskQueue);
+  /**
+   * traces remembers each newsletter's trace (its workflow's memo; null: none, or no such
+   * newsletter): its events workflow starts in it, so the events, their callbacks and their
+   * backend requests are in the newsletter's one trace.
+   */
+  const traces = new Map<string, string | null>();
+  const traceOf = async (newsletterId: string): Promise<string | undefined> => {
+    if (traces.has(newsletterId)) return traces.get(newsletterId) ?? undefined;
+    let traceId: string | null = null;
+    try {
+      const { memo } = await client.workflow.getHandle(workflowIdFor(newsletterId)).describe();
+      if (typeof memo?.['trace_id'] === 'string') traceId = memo['trace_id'];
+    } catch (err) {
+      // Another failure (Temporal slow) is asked again with the next events; the hand-off goes on regardless.
+      if (!(err instanceof WorkflowNotFoundError)) return undefined;
+    }
+    if (traces.size >= TRACES_KEPT) traces.delete(traces.keys().next().value!);
+    traces.set(newsletterId, traceId);
+    return traceId ?? undefined;
+  };
   // A newsletter's events that arrive together go to its events workflow in one signal.
   const signals = new GroupedSignals<DeliveryEvent>(
     (newsletterId, events) =>
       client.withDeadline(Date.now() + TEMPORAL_WAIT_MS, async () => {
-        await client.workflow.signalWithStart(newsletterEventsWorkflow, {
-          workflowId: eventsWorkflowIdFor(newsletterId),
-          taskQueue: config.temporal.taskQueue,
-          args: [{ newsletterId }],
-          signal: deliveryEventsSignal,
-          signalArgs: [events],
-        });
+        const traceId = await traceOf(newsletterId);
+        await inSpan('provider events', {
+          kind: SpanKind.INTERNAL,
+          attributes: { 'newsletter.events': events.length },
+          ...(traceId ? { parent: inTrace(traceId) } : {}),
+        }, () =>
+          client.workflow.signalWithStart(newsletterEventsWorkflow, {
+            workflowId: eventsWorkflowIdFor(newsletterId),
+            taskQueue: config.temporal.taskQueue,
+            args: [{ newsletterId }],
+            signal: deliveryEventsSignal,
+            signalArgs: [events],
+          }));
       }),
     EVENTS_PER_SIGNAL,
     TEMPORAL_WAIT_MS,

@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
@@ -25,11 +26,20 @@ async function metricValue(stack: Stack) {
 }
 
 const CALLER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const WEBHOOK_SECRET = `whsec_${Buffer.from('observability-webhook-secret').toString('base64')}`;
 
 describe('observability', { timeout: 300_000 }, () => {
   let stack: Stack;
   before(async () => {
-    stack = await startStack({ NEWSLETTER_BATCH_SIZE: '10', CIRCUIT_BREAKER_FAILURE_THRESHOLD: '100' });
+    stack = await startStack({
+      NEWSLETTER_BATCH_SIZE: '10',
+      CIRCUIT_BREAKER_FAILURE_THRESHOLD: '100',
+      RESEND_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    });
+    stack.mock.resend.setWebhook({
+      url: `http://127.0.0.1:${stack.webhooks.port}/webhooks/resend`,
+      secret: WEBHOOK_SECRET,
+    });
   });
   after(async () => {
     await stack?.close();
@@ -130,6 +140,28 @@ describe('observability', { timeout: 300_000 }, () => {
     // Begun and ended are both counted by the worker (the stuck alert compares them across restarts).
     assert.equal(value('newsletter_newsletters_started_total', {}), 1);
     assert.equal(value('newsletter_batches_in_flight', { provider: 'resend' }), 0);
+  });
+
+  it("puts a newsletter's provider events in its trace: the webhook's hand-off, the events workflow and its callback to the backend", async () => {
+    const traceId = '7cf92f3577b34da6a3ce929d0e0e4738';
+    stack.mock.resend.clearFaults();
+    const id = newsletterId('traced-events');
+    await stack.newsletters.sendNewsletter(
+      newsletterRequest(id, recipients(2, 'te')),
+      { meta: { ...stack.auth.meta, traceparent: `00-${traceId}-00f067aa0ba902b9-01` } },
+    ).response;
+    await eventually(async () => {
+      const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth);
+      return response.status!.state === NewsletterState.COMPLETED;
+    }, 60_000);
+    assert.deepEqual(await stack.mock.resend.emitEvents('delivered', ['te0@example.com']), [200]);
+    const callback = await eventually(
+      () => stack.backend.events.find((c) => c.event.newsletter_id === id),
+      30_000,
+    );
+    assert.equal(callback.traceparent?.split('-')[1], traceId, "the /events callback carries the newsletter's trace");
+    const handOff = spans.getFinishedSpans().filter((s) => s.name === 'provider events');
+    assert.ok(handOff.some((s) => s.spanContext().traceId === traceId), 'the hand-off span is in the trace');
   });
 
   it("keeps results the backend did not take at once in the newsletter's trace: their results workflow's posts join it", async () => {
