@@ -17,7 +17,9 @@ import type {
   SendBatchInput,
   ThrottledDetails,
 } from '../domain/types.ts';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createLogger } from '../logger.ts';
+import { setupTracing, type Tracing } from '../telemetry/tracing.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { RETRY_ATTEMPTS } from '../providers/failures.ts';
@@ -816,10 +818,16 @@ describe('sendBatch through Resend when the page changes between attempts', () =
 
 describe('sendBatch through Postmark when a request is in doubt', () => {
   let mock: MockProviders;
+  const spans = new InMemorySpanExporter();
+  let tracing: Tracing;
   before(async () => {
     mock = await startMockProviders();
+    tracing = setupTracing({ serviceName: 'send-batch-spec', otlp: false, exporter: spans });
   });
-  after(() => mock.close());
+  after(async () => {
+    await mock.close();
+    await tracing.shutdown();
+  });
   /** postmark is the adapter against the mock, its calls ended by the SDK after timeoutMs. */
   const postmark = (timeoutMs: number, searchDelayMs = 500) =>
     createPostmarkProvider({
@@ -855,6 +863,9 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
     const received = mock.postmark.received().map((e) => e.to[0]);
     assert.equal(received.length, 5, 'nobody twice');
     assert.equal(new Set(received).size, 5);
+    // The search is a provider call of its own in the newsletter's trace.
+    const search = spans.getFinishedSpans().find((s) => s.name === 'postmark search');
+    assert.equal(search?.attributes['email.accepted_earlier'], 3);
   });
 
   it("waits out Postmark's search indexing before resolving a request in doubt, so nobody is mailed twice", async () => {

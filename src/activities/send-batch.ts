@@ -484,7 +484,15 @@ async function send(
     if (inDoubt && provider.findAccepted) {
       // No idempotency key at this provider: ask it what the earlier attempt got through, send only the rest.
       started = performance.now();
-      const found = await provider.findAccepted(messages, { idempotencyKey: call.key, signal: cancellation });
+      const search = provider.findAccepted.bind(provider);
+      const found = await inSpan(`${name} search`, {
+        kind: SpanKind.CLIENT,
+        attributes: { 'email.provider': name, 'email.batch_size': messages.length, 'newsletter.batch': call.batch },
+      }, async (span) => {
+        const ids = await search(messages, { idempotencyKey: call.key, signal: cancellation });
+        span.setAttribute('email.accepted_earlier', ids.filter((id) => id !== undefined).length);
+        return ids;
+      });
       const rest = found.flatMap((messageId, i) => messageId === undefined ? [i] : []);
       const asked = members;
       found.forEach((messageId, i) => {
