@@ -129,7 +129,11 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
         const { response } = await client.newsletters.sendNewsletter(request);
         print(
           SendNewsletterResponse.toJson(response) as object,
-          `started ${response.workflowId}${response.alreadyExists ? ' (already started: nothing new was sent)' : ''}`,
+          // Already there: started before, by another call or by this one's own retry after a lost
+          // answer (the client retries UNAVAILABLE); either way it is sent once.
+          `started ${response.workflowId}${
+            response.alreadyExists ? ' (it was already started: it is sent once, whoever started it)' : ''
+          }`,
         );
         if (local.watch) code = await watchNewsletter(client, response.newsletterId, { json: opts().json, io });
       });

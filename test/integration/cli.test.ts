@@ -77,7 +77,7 @@ describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
     assert.equal(watched.code, 0, watched.stderr);
     assert.match(watched.stdout, new RegExp(`^${id}: COMPLETED, 12 of 12 \\(sent 12, failed 0, skipped 0\\)$`, 'm'));
     const again = await cli(['send', requestFile(id, 12, 'cli-a')]);
-    assert.match(again.stdout, /already started: nothing new was sent/);
+    assert.match(again.stdout, /already started: it is sent once/);
     const status = await cli(['--json', 'status', id]);
     assert.equal(status.code, 0);
     const json = JSON.parse(status.stdout);
