@@ -350,6 +350,9 @@ describe('sendBatch', () => {
     assert.equal(details.settled.sent, 2);
     assert.deepEqual(details.remaining, [1, 3]);
     assert.deepEqual(backend.results[0]!.results.map((r) => r.recipient_id), ['r0', 'r2'], 'accepted ones reported');
+    // The reason is kept in workflow history and logs: it names the refusal, never a recipient.
+    assert.match(details.reason, /2 messages refused: 1236: stream cannot send/);
+    assert.doesNotMatch(`${over.message} ${details.reason}`, /@/);
   });
 
   it('never fails over a message the provider answered nothing for: reported failed, outcome unknown', async () => {

@@ -178,6 +178,7 @@ export function render(definition: NewsletterInput, members: Member[]): Rendered
 /** settleOutcomes maps the provider's per-message outcomes to results, leaving account-level refusals for failover. */
 export function settleOutcomes(provider: ProviderName, members: Member[], outcomes: MessageOutcome[]): Settled {
   const settled: Settled = { results: [], remaining: [] };
+  let firstRefusal: string | undefined;
   outcomes.forEach((outcome, i) => {
     const { position, recipient } = members[i]!;
     const base = { position, recipient_id: recipient.recipientId, email: recipient.email, provider };
@@ -196,9 +197,11 @@ export function settleOutcomes(provider: ProviderName, members: Member[], outcom
       settled.results.push({ ...base, status: 'failed', error });
     } else {
       settled.remaining.push(position);
-      settled.refusal ??= `refused ${recipient.email}: ${outcome.error}`;
+      firstRefusal ??= outcome.error;
     }
   });
+  // Named by the refusal, never a recipient: the reason goes into workflow history and logs.
+  if (firstRefusal !== undefined) settled.refusal = `${settled.remaining.length} messages refused: ${firstRefusal}`;
   return settled;
 }
 
