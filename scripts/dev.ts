@@ -34,16 +34,22 @@ function log(message: string): void {
   console.log(`[dev] ${message}`);
 }
 
+/**
+ * start runs a child; `detached` puts it in a process group of its own, out of reach of the
+ * terminal's Ctrl-C (which signals the whole foreground group): it is stopped by stop(), in order.
+ */
 function start(
   name: string,
   command: string,
   args: string[],
   extraEnv: Record<string, string | undefined> = {},
+  options: { detached?: boolean } = {},
 ): ChildProcess {
   const child = spawn(command, args, {
     cwd: root,
     env: { ...env, ...extraEnv },
     stdio: ['ignore', 'inherit', 'inherit'],
+    detached: options.detached ?? false,
   });
   child.on('exit', (code, signal) => {
     if (!stopping) {
@@ -94,8 +100,21 @@ async function stop(code: number): Promise<void> {
   process.exit(code);
 }
 
-process.on('SIGINT', () => void stop(0));
+// A second Ctrl-C does not wait for the drain: everything is killed at once.
+let interrupts = 0;
+process.on('SIGINT', () => {
+  interrupts += 1;
+  if (interrupts > 1) {
+    log('second Ctrl-C: killing everything now');
+    process.exit(130);
+  }
+  void stop(0);
+});
 process.on('SIGTERM', () => void stop(0));
+// However this process ends, nothing it started outlives it (Temporal is in a group of its own).
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
 
 async function main(): Promise<void> {
   if (await portOpen(temporalHost, Number(temporalPort))) {
@@ -107,23 +126,29 @@ async function main(): Promise<void> {
     const cli = execFileSync(`${root}scripts/temporal-cli.sh`, { encoding: 'utf8' }).trim();
     mkdirSync(`${root}.data`, { recursive: true });
     log(`starting Temporal dev server on ${temporalAddress} (UI http://127.0.0.1:${uiPort})`);
-    start('temporal', cli, [
-      'server',
-      'start-dev',
-      '--ip',
-      temporalHost,
-      '--port',
-      temporalPort,
-      '--ui-ip',
-      '127.0.0.1',
-      '--ui-port',
-      uiPort,
-      '--db-filename',
-      dbFile,
-      '--log-level',
-      'warn',
-      ...devServerArgs(),
-    ]);
+    start(
+      'temporal',
+      cli,
+      [
+        'server',
+        'start-dev',
+        '--ip',
+        temporalHost,
+        '--port',
+        temporalPort,
+        '--ui-ip',
+        '127.0.0.1',
+        '--ui-port',
+        uiPort,
+        '--db-filename',
+        dbFile,
+        '--log-level',
+        'warn',
+        ...devServerArgs(),
+      ],
+      {},
+      { detached: true },
+    );
     await waitForPort(temporalHost, Number(temporalPort), 'Temporal');
   }
 

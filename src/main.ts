@@ -118,7 +118,14 @@ async function main(): Promise<void> {
     await stopAll();
     process.exit(process.exitCode ?? 0);
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
+  // A second Ctrl-C does not wait for the drain (in-flight sends then retry, in doubt, on another worker).
+  process.on('SIGINT', () => {
+    if (stopping) {
+      logger.warn('second SIGINT: exiting without waiting for the drain');
+      process.exit(130);
+    }
+    void stop('SIGINT');
+  });
   process.on('SIGTERM', () => void stop('SIGTERM'));
   // The bridge re-reads its certificates on SIGHUP; a worker alone has nothing to re-read, and must not die of it.
   if (role === 'worker') process.on('SIGHUP', () => logger.info('SIGHUP: the worker has nothing to re-read'));

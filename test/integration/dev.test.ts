@@ -141,7 +141,28 @@ describe('make dev', { timeout: 180_000 }, () => {
     assert.ok(!output.includes('{"level"'), 'no JSON log lines under make dev');
     assert.ok(!output.includes('\x1b['), 'no colour codes when the output is not a terminal');
 
-    child.kill('SIGINT');
+    // A send in flight at Ctrl-C (the provider slow): the worker drains it, reporting to Temporal.
+    await fetch(`http://127.0.0.1:${resend}/__mock/latency`, { method: 'POST', body: JSON.stringify({ ms: 3_000 }) });
+    await run('buf', [
+      ...curl,
+      '--data',
+      JSON.stringify({ ...sample, newsletter_id: 'dev-drain-1' }),
+      `${url}/authentik.temporal.v1.NewsletterService/SendNewsletter`,
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // Ctrl-C in a terminal signals the whole foreground process group: Temporal must outlive the
+    // service's drain (the service stops first, then Temporal), and then stop too.
+    process.kill(-child.pid!, 'SIGINT');
+    const seen: Array<{ temporal: boolean; service: boolean }> = [];
+    while (child.exitCode === null && seen.length < 400) {
+      const [t, s] = await Promise.all([portAnswers(temporal), portAnswers(workerOps)]);
+      seen.push({ temporal: t, service: s });
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.ok(
+      !seen.some((s) => s.service && !s.temporal),
+      'Temporal stopped while the service still ran (it drains against Temporal)',
+    );
     assert.equal(await exited, 0);
     for (const port of [temporal, grpc, bridgeOps, workerOps, resend, postmark]) {
       assert.equal(await portAnswers(port), false, `port ${port} still answers after Ctrl-C`);

@@ -151,4 +151,26 @@ describe('service process lifecycle', { timeout: 120_000 }, () => {
     }
     assert.equal((await finalStatus(stack, id)).state, NewsletterState.COMPLETED);
   });
+
+  it('exits at a second SIGINT without waiting for the drain (a person pressing Ctrl-C again)', async () => {
+    // The stack's own worker steps aside: the send goes to the worker process, and hangs at the provider.
+    await stack.stopWorker();
+    stack.mock.resend.setLatency(25_000);
+    const worker = await startWorkerProcess(stack);
+    const id = newsletterId('second-sigint');
+    try {
+      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(3, 'ss-')), stack.auth).response;
+      await sleep(2_000); // its request is at the provider now
+      worker.signal('SIGINT');
+      await sleep(500);
+      assert.equal(await within(worker.exited, 100), 'still running', 'the first SIGINT drains the send in flight');
+      worker.signal('SIGINT');
+      assert.equal(await within(worker.exited, 5_000), 130);
+    } finally {
+      stack.mock.resend.setLatency(0);
+      if ((await within(worker.exited, 0)) === 'still running') await worker.stop();
+      await stack.startWorker();
+    }
+    assert.equal((await finalStatus(stack, id)).state, NewsletterState.COMPLETED);
+  });
 });
