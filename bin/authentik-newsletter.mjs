@@ -13,7 +13,13 @@ if (existsSync(source)) {
   const local = new URL('../.tools/bin/node', import.meta.url);
   // fileURLToPath, not .pathname: a checkout path with a space would stay %20-encoded.
   const node = existsSync(local) ? fileURLToPath(local) : process.execPath;
-  const flags = ['--experimental-transform-types', '--disable-warning=ExperimentalWarning'];
+  // The checkout's .env, as make dev reads it (the environment wins): the CLI finds the service it configures.
+  const dotenv = fileURLToPath(new URL('../.env', import.meta.url));
+  const flags = [
+    '--experimental-transform-types',
+    '--disable-warning=ExperimentalWarning',
+    `--env-file-if-exists=${dotenv}`,
+  ];
   const child = spawnSync(node, [...flags, fileURLToPath(source), ...process.argv.slice(2)], { stdio: 'inherit' });
   process.exitCode = child.status ?? 2;
 } else {

@@ -45,6 +45,28 @@ describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
     assert.equal(out.trim(), 'cli ran: status n1');
   });
 
+  it("reads the checkout's .env as make dev does (the environment wins), so it finds the service it configures", () => {
+    const checkout = join(work, 'with-env');
+    execFileSync('mkdir', ['-p', join(checkout, 'bin'), join(checkout, 'src/cli')]);
+    writeFileSync(
+      join(checkout, 'bin/authentik-newsletter.mjs'),
+      readFileSync(join(root, 'bin/authentik-newsletter.mjs')),
+    );
+    writeFileSync(
+      join(checkout, 'src/cli/main.ts'),
+      "console.log(process.env.TEMPORAL_SERVER_PORT, process.env.INTERNAL_SERVICE_TOKEN ?? '-');\n",
+    );
+    writeFileSync(join(checkout, '.env'), 'TEMPORAL_SERVER_PORT=6123\nINTERNAL_SERVICE_TOKEN=from-dotenv\n');
+    const { TEMPORAL_SERVER_PORT: _, INTERNAL_SERVICE_TOKEN: __, ...clean } = process.env;
+    const ran = (env: Record<string, string | undefined>) =>
+      execFileSync(process.execPath, [join(checkout, 'bin/authentik-newsletter.mjs'), 'status', 'n1'], {
+        encoding: 'utf8',
+        env,
+      }).trim();
+    assert.equal(ran(clean), '6123 from-dotenv');
+    assert.equal(ran({ ...clean, TEMPORAL_SERVER_PORT: '7000' }), '7000 from-dotenv');
+  });
+
   /** operator is what an operator on the service's machine has: its port and token variables. */
   const operator = () => ({ TEMPORAL_SERVER_PORT: String(stack.bridge.port), INTERNAL_SERVICE_TOKEN: TOKEN });
   const cli = (args: string[], extra: Record<string, string> = {}, input?: string) =>
