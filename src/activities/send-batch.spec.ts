@@ -811,6 +811,7 @@ describe('sendBatch through Resend when the page changes between attempts', () =
     const details = retry.details?.[0] as ProviderUnavailableDetails;
     assert.equal(retry.type, 'ProviderUnavailable', 'the joiner goes back to the workflow, to a request of its own');
     assert.deepEqual(details.remainingMembers, [memberKey(joiner)]);
+    assert.equal(details.pageChanged, true, 'the workflow sends them on the same provider, not as a failover');
     assert.deepEqual([details.settled.sent, details.settled.failed], [4, 0], 'the four of the first request');
     const received = mock.resend.received().slice(before).map((e) => e.to[0]);
     assert.deepEqual(received, [], 'nobody mailed twice: the same body under the same key');

@@ -720,7 +720,21 @@ function failover(
     settled: outcomeOf(name, settled, input.failureSlots, resultsOwed),
     remaining: left.map((m) => m.position),
     ...(page ? { remainingMembers: left.map((m) => memberKey(m.recipient)) } : {}),
+    ...(why === 'page_changed' ? { pageChanged: true } : {}),
   };
+  if (why === 'page_changed') {
+    // Not a provider's failure: the workflow sends them on the same provider (nothing counted as a failover).
+    log.info(
+      { newcomers: left.length },
+      'recipients who joined the page go back to the workflow, to the same provider',
+    );
+    return ApplicationFailure.create({
+      type: FAILURE_TYPES.providerUnavailable,
+      message: `${name}: ${reason}`,
+      nonRetryable: true,
+      details: [details],
+    });
+  }
   deps.metrics?.failover(name, input.failoverTo ?? 'none', why);
   // Visible on the RunActivity span: the trace of a newsletter shows where and why it failed over.
   trace.getActiveSpan()?.addEvent('failover', {

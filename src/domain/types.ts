@@ -274,6 +274,12 @@ export interface ProviderUnavailableDetails {
   remaining: number[];
   /** remainingMembers lists the same recipients by member key, for a backend page (absent from older activities). */
   remainingMembers?: number[];
+  /**
+   * pageChanged says the remaining joined the backend page after the request left (a retry in
+   * doubt found them): no provider refused them and none sent them, so they go to the same
+   * provider in a request of their own. Workflows of earlier releases fail them over instead.
+   */
+  pageChanged?: boolean;
 }
 
 /** RequestTooLargeDetails travels with a RequestTooLarge failure. */

@@ -22,6 +22,17 @@ describe('NewsletterAccounting', () => {
     assert.equal(s.traceId, 't1');
   });
 
+  it('counts recipients who joined a backend page after it was read: the total grows, so the counts add up', () => {
+    const books = start();
+    books.addBatches(1, 4, true); // the page held four when it was read ahead
+    books.record({ provider: 'resend', sent: 4, failed: 0, failures: [], resultsOwed: false });
+    books.record({ provider: 'resend', sent: 1, failed: 0, failures: [], resultsOwed: false }); // one joined since
+    books.completeBatch();
+    assert.equal(books.finish('2026-01-01T00:01:00Z'), 'COMPLETED');
+    const s = books.snapshot();
+    assert.deepEqual([s.totalRecipients, s.sent, s.failed, s.skipped], [5, 5, 0, 0]);
+  });
+
   it('keeps at most MAX_REPORTED_FAILURES failures while counting every one', () => {
     const books = start();
     const many = Array.from({ length: MAX_REPORTED_FAILURES + 5 }, (_, i) => failure(i));

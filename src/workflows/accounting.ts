@@ -105,6 +105,9 @@ export class NewsletterAccounting {
       s.failures.push(failure);
     }
     if (outcome.resultsOwed) s.resultsHandedOff += 1;
+    // A backend page sent as it stands when its request goes, which may be after someone joined
+    // it (read ahead with fewer): the total counts them too, so sent + failed + skipped = total.
+    s.totalRecipients = Math.max(s.totalRecipients, s.sent + s.failed + s.skipped);
   }
 
   /** completeBatch marks one batch as fully settled. */

@@ -508,6 +508,12 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
             positions = details.remaining;
             members = undefined;
           }
+          // Recipients who joined the page after the request left: no provider refused them, so
+          // the same one sends them, in a request of their own (its own key). Runs begun before
+          // this release failed them over, and waited as in an outage when no provider took them.
+          if (details.pageChanged && members && patched('newcomers-stay-on-provider')) {
+            return await runUnit({ batch: unit.batch, members, from: i }, refusals, deferred);
+          }
         } else if (patched('unexplained-failure-stays-on-provider')) {
           // Not a refusal (the activity failed some other way): what it sent is unknown, so
           // another provider could send it twice. It waits and tries this provider again.

@@ -244,6 +244,56 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     });
   });
 
+  it('sends recipients who joined a page after its request left on the same provider, in a request of their own: no failover, no outage wait', async () => {
+    const taskQueue = `wf-${randomUUID()}`;
+    const joiner = 9_001;
+    const calls: SendBatchInput[] = [];
+    // Resend settles the four of the first request and hands back the one who joined the page since.
+    const sendBatch = (input: SendBatchInput) => {
+      calls.push(input);
+      if (input.provider === 'postmark') return postmarkRefuses(input.members ?? []);
+      if (!input.members) {
+        const details: ProviderUnavailableDetails = {
+          provider: 'resend',
+          reason: '1 recipients joined the page after its request left: sent in a request of their own',
+          settled: { provider: 'resend', sent: 4, failed: 0, failures: [], resultsOwed: false },
+          remaining: [4],
+          remainingMembers: [joiner],
+          pageChanged: true,
+        };
+        return Promise.reject(
+          ApplicationFailure.create({ type: 'ProviderUnavailable', nonRetryable: true, details: [details] }),
+        );
+      }
+      return Promise.resolve({
+        provider: 'resend',
+        sent: input.members.length,
+        failed: 0,
+        failures: [],
+        resultsOwed: false,
+      });
+    };
+    const readPages = () => Promise.resolve({ pages: [{ cursor: '', count: 4 }] });
+    const input = newsletterInput('page-grew', { listId: 'list-1', batchSize: 100 });
+    await withWorkers(
+      taskQueue,
+      { notifyBackend: () => Promise.resolve('disabled'), readPages },
+      sendBatch,
+      async () => {
+        const handle = await startNewsletter(taskQueue, input);
+        const final = await Promise.race([
+          handle.result(),
+          new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 10_000)),
+        ]);
+        assert.deepEqual(calls.map((c) => [c.provider, c.members]), [['resend', undefined], ['resend', [joiner]]]);
+        assert.equal(final?.state, 'COMPLETED', 'completed at once: no outage wait');
+        assert.deepEqual([final.totalRecipients, final.sent, final.skipped], [5, 5, 0]);
+        assert.equal(final.reason, undefined);
+        await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+      },
+    );
+  });
+
   it('ends CANCELLED at a cancel while a page read is being retried (the backend down): it does not wait for the read', async () => {
     const taskQueue = `wf-${randomUUID()}`;
     let reads = 0;
