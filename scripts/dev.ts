@@ -111,7 +111,10 @@ process.on('SIGINT', () => {
   void stop(0);
 });
 process.on('SIGTERM', () => void stop(0));
-// However this process ends, nothing it started outlives it (Temporal is in a group of its own).
+// The terminal closed: stop in order too (Temporal, in a group of its own, would not hear of it).
+process.on('SIGHUP', () => void stop(0));
+// However this process ends, nothing it started outlives it (Temporal is in a group of its own;
+// a SIGKILL of this process leaves it running: `[dev] temporal pid` names it).
 process.on('exit', () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
@@ -149,6 +152,7 @@ async function main(): Promise<void> {
       {},
       { detached: true },
     );
+    log(`temporal pid ${children.at(-1)!.pid} (its own process group)`);
     await waitForPort(temporalHost, Number(temporalPort), 'Temporal');
   }
 

@@ -334,9 +334,11 @@ describe('sendBatch', () => {
       'postmark',
       (messages) =>
         messages.map((_, i) =>
-          i % 2 === 0
-            ? { status: 'sent', messageId: `id-${i}` }
-            : { status: 'failed', error: '1236: stream cannot send', failureClass: 'provider_unavailable' }
+          i % 2 === 0 ? { status: 'sent', messageId: `id-${i}` } : {
+            status: 'failed',
+            error: `1236: stream cannot send to ${messages[i]!.to}`,
+            failureClass: 'provider_unavailable',
+          }
         ),
     );
     const backend = backendRecorder();
@@ -351,7 +353,7 @@ describe('sendBatch', () => {
     assert.deepEqual(details.remaining, [1, 3]);
     assert.deepEqual(backend.results[0]!.results.map((r) => r.recipient_id), ['r0', 'r2'], 'accepted ones reported');
     // The reason is kept in workflow history and logs: it names the refusal, never a recipient.
-    assert.match(details.reason, /2 messages refused: 1236: stream cannot send/);
+    assert.match(details.reason, /2 messages refused: 1236: stream cannot send to <address>/);
     assert.doesNotMatch(`${over.message} ${details.reason}`, /@/);
   });
 

@@ -13,7 +13,7 @@
  * provider request.
  */
 import { createHash } from 'node:crypto';
-import { trace } from '@opentelemetry/api';
+import { type Span, trace } from '@opentelemetry/api';
 import { activityInfo, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { isEmailAddress } from '../domain/addresses.ts';
@@ -200,8 +200,12 @@ export function settleOutcomes(provider: ProviderName, members: Member[], outcom
       firstRefusal ??= outcome.error;
     }
   });
-  // Named by the refusal, never a recipient: the reason goes into workflow history and logs.
-  if (firstRefusal !== undefined) settled.refusal = `${settled.remaining.length} messages refused: ${firstRefusal}`;
+  // Named by the refusal, never a recipient (also where the provider's text names one): the reason
+  // goes into workflow history and logs.
+  if (firstRefusal !== undefined) {
+    const refusal = firstRefusal.replace(/[^\s<>@"',;:]+@[^\s<>@"',;]+/g, '<address>');
+    settled.refusal = `${settled.remaining.length} messages refused: ${refusal}`;
+  }
   return settled;
 }
 
@@ -488,10 +492,7 @@ async function send(
       // No idempotency key at this provider: ask it what the earlier attempt got through, send only the rest.
       started = performance.now();
       const search = provider.findAccepted.bind(provider);
-      const found = await inSpan(`${name} search`, {
-        kind: SpanKind.CLIENT,
-        attributes: { 'email.provider': name, 'email.batch_size': messages.length, 'newsletter.batch': call.batch },
-      }, async (span) => {
+      const found = await providerCallSpan(name, 'search', messages.length, call.batch, async (span) => {
         const ids = await search(messages, { idempotencyKey: call.key, signal: cancellation });
         span.setAttribute('email.accepted_earlier', ids.filter((id) => id !== undefined).length);
         return ids;
@@ -760,19 +761,28 @@ function sendTraced(
   messages: RenderedEmail[],
   call: { key: string; batch: number; signal: AbortSignal },
 ): Promise<MessageOutcome[]> {
-  return inSpan(`${provider.name} send batch`, {
+  return providerCallSpan(provider.name, 'send batch', messages.length, call.batch, async (span) => {
+    const outcomes = await provider.sendBatch(messages, { idempotencyKey: call.key, signal: call.signal });
+    span.setAttribute('email.sent', outcomes.filter((o) => o.status === 'sent').length);
+    span.setAttribute('email.failed', outcomes.filter((o) => o.status === 'failed').length);
+    return outcomes;
+  });
+}
+
+/** providerCallSpan runs one call to a provider inside a CLIENT span: provider, batch size, and the failure class when it fails. */
+function providerCallSpan<T>(
+  provider: ProviderName,
+  operation: 'send batch' | 'search',
+  messages: number,
+  batch: number,
+  call: (span: Span) => Promise<T>,
+): Promise<T> {
+  return inSpan(`${provider} ${operation}`, {
     kind: SpanKind.CLIENT,
-    attributes: {
-      'email.provider': provider.name,
-      'email.batch_size': messages.length,
-      'newsletter.batch': call.batch,
-    },
+    attributes: { 'email.provider': provider, 'email.batch_size': messages, 'newsletter.batch': batch },
   }, async (span) => {
     try {
-      const outcomes = await provider.sendBatch(messages, { idempotencyKey: call.key, signal: call.signal });
-      span.setAttribute('email.sent', outcomes.filter((o) => o.status === 'sent').length);
-      span.setAttribute('email.failed', outcomes.filter((o) => o.status === 'failed').length);
-      return outcomes;
+      return await call(span);
     } catch (err) {
       if (err instanceof ProviderError) {
         span.setAttribute('email.failure_class', err.failureClass);

@@ -2,6 +2,7 @@
  * NewsletterService implementation: validates, then delegates to the gateway.
  * Errors are thrown as they are; server.ts maps them to gRPC codes.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RpcInputStream, ServerCallContext } from '@protobuf-ts/runtime-rpc';
 import type {
   AddSuppressionRequest,
@@ -179,18 +180,15 @@ export function createNewsletterService(
       const expired = () => new StreamLifetimeError('WatchNewsletter', limits.watchLifetimeMs);
       // A write waits while the caller reads nothing (HTTP/2 flow control), or for ever once it has
       // gone: the stream ends at its lifetime, its cancellation or the bridge's shutdown all the
-      // same, freeing its place.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let stopCancelWatch: (() => void) | undefined;
-      let stopClosingWatch: (() => void) | undefined;
-      const over = new Promise<'over'>((resolve) => {
-        timer = setTimeout(() => resolve('over'), limits.watchLifetimeMs);
-        stopCancelWatch = context.onCancel(() => resolve('over'));
-        const closed = () => resolve('over');
-        closing.addEventListener('abort', closed, { once: true });
-        stopClosingWatch = () => closing.removeEventListener('abort', closed);
-        if (closing.aborted) closed();
-      });
+      // same, freeing its place. One signal stands for all three: the poll's wait takes it, so
+      // nothing piles up on a long-lived promise poll after poll.
+      const done = new AbortController();
+      const timer = setTimeout(() => done.abort(), limits.watchLifetimeMs);
+      const stopCancelWatch = context.onCancel(() => done.abort());
+      const closed = () => done.abort();
+      closing.addEventListener('abort', closed, { once: true });
+      if (closing.aborted) done.abort();
+      const over = new Promise<'over'>((resolve) => done.signal.addEventListener('abort', () => resolve('over')));
       /** ended throws why the stream ends, or returns when the caller went away. */
       const ended = () => {
         if (context.cancelled) return;
@@ -200,7 +198,7 @@ export function createNewsletterService(
       try {
         let last = '';
         while (!context.cancelled) {
-          if (closing.aborted || Date.now() >= ends) return ended();
+          if (done.signal.aborted || Date.now() >= ends) return ended();
           const status = await gateway.status(request.newsletterId);
           const key = JSON.stringify(status);
           if (key !== last) {
@@ -209,13 +207,13 @@ export function createNewsletterService(
             if (written === 'over') return ended();
           }
           if (FINAL_STATES.includes(status.state)) break;
-          await Promise.race([new Promise((resolve) => setTimeout(resolve, WATCH_POLL_MS)), over]);
+          await sleep(WATCH_POLL_MS, undefined, { signal: done.signal }).catch(() => undefined);
         }
         await responses.complete();
       } finally {
         clearTimeout(timer);
-        stopCancelWatch?.();
-        stopClosingWatch?.();
+        stopCancelWatch();
+        closing.removeEventListener('abort', closed);
       }
     },
   };

@@ -9,8 +9,12 @@ import type { Client } from '@temporalio/client';
 import type { NewsletterState } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 
-/** OpenState is a state a newsletter can be open in, or unknown (no state in its memo). */
-export type OpenState = NewsletterState | 'unknown';
+/**
+ * OpenState is a state a newsletter can be open in; PAUSED_ITSELF a pause the newsletter made
+ * itself (every provider refused for too long: it waits for a person), apart from a person's
+ * PAUSED; unknown: no state in its memo.
+ */
+export type OpenState = NewsletterState | 'PAUSED_ITSELF' | 'unknown';
 
 /** OPEN_QUERY lists the newsletters whose workflow has not closed (a final one still owes callbacks). */
 export const OPEN_QUERY = `WorkflowType = 'newsletterWorkflow' AND ExecutionStatus = 'Running'`;
@@ -25,7 +29,11 @@ export async function countOpen(client: Client): Promise<Map<OpenState, number>>
   await client.withDeadline(Date.now() + LIST_DEADLINE_MS, async () => {
     for await (const execution of client.workflow.list({ query: OPEN_QUERY })) {
       const state = execution.memo?.['state'];
-      const key = typeof state === 'string' ? state as NewsletterState : 'unknown';
+      const key: OpenState = typeof state !== 'string'
+        ? 'unknown'
+        : state === 'PAUSED' && execution.memo?.['paused_by'] === 'itself'
+        ? 'PAUSED_ITSELF'
+        : state as NewsletterState;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
   });
@@ -34,7 +42,8 @@ export async function countOpen(client: Client): Promise<Map<OpenState, number>>
 
 /**
  * watchOpenNewsletters counts the open newsletters every everyMs and reports the counts. When
- * Temporal does not answer, the last counts stand (logged once per outage).
+ * Temporal does not answer, the last counts stand (logged once per outage). stop does not wait
+ * for a count in flight (up to LIST_DEADLINE_MS against a slow Temporal): its answer is dropped.
  */
 export function watchOpenNewsletters(
   client: Client,
@@ -44,14 +53,16 @@ export function watchOpenNewsletters(
 ): { stop(): Promise<void> } {
   let inFlight: Promise<void> | undefined;
   let failing = false;
+  let stopped = false;
   const run = () => {
     if (inFlight) return; // one count at a time
     inFlight = countOpen(client).then(
       (counts) => {
         failing = false;
-        report(counts);
+        if (!stopped) report(counts);
       },
       (err) => {
+        if (stopped) return;
         if (!failing) {
           logger.warn({ err: String(err) }, 'could not count the open newsletters: the gauge keeps its last counts');
         }
@@ -65,9 +76,10 @@ export function watchOpenNewsletters(
   const timer = setInterval(run, everyMs);
   timer.unref();
   return {
-    async stop() {
+    stop() {
+      stopped = true;
       clearInterval(timer);
-      await inFlight;
+      return Promise.resolve();
     },
   };
 }

@@ -22,7 +22,7 @@ export interface DeliveryMetrics {
     from: ProviderName,
     /** to is the next provider in the batch's order, or 'none' when this was the last: the batch then waits. */
     to: ProviderName | 'none',
-    reason: FailureClass | 'circuit_open' | 'not_configured' | 'refused_messages' | 'page_changed',
+    reason: FailureClass | 'circuit_open' | 'not_configured' | 'refused_messages',
   ): void;
   rateLimitWait(provider: ProviderName, waitMs: number): void;
   batchStarted(provider: ProviderName): () => void;
@@ -41,7 +41,7 @@ export interface BridgeMetrics {
   /** webhook counts provider webhooks by outcome (accepted, ignored, unauthorized, malformed, too_large, retry). */
   webhook(provider: string, outcome: string): void;
   /** openNewsletters sets the count of open newsletters by state (a state not given: none). */
-  openNewsletters(counts: ReadonlyMap<NewsletterState | 'unknown', number>): void;
+  openNewsletters(counts: ReadonlyMap<NewsletterState | 'PAUSED_ITSELF' | 'unknown', number>): void;
 }
 
 /** Metrics owns the registry served at /metrics. */
@@ -51,7 +51,14 @@ export interface Metrics extends DeliveryMetrics, BridgeMetrics {
 
 const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 };
 const FINAL: NewsletterState[] = ['COMPLETED', 'COMPLETED_WITH_FAILURES', 'CANCELLED', 'FAILED'];
-const OPEN_STATES: Array<NewsletterState | 'unknown'> = ['SCHEDULED', 'RUNNING', 'PAUSED', ...FINAL, 'unknown'];
+const OPEN_STATES: Array<NewsletterState | 'PAUSED_ITSELF' | 'unknown'> = [
+  'SCHEDULED',
+  'RUNNING',
+  'PAUSED',
+  'PAUSED_ITSELF',
+  ...FINAL,
+  'unknown',
+];
 
 /** createMetrics builds a fresh registry with default process metrics for one role (bridge or worker). */
 export function createMetrics(role: 'bridge' | 'worker'): Metrics {
@@ -155,7 +162,7 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
   const open = new Gauge({
     name: 'newsletter_newsletters_open',
     help:
-      'Newsletters whose workflow is open, by the state it keeps in its memo (a final state: callbacks still owed; unknown: begun before the state was kept), as the bridge last listed them.',
+      'Newsletters whose workflow is open, by the state it keeps in its memo (PAUSED_ITSELF: every provider refused for too long, it waits for a person; a final state: callbacks still owed; unknown: begun before the state was kept), as the bridge last listed them.',
     labelNames: ['state'],
     registers,
   });

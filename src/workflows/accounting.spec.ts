@@ -33,6 +33,19 @@ describe('NewsletterAccounting', () => {
     assert.deepEqual([s.totalRecipients, s.sent, s.failed, s.skipped], [5, 5, 0, 0]);
   });
 
+  it('tells a pause the newsletter made itself (it waits for a person) from a pause by a person', () => {
+    const books = start();
+    books.addBatches(1, 10, true);
+    assert.equal(books.pausedBy, undefined);
+    books.pause();
+    assert.equal(books.pausedBy, 'person');
+    books.resume();
+    books.pauseItself('paused: every provider refused batch 0 for 12 h; ResumeNewsletter retries it');
+    assert.equal(books.pausedBy, 'itself');
+    books.resume();
+    assert.equal(books.pausedBy, undefined);
+  });
+
   it('keeps at most MAX_REPORTED_FAILURES failures while counting every one', () => {
     const books = start();
     const many = Array.from({ length: MAX_REPORTED_FAILURES + 5 }, (_, i) => failure(i));

@@ -125,6 +125,13 @@ export class NewsletterAccounting {
     return Math.max(0, this.state.resultsHandedOff - this.state.resultsSettled);
   }
 
+  /** pausedBy says who paused the newsletter: a person (PauseNewsletter), or itself (pauseItself); undefined when not paused. */
+  get pausedBy(): 'person' | 'itself' | undefined {
+    if (!this.state.paused || this.isFinal) return undefined;
+    // A pause by a person carries no reason; one the newsletter made itself says why.
+    return this.state.reason === undefined ? 'person' : 'itself';
+  }
+
   /** pause stops new batches; returns false when the newsletter is over or cancelled. */
   pause(): boolean {
     if (this.isFinal || this.state.cancelled) return false;

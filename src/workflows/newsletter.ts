@@ -194,7 +194,8 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   const throttled = (c.throttled ??= []);
   // Throttled parts wait in this run's state (and are carried on): while a window's worth of them
   // waits, no new request starts, so a provider far stricter than the queue's rate cannot pile the
-  // whole newsletter up here. Runs begun before this release started new requests regardless.
+  // whole newsletter up here (at most about two windows' worth wait: those in flight when the
+  // window filled may be throttled too). Runs begun before this release started new requests regardless.
   const throttledBounded = patched('throttled-bounded');
   const mayStartNew = () => !throttledBounded || throttled.length < plan.concurrency;
   // running counts each batch's parts in flight: parts of a batch sent apart (throttled, or
@@ -255,12 +256,17 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   // a list of the open newsletters reads it with no query and no worker (the bridge's
   // newsletter_newsletters_open gauge, the NewsletterStuck alert). Runs begun before this release kept none.
   if (patched('state-in-memo')) {
+    // A newsletter that paused itself (every provider refused for too long) waits for a person:
+    // the memo says so (paused_by), and the stuck alert counts it as it counts a RUNNING one.
+    const memo = () => ({ state: books.currentState(), paused_by: books.pausedBy ?? null });
+    const key = (m: Record<string, unknown> | undefined) => `${m?.['state']}/${m?.['paused_by'] ?? null}`;
     void CancellationScope.nonCancellable(async () => {
-      let memoed = workflowInfo().memo?.['state'];
+      let memoed = key(workflowInfo().memo);
       for (;;) {
-        await condition(() => books.currentState() !== memoed);
-        memoed = books.currentState();
-        upsertMemo({ state: memoed });
+        await condition(() => key(memo()) !== memoed);
+        const now = memo();
+        memoed = key(now);
+        upsertMemo(now);
       }
     });
   }

@@ -5,6 +5,7 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { countOpen } from '../../src/bridge/open-newsletters.ts';
 import { workflowIdFor } from '../../src/domain/types.ts';
 import { eventually, steady } from '../support/eventually.ts';
 import { newsletterId, recipients } from '../support/fixtures.ts';
@@ -196,6 +197,12 @@ describe('newsletter control', { timeout: 300_000 }, () => {
       /^paused: every provider refused batch \d+ .* for \d+ min; ResumeNewsletter retries it$/,
     );
     assert.equal(paused.sent, 0);
+    // The list of open newsletters tells this pause (it waits for a person) from a person's.
+    const open = await eventually(async () => {
+      const counts = await countOpen(stack.env.client);
+      return (counts.get('PAUSED_ITSELF') ?? 0) >= 1 ? counts : undefined;
+    }, 10_000);
+    assert.equal(open.get('PAUSED') ?? 0, 0);
     stack.mock.resend.clearFaults();
     stack.mock.postmark.clearFaults();
     await sleep(600); // circuit cool-down

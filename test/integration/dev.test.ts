@@ -27,12 +27,15 @@ async function portAnswers(port: number): Promise<boolean> {
 
 describe('make dev', { timeout: 180_000 }, () => {
   let dev: ChildProcess | undefined;
+  let output = '';
   after(() => {
-    // If the test failed half-way, kill the whole group: dev.ts and the Temporal server and
-    // service it started (they hold our stdout pipes open; the test process would never end).
-    if (dev?.pid) {
+    // If the test failed half-way, kill the whole group: dev.ts and the service it started, and the
+    // Temporal server in its own group (they hold our stdout pipes open; the test process would never end).
+    const temporalPid = /\[dev\] temporal pid (\d+)/.exec(output)?.[1];
+    for (const group of [dev?.pid, temporalPid ? Number(temporalPid) : undefined]) {
+      if (!group) continue;
       try {
-        process.kill(-dev.pid, 'SIGKILL');
+        process.kill(-group, 'SIGKILL');
       } catch {
         // already gone
       }
@@ -67,7 +70,6 @@ describe('make dev', { timeout: 180_000 }, () => {
       detached: true, // its own process group, so after() can clean up everything it started
     });
     dev = child;
-    let output = '';
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -236,10 +236,11 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       const handle = await startNewsletter(taskQueue, input);
       const final = await handle.result();
       assert.deepEqual([final.state, final.sent], ['COMPLETED', 40]);
-      // Before the first throttled request went again, at most a window's worth had been tried and
-      // sent back to wait: the rest of the newsletter did not pile up in the workflow's state.
+      // Before the first throttled request went again, at most about two windows' worth (those in
+      // flight when the first window's worth waited) had been tried and sent back to wait: the rest
+      // of the newsletter (20 requests) did not pile up in the workflow's state.
       const firstAgain = calls.findIndex((c) => (c.throttles ?? 0) > 0);
-      assert.ok(firstAgain <= 3, `${firstAgain} new requests were tried (and throttled) before any went again`);
+      assert.ok(firstAgain <= 2 * 3 - 1, `${firstAgain} new requests were tried (and throttled) before any went again`);
       await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
     });
   });
