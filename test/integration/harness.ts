@@ -5,6 +5,9 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -29,6 +32,7 @@ import { auth, silentLogger } from '../support/fixtures.ts';
 import { connectClients } from '../support/grpc.ts';
 import { testServiceEnv } from '../support/service-env.ts';
 import { devServerArgs } from '../support/temporal.ts';
+import { type Child, startNode } from '../support/processes.ts';
 
 /** temporalCli resolves the CLI the way the Makefile does. */
 export function temporalCli(): string {
@@ -231,4 +235,29 @@ export async function startWorkerProcess(
       await exited;
     },
   };
+}
+
+/**
+ * startBridgeProcess runs a bridge as operators do (`node src/main.ts --role=bridge`) with the
+ * stack's configuration plus env, on free ports, logging to <tmpdir>/<name>/<name>.log; it is
+ * started, not yet ready (wait for its /ready on opsPort).
+ */
+export async function startBridgeProcess(
+  stack: Stack,
+  name: string,
+  env: Record<string, string> = {},
+): Promise<{ bridge: Child; port: number; opsPort: number }> {
+  const [port, opsPort] = [await freePort(), await freePort()];
+  const bridge = startNode(name, fileURLToPath(new URL('../../src/main.ts', import.meta.url)), ['--role=bridge'], {
+    env: {
+      ...stack.serviceEnv,
+      TEMPORAL_ADDRESS: stack.env.address,
+      TEMPORAL_SERVER_PORT: String(port),
+      BRIDGE_OPS_PORT: String(opsPort),
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    logDir: join(tmpdir(), name),
+  });
+  return { bridge, port, opsPort };
 }

@@ -6,18 +6,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import type { RpcError } from '@protobuf-ts/runtime-rpc';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
 import { eventually } from '../support/eventually.ts';
 import { connectClients, finalStatus } from '../support/grpc.ts';
-import { freePort } from '../support/ports.ts';
-import { startNode, stop, waitUntil } from '../support/processes.ts';
-import { type Stack, startStack, startWorkerProcess, TS_FLAGS } from './harness.ts';
+import { stop, waitUntil } from '../support/processes.ts';
+import { type Stack, startBridgeProcess, startStack, startWorkerProcess, TS_FLAGS } from './harness.ts';
 
 /** within resolves with what promise gives, or with 'still running' after ms. */
 function within<T>(promise: Promise<T>, ms: number): Promise<T | 'still running'> {
@@ -89,19 +85,7 @@ describe('service process lifecycle', { timeout: 120_000 }, () => {
     ).response;
     await stack.newsletters.pauseNewsletter({ newsletterId: id }, stack.auth).response;
     stack.mock.resend.setLatency(0);
-    const [port, opsPort] = [await freePort(), await freePort()];
-    const bridge = startNode('drain-ready-bridge', fileURLToPath(new URL('../../src/main.ts', import.meta.url)), [
-      '--role=bridge',
-    ], {
-      env: {
-        ...stack.serviceEnv,
-        TEMPORAL_ADDRESS: stack.env.address,
-        TEMPORAL_SERVER_PORT: String(port),
-        BRIDGE_OPS_PORT: String(opsPort),
-        LOG_LEVEL: 'info',
-      },
-      logDir: join(tmpdir(), 'drain-ready'),
-    });
+    const { bridge, port, opsPort } = await startBridgeProcess(stack, 'drain-ready');
     const ready = async () => (await fetch(`http://127.0.0.1:${opsPort}/ready`)).status;
     const clients = connectClients(port);
     try {

@@ -8,8 +8,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ChannelCredentials } from '@grpc/grpc-js';
 import { GrpcTransport } from '@protobuf-ts/grpc-transport';
 import { RpcError } from '@protobuf-ts/runtime-rpc';
@@ -22,10 +20,8 @@ import { eventually } from '../support/eventually.ts';
 import { certificates } from '../support/certificates.ts';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { newsletterId, newsletterRequest, recipients, TOKEN } from '../support/fixtures.ts';
-import { freePort } from '../support/ports.ts';
-import { startNode, stop, waitUntil } from '../support/processes.ts';
-import { type Stack, startStack } from './harness.ts';
-import { fileURLToPath } from 'node:url';
+import { stop, waitUntil } from '../support/processes.ts';
+import { type Stack, startBridgeProcess, startStack } from './harness.ts';
 
 const certs = certificates('tls-test');
 const file = certs.file;
@@ -165,22 +161,11 @@ describe('TLS on the bridge', { timeout: 120_000 }, () => {
 
   it('re-reads the certificates on SIGHUP, at once, and open streams go on', async () => {
     certs.cert('hup', 'ca');
-    const [port, opsPort] = [await freePort(), await freePort()];
     // The bridge as operators run it (src/main.ts), its timer re-read far away: only SIGHUP can reload in time.
-    const bridge = startNode('tls-sighup-bridge', fileURLToPath(new URL('../../src/main.ts', import.meta.url)), [
-      '--role=bridge',
-    ], {
-      env: {
-        ...stack.serviceEnv,
-        TEMPORAL_ADDRESS: stack.env.address,
-        TEMPORAL_SERVER_PORT: String(port),
-        BRIDGE_OPS_PORT: String(opsPort),
-        GRPC_TLS_CERT: file('hup.pem'),
-        GRPC_TLS_KEY: file('hup.key'),
-        GRPC_TLS_RELOAD_MS: '3600000',
-        LOG_LEVEL: 'info',
-      },
-      logDir: join(tmpdir(), 'tls-sighup'),
+    const { bridge, port, opsPort } = await startBridgeProcess(stack, 'tls-sighup-bridge', {
+      GRPC_TLS_CERT: file('hup.pem'),
+      GRPC_TLS_KEY: file('hup.key'),
+      GRPC_TLS_RELOAD_MS: '3600000',
     });
     const transport = new GrpcTransport({ host: `127.0.0.1:${port}`, channelCredentials: trusting('ca') });
     try {

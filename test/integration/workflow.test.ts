@@ -81,6 +81,10 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
   const startNewsletter = (taskQueue: string, input: NewsletterInput) =>
     env.client.workflow.start(newsletterWorkflow, { args: [input], taskQueue, workflowId: `wf-${randomUUID()}` });
 
+  /** resultWithin is the workflow's result, or undefined when it has none within ms. */
+  const resultWithin = <T>(handle: { result(): Promise<T> }, ms: number) =>
+    Promise.race([handle.result(), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms))]);
+
   /** postmarkRefuses is Postmark refusing a whole backend page, naming its recipients by key. */
   const postmarkRefuses = (keys: number[]) => {
     const details: ProviderUnavailableDetails = {
@@ -199,10 +203,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       sendBatch,
       async () => {
         const handle = await startNewsletter(taskQueue, input);
-        const final = await Promise.race([
-          handle.result(),
-          new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 20_000)),
-        ]);
+        const final = await resultWithin(handle, 20_000);
         assert.equal(final?.state, 'COMPLETED', 'the newsletter completed within 20 s');
         assert.deepEqual(final.sentByProvider, { resend: 300 });
         await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
@@ -282,10 +283,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       sendBatch,
       async () => {
         const handle = await startNewsletter(taskQueue, input);
-        const final = await Promise.race([
-          handle.result(),
-          new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 10_000)),
-        ]);
+        const final = await resultWithin(handle, 10_000);
         assert.deepEqual(calls.map((c) => [c.provider, c.members]), [['resend', undefined], ['resend', [joiner]]]);
         assert.equal(final?.state, 'COMPLETED', 'completed at once: no outage wait');
         assert.deepEqual([final.totalRecipients, final.sent, final.skipped], [5, 5, 0]);
