@@ -85,19 +85,33 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
   const resultWithin = <T>(handle: { result(): Promise<T> }, ms: number) =>
     Promise.race([handle.result(), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms))]);
 
+  /** sentBy is a request a provider settled: count recipients sent. */
+  const sentBy = (provider: string, count: number) =>
+    Promise.resolve({ provider, sent: count, failed: 0, failures: [], resultsOwed: false });
+
+  /** refusing is the ProviderUnavailable failure an activity throws with these details. */
+  const refusing = (details: ProviderUnavailableDetails) =>
+    ApplicationFailure.create({ type: 'ProviderUnavailable', nonRetryable: true, details: [details] });
+
+  /** throttledFor is a request a provider throttled, to go again after retryAfterMs. */
+  const throttledFor = (retryAfterMs: number) =>
+    Promise.reject(
+      ApplicationFailure.create({
+        type: FAILURE_TYPES.throttled,
+        nonRetryable: true,
+        details: [{ retryAfterMs } satisfies ThrottledDetails],
+      }),
+    );
+
   /** postmarkRefuses is Postmark refusing a whole backend page, naming its recipients by key. */
-  const postmarkRefuses = (keys: number[]) => {
-    const details: ProviderUnavailableDetails = {
+  const postmarkRefuses = (keys: number[]) =>
+    Promise.reject(refusing({
       provider: 'postmark',
       reason: 'postmark gave up',
       settled: { provider: 'postmark', sent: 0, failed: 0, failures: [], resultsOwed: false },
       remaining: keys.map((_, i) => i),
       remainingMembers: keys,
-    };
-    return Promise.reject(
-      ApplicationFailure.create({ type: 'ProviderUnavailable', nonRetryable: true, details: [details] }),
-    );
-  };
+    }));
 
   it('counts recipients a provider accepted before every provider refused, when cancelled while waiting out the outage', async () => {
     const taskQueue = `wf-${randomUUID()}`;
@@ -109,7 +123,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         settled: { provider: input.provider, sent: accepted, failed: 0, failures: [], resultsOwed: false },
         remaining: wanted.slice(accepted),
       };
-      return ApplicationFailure.create({ type: 'ProviderUnavailable', nonRetryable: true, details: [details] });
+      return refusing(details);
     };
     // Resend accepts the first 3 recipients of the batch and then becomes unavailable; Postmark refuses all.
     const sendBatch = (input: SendBatchInput) =>
@@ -146,7 +160,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       requests.push(input);
       if (input.provider === 'resend') {
         const count = (input.members ?? input.positions ?? []).length;
-        return Promise.resolve({ provider: 'resend', sent: count, failed: 0, failures: [], resultsOwed: false });
+        return sentBy('resend', count);
       }
       return postmarkRefuses(keys);
     };
@@ -184,16 +198,9 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       resendCalls.push(input);
       const count = (input.members ?? []).length;
       if ((input.throttles ?? 0) === 0) {
-        const retryAfterMs = waits[resendCalls.length - 1] ?? 100;
-        return Promise.reject(
-          ApplicationFailure.create({
-            type: FAILURE_TYPES.throttled,
-            nonRetryable: true,
-            details: [{ retryAfterMs } satisfies ThrottledDetails],
-          }),
-        );
+        return throttledFor(waits[resendCalls.length - 1] ?? 100);
       }
-      return Promise.resolve({ provider: 'resend', sent: count, failed: 0, failures: [], resultsOwed: false });
+      return sentBy('resend', count);
     };
     const readPages = () => Promise.resolve({ pages: [{ cursor: '', count: 300 }] });
     const input = newsletterInput('throttled-apart', { listId: 'list-1', batchSize: 300, primaryProvider: 'postmark' });
@@ -217,16 +224,8 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     const calls: SendBatchInput[] = [];
     const sendBatch = (input: SendBatchInput) => {
       calls.push(input);
-      if ((input.throttles ?? 0) === 0) {
-        return Promise.reject(
-          ApplicationFailure.create({
-            type: FAILURE_TYPES.throttled,
-            nonRetryable: true,
-            details: [{ retryAfterMs: 2_000 } satisfies ThrottledDetails],
-          }),
-        );
-      }
-      return Promise.resolve({ provider: 'resend', sent: 2, failed: 0, failures: [], resultsOwed: false });
+      if ((input.throttles ?? 0) === 0) return throttledFor(2_000);
+      return sentBy('resend', 2);
     };
     const input = newsletterInput('throttled-bounded', {
       recipients: recipients(40, 'tb-'),
@@ -263,17 +262,9 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
           remainingMembers: [joiner],
           pageChanged: true,
         };
-        return Promise.reject(
-          ApplicationFailure.create({ type: 'ProviderUnavailable', nonRetryable: true, details: [details] }),
-        );
+        return Promise.reject(refusing(details));
       }
-      return Promise.resolve({
-        provider: 'resend',
-        sent: input.members.length,
-        failed: 0,
-        failures: [],
-        resultsOwed: false,
-      });
+      return sentBy('resend', input.members.length);
     };
     const readPages = () => Promise.resolve({ pages: [{ cursor: '', count: 4 }] });
     const input = newsletterInput('page-grew', { listId: 'list-1', batchSize: 100 });
@@ -303,8 +294,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         ? Promise.resolve({ pages: [{ cursor: '', count: 10 }], nextCursor: 'c1' })
         : Promise.reject(ApplicationFailure.retryable('backend answered 503', 'BackendUnavailable'));
     };
-    const sendBatch = () =>
-      Promise.resolve({ provider: 'resend', sent: 10, failed: 0, failures: [], resultsOwed: false });
+    const sendBatch = () => sentBy('resend', 10);
     const input = newsletterInput('cancel-reading', { listId: 'list-1' });
     await withWorkers(
       taskQueue,
@@ -332,7 +322,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
           message: 'the backend refused recipient list list-1 (404)',
           nonRetryable: true,
         }))
-        : Promise.resolve({ provider: input.provider, sent: 10, failed: 0, failures: [], resultsOwed: false });
+        : sentBy(input.provider, 10);
     const input = newsletterInput('list-gone', { listId: 'list-1' });
     await withWorkers(
       taskQueue,
@@ -403,7 +393,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     const sent: string[] = [];
     const sendBatch = (input: SendBatchInput) => {
       sent.push(input.batch.cursor!);
-      return Promise.resolve({ provider: input.provider, sent: 1, failed: 0, failures: [], resultsOwed: false });
+      return sentBy(input.provider, 1);
     };
     const input = newsletterInput('cursor-loop', { listId: 'list-1', batchSize: 1, concurrency: 2 });
     const { readPages } = createPageActivities({ source });
