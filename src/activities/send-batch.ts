@@ -69,9 +69,12 @@ export interface SuppressionChecker {
 /** HEARTBEAT_EVERY_MS is well under the workflow's heartbeat timeout for sendBatch (20 s). */
 const HEARTBEAT_EVERY_MS = 5_000;
 
-/** heartbeating records `record` every HEARTBEAT_EVERY_MS until the function it returns is called. */
-function heartbeating(record: Progress): () => void {
-  const timer = setInterval(() => heartbeat(record), HEARTBEAT_EVERY_MS);
+/**
+ * heartbeating records `record` every HEARTBEAT_EVERY_MS until the function it returns is called
+ * (a function: built when first recorded, which most requests, done within the interval, never are).
+ */
+function heartbeating(record: Progress | (() => Progress)): () => void {
+  const timer = setInterval(() => heartbeat(typeof record === 'function' ? record() : record), HEARTBEAT_EVERY_MS);
   return () => clearInterval(timer);
 }
 
@@ -411,13 +414,14 @@ async function send(
   // another body, and everyone would be counted sent, they too, unsent. They go apart instead, as a
   // request of their own (another key), through the workflow; those who left are simply not on it.
   // Postmark needs none of this: its search finds who the earlier request got through, by address.
-  let newcomers: Member[] = [];
+  const newcomers: Member[] = [];
   if (inDoubt && firstMembers && !provider.findAccepted) {
     const first = new Set(firstMembers);
-    newcomers = valid.filter((m) => !first.has(memberKey(m.recipient)));
+    const kept: Member[] = [];
+    for (const m of valid) (first.has(memberKey(m.recipient)) ? kept : newcomers).push(m);
     if (newcomers.length > 0) {
       log.info({ newcomers: newcomers.length }, 'request in doubt: recipients joined the page since; sent apart');
-      valid.splice(0, valid.length, ...valid.filter((m) => first.has(memberKey(m.recipient))));
+      valid.splice(0, valid.length, ...kept);
     }
   }
   const apart = (settled: Settled): Settled =>
@@ -456,10 +460,13 @@ async function send(
   // heartbeat timeout (not the start-to-close timeout), with the same idempotency key.
   const cancellation = Context.current().cancellationSignal;
   // Who the request is for, on a backend page: a retry in doubt tells newcomers to the page from them.
-  const requesting: Progress = {
-    phase: 'requesting',
-    ...(input.batch.cursor !== undefined ? { members: valid.map((m) => memberKey(m.recipient)) } : {}),
-  };
+  // Hashed only when recorded (a heartbeat, an outcome in doubt): not on every request's path.
+  let recorded: Extract<Progress, { phase: 'requesting' }> | undefined;
+  const requesting = (): Extract<Progress, { phase: 'requesting' }> =>
+    recorded ??= {
+      phase: 'requesting',
+      ...(input.batch.cursor !== undefined ? { members: valid.map((m) => memberKey(m.recipient)) } : {}),
+    };
   const stopBeating = heartbeating(requesting);
   const call = { key: idempotencyKey(input), batch: input.batch.index, signal: cancellation };
   try {
@@ -547,7 +554,7 @@ async function send(
     const decision = decide(err.failureClass, attempt, err.retryAfterMs, inDoubt, input.throttles ?? 0);
     // What the next attempt must know: a definite refusal left nothing accepted; anything else keeps it in doubt.
     if (err.failureClass === 'unknown_outcome') {
-      heartbeat({ ...requesting, endedAt: Date.now() } satisfies Progress);
+      heartbeat({ ...requesting(), endedAt: Date.now() } satisfies Progress);
     } else if (!inDoubt) unsent();
     const settleFailed = () => {
       deps.metrics?.emails(name, 'failed', err.failureClass, valid.length);
