@@ -12,7 +12,7 @@ DENO_CHECKED := contracts/index.ts contracts/client.ts contracts/client.spec.ts 
 ## dev: run the whole service on embedded defaults (Temporal dev server, mock providers, bridge + worker),
 ## with the settings of .env when there is one (Node's own loader; variables already in the environment win)
 dev: setup
-	$(NODE_TS) --env-file-if-exists=.env scripts/dev.ts
+	$(NODE_TS) $(if $(wildcard .env),--env-file=.env) scripts/dev.ts
 
 ## test: unit + integration tests (integration runs against a real Temporal dev server)
 test: setup

@@ -15,10 +15,11 @@ if (existsSync(source)) {
   const node = existsSync(local) ? fileURLToPath(local) : process.execPath;
   // The checkout's .env, as make dev reads it (the environment wins): the CLI finds the service it configures.
   const dotenv = fileURLToPath(new URL('../.env', import.meta.url));
+  // Only when there is one: Node says on stderr that an absent --env-file-if-exists was not found.
   const flags = [
     '--experimental-transform-types',
     '--disable-warning=ExperimentalWarning',
-    `--env-file-if-exists=${dotenv}`,
+    ...(existsSync(dotenv) ? [`--env-file=${dotenv}`] : []),
   ];
   const child = spawnSync(node, [...flags, fileURLToPath(source), ...process.argv.slice(2)], { stdio: 'inherit' });
   process.exitCode = child.status ?? 2;

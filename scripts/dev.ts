@@ -1,6 +1,6 @@
 /**
  * `make dev` and `npm run dev`: the whole service on embedded defaults, for a laptop, with the
- * settings of `.env` when there is one (loaded by Node's --env-file-if-exists; the environment wins).
+ * settings of `.env` when there is one (loaded by Node's --env-file; the environment wins).
  *   1. a Temporal dev server (SQLite in .data/, UI on 127.0.0.1:8233),
  *      unless one already answers on TEMPORAL_ADDRESS,
  *   2. the mock providers, when neither RESEND_API_KEY nor POSTMARK_API_KEY is set,

@@ -1,11 +1,13 @@
 /**
  * `authentik-newsletter`: the service's gRPC API from a terminal (`npx authentik-newsletter`
  * in this repo and in the image). Flags and environment as the service reads them:
- * --address or GRPC_HOST:TEMPORAL_SERVER_PORT, --token or INTERNAL_SERVICE_TOKEN, TLS files.
+ * --address or GRPC_HOST:TEMPORAL_SERVER_PORT, --token or INTERNAL_SERVICE_TOKEN, TLS files (or, for
+ * the service the environment configures, TLS as it serves it: GRPC_TLS_CERT).
  * Exit codes (EXIT below) let scripts tell a finished send from a failed one, a usage error
  * from an unreachable service.
  */
 import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import process from 'node:process';
@@ -50,17 +52,33 @@ function readFile(path: string, what: string): string {
   }
 }
 
+/**
+ * trustedRoots is what the CLI trusts when it reaches the service its environment configures and that service
+ * serves TLS (GRPC_TLS_CERT, as .env sets it for `make dev` and the CLI alike) with no --tls-ca: the system's CAs
+ * and the service's own certificate, which covers a self-signed one. A certificate from a private CA wants --tls-ca.
+ */
+const trustedRoots = (serviceCert: string): string =>
+  [...rootCertificates, readFile(serviceCert, 'GRPC_TLS_CERT')].join('\n');
+
 function connect(options: GlobalOptions, env: NodeJS.ProcessEnv): NewsletterClient {
   const tlsFiles = { ca: options.tlsCa, cert: options.tlsCert, key: options.tlsKey };
   const anyFile = Object.values(tlsFiles).some(Boolean);
   if (Boolean(tlsFiles.cert) !== Boolean(tlsFiles.key)) throw new UsageError('--tls-cert and --tls-key go together');
+  // The service's own settings count only for the service they configure: not for another --address.
+  const serviceCert = options.address ? undefined : env.GRPC_TLS_CERT;
+  if (serviceCert && env.GRPC_TLS_CLIENT_CA && !tlsFiles.cert) {
+    throw new UsageError(
+      'the service asks for a client certificate (GRPC_TLS_CLIENT_CA is set): pass --tls-cert and --tls-key ' +
+        '(or GRPC_TLS_CLIENT_CERT and GRPC_TLS_CLIENT_KEY)',
+    );
+  }
   try {
     return createNewsletterClient({
       address: addressOf(options, env),
       token: options.token,
-      tls: anyFile
+      tls: anyFile || serviceCert
         ? {
-          ca: tlsFiles.ca ? readFile(tlsFiles.ca, '--tls-ca') : undefined,
+          ca: tlsFiles.ca ? readFile(tlsFiles.ca, '--tls-ca') : serviceCert ? trustedRoots(serviceCert) : undefined,
           cert: tlsFiles.cert ? readFile(tlsFiles.cert, '--tls-cert') : undefined,
           key: tlsFiles.key ? readFile(tlsFiles.key, '--tls-key') : undefined,
         }
@@ -69,8 +87,9 @@ function connect(options: GlobalOptions, env: NodeJS.ProcessEnv): NewsletterClie
   } catch (err) {
     if (err instanceof TypeError) throw new UsageError(err.message);
     // The TLS files were read but are not usable (not PEM, a key that is not the certificate's).
-    if (anyFile && !(err instanceof UsageError)) {
-      throw new UsageError(`--tls-ca, --tls-cert, --tls-key: not usable PEM (${(err as Error).message})`);
+    if ((anyFile || serviceCert) && !(err instanceof UsageError)) {
+      const files = `--tls-ca, --tls-cert, --tls-key${serviceCert ? ', GRPC_TLS_CERT' : ''}`;
+      throw new UsageError(`${files}: not usable PEM (${(err as Error).message})`);
     }
     throw err;
   }

@@ -95,6 +95,7 @@ describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
     const sent = await cli(['send', requestFile(id, 12, 'cli-a')]);
     assert.equal(sent.code, 0, sent.stderr);
     assert.equal(sent.stdout.trim(), `started newsletter-${id}`);
+    assert.equal(sent.stderr, '', 'nothing on stderr when all goes well, with or without a .env in the checkout');
     const watched = await cli(['watch', id]);
     assert.equal(watched.code, 0, watched.stderr);
     assert.match(watched.stdout, new RegExp(`^${id}: COMPLETED, 12 of 12 \\(sent 12, failed 0, skipped 0\\)$`, 'm'));

@@ -140,6 +140,32 @@ describe('TLS on the bridge', { timeout: 120_000 }, () => {
     assert.equal((await cli(['--tls-ca', file('ca.pem')])).code, 4);
   });
 
+  it("lets the CLI in by the service's own TLS settings when it reads them from the environment (.env)", async () => {
+    // A self-signed certificate, as a small deployment makes one: the CLI trusts the file the service serves.
+    certs.selfSigned('own');
+    const serverTls = { certFile: file('own.pem'), keyFile: file('own.key'), reloadMs: 60_000 };
+    const service = { GRPC_TLS_CERT: file('own.pem'), GRPC_TLS_KEY: file('own.key') };
+    const cli = (port: number, env: Record<string, string>) =>
+      runCli(['status', 'no-such'], { INTERNAL_SERVICE_TOKEN: TOKEN, TEMPORAL_SERVER_PORT: String(port), ...env });
+    const tls = await bridgeWith(serverTls);
+    const served = await cli(tls.port, service);
+    assert.equal(served.code, 3, served.stderr);
+    assert.match(served.stderr, /NOT_FOUND/);
+    // The service asks for client certificates: the CLI says which flags it needs before it tries.
+    const mtls = await bridgeWith({ ...serverTls, clientCaFile: file('ca.pem') });
+    const refused = await cli(mtls.port, { ...service, GRPC_TLS_CLIENT_CA: file('ca.pem') });
+    assert.equal(refused.code, 3, refused.stderr);
+    assert.match(refused.stderr, /GRPC_TLS_CLIENT_CA.*--tls-cert and --tls-key/);
+    const withClient = await cli(mtls.port, {
+      ...service,
+      GRPC_TLS_CLIENT_CA: file('ca.pem'),
+      GRPC_TLS_CLIENT_CERT: file('client.pem'),
+      GRPC_TLS_CLIENT_KEY: file('client.key'),
+    });
+    assert.equal(withClient.code, 3, withClient.stderr);
+    assert.match(withClient.stderr, /NOT_FOUND/);
+  });
+
   it('serves a renewed certificate without a restart', async () => {
     const bridge = await bridgeWith({ certFile: file('live.pem'), keyFile: file('live.key'), reloadMs: 1_000 }).catch(
       () => undefined,

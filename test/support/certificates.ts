@@ -7,6 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/** ALT_NAMES are the names every certificate but a CA's is for. */
+const ALT_NAMES = 'IP:127.0.0.1,DNS:localhost,DNS:temporal.test';
+
 /** Certificates is one directory of test certificates: <name>.pem and <name>.key. */
 export interface Certificates {
   /** file is the path of a file in the directory, e.g. file('ca.pem'). */
@@ -15,6 +18,8 @@ export interface Certificates {
   ca(name: string): void;
   /** cert makes a certificate named name, signed by the CA named ca. */
   cert(name: string, ca: string): void;
+  /** selfSigned makes a certificate named name for the same names, signed by its own key (no CA). */
+  selfSigned(name: string): void;
   remove(): void;
 }
 
@@ -55,7 +60,7 @@ export function certificates(label: string): Certificates {
         '-out',
         file(`${name}.csr`),
       );
-      writeFileSync(file(`${name}.ext`), 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:temporal.test\n');
+      writeFileSync(file(`${name}.ext`), `subjectAltName=${ALT_NAMES}\n`);
       openssl(
         'x509',
         '-req',
@@ -70,6 +75,25 @@ export function certificates(label: string): Certificates {
         '1',
         '-extfile',
         file(`${name}.ext`),
+        '-out',
+        file(`${name}.pem`),
+      );
+    },
+    selfSigned(name) {
+      openssl(
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        `/CN=${name}`,
+        '-addext',
+        `subjectAltName=${ALT_NAMES}`,
+        '-keyout',
+        file(`${name}.key`),
         '-out',
         file(`${name}.pem`),
       );
