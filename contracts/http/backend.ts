@@ -72,7 +72,7 @@ export type DeliveryEventKind =
   | 'clicked'
   | 'failed'
   | 'suppressed'
-  /** unsubscribed: the recipient used a provider's own unsubscribe link (Postmark's broadcast streams add one). */
+  /** unsubscribed: the recipient used a provider's own unsubscribe link (Postmark's broadcast streams add one) or replied asking to be taken off the list. */
   | 'unsubscribed';
 
 /** DeliveryEventRecord is one provider event about one recipient's email. */

@@ -2,7 +2,7 @@
  * The events workflow: one per newsletter (`newsletter-events:<id>`), started by the first
  * provider webhook about it (signal-with-start from the bridge, which acknowledges the
  * webhook only once the signal is in Temporal). It counts each provider event once — a
- * redelivery repeats the provider's event id, and the last DEDUPE_WINDOW ids are kept — and
+ * redelivery repeats the provider's event id, checked against the last DEDUPE_WINDOW ids — and
  * forwards the events to the backend in batches of up to EVENTS_PER_CALLBACK. Each batch is
  * handed to a child workflow of its own (newsletterEventsCallbackWorkflow) that retries it
  * for 25 hours, so waiting on the backend never holds this workflow: while the backend is
@@ -35,7 +35,10 @@ export const deliveryEventsSignal = defineSignal<[DeliveryEvent[]]>('deliveryEve
 /** engagementQuery answers the counts so far. */
 export const engagementQuery = defineQuery<Engagement>('engagement');
 
-/** DEDUPE_WINDOW is how many recent event ids a redelivery is checked against (providers redeliver within hours). */
+/**
+ * DEDUPE_WINDOW is how many recent event ids a redelivery is checked against: what the workflow can carry through
+ * continue-as-new. A redelivery later than that (minutes at a big send's peak) counts again; the backend has the id.
+ */
 export const DEDUPE_WINDOW = 20_000;
 /** EVENTS_PER_CALLBACK bounds one events callback to the backend. */
 export const EVENTS_PER_CALLBACK = 500;

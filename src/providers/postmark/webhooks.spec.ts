@@ -62,6 +62,36 @@ describe('readPostmarkWebhook', () => {
     assert.equal(read({ RecordType: 'Click', Recipient: 'a@example.com', ...base })?.kind, 'clicked');
   });
 
+  it('reads a Bounce record by its Type: replies that are not failures are not bounces, an address Postmark calls bad is a hard one, a reply asking to be removed is an unsubscribe', () => {
+    const bounce = (Type: string, Inactive = false) =>
+      read({
+        RecordType: 'Bounce',
+        ID: 10,
+        Type,
+        Inactive,
+        Email: 'a@example.com',
+        MessageID: 'm-1',
+        Metadata: metadata,
+      });
+    // Postmark's bounce webhook also carries out-of-office and other automatic replies to an email that was delivered.
+    for (const reply of ['AutoResponder', 'AddressChange', 'Subscribe', 'ChallengeVerification', 'OpenRelayTest']) {
+      assert.equal(bounce(reply), undefined, `${reply} is a reply, not a failure`);
+    }
+    for (const permanent of ['HardBounce', 'BadEmailAddress', 'ManuallyDeactivated']) {
+      assert.deepEqual([bounce(permanent)?.kind, bounce(permanent)?.bounce], ['bounced', 'hard'], permanent);
+    }
+    for (const temporary of ['Transient', 'SoftBounce', 'DnsError', 'Blocked', 'SpamNotification', 'Unknown']) {
+      assert.deepEqual([bounce(temporary)?.kind, bounce(temporary)?.bounce], ['bounced', 'soft'], temporary);
+    }
+    assert.equal(
+      bounce('SoftBounce', true)?.bounce,
+      'hard',
+      'Postmark deactivated the address: hard, whatever the type',
+    );
+    // A reply asking to be taken off the list is an opt-out like the unsubscribe link (CAN-SPAM honours both).
+    assert.equal(bounce('Unsubscribe')?.kind, 'unsubscribed');
+  });
+
   it('ignores what is not about our emails, and refuses what is not a record', () => {
     assert.equal(read({ RecordType: 'Delivery', MessageID: 'm', Recipient: 'a@example.com', Metadata: {} }), undefined);
     assert.throws(() => readPostmarkWebhook('{'), (err: WebhookRefused) => err.status === 400);

@@ -16,6 +16,20 @@ import {
 } from '../../domain/events.ts';
 import { metadataValue } from './metadata.ts';
 
+/**
+ * AUTOMATIC_REPLIES are the Bounce record types that are answers to an email that was delivered
+ * (an out-of-office reply, say), not failures: Postmark's bounce webhook carries them too.
+ */
+const AUTOMATIC_REPLIES = new Set([
+  'AutoResponder',
+  'AddressChange',
+  'Subscribe',
+  'ChallengeVerification',
+  'OpenRelayTest',
+]);
+/** PERMANENT_BOUNCES are the Bounce record types of an address that will never take mail; the others may pass later. */
+const PERMANENT_BOUNCES = new Set(['HardBounce', 'BadEmailAddress', 'ManuallyDeactivated']);
+
 /** readPostmarkWebhook reads one record; WebhookRefused(400) when it is not one. */
 export function readPostmarkWebhook(body: string): DeliveryEvent | undefined {
   let record: Record<string, unknown>;
@@ -35,12 +49,20 @@ export function readPostmarkWebhook(body: string): DeliveryEvent | undefined {
     case 'Delivery':
       [kind, at] = ['delivered', text('DeliveredAt')];
       break;
-    case 'Bounce':
-      // HardBounce, BadEmailAddress and the like stop the address; SoftBounce and transient ones do not.
-      kind = 'bounced';
+    case 'Bounce': {
+      const type = text('Type') ?? '';
+      if (AUTOMATIC_REPLIES.has(type)) return undefined;
       at = text('BouncedAt');
-      bounce = record.Inactive === true || text('Type') === 'HardBounce' ? 'hard' : 'soft';
+      if (type === 'Unsubscribe') {
+        // A reply asking to be taken off the list: an opt-out, as good as the unsubscribe link.
+        kind = 'unsubscribed';
+        break;
+      }
+      kind = 'bounced';
+      // Postmark deactivated the address (Inactive), or the type says it will never take mail: hard.
+      bounce = record.Inactive === true || PERMANENT_BOUNCES.has(type) ? 'hard' : 'soft';
       break;
+    }
     case 'SpamComplaint':
       [kind, at] = ['complained', text('BouncedAt')];
       break;

@@ -306,8 +306,9 @@ export interface NewsletterStatus {
      */
     scheduledFor?: Timestamp;
     /**
-     * Engagement, from the providers' webhooks (each provider event counted once; see
-     * README "After the send"): emails delivered, bounced (hard and soft), complained
+     * Engagement, from the providers' webhooks (each provider event counted once, a
+     * redelivery when it comes within the newsletter's last 20,000 events; see README
+     * "After the send"): emails delivered, bounced (hard and soft), complained
      * about, opened and clicked. They go on growing after the newsletter is over.
      *
      * @generated from protobuf field: uint32 delivered = 18
