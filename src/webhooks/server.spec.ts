@@ -63,4 +63,52 @@ describe('webhook server authentication', () => {
       await server.close();
     }
   });
+
+  it("takes an authenticated Postmark bounce whose record carries the bounced message (Include bounce content), up to the size of Postmark's largest email", async () => {
+    const suppressed: string[] = [];
+    let signalled = 0;
+    const client = {
+      withDeadline: <T>(_deadline: number, run: () => Promise<T>) => run(),
+      workflow: {
+        getHandle: () => ({ describe: () => Promise.resolve({ memo: {} }) }),
+        signalWithStart: () => Promise.resolve().then(() => void (signalled += 1)),
+        executeUpdateWithStart: (_update: unknown, options: { args: [Array<{ email: string }>] }) => {
+          suppressed.push(...options.args[0].map((s) => s.email));
+          return Promise.resolve(1);
+        },
+      },
+    } as unknown as Client;
+    const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
+    const bounce = (content: string) =>
+      fetch(`http://127.0.0.1:${server.port}/webhooks/postmark`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from('pm:secret').toString('base64')}` },
+        body: JSON.stringify({
+          RecordType: 'Bounce',
+          ID: 42,
+          Type: 'HardBounce',
+          Inactive: true,
+          MessageID: 'm-1',
+          Email: 'gone@example.com',
+          BouncedAt: new Date().toISOString(),
+          Metadata: { newsletter_id: 'nl1', recipient_id: 'r1' },
+          Content: content,
+        }),
+      });
+    try {
+      // A 5 MB newsletter quoted in its bounce report: retried with the same size, a 413 would drop it for good.
+      assert.equal((await bounce('x'.repeat(5 * 1024 * 1024))).status, 200);
+      assert.deepEqual(suppressed, ['gone@example.com']);
+      assert.equal(signalled, 1);
+      assert.equal((await bounce('x'.repeat(17 * 1024 * 1024))).status, 413, 'beyond any email Postmark sends');
+      // Resend's events carry no content, and are read before they can be verified: 1 MiB is plenty.
+      const resend = await fetch(`http://127.0.0.1:${server.port}/webhooks/resend`, {
+        method: 'POST',
+        body: 'x'.repeat(2 * 1024 * 1024),
+      });
+      assert.equal(resend.status, 401, 'no Resend secret configured here: refused before the body');
+    } finally {
+      await server.close();
+    }
+  });
 });

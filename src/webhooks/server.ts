@@ -29,6 +29,12 @@ import { GroupedSignals } from './group-signals.ts';
 
 /** MAX_WEBHOOK_BYTES bounds one webhook body (providers send a few KB). */
 const MAX_WEBHOOK_BYTES = 1024 * 1024;
+/**
+ * MAX_POSTMARK_BYTES bounds an authenticated Postmark record: with "Include bounce content" a Bounce
+ * or SpamComplaint carries the report, which may quote the whole email (Postmark sends up to 10 MB).
+ * Refusing one as too large would refuse it at every retry, and the address would never be suppressed.
+ */
+const MAX_POSTMARK_BYTES = 16 * 1024 * 1024;
 /** TEMPORAL_WAIT_MS bounds each call to Temporal of a hand-off; beyond it the provider is told to retry (503). */
 const TEMPORAL_WAIT_MS = 10_000;
 /** EVENTS_PER_SIGNAL bounds the events one signal carries (a few hundred bytes each). */
@@ -50,14 +56,18 @@ export interface WebhookDeps {
   metrics?: BridgeMetrics;
 }
 
-class TooLarge extends Error {}
+class TooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`at most ${limit} bytes`);
+  }
+}
 
-async function readBody(req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_WEBHOOK_BYTES) throw new TooLarge();
+    if (size > limit) throw new TooLarge(limit);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -201,7 +211,9 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
     let outcome = 'accepted';
     try {
       admit(path, req);
-      const event = read(path, req, await readBody(req));
+      // Admitted: a Postmark request has shown its credentials; Resend's is verified once read.
+      const limit = path === '/webhooks/postmark' ? MAX_POSTMARK_BYTES : MAX_WEBHOOK_BYTES;
+      const event = read(path, req, await readBody(req, limit));
       if (!event) {
         outcome = 'ignored';
         return answer(200, 'not about an email of this service: ignored');
@@ -211,7 +223,7 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
     } catch (err) {
       if (err instanceof TooLarge) {
         outcome = 'too_large';
-        return answer(413, `at most ${MAX_WEBHOOK_BYTES} bytes`);
+        return answer(413, err.message);
       }
       if (err instanceof WebhookRefused) {
         outcome = err.status === 401 ? 'unauthorized' : 'malformed';
