@@ -285,6 +285,41 @@ describe('sendBatch', () => {
       });
     });
 
+  it('records a failover as settled before it reports it: the retry of an attempt that died reports the same results under the same id and sends nothing', async () => {
+    let down = true;
+    const { provider, calls } = fakeProvider('resend', (messages) => {
+      if (down) {
+        throw new ProviderError({ provider: 'resend', failureClass: 'transient', statusCode: 503, message: 'down' });
+      }
+      return sentAll(messages, {} as SendOptions, 0);
+    });
+    const backend = backendRecorder();
+    const acts = activities(provider, {
+      source: sourceOf(people(4)),
+      backend: backend.client,
+      suppressions: listing('u1@example.com'),
+    });
+    const third = new MockActivityEnvironment({ attempt: 3, heartbeatDetails: { phase: 'unsent', attempt: 2 } });
+    const beats = heartbeatsOf(third);
+    const over = await failure(third.run(acts.sendBatch, input(4)));
+    assert.equal(over.type, 'ProviderUnavailable');
+    assert.deepEqual(backend.results.map((e) => e.results.map((r) => `${r.email}:${r.status}`)), [[
+      'u1@example.com:skipped',
+    ]]);
+    // The worker dies before Temporal records the failure; its retry gets the last heartbeat, and the provider is back.
+    down = false;
+    const sent = calls.length;
+    const again = await failure(
+      new MockActivityEnvironment({ attempt: 4, heartbeatDetails: beats.at(-1) }).run(acts.sendBatch, input(4)),
+    );
+    assert.equal(again.type, 'ProviderUnavailable');
+    assert.equal(calls.length, sent, 'the retry sends nothing: the next provider has the rest');
+    assert.deepEqual((again.details?.[0] as ProviderUnavailableDetails).remaining, [0, 2, 3]);
+    // An event id is one request's results: a backend that drops a repeated id loses nothing.
+    assert.equal(backend.results.length, 2);
+    assert.deepEqual(backend.results[1], backend.results[0]);
+  });
+
   it('gives way when throttled: hands the request back to the workflow with retry-after, instead of waiting in its place', async () => {
     const { provider } = throttling();
     const throttled = await failure(new MockActivityEnvironment().run(activities(provider).sendBatch, input(2)));

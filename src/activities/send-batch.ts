@@ -121,8 +121,8 @@ interface Settled {
   /** remaining lists positions the provider refused for account reasons (for the next provider). */
   remaining: number[];
   refusal?: string;
-  /** why the remaining go elsewhere when it is not the provider's refusal. */
-  why?: 'page_changed';
+  /** why the remaining go elsewhere when it is not some messages' refusal: the request's failure, or newcomers. */
+  why?: FailureClass | 'page_changed';
 }
 
 /**
@@ -578,13 +578,18 @@ async function send(
         deps.metrics?.emails(name, 'sent', 'none', valid.length);
         countRejected();
         return apart({ results: [...rejected.results, ...settleAll(name, valid, {}).results], remaining: [] });
-      case 'failover': {
-        // What this request settled itself (invalid or suppressed addresses) is reported here: it never reaches the next provider.
+      case 'failover':
+        // Settled like any answer: what this request settled itself (invalid or suppressed addresses)
+        // is recorded, reported under its id and never reaches the next provider; the rest goes there.
+        // Recorded before it is reported: a retry of an attempt that dies now reports the same under
+        // that id, instead of sending again and reporting other results under an id the backend has seen.
         countRejected();
-        const owed = await report(deps, input, rejected);
-        const reason = `${err.failureClass}: ${err.message}`;
-        throw failover(deps, input, log, err.failureClass, reason, rejected, owed, part);
-      }
+        return apart({
+          results: rejected.results,
+          remaining: valid.map((m) => m.position),
+          refusal: `${err.failureClass}: ${err.message}`,
+          why: err.failureClass,
+        });
       case 'give_way': {
         const delayMs = withJitter(decision.delayMs)!;
         deps.metrics?.rateLimitWait(name, delayMs);
