@@ -41,8 +41,9 @@ export async function newsletterResultsWorkflow(event: ResultsEvent): Promise<'d
     }
   }
   const settled = () => getExternalWorkflowHandle(workflowIdFor(event.newsletter_id)).signal(resultsSettledSignal);
-  // A cancelled scope sends no signal: the newsletter would wait for this one for ever.
-  await (cancelled ? CancellationScope.nonCancellable(settled) : settled()).catch(() => {
+  // A cancelled scope sends no signal, and the newsletter would wait for this one for ever: not only
+  // when the cancel cut the callback short, also when it came in the task that brought its success.
+  await CancellationScope.nonCancellable(settled).catch(() => {
     // The newsletter's workflow has closed: nobody is waiting for this count any more.
   });
   if (cancelled) throw cancelled;

@@ -20,10 +20,12 @@ import {
   type ProviderUnavailableDetails,
   type SendBatchInput,
   type ThrottledDetails,
+  workflowIdFor,
 } from '../../src/domain/types.ts';
 import { createPageActivities } from '../../src/activities/pages.ts';
 import { workflowsPath } from '../../src/worker/worker.ts';
 import { cancelUpdate, getStatusQuery, newsletterWorkflow, pauseUpdate } from '../../src/workflows/newsletter.ts';
+import { newsletterResultsWorkflow } from '../../src/workflows/results.ts';
 import { eventually } from '../support/eventually.ts';
 import { newsletterInput, recipients, silentLogger } from '../support/fixtures.ts';
 import { temporalCli } from './harness.ts';
@@ -371,6 +373,58 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         assert.deepEqual(attempted, [''], 'only the page read before the refusal');
       },
     );
+  });
+
+  it('tells the newsletter a results workflow is settled when it is cancelled in the same task its callback succeeds in', async () => {
+    const taskQueue = `wf-${randomUUID()}`;
+    const newsletter = `results-race-${randomUUID()}`;
+    // The newsletter's workflow stands in as one no worker runs: the signals it gets stay in its history.
+    const owner = await env.client.workflow.start('newsletterWorkflow', {
+      workflowId: workflowIdFor(newsletter),
+      taskQueue: `nobody-${randomUUID()}`,
+      args: [],
+    });
+    let release!: () => void;
+    let posting!: () => void;
+    const posted = new Promise<void>((resolve) => (release = resolve));
+    const started = new Promise<void>((resolve) => (posting = resolve));
+    // Workflow tasks and activities on workers of their own: the workflow's can stop while the callback ends.
+    const activityWorker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      activities: { postResults: () => (posting(), posted) },
+    });
+    const workflowWorker = () => Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle });
+    const activities = activityWorker.run();
+    try {
+      const event = { event_id: `${newsletter}:results:b0-resend`, newsletter_id: newsletter, batch: 0, results: [] };
+      const first = await workflowWorker();
+      const handle = await first.runUntil(async () => {
+        const h = await env.client.workflow.start(newsletterResultsWorkflow, {
+          workflowId: `results-${newsletter}`,
+          taskQueue,
+          args: [event],
+        });
+        await started;
+        return h;
+      });
+      // No workflow worker: the callback's success and an operator's cancel wait in one workflow task.
+      release();
+      await eventually(async () => {
+        const { events } = await handle.fetchHistory();
+        return events!.some((e) => e.activityTaskCompletedEventAttributes) || undefined;
+      }, 10_000);
+      await handle.cancel();
+      const second = await workflowWorker();
+      await second.runUntil(() => handle.result().catch(() => undefined));
+      const { events } = await owner.fetchHistory();
+      const signals = events!.flatMap((e) => e.workflowExecutionSignaledEventAttributes?.signalName ?? []);
+      assert.deepEqual(signals, ['resultsSettled'], 'the newsletter would wait for this count for ever');
+    } finally {
+      activityWorker.shutdown();
+      await activities;
+      await owner.terminate();
+    }
   });
 
   it('never follows a next_cursor back to a page an earlier read of the list got: no page is sent twice', async () => {
