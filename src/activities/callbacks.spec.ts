@@ -4,7 +4,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { BackendCallbackError, type BackendClient } from '../backend/client.ts';
 import type { ResultsEvent } from '../domain/types.ts';
 import { createLogger } from '../logger.ts';
-import { type CallbackDeps, reportResults, type ResultsHandoff } from './callbacks.ts';
+import { type CallbackDeps, DirectResults, reportResults, type ResultsHandoff } from './callbacks.ts';
 
 const event: ResultsEvent = {
   event_id: 'nl1:results:b4-resend',
@@ -42,11 +42,11 @@ function backend(answer: 'ok' | 'down') {
   return { client, posted };
 }
 
-const deps = (client: BackendClient, results: ResultsHandoff): CallbackDeps => ({
+const deps = (client: BackendClient, results: ResultsHandoff, direct = new DirectResults(1_000)): CallbackDeps => ({
   backend: client,
   logger: createLogger('silent'),
   handoff: results,
-  resultsTimeoutMs: 1_000,
+  direct,
 });
 
 describe('reportResults', () => {
@@ -93,5 +93,58 @@ describe('reportResults', () => {
     );
     assert.equal(owed, false);
     assert.deepEqual(posted, [event.event_id]);
+  });
+
+  it('hands results off at once for a while after the backend did not take them in time, then lets one send find out whether it is back', async () => {
+    // Each send would otherwise hold its place in the newsletter's window for resultsTimeoutMs first.
+    let now = 0;
+    const direct = new DirectResults(1_000, 30_000, () => now);
+    let answer: 'ok' | 'down' | 'hang' = 'down';
+    const posted: string[] = [];
+    let finish!: () => void;
+    const client: BackendClient = {
+      ...backend('ok').client,
+      postResults: (e) => {
+        posted.push(e.event_id);
+        if (answer === 'hang') return new Promise<void>((resolve) => (finish = resolve));
+        return answer === 'ok' ? Promise.resolve() : Promise.reject(new BackendCallbackError('slow', 504, true));
+      },
+    };
+    const results = handoff('none');
+    const report = () =>
+      new MockActivityEnvironment({ attempt: 1 }).run(reportResults, deps(client, results, direct), event);
+    assert.equal(await report(), true);
+    assert.equal(await report(), true);
+    assert.deepEqual([posted.length, results.started.length], [1, 2], 'the second send did not wait on the backend');
+    now += 30_000;
+    answer = 'hang';
+    const probe = report();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(await report(), true, 'while one send finds out, the others hand theirs off');
+    assert.equal(posted.length, 2);
+    finish();
+    assert.equal(await probe, false, 'the backend took it: nothing owed');
+    answer = 'ok';
+    assert.equal(await report(), false);
+    assert.equal(posted.length, 3, 'back: every send posts its own results again');
+  });
+
+  it('does not hand off the results of an attempt abandoned while it posted them: its retry reports them', async () => {
+    // A hand-off now would start a results workflow after the retry had posted them, and tell the
+    // newsletter one more hand-off settled than it counted.
+    const env = new MockActivityEnvironment({ attempt: 1 });
+    const client: BackendClient = {
+      ...backend('ok').client,
+      postResults: (_e, options) =>
+        new Promise<void>((_resolve, reject) =>
+          options?.signal?.addEventListener('abort', () => reject(new BackendCallbackError('aborted', 0, true)))
+        ),
+    };
+    const results = handoff('none');
+    const reported = env.run(reportResults, deps(client, results), event);
+    await new Promise((resolve) => setImmediate(resolve));
+    env.cancel();
+    await assert.rejects(reported);
+    assert.deepEqual(results.started, []);
   });
 });

@@ -27,8 +27,44 @@ export interface CallbackDeps {
   metrics?: DeliveryMetrics;
   /** handoff starts and finds results workflows (resultsHandoffThroughTemporal). */
   handoff: ResultsHandoff;
-  /** resultsTimeoutMs bounds the direct post of results from a send activity before it hands them off. */
-  resultsTimeoutMs: number;
+  /** direct bounds the direct post of results from a send activity, and skips it while the backend lags (DirectResults). */
+  direct: DirectResults;
+}
+
+/** DIRECT_PAUSE_MS is how long sends hand results off at once after the backend did not take some in time. */
+const DIRECT_PAUSE_MS = 30_000;
+
+/**
+ * DirectResults decides, for one worker, whether a send activity posts its results to the backend
+ * itself (for up to timeoutMs) before it hands them off. Each post holds the request's place in its
+ * newsletter's window, so a backend that lags would slow every send by timeoutMs: once one post
+ * fails, sends hand theirs off at once for pauseMs; then one send at a time posts to find out
+ * whether the backend is back.
+ */
+export class DirectResults {
+  #pausedUntil = 0;
+  #probing = false;
+
+  constructor(
+    readonly timeoutMs: number,
+    private readonly pauseMs = DIRECT_PAUSE_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** begin says whether this send posts its results itself; if so it must call end. */
+  begin(): boolean {
+    if (this.#pausedUntil === 0) return true;
+    if (this.#probing || this.now() < this.#pausedUntil) return false;
+    this.#probing = true;
+    return true;
+  }
+
+  /** end records how a direct post went: the backend answered, did not in time, or the send was abandoned. */
+  end(outcome: 'answered' | 'lagged' | 'abandoned'): void {
+    this.#probing = false;
+    if (outcome === 'answered') this.#pausedUntil = 0;
+    else if (outcome === 'lagged') this.#pausedUntil = this.now() + this.pauseMs;
+  }
 }
 
 type Outcome = 'sent' | 'disabled' | 'rejected';
@@ -138,25 +174,33 @@ export async function reportResults(deps: CallbackDeps, event: ResultsEvent): Pr
   // results workflow reports back to the newsletter once, so this attempt counts them owed (had
   // it posted them itself and said nothing is owed, the newsletter could close one hand-off early).
   if (activityInfo().attempt > 1 && (await deps.handoff.exists(event))) return true;
-  try {
-    await inSpan('backend results callback', {
-      kind: SpanKind.CLIENT,
-      attributes: { 'newsletter.event_id': event.event_id },
-    }, () =>
-      deps.backend.postResults(event, {
-        timeoutMs: deps.resultsTimeoutMs,
-        signal: Context.current().cancellationSignal,
-      }));
-    deps.metrics?.callback('ok');
-    return false;
-  } catch (err) {
-    if (err instanceof BackendCallbackError && !err.retryable) {
-      deps.metrics?.callback('rejected');
-      deps.logger.error(
-        { newsletter_id: event.newsletter_id, event_id: event.event_id, status: err.status },
-        'backend refused results for good: dropped',
-      );
+  const cancellation = Context.current().cancellationSignal;
+  if (deps.direct.begin()) {
+    try {
+      await inSpan('backend results callback', {
+        kind: SpanKind.CLIENT,
+        attributes: { 'newsletter.event_id': event.event_id },
+      }, () => deps.backend.postResults(event, { timeoutMs: deps.direct.timeoutMs, signal: cancellation }));
+      deps.direct.end('answered');
+      deps.metrics?.callback('ok');
       return false;
+    } catch (err) {
+      // Abandoned (its heartbeat timed out, the worker stops): its retry reports these results. A
+      // hand-off now could come after the retry's, one settled more than the newsletter counted.
+      if (cancellation.aborted) {
+        deps.direct.end('abandoned');
+        throw err;
+      }
+      if (err instanceof BackendCallbackError && !err.retryable) {
+        deps.direct.end('answered');
+        deps.metrics?.callback('rejected');
+        deps.logger.error(
+          { newsletter_id: event.newsletter_id, event_id: event.event_id, status: err.status },
+          'backend refused results for good: dropped',
+        );
+        return false;
+      }
+      deps.direct.end('lagged');
     }
   }
   deps.metrics?.callback('retry');

@@ -35,6 +35,7 @@ import {
   withJitter,
 } from './send-batch.ts';
 import type { BatchSource } from './sources.ts';
+import { DirectResults } from './callbacks.ts';
 
 type Behaviour = (messages: RenderedEmail[], options: SendOptions, call: number) => MessageOutcome[];
 
@@ -131,7 +132,7 @@ function activities(
       backend: options.backend ?? backendRecorder().client,
       logger,
       handoff: { start: () => Promise.resolve(true), exists: () => Promise.resolve(false) },
-      resultsTimeoutMs: 1_000,
+      direct: new DirectResults(1_000),
     },
     logger,
   });

@@ -13,7 +13,7 @@ import {
   type WorkerOptions,
 } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
-import { resultsHandoffThroughTemporal } from '../activities/callbacks.ts';
+import { DirectResults, resultsHandoffThroughTemporal } from '../activities/callbacks.ts';
 import { createActivities } from '../activities/index.ts';
 import { createBatchSource, loadDefinitionFromHistory } from '../activities/sources.ts';
 import { dataConverter } from '../data-converter.ts';
@@ -222,7 +222,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
       logger,
       metrics: deps.metrics,
       handoff: resultsHandoffThroughTemporal(config.temporal.taskQueue),
-      resultsTimeoutMs: config.backend.resultsTimeoutMs,
+      direct: new DirectResults(config.backend.resultsTimeoutMs),
     },
     logger,
     metrics: deps.metrics,
