@@ -1,6 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BackendPageError, parseRecipientPage } from './client.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BackendCallbackError, BackendPageError, createBackendClient, parseRecipientPage } from './client.ts';
+import type { ResultsEvent } from '../domain/types.ts';
 
 const page = (recipient: Record<string, unknown>) => ({ recipients: [{ email: 'a@example.com', ...recipient }] });
 
@@ -76,5 +79,44 @@ describe('parseRecipientPage', () => {
       100,
     );
     assert.deepEqual(parsed.recipients.map((r) => r.email), ['a@example.com', 'c@example.com', 'd@example.com']);
+  });
+});
+
+describe('the backend client', () => {
+  const event: ResultsEvent = { event_id: 'nl1:results:b0-resend', newsletter_id: 'nl1', batch: 0, results: [] };
+  const failureOf = (promise: Promise<unknown>) =>
+    promise.then(() => assert.fail('expected a failure'), (err: unknown) => {
+      assert.ok(err instanceof BackendCallbackError, String(err));
+      return err;
+    });
+
+  it('does not follow a redirect with a callback: retried, naming where it points (a GET answering 200 would have lost it)', async () => {
+    const requests: string[] = [];
+    const server = createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      if (req.url!.startsWith('/moved')) return res.writeHead(200).end('{}');
+      res.writeHead(301, { location: '/moved' }).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const client = createBackendClient({ url: `http://127.0.0.1:${port}`, token: 'secret-token' });
+      const err = await failureOf(client.postResults(event));
+      assert.equal(err.retryable, true, 'BACKEND_URL is wrong: a person fixes it, nothing may be lost meanwhile');
+      assert.match(err.message, /301.*\/moved/);
+      assert.deepEqual(requests, ['POST /api/internal/newsletters/nl1/results']);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('says why the backend is unreachable, not only that a fetch failed', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    const err = await failureOf(createBackendClient({ url: `http://127.0.0.1:${port}` }).postResults(event));
+    assert.equal(err.retryable, true);
+    assert.match(err.message, /backend unreachable: .*ECONNREFUSED/);
   });
 });

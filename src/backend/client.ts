@@ -84,12 +84,31 @@ export function createBackendClient(
         : { ...headers };
       // The trace context of the call (W3C traceparent): the backend can join the newsletter's trace.
       propagation.inject(context.active(), signed);
-      response = await fetch(`${url}${path}`, { ...init, headers: signed, signal });
+      // Not followed: a POST redirected becomes a GET, whose 200 would count a callback the backend never had.
+      response = await fetch(`${url}${path}`, { ...init, headers: signed, signal, redirect: 'manual' });
     } catch (err) {
-      throw new BackendCallbackError(`backend unreachable: ${(err as Error).message}`, null, true);
+      // fetch says only "fetch failed"; its cause says why (ECONNREFUSED, ENOTFOUND, a certificate).
+      const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message;
+      throw new BackendCallbackError(
+        `backend unreachable: ${(err as Error).message}${why ? ` (${why})` : ''}`,
+        null,
+        true,
+      );
     }
     if (response.ok) return response;
     await response.body?.cancel();
+    if (response.status >= 300 && response.status < 400) {
+      // BACKEND_URL points at the wrong place (http for https, a moved host): retried until a person fixes it.
+      // Where it points, without a query that could carry a token.
+      const location = response.headers.get('location');
+      const to = location ? URL.parse(location, `${url}${path}`)?.href.replace(/[?#].*$/, '') : 'nowhere said';
+      throw new BackendCallbackError(
+        `backend answered ${response.status} to ${to}: check BACKEND_URL`,
+        response.status,
+        true,
+      );
+    }
     // 408, 429 and 5xx may pass, and so may 401/403: a token being rotated or a backend
     // misconfigured for a while is fixed by a person, and no event may be lost meanwhile.
     // Other 4xx (the event itself is refused) will not change on retry.
