@@ -5,6 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { decodePayload } from '../../src/data-converter.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ChannelCredentials, Client as GrpcClient, status as GrpcStatus } from '@grpc/grpc-js';
@@ -335,6 +336,13 @@ describe('gRPC API', { timeout: 180_000 }, () => {
       const { workflowId } = await send(request);
       await new Promise((resolve) => setTimeout(resolve, 700));
       await stack.workflows.signalWorkflow({ workflowId, signalName: 'noop', argsJson: '{"hello": 1}' }, stack.auth);
+      // It reached the workflow, with its arguments.
+      const { events } = await stack.env.client.workflow.getHandle(workflowId).fetchHistory();
+      const signalled = events!.flatMap((e) => e.workflowExecutionSignaledEventAttributes ?? []);
+      const received = await Promise.all(
+        signalled.map(async (s) => [s.signalName, await decodePayload(s.input!.payloads![0]! as never)]),
+      );
+      assert.deepEqual(received, [['noop', { hello: 1 }]]);
       await stack.workflows.cancelWorkflow({ workflowId, reason: 'test' }, stack.auth);
       const result = await stack.workflows.getWorkflowResult({ workflowId, runId: '', wait: true }, stack.auth)
         .response;

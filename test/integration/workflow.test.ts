@@ -220,6 +220,38 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     );
   });
 
+  it("gives a throttled request's place in its window to the next one while it waits out retry-after", async () => {
+    const taskQueue = `wf-${randomUUID()}`;
+    // A window of two: a request that kept its place while it waited would leave one place to the
+    // other six for the whole 4 s.
+    const calls: string[] = [];
+    let inFlight = 0;
+    let mostWhileWaiting = 0;
+    let waiting = false;
+    const sendBatch = async (input: SendBatchInput) => {
+      const again = (input.throttles ?? 0) > 0;
+      calls.push(`${input.batch.index}${again ? ' again' : ''}`);
+      if (input.batch.index === 0 && !again) {
+        waiting = true;
+        return throttledFor(4_000);
+      }
+      if (again) waiting = false;
+      inFlight += 1;
+      if (waiting) mostWhileWaiting = Math.max(mostWhileWaiting, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      inFlight -= 1;
+      return sentBy('resend', 2);
+    };
+    const input = newsletterInput('give-way', { recipients: recipients(14, 'gw-'), batchSize: 2, concurrency: 2 });
+    await withWorkers(taskQueue, { notifyBackend: () => Promise.resolve('disabled') }, sendBatch, async () => {
+      const handle = await startNewsletter(taskQueue, input);
+      const final = await resultWithin(handle, 20_000);
+      assert.deepEqual([final?.state, final?.sent], ['COMPLETED', 14]);
+      assert.equal(calls.at(-1), '0 again', 'the throttled one went again once its wait was over, after the rest');
+      assert.equal(mostWhileWaiting, 2, 'both places of the window were in use while it waited');
+    });
+  });
+
   it('starts no more new requests than its window while throttled ones wait: the parts waiting stay bounded', async () => {
     const taskQueue = `wf-${randomUUID()}`;
     // Every request is throttled the first time, for 2 s: a provider far stricter than the queue's rate.
