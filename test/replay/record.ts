@@ -6,7 +6,8 @@
  * workflow code of this checkout on a real dev server, every closed run of each written to
  * `test/replay/histories/<release>/<situation>-run<n>.binpb` (a `temporal.api.history.v1.History`).
  *
- * Run it when a release ships (`make replay-record RELEASE=v0.2.0`) and commit the files:
+ * Run it when a release ships (`make replay-record RELEASE=v0.2.0`), or when workflow code has
+ * changed since the last recording (`RELEASE=<commit>`: the histories of that commit), and commit the files:
  * every later change to workflow code must replay them, so newsletters running or paused
  * on the old code keep working after a deploy (guard changed paths with `patched()`).
  */
@@ -14,6 +15,7 @@ import { Buffer } from 'node:buffer';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import proto from '@temporalio/proto';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { eventsWorkflowIdFor } from '../../src/domain/events.ts';
 import { workflowIdFor } from '../../src/domain/types.ts';
 import { eventually } from '../support/eventually.ts';
@@ -21,8 +23,9 @@ import { newsletterRequest, recipients } from '../support/fixtures.ts';
 import { type Stack, startStack } from '../integration/harness.ts';
 
 const release = process.env.RELEASE ?? process.argv[2];
-if (!release || !/^v\d+\.\d+\.\d+$/.test(release)) {
-  console.error('usage: RELEASE=vX.Y.Z make replay-record');
+// A release, or the commit recorded from when workflow code changed between releases.
+if (!release || !/^(v\d+\.\d+\.\d+|[0-9a-f]{7,40})$/.test(release)) {
+  console.error('usage: RELEASE=vX.Y.Z make replay-record (or RELEASE=<commit>)');
   process.exit(2);
 }
 const dir = new URL(`./histories/${release}/`, import.meta.url);
@@ -93,6 +96,33 @@ const situations: Record<string, (id: string) => Promise<string | void>> = {
   },
   async 'continued-as-new'(id) {
     await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(200, 'n')), stack.auth);
+    await until(id, NewsletterState.COMPLETED);
+  },
+  /** Resend throttles (429): requests give way in their window and go again after retry-after. */
+  async throttled(id) {
+    stack.mock.resend.setRateLimit(2);
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(80, 't')), stack.auth);
+    await until(id, NewsletterState.COMPLETED);
+    stack.mock.resend.setRateLimit(null);
+  },
+  /** Every provider down for a few seconds: the newsletter waits the outage out by itself, one batch per try. */
+  async 'outage-waited'(id) {
+    stack.mock.resend.injectFault({ status: 503, durationMs: 2_500 });
+    stack.mock.postmark.injectFault({ status: 503, durationMs: 2_500 });
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(40, 'o')), stack.auth);
+    await until(id, NewsletterState.COMPLETED);
+  },
+  /** The backend down at the end: results handed to results workflows, the newsletter open until they settle. */
+  async 'results-owed'(id) {
+    stack.backend.failCallbacksFor(4_000, 503);
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(40, 'r')), stack.auth);
+    await until(id, NewsletterState.COMPLETED);
+    await stack.env.client.workflow.getHandle(workflowIdFor(id)).result();
+  },
+  /** Scheduled a few seconds ahead: it waits for its time, then sends. */
+  async scheduled(id) {
+    const sendAt = Timestamp.fromDate(new Date(Date.now() + 3_000));
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(20, 's'), { sendAt }), stack.auth);
     await until(id, NewsletterState.COMPLETED);
   },
   /** The events workflow: webhooks before, during and after a backend outage, over several runs. */
