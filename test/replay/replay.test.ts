@@ -5,7 +5,9 @@
  * (non-determinism) fails here; such a change goes behind `patched()`. A folder named by a
  * commit holds a history record.ts wrote from that commit, before a workflow change no
  * release's histories covered (`25a767f/`: the events workflow posting its batches in place,
- * through a backend outage, before batches went to child workflows).
+ * through a backend outage, before batches went to child workflows; `f8a9862/`: every situation
+ * again, and a throttled newsletter, an outage waited out, results owed at the end and a scheduled
+ * one, through the paths later `patched()` branches opened, which v0.1.0's histories predate).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
