@@ -153,6 +153,63 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     });
   });
 
+  it('waits out an outage of every provider 15 s, then tries one batch at a time, doubling the wait while they still refuse', async () => {
+    const taskQueue = `wf-${randomUUID()}`;
+    const calls: Array<{ batch: number; at: number }> = [];
+    let inFlight = 0;
+    let mostAtOnce = 0;
+    // Every provider refuses every request, after 100 ms.
+    const sendBatch = async (input: SendBatchInput) => {
+      calls.push({ batch: input.batch.index, at: Date.now() });
+      inFlight += 1;
+      mostAtOnce = Math.max(mostAtOnce, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      inFlight -= 1;
+      throw refusing({
+        provider: input.provider,
+        reason: `${input.provider} is down`,
+        settled: { provider: input.provider, sent: 0, failed: 0, failures: [], resultsOwed: false },
+        remaining: input.positions ?? Array.from({ length: input.batch.count }, (_, i) => i),
+      });
+    };
+    const input = newsletterInput('outage-pace', { recipients: recipients(12, 'op-'), batchSize: 2, concurrency: 3 });
+    /** nextTry reads the time of the next try from a waiting newsletter's reason (whole seconds, UTC). */
+    const nextTry = (reason: string) => {
+      const [, time] = reason.match(/next try (\d\d:\d\d:\d\d) UTC/) ?? [];
+      assert.ok(time, reason);
+      const at = Date.parse(`${new Date().toISOString().slice(0, 10)}T${time}Z`);
+      return at < Date.now() - 43_200_000 ? at + 86_400_000 : at;
+    };
+    await withWorkers(taskQueue, { notifyBackend: () => Promise.resolve('disabled') }, sendBatch, async () => {
+      const handle = await startNewsletter(taskQueue, input);
+      const reasonOnce = (test: (reason: string) => boolean) =>
+        eventually(
+          async () => {
+            const reason = (await handle.query(getStatusQuery)).reason ?? '';
+            return test(reason) ? reason : undefined;
+          },
+          40_000,
+          100,
+        );
+      const first = await reasonOnce((r) => r.startsWith('waiting:'));
+      const firstWaitFrom = Date.now();
+      assert.ok(Math.abs(nextTry(first) - firstWaitFrom - 15_000) <= 2_000, `first wait: ${first}`);
+      const before = calls.length;
+      mostAtOnce = inFlight;
+      // The try fails too: the next one is twice as far.
+      const second = await reasonOnce((r) => r.startsWith('waiting:') && r !== first);
+      const secondWaitFrom = Date.now();
+      assert.ok(secondWaitFrom - firstWaitFrom >= 13_000, 'nothing was tried before the first wait was over');
+      assert.ok(Math.abs(nextTry(second) - secondWaitFrom - 30_000) <= 2_000, `second wait: ${second}`);
+      const tried = calls.slice(before);
+      assert.deepEqual(new Set(tried.map((c) => c.batch)).size, 1, 'one batch was tried, on each provider in turn');
+      assert.equal(tried.length, 2);
+      assert.equal(mostAtOnce, 1, 'one request at a time');
+      await handle.executeUpdate(cancelUpdate, { args: ['stop'] });
+      assert.equal((await handle.result()).state, 'CANCELLED');
+    });
+  });
+
   it('sends what a provider left of a backend page to the next one by member key, in parts its limit allows', async () => {
     const taskQueue = `wf-${randomUUID()}`;
     const keys = Array.from({ length: 300 }, (_, i) => 1_000 + i);
