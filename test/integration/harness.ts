@@ -198,10 +198,11 @@ export const TS_FLAGS = ['--experimental-transform-types', '--disable-warning=Ex
 
 /**
  * startWorkerProcess runs one more worker replica as operators do (`node src/main.ts
- * --role=worker`), with the stack's configuration, and resolves once it polls.
+ * --role=worker`), with the stack's configuration plus env, and resolves once it polls.
  */
 export async function startWorkerProcess(
   stack: Stack,
+  env: Record<string, string> = {},
 ): Promise<{ stop(): Promise<void>; signal(name: NodeJS.Signals): void; exited: Promise<number | string> }> {
   const child = spawn(process.execPath, [...TS_FLAGS, 'src/main.ts', '--role=worker'], {
     env: {
@@ -210,6 +211,7 @@ export async function startWorkerProcess(
       TEMPORAL_ADDRESS: stack.env.address,
       WORKER_OPS_PORT: '0',
       LOG_LEVEL: 'info',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -2,7 +2,8 @@
  * TLS to Temporal: the dev server behind a TLS-terminating proxy started by the test, with
  * certificates made by openssl at test time. The bridge's Connection and the worker's
  * NativeConnection, built from the TEMPORAL_TLS_* variables, reach it over TLS and mTLS;
- * without the CA, or without a client certificate where one is required, they do not.
+ * without the CA, or without a client certificate where one is required, they do not; and the
+ * service's own processes, started as operators start them, send a newsletter through it.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,12 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../../src/config.ts';
 import { temporalConnectionOptions } from '../../src/temporal-connection.ts';
 import { certificates } from '../support/certificates.ts';
-import { type Stack, startStack } from './harness.ts';
+import { randomUUID } from 'node:crypto';
+import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
+import { connectClients, finalStatus } from '../support/grpc.ts';
+import { stop, waitUntil } from '../support/processes.ts';
+import { type Stack, startBridgeProcess, startStack, startWorkerProcess } from './harness.ts';
 
 const certs = certificates('temporal-tls');
 const file = certs.file;
@@ -99,5 +105,37 @@ describe('TLS to Temporal', { timeout: 120_000 }, () => {
       { client: true, worker: true },
     );
     assert.deepEqual(await reaches(tls), { client: false, worker: false }, 'no client certificate');
+  });
+
+  it('runs the service as operators do (src/main.ts, a bridge and a worker process) against Temporal behind mTLS: a newsletter completes', async () => {
+    const proxy = await tlsProxy(stack.env.address, true);
+    servers.push(proxy.server);
+    const env = {
+      TEMPORAL_ADDRESS: proxy.address,
+      TEMPORAL_TLS_SERVER_NAME: 'temporal.test',
+      TEMPORAL_TLS_CA: file('ca.pem'),
+      TEMPORAL_TLS_CERT: file('client.pem'),
+      TEMPORAL_TLS_KEY: file('client.key'),
+      // A task queue of their own: only these processes can send the newsletter.
+      TEMPORAL_TASK_QUEUE: `tls-${randomUUID()}`,
+    };
+    const worker = await startWorkerProcess(stack, env);
+    const { bridge, port, opsPort } = await startBridgeProcess(stack, 'temporal-tls-bridge', env);
+    const clients = connectClients(port);
+    try {
+      await waitUntil(
+        bridge,
+        'readiness',
+        async () => (await fetch(`http://127.0.0.1:${opsPort}/ready`)).status === 200,
+      );
+      const id = newsletterId('temporal-tls');
+      await clients.newsletters.sendNewsletter(newsletterRequest(id, recipients(5, 'ttls-')), stack.auth).response;
+      const final = await finalStatus(clients, id, 60_000);
+      assert.deepEqual([final.state, final.sent], [NewsletterState.COMPLETED, 5]);
+    } finally {
+      clients.close();
+      await stop(bridge);
+      await worker.stop();
+    }
   });
 });
