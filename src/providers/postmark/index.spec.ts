@@ -4,6 +4,8 @@ import { type MockProviders, startMockProviders } from '../../../mock-providers/
 import { withAnswer } from '../../../test/support/answering.ts';
 import { renderedEmail } from '../../../test/support/fixtures.ts';
 import { ProviderError } from '../types.ts';
+import { createProviders } from '../index.ts';
+import { loadConfig } from '../../config.ts';
 import { createPostmarkProvider, postmarkClientOptions, REQUEST_FIELD, requestTag } from './index.ts';
 
 const email = renderedEmail;
@@ -122,5 +124,13 @@ describe('Postmark adapter against a 200 answer without results', () => {
       'unknown_outcome',
       'unknown_outcome',
     ]);
+  });
+});
+
+describe('the Postmark adapter a worker builds from its configuration', () => {
+  it("waits out Postmark's search indexing (10 s) before it resolves a request in doubt by a search", () => {
+    // A shorter wait could miss what the first attempt got through, and mail it again.
+    const providers = createProviders(loadConfig({ POSTMARK_API_KEY: 'pm-key', GRPC_HOST: '127.0.0.1' }).providers);
+    assert.equal(providers.get('postmark')?.searchDelayMs, 10_000);
   });
 });
