@@ -484,6 +484,27 @@ describe('sendBatch', () => {
     assert.match(outcome.failures[0]!.reason, /email of \d+ bytes is over postmark's limit of 10485760/);
   });
 
+  it('fails for good a recipient whose email cannot be rendered, sending the rest: the request is not retried for ever', async () => {
+    const { provider, calls } = fakeProvider('resend', sentAll);
+    // A template repeating a variable: the recipient whose value is long would render 50 MB.
+    const repeated: NewsletterInput = {
+      ...definition,
+      content: { ...definition.content, text: '{{v}}'.repeat(50_000) },
+    };
+    const page = people(3);
+    page[1] = { ...page[1]!, variables: { v: 'x'.repeat(1_000) } };
+    const source: BatchSource = { ...sourceOf(page), definition: () => Promise.resolve(repeated) };
+    const metrics = recordingMetrics();
+    const outcome: BatchOutcome = await new MockActivityEnvironment().run(
+      activities(provider, { source, metrics: metrics.metrics }).sendBatch,
+      input(3),
+    );
+    assert.deepEqual(calls[0]!.to, ['u0@example.com', 'u2@example.com']);
+    assert.deepEqual([outcome.sent, outcome.failed], [2, 1]);
+    assert.match(outcome.failures[0]!.reason, /its email could be over 40 MiB/);
+    assert.deepEqual(metrics.counted.filter((c) => c.startsWith('failed')), ['failed:rejected_content']);
+  });
+
   it("hands a request over the provider's request size back to the workflow, sending nothing", async () => {
     const { provider, calls } = fakeProvider('resend', sentAll);
     const big: NewsletterInput = { ...definition, content: { ...definition.content, text: 'x'.repeat(500 * 1024) } };

@@ -18,7 +18,7 @@ import { activityInfo, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { isEmailAddress } from '../domain/addresses.ts';
 import { normalizeAddress, type Suppression } from '../domain/suppression.ts';
-import { type RenderedEmail, renderEmail } from '../domain/templating.ts';
+import { type RenderedEmail, renderEmail, RenderError } from '../domain/templating.ts';
 import {
   type BatchOutcome,
   FAILURE_TYPES,
@@ -169,13 +169,29 @@ export function membersOf(batch: Recipient[], part: Pick<SendBatchInput, 'positi
 }
 
 /** render personalizes every member's email. */
-export function render(definition: NewsletterInput, members: Member[]): RenderedEmail[] {
-  return members.map(({ recipient }) =>
-    renderEmail(definition.content, recipient, {
-      newsletterId: definition.newsletterId,
-      unsubscribeBaseUrl: definition.unsubscribeBaseUrl,
-    })
-  );
+export function render(
+  definition: NewsletterInput,
+  members: Member[],
+): { messages: RenderedEmail[]; members: Member[]; failed: Array<{ member: Member; error: string }> } {
+  const rendered: { messages: RenderedEmail[]; members: Member[]; failed: Array<{ member: Member; error: string }> } = {
+    messages: [],
+    members: [],
+    failed: [],
+  };
+  for (const member of members) {
+    try {
+      rendered.messages.push(renderEmail(definition.content, member.recipient, {
+        newsletterId: definition.newsletterId,
+        unsubscribeBaseUrl: definition.unsubscribeBaseUrl,
+      }));
+      rendered.members.push(member);
+    } catch (err) {
+      // Its content with its values: the same on every retry and at every provider.
+      if (!(err instanceof RenderError)) throw err;
+      rendered.failed.push({ member, error: err.message });
+    }
+  }
+  return rendered;
 }
 
 /** settleOutcomes maps the provider's per-message outcomes to results, leaving account-level refusals for failover. */
@@ -470,14 +486,16 @@ async function send(
   const stopBeating = heartbeating(requesting);
   const call = { key: idempotencyKey(input), batch: input.batch.index, signal: cancellation };
   try {
-    let messages = render(definition, valid);
-    let members = valid;
+    // An email that cannot be rendered is failed for good, like one over the size a provider takes.
+    const drafts = render(definition, valid);
+    let { messages, members } = drafts;
+    const unrendered = drafts.failed.flatMap(({ member, error }) => settleAll(name, [member], { error }).results);
     // Cut by bytes as well as count: an email over the provider's message limit is refused for
     // good (its content), and a request over its request limit goes back to the workflow in halves.
     const tooBig = sizeCheck(name, messages);
     const oversized = settleAll(
       name,
-      tooBig.oversized.map((i) => valid[i]!),
+      tooBig.oversized.map((i) => members[i]!),
       { error: `email of ${tooBig.bytes} bytes is over ${name}'s limit of ${PROVIDER_MAX_MESSAGE_BYTES[name]}` },
     ).results;
     if (tooBig.oversized.length > 0) {
@@ -494,7 +512,7 @@ async function send(
         tooBig.requestBytes,
       );
     }
-    const earlier: Settled['results'] = [...oversized];
+    const earlier: Settled['results'] = [...unrendered, ...oversized];
     if (inDoubt && provider.findAccepted) {
       // No idempotency key at this provider: ask it what the earlier attempt got through, send only the rest.
       started = performance.now();
@@ -532,9 +550,10 @@ async function send(
     const settled = settleOutcomes(name, members, outcomes);
     countEmails(deps.metrics, name, outcomes);
     await listProviderSuppressed(deps, name, members, outcomes, log);
-    const earlierSent = earlier.length - oversized.length;
+    const refusedContent = unrendered.length + oversized.length;
+    const earlierSent = earlier.length - refusedContent;
     if (earlierSent > 0) deps.metrics?.emails(name, 'sent', 'none', earlierSent);
-    if (oversized.length > 0) deps.metrics?.emails(name, 'failed', 'rejected_content', oversized.length);
+    if (refusedContent > 0) deps.metrics?.emails(name, 'failed', 'rejected_content', refusedContent);
     countRejected();
     return apart({ ...settled, results: [...rejected.results, ...earlier, ...settled.results] });
   } catch (err) {

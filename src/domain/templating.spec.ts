@@ -4,6 +4,7 @@ import {
   checkTemplates,
   MAX_SECTION_DEPTH,
   renderEmail,
+  RenderError,
   TemplateCache,
   templateCache,
   TemplateError,
@@ -54,6 +55,31 @@ describe('renderEmail', () => {
     assert.match(email.html!, / \|<\/p>$/);
   });
 
+  it("renders JavaScript's built-in names (an object's members, partials) as nothing, like any missing variable", () => {
+    // Partials are not supported: {{> x}} is empty. Inherited members would render a function's
+    // source, or throw on every attempt (__defineGetter__ called with nothing, a partial that is a function).
+    const tricky = '{{> toString}}{{> constructor}}{{> __proto__}}{{__defineGetter__}}{{constructor}}{{toString}}' +
+      '{{#valueOf}}x{{/valueOf}}{{__proto__}}|';
+    const rendered = renderEmail({ ...content, subject: tricky, html: tricky, text: tricky }, recipient, ctx);
+    assert.deepEqual([rendered.subject, rendered.html, rendered.text], ['|', '|', '|']);
+  });
+
+  it('refuses, before rendering it, an email whose variables would make it larger than any provider takes', () => {
+    // 700,000 copies of a 100-character value would be a 70 MB body, built in memory before any size check.
+    const huge = { ...recipient, variables: { v: 'x'.repeat(100) } };
+    assert.throws(
+      () => renderEmail({ ...content, html: '{{{v}}}'.repeat(700_000) }, huge, ctx),
+      (err: unknown) => err instanceof RenderError && /over \d+ MiB/.test(err.message),
+    );
+    // The same template for a recipient with a short value renders.
+    const short = renderEmail(
+      { ...content, html: '{{{v}}}'.repeat(700_000) },
+      { ...recipient, variables: { v: 'x' } },
+      ctx,
+    );
+    assert.equal(short.html!.length, 700_000);
+  });
+
   it('keeps built-ins over same-named variables and links the recipient unsubscribe page', () => {
     const expected = 'https://app.example.com/unsubscribe?newsletter_id=nl-1&recipient_id=r-1&email=ada%40example.com';
     assert.ok(email.html!.includes(expected.replaceAll('&', '&amp;')), email.html);
@@ -74,6 +100,15 @@ describe('checkTemplates', () => {
     assert.throws(
       () => checkTemplates({ subject: 'ok', html: nested(20_000) }),
       (err: unknown) => err instanceof TemplateError && err.field === 'html_content' && /nested/.test(err.message),
+    );
+  });
+
+  it('refuses a template that does not render whatever the values, naming the field: every recipient would fail', () => {
+    // Mustache keeps its lookups in a plain object: a tag named hasOwnProperty breaks every lookup after it.
+    assert.throws(
+      () => checkTemplates({ subject: 'Hi', html: '{{hasOwnProperty}} {{name}}' }),
+      (err: unknown) =>
+        err instanceof TemplateError && err.field === 'html_content' && /does not render/.test(err.message),
     );
   });
 

@@ -52,11 +52,11 @@ export class TemplateCache implements Mustache.TemplateCache {
 export const templateCache = new TemplateCache(2 * 1024 * 1024);
 Mustache.templateCache = templateCache;
 
-/** TemplateError is thrown when a template does not compile; field names the template. */
+/** TemplateError is thrown when a template cannot be used (it does not compile, nests too deep, does not render); field names it. */
 export class TemplateError extends Error {
   readonly field: string;
   constructor(field: string, message: string) {
-    super(`${field}: template does not compile: ${message}`);
+    super(`${field}: template ${message}`);
     this.name = 'TemplateError';
     this.field = field;
   }
@@ -88,7 +88,7 @@ const TEMPLATE_FIELDS = [
  */
 export const MAX_SECTION_DEPTH = 100;
 
-/** checkTemplates parses every template of the content and throws TemplateError naming the first that does not compile. */
+/** checkTemplates parses and tries every template of the content, and throws TemplateError naming the first that cannot be used. */
 export function checkTemplates(content: Pick<NewsletterContent, 'subject' | 'html' | 'text'>): void {
   for (const [key, field] of TEMPLATE_FIELDS) {
     const template = content[key];
@@ -97,10 +97,16 @@ export function checkTemplates(content: Pick<NewsletterContent, 'subject' | 'htm
     try {
       tokens = Mustache.parse(template);
     } catch (err) {
-      throw new TemplateError(field, err instanceof Error ? err.message : String(err));
+      throw new TemplateError(field, `does not compile: ${err instanceof Error ? err.message : String(err)}`);
     }
     if (sectionDepth(tokens) > MAX_SECTION_DEPTH) {
-      throw new TemplateError(field, `sections nested more than ${MAX_SECTION_DEPTH} deep`);
+      throw new TemplateError(field, `sections are nested more than ${MAX_SECTION_DEPTH} deep`);
+    }
+    // One that throws with no values throws for every recipient: refused here, not failed per recipient.
+    try {
+      Mustache.render(template, Object.create(null), NO_PARTIALS);
+    } catch (err) {
+      throw new TemplateError(field, `does not render: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 }
@@ -138,23 +144,100 @@ const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': 
 // href attributes for no safety gain; these five are what HTML text and quoted attributes need.
 const html = { escape: (value: unknown) => String(value).replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]!) };
 
-/** renderEmail personalizes the content for one recipient, with RFC 8058 one-click unsubscribe headers. */
+/** RenderError says why one recipient's email cannot be rendered: permanent for that recipient. */
+export class RenderError extends Error {
+  override name = 'RenderError';
+}
+
+/**
+ * MAX_RENDERED_CHARS bounds one email's rendered subject and bodies before they are rendered: more than
+ * any provider takes in one message (Resend's 40 MB). A template repeating a long variable could otherwise
+ * build a string of gigabytes, and take the worker down on every retry.
+ */
+export const MAX_RENDERED_CHARS = 40 * 1024 * 1024;
+
+/** NO_PARTIALS: `{{> name}}` renders nothing (a plain object would offer Object's members as partials). */
+const NO_PARTIALS = (): undefined => undefined;
+
+/** escapedLength is how long value is once escaped as html escapes it. */
+function escapedLength(value: string): number {
+  let extra = 0;
+  for (const match of value.matchAll(/[&<>"']/g)) extra += HTML_ENTITIES[match[0]]!.length - 1;
+  return value.length + extra;
+}
+
+/**
+ * renderedLengthBound is at most how long a template renders for a view: its text, and each tag's
+ * value (escaped where it is), as if every section rendered once (values are strings: a section
+ * renders at most once). `.` and dotted names are bounded by the longest value they can reach.
+ */
+function renderedLengthBound(template: string, view: Record<string, string>, escaped: boolean): number {
+  const lengths = new Map<string, number>();
+  const lengthOf = (name: string): number => {
+    let known = lengths.get(name);
+    if (known === undefined) {
+      const top = name.split('.')[0]!;
+      const values = name === '.' ? Object.values(view) : top in view ? [view[top]!] : [];
+      known = Math.max(0, ...values.map((v) => (escaped ? escapedLength(v) : v.length)));
+      lengths.set(name, known);
+    }
+    return known;
+  };
+  let total = 0;
+  const pending: unknown[][] = [Mustache.parse(template)];
+  for (let tokens = pending.pop(); tokens; tokens = pending.pop()) {
+    for (const token of tokens as Array<[string, string, number, number, unknown[]?]>) {
+      const [type, value] = token;
+      if (type === 'text') total += value.length;
+      else if (type === 'name' || type === '&') total += lengthOf(value);
+      if (Array.isArray(token[4])) pending.push(token[4]);
+    }
+  }
+  return total;
+}
+
+/**
+ * renderEmail personalizes the content for one recipient, with RFC 8058 one-click unsubscribe
+ * headers; RenderError when it cannot (its size bound, or a template that throws for this view).
+ */
 export function renderEmail(
   content: NewsletterContent,
   recipient: Recipient,
   context: { newsletterId: string; unsubscribeBaseUrl: string },
 ): RenderedEmail {
   const unsubscribe = unsubscribeUrl(context.unsubscribeBaseUrl, context.newsletterId, recipient);
-  // Built-ins win over same-named variables: a variable must not redirect the unsubscribe link.
-  const view = { ...recipient.variables, name: recipient.name, email: recipient.email, unsubscribe_url: unsubscribe };
+  // Built-ins win over same-named variables: a variable must not redirect the unsubscribe link. No
+  // prototype: a template naming an object's members (toString, constructor) finds nothing there.
+  const view: Record<string, string> = Object.assign(Object.create(null), recipient.variables, {
+    name: recipient.name,
+    email: recipient.email,
+    unsubscribe_url: unsubscribe,
+  });
+  const bound = renderedLengthBound(content.subject, view, false) +
+    (content.html === undefined ? 0 : renderedLengthBound(content.html, view, true)) +
+    (content.text === undefined ? 0 : renderedLengthBound(content.text, view, false));
+  if (bound > MAX_RENDERED_CHARS) {
+    throw new RenderError(
+      `its email could be over ${
+        MAX_RENDERED_CHARS / 1024 / 1024
+      } MiB once its variables are in (up to ${bound} characters)`,
+    );
+  }
+  const renderWith = (template: string, escaping: typeof plain) => {
+    try {
+      return Mustache.render(template, view, NO_PARTIALS, escaping);
+    } catch (err) {
+      throw new RenderError(`its email does not render: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
   return {
     to: recipient.email,
     from: content.from,
     replyTo: content.replyTo,
     // The subject is a header: control characters a variable brings (CR, LF) become spaces.
-    subject: Mustache.render(content.subject, view, {}, plain).replace(CONTROL_CHARACTERS_G, ' '),
-    html: content.html === undefined ? undefined : Mustache.render(content.html, view, {}, html),
-    text: content.text === undefined ? undefined : Mustache.render(content.text, view, {}, plain),
+    subject: renderWith(content.subject, plain).replace(CONTROL_CHARACTERS_G, ' '),
+    html: content.html === undefined ? undefined : renderWith(content.html, html),
+    text: content.text === undefined ? undefined : renderWith(content.text, plain),
     headers: {
       'List-Unsubscribe': `<${unsubscribe}>`,
       'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
