@@ -3,6 +3,7 @@
  * throw; the edge (server.ts) calls toRpcStatus once. Unknown errors become INTERNAL
  * with a generic message: the original is logged, never sent to the caller.
  */
+import { ShardClosedError } from '../suppression/list.ts';
 import { isGrpcServiceError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { type ServiceError as GrpcServiceError, status as GrpcStatus } from '@grpc/grpc-js';
 
@@ -112,7 +113,7 @@ function statusOf(
   if (err instanceof InvalidArgumentError) return { code: 'INVALID_ARGUMENT', detail: err.message, internal: false };
   if (err instanceof NotFoundError) return { code: 'NOT_FOUND', detail: err.message, internal: false };
   if (err instanceof UnauthenticatedError) return { code: 'UNAUTHENTICATED', detail: err.message, internal: false };
-  if (err instanceof FailedPreconditionError) {
+  if (err instanceof FailedPreconditionError || err instanceof ShardClosedError) {
     return { code: 'FAILED_PRECONDITION', detail: err.message, internal: false };
   }
   if (err instanceof WorkflowNotFoundError) {

@@ -5,7 +5,12 @@
  * (src/domain/suppression.ts); adds and removes are updates-with-start, so a shard exists
  * from its first address, and reads of a shard that never had one answer empty.
  */
-import { type Client, WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  type Client,
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { Buffer } from 'node:buffer';
 import {
   byShard,
@@ -47,6 +52,21 @@ export function decodePageToken(text: string): PageToken | undefined {
   }
 }
 
+/**
+ * ShardClosedError: a shard's workflow has closed (terminated, by an operator or by Temporal when its
+ * continue-as-new went over the payload limit). Its entries live in its history only: starting a new,
+ * empty shard under its id would let workers mail every one of them, so the list refuses changes to it.
+ */
+export class ShardClosedError extends Error {
+  constructor(readonly workflowId: string) {
+    super(
+      `${workflowId} is closed (terminated?): the suppression list cannot change there until it runs again ` +
+        '(README "Suppression"); its addresses stay suppressed',
+    );
+    this.name = 'ShardClosedError';
+  }
+}
+
 export class SuppressionList {
   readonly #client: Client;
   readonly #taskQueue: string;
@@ -62,7 +82,22 @@ export class SuppressionList {
       taskQueue: this.#taskQueue,
       args: [{ shard }],
       workflowIdConflictPolicy: 'USE_EXISTING',
+      // Never a new run after a closed one: it would start empty (ShardClosedError).
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
     });
+  }
+
+  /** change runs an update-with-start on a shard, refusing it once the shard has closed. */
+  async #change<T>(
+    shard: number,
+    run: (start: WithStartWorkflowOperation<typeof suppressionListWorkflow>) => Promise<T>,
+  ) {
+    try {
+      return await run(this.#start(shard));
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) throw new ShardClosedError(suppressionWorkflowId(shard));
+      throw err;
+    }
   }
 
   /** add puts addresses on the list (one already there keeps its first entry); answers how many were new. */
@@ -70,10 +105,14 @@ export class SuppressionList {
     const normalized = entries.map((s) => ({ ...s, email: normalizeAddress(s.email) }));
     const counts = await Promise.all(
       [...byShard(normalized, (s) => s.email)].map(([shard, group]) =>
-        this.#client.workflow.executeUpdateWithStart(suppressUpdate, {
-          args: [group],
-          startWorkflowOperation: this.#start(shard),
-        })
+        this.#change(
+          shard,
+          (start) =>
+            this.#client.workflow.executeUpdateWithStart(suppressUpdate, {
+              args: [group],
+              startWorkflowOperation: start,
+            }),
+        )
       ),
     );
     return counts.reduce((a, b) => a + b, 0);
@@ -83,10 +122,14 @@ export class SuppressionList {
   async remove(emails: string[]): Promise<number> {
     const counts = await Promise.all(
       [...byShard(emails.map(normalizeAddress), (e) => e)].map(([shard, group]) =>
-        this.#client.workflow.executeUpdateWithStart(unsuppressUpdate, {
-          args: [group],
-          startWorkflowOperation: this.#start(shard),
-        })
+        this.#change(
+          shard,
+          (start) =>
+            this.#client.workflow.executeUpdateWithStart(unsuppressUpdate, {
+              args: [group],
+              startWorkflowOperation: start,
+            }),
+        )
       ),
     );
     return counts.reduce((a, b) => a + b, 0);

@@ -14,7 +14,7 @@ import { Client } from '@temporalio/client';
 import { postmarkWebhook, resendWebhook } from '../../mock-providers/webhooks.ts';
 import { dataConverter } from '../../src/data-converter.ts';
 import { eventsWorkflowIdFor } from '../../src/domain/events.ts';
-import { shardOf } from '../../src/domain/suppression.ts';
+import { shardOf, suppressionWorkflowId } from '../../src/domain/suppression.ts';
 import { SuppressionList } from '../../src/suppression/list.ts';
 import { eventually } from '../support/eventually.ts';
 import { auth, newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
@@ -251,6 +251,27 @@ describe('provider webhooks through Resend', { timeout: 120_000 }, () => {
     stack.mock.resend.clearFaults();
     assert.deepEqual([done.state, done.sent, done.skipped], [NewsletterState.COMPLETED, 1, 1]);
     assert.equal(stack.mock.postmark.received().filter((e) => e.to[0] === 'wrs-0@example.com').length, 0);
+  });
+
+  it("keeps a shard's addresses suppressed when its workflow is terminated: a change fails FAILED_PRECONDITION instead of starting an empty shard", async () => {
+    const kept = 'kept-0@example.com';
+    await stack.newsletters.addSuppression({ emails: [kept], detail: '' }, auth).response;
+    const shard = shardOf(kept);
+    // An operator terminates the shard (or Temporal does: its continue-as-new over the payload limit).
+    await stack.env.client.workflow.getHandle(suppressionWorkflowId(shard)).terminate('by hand');
+    const other = Array.from({ length: 500 }, (_, i) => `other-${i}@example.com`).find((e) => shardOf(e) === shard)!;
+    const refused = await outcomeOf(stack.newsletters.addSuppression({ emails: [other], detail: '' }, auth).response);
+    assert.equal(refused.code, 'FAILED_PRECONDITION');
+    assert.match(refused.message, new RegExp(`${suppressionWorkflowId(shard)} is closed`));
+    // Workers still read the closed shard: the address is still skipped.
+    await sleep(MAX_AGE_MS + 50);
+    const id = newsletterId('kept');
+    await stack.newsletters.sendNewsletter(
+      newsletterRequest(id, [{ email: kept, name: 'K', variables: {}, recipientId: 'k0' }]),
+      auth,
+    ).response;
+    const done = await finalStatus(stack, id);
+    assert.deepEqual([done.sent, done.skipped], [0, 1]);
   });
 
   it('adds, lists and removes suppressions through the API, refusing bad addresses by field', async () => {
