@@ -72,6 +72,29 @@ describe('toNewsletterInput', () => {
     assert.equal(toNewsletterInput(request({ recipients }), defaults).recipients.length, 10_000);
   });
 
+  it('refuses an input that compresses well but is over what a worker unpacks once written as JSON: it would never start', () => {
+    // 12 MiB of control characters: 6 bytes each in JSON, 110 KB compressed.
+    const variables = { blob: '\u0001'.repeat(12 * 1024 * 1024) };
+    assert.throws(
+      () =>
+        toNewsletterInput(
+          request({ recipients: [{ email: 'a@example.com', name: 'A', variables, recipientId: 'a' }] }),
+          defaults,
+        ),
+      (err: unknown) =>
+        err instanceof InvalidArgumentError &&
+        /recipients: \d+ bytes once written as JSON, over 33554432/.test(err.message),
+    );
+  });
+
+  it('stores from_email and reply_to as checked: without the whitespace (Unicode too) the check ignored around their parts', () => {
+    const input = toNewsletterInput(
+      request({ fromEmail: ' News < news@example.com\u00a0>', replyTo: '\ufeff reply@example.com\u2028' }),
+      defaults,
+    );
+    assert.deepEqual([input.content.from, input.content.replyTo], ['News <news@example.com>', 'reply@example.com']);
+  });
+
   it('refuses a body over the 5 MB a provider accepts, naming the field and its size', () => {
     const big = 'x'.repeat(5 * 1024 * 1024 + 1);
     assert.throws(

@@ -6,7 +6,7 @@ import type { SendNewsletterRequest } from '../../contracts/gen/authentik/tempor
 import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { Buffer } from 'node:buffer';
 import { gzipSync } from 'node:zlib';
-import { CONTROL_CHARACTERS, isEmailAddress, isMailbox } from '../domain/addresses.ts';
+import { CONTROL_CHARACTERS, isEmailAddress, isMailbox, mailbox } from '../domain/addresses.ts';
 import { METADATA_FIELDS } from '../domain/events.ts';
 import { checkTemplates, TemplateError } from '../domain/templating.ts';
 import {
@@ -20,6 +20,7 @@ import {
   type ProviderName,
 } from '../domain/types.ts';
 import { InvalidArgumentError } from './errors.ts';
+import { MAX_DECODED_BYTES } from '../data-converter.ts';
 
 const NEWSLETTER_ID = /^[A-Za-z0-9_-]{1,128}$/;
 // Resend accepts only these characters in tag names and values.
@@ -33,6 +34,9 @@ const MAX_VIOLATIONS = 10;
 /** A send_at may lag the clock by this much (skew, a slow call) and still mean "now". */
 const SEND_AT_PAST_MS = 60_000;
 const SEND_AT_AHEAD_MS = 366 * 24 * 3_600_000;
+
+/** MAX_INPUT_JSON_BYTES bounds the input as JSON: half what a worker unpacks (MAX_DECODED_BYTES), for a margin. */
+const MAX_INPUT_JSON_BYTES = MAX_DECODED_BYTES / 2;
 
 /**
  * sendAtProblem says what is wrong with a send_at, if anything: it must be a real time, at
@@ -170,8 +174,8 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
       subject: req.subject,
       html: req.htmlContent || undefined,
       text: req.textContent || undefined,
-      from,
-      replyTo: req.replyTo || undefined,
+      from: mailbox(from),
+      replyTo: req.replyTo ? mailbox(req.replyTo) : undefined,
       tags: { ...req.tags },
     },
     recipients: req.recipients.map((r) => ({
@@ -191,7 +195,16 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
     ...(req.sendAt ? { sendAt: Timestamp.toDate(req.sendAt).toISOString() } : {}),
   };
   // The input is stored gzip-compressed (src/data-converter.ts): that is what Temporal's payload limit sees.
-  const bytes = gzipSync(JSON.stringify(input)).length;
+  // A worker unpacks it to JSON again, and refuses more than MAX_DECODED_BYTES: text that grows
+  // when written as JSON (control characters take 6 bytes) could pass the first and fail the second.
+  const json = JSON.stringify(input);
+  const jsonBytes = Buffer.byteLength(json);
+  if (jsonBytes > MAX_INPUT_JSON_BYTES) {
+    throw new InvalidArgumentError([
+      `recipients: ${jsonBytes} bytes once written as JSON, over ${MAX_INPUT_JSON_BYTES}; page large lists from the backend with recipient_source`,
+    ]);
+  }
+  const bytes = gzipSync(json).length;
   if (bytes > MAX_INPUT_BYTES) {
     throw new InvalidArgumentError([
       `recipients: request too large for one workflow input (${bytes} compressed bytes of recipients and templates, limit ${MAX_INPUT_BYTES}); page large lists from the backend with recipient_source`,

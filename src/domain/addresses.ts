@@ -35,6 +35,14 @@ export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
  */
 const DISPLAY_NAME = /^(?:[^,;:@<>"\\()[\]]*|"(?:[^"\\]|\\.)*")$/;
 
+/** mailbox is a value isMailbox accepts as providers should get it: its parts without the whitespace around them. */
+export function mailbox(value: string): string {
+  const match = /^([^<>]*)<([^<>]+)>$/.exec(value.trim());
+  if (!match) return value.trim();
+  const name = match[1]!.trim();
+  return name ? `${name} <${match[2]!.trim()}>` : match[2]!.trim();
+}
+
 /** isMailbox accepts an address or `Display Name <address>` (one mailbox), never with control characters. */
 export function isMailbox(value: string): boolean {
   if (CONTROL_CHARACTERS.test(value)) return false;
