@@ -93,6 +93,45 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ PROVIDER_TIMEOUT_MS: '30001' }), /PROVIDER_TIMEOUT_MS/);
   });
 
+  it('refuses timeouts too short to be meant (seconds written as milliseconds): every call would end before its answer', () => {
+    assert.throws(() => loadConfig({ PROVIDER_TIMEOUT_MS: '15' }), /PROVIDER_TIMEOUT_MS: .*at least 100/);
+    assert.equal(loadConfig({ PROVIDER_TIMEOUT_MS: '400' }).providers.timeoutMs, 400);
+    assert.throws(
+      () => loadConfig({ TEMPORAL_CALL_TIMEOUT: '15' }),
+      /TEMPORAL_CALL_TIMEOUT: expected a duration from 1s to 5m/,
+    );
+    assert.throws(
+      () => loadConfig({ WATCH_MAX_LIFETIME: '1' }),
+      /WATCH_MAX_LIFETIME: expected a duration from 1s to 24h/,
+    );
+    // The message names the limits in the units it suggests: 10m is over 5m, and says so.
+    assert.throws(() => loadConfig({ TEMPORAL_CALL_TIMEOUT: '10m' }), /from 1s to 5m, such as/);
+  });
+
+  it('refuses a FRONTEND_URL every unsubscribe link would break on or leak from: a query, a fragment, a user or password', () => {
+    for (
+      const bad of [
+        'https://app.example.com/portal?tenant=acme',
+        'https://app.example.com/#/',
+        'https://u:s3cret@app.example.com',
+      ]
+    ) {
+      assert.throws(() => loadConfig({ FRONTEND_URL: bad }), /FRONTEND_URL/, bad);
+    }
+    assert.equal(
+      loadConfig({ FRONTEND_URL: 'https://app.example.com/portal/' }).delivery.frontendUrl,
+      'https://app.example.com/portal',
+    );
+  });
+
+  it('refuses provider base URLs with a user or password: every call would fail as an unknown outcome, retried for ever', () => {
+    assert.throws(() => loadConfig({ RESEND_BASE_URL: 'https://key:secret@api.resend.com' }), /RESEND_BASE_URL/);
+    assert.throws(
+      () => loadConfig({ POSTMARK_BASE_URL: 'https://key:secret@api.postmarkapp.com' }),
+      /POSTMARK_BASE_URL/,
+    );
+  });
+
   it('refuses a FROM_EMAIL that is not a mailbox at start (every send without from_email would be refused, blaming the caller)', () => {
     assert.equal(loadConfig({ FROM_EMAIL: 'News <news@example.com>' }).delivery.fromEmail, 'News <news@example.com>');
     assert.throws(() => loadConfig({ FROM_EMAIL: 'newsletter' }), /FROM_EMAIL/);

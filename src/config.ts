@@ -14,22 +14,34 @@ const isSigningSecret = (secret: string) => {
   const key = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret;
   return key.length > 0 && key.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(key);
 };
-// No user or password in a URL: it would be echoed in every error and log line that names the URL.
-const optionalUrl = z.url({ protocol: /^https?$/ }).refine((url) => {
+// No user or password in a URL: it would be echoed in every error and log line that names the URL
+// (and fetch refuses such a URL: a provider's would fail every call as an unknown outcome).
+const httpUrl = z.url({ protocol: /^https?$/ }).refine((url) => {
   const parsed = URL.parse(url);
   return !parsed?.username && !parsed?.password;
-}, 'must not carry a user or password').optional();
+}, 'must not carry a user or password');
+const optionalUrl = httpUrl.optional();
+// The unsubscribe links are built on it (`<url>/unsubscribe?…`): a query or a fragment would break every one.
+const frontendUrl = httpUrl.refine((url) => {
+  const parsed = URL.parse(url);
+  return !parsed?.search && !parsed?.hash && !url.includes('#') && !url.includes('?');
+}, 'must not carry a query or a fragment: the unsubscribe links are built on it');
 const providerName = z.enum(PROVIDERS);
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+/** inUnits writes a limit in the largest unit it is a whole number of: 1s, 5m, 23h. */
+const inUnits = (ms: number): string => {
+  const [unit, size] = Object.entries(DURATION_UNITS_MS).reverse().find(([, size]) => ms % size === 0)!;
+  return `${ms / size}${unit}`;
+};
 /** duration reads milliseconds, or a number with a unit: `500ms`, `30s`, `10m`, `12h`. */
-const duration = (fallback: string, maxMs: number) =>
+const duration = (fallback: string, maxMs: number, minMs = 1) =>
   z.string().trim().default(fallback).transform((text, ctx) => {
     const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text);
     const ms = match ? Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 'ms']! : NaN;
-    if (!(ms >= 1 && ms <= maxMs)) {
+    if (!(ms >= minMs && ms <= maxMs)) {
       ctx.addIssue({
         code: 'custom',
-        message: `expected a duration such as 30s, 10m or 12h (at most ${maxMs / 3_600_000} h)`,
+        message: `expected a duration from ${inUnits(minMs)} to ${inUnits(maxMs)}, such as 30s, 10m or 12h`,
       });
       return z.NEVER;
     }
@@ -47,9 +59,10 @@ const schema = z.object({
   GRPC_TLS_KEY: optionalString,
   GRPC_TLS_CLIENT_CA: optionalString,
   GRPC_TLS_RELOAD_MS: positiveInt(60_000, 86_400_000),
-  TEMPORAL_CALL_TIMEOUT: duration('15s', 300_000),
+  // At least a second: a bare number is milliseconds, and `15` meant as seconds would time out every call.
+  TEMPORAL_CALL_TIMEOUT: duration('15s', 300_000, 1_000),
   WATCH_MAX_STREAMS_PER_CALLER: positiveInt(16, 10_000),
-  WATCH_MAX_LIFETIME: duration('1h', 24 * 3_600_000),
+  WATCH_MAX_LIFETIME: duration('1h', 24 * 3_600_000, 1_000),
   TEMPORAL_ADDRESS: z.string().trim().min(1).default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default('newsletters'),
@@ -60,9 +73,9 @@ const schema = z.object({
   TEMPORAL_API_KEY: optionalString,
   PRIMARY_EMAIL_PROVIDER: providerName.default('resend'),
   RESEND_API_KEY: optionalString,
-  RESEND_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.resend.com'),
+  RESEND_BASE_URL: httpUrl.default('https://api.resend.com'),
   POSTMARK_API_KEY: optionalString,
-  POSTMARK_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.postmarkapp.com'),
+  POSTMARK_BASE_URL: httpUrl.default('https://api.postmarkapp.com'),
   POSTMARK_MESSAGE_STREAM: z.string().trim().min(1).default('broadcast'),
   // Checked at start as each request's from_email is: a bad default would refuse every send that relies on it.
   FROM_EMAIL: z.string().trim().refine(isMailbox, 'not an email address, or "Name <address>"').default(
@@ -71,7 +84,7 @@ const schema = z.object({
   EMAIL_CONCURRENCY_LIMIT: positiveInt(5, 100),
   NEWSLETTER_BATCH_SIZE: positiveInt(50, 500),
   BACKEND_URL: optionalUrl,
-  FRONTEND_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:3000'),
+  FRONTEND_URL: frontendUrl.default('http://localhost:3000'),
   INTERNAL_SERVICE_TOKEN: optionalString,
   BRIDGE_OPS_PORT: port(9464),
   WEBHOOK_PORT: port(9466),
@@ -89,7 +102,8 @@ const schema = z.object({
   // An attempt in doubt through Postmark waits out a call whose end is unknown (this timeout and
   // the 10 s indexing delay), then searches and sends, each call up to this timeout: 3 × 30 s + 10 s
   // fits the send activity's 2-minute attempt (cut off by Temporal, it would only start again).
-  PROVIDER_TIMEOUT_MS: positiveInt(15_000, 30_000),
+  // At least 100 ms: `15` meant as seconds would end every call before its answer, an unknown outcome retried for ever.
+  PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100, 'at least 100 (milliseconds)').max(30_000).default(15_000),
   CIRCUIT_BREAKER_FAILURE_THRESHOLD: positiveInt(5, 1000),
   CIRCUIT_BREAKER_COOLDOWN_MS: positiveInt(30_000, 3_600_000),
   RESEND_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(2),
