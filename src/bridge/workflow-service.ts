@@ -24,7 +24,7 @@ import {
 import type { IWorkflowService } from '../../contracts/gen/authentik/temporal/v1/workflow.server.ts';
 import { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { workflowIdFor } from '../domain/types.ts';
-import { WORKFLOW_TYPES } from '../workflows/registry.ts';
+import { WORKFLOW_SIGNALS, WORKFLOW_TYPES } from '../workflows/registry.ts';
 import { resultsSettledSignal } from '../workflows/signals.ts';
 import type { RequestLimits } from '../config.ts';
 import { InvalidArgumentError } from './errors.ts';
@@ -133,7 +133,7 @@ export function createWorkflowService(
    * the service's own workflows (the suppression list's shards, results, events) are not the
    * caller's to cancel, signal or read; cancelling a shard would empty the suppression list.
    */
-  const apiWorkflow = async (workflowId: string, runId?: string): Promise<WorkflowHandle> => {
+  const apiWorkflow = async (workflowId: string, runId?: string): Promise<{ handle: WorkflowHandle; type: string }> => {
     required('workflow_id', workflowId);
     if (runId && !RUN_ID.test(runId)) {
       throw new InvalidArgumentError(['run_id: not a run id (a UUID), or empty for the latest']);
@@ -145,7 +145,7 @@ export function createWorkflowService(
         `workflow_id: ${JSON.stringify(workflowId.slice(0, 128))} is not a workflow this API runs (the service's own)`,
       ]);
     }
-    return handle;
+    return { handle, type };
   };
   return {
     async startWorkflow(request: StartWorkflowRequest): Promise<StartWorkflowResponse> {
@@ -172,7 +172,7 @@ export function createWorkflowService(
     },
 
     async getWorkflowResult(request: GetWorkflowResultRequest): Promise<GetWorkflowResultResponse> {
-      const handle = await apiWorkflow(request.workflowId, request.runId);
+      const { handle } = await apiWorkflow(request.workflowId, request.runId);
       if (request.wait) {
         try {
           const result = await handle.result();
@@ -198,13 +198,21 @@ export function createWorkflowService(
         ]);
       }
       const args = parseArgs('args_json', request.argsJson);
-      const handle = await apiWorkflow(request.workflowId);
+      const { handle, type } = await apiWorkflow(request.workflowId);
+      const taken = WORKFLOW_SIGNALS[type];
+      if (!taken?.signals.includes(request.signalName)) {
+        const name = JSON.stringify(request.signalName.slice(0, 128));
+        const takes = taken?.signals.length ? `it takes ${taken.signals.join(', ')}` : 'it takes none';
+        throw new InvalidArgumentError([
+          `signal_name: ${type} takes no signal ${name} (${takes}; ${taken?.instead ?? 'no other way'})`,
+        ]);
+      }
       await bounded(() => handle.signal(request.signalName, ...args));
       return {};
     },
 
     async cancelWorkflow(request: CancelWorkflowRequest): Promise<CancelWorkflowResponse> {
-      const handle = await apiWorkflow(request.workflowId);
+      const { handle } = await apiWorkflow(request.workflowId);
       await bounded(() => handle.cancel());
       return {};
     },

@@ -36,7 +36,9 @@ export interface IWorkflowServiceClient {
      */
     getWorkflowResult(input: GetWorkflowResultRequest, options?: RpcOptions): UnaryCall<GetWorkflowResultRequest, GetWorkflowResultResponse>;
     /**
-     * SignalWorkflow sends a signal with JSON arguments.
+     * SignalWorkflow sends a signal with JSON arguments, one the workflow's type takes
+     * (INVALID_ARGUMENT names the ones it does; newsletterWorkflow takes none: NewsletterService
+     * pauses, resumes, cancels and reschedules a newsletter).
      *
      * @generated from protobuf rpc: SignalWorkflow
      */
@@ -80,7 +82,9 @@ export class WorkflowServiceClient implements IWorkflowServiceClient, ServiceInf
         return stackIntercept<GetWorkflowResultRequest, GetWorkflowResultResponse>("unary", this._transport, method, opt, input);
     }
     /**
-     * SignalWorkflow sends a signal with JSON arguments.
+     * SignalWorkflow sends a signal with JSON arguments, one the workflow's type takes
+     * (INVALID_ARGUMENT names the ones it does; newsletterWorkflow takes none: NewsletterService
+     * pauses, resumes, cancels and reschedules a newsletter).
      *
      * @generated from protobuf rpc: SignalWorkflow
      */

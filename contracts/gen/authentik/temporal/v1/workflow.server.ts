@@ -31,7 +31,9 @@ export interface IWorkflowService<T = ServerCallContext> {
      */
     getWorkflowResult(request: GetWorkflowResultRequest, context: T): Promise<GetWorkflowResultResponse>;
     /**
-     * SignalWorkflow sends a signal with JSON arguments.
+     * SignalWorkflow sends a signal with JSON arguments, one the workflow's type takes
+     * (INVALID_ARGUMENT names the ones it does; newsletterWorkflow takes none: NewsletterService
+     * pauses, resumes, cancels and reschedules a newsletter).
      *
      * @generated from protobuf rpc: SignalWorkflow
      */
