@@ -95,6 +95,22 @@ describe('toNewsletterInput', () => {
     assert.deepEqual([input.content.from, input.content.replyTo], ['News <news@example.com>', 'reply@example.com']);
   });
 
+  it('refuses bodies that together are over what one email may carry at the primary provider: every email would fail there', () => {
+    const half = 'x'.repeat(5 * 1024 * 1024);
+    const postmarkFirst = { ...defaults, primaryProvider: 'postmark' as const };
+    assert.throws(
+      () => toNewsletterInput(request({ htmlContent: half, textContent: half }), postmarkFirst),
+      (err: unknown) =>
+        err instanceof InvalidArgumentError &&
+        /html_content, text_content: \d+ bytes with the subject, over the \d+ one email may carry at postmark/.test(
+          err.message,
+        ),
+    );
+    assert.doesNotThrow(() => toNewsletterInput(request({ htmlContent: half, textContent: 'short' }), postmarkFirst));
+    // Resend takes 40 MB an email.
+    assert.doesNotThrow(() => toNewsletterInput(request({ htmlContent: half, textContent: half }), defaults));
+  });
+
   it('refuses a body over the 5 MB a provider accepts, naming the field and its size', () => {
     const big = 'x'.repeat(5 * 1024 * 1024 + 1);
     assert.throws(

@@ -17,6 +17,7 @@ import {
   MAX_RECIPIENT_ID,
   type NewsletterInput,
   type OutagePolicy,
+  PROVIDER_MAX_MESSAGE_BYTES,
   type ProviderName,
 } from '../domain/types.ts';
 import { InvalidArgumentError } from './errors.ts';
@@ -34,6 +35,9 @@ const MAX_VIOLATIONS = 10;
 /** A send_at may lag the clock by this much (skew, a slow call) and still mean "now". */
 const SEND_AT_PAST_MS = 60_000;
 const SEND_AT_AHEAD_MS = 366 * 24 * 3_600_000;
+
+/** HEADER_ROOM_BYTES is what an email's headers and encoding may add to its subject and bodies. */
+const HEADER_ROOM_BYTES = 64 * 1024;
 
 /** MAX_INPUT_JSON_BYTES bounds the input as JSON: half what a worker unpacks (MAX_DECODED_BYTES), for a margin. */
 const MAX_INPUT_JSON_BYTES = MAX_DECODED_BYTES / 2;
@@ -100,6 +104,16 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
     if (bytes > MAX_BODY_BYTES) {
       violate(`${field}: ${bytes} bytes, over the ${MAX_BODY_BYTES} a provider accepts per body (Postmark: 5 MB)`);
     }
+  }
+  // The primary provider sends it: its per-message limit holds, with room for headers. (On a
+  // failover to a stricter one, the emails over its limit fail there, each with its reason.)
+  const contentBytes = Buffer.byteLength(req.subject) + Buffer.byteLength(req.htmlContent) +
+    Buffer.byteLength(req.textContent);
+  const maxContent = PROVIDER_MAX_MESSAGE_BYTES[defaults.primaryProvider] - HEADER_ROOM_BYTES;
+  if (contentBytes > maxContent) {
+    violate(
+      `html_content, text_content: ${contentBytes} bytes with the subject, over the ${maxContent} one email may carry at ${defaults.primaryProvider}, the primary provider`,
+    );
   }
   const from = req.fromEmail.trim() || defaults.fromEmail;
   const oneMailbox = 'one address, or "Name <address>"; a name with , ; : @ must be quoted';
