@@ -40,7 +40,8 @@ export interface INewsletterServiceClient {
      * SendNewsletter starts delivery. Idempotent on newsletter_id: a second call with
      * the same id never starts a second send and answers already_exists = true, whatever
      * its body (the first call's content is what is sent), also one that would now be
-     * refused (a send_at that has passed since).
+     * refused (a send_at that has passed since). This holds while Temporal keeps the
+     * newsletter's workflow: for the namespace's retention after it closed.
      *
      * @generated from protobuf rpc: SendNewsletter
      */
@@ -123,7 +124,8 @@ export class NewsletterServiceClient implements INewsletterServiceClient, Servic
      * SendNewsletter starts delivery. Idempotent on newsletter_id: a second call with
      * the same id never starts a second send and answers already_exists = true, whatever
      * its body (the first call's content is what is sent), also one that would now be
-     * refused (a send_at that has passed since).
+     * refused (a send_at that has passed since). This holds while Temporal keeps the
+     * newsletter's workflow: for the namespace's retention after it closed.
      *
      * @generated from protobuf rpc: SendNewsletter
      */

@@ -32,6 +32,8 @@ export interface Recipient {
     name: string;
     /**
      * variables are rendered as {{key}} (HTML-escaped in html_content) or {{{key}}} (raw).
+     * name, email and unsubscribe_url are the service's own (a variable of that name is not
+     * rendered), and a key with a dot cannot be named by a tag ({{a.b}} reads b of a).
      *
      * @generated from protobuf field: map<string, string> variables = 3
      */
@@ -40,7 +42,7 @@ export interface Recipient {
     };
     /**
      * recipient_id is the backend's id for this recipient, echoed in callbacks and failures
-     * (at most 256 characters).
+     * (at most 256 UTF-16 code units).
      *
      * @generated from protobuf field: string recipient_id = 4
      */
