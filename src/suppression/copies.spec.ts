@@ -17,12 +17,15 @@ const entry = (email: string): Suppression => ({
  * of this run, what changed since its version otherwise. `reads` records every question.
  */
 function fakeShards() {
-  const runs = new Map<number, { runId: string; version: number; entries: Map<string, Suppression>; log: string[] }>();
+  type Run = { runId: string; firstRunId: string; version: number; entries: Map<string, Suppression>; log: string[] };
+  const runs = new Map<number, Run>();
   const reads: Array<{ shard: number; since: { runId: string; version: number } | null }> = [];
   let failNext: Error | undefined;
   const shard = (n: number) => {
     let run = runs.get(n);
-    if (!run) runs.set(n, run = { runId: `run-${n}-1`, version: 0, entries: new Map(), log: [] });
+    if (!run) {
+      runs.set(n, run = { runId: `run-${n}-1`, firstRunId: `run-${n}-1`, version: 0, entries: new Map(), log: [] });
+    }
     return run;
   };
   const read: ChangesReader = (n, since) => {
@@ -37,6 +40,7 @@ function fakeShards() {
     if (!since || since.runId !== run.runId) {
       return Promise.resolve<ShardChanges>({
         runId: run.runId,
+        firstRunId: run.firstRunId,
         version: run.version,
         entries: [...run.entries.values()],
       });
@@ -44,6 +48,7 @@ function fakeShards() {
     const touched = new Set(run.log.slice(since.version));
     return Promise.resolve<ShardChanges>({
       runId: run.runId,
+      firstRunId: run.firstRunId,
       version: run.version,
       added: [...touched].flatMap((e) => run.entries.get(e) ?? []),
       removed: [...touched].filter((e) => !run.entries.has(e)),
@@ -67,7 +72,16 @@ function fakeShards() {
     /** continueAsNew starts the shard's next run: same entries, a new run id, versions from 0. */
     continueAsNew(email: string) {
       const run = shard(shardOf(email));
-      runs.set(shardOf(email), { runId: `${run.runId}+`, version: 0, entries: run.entries, log: [] });
+      runs.set(shardOf(email), { ...run, runId: `${run.runId}+`, version: 0, log: [] });
+    },
+    /** restartEmpty replaces the shard's workflow with a new, empty one (its first run: a new chain). */
+    restartEmpty(email: string) {
+      const runId = `${shard(shardOf(email)).runId}-anew`;
+      runs.set(shardOf(email), { runId, firstRunId: runId, version: 0, entries: new Map(), log: [] });
+    },
+    /** forget deletes the shard's workflow: it is not found any more. */
+    forget(email: string) {
+      runs.delete(shardOf(email));
     },
     failNext(err: Error) {
       failNext = err;
@@ -204,6 +218,35 @@ describe('SuppressionCopies', () => {
     time.advance(MAX_AGE + 1);
     const found = await copies.among(['kept@example.com', neighbour]);
     assert.deepEqual([...found.keys()].sort(), [neighbour, 'kept@example.com'].sort());
+  });
+
+  it("keeps a copy's addresses when its shard is answered by a new, empty workflow (the old one closed): never mails them", async () => {
+    const shards = fakeShards();
+    const time = clock();
+    shards.add('kept@example.com');
+    const lost: string[] = [];
+    const copies = new SuppressionCopies(shards.read, MAX_AGE, time.now, (shard, how) => lost.push(`${shard}:${how}`));
+    await copies.among(['kept@example.com']);
+    shards.restartEmpty('kept@example.com');
+    const neighbour = sameShardAs('kept@example.com');
+    shards.add(neighbour);
+    time.advance(MAX_AGE + 1);
+    const found = await copies.among(['kept@example.com', neighbour]);
+    assert.deepEqual([...found.keys()].sort(), [neighbour, 'kept@example.com'].sort());
+    assert.deepEqual(lost, [`${shardOf('kept@example.com')}:restarted`], 'and says so');
+  });
+
+  it("keeps a copy's addresses when its shard is gone (deleted): a shard once seen is never read as empty", async () => {
+    const shards = fakeShards();
+    const time = clock();
+    shards.add('kept@example.com');
+    const lost: string[] = [];
+    const copies = new SuppressionCopies(shards.read, MAX_AGE, time.now, (shard, how) => lost.push(`${shard}:${how}`));
+    await copies.among(['kept@example.com']);
+    shards.forget('kept@example.com');
+    time.advance(MAX_AGE + 1);
+    assert.ok((await copies.among(['kept@example.com'])).has('kept@example.com'));
+    assert.deepEqual(lost, [`${shardOf('kept@example.com')}:gone`]);
   });
 
   it('fails the sends waiting on a failed refresh (never answers from a stale copy) and tries again on the next', async () => {

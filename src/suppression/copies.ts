@@ -20,26 +20,41 @@ export type ChangesReader = (
 
 /** Copy is one shard as of a version of one of its runs, and when it was known to be current. */
 interface Copy {
+  /** runId is '' when the shard was not found. */
   runId: string;
+  firstRunId?: string;
   version: number;
   entries: Map<string, Suppression>;
   /** checkedAt is when the refresh that made it began: the shard had no later change then. */
   checkedAt: number;
 }
 
+/**
+ * LostShard hears of a shard whose addresses are kept from an earlier copy: it was not found any more
+ * (`gone`: deleted, or past retention), or answered from a new workflow under its id (`restarted`).
+ */
+export type LostShard = (shard: number, how: 'gone' | 'restarted', kept: number) => void;
+
 export class SuppressionCopies {
   readonly #read: ChangesReader;
   readonly #maxAgeMs: number;
   readonly #now: () => number;
+  readonly #lost: LostShard;
   readonly #copies = new Map<number, Copy>();
   readonly #refreshing = new Map<number, { startedAt: number; done: Promise<Copy> }>();
 
   // Ages are measured on the monotonic clock: with the wall clock, one set back (NTP, a resumed VM)
   // kept every copy "fresh" until it caught up again, and changes never reached this worker's sends.
-  constructor(read: ChangesReader, maxAgeMs: number, now: () => number = () => performance.now()) {
+  constructor(
+    read: ChangesReader,
+    maxAgeMs: number,
+    now: () => number = () => performance.now(),
+    lost: LostShard = () => {},
+  ) {
     this.#read = read;
     this.#maxAgeMs = maxAgeMs;
     this.#now = now;
+    this.#lost = lost;
   }
 
   /**
@@ -93,12 +108,30 @@ export class SuppressionCopies {
 
   async #refresh(shard: number, copy: Copy | undefined, startedAt: number): Promise<Copy> {
     const changes = await this.#read(shard, copy ? { runId: copy.runId, version: copy.version } : null);
-    const next: Copy = changes === null ? { runId: '', version: 0, entries: new Map(), checkedAt: startedAt } : {
-      runId: changes.runId,
-      version: changes.version,
-      entries: changes.entries ? new Map(changes.entries.map((s) => [s.email, s])) : applied(copy!, changes),
-      checkedAt: startedAt,
-    };
+    // A shard's addresses are lost only with its history: a copy that held some keeps them when the
+    // shard is gone or starts anew empty (both fail closed: they are not mailed), and says so.
+    const held = copy && copy.entries.size > 0 ? copy : undefined;
+    let next: Copy;
+    if (changes === null) {
+      if (held && held.runId !== '') this.#lost(shard, 'gone', held.entries.size);
+      next = { runId: '', version: 0, entries: held?.entries ?? new Map(), checkedAt: startedAt };
+      if (held?.firstRunId) next.firstRunId = held.firstRunId;
+    } else {
+      let entries: Map<string, Suppression>;
+      if (!changes.entries) entries = applied(copy!, changes);
+      else {
+        entries = new Map(changes.entries.map((s) => [s.email, s]));
+        const anew = held && (held.runId === '' ||
+          (held.firstRunId !== undefined && changes.firstRunId !== undefined &&
+            held.firstRunId !== changes.firstRunId));
+        if (anew) {
+          this.#lost(shard, 'restarted', held.entries.size);
+          for (const [email, entry] of held.entries) if (!entries.has(email)) entries.set(email, entry);
+        }
+      }
+      next = { runId: changes.runId, version: changes.version, entries, checkedAt: startedAt };
+      if (changes.firstRunId) next.firstRunId = changes.firstRunId;
+    }
     // A slower refresh begun earlier must not replace a newer copy.
     const latest = this.#copies.get(shard);
     if (!latest || latest.checkedAt <= next.checkedAt) this.#copies.set(shard, next);

@@ -212,6 +212,12 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
         suppressionCopies = new SuppressionCopies(
           (shard, since) => shards.changes(shard, since),
           config.suppression.maxAgeMs,
+          undefined,
+          (shard, how, kept) =>
+            logger.error(
+              { shard, how, kept },
+              'suppression shard lost its history: this worker keeps suppressing the addresses it had (README "Suppression")',
+            ),
         );
       }
       return suppressionCopies;

@@ -38,6 +38,8 @@ export const listQuery = defineQuery<{ entries: Suppression[]; total: number }, 
 /** ShardChanges brings a reader's copy of a shard to `version` of run `runId`. */
 export interface ShardChanges {
   runId: string;
+  /** firstRunId names the shard's chain of runs: another one is a new workflow under the shard's id (absent from older shards). */
+  firstRunId?: string;
   version: number;
   /** entries is every entry: the reader's copy was of another run, too old for the log, or absent. */
   entries?: Suppression[];
@@ -73,10 +75,12 @@ export async function suppressionListWorkflow(input: { shard: number }, carried?
       return true;
     }).length);
   setHandler(changesQuery, (since) => {
-    const { runId } = workflowInfo();
+    const { runId, firstExecutionRunId: firstRunId } = workflowInfo();
     const { version } = log;
     const changes = since?.runId === runId ? log.since(since.version) : undefined;
-    return changes ? { runId, version, ...changes } : { runId, version, entries: [...entries.values()] };
+    return changes
+      ? { runId, firstRunId, version, ...changes }
+      : { runId, firstRunId, version, entries: [...entries.values()] };
   });
   setHandler(suppressedAmongQuery, (emails: string[]) => emails.flatMap((email) => entries.get(email) ?? []));
   setHandler(listQuery, ({ after, limit }) => {
