@@ -234,6 +234,10 @@ describe('SuppressionCopies', () => {
     const found = await copies.among(['kept@example.com', neighbour]);
     assert.deepEqual([...found.keys()].sort(), [neighbour, 'kept@example.com'].sort());
     assert.deepEqual(lost, [`${shardOf('kept@example.com')}:restarted`], 'and says so');
+    // The new workflow continues as new: its next full answer does not drop what was kept either.
+    shards.continueAsNew('kept@example.com');
+    time.advance(MAX_AGE + 1);
+    assert.ok((await copies.among(['kept@example.com'])).has('kept@example.com'));
   });
 
   it("keeps a copy's addresses when its shard is gone (deleted): a shard once seen is never read as empty", async () => {

@@ -41,6 +41,8 @@ export class SuppressionCopies {
   readonly #now: () => number;
   readonly #lost: LostShard;
   readonly #copies = new Map<number, Copy>();
+  /** #kept holds, by shard, the entries of copies whose shard lost its history: suppressed until the worker restarts. */
+  readonly #kept = new Map<number, Map<string, Suppression>>();
   readonly #refreshing = new Map<number, { startedAt: number; done: Promise<Copy> }>();
 
   // Ages are measured on the monotonic clock: with the wall clock, one set back (NTP, a resumed VM)
@@ -67,8 +69,9 @@ export class SuppressionCopies {
       const copy = options.fresh
         ? await this.#startRefresh(shard, this.#copies.get(shard), this.#now())
         : await this.#current(shard);
+      const kept = this.#kept.get(shard);
       for (const email of group) {
-        const entry = copy.entries.get(email);
+        const entry = copy.entries.get(email) ?? kept?.get(email);
         if (entry) found.set(email, entry);
       }
     }));
@@ -111,27 +114,25 @@ export class SuppressionCopies {
     // A shard's addresses are lost only with its history: a copy that held some keeps them when the
     // shard is gone or starts anew empty (both fail closed: they are not mailed), and says so.
     const held = copy && copy.entries.size > 0 ? copy : undefined;
-    let next: Copy;
-    if (changes === null) {
-      if (held && held.runId !== '') this.#lost(shard, 'gone', held.entries.size);
-      next = { runId: '', version: 0, entries: held?.entries ?? new Map(), checkedAt: startedAt };
-      if (held?.firstRunId) next.firstRunId = held.firstRunId;
-    } else {
-      let entries: Map<string, Suppression>;
-      if (!changes.entries) entries = applied(copy!, changes);
-      else {
-        entries = new Map(changes.entries.map((s) => [s.email, s]));
-        const anew = held && (held.runId === '' ||
-          (held.firstRunId !== undefined && changes.firstRunId !== undefined &&
-            held.firstRunId !== changes.firstRunId));
-        if (anew) {
-          this.#lost(shard, 'restarted', held.entries.size);
-          for (const [email, entry] of held.entries) if (!entries.has(email)) entries.set(email, entry);
-        }
-      }
-      next = { runId: changes.runId, version: changes.version, entries, checkedAt: startedAt };
-      if (changes.firstRunId) next.firstRunId = changes.firstRunId;
+    const lost = changes === null
+      ? 'gone'
+      : changes.entries && held?.firstRunId !== undefined && changes.firstRunId !== undefined &&
+          held.firstRunId !== changes.firstRunId
+      ? 'restarted'
+      : undefined;
+    if (held && lost) {
+      this.#lost(shard, lost, held.entries.size);
+      const kept = this.#kept.get(shard) ?? new Map<string, Suppression>();
+      for (const [email, entry] of held.entries) kept.set(email, entry);
+      this.#kept.set(shard, kept);
     }
+    const next: Copy = changes === null ? { runId: '', version: 0, entries: new Map(), checkedAt: startedAt } : {
+      runId: changes.runId,
+      version: changes.version,
+      entries: changes.entries ? new Map(changes.entries.map((s) => [s.email, s])) : applied(copy!, changes),
+      checkedAt: startedAt,
+    };
+    if (changes?.firstRunId) next.firstRunId = changes.firstRunId;
     // A slower refresh begun earlier must not replace a newer copy.
     const latest = this.#copies.get(shard);
     if (!latest || latest.checkedAt <= next.checkedAt) this.#copies.set(shard, next);
