@@ -71,6 +71,12 @@ describe('renderEmail', () => {
       () => renderEmail({ ...content, html: '{{{v}}}'.repeat(700_000) }, huge, ctx),
       (err: unknown) => err instanceof RenderError && /over \d+ MiB/.test(err.message),
     );
+    // A dotted name (in a newsletter started before they were refused) is bounded by the longest value too.
+    assert.throws(
+      () =>
+        renderEmail({ ...content, html: '{{#v}}{{constructor.prototype.valueOf}}{{/v}}'.repeat(500_000) }, huge, ctx),
+      (err: unknown) => err instanceof RenderError,
+    );
     // The same template for a recipient with a short value renders.
     const short = renderEmail(
       { ...content, html: '{{{v}}}'.repeat(700_000) },
@@ -100,6 +106,20 @@ describe('checkTemplates', () => {
     assert.throws(
       () => checkTemplates({ subject: 'ok', html: nested(20_000) }),
       (err: unknown) => err instanceof TemplateError && err.field === 'html_content' && /nested/.test(err.message),
+    );
+  });
+
+  it('refuses a tag with a dotted name, naming the field: values are strings, and a dotted name walks into their prototype', () => {
+    for (const template of ['{{a.b}}', '{{#v}}{{constructor.prototype.valueOf}}{{/v}}', '{{{name.length}}}']) {
+      assert.throws(
+        () => checkTemplates({ subject: 'Hi', text: template }),
+        (err: unknown) => err instanceof TemplateError && err.field === 'text_content' && /dot/.test(err.message),
+        template,
+      );
+    }
+    assert.doesNotThrow(
+      () => checkTemplates({ subject: 'Hi', text: '{{#plan}}{{.}}{{/plan}}' }),
+      '{{.}} is the value itself',
     );
   });
 

@@ -99,8 +99,21 @@ export function checkTemplates(content: Pick<NewsletterContent, 'subject' | 'htm
     } catch (err) {
       throw new TemplateError(field, `does not compile: ${err instanceof Error ? err.message : String(err)}`);
     }
-    if (sectionDepth(tokens) > MAX_SECTION_DEPTH) {
+    let deepest = 0;
+    let dotted: string | undefined;
+    eachToken(tokens, ([type, name], depth) => {
+      deepest = Math.max(deepest, depth);
+      // Values are plain strings: a dotted name would walk into a string's prototype (and its methods).
+      if (TAG_TYPES.has(type) && name !== '.' && name.includes('.')) dotted ??= name;
+    });
+    if (deepest > MAX_SECTION_DEPTH) {
       throw new TemplateError(field, `sections are nested more than ${MAX_SECTION_DEPTH} deep`);
+    }
+    if (dotted !== undefined) {
+      throw new TemplateError(
+        field,
+        `tag {{${dotted.slice(0, 64)}}}: a name with a dot is not supported (variables are plain strings)`,
+      );
     }
     // One that throws with no values throws for every recipient: refused here, not failed per recipient.
     try {
@@ -111,21 +124,23 @@ export function checkTemplates(content: Pick<NewsletterContent, 'subject' | 'htm
   }
 }
 
-/** sectionDepth is how deeply a parsed template's sections nest (without recursion: the depth is what is checked). */
-function sectionDepth(tokens: unknown[]): number {
-  let deepest = 0;
-  const pending: Array<[unknown[], number]> = [[tokens, 0]];
+/** Token is a parsed Mustache token: [type, value, start, end, children of a section, ...]. */
+type Token = [string, string, number, number, Token[]?];
+
+/** eachToken visits every token of a parsed template with its section depth (without recursion: depth is checked). */
+function eachToken(tokens: unknown[], visit: (token: Token, depth: number) => void): void {
+  const pending: Array<[Token[], number]> = [[tokens as Token[], 0]];
   for (let next = pending.pop(); next; next = pending.pop()) {
     const [list, depth] = next;
-    deepest = Math.max(deepest, depth);
-    // A section's token is [type, name, start, end, children, ...]: its children are one level down.
     for (const token of list) {
-      const children = (token as unknown[])[4];
-      if (Array.isArray(children)) pending.push([children, depth + 1]);
+      visit(token, depth);
+      if (Array.isArray(token[4])) pending.push([token[4], depth + 1]);
     }
   }
-  return deepest;
 }
+
+/** TAG_TYPES are the tokens that name a value: {{x}}, {{{x}}} or {{&x}}, and sections. */
+const TAG_TYPES = new Set(['name', '&', '#', '^']);
 
 /** unsubscribeUrl is the recipient's one-click unsubscribe link on the frontend. */
 export function unsubscribeUrl(baseUrl: string, newsletterId: string, recipient: Recipient): string {
@@ -169,30 +184,27 @@ function escapedLength(value: string): number {
 /**
  * renderedLengthBound is at most how long a template renders for a view: its text, and each tag's
  * value (escaped where it is), as if every section rendered once (values are strings: a section
- * renders at most once). `.` and dotted names are bounded by the longest value they can reach.
+ * renders at most once). `.` and dotted names are bounded by the longest value (dotted: and a little).
  */
 function renderedLengthBound(template: string, view: Record<string, string>, escaped: boolean): number {
   const lengths = new Map<string, number>();
   const lengthOf = (name: string): number => {
     let known = lengths.get(name);
     if (known === undefined) {
-      const top = name.split('.')[0]!;
-      const values = name === '.' ? Object.values(view) : top in view ? [view[top]!] : [];
-      known = Math.max(0, ...values.map((v) => (escaped ? escapedLength(v) : v.length)));
+      // `.` is the value of the section it is in, and a dotted name may reach it through a
+      // string's prototype (templates of newsletters begun before dotted names were refused).
+      const values = name.includes('.') ? Object.values(view) : name in view ? [view[name]!] : [];
+      known = Math.max(0, ...values.map((v) => (escaped ? escapedLength(v) : v.length))) +
+        (name.includes('.') && name !== '.' ? 64 : 0);
       lengths.set(name, known);
     }
     return known;
   };
   let total = 0;
-  const pending: unknown[][] = [Mustache.parse(template)];
-  for (let tokens = pending.pop(); tokens; tokens = pending.pop()) {
-    for (const token of tokens as Array<[string, string, number, number, unknown[]?]>) {
-      const [type, value] = token;
-      if (type === 'text') total += value.length;
-      else if (type === 'name' || type === '&') total += lengthOf(value);
-      if (Array.isArray(token[4])) pending.push(token[4]);
-    }
-  }
+  eachToken(Mustache.parse(template), ([type, value]) => {
+    if (type === 'text') total += value.length;
+    else if (type === 'name' || type === '&') total += lengthOf(value);
+  });
   return total;
 }
 

@@ -33,7 +33,7 @@ export interface Recipient {
     /**
      * variables are rendered as {{key}} (HTML-escaped in html_content) or {{{key}}} (raw).
      * name, email and unsubscribe_url are the service's own (a variable of that name is not
-     * rendered), and a key with a dot cannot be named by a tag ({{a.b}} reads b of a).
+     * rendered); a tag naming a key with a dot ({{a.b}}) is refused: INVALID_ARGUMENT.
      *
      * @generated from protobuf field: map<string, string> variables = 3
      */
