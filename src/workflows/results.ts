@@ -42,8 +42,10 @@ export async function newsletterResultsWorkflow(event: ResultsEvent): Promise<'d
   }
   const settled = () => getExternalWorkflowHandle(workflowIdFor(event.newsletter_id)).signal(resultsSettledSignal);
   // A cancelled scope sends no signal, and the newsletter would wait for this one for ever: not only
-  // when the cancel cut the callback short, also when it came in the task that brought its success.
-  await CancellationScope.nonCancellable(settled).catch(() => {
+  // when the cancel cut the callback short, also when it came in the task that brought its success
+  // (runs of earlier releases sent theirs from the root scope, and replay so).
+  const outlivesCancel = cancelled !== undefined || patched('settled-signal-outlives-cancel');
+  await (outlivesCancel ? CancellationScope.nonCancellable(settled) : settled()).catch(() => {
     // The newsletter's workflow has closed: nobody is waiting for this count any more.
   });
   if (cancelled) throw cancelled;
