@@ -110,6 +110,29 @@ describe('the backend client', () => {
     }
   });
 
+  it('follows a redirect for a page read (a GET stays a GET), and names none of its credentials for a callback', async () => {
+    const server = createServer((req, res) => {
+      if (req.url!.startsWith('/moved')) {
+        return res.writeHead(200).end(JSON.stringify({ recipients: [{ email: 'a@example.com' }] }));
+      }
+      const port = (server.address() as AddressInfo).port;
+      const location = req.method === 'GET' ? '/moved?t=1' : `http://user:pw@127.0.0.1:${port}/moved?t=1`;
+      res.writeHead(302, { location }).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const client = createBackendClient({ url: `http://127.0.0.1:${port}` });
+      const page = await client.fetchRecipientPage({ newsletterId: 'nl1', listId: 'l', cursor: '', limit: 10 });
+      assert.deepEqual(page.recipients.map((r) => r.email), ['a@example.com']);
+      const err = await failureOf(client.postResults(event));
+      assert.match(err.message, /302 to http:\/\/127\.0\.0\.1:\d+\/moved:/);
+      assert.ok(!err.message.includes('pw'), err.message);
+    } finally {
+      server.close();
+    }
+  });
+
   it('says why the backend is unreachable, not only that a fetch failed', async () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

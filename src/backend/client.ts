@@ -84,8 +84,10 @@ export function createBackendClient(
         : { ...headers };
       // The trace context of the call (W3C traceparent): the backend can join the newsletter's trace.
       propagation.inject(context.active(), signed);
-      // Not followed: a POST redirected becomes a GET, whose 200 would count a callback the backend never had.
-      response = await fetch(`${url}${path}`, { ...init, headers: signed, signal, redirect: 'manual' });
+      // A callback's is not followed: a POST redirected becomes a GET, whose 200 would count a callback the
+      // backend never had. A page read (a GET) follows it (fetch drops the token on a move to another origin).
+      const redirect = init.method === 'GET' ? 'follow' : 'manual';
+      response = await fetch(`${url}${path}`, { ...init, headers: signed, signal, redirect });
     } catch (err) {
       // fetch says only "fetch failed"; its cause says why (ECONNREFUSED, ENOTFOUND, a certificate).
       const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
@@ -100,9 +102,9 @@ export function createBackendClient(
     await response.body?.cancel();
     if (response.status >= 300 && response.status < 400) {
       // BACKEND_URL points at the wrong place (http for https, a moved host): retried until a person fixes it.
-      // Where it points, without a query that could carry a token.
-      const location = response.headers.get('location');
-      const to = location ? URL.parse(location, `${url}${path}`)?.href.replace(/[?#].*$/, '') : 'nowhere said';
+      // Where it points, without credentials or a query that could carry a token.
+      const target = URL.parse(response.headers.get('location') ?? '', `${url}${path}`);
+      const to = target ? `${target.protocol}//${target.host}${target.pathname}` : 'nowhere said';
       throw new BackendCallbackError(
         `backend answered ${response.status} to ${to}: check BACKEND_URL`,
         response.status,
