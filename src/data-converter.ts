@@ -18,7 +18,7 @@ const ENCODING = 'binary/gzip';
 const MIN_BYTES = 256;
 /**
  * MAX_DECODED_BYTES bounds what one payload may inflate to, well above anything the service
- * writes (a SendNewsletter request is at most 24 MB): a payload written straight to Temporal by
+ * writes (a workflow input is at most half of it as JSON, src/bridge/validation.ts): a payload written straight to Temporal by
  * someone else (a gzip bomb) fails its task instead of taking every worker's memory in turn.
  */
 export const MAX_DECODED_BYTES = 64 * 1024 * 1024;

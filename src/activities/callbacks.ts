@@ -4,9 +4,10 @@
  * - Lifecycle events (`started`, `paused:n`, `final`) come from the newsletter workflow
  *   through `notifyBackend`, which Temporal retries with capped backoff for 25 hours.
  * - Per-recipient results come from the activity that produced them (`reportResults`):
- *   posted at once with a short deadline; if the backend does not take them, they are
- *   handed to a `newsletterResultsWorkflow` that retries them (`postResults`) for 25
- *   hours, so delivery never waits for the backend and nothing is dropped silently.
+ *   posted at once with a short deadline; if the backend does not take them (and for 30 s
+ *   after it did not take some: DirectResults), they are handed to a
+ *   `newsletterResultsWorkflow` that retries them (`postResults`) for 25 hours, so delivery
+ *   never waits for the backend and nothing is dropped silently.
  *
  * A backend that refuses an event for good (4xx other than 408/429) makes it dropped,
  * with an error log; `event_id` lets the backend ignore repeats.
@@ -165,8 +166,9 @@ export function createCallbackActivities(deps: CallbackDeps) {
 
 /**
  * reportResults hands one request's results to the backend from the send activity:
- * directly when the backend answers within resultsTimeoutMs, otherwise through a
- * results workflow. Returns true when the results are still owed (handed off).
+ * directly when the backend answers within the direct post's deadline, otherwise (or while
+ * DirectResults holds direct posts back) through a results workflow. Returns true when the
+ * results are still owed (handed off).
  */
 export async function reportResults(deps: CallbackDeps, event: ResultsEvent): Promise<boolean> {
   if (!deps.backend.enabled) return false;

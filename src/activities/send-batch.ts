@@ -378,8 +378,8 @@ async function report(deps: DeliveryDeps, input: SendBatchInput, settled: Settle
 }
 
 /**
- * send makes the one provider request for the part's recipients and settles it, or throws for a
- * retry or a failover. firstMembers, for a request in doubt on a backend page, names who the
+ * send makes the one provider request for the part's recipients and settles it (a failover too: what
+ * it settled itself, and the rest as remaining), or throws for a retry, a wait or halves. firstMembers, for a request in doubt on a backend page, names who the
  * earlier attempt's request was for.
  */
 async function send(

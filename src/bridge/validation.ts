@@ -36,9 +36,6 @@ const MAX_VIOLATIONS = 10;
 const SEND_AT_PAST_MS = 60_000;
 const SEND_AT_AHEAD_MS = 366 * 24 * 3_600_000;
 
-/** HEADER_ROOM_BYTES is what an email's headers and encoding may add to its subject and bodies. */
-const HEADER_ROOM_BYTES = 64 * 1024;
-
 /** MAX_INPUT_JSON_BYTES bounds the input as JSON: half what a worker unpacks (MAX_DECODED_BYTES), for a margin. */
 const MAX_INPUT_JSON_BYTES = MAX_DECODED_BYTES / 2;
 
@@ -105,14 +102,13 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
       violate(`${field}: ${bytes} bytes, over the ${MAX_BODY_BYTES} a provider accepts per body (Postmark: 5 MB)`);
     }
   }
-  // The primary provider sends it: its per-message limit holds, with room for headers. (On a
-  // failover to a stricter one, the emails over its limit fail there, each with its reason.)
-  const contentBytes = Buffer.byteLength(req.subject) + Buffer.byteLength(req.htmlContent) +
-    Buffer.byteLength(req.textContent);
-  const maxContent = PROVIDER_MAX_MESSAGE_BYTES[defaults.primaryProvider] - HEADER_ROOM_BYTES;
-  if (contentBytes > maxContent) {
+  // The primary provider sends it: its per-message limit holds. (On a failover to a stricter
+  // one, the emails over its limit fail there, each with its reason.)
+  const emailBytes = emailBytesEstimate(req);
+  const maxEmail = PROVIDER_MAX_MESSAGE_BYTES[defaults.primaryProvider];
+  if (emailBytes > maxEmail) {
     violate(
-      `html_content, text_content: ${contentBytes} bytes with the subject, over the ${maxContent} one email may carry at ${defaults.primaryProvider}, the primary provider`,
+      `html_content, text_content: ${emailBytes} bytes with the subject and headers, over the ${maxEmail} one email may carry at ${defaults.primaryProvider}, the primary provider`,
     );
   }
   const from = req.fromEmail.trim() || defaults.fromEmail;
@@ -201,7 +197,7 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
     ...(listId !== undefined ? { listId } : {}),
     // One batch is one request to the primary provider: its count and byte limits cap it (the
     // estimate is the templates' size; variables beyond it make the activity split a request).
-    batchSize: batchSizeFor(defaults.primaryProvider, emailBytesEstimate(req), defaults.batchSize),
+    batchSize: batchSizeFor(defaults.primaryProvider, emailBytes, defaults.batchSize),
     concurrency: defaults.concurrency,
     primaryProvider: defaults.primaryProvider,
     unsubscribeBaseUrl: defaults.frontendUrl,
@@ -215,7 +211,7 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
   const jsonBytes = Buffer.byteLength(json);
   if (jsonBytes > MAX_INPUT_JSON_BYTES) {
     throw new InvalidArgumentError([
-      `recipients: ${jsonBytes} bytes once written as JSON, over ${MAX_INPUT_JSON_BYTES}; page large lists from the backend with recipient_source`,
+      `recipients, html_content, text_content: ${jsonBytes} bytes once written as JSON (control characters take 6 bytes each), over ${MAX_INPUT_JSON_BYTES}; page large lists from the backend with recipient_source`,
     ]);
   }
   const bytes = gzipSync(json).length;

@@ -35,18 +35,21 @@ export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
  */
 const DISPLAY_NAME = /^(?:[^,;:@<>"\\()[\]]*|"(?:[^"\\]|\\.)*")$/;
 
+/** partsOf splits a mailbox into its display name (undefined for a bare address) and address, trimmed. */
+function partsOf(value: string): { name?: string; address: string } {
+  const match = /^([^<>]*)<([^<>]+)>$/.exec(value.trim());
+  return match ? { name: match[1]!.trim(), address: match[2]!.trim() } : { address: value.trim() };
+}
+
 /** mailbox is a value isMailbox accepts as providers should get it: its parts without the whitespace around them. */
 export function mailbox(value: string): string {
-  const match = /^([^<>]*)<([^<>]+)>$/.exec(value.trim());
-  if (!match) return value.trim();
-  const name = match[1]!.trim();
-  return name ? `${name} <${match[2]!.trim()}>` : match[2]!.trim();
+  const { name, address } = partsOf(value);
+  return name ? `${name} <${address}>` : address;
 }
 
 /** isMailbox accepts an address or `Display Name <address>` (one mailbox), never with control characters. */
 export function isMailbox(value: string): boolean {
   if (CONTROL_CHARACTERS.test(value)) return false;
-  const match = /^([^<>]*)<([^<>]+)>$/.exec(value.trim());
-  if (!match) return isEmailAddress(value.trim());
-  return DISPLAY_NAME.test(match[1]!.trim()) && isEmailAddress(match[2]!.trim());
+  const { name, address } = partsOf(value);
+  return (name === undefined || DISPLAY_NAME.test(name)) && isEmailAddress(address);
 }

@@ -61,7 +61,8 @@ export class ShardClosedError extends Error {
   constructor(readonly workflowId: string) {
     super(
       `${workflowId} is closed (terminated?): the suppression list cannot change there until it runs again ` +
-        '(README "Suppression"); its addresses stay suppressed',
+        '(README "Suppression"); its addresses stay suppressed, and those of other shards in the same call may ' +
+        'have changed (a retry is safe)',
     );
     this.name = 'ShardClosedError';
   }
