@@ -220,13 +220,19 @@ describe('SuppressionCopies', () => {
     assert.deepEqual([...found.keys()].sort(), [neighbour, 'kept@example.com'].sort());
   });
 
-  it("keeps a copy's addresses when its shard is answered by a new, empty workflow (the old one closed): never mails them", async () => {
+  /** holdingCopy is a worker's copy of the shard holding kept@example.com, and what it reports lost. */
+  const holdingCopy = async () => {
     const shards = fakeShards();
     const time = clock();
     shards.add('kept@example.com');
     const lost: string[] = [];
     const copies = new SuppressionCopies(shards.read, MAX_AGE, time.now, (shard, how) => lost.push(`${shard}:${how}`));
     await copies.among(['kept@example.com']);
+    return { shards, time, copies, lost };
+  };
+
+  it("keeps a copy's addresses when its shard is answered by a new, empty workflow (the old one closed): never mails them", async () => {
+    const { shards, time, copies, lost } = await holdingCopy();
     shards.restartEmpty('kept@example.com');
     const neighbour = sameShardAs('kept@example.com');
     shards.add(neighbour);
@@ -241,12 +247,7 @@ describe('SuppressionCopies', () => {
   });
 
   it("keeps a copy's addresses when its shard is gone (deleted): a shard once seen is never read as empty", async () => {
-    const shards = fakeShards();
-    const time = clock();
-    shards.add('kept@example.com');
-    const lost: string[] = [];
-    const copies = new SuppressionCopies(shards.read, MAX_AGE, time.now, (shard, how) => lost.push(`${shard}:${how}`));
-    await copies.among(['kept@example.com']);
+    const { shards, time, copies, lost } = await holdingCopy();
     shards.forget('kept@example.com');
     time.advance(MAX_AGE + 1);
     assert.ok((await copies.among(['kept@example.com'])).has('kept@example.com'));

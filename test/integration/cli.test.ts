@@ -30,14 +30,20 @@ describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('runs from a checkout whose path has a space in it', () => {
-    // The launcher alone, in such a path, with a CLI that says how it was called.
-    const checkout = join(work, 'a checkout');
+  /** launcherIn is a checkout named name under the work directory holding this repo's launcher (bin/) and room for a CLI. */
+  const launcherIn = (name: string): string => {
+    const checkout = join(work, name);
     execFileSync('mkdir', ['-p', join(checkout, 'bin'), join(checkout, 'src/cli')]);
     writeFileSync(
       join(checkout, 'bin/authentik-newsletter.mjs'),
       readFileSync(join(root, 'bin/authentik-newsletter.mjs')),
     );
+    return checkout;
+  };
+
+  it('runs from a checkout whose path has a space in it', () => {
+    // The launcher alone, in such a path, with a CLI that says how it was called.
+    const checkout = launcherIn('a checkout');
     writeFileSync(join(checkout, 'src/cli/main.ts'), "console.log('cli ran:', process.argv.slice(2).join(' '));\n");
     const out = execFileSync(process.execPath, [join(checkout, 'bin/authentik-newsletter.mjs'), 'status', 'n1'], {
       encoding: 'utf8',
@@ -46,12 +52,7 @@ describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
   });
 
   it("reads the checkout's .env as make dev does (the environment wins), so it finds the service it configures", () => {
-    const checkout = join(work, 'with-env');
-    execFileSync('mkdir', ['-p', join(checkout, 'bin'), join(checkout, 'src/cli')]);
-    writeFileSync(
-      join(checkout, 'bin/authentik-newsletter.mjs'),
-      readFileSync(join(root, 'bin/authentik-newsletter.mjs')),
-    );
+    const checkout = launcherIn('with-env');
     writeFileSync(
       join(checkout, 'src/cli/main.ts'),
       "console.log(process.env.TEMPORAL_SERVER_PORT, process.env.INTERNAL_SERVICE_TOKEN ?? '-');\n",

@@ -84,38 +84,38 @@ describe('TLS to Temporal', { timeout: 120_000 }, () => {
     return { client, worker };
   };
 
-  it('connects the bridge and the worker over TLS with TEMPORAL_TLS_CA and TEMPORAL_TLS_SERVER_NAME', async () => {
-    const proxy = await tlsProxy(stack.env.address, false);
+  /** behindProxy is Temporal behind a TLS proxy (mTLS when asked), and the settings that trust it. */
+  const behindProxy = async (requireClientCert: boolean) => {
+    const proxy = await tlsProxy(stack.env.address, requireClientCert);
     servers.push(proxy.server);
-    const tls = { TEMPORAL_ADDRESS: proxy.address, TEMPORAL_TLS_SERVER_NAME: 'temporal.test' };
-    assert.deepEqual(await reaches({ ...tls, TEMPORAL_TLS_CA: file('ca.pem') }), { client: true, worker: true });
-    assert.deepEqual(await reaches({ TEMPORAL_ADDRESS: proxy.address }), { client: false, worker: false }, 'plaintext');
-  });
-
-  it('connects over mTLS with TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY, and not without them', async () => {
-    const proxy = await tlsProxy(stack.env.address, true);
-    servers.push(proxy.server);
-    const tls = {
+    return {
       TEMPORAL_ADDRESS: proxy.address,
       TEMPORAL_TLS_SERVER_NAME: 'temporal.test',
       TEMPORAL_TLS_CA: file('ca.pem'),
     };
+  };
+  const clientCertificate = () => ({ TEMPORAL_TLS_CERT: file('client.pem'), TEMPORAL_TLS_KEY: file('client.key') });
+
+  it('connects the bridge and the worker over TLS with TEMPORAL_TLS_CA and TEMPORAL_TLS_SERVER_NAME', async () => {
+    const tls = await behindProxy(false);
+    assert.deepEqual(await reaches(tls), { client: true, worker: true });
     assert.deepEqual(
-      await reaches({ ...tls, TEMPORAL_TLS_CERT: file('client.pem'), TEMPORAL_TLS_KEY: file('client.key') }),
-      { client: true, worker: true },
+      await reaches({ TEMPORAL_ADDRESS: tls.TEMPORAL_ADDRESS }),
+      { client: false, worker: false },
+      'plaintext',
     );
+  });
+
+  it('connects over mTLS with TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY, and not without them', async () => {
+    const tls = await behindProxy(true);
+    assert.deepEqual(await reaches({ ...tls, ...clientCertificate() }), { client: true, worker: true });
     assert.deepEqual(await reaches(tls), { client: false, worker: false }, 'no client certificate');
   });
 
   it('runs the service as operators do (src/main.ts, a bridge and a worker process) against Temporal behind mTLS: a newsletter completes', async () => {
-    const proxy = await tlsProxy(stack.env.address, true);
-    servers.push(proxy.server);
     const env = {
-      TEMPORAL_ADDRESS: proxy.address,
-      TEMPORAL_TLS_SERVER_NAME: 'temporal.test',
-      TEMPORAL_TLS_CA: file('ca.pem'),
-      TEMPORAL_TLS_CERT: file('client.pem'),
-      TEMPORAL_TLS_KEY: file('client.key'),
+      ...await behindProxy(true),
+      ...clientCertificate(),
       // A task queue of their own: only these processes can send the newsletter.
       TEMPORAL_TASK_QUEUE: `tls-${randomUUID()}`,
     };

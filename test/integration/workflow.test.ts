@@ -79,6 +79,17 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     }
   }
 
+  /** withNewsletter starts input on a task queue of its own, with these stand-ins polling it, and runs check on its handle. */
+  async function withNewsletter(
+    input: NewsletterInput,
+    activities: object,
+    sendBatch: (input: SendBatchInput) => Promise<unknown>,
+    check: (handle: Awaited<ReturnType<typeof startNewsletter>>) => Promise<void>,
+  ): Promise<void> {
+    const taskQueue = `wf-${randomUUID()}`;
+    await withWorkers(taskQueue, activities, sendBatch, async () => check(await startNewsletter(taskQueue, input)));
+  }
+
   /** startNewsletter starts a newsletter workflow on the task queue under a fresh id. */
   const startNewsletter = (taskQueue: string, input: NewsletterInput) =>
     env.client.workflow.start(newsletterWorkflow, { args: [input], taskQueue, workflowId: `wf-${randomUUID()}` });
@@ -116,7 +127,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     }));
 
   it('counts recipients a provider accepted before every provider refused, when cancelled while waiting out the outage', async () => {
-    const taskQueue = `wf-${randomUUID()}`;
     const unavailable = (input: SendBatchInput, accepted: number) => {
       const wanted = input.positions ?? Array.from({ length: input.batch.count }, (_, i) => i);
       const details: ProviderUnavailableDetails = {
@@ -131,8 +141,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     const sendBatch = (input: SendBatchInput) =>
       Promise.reject(unavailable(input, input.provider === 'resend' ? 3 : 0));
     const input = newsletterInput('partial', { recipients: recipients(10, 'w') });
-    await withWorkers(taskQueue, { notifyBackend: () => Promise.resolve('disabled') }, sendBatch, async () => {
-      const handle = await startNewsletter(taskQueue, input);
+    await withNewsletter(input, { notifyBackend: () => Promise.resolve('disabled') }, sendBatch, async (handle) => {
       // The first try after every provider refused is 15 s away: the cancel comes first.
       const waiting = await eventually(async () => {
         const s = await handle.query(getStatusQuery);
@@ -154,7 +163,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
   });
 
   it('waits out an outage of every provider 15 s, then tries one batch at a time, doubling the wait while they still refuse', async () => {
-    const taskQueue = `wf-${randomUUID()}`;
     // Times on the stand-in's own clock, not when the test happens to read the status.
     const calls: Array<{ batch: number; provider: string; at: number; end: number }> = [];
     // Every provider refuses every request, after 100 ms.
@@ -177,8 +185,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       const at = Date.parse(`${new Date().toISOString().slice(0, 10)}T${time}Z`);
       return at < Date.now() - 43_200_000 ? at + 86_400_000 : at;
     };
-    await withWorkers(taskQueue, { notifyBackend: () => Promise.resolve('disabled') }, sendBatch, async () => {
-      const handle = await startNewsletter(taskQueue, input);
+    await withNewsletter(input, { notifyBackend: () => Promise.resolve('disabled') }, sendBatch, async (handle) => {
       const reasonOnce = (test: (reason: string) => boolean) =>
         eventually(
           async () => {
@@ -209,7 +216,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
   });
 
   it('sends what a provider left of a backend page to the next one by member key, in parts its limit allows', async () => {
-    const taskQueue = `wf-${randomUUID()}`;
     const keys = Array.from({ length: 300 }, (_, i) => 1_000 + i);
     const requests: SendBatchInput[] = [];
     // Postmark refuses the whole page (naming its recipients by key); Resend takes any part.
@@ -223,12 +229,11 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     };
     const readPages = () => Promise.resolve({ pages: [{ cursor: '', count: 300 }] });
     const input = newsletterInput('by-member', { listId: 'list-1', batchSize: 300, primaryProvider: 'postmark' });
-    await withWorkers(
-      taskQueue,
+    await withNewsletter(
+      input,
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
       sendBatch,
-      async () => {
-        const handle = await startNewsletter(taskQueue, input);
+      async (handle) => {
         const final = await handle.result();
         assert.equal(final.state, 'COMPLETED');
         assert.deepEqual(final.sentByProvider, { resend: 300 });
@@ -245,7 +250,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
   });
 
   it('sends every part a provider throttled with a different wait, not only the first: none is left waiting with no timer', async () => {
-    const taskQueue = `wf-${randomUUID()}`;
     const keys = Array.from({ length: 300 }, (_, i) => 1_000 + i);
     const waits = [100, 1_500, 3_000];
     const resendCalls: SendBatchInput[] = [];
@@ -261,12 +265,11 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     };
     const readPages = () => Promise.resolve({ pages: [{ cursor: '', count: 300 }] });
     const input = newsletterInput('throttled-apart', { listId: 'list-1', batchSize: 300, primaryProvider: 'postmark' });
-    await withWorkers(
-      taskQueue,
+    await withNewsletter(
+      input,
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
       sendBatch,
-      async () => {
-        const handle = await startNewsletter(taskQueue, input);
+      async (handle) => {
         const final = await resultWithin(handle, 20_000);
         assert.equal(final?.state, 'COMPLETED', 'the newsletter completed within 20 s');
         assert.deepEqual(final.sentByProvider, { resend: 300 });
@@ -276,7 +279,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
   });
 
   it("gives a throttled request's place in its window to the next one while it waits out retry-after", async () => {
-    const taskQueue = `wf-${randomUUID()}`;
     // A window of two: a request that kept its place while it waited would leave one place to the
     // other six for the whole 4 s.
     const calls: string[] = [];
@@ -298,8 +300,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       return sentBy('resend', 2);
     };
     const input = newsletterInput('give-way', { recipients: recipients(14, 'gw-'), batchSize: 2, concurrency: 2 });
-    await withWorkers(taskQueue, { notifyBackend: () => Promise.resolve('disabled') }, sendBatch, async () => {
-      const handle = await startNewsletter(taskQueue, input);
+    await withNewsletter(input, { notifyBackend: () => Promise.resolve('disabled') }, sendBatch, async (handle) => {
       const final = await resultWithin(handle, 20_000);
       assert.deepEqual([final?.state, final?.sent], ['COMPLETED', 14]);
       assert.equal(calls.at(-1), '0 again', 'the throttled one went again once its wait was over, after the rest');
@@ -308,7 +309,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
   });
 
   it('starts no more new requests than its window while throttled ones wait: the parts waiting stay bounded', async () => {
-    const taskQueue = `wf-${randomUUID()}`;
     // Every request is throttled the first time, for 2 s: a provider far stricter than the queue's rate.
     const calls: SendBatchInput[] = [];
     const sendBatch = (input: SendBatchInput) => {
@@ -321,8 +321,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       batchSize: 2,
       concurrency: 3,
     });
-    await withWorkers(taskQueue, { notifyBackend: () => Promise.resolve('disabled') }, sendBatch, async () => {
-      const handle = await startNewsletter(taskQueue, input);
+    await withNewsletter(input, { notifyBackend: () => Promise.resolve('disabled') }, sendBatch, async (handle) => {
       const final = await handle.result();
       assert.deepEqual([final.state, final.sent], ['COMPLETED', 40]);
       // Before the first throttled request went again, at most about two windows' worth (those in
@@ -335,7 +334,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
   });
 
   it('sends recipients who joined a page after its request left on the same provider, in a request of their own: no failover, no outage wait', async () => {
-    const taskQueue = `wf-${randomUUID()}`;
     const joiner = 9_001;
     const calls: SendBatchInput[] = [];
     // Resend settles the four of the first request and hands back the one who joined the page since.
@@ -357,12 +355,11 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     };
     const readPages = () => Promise.resolve({ pages: [{ cursor: '', count: 4 }] });
     const input = newsletterInput('page-grew', { listId: 'list-1', batchSize: 100 });
-    await withWorkers(
-      taskQueue,
+    await withNewsletter(
+      input,
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
       sendBatch,
-      async () => {
-        const handle = await startNewsletter(taskQueue, input);
+      async (handle) => {
         const final = await resultWithin(handle, 10_000);
         assert.deepEqual(calls.map((c) => [c.provider, c.members]), [['resend', undefined], ['resend', [joiner]]]);
         assert.equal(final?.state, 'COMPLETED', 'completed at once: no outage wait');
@@ -374,7 +371,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
   });
 
   it('ends CANCELLED at a cancel while a page read is being retried (the backend down): it does not wait for the read', async () => {
-    const taskQueue = `wf-${randomUUID()}`;
     let reads = 0;
     // The first read answers; every later one fails (503), retried for as long as the backend is down.
     const readPages = () => {
@@ -385,12 +381,11 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     };
     const sendBatch = () => sentBy('resend', 10);
     const input = newsletterInput('cancel-reading', { listId: 'list-1' });
-    await withWorkers(
-      taskQueue,
+    await withNewsletter(
+      input,
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
       sendBatch,
-      async () => {
-        const handle = await startNewsletter(taskQueue, input);
+      async (handle) => {
         await eventually(() => Promise.resolve(reads >= 2 || undefined), 20_000, 50);
         const cancelled = await handle.executeUpdate(cancelUpdate, { args: ['stop'] });
         assert.equal(cancelled.state, 'CANCELLED', 'the cancel answers the final state');
@@ -401,7 +396,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
   });
 
   it('ends FAILED, naming the list, when the backend refuses a page it served before (the list deleted): not retried for ever', async () => {
-    const taskQueue = `wf-${randomUUID()}`;
     const readPages = () =>
       Promise.resolve({ pages: [{ cursor: '', count: 10 }, { cursor: 'c1', count: 10 }, { cursor: 'c2', count: 10 }] });
     const sendBatch = (input: SendBatchInput) =>
@@ -413,12 +407,11 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         }))
         : sentBy(input.provider, 10);
     const input = newsletterInput('list-gone', { listId: 'list-1' });
-    await withWorkers(
-      taskQueue,
+    await withNewsletter(
+      input,
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
       sendBatch,
-      async () => {
-        const handle = await startNewsletter(taskQueue, input);
+      async (handle) => {
         const final = await handle.result();
         assert.equal(final.state, 'FAILED');
         assert.match(final.reason ?? '', /list-1 \(404\)/);
@@ -429,7 +422,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
   });
 
   it('reads no further, and sends nothing of a read under way, once a send found the list gone', async () => {
-    const taskQueue = `wf-${randomUUID()}`;
     const attempted: string[] = [];
     // The second read is under way (slow) when the first page's send finds the list gone.
     const readPages = async (input: { cursor: string }) => {
@@ -449,12 +441,11 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       }));
     };
     const input = newsletterInput('list-gone-while-reading', { listId: 'list-1' });
-    await withWorkers(
-      taskQueue,
+    await withNewsletter(
+      input,
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
       sendBatch,
-      async () => {
-        const handle = await startNewsletter(taskQueue, input);
+      async (handle) => {
         const final = await handle.result();
         assert.deepEqual([final.state, final.totalRecipients, final.skipped], ['FAILED', 10, 10]);
         assert.deepEqual(attempted, [''], 'only the page read before the refusal');
@@ -515,7 +506,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
   });
 
   it('never follows a next_cursor back to a page an earlier read of the list got: no page is sent twice', async () => {
-    const taskQueue = `wf-${randomUUID()}`;
     // 13 pages; the last one's next_cursor leads back to the third (read two reads of 10 pages earlier).
     const cursors = ['', ...Array.from({ length: 12 }, (_, i) => `c${i + 1}`)];
     const pageAt = new Map(cursors.map((cursor, i) => [cursor, {
@@ -538,12 +528,11 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     };
     const input = newsletterInput('cursor-loop', { listId: 'list-1', batchSize: 1, concurrency: 2 });
     const { readPages } = createPageActivities({ source });
-    await withWorkers(
-      taskQueue,
+    await withNewsletter(
+      input,
       { notifyBackend: () => Promise.resolve('disabled'), readPages },
       sendBatch,
-      async () => {
-        const handle = await startNewsletter(taskQueue, input);
+      async (handle) => {
         // The second read (c10 to c12) meets the loop: refused and retried (the backend may fix it), sending nothing.
         await eventually(() => Promise.resolve(reads >= 10 + 3 * 3 || undefined), 30_000);
         await eventually(() => Promise.resolve(sent.length === 10 || undefined), 10_000);
@@ -557,7 +546,6 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
 
   for (const moment of ['a batch in flight', 'paused'] as const) {
     it(`ends CANCELLED with its final callback when Temporal cancels a backend-list newsletter (${moment})`, async () => {
-      const taskQueue = `wf-${randomUUID()}`;
       const events: BackendEvent[] = [];
       let started = 0;
       const sendBatch = async (input: SendBatchInput) => {
@@ -573,8 +561,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         return Promise.resolve('sent');
       };
       const input = newsletterInput(`cancelled-${moment.replaceAll(' ', '-')}`, { listId: 'list-1' });
-      await withWorkers(taskQueue, { notifyBackend, readPages }, sendBatch, async () => {
-        const handle = await startNewsletter(taskQueue, input);
+      await withNewsletter(input, { notifyBackend, readPages }, sendBatch, async (handle) => {
         await eventually(() => Promise.resolve(started > 0 || undefined), 30_000);
         if (moment === 'paused') {
           await handle.executeUpdate(pauseUpdate);

@@ -28,24 +28,28 @@ export function certificates(label: string): Certificates {
   const dir = mkdtempSync(join(tmpdir(), `${label}-`));
   const file = (name: string) => join(dir, name);
   const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+  /** selfSignedRequest makes <name>.pem and <name>.key, a certificate signed by its own key. */
+  const selfSignedRequest = (name: string, ...extra: string[]) =>
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+      ...extra,
+      '-keyout',
+      file(`${name}.key`),
+      '-out',
+      file(`${name}.pem`),
+    );
   return {
     file,
     ca(name) {
-      openssl(
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        `/CN=${name}`,
-        '-keyout',
-        file(`${name}.key`),
-        '-out',
-        file(`${name}.pem`),
-      );
+      selfSignedRequest(name);
     },
     cert(name, ca) {
       openssl(
@@ -80,23 +84,7 @@ export function certificates(label: string): Certificates {
       );
     },
     selfSigned(name) {
-      openssl(
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        `/CN=${name}`,
-        '-addext',
-        `subjectAltName=${ALT_NAMES}`,
-        '-keyout',
-        file(`${name}.key`),
-        '-out',
-        file(`${name}.pem`),
-      );
+      selfSignedRequest(name, '-addext', `subjectAltName=${ALT_NAMES}`);
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
