@@ -8,12 +8,13 @@ import type { NewsletterContent, Recipient } from './types.ts';
 import { CONTROL_CHARACTERS } from './addresses.ts';
 
 /**
- * TemplateCache keeps the most recently used parsed templates, up to maxChars of template
- * text. Mustache's own cache keeps every template the process ever parsed (the bridge checks
- * each request's, a worker renders each newsletter's), at about 26 times its size, for ever.
+ * TemplateCache keeps what was made of the most recently used templates (parsed tokens, or their
+ * shape), up to maxChars of template text. Mustache's own cache keeps every template the process
+ * ever parsed (the bridge checks each request's, a worker renders each newsletter's), at about 26
+ * times its size, for ever.
  */
-export class TemplateCache implements Mustache.TemplateCache {
-  readonly #entries = new Map<string, string>();
+export class TemplateCache<V = string> {
+  readonly #entries = new Map<string, V>();
   #chars = 0;
   constructor(readonly maxChars: number) {}
 
@@ -21,7 +22,7 @@ export class TemplateCache implements Mustache.TemplateCache {
     return this.#chars;
   }
 
-  get(key: string): string | undefined {
+  get(key: string): V | undefined {
     const tokens = this.#entries.get(key);
     if (tokens !== undefined) {
       this.#entries.delete(key);
@@ -30,7 +31,7 @@ export class TemplateCache implements Mustache.TemplateCache {
     return tokens;
   }
 
-  set(key: string, tokens: string): void {
+  set(key: string, tokens: V): void {
     if (key.length > this.maxChars) return; // parsed again at each use, never kept
     if (this.#entries.delete(key)) this.#chars -= key.length;
     this.#entries.set(key, tokens);
@@ -49,8 +50,32 @@ export class TemplateCache implements Mustache.TemplateCache {
 }
 
 /** templateCache holds the parsed templates of every render and check in this process: a few newsletters' worth. */
-export const templateCache = new TemplateCache(2 * 1024 * 1024);
+export const templateCache: Mustache.TemplateCache & TemplateCache = new TemplateCache(2 * 1024 * 1024);
 Mustache.templateCache = templateCache;
+
+/** TemplateShape is what bounds a template's rendered length: its text, and how often it names each value. */
+interface TemplateShape {
+  text: number;
+  tags: Array<[name: string, count: number]>;
+}
+
+/** shapes keeps the shape of each template rendered lately: computed once per template, not per recipient. */
+const shapes = new TemplateCache<TemplateShape>(2 * 1024 * 1024);
+
+function shapeOf(template: string): TemplateShape {
+  let shape = shapes.get(template);
+  if (!shape) {
+    let text = 0;
+    const counts = new Map<string, number>();
+    eachToken(Mustache.parse(template), ([type, value]) => {
+      if (type === 'text') text += value.length;
+      else if (type === 'name' || type === '&') counts.set(value, (counts.get(value) ?? 0) + 1);
+    });
+    shape = { text, tags: [...counts] };
+    shapes.set(template, shape);
+  }
+  return shape;
+}
 
 /** TemplateError is thrown when a template cannot be used (it does not compile, nests too deep, does not render); field names it. */
 export class TemplateError extends Error {
@@ -187,24 +212,16 @@ function escapedLength(value: string): number {
  * renders at most once). `.` and dotted names are bounded by the longest value (dotted: and a little).
  */
 function renderedLengthBound(template: string, view: Record<string, string>, escaped: boolean): number {
-  const lengths = new Map<string, number>();
   const lengthOf = (name: string): number => {
-    let known = lengths.get(name);
-    if (known === undefined) {
-      // `.` is the value of the section it is in, and a dotted name may reach it through a
-      // string's prototype (templates of newsletters begun before dotted names were refused).
-      const values = name.includes('.') ? Object.values(view) : name in view ? [view[name]!] : [];
-      known = Math.max(0, ...values.map((v) => (escaped ? escapedLength(v) : v.length))) +
-        (name.includes('.') && name !== '.' ? 64 : 0);
-      lengths.set(name, known);
-    }
-    return known;
+    // `.` is the value of the section it is in, and a dotted name may reach it through a
+    // string's prototype (templates of newsletters begun before dotted names were refused).
+    const values = name.includes('.') ? Object.values(view) : name in view ? [view[name]!] : [];
+    return Math.max(0, ...values.map((v) => (escaped ? escapedLength(v) : v.length))) +
+      (name.includes('.') && name !== '.' ? 64 : 0);
   };
-  let total = 0;
-  eachToken(Mustache.parse(template), ([type, value]) => {
-    if (type === 'text') total += value.length;
-    else if (type === 'name' || type === '&') total += lengthOf(value);
-  });
+  const { text, tags } = shapeOf(template);
+  let total = text;
+  for (const [name, count] of tags) total += count * lengthOf(name);
   return total;
 }
 
