@@ -138,6 +138,30 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ FROM_EMAIL: '"news@example.com"' }), /FROM_EMAIL/);
   });
 
+  it('reads FROM_DOMAINS as the domains this service may send from, and refuses a FROM_EMAIL outside them at start', () => {
+    assert.deepEqual(loadConfig({}).delivery.fromDomains, []);
+    assert.deepEqual(
+      loadConfig({ FROM_DOMAINS: ' Authentik.local, news.example.com ,', FROM_EMAIL: 'a@authentik.local' }).delivery
+        .fromDomains,
+      ['authentik.local', 'news.example.com'],
+    );
+    for (
+      const bad of ['example', 'exa mple.com', '@example.com', 'example..com', '-a.example.com', 'a_b.example.com']
+    ) {
+      assert.throws(
+        () => loadConfig({ FROM_DOMAINS: bad, FROM_EMAIL: 'a@example.com' }),
+        (err: unknown) => err instanceof ConfigError && /FROM_DOMAINS: .*domain name/.test(err.message),
+        bad,
+      );
+    }
+    assert.throws(
+      () => loadConfig({ FROM_DOMAINS: 'example.com', FROM_EMAIL: 'News <news@other.example.org>' }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        /FROM_EMAIL: sends from other\.example\.org, not one of FROM_DOMAINS/.test(err.message),
+    );
+  });
+
   it('refuses a RESEND_WEBHOOK_SECRET that is not a signing secret at start (every Resend webhook would be refused 401)', () => {
     const secret = `whsec_${Buffer.from('a signing secret').toString('base64')}`;
     assert.equal(loadConfig({ RESEND_WEBHOOK_SECRET: secret }).webhooks.resendSecret, secret);

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { type ProviderName, PROVIDERS } from './domain/types.ts';
-import { isMailbox } from './domain/addresses.ts';
+import { domainOf, fromElsewhere, isDomainName, isMailbox } from './domain/addresses.ts';
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 const positiveInt = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
@@ -81,6 +81,20 @@ const schema = z.object({
   FROM_EMAIL: z.string().trim().refine(isMailbox, 'not an email address, or "Name <address>"').default(
     'Authentik <newsletter@authentik.local>',
   ),
+  // The domains the provider accounts have verified: a from_email elsewhere is refused at the edge, since
+  // each provider would refuse it as an account problem, fail over and wait out an "outage" (empty: any).
+  FROM_DOMAINS: z.string().optional().transform((text, ctx) => {
+    const domains = (text ?? '').split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
+    const bad = domains.filter((d) => !isDomainName(d));
+    if (bad.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `not a domain name: ${bad.join(', ')} (a comma-separated list such as example.com, news.example.com)`,
+      });
+      return z.NEVER;
+    }
+    return [...new Set(domains)];
+  }),
   EMAIL_CONCURRENCY_LIMIT: positiveInt(5, 100),
   NEWSLETTER_BATCH_SIZE: positiveInt(50, 500),
   BACKEND_URL: optionalUrl,
@@ -159,6 +173,8 @@ export interface Config {
   delivery: {
     primaryProvider: ProviderName;
     fromEmail: string;
+    /** fromDomains: the only domains a from_email may have (empty: any). */
+    fromDomains: string[];
     concurrency: number;
     batchSize: number;
     frontendUrl: string;
@@ -243,7 +259,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
   }
   const e = parsed.data;
-  const tlsIssues = [
+  const crossIssues = [
     ...(Boolean(e.POSTMARK_WEBHOOK_USER) !== Boolean(e.POSTMARK_WEBHOOK_PASSWORD)
       ? ['POSTMARK_WEBHOOK_USER, POSTMARK_WEBHOOK_PASSWORD: set both or neither']
       : []),
@@ -254,8 +270,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(Boolean(e.TEMPORAL_TLS_CERT) !== Boolean(e.TEMPORAL_TLS_KEY)
       ? ['TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY: set both or neither']
       : []),
+    ...(e.FROM_DOMAINS.length > 0 && !e.FROM_DOMAINS.includes(domainOf(e.FROM_EMAIL))
+      ? [`FROM_EMAIL: ${fromElsewhere(e.FROM_EMAIL, e.FROM_DOMAINS)}`]
+      : []),
   ];
-  if (tlsIssues.length > 0) throw new ConfigError(tlsIssues);
+  if (crossIssues.length > 0) throw new ConfigError(crossIssues);
   return {
     production: e.NODE_ENV === 'production',
     grpc: {
@@ -299,6 +318,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     delivery: {
       primaryProvider: e.PRIMARY_EMAIL_PROVIDER,
       fromEmail: e.FROM_EMAIL,
+      fromDomains: e.FROM_DOMAINS,
       concurrency: e.EMAIL_CONCURRENCY_LIMIT,
       batchSize: e.NEWSLETTER_BATCH_SIZE,
       frontendUrl: stripSlash(e.FRONTEND_URL),

@@ -13,6 +13,7 @@ const defaults: DeliveryDefaults = {
   frontendUrl: 'https://app.example.com',
   backendLists: true,
   outage: { retryMaxMs: 600_000, giveUpAfterMs: 43_200_000 },
+  fromDomains: [],
 };
 
 const request = (extra: Partial<SendNewsletterRequest> = {}): SendNewsletterRequest => ({
@@ -85,6 +86,31 @@ describe('toNewsletterInput', () => {
         err instanceof InvalidArgumentError &&
         /recipients, html_content, text_content: \d+ bytes once written as JSON .*over 33554432/.test(err.message),
     );
+  });
+
+  it('refuses a from_email outside FROM_DOMAINS, naming the domains: the providers would refuse it as unverified and wait out an outage', () => {
+    const only = { ...defaults, fromDomains: ['example.com', 'news.example.org'] };
+    assert.equal(
+      toNewsletterInput(request({ fromEmail: 'News <hi@Example.COM>' }), only).content.from,
+      'News <hi@Example.COM>',
+    );
+    assert.equal(
+      toNewsletterInput(request({ fromEmail: 'hi@news.example.org' }), only).content.from,
+      'hi@news.example.org',
+    );
+    for (const fromEmail of ['hi@example.net', 'hi@sub.example.com', 'hi@example.com.evil.test']) {
+      assert.throws(
+        () => toNewsletterInput(request({ fromEmail }), only),
+        (err: unknown) =>
+          err instanceof InvalidArgumentError &&
+          /from_email: sends from [a-z.]+, not one of FROM_DOMAINS \(example\.com, news\.example\.org\)/.test(
+            err.message,
+          ),
+        fromEmail,
+      );
+    }
+    // Without FROM_DOMAINS any domain goes: the providers decide.
+    assert.equal(toNewsletterInput(request({ fromEmail: 'hi@example.net' }), defaults).content.from, 'hi@example.net');
   });
 
   it('stores from_email and reply_to as checked: without the whitespace (Unicode too) the check ignored around their parts', () => {

@@ -6,7 +6,14 @@ import type { SendNewsletterRequest } from '../../contracts/gen/authentik/tempor
 import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { Buffer } from 'node:buffer';
 import { gzipSync } from 'node:zlib';
-import { CONTROL_CHARACTERS, isEmailAddress, isMailbox, mailbox } from '../domain/addresses.ts';
+import {
+  CONTROL_CHARACTERS,
+  domainOf,
+  fromElsewhere,
+  isEmailAddress,
+  isMailbox,
+  mailbox,
+} from '../domain/addresses.ts';
 import { METADATA_FIELDS } from '../domain/events.ts';
 import { checkTemplates, TemplateError } from '../domain/templating.ts';
 import {
@@ -72,6 +79,8 @@ export interface DeliveryDefaults {
   /** backendLists is true when BACKEND_URL is set: only then can recipients be paged from the backend. */
   backendLists: boolean;
   outage: OutagePolicy;
+  /** fromDomains are the only domains a from_email may have (FROM_DOMAINS; empty: any). */
+  fromDomains: readonly string[];
 }
 
 /** EMAIL_OVERHEAD_BYTES covers what an email carries besides its templates: addresses, headers, tags, JSON. */
@@ -114,6 +123,9 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
   const from = req.fromEmail.trim() || defaults.fromEmail;
   const oneMailbox = 'one address, or "Name <address>"; a name with , ; : @ must be quoted';
   if (!isMailbox(from)) violate(`from_email: not an email address (${oneMailbox})`);
+  else if (defaults.fromDomains.length > 0 && !defaults.fromDomains.includes(domainOf(from))) {
+    violate(`from_email: ${fromElsewhere(from, defaults.fromDomains)}`);
+  }
   if (req.replyTo && !isMailbox(req.replyTo)) violate(`reply_to: not an email address (${oneMailbox})`);
   const tags = Object.entries(req.tags);
   // Postmark keeps 10 metadata fields per email (3 are the service's own), names of at most 20

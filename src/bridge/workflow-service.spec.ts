@@ -15,6 +15,7 @@ const defaults: DeliveryDefaults = {
   frontendUrl: 'https://app.example.com',
   backendLists: true,
   outage: { retryMaxMs: 600_000, giveUpAfterMs: 43_200_000 },
+  fromDomains: [],
 };
 const start = starters(defaults);
 const request = {

@@ -47,6 +47,26 @@ export function mailbox(value: string): string {
   return name ? `${name} <${address}>` : address;
 }
 
+/** domainOf is the domain of a mailbox's address, lower-cased (domains are case-insensitive). */
+export function domainOf(value: string): string {
+  const { address } = partsOf(value);
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
+/** fromElsewhere says that a sender's domain is not one of those allowed (FROM_DOMAINS). */
+export function fromElsewhere(from: string, domains: readonly string[]): string {
+  return `sends from ${domainOf(from)}, not one of FROM_DOMAINS (${domains.join(', ')}), which the providers verified`;
+}
+
+/**
+ * isDomainName accepts a DNS name of two labels or more (letters, digits, inner hyphens, 63
+ * characters a label, 253 in all), as a provider verifies one for sending.
+ */
+export function isDomainName(value: string): boolean {
+  return value.length <= 253 &&
+    /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i.test(value);
+}
+
 /** isMailbox accepts an address or `Display Name <address>` (one mailbox), never with control characters. */
 export function isMailbox(value: string): boolean {
   if (CONTROL_CHARACTERS.test(value)) return false;

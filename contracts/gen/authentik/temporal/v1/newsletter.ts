@@ -79,7 +79,7 @@ export interface SendNewsletterRequest {
      */
     textContent: string;
     /**
-     * from_email defaults to the server's FROM_EMAIL.
+     * from_email defaults to the server's FROM_EMAIL; with FROM_DOMAINS set, its domain must be one of them.
      *
      * @generated from protobuf field: string from_email = 5
      */
