@@ -4,6 +4,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { BackendCallbackError, type BackendClient } from '../backend/client.ts';
 import type { ResultsEvent } from '../domain/types.ts';
 import { createLogger } from '../logger.ts';
+import type { DeliveryMetrics } from '../telemetry/metrics.ts';
 import { type CallbackDeps, DirectResults, reportResults, type ResultsHandoff } from './callbacks.ts';
 
 const event: ResultsEvent = {
@@ -127,6 +128,21 @@ describe('reportResults', () => {
     answer = 'ok';
     assert.equal(await report(), false);
     assert.equal(posted.length, 3, 'back: every send posts its own results again');
+  });
+
+  it('counts a failed direct post as a retry and a hand-off without a post as handed_off: the callbacks alert counts failures, not a backend held back', async () => {
+    const direct = new DirectResults(1_000, 30_000, () => 0);
+    const outcomes: string[] = [];
+    const metrics = { callback: (outcome: string) => outcomes.push(outcome) } as unknown as DeliveryMetrics;
+    const report = () =>
+      new MockActivityEnvironment({ attempt: 1 }).run(
+        reportResults,
+        { ...deps(backend('down').client, handoff('none'), direct), metrics },
+        event,
+      );
+    assert.equal(await report(), true);
+    assert.equal(await report(), true);
+    assert.deepEqual(outcomes, ['retry', 'handed_off']);
   });
 
   it('does not hand off the results of an attempt abandoned while it posted them: its retry reports them', async () => {

@@ -203,9 +203,12 @@ export async function reportResults(deps: CallbackDeps, event: ResultsEvent): Pr
         return false;
       }
       deps.direct.end('lagged');
+      deps.metrics?.callback('retry');
     }
+  } else {
+    // Held back by DirectResults: no attempt was made, nothing failed.
+    deps.metrics?.callback('handed_off');
   }
-  deps.metrics?.callback('retry');
   return await deps.handoff.start(event);
 }
 

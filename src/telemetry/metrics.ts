@@ -27,7 +27,7 @@ export interface DeliveryMetrics {
   rateLimitWait(provider: ProviderName, waitMs: number): void;
   batchStarted(provider: ProviderName): () => void;
   circuitState(provider: ProviderName, state: CircuitState): void;
-  callback(outcome: 'ok' | 'retry' | 'rejected' | 'disabled'): void;
+  callback(outcome: 'ok' | 'retry' | 'rejected' | 'disabled' | 'handed_off'): void;
   /** deliveryEvent counts provider events after the send, each once (bounce: hard, soft or ''). */
   deliveryEvent(provider: string, kind: string, bounce: string): void;
   /** newsletterStarted counts a newsletter whose sending began (a scheduled one when its time came). */
@@ -117,7 +117,8 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
   });
   const failovers = new Counter({
     name: 'newsletter_failovers_total',
-    help: 'Batches handed from one provider to the other, by direction and reason.',
+    help:
+      'Batches handed from one provider to the other (to=none: none left, the batch waits out an outage), by direction and reason.',
     labelNames: ['from', 'to', 'reason'],
     registers,
   });
@@ -154,7 +155,8 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
   });
   const callbacks = new Counter({
     name: 'newsletter_backend_callbacks_total',
-    help: 'Backend status callback attempts, by outcome.',
+    help:
+      'Backend callbacks (status, results, events), by outcome: ok, retry (an attempt failed, tried again later), rejected (refused for good), disabled (no BACKEND_URL), handed_off (results handed to a results workflow without a direct post, while the backend lags).',
     labelNames: ['outcome'],
     registers,
   });
