@@ -669,6 +669,24 @@ describe('webhooks', () => {
     }
   });
 
+  it('keeps mail from an address after its hard bounce or complaint, as Postmark does (406 inactive), not after a soft bounce', async () => {
+    const hook = await receiver();
+    try {
+      const to = ['hb@example.com', 'sc@example.com', 'sb@example.com'];
+      for (const address of to) await postmark().sendEmail(message(address));
+      mock.postmark.setWebhook({ url: hook.url, user: 'hooks', password: 'pw' });
+      await mock.postmark.emitEvents('bounced', [to[0]!]);
+      await mock.postmark.emitEvents('complained', [to[1]!]);
+      await mock.postmark.emitEvents('soft_bounced', [to[2]!]);
+      for (const address of to.slice(0, 2)) {
+        await assert.rejects(postmark().sendEmail(message(address)), Errors.InactiveRecipientsError, address);
+      }
+      await postmark().sendEmail(message(to[2]!));
+    } finally {
+      hook.close();
+    }
+  });
+
   it('sends Postmark webhook records with basic auth, through the control API too', async () => {
     const hook = await receiver();
     try {

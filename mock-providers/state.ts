@@ -232,8 +232,9 @@ export class ProviderState implements MockProviderControl {
       if (!email.to.some((recipient) => wanted.has(bareAddress(recipient).toLowerCase()))) continue;
       // One event, delivered `times` times (the same id each time: a provider's redelivery).
       const delivery = webhookFor(this.provider, email, kind, target);
-      if (kind === 'unsubscribed') {
-        // As Postmark does: the stream refuses the address from now on (406 inactive recipient).
+      if (kind === 'unsubscribed' || kind === 'bounced' || kind === 'complained') {
+        // As the providers do after a hard bounce, a complaint or an unsubscribe: the address is
+        // kept from mail from now on (Postmark: 406 inactive recipient; Resend: accepted, not sent).
         for (const recipient of email.to) this.#addresses.set(bareAddress(recipient).toLowerCase(), 'inactive');
       }
       for (let i = 0; i < (options.times ?? 1); i++) statuses.push(await post(target, delivery));

@@ -84,6 +84,7 @@ export function resendWebhook(
   const data: Record<string, unknown> = {
     created_at: email.receivedAt,
     email_id: email.messageId,
+    message_id: `<${email.messageId}@resend.dev>`,
     from: email.from,
     to: email.to.map(bareAddress),
     subject: email.subject,
@@ -103,7 +104,20 @@ export function resendWebhook(
       };
   }
   if (kind === 'clicked') {
-    data.click = { link: 'https://example.com/', timestamp: now.toISOString() };
+    data.click = {
+      ipAddress: '192.0.2.1',
+      link: 'https://example.com/',
+      timestamp: now.toISOString(),
+      userAgent: 'Mozilla/5.0',
+    };
+  }
+  // Why Resend did not send it, or kept it from the address, as its documented examples have it.
+  if (kind === 'failed') data.failed = { reason: 'reached_daily_quota' };
+  if (kind === 'suppressed') {
+    data.suppressed = {
+      message: 'Resend has suppressed sending to this address because it is on the account-level suppression list.',
+      type: 'OnAccountSuppressionList',
+    };
   }
   const body = JSON.stringify({
     type: RESEND_TYPES[kind],

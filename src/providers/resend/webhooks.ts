@@ -62,6 +62,9 @@ export function readResendWebhook(body: string, headers: ResendHeaders, secret: 
     throw new WebhookRefused(400, 'data.email_id and data.to are required');
   }
   const bounce = data.bounce as { type?: string; message?: string } | undefined;
+  // Why it bounced, was not sent (email.failed) or was kept from the address (email.suppressed).
+  const why = bounce?.message ?? (data.failed as { reason?: string } | undefined)?.reason ??
+    (data.suppressed as { message?: string } | undefined)?.message;
   return {
     eventId: `resend:${id}`,
     provider: 'resend',
@@ -72,6 +75,6 @@ export function readResendWebhook(body: string, headers: ResendHeaders, secret: 
     email: to[0].toLowerCase(),
     occurredAt: eventTime(event.created_at, () => new Date(Number(timestamp) * 1000).toISOString()),
     messageId: data.email_id,
-    ...(bounce?.message ? { detail: eventDetail(bounce.message) } : {}),
+    ...(typeof why === 'string' && why ? { detail: eventDetail(why) } : {}),
   };
 }
