@@ -260,6 +260,55 @@ describe('createNewsletterClient', () => {
   it('refuses an address that is not host:port', () => {
     assert.throws(() => createNewsletterClient({ address: 'http://localhost' }), /address: must be host:port/);
   });
+
+  it('refuses a token a header cannot carry without naming it, and trims one as the server does', async () => {
+    for (const token of ['s3cret\u0000x', 'sécret']) {
+      assert.throws(
+        () => createNewsletterClient({ address: server.address, token }),
+        (err: unknown) => err instanceof TypeError && /token: /.test(err.message) && !err.message.includes('cret'),
+      );
+    }
+    const before = tokens.length;
+    const c = createNewsletterClient({ address: server.address, token: ' s3cret\n', retries: 4 });
+    await c.newsletters.getNewsletterStatus({ newsletterId: 'n1' }).response.catch(() => {});
+    c.close();
+    assert.deepEqual(tokens.slice(before, before + 1), ['Bearer s3cret']);
+  });
+
+  it("keeps no listener per call on what outlives the call (the client, the caller's signal): a long-lived client does not grow", async () => {
+    const added = new Map<EventTarget, number>();
+    const { addEventListener, removeEventListener } = EventTarget.prototype;
+    const net = (target: EventTarget, n: number) => added.set(target, (added.get(target) ?? 0) + n);
+    EventTarget.prototype.addEventListener = function (
+      this: EventTarget,
+      ...args: Parameters<typeof addEventListener>
+    ) {
+      if (args[0] === 'abort') net(this, 1);
+      return addEventListener.apply(this, args);
+    };
+    EventTarget.prototype.removeEventListener = function (
+      this: EventTarget,
+      ...args: Parameters<typeof removeEventListener>
+    ) {
+      if (args[0] === 'abort') net(this, -1);
+      return removeEventListener.apply(this, args);
+    };
+    const c = createNewsletterClient({ address: server.address, retries: 4 });
+    const caller = new AbortController();
+    try {
+      for (let i = 0; i < 30; i++) {
+        await c.newsletters.getNewsletterStatus({ newsletterId: 'n1' }).response;
+        await c.newsletters.getNewsletterStatus({ newsletterId: 'n1' }, { abort: caller.signal }).response;
+        await c.newsletters.cancelNewsletter({ newsletterId: 'n1', reason: '' }).response.catch(() => {});
+      }
+    } finally {
+      EventTarget.prototype.addEventListener = addEventListener;
+      EventTarget.prototype.removeEventListener = removeEventListener;
+      c.close();
+    }
+    const most = Math.max(...added.values());
+    assert.ok(most <= 2, `one signal kept ${most} abort listeners after 90 calls`);
+  });
 });
 
 describe('createNewsletterClient cancelled or closed while it retries', () => {
@@ -339,5 +388,42 @@ describe('createNewsletterClient cancelled or closed while it retries', () => {
     assert.equal(first.value?.status?.sent, 1);
     c.close();
     assert.match(await settledWithin(stream.status, 2_000), /^rejected CANCELLED$/);
+  });
+});
+
+describe('createNewsletterClient watching with a timeout of its own', () => {
+  let opened = 0;
+  let server: Awaited<ReturnType<typeof serve>>;
+  before(async () => {
+    server = await serve({
+      // Each stream sends a snapshot, then its bridge goes away: every reopen gets one message.
+      WatchNewsletter: (call) => {
+        opened++;
+        const stream = call as ServerWritableStream<object, object>;
+        stream.write(status(NewsletterState.RUNNING, 1));
+        setTimeout(() => stream.emit('error', unavailable()), 100);
+      },
+    });
+  });
+  after(() => server?.close());
+
+  it("ends a watch at the caller's timeout, counted from the first call, not again from each reopen", async () => {
+    const c = createNewsletterClient({ address: server.address, retries: 50 });
+    const stream = c.newsletters.watchNewsletter({ newsletterId: 'n1' }, { timeout: 700 });
+    const ended = (async () => {
+      try {
+        for await (const _ of stream.responses) { /* snapshots */ }
+        return 'completed';
+      } catch (err) {
+        return `failed ${(err as { code?: string }).code}`;
+      }
+    })();
+    const outcome = await Promise.race([
+      ended,
+      new Promise((resolve) => setTimeout(() => resolve('still open'), 4_000)),
+    ]);
+    c.close();
+    assert.match(String(outcome), /^failed (DEADLINE_EXCEEDED|UNAVAILABLE)$/);
+    assert.ok(opened <= 8, `${opened} streams opened in 700 ms`);
   });
 });

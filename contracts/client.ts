@@ -99,13 +99,20 @@ export function createNewsletterClient(options: NewsletterClientOptions): Newsle
   if (!/^[^\s/]+:\d{1,5}$/.test(options.address)) {
     throw new TypeError(`address: must be host:port (got "${options.address}")`);
   }
+  // Trimmed as the server trims its own; checked here, since grpc-js's refusal quotes the header, token and all.
+  const token = options.token?.trim();
+  if (token !== undefined && !/^[\x21-\x7e]*$/.test(token)) {
+    throw new TypeError(
+      'token: must be printable ASCII without spaces (it travels in a header); the value is not shown',
+    );
+  }
   // Closing aborts every call of this client first: a call waiting to retry must not try a closed channel.
   const closing = new AbortController();
   const transport = new GrpcTransport({
     host: options.address,
     channelCredentials: credentialsOf(options.tls),
     clientOptions: options.channelOptions,
-    meta: options.token ? { authorization: `Bearer ${options.token}` } : {},
+    meta: token ? { authorization: `Bearer ${token}` } : {},
     interceptors: [
       retrying({
         deadlineMs: options.deadlineMs ?? DEFAULT_DEADLINE_MS,
@@ -140,12 +147,43 @@ export function backoffMs(n: number, random = Math.random): number {
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+    const done = () => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
       resolve();
-    }, { once: true });
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
+
+/**
+ * callSignal is one call's own signal, aborted by any of sources; release() unhooks it from
+ * them. The transport listens on the signal it is given and never stops: given the client's
+ * close signal (or a caller's long-lived one) itself, each call would leave a listener there for
+ * the client's life, 12 KB a call.
+ */
+function callSignal(...sources: Array<AbortSignal | undefined>): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  const given = sources.filter((s): s is AbortSignal => s !== undefined);
+  const abort = () => {
+    controller.abort();
+    release();
+  };
+  const release = () => {
+    for (const source of given) source.removeEventListener('abort', abort);
+  };
+  for (const source of given) {
+    if (source.aborted) {
+      abort();
+      break;
+    }
+    source.addEventListener('abort', abort, { once: true });
+  }
+  return { signal: controller.signal, release };
+}
+
+/** whenSettled runs release once a call's status is known, whatever it is. */
+const whenSettled = (status: Promise<unknown>, release: () => void) => void status.then(release, release);
 
 const retryable = (err: unknown) => err instanceof RpcError && err.code === 'UNAVAILABLE';
 
@@ -184,21 +222,29 @@ const defaultDeadlineMs = (deadlineMs: number, method: MethodInfo) =>
 
 /** retrying sets the default deadline on unary calls and retries the safe methods; see the module comment. */
 function retrying(settings: { deadlineMs: number; retries: number; closing: AbortSignal }): RpcInterceptor {
-  /** abortOf is what ends a call: its caller's signal or the client's close. */
-  const abortOf = (options: RpcOptions) =>
-    options.abort ? AbortSignal.any([options.abort, settings.closing]) : settings.closing;
   return {
     interceptUnary(next, method, input, options) {
       const deadline = options.timeout instanceof Date
         ? options.timeout
         : new Date(Date.now() + (options.timeout ?? defaultDeadlineMs(settings.deadlineMs, method)));
-      const abort = abortOf(options);
+      // What ends the call: its caller's signal or the client's close.
+      const { signal: abort, release } = callSignal(options.abort, settings.closing);
       const attemptOptions: RpcOptions = { ...options, timeout: deadline, abort };
-      if (!RETRIED_METHODS.has(pathOf(method))) return next(method, input, attemptOptions);
+      if (!RETRIED_METHODS.has(pathOf(method))) {
+        try {
+          const call = next(method, input, attemptOptions);
+          whenSettled(call.status, release);
+          return call;
+        } catch (err) {
+          release();
+          throw err;
+        }
+      }
       const headers = new Deferred<RpcMetadata>();
       const response = new Deferred<object>();
       const status = new Deferred<RpcStatus>();
       const trailers = new Deferred<RpcMetadata>();
+      whenSettled(Promise.allSettled([response.promise, status.promise]), release);
       void (async () => {
         for (let attempt = 1;; attempt++) {
           try {
@@ -237,9 +283,25 @@ function retrying(settings: { deadlineMs: number; retries: number; closing: Abor
     interceptServerStreaming(next, method, input, callerOptions) {
       // A caller that stops reading (break, return or throw in its `for await`) ends the call.
       const stop = new AbortController();
-      const abort = AbortSignal.any([abortOf(callerOptions), stop.signal]);
-      const options: RpcOptions = { ...callerOptions, abort };
-      if (!RETRIED_METHODS.has(pathOf(method))) return next(method, input, options);
+      const { signal: abort, release } = callSignal(callerOptions.abort, settings.closing, stop.signal);
+      // The caller's timeout holds for the watch as a whole: every stream opened again ends at the same time.
+      const timeout = callerOptions.timeout;
+      const deadline = timeout === undefined
+        ? undefined
+        : timeout instanceof Date
+        ? timeout
+        : new Date(Date.now() + timeout);
+      const options: RpcOptions = { ...callerOptions, abort, ...(deadline ? { timeout: deadline } : {}) };
+      if (!RETRIED_METHODS.has(pathOf(method))) {
+        try {
+          const call = next(method, input, options);
+          whenSettled(call.status, release);
+          return call;
+        } catch (err) {
+          release();
+          throw err;
+        }
+      }
       const out = new StoppableOutputStream<object>(() => stop.abort());
       const headers = new Deferred<RpcMetadata>();
       const status = new Deferred<RpcStatus>();
@@ -247,29 +309,40 @@ function retrying(settings: { deadlineMs: number; retries: number; closing: Abor
       void (async () => {
         // Failures in a row without a message; a stream that delivered something starts the count again.
         let failures = 0;
-        for (;;) {
-          try {
-            const call = next(method, input, options);
-            void call.headers.then((h) => headers.state === DeferredState.PENDING && headers.resolve(h), () => {});
-            for await (const message of call.responses) {
-              failures = 0;
-              out.notifyMessage(message);
+        try {
+          for (;;) {
+            // Each stream its own signal, released when it ends: a watch reopened for days keeps none.
+            const attempt = callSignal(abort);
+            try {
+              const call = next(method, input, { ...options, abort: attempt.signal });
+              void call.headers.then((h) => headers.state === DeferredState.PENDING && headers.resolve(h), () => {});
+              for await (const message of call.responses) {
+                failures = 0;
+                out.notifyMessage(message);
+              }
+              status.resolve(await call.status);
+              trailers.resolve(await call.trailers);
+              out.notifyComplete();
+              return;
+            } catch (err) {
+              failures++;
+              const wait = backoffMs(failures);
+              const more = retryable(err) && failures <= settings.retries && !abort.aborted &&
+                (deadline === undefined || Date.now() + wait < deadline.getTime());
+              if (more) {
+                await sleep(wait, abort);
+                if (!abort.aborted) continue;
+              }
+              const end = abort.aborted ? cancelled(err) : err;
+              for (const d of [headers, status, trailers]) if (d.state === DeferredState.PENDING) d.reject(end);
+              out.notifyError(end as Error);
+              return;
+            } finally {
+              attempt.release();
             }
-            status.resolve(await call.status);
-            trailers.resolve(await call.trailers);
-            out.notifyComplete();
-            return;
-          } catch (err) {
-            failures++;
-            if (retryable(err) && failures <= settings.retries && !abort.aborted) {
-              await sleep(backoffMs(failures), abort);
-              if (!abort.aborted) continue;
-            }
-            const end = abort.aborted ? cancelled(err) : err;
-            for (const d of [headers, status, trailers]) if (d.state === DeferredState.PENDING) d.reject(end);
-            out.notifyError(end as Error);
-            return;
           }
+        } finally {
+          release();
         }
       })();
       return new ServerStreamingCall(
