@@ -48,6 +48,34 @@ describe('the CLI', () => {
     assert.match(err, /--tls-cert/);
   });
 
+  it('refuses a token a header cannot carry as usage, without printing it', async () => {
+    const { code, err } = await captured(['status', 'n1', '--address', '127.0.0.1:1', '--token', 'k8s-secret\u0001']);
+    assert.equal(code, EXIT.usage);
+    assert.match(err, /token: /);
+    assert.ok(!err.includes('k8s-secret'), err);
+  });
+
+  it('writes an error as one JSON object with --json: its message, gRPC code (null before any call) and exit code', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-json-'));
+    const bad = join(dir, 'not.pem');
+    writeFileSync(bad, 'this is not a certificate');
+    const { code, err } = await captured([
+      '--json',
+      'status',
+      'n1',
+      '--address',
+      '127.0.0.1:1',
+      '--tls-cert',
+      bad,
+      '--tls-key',
+      bad,
+    ]);
+    assert.equal(code, EXIT.usage);
+    const line = JSON.parse(err);
+    assert.deepEqual([line.code, line.exit], [null, EXIT.usage]);
+    assert.match(line.error, /--tls-cert/);
+  });
+
   it('runs as the entry point also where import.meta.main does not exist (Node 22.15 to 22.17)', () => {
     const url = new URL('./main.ts', import.meta.url).href;
     assert.equal(isEntryPoint({ url }, fileURLToPath(url)), true);

@@ -275,9 +275,16 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
       // --help and --version end here too, with commander's own code 0.
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
+    const exit = exitForError(err);
+    if (program.opts<GlobalOptions>().json) {
+      // One JSON object per line, errors too: a script reads the gRPC code instead of parsing text.
+      const rpcCode = err instanceof RpcError ? err.code : null;
+      io.stderr.write(`${JSON.stringify({ error: (err as Error).message, code: rpcCode, exit })}\n`);
+      return exit;
+    }
     const message = err instanceof RpcError ? `${err.code}: ${err.message}` : (err as Error).message;
     io.stderr.write(`authentik-newsletter: ${message}\n`);
-    return exitForError(err);
+    return exit;
   }
 }
 

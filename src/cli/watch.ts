@@ -36,6 +36,13 @@ export async function watchNewsletter(
       fps: 5,
     })
     : undefined;
+  // The bar hides the cursor: Ctrl-C (or a kill) must give it back before the process ends, as
+  // the default end of a signal would not. Exits as a shell reports an interrupted command: 128 + signal.
+  const interrupted = (signal: NodeJS.Signals) => {
+    bar?.stop();
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  };
+  if (bar) { for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, interrupted); }
   const started = Date.now();
   let first: number | undefined;
   let last: NewsletterStatus | undefined;
@@ -73,6 +80,7 @@ export async function watchNewsletter(
     }
   } finally {
     bar?.stop();
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, interrupted);
   }
   if (!last) throw new Error(`WatchNewsletter ended before any status of ${newsletterId}`);
   if (bar) {

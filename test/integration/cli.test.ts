@@ -221,6 +221,36 @@ describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
       }
     }
   });
+
+  it('gives the terminal its cursor back when Ctrl-C stops a live bar, and exits 130 (tmux)', async () => {
+    stack.mock.resend.setLatency(400);
+    const session = `cli-${randomUUID().slice(0, 8)}`;
+    const out = join(work, 'tmux-interrupted');
+    try {
+      const id = newsletterId('cli-int');
+      const file = requestFile(id, 300, 'cli-i');
+      const vars = Object.entries({ PATH: process.env.PATH, HOME: process.env.HOME, ...operator() })
+        .map(([k, v]) => `${k}='${v}'`).join(' ');
+      // The shell traps INT so it lives on to record the exit code (its children get the default).
+      const command = `trap 'true' INT; cd ${root} && env ${vars} node bin/authentik-newsletter.mjs send ${file} ` +
+        `--watch; echo $? > ${out}; sleep 60`;
+      execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '160', '-y', '12', command]);
+      const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
+      const cursorShown = () => tmux('display', '-p', '-t', session, '#{cursor_flag}').trim() === '1';
+      await eventually(() => /% \| \d+\/300 \| sent/.test(tmux('capture-pane', '-p', '-t', session)), 60_000, 50);
+      assert.equal(cursorShown(), false, 'the bar hides the cursor while it draws');
+      tmux('send-keys', '-t', session, 'C-c');
+      assert.equal((await eventually(() => readExit(out), 10_000)).trim(), '130');
+      assert.equal(cursorShown(), true, 'the cursor is back');
+    } finally {
+      stack.mock.resend.setLatency(0);
+      try {
+        execFileSync('tmux', ['kill-session', '-t', session]);
+      } catch {
+        // already gone
+      }
+    }
+  });
 });
 
 function readExit(path: string): string | undefined {
