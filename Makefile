@@ -18,10 +18,10 @@ dev: setup
 test: setup
 	scripts/ensure-packages.sh
 	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-force-exit --test-concurrency=1 --test-timeout=300000 \
-	  'src/**/*.spec.ts' 'contracts/**/*.spec.ts' 'mock-providers/**/*.spec.ts' 'test/**/*.test.ts'
+	  'src/**/*.spec.ts' 'contracts/**/*.spec.ts' 'mock-providers/**/*.spec.ts' 'bench/**/*.spec.ts' 'test/**/*.test.ts'
 
 unit: setup
-	$(NODE_TS) --test 'src/**/*.spec.ts' 'contracts/**/*.spec.ts' 'mock-providers/**/*.spec.ts'
+	$(NODE_TS) --test 'src/**/*.spec.ts' 'contracts/**/*.spec.ts' 'mock-providers/**/*.spec.ts' 'bench/**/*.spec.ts'
 
 integration: setup
 	TEMPORAL_CLI="$$(scripts/temporal-cli.sh)" $(NODE_TS) --test --test-force-exit --test-concurrency=1 --test-timeout=300000 'test/**/*.test.ts'

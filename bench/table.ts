@@ -21,6 +21,7 @@ import {
   type Outcome,
   PER_EMAIL_N,
   RATE,
+  RATE_LATENCY_MS,
   wanted,
   WEBHOOK_CONCURRENCY,
   type WebhookRun,
@@ -36,8 +37,25 @@ function shown<T>(o: Outcome<T> | undefined, f: (v: T) => number | boolean | und
   return f(o as T) ?? null;
 }
 
+/**
+ * ratioOf is f of two runs' measurements: null when either was not run, and TIMEOUT or ERROR
+ * when either failed: a ratio whose run failed is a MISS, never "not run".
+ */
+function ratioOf<A, B>(
+  a: Outcome<A> | undefined,
+  b: Outcome<B> | undefined,
+  f: (a: A, b: B) => number,
+): number | null | 'TIMEOUT' | 'ERROR' {
+  if (a === undefined || b === undefined) return null;
+  for (const o of [a, b]) if (o === 'TIMEOUT' || o === 'ERROR') return o as 'TIMEOUT' | 'ERROR';
+  return f(a as A, b as B);
+}
+
 export function buildReport(report: Report): void {
+  /** onceAll: every run delivered each email once; a run that failed fails it (nobody checked its emails). */
   const onceAll = (runs: Array<Outcome<{ emails: number; duplicates: number; n: number }> | undefined>) => {
+    const failed = runs.find((r) => r === 'TIMEOUT' || r === 'ERROR');
+    if (failed) return failed as 'TIMEOUT' | 'ERROR';
     const done = runs.map(valueOf).filter((r) => r !== undefined);
     return done.length === 0 ? null : done.every((r) => r.emails === r.n && r.duplicates === 0);
   };
@@ -63,7 +81,7 @@ export function buildReport(report: Report): void {
 
   if (wanted('ours')) {
     for (const latency of LATENCIES) {
-      for (const n of [N_SMALL, N_LARGE, ...(latency === 200 ? [PER_EMAIL_N[200]!] : [])]) {
+      for (const n of new Set([N_SMALL, N_LARGE, ...(latency === 200 ? [PER_EMAIL_N[200]!] : [])])) {
         const r = M.ours[key(latency, n)];
         const how = n === N_LARGE ? 'backend list' : 'inline';
         report.add(
@@ -89,14 +107,14 @@ export function buildReport(report: Report): void {
     report.add('ours', 'every email accepted exactly once', onceAll(Object.values(M.ours)), { target: { op: 'true' } });
     for (const latency of LATENCIES) {
       for (const n of [N_SMALL, N_LARGE]) {
-        const ours = valueOf(M.ours[key(latency, n)]);
-        const direct = valueOf(M.direct[key(latency, n)]);
-        const floor = valueOf(M.floor[key(latency, n)]);
+        const ours = M.ours[key(latency, n)];
+        const direct = M.direct[key(latency, n)];
+        const floor = M.floor[key(latency, n)];
         if (wanted('direct')) {
           report.add(
             'ours',
             `${latency} ms, N=${kN(n)}: ours ÷ direct`,
-            ours && direct ? ours.toLastEmailMs / direct.toLastEmailMs : null,
+            ratioOf(ours, direct, (o, d) => o.toLastEmailMs / d.toLastEmailMs),
             latency === 200 && n === N_LARGE ? { target: { op: '<=', value: 1.15 } } : {},
           );
         }
@@ -104,15 +122,15 @@ export function buildReport(report: Report): void {
           report.add(
             'ours',
             `${latency} ms, N=${kN(n)}: ours ÷ floor`,
-            ours && floor ? ours.toFinalMs / floor.toEndMs : null,
+            ratioOf(ours, floor, (o, f) => o.toFinalMs / f.toEndMs),
             latency === 20 ? { target: { op: '<=', value: 1.25 } } : {},
           );
-          const matched = valueOf(M.floorMatched[key(latency, n)]);
+          const matched = M.floorMatched[key(latency, n)];
           if (n === N_LARGE) {
             report.add(
               'ours',
               `${latency} ms, N=${kN(n)}: ours ÷ floor without eager dispatch`,
-              ours && matched ? ours.toFinalMs / matched.toEndMs : null,
+              ratioOf(ours, matched, (o, m) => o.toFinalMs / m.toEndMs),
             );
           }
         }
@@ -163,13 +181,11 @@ export function buildReport(report: Report): void {
           unit: 's',
         },
       );
-      const ours = valueOf(M.ours[key(latency, n)]);
-      const pe = valueOf(r);
       if (wanted('ours')) {
         report.add(
           'per-email',
           `${latency} ms, N=${kN(n)}: per-email ÷ ours`,
-          ours && pe ? pe.delivery!.toLastEmailMs / ours.toLastEmailMs : null,
+          ratioOf(r, M.ours[key(latency, n)], (pe, ours) => pe.delivery!.toLastEmailMs / ours.toLastEmailMs),
           { target: { op: '>=', value: 20 } },
         );
       }
@@ -257,6 +273,14 @@ export function buildReport(report: Report): void {
     report.add(label, `achieved ÷ theoretical (${RATE} × ${BATCH}/s)`, shown(r, (x) => rate(x) / (RATE * BATCH)), {
       target: { op: '>=', value: 0.95 },
     });
+    // The mock counts in fixed one-second windows from its first call: C accepted calls can all be
+    // answered (C / R - 1) s after the first one plus one latency, a little faster than C / R seconds.
+    const best = (x: NewsletterRun) => ((x.calls - (x.byStatus['429'] ?? 0)) / RATE - 1) * 1000 + RATE_LATENCY_MS;
+    report.add(
+      label,
+      "achieved ÷ the best the mock's windows allow (stricter)",
+      shown(r, (x) => best(x) / x.toLastEmailMs),
+    );
     report.add(label, '429 answers', shown(r, (x) => x.byStatus['429'] ?? 0), { digits: 0 });
     report.text(
       label,
@@ -281,7 +305,7 @@ export function buildReport(report: Report): void {
     report.add(
       label,
       'bridge ÷ one signal each',
-      valueOf(bridge) && valueOf(oneSignalEach) ? rate(valueOf(bridge)!) / rate(valueOf(oneSignalEach)!) : null,
+      ratioOf(bridge, oneSignalEach, (b, one) => rate(b) / rate(one)),
     );
   }
 
@@ -293,7 +317,7 @@ export function buildReport(report: Report): void {
     report.add(
       label,
       'during ÷ alone',
-      typeof alone === 'number' && typeof during === 'number' ? during / alone : null,
+      ratioOf(during, alone, (d, a) => d / a),
       { target: { op: '<=', value: 3 } },
     );
   }

@@ -85,12 +85,13 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<
 
 export async function delivery(mock: Mock, t0: number): Promise<Delivery> {
   const stats: MockStats = await mock.control.stats('resend');
+  if (!stats.lastReceivedAt) throw new Error('the mock received no email: nothing to time');
   return {
     emails: stats.emails,
     duplicates: stats.emails - stats.uniqueRecipients,
     calls: stats.calls,
     byStatus: stats.byStatus,
-    toLastEmailMs: stats.lastReceivedAt ? Date.parse(stats.lastReceivedAt) - t0 : NaN,
+    toLastEmailMs: Date.parse(stats.lastReceivedAt) - t0,
   };
 }
 

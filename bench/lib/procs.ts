@@ -2,7 +2,7 @@
  * The benchmark's child processes (test/support/processes.ts, logging into bench/logs/)
  * and what /proc says about them: resident memory (sampled) and CPU time.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import {
   type Child,
   killAll,
@@ -49,6 +49,29 @@ export function rssMb(pid: number): number {
   }
 }
 
+/**
+ * resetPeak clears the kernel's record of a process's peak resident memory (VmHWM), so that what
+ * it says next is the peak since now; false where that is not allowed (then sampling alone counts).
+ */
+export function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** peakRssMb is a process's peak resident memory (VmHWM) in MB, or 0 when it is gone. */
+export function peakRssMb(pid: number): number {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** cpuSeconds is a process's user + system CPU time so far (its own, not its children's). */
 export function cpuSeconds(pid: number): number {
   try {
@@ -61,7 +84,10 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
-/** Watch samples the resident memory of some processes every 500 ms and measures their CPU time. */
+/**
+ * Watch measures the peak resident memory of some processes (the kernel's VmHWM, reset when the
+ * watch starts; and samples every 500 ms, which alone could miss a short peak) and their CPU time.
+ */
 export interface Watch {
   /** end stops sampling: peak RSS (MB) and CPU seconds used while watched, per name. */
   end(): Record<string, { peakRssMb: number; cpuSeconds: number }>;
@@ -72,8 +98,12 @@ export function watch(pids: Record<string, number>): Watch {
   const all = { bench: process.pid, ...pids };
   const peak: Record<string, number> = {};
   const cpu0 = Object.fromEntries(Object.entries(all).map(([name, pid]) => [name, cpuSeconds(pid)]));
+  const reset = Object.fromEntries(Object.entries(all).map(([name, pid]) => [name, resetPeak(pid)]));
   const sample = () => {
     for (const [name, pid] of Object.entries(all)) peak[name] = Math.max(peak[name] ?? 0, rssMb(pid));
+  };
+  const kernelPeak = () => {
+    for (const [name, pid] of Object.entries(all)) if (reset[name]) peak[name] = Math.max(peak[name]!, peakRssMb(pid));
   };
   sample();
   const timer = setInterval(sample, 500);
@@ -82,6 +112,7 @@ export function watch(pids: Record<string, number>): Watch {
     end() {
       clearInterval(timer);
       sample();
+      kernelPeak();
       return Object.fromEntries(
         Object.entries(all).map((
           [name, pid],

@@ -101,7 +101,8 @@ export class Report {
           rows: this.rows,
           details: this.details,
         },
-        null,
+        // A scenario not run is null in the file, not a missing key.
+        (_key, value) => value === undefined ? null : value,
         2,
       ) + '\n',
     );

@@ -38,6 +38,8 @@ export const N_1M = scaled(1_000_000);
 export const CONCURRENCY_1M = Number(process.env.BENCH_1M_CONCURRENCY ?? 8);
 export const N_RATE = scaled(30_000);
 export const RATE = 10;
+/** RATE_LATENCY_MS is the mock's latency in the rate-limited run. */
+export const RATE_LATENCY_MS = 20;
 export const N_FAIR = 500;
 /** N_WEBHOOKS provider webhooks about one newsletter, WEBHOOK_CONCURRENCY of them at once. */
 export const N_WEBHOOKS = scaled(5_000);
