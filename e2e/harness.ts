@@ -39,7 +39,7 @@ export async function startDeps(): Promise<Deps> {
   const [temporalPort, httpPort, metricsPort, resendPort, postmarkPort] = await Promise.all(
     Array.from({ length: 5 }, () => freePort()),
   );
-  const [temporal, mocksContainer] = await Promise.all([
+  const started = await Promise.allSettled([
     new GenericContainer(IMAGES.temporal)
       .withNetworkMode('host')
       .withCommand([
@@ -69,6 +69,18 @@ export async function startDeps(): Promise<Deps> {
       .withStartupTimeout(60_000)
       .start(),
   ]);
+  // One that started while the other failed would outlive the suite (Ryuk is off): stop it first.
+  const stopStarted = () =>
+    Promise.all(started.map((s) => s.status === 'fulfilled' ? s.value.stop().catch(() => {}) : undefined));
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) {
+    await stopStarted();
+    throw failed.reason;
+  }
+  const [temporal, mocksContainer] = started.map((s) => (s as PromiseFulfilledResult<StartedTestContainer>).value) as [
+    StartedTestContainer,
+    StartedTestContainer,
+  ];
   const temporalAddress = `127.0.0.1:${temporalPort}`;
   await eventually(
     async () => {
@@ -82,7 +94,10 @@ export async function startDeps(): Promise<Deps> {
     },
     60_000,
     500,
-  );
+  ).catch(async (err) => {
+    await stopStarted();
+    throw err;
+  });
   const backend = await startBackendMock();
   return {
     temporal,

@@ -21,7 +21,13 @@ echo "readme-setup: node $(node --version 2>/dev/null || echo missing) and npm $
 log=$(mktemp)
 pid=
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    # Ctrl-C first: make dev stops the Temporal dev server it started (in a process group of its
+    # own, which a KILL of this group would leave running on :7233 for the next make dev).
+    kill -INT -- "-$pid" 2>/dev/null || true
+    for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
   rm -f .env
 }
 trap cleanup EXIT

@@ -33,7 +33,8 @@ cleanup() {
     pkill -f "containerd --config $engine_dir" 2>/dev/null || true
     # vfs keeps a full copy per layer: do not leave gigabytes behind (the netns mount point
     # dockerd leaves must be unmounted first).
-    for mount in "$engine_dir"/exec/netns/*; do [ -e "$mount" ] && umount "$mount" 2>/dev/null; done
+    # (`|| true`: under set -e a file that is not a mount point would end the clean-up here, and fail a passing run.)
+    for mount in "$engine_dir"/exec/netns/*; do if [ -e "$mount" ]; then umount "$mount" 2>/dev/null || true; fi; done
     rm -rf "$engine_dir" 2>/dev/null || echo "e2e: could not remove all of $engine_dir" >&2
   fi
   exit $status
@@ -97,6 +98,9 @@ cp "$(readlink -f "$(scripts/temporal-cli.sh)")" "$temporal_context/temporal"
 docker build -q -f e2e/images/temporal.Dockerfile -t "$temporal_image" "$temporal_context" >/dev/null
 rm -rf "$temporal_context"
 
+suites="${E2E_SUITES:-e2e/**/*.e2e.ts}" # E2E_SUITES=e2e/contract.e2e.ts runs one suite
+# node --test passes with "tests 0" when the pattern matches no file: a typo must not pass.
+node -e 'if (require("node:fs").globSync(process.argv[1]).length === 0) { console.error(`e2e: no suite matches ${process.argv[1]}`); process.exit(1); }' "$suites"
 echo "e2e: running suites" >&2
 node --experimental-transform-types --disable-warning=ExperimentalWarning --test --test-force-exit --test-concurrency=1 \
-  --test-timeout=900000 "${E2E_SUITES:-e2e/**/*.e2e.ts}" # E2E_SUITES=e2e/contract.e2e.ts runs one suite
+  --test-timeout=900000 "$suites"

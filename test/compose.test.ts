@@ -26,4 +26,29 @@ describe('docker-compose.yml', () => {
       assert.deepEqual(missing, [], `${role}: not passed through`);
     }
   });
+
+  it('lets .env set everything but what compose must fix (the ports it publishes, the bind address, the Temporal and collector addresses)', () => {
+    const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true });
+    const fixed = [
+      'TEMPORAL_SERVER_PORT',
+      'BRIDGE_OPS_PORT',
+      'WORKER_OPS_PORT',
+      'WEBHOOK_PORT',
+      'GRPC_HOST',
+      'TEMPORAL_ADDRESS',
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+    ];
+    for (const role of ['bridge', 'worker']) {
+      const environment: Record<string, unknown> = compose.services[role].environment;
+      const ignored = Object.entries(environment)
+        .filter(([name, value]) => !fixed.includes(name) && !String(value).includes(`\${${name}`))
+        .map(([name]) => name);
+      assert.deepEqual(ignored, [], `${role}: set by compose whatever .env says`);
+    }
+  });
+
+  it('serves the namespace the service is configured with (the dev server makes only default otherwise)', () => {
+    const compose = parse(readFileSync('docker-compose.yml', 'utf8'));
+    assert.ok(compose.services.temporal.command.includes('--namespace=${TEMPORAL_NAMESPACE:-default}'));
+  });
 });
