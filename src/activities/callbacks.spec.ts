@@ -20,6 +20,7 @@ function handoff(existing: 'running' | 'closed' | 'none'): ResultsHandoff & { st
   return {
     started,
     exists: () => Promise.resolve(existing !== 'none'),
+    running: () => Promise.resolve(0),
     start: (e) => {
       if (existing === 'closed') return Promise.resolve(false);
       started.push(e.event_id);

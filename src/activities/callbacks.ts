@@ -136,6 +136,11 @@ export function createCallbackActivities(deps: CallbackDeps) {
       );
     },
 
+    /** runningResults counts the newsletter's results workflows still running (to tell one terminated). */
+    runningResults(newsletterId: string): Promise<number> {
+      return deps.handoff.running(newsletterId);
+    },
+
     /** postEvents posts one batch of provider events (from a newsletter's events workflow). */
     async postEvents(event: NewsletterEventsEvent): Promise<Outcome> {
       // The events workflow hands each provider event over once: count them once, not once per retry.
@@ -218,6 +223,8 @@ export interface ResultsHandoff {
   start(event: ResultsEvent): Promise<boolean>;
   /** exists says whether a results workflow for the event was ever started (running or closed). */
   exists(event: ResultsEvent): Promise<boolean>;
+  /** running counts the newsletter's results workflows still running. */
+  running(newsletterId: string): Promise<number>;
 }
 
 /** resultsHandoffThroughTemporal runs results workflows on taskQueue, through the activity's own Temporal client. */
@@ -239,6 +246,13 @@ export function resultsHandoffThroughTemporal(taskQueue: string): ResultsHandoff
         if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
         throw err;
       }
+    },
+    async running(newsletterId) {
+      // Ids are newsletter-results-<newsletter id>:results:<request>; a newsletter id has no ':'.
+      const prefix = resultsWorkflowIdFor(`${newsletterId}:results:`);
+      const query = `WorkflowType = 'newsletterResultsWorkflow' AND ExecutionStatus = 'Running' ` +
+        `AND WorkflowId STARTS_WITH '${prefix}'`;
+      return (await Context.current().client.workflow.count(query)).count;
     },
     async exists(event) {
       try {

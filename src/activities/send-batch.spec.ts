@@ -131,7 +131,11 @@ function activities(
     callbacks: {
       backend: options.backend ?? backendRecorder().client,
       logger,
-      handoff: { start: () => Promise.resolve(true), exists: () => Promise.resolve(false) },
+      handoff: {
+        start: () => Promise.resolve(true),
+        exists: () => Promise.resolve(false),
+        running: () => Promise.resolve(0),
+      },
       direct: new DirectResults(1_000),
     },
     logger,

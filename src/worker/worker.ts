@@ -200,39 +200,40 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
   let suppressionList: SuppressionList | undefined;
   /** list is the suppression list through the worker's own client (the first activity that asks hands it over). */
   const list = () => (suppressionList ??= new SuppressionList(Context.current().client, config.temporal.taskQueue));
-  const { sendBatch, readPages, notifyBackend, postResults, postEvents, countLifecycle } = createActivities({
-    providers,
-    breakers: createBreakers(config, logger, deps.metrics),
-    source: createBatchSource(loadDefinitionFromHistory, backend),
-    // One copy of the list per worker, brought up to date through the worker's own client (the
-    // first activity that asks hands it over).
-    suppressions: () => {
-      if (!suppressionCopies) {
-        const shards = list();
-        suppressionCopies = new SuppressionCopies(
-          (shard, since) => shards.changes(shard, since),
-          config.suppression.maxAgeMs,
-          undefined,
-          (shard, how, kept) =>
-            logger.error(
-              { shard, how, kept },
-              'suppression shard lost its history: this worker keeps suppressing the addresses it had (README "Suppression")',
-            ),
-        );
-      }
-      return suppressionCopies;
-    },
-    suppress: (entries) => list().add(entries),
-    callbacks: {
-      backend,
+  const { sendBatch, readPages, notifyBackend, postResults, postEvents, countLifecycle, runningResults } =
+    createActivities({
+      providers,
+      breakers: createBreakers(config, logger, deps.metrics),
+      source: createBatchSource(loadDefinitionFromHistory, backend),
+      // One copy of the list per worker, brought up to date through the worker's own client (the
+      // first activity that asks hands it over).
+      suppressions: () => {
+        if (!suppressionCopies) {
+          const shards = list();
+          suppressionCopies = new SuppressionCopies(
+            (shard, since) => shards.changes(shard, since),
+            config.suppression.maxAgeMs,
+            undefined,
+            (shard, how, kept) =>
+              logger.error(
+                { shard, how, kept },
+                'suppression shard lost its history: this worker keeps suppressing the addresses it had (README "Suppression")',
+              ),
+          );
+        }
+        return suppressionCopies;
+      },
+      suppress: (entries) => list().add(entries),
+      callbacks: {
+        backend,
+        logger,
+        metrics: deps.metrics,
+        handoff: resultsHandoffThroughTemporal(config.temporal.taskQueue),
+        direct: new DirectResults(config.backend.resultsTimeoutMs),
+      },
       logger,
       metrics: deps.metrics,
-      handoff: resultsHandoffThroughTemporal(config.temporal.taskQueue),
-      direct: new DirectResults(config.backend.resultsTimeoutMs),
-    },
-    logger,
-    metrics: deps.metrics,
-  });
+    });
   const tracingOptions = deps.tracing ? workerTracingOptions(deps.tracing) : {};
   // What a bundle does not already hold: the activities' interceptors and their client's.
   const activityTracing = tracingOptions.interceptors
@@ -249,7 +250,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     ...common,
     taskQueue: config.temporal.taskQueue,
     ...code,
-    activities: { readPages, notifyBackend, postResults, postEvents, countLifecycle },
+    activities: { readPages, notifyBackend, postResults, postEvents, countLifecycle, runningResults },
     ...tracingOptions,
     // A bundle already holds the workflow interceptors (bundled with WORKFLOW_INTERCEPTOR_MODULES).
     ...(code.workflowBundle ? activityTracing : {}),

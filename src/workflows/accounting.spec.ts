@@ -65,6 +65,18 @@ describe('NewsletterAccounting', () => {
     assert.equal(books.snapshot(2).callbacksOwed, 3, 'one result batch and two lifecycle events');
   });
 
+  it('writes off the results still owed, and a report that comes after all the same counts nothing', () => {
+    const books = start();
+    books.record({ provider: 'resend', sent: 1, failed: 0, failures: [], resultsOwed: true });
+    books.record({ provider: 'resend', sent: 1, failed: 0, failures: [], resultsOwed: true });
+    books.resultsSettled();
+    assert.equal(books.writeOffResults(), 1);
+    assert.equal(books.resultsOwed, 0);
+    books.resultsSettled();
+    assert.equal(books.resultsOwed, 0);
+    assert.equal(books.snapshot(0).callbacksOwed, 0);
+  });
+
   it('pauses, resumes and cancels, and says which state the status shows', () => {
     const books = start();
     assert.equal(books.pause(), true);

@@ -37,6 +37,8 @@ export interface AccountingState {
   /** resultsHandedOff counts result events handed to results workflows; resultsSettled those that reported back. */
   resultsHandedOff: number;
   resultsSettled: number;
+  /** resultsWrittenOff counts owed result events whose results workflows ended without reporting back (terminated). */
+  resultsWrittenOff?: number;
   /** scheduledFor is the send time the newsletter waits for (ISO 8601), until it comes. */
   scheduledFor?: string;
   /** failure says why the newsletter cannot be completed (its recipient list cannot be read): it ends FAILED. */
@@ -122,7 +124,17 @@ export class NewsletterAccounting {
 
   /** resultsOwed is how many handed-off result events the backend has not taken yet. */
   get resultsOwed(): number {
-    return Math.max(0, this.state.resultsHandedOff - this.state.resultsSettled);
+    return Math.max(0, this.state.resultsHandedOff - this.state.resultsSettled - (this.state.resultsWrittenOff ?? 0));
+  }
+
+  /**
+   * writeOffResults gives up on the result events still owed: no results workflow of the newsletter
+   * runs any more, so none will report back. A report that comes after all the same counts nothing.
+   */
+  writeOffResults(): number {
+    const owed = this.resultsOwed;
+    this.state.resultsWrittenOff = (this.state.resultsWrittenOff ?? 0) + owed;
+    return owed;
   }
 
   /** pausedBy says who paused the newsletter: a person (PauseNewsletter), or itself (pauseItself); undefined when not paused. */

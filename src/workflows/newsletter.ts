@@ -171,6 +171,22 @@ const { notifyBackend } = proxyActivities<Activities>({
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
 });
 
+/** runningResults asks visibility how many of the newsletter's results workflows still run. */
+const { runningResults } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  // Bounded: the newsletter does not wait for a report while it asks (the next check asks again).
+  scheduleToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/**
+ * RESULTS_CHECK_FIRST and RESULTS_CHECK_EVERY: while results are owed after the final state, a
+ * newsletter asks whether any of its results workflows still runs, first after 30 s (visibility
+ * has long caught up with one started before the end), then every hour.
+ */
+const RESULTS_CHECK_FIRST = '30 seconds';
+const RESULTS_CHECK_EVERY = '1 hour';
+
 /** countLifecycle counts the newsletter's sending begun and ended in the worker's metrics, as it happens. */
 const { countLifecycle } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '5 seconds',
@@ -635,6 +651,35 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   if (throttled.length > 0) wakeUpFor(throttled);
 
   const delivered = () => c.outbox.length === 0 && books.resultsOwed === 0;
+  /**
+   * awaitCallbacks waits for delivered() (or a full history). A results workflow terminated (no
+   * code of it runs) never reports back and would keep the newsletter open for ever: while results
+   * are owed it asks whether any of its results workflows still runs; when none does, those it
+   * waits for will never report: written off, and logged.
+   */
+  const awaitCallbacks = async () => {
+    const done = () => delivered() || historyFull();
+    let wait = RESULTS_CHECK_FIRST;
+    while (!done()) {
+      if (books.resultsOwed === 0) return await condition(done);
+      if (await condition(done, wait)) return;
+      wait = RESULTS_CHECK_EVERY;
+      const running = await runningResults(plan.newsletterId).catch((err: unknown) => {
+        log.warn('could not count the running results workflows; asking again later', {
+          ...logContext,
+          error: String(err),
+        });
+        return undefined;
+      });
+      // Reports that came while it asked are counted first (resultsOwed is read again).
+      if (running === 0 && books.resultsOwed > 0) {
+        log.error(
+          'results never reported back: no results workflow of the newsletter runs (terminated?); written off',
+          { ...logContext, result_events: books.writeOffResults() },
+        );
+      }
+    }
+  };
 
   await CancellationScope.nonCancellable(async () => {
     if (!books.isFinal) {
@@ -661,7 +706,8 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     }
     // The newsletter stays open, its final state visible, until the backend has every callback;
     // the wait continues as new too if the signals of late results fill the history.
-    await condition(() => delivered() || historyFull());
+    if (patched('results-written-off')) await awaitCallbacks();
+    else await condition(() => delivered() || historyFull());
     if (!delivered()) await carryOn();
     pumpScope.cancel();
     await pumpDone;

@@ -203,4 +203,39 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
     await eventually(async () => (await handle.describe()).status.name === 'COMPLETED', 60_000, 500);
     assert.deepEqual([(await statusOf(id)).state, (await statusOf(id)).callbacksOwed], [NewsletterState.COMPLETED, 0]);
   });
+  it('closes when an operator terminates a results workflow it waits for: none runs any more, what it owed is written off', async () => {
+    const id = newsletterId('owed-terminated');
+    stack.backend.failNext(1_000_000, 503);
+    const client = stack.env.client;
+    try {
+      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(20, 'ot')), stack.auth);
+      const owing = await eventually(
+        async () => {
+          const found = [];
+          const query = `WorkflowType = 'newsletterResultsWorkflow' AND ExecutionStatus = 'Running'`;
+          for await (const w of client.workflow.list({ query })) {
+            if (w.workflowId.includes(id)) found.push(w.workflowId);
+          }
+          return found.length === 2 ? found : undefined;
+        },
+        60_000,
+        200,
+      );
+      // Terminated from the Temporal UI: no code of theirs runs, nobody reports back.
+      for (const workflowId of owing) await client.workflow.getHandle(workflowId).terminate('operator');
+      await eventually(
+        async () => {
+          const s = await statusOf(id);
+          return s.state === NewsletterState.COMPLETED ? s : undefined;
+        },
+        60_000,
+        200,
+      );
+    } finally {
+      stack.backend.failNext(0, 503);
+    }
+    const handle = client.workflow.getHandle(workflowIdFor(id));
+    await eventually(async () => (await handle.describe()).status.name === 'COMPLETED', 120_000, 500);
+    assert.deepEqual([(await statusOf(id)).state, (await statusOf(id)).callbacksOwed], [NewsletterState.COMPLETED, 0]);
+  });
 });
