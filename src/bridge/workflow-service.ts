@@ -24,6 +24,7 @@ import {
 import type { IWorkflowService } from '../../contracts/gen/authentik/temporal/v1/workflow.server.ts';
 import { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { workflowIdFor } from '../domain/types.ts';
+import { currentTraceId } from '../telemetry/tracing.ts';
 import { WORKFLOW_SIGNALS, WORKFLOW_TYPES } from '../workflows/registry.ts';
 import { resultsSettledSignal } from '../workflows/signals.ts';
 import type { RequestLimits } from '../config.ts';
@@ -57,6 +58,8 @@ export function parseArgs(field: string, json: string): unknown[] {
 interface Start {
   workflowId: string;
   args: unknown[];
+  /** memo is what the workflow shows in its memo from the start (a newsletter: its trace). */
+  memo?: Record<string, unknown>;
 }
 
 /**
@@ -82,8 +85,9 @@ export function starters(defaults: DeliveryDefaults): Record<string, Starter> {
       } catch (err) {
         throw new InvalidArgumentError([`args_json[0]: not a SendNewsletterRequest: ${(err as Error).message}`]);
       }
-      // The same validation and the same server-side settings as SendNewsletter.
-      const input = toNewsletterInput(request, defaults);
+      // The same validation, server-side settings and trace as SendNewsletter.
+      const traceId = currentTraceId();
+      const input = { ...toNewsletterInput(request, defaults), ...(traceId ? { traceId } : {}) };
       // Idempotency keys are scoped by the newsletter id, so one newsletter id is one workflow id.
       const expected = workflowIdFor(input.newsletterId);
       if (workflowId && workflowId !== expected) {
@@ -91,7 +95,7 @@ export function starters(defaults: DeliveryDefaults): Record<string, Starter> {
           `workflow_id: a newsletter runs as "${expected}" (its provider idempotency keys are scoped by it); leave it empty`,
         ]);
       }
-      return { workflowId: expected, args: [input] };
+      return { workflowId: expected, args: [input], ...(traceId ? { memo: { trace_id: traceId } } : {}) };
     },
   };
 }
@@ -155,7 +159,7 @@ export function createWorkflowService(
           `workflow_type: "${request.workflowType}" is not registered (registered: ${WORKFLOW_TYPES.join(', ')})`,
         ]);
       }
-      const { workflowId, args } = starter(
+      const { workflowId, args, memo } = starter(
         parseArgs('args_json', request.argsJson),
         request.workflowId.trim(),
       );
@@ -166,6 +170,7 @@ export function createWorkflowService(
           taskQueue,
           args,
           workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          ...(memo ? { memo } : {}),
         })
       );
       return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };

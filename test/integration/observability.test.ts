@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { NewsletterState, SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import { workflowIdFor } from '../../src/domain/types.ts';
 import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { eventually } from '../support/eventually.ts';
 import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
@@ -162,6 +163,32 @@ describe('observability', { timeout: 300_000 }, () => {
     assert.equal(callback.traceparent?.split('-')[1], traceId, "the /events callback carries the newsletter's trace");
     const handOff = spans.getFinishedSpans().filter((s) => s.name === 'provider events');
     assert.ok(handOff.some((s) => s.spanContext().traceId === traceId), 'the hand-off span is in the trace');
+  });
+
+  it('gives a newsletter started through WorkflowService.StartWorkflow its trace as SendNewsletter does: in the status, the memo and its callbacks', async () => {
+    const traceId = '3df92f3577b34da6a3ce929d0e0e4739';
+    const id = newsletterId('traced-generic');
+    const request = newsletterRequest(id, recipients(2, 'tg'));
+    await stack.workflows.startWorkflow(
+      {
+        workflowType: 'newsletterWorkflow',
+        workflowId: '',
+        argsJson: JSON.stringify([SendNewsletterRequest.toJson(request)]),
+      },
+      { meta: { ...stack.auth.meta, traceparent: `00-${traceId}-00f067aa0ba902ba-01` } },
+    ).response;
+    const status = await eventually(async () => {
+      const { response } = await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth);
+      return response.status!.state === NewsletterState.COMPLETED ? response.status! : undefined;
+    }, 60_000);
+    assert.equal(status.traceId, traceId);
+    const memo = (await stack.env.client.workflow.getHandle(workflowIdFor(id)).describe()).memo;
+    assert.equal(memo?.['trace_id'], traceId);
+    const started = await eventually(
+      () => stack.backend.received.find((c) => c.event.event_id === `${id}:started`),
+      30_000,
+    );
+    assert.equal(started.traceparent?.split('-')[1], traceId);
   });
 
   it("keeps results the backend did not take at once in the newsletter's trace: their results workflow's posts join it", async () => {
