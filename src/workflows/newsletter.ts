@@ -180,12 +180,12 @@ const { runningResults } = proxyActivities<Activities>({
 });
 
 /**
- * RESULTS_CHECK_FIRST and RESULTS_CHECK_EVERY: while results are owed after the final state, a
+ * RESULTS_CHECK_FIRST_MS and RESULTS_CHECK_EVERY_MS: while results are owed after the final state, a
  * newsletter asks whether any of its results workflows still runs, first after 30 s (visibility
  * has long caught up with one started before the end), then every hour.
  */
-const RESULTS_CHECK_FIRST = '30 seconds';
-const RESULTS_CHECK_EVERY = '1 hour';
+const RESULTS_CHECK_FIRST_MS = 30_000;
+const RESULTS_CHECK_EVERY_MS = 3_600_000;
 
 /** countLifecycle counts the newsletter's sending begun and ended in the worker's metrics, as it happens. */
 const { countLifecycle } = proxyLocalActivities<Activities>({
@@ -659,11 +659,11 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
    */
   const awaitCallbacks = async () => {
     const done = () => delivered() || historyFull();
-    let wait = RESULTS_CHECK_FIRST;
+    let wait = RESULTS_CHECK_FIRST_MS;
     while (!done()) {
       if (books.resultsOwed === 0) return await condition(done);
       if (await condition(done, wait)) return;
-      wait = RESULTS_CHECK_EVERY;
+      wait = RESULTS_CHECK_EVERY_MS;
       const running = await runningResults(plan.newsletterId).catch((err: unknown) => {
         log.warn('could not count the running results workflows; asking again later', {
           ...logContext,
