@@ -24,6 +24,7 @@ import { decodePageToken, SuppressionList } from '../suppression/list.ts';
 import { type Engagement, eventsWorkflowIdFor, NO_ENGAGEMENT } from '../domain/events.ts';
 import { engagementQuery } from '../workflows/events.ts';
 import { within } from './limits.ts';
+import { traceMemo } from '../telemetry/tracing.ts';
 
 /** StartResult says which workflow carries the newsletter and whether it already existed. */
 export interface StartResult {
@@ -95,7 +96,7 @@ export class NewsletterGateway {
           ? `newsletter ${input.newsletterId} to ${input.recipients.length} recipients`
           : `newsletter ${input.newsletterId} to backend list ${input.listId}`,
         // Shown in the Temporal UI: from a workflow to its trace.
-        ...(input.traceId ? { memo: { trace_id: input.traceId } } : {}),
+        ...(input.traceId ? { memo: traceMemo(input.traceId) } : {}),
       });
       return { workflowId, runId: handle.firstExecutionRunId, alreadyExists: false };
     } catch (err) {

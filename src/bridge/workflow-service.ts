@@ -24,7 +24,7 @@ import {
 import type { IWorkflowService } from '../../contracts/gen/authentik/temporal/v1/workflow.server.ts';
 import { SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { workflowIdFor } from '../domain/types.ts';
-import { currentTraceId } from '../telemetry/tracing.ts';
+import { currentTraceId, traceMemo } from '../telemetry/tracing.ts';
 import { WORKFLOW_SIGNALS, WORKFLOW_TYPES } from '../workflows/registry.ts';
 import { resultsSettledSignal } from '../workflows/signals.ts';
 import type { RequestLimits } from '../config.ts';
@@ -95,7 +95,7 @@ export function starters(defaults: DeliveryDefaults): Record<string, Starter> {
           `workflow_id: a newsletter runs as "${expected}" (its provider idempotency keys are scoped by it); leave it empty`,
         ]);
       }
-      return { workflowId: expected, args: [input], ...(traceId ? { memo: { trace_id: traceId } } : {}) };
+      return { workflowId: expected, args: [input], ...(traceId ? { memo: traceMemo(traceId) } : {}) };
     },
   };
 }

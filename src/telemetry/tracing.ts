@@ -94,6 +94,16 @@ export function currentTraceId(): string | undefined {
   return id && !/^0+$/.test(id) ? id : undefined;
 }
 
+/**
+ * traceMemo is what a newsletter's memo keeps of the trace it starts in: the trace id, and the
+ * span that started it (where what comes back later, its provider events, hangs in the trace).
+ */
+export function traceMemo(traceId: string | undefined): Record<string, string> {
+  if (!traceId) return {};
+  const active = trace.getActiveSpan()?.spanContext();
+  return { trace_id: traceId, ...(active?.traceId === traceId ? { span_id: active.spanId } : {}) };
+}
+
 /** inSpan runs fn inside a new active span, recording an exception and error status when fn throws. */
 export async function inSpan<T>(
   name: string,
@@ -120,13 +130,14 @@ export async function inSpan<T>(
 }
 
 /**
- * inTrace is a context whose spans join the trace traceId (as children of a span not recorded
- * here): what comes back about a newsletter later, from elsewhere, lands in its trace.
+ * inTrace is a context whose spans join the trace traceId as children of spanId (the span that
+ * started the newsletter; one not recorded here when the memo has none): what comes back about a
+ * newsletter later, from elsewhere, lands in its trace.
  */
-export function inTrace(traceId: string): ReturnType<typeof context.active> {
+export function inTrace(traceId: string, spanId?: string): ReturnType<typeof context.active> {
   return trace.setSpanContext(context.active(), {
     traceId,
-    spanId: randomBytes(8).toString('hex'),
+    spanId: spanId ?? randomBytes(8).toString('hex'),
     traceFlags: TraceFlags.SAMPLED,
     isRemote: true,
   });

@@ -20,6 +20,8 @@ describe('webhook server shutdown', () => {
     const client = {
       withDeadline: <T>(_deadline: number, run: () => Promise<T>) => run(),
       workflow: {
+        // A newsletter started without a trace.
+        getHandle: () => ({ describe: () => Promise.resolve({ memo: {} }) }),
         signalWithStart: () =>
           new Promise((resolve) => setTimeout(resolve, 500)).then(() => {
             handedOff += 1;
@@ -45,6 +47,40 @@ describe('webhook server shutdown', () => {
     assert.equal(response.status, 200);
     assert.equal(handedOff, 1);
     await closed;
+  });
+});
+
+describe('webhook server tracing', () => {
+  it('asks the provider to send again when Temporal cannot say which trace the newsletter is in, rather than start its events outside it', async () => {
+    let signalled = 0;
+    const client = {
+      withDeadline: <T>(_deadline: number, run: () => Promise<T>) => run(),
+      workflow: {
+        getHandle: () => ({ describe: () => Promise.reject(new Error('Temporal did not answer in time')) }),
+        signalWithStart: () => {
+          signalled += 1;
+          return Promise.resolve();
+        },
+      },
+    } as unknown as Client;
+    const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
+    try {
+      const response = await fetch(`http://127.0.0.1:${server.port}/webhooks/postmark`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from('pm:secret').toString('base64')}` },
+        body: JSON.stringify({
+          RecordType: 'Delivery',
+          MessageID: 'm-2',
+          Recipient: 'b@example.com',
+          DeliveredAt: new Date().toISOString(),
+          Metadata: { newsletter_id: 'nl2', recipient_id: 'r2' },
+        }),
+      });
+      assert.equal(response.status, 503);
+      assert.equal(signalled, 0);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -146,30 +146,36 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
    * newsletter): its events workflow starts in it, so the events, their callbacks and their
    * backend requests are in the newsletter's one trace.
    */
-  const traces = new Map<string, string | null>();
-  const traceOf = async (newsletterId: string): Promise<string | undefined> => {
+  const traces = new Map<string, { traceId: string; spanId?: string } | null>();
+  const traceOf = async (newsletterId: string): Promise<{ traceId: string; spanId?: string } | undefined> => {
     if (traces.has(newsletterId)) return traces.get(newsletterId) ?? undefined;
-    let traceId: string | null = null;
+    let found: { traceId: string; spanId?: string } | null = null;
     try {
       const { memo } = await client.workflow.getHandle(workflowIdFor(newsletterId)).describe();
-      if (typeof memo?.['trace_id'] === 'string') traceId = memo['trace_id'];
+      if (typeof memo?.['trace_id'] === 'string') {
+        found = {
+          traceId: memo['trace_id'],
+          ...(typeof memo['span_id'] === 'string' ? { spanId: memo['span_id'] } : {}),
+        };
+      }
     } catch (err) {
-      // Another failure (Temporal slow) is asked again with the next events; the hand-off goes on regardless.
-      if (!(err instanceof WorkflowNotFoundError)) return undefined;
+      // Temporal did not answer: no hand-off now (the provider sends the events again). Going on
+      // outside the trace could start the events workflow in a trace of its own, for its whole life.
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
     if (traces.size >= TRACES_KEPT) traces.delete(traces.keys().next().value!);
-    traces.set(newsletterId, traceId);
-    return traceId ?? undefined;
+    traces.set(newsletterId, found);
+    return found ?? undefined;
   };
   // A newsletter's events that arrive together go to its events workflow in one signal.
   const signals = new GroupedSignals<DeliveryEvent>(
     (newsletterId, events) =>
       client.withDeadline(Date.now() + TEMPORAL_WAIT_MS, async () => {
-        const traceId = await traceOf(newsletterId);
+        const newsletterTrace = await traceOf(newsletterId);
         await inSpan('provider events', {
           kind: SpanKind.INTERNAL,
           attributes: { 'newsletter.events': events.length },
-          ...(traceId ? { parent: inTrace(traceId) } : {}),
+          ...(newsletterTrace ? { parent: inTrace(newsletterTrace.traceId, newsletterTrace.spanId) } : {}),
         }, () =>
           client.workflow.signalWithStart(newsletterEventsWorkflow, {
             workflowId: eventsWorkflowIdFor(newsletterId),

@@ -161,8 +161,12 @@ describe('observability', { timeout: 300_000 }, () => {
       30_000,
     );
     assert.equal(callback.traceparent?.split('-')[1], traceId, "the /events callback carries the newsletter's trace");
-    const handOff = spans.getFinishedSpans().filter((s) => s.name === 'provider events');
-    assert.ok(handOff.some((s) => s.spanContext().traceId === traceId), 'the hand-off span is in the trace');
+    const inTrace = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+    const handOff = inTrace.filter((s) => s.name === 'provider events');
+    assert.equal(handOff.length, 1, 'the hand-off span is in the trace');
+    // A child of the span that started the newsletter, which is exported: no dangling parent.
+    const server = inTrace.find((s) => s.name === 'authentik.temporal.v1.NewsletterService/SendNewsletter');
+    assert.equal(handOff[0]!.parentSpanId, server?.spanContext().spanId);
   });
 
   it('gives a newsletter started through WorkflowService.StartWorkflow its trace as SendNewsletter does: in the status, the memo and its callbacks', async () => {
