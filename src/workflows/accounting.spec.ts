@@ -65,6 +65,29 @@ describe('NewsletterAccounting', () => {
     assert.equal(books.snapshot(2).callbacksOwed, 3, 'one result batch and two lifecycle events');
   });
 
+  it('knows who paused whatever else sets a reason, and a resume neither undoes a cancel nor hides why the list failed', () => {
+    const books = new NewsletterAccounting(start().state, { whoPaused: true });
+    books.pause();
+    books.cancel('wrong list');
+    assert.equal(books.pausedBy, 'person', 'a person paused it; the cancel only drains it');
+    books.resume();
+    assert.equal(books.snapshot().reason, 'wrong list', 'a resume does not undo a cancel');
+    assert.equal(books.currentState(), 'PAUSED');
+
+    const failing = new NewsletterAccounting(start().state, { whoPaused: true });
+    failing.pause();
+    failing.fail('the backend refused recipient list all (404)');
+    assert.equal(failing.pausedBy, 'person');
+    failing.resume();
+    assert.equal(failing.snapshot().reason, 'the backend refused recipient list all (404)');
+
+    const itself = new NewsletterAccounting(start().state, { whoPaused: true });
+    itself.pauseItself('paused: every provider refused batch 3');
+    assert.equal(itself.pausedBy, 'itself');
+    itself.resume();
+    assert.deepEqual([itself.pausedBy, itself.snapshot().reason], [undefined, undefined]);
+  });
+
   it('writes off the results still owed, and a report that comes after all the same counts nothing', () => {
     const books = start();
     books.record({ provider: 'resend', sent: 1, failed: 0, failures: [], resultsOwed: true });

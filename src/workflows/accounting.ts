@@ -32,6 +32,8 @@ export interface AccountingState {
   reason?: string;
   /** final is the final state once the newsletter is over. */
   final?: { state: NewsletterState; endTime: string };
+  /** pausedBy is who paused it (recorded by runs that know; earlier ones told by whether a reason was set). */
+  pausedBy?: 'person' | 'itself';
   /** pauses counts automatic pauses, for stable callback event ids. */
   pauses: number;
   /** resultsHandedOff counts result events handed to results workflows; resultsSettled those that reported back. */
@@ -49,8 +51,16 @@ export interface AccountingState {
 export class NewsletterAccounting {
   readonly state: AccountingState;
 
-  constructor(state: AccountingState) {
+  /**
+   * whoPaused: record who paused (a cancel or a refused list also sets a reason, which made a
+   * person's pause look like the newsletter's own), and a resume neither undoes a cancel nor
+   * hides why the list failed. Runs begun before this release replay without it.
+   */
+  readonly #whoPaused: boolean;
+
+  constructor(state: AccountingState, options: { whoPaused?: boolean } = {}) {
     this.state = state;
+    this.#whoPaused = options.whoPaused ?? false;
   }
 
   /** start opens the books of a new newsletter (scheduled for sendAt, when given). */
@@ -140,6 +150,7 @@ export class NewsletterAccounting {
   /** pausedBy says who paused the newsletter: a person (PauseNewsletter), or itself (pauseItself); undefined when not paused. */
   get pausedBy(): 'person' | 'itself' | undefined {
     if (!this.state.paused || this.isFinal) return undefined;
+    if (this.state.pausedBy) return this.state.pausedBy;
     // A pause by a person carries no reason; one the newsletter made itself says why.
     return this.state.reason === undefined ? 'person' : 'itself';
   }
@@ -148,13 +159,17 @@ export class NewsletterAccounting {
   pause(): boolean {
     if (this.isFinal || this.state.cancelled) return false;
     // Running, the only reason is an outage wait's "next try at": none comes while paused.
-    if (!this.state.paused) delete this.state.reason;
+    if (!this.state.paused) {
+      delete this.state.reason;
+      if (this.#whoPaused) this.state.pausedBy = 'person';
+    }
     this.state.paused = true;
     return true;
   }
 
   /** pauseItself pauses with a reason (every provider refused) and counts it for event ids. */
   pauseItself(reason: string): number {
+    if (this.#whoPaused) this.state.pausedBy = 'itself';
     this.state.paused = true;
     this.state.reason = reason;
     this.state.pauses += 1;
@@ -191,6 +206,16 @@ export class NewsletterAccounting {
   /** resume lifts a pause (also one the newsletter took itself). */
   resume(): void {
     if (!this.state.paused || this.isFinal) return;
+    if (this.#whoPaused) {
+      // Cancelled: it stays held while its batches in flight land, then ends CANCELLED.
+      if (this.state.cancelled) return;
+      delete this.state.pausedBy;
+      this.state.paused = false;
+      // The list refused: that reason stays until it ends FAILED.
+      this.state.reason = this.state.failure;
+      if (this.state.reason === undefined) delete this.state.reason;
+      return;
+    }
     this.state.paused = false;
     this.state.reason = undefined;
   }

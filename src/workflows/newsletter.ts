@@ -201,7 +201,10 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   // The first run's start input holds the content and inline recipients; firstExecutionRunId
   // names that run in every run of the chain.
   const ref: DefinitionRef = { workflowId: info.workflowId, runId: info.firstExecutionRunId };
-  const books = new NewsletterAccounting(c.books);
+  // Runs of this release record who paused and a resume keeps a cancel (accounting.ts), and an
+  // outage outlives the newsletter pausing itself: a resume tries one batch, with a new give-up clock.
+  const controlled = patched('pause-resume-kept-straight');
+  const books = new NewsletterAccounting(c.books, { whoPaused: controlled });
   const order = providerOrder(plan.primaryProvider);
   const logContext = { newsletter_id: plan.newsletterId, trace_id: plan.traceId };
   const senders = new Map(order.map((provider) => [provider, senderFor(provider, info.taskQueue, plan.newsletterId)]));
@@ -244,9 +247,14 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     return snapshot();
   });
   setHandler(resumeUpdate, () => {
+    if (controlled && books.state.cancelled) return snapshot();
     books.resume();
-    // Waiting out an outage: a person asking to resume means "try now".
-    if (c.outage) c.outage.nextTryAt = Date.now();
+    // Waiting out an outage: a person asking to resume means "try now", one batch at a time
+    // until one goes through, and the providers get OUTAGE_GIVE_UP_AFTER again from now.
+    if (c.outage) {
+      c.outage.nextTryAt = Date.now();
+      if (controlled) c.outage = { since: Date.now(), tries: 0, nextTryAt: Date.now() };
+    }
     return snapshot();
   });
   setHandler(cancelUpdate, async (reason: string) => {
@@ -576,8 +584,12 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
     const refused = `every provider refused batch ${batch} (${refusals.join('; ')})`;
     const since = c.outage?.since ?? now;
     if (now - since >= policy.giveUpAfterMs) {
-      c.outage = undefined;
-      pauseForAPerson(`paused: ${refused} for ${hours(now - since)}; ResumeNewsletter retries it`);
+      // Kept (by runs of this release): after a resume, one batch tries until one goes through.
+      if (!controlled) c.outage = undefined;
+      // Already paused by a person (a batch in flight came back refused): it stays theirs.
+      if (!(controlled && books.state.paused)) {
+        pauseForAPerson(`paused: ${refused} for ${hours(now - since)}; ResumeNewsletter retries it`);
+      }
       return;
     }
     const tries = (c.outage?.tries ?? 0) + 1;
@@ -664,13 +676,20 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
       if (books.resultsOwed === 0) return await condition(done);
       if (await condition(done, wait)) return;
       wait = RESULTS_CHECK_EVERY_MS;
-      const running = await runningResults(plan.newsletterId).catch((err: unknown) => {
-        log.warn('could not count the running results workflows; asking again later', {
-          ...logContext,
-          error: String(err),
-        });
-        return undefined;
-      });
+      // The last report may come while it asks: then it is done, without the answer.
+      const meanwhile = new CancellationScope();
+      const running = await Promise.race([
+        runningResults(plan.newsletterId).catch((err: unknown) => {
+          log.warn('could not count the running results workflows; asking again later', {
+            ...logContext,
+            error: String(err),
+          });
+          return undefined;
+        }),
+        meanwhile.run(() => condition(done)).then(() => 'done' as const),
+      ]);
+      meanwhile.cancel();
+      if (running === 'done') return;
       // Reports that came while it asked are counted first (resultsOwed is read again).
       if (running === 0 && books.resultsOwed > 0) {
         log.error(

@@ -219,4 +219,40 @@ describe('newsletter control', { timeout: 300_000 }, () => {
     assert.equal(all.length, 40);
     assert.equal(new Set(all.map((e) => e.to[0])).size, 40);
   });
+  it('resumed while every provider still refuses, tries one batch at a time again and gives the providers a new OUTAGE_GIVE_UP_AFTER', async () => {
+    stack.mock.resend.injectFault({ status: 401, durationMs: 600_000 });
+    stack.mock.postmark.injectFault({ status: 401, durationMs: 600_000 });
+    const id = newsletterId('still-down');
+    await stack.newsletters.sendNewsletter(
+      { newsletterId: id, ...content, recipients: recipients(40, 'y') },
+      stack.auth,
+    );
+    await eventually(async () => (await status(id)).state === NewsletterState.PAUSED || undefined, 60_000);
+    await stack.newsletters.resumeNewsletter({ newsletterId: id }, stack.auth);
+    await sleep(700);
+    // One batch goes at the resume: not a window of them (2 here) to be refused again.
+    const { events } = await stack.env.client.workflow.getHandle(workflowIdFor(id)).fetchHistory();
+    const resumed = events!.findIndex((e) => e.workflowExecutionUpdateCompletedEventAttributes);
+    // The commands of the task that completed the resume: from its WorkflowTaskCompleted to the next task.
+    const from = events!.findLastIndex((e, i) => i < resumed && e.workflowTaskCompletedEventAttributes);
+    const next = events!.findIndex((e, i) => i > resumed && e.workflowTaskScheduledEventAttributes);
+    const sent = events!.slice(from, next).filter((e) =>
+      e.activityTaskScheduledEventAttributes?.activityType?.name === 'sendBatch'
+    );
+    assert.equal(sent.length, 1, 'sendBatch scheduled with the resume');
+    // A person paused during an outage longer than OUTAGE_GIVE_UP_AFTER, then resumed: tries again, not paused at once.
+    await stack.newsletters.pauseNewsletter({ newsletterId: id }, stack.auth);
+    await sleep(11_000);
+    await stack.newsletters.resumeNewsletter({ newsletterId: id }, stack.auth);
+    await sleep(2_500);
+    const after = await status(id);
+    assert.equal(after.state, NewsletterState.RUNNING, after.reason);
+    stack.mock.resend.clearFaults();
+    stack.mock.postmark.clearFaults();
+    const done = await eventually(async () => {
+      const s = await status(id);
+      return s.state === NewsletterState.COMPLETED ? s : undefined;
+    }, 60_000);
+    assert.deepEqual([done.sent, done.failed, done.skipped], [40, 0, 0]);
+  });
 });
