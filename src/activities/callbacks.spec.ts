@@ -4,8 +4,17 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { BackendCallbackError, type BackendClient } from '../backend/client.ts';
 import type { ResultsEvent } from '../domain/types.ts';
 import { createLogger } from '../logger.ts';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { SpanStatusCode } from '@opentelemetry/api';
+import { setupTracing } from '../telemetry/tracing.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
-import { type CallbackDeps, DirectResults, reportResults, type ResultsHandoff } from './callbacks.ts';
+import {
+  type CallbackDeps,
+  createCallbackActivities,
+  DirectResults,
+  reportResults,
+  type ResultsHandoff,
+} from './callbacks.ts';
 
 const event: ResultsEvent = {
   event_id: 'nl1:results:b4-resend',
@@ -163,5 +172,34 @@ describe('reportResults', () => {
     env.cancel();
     await assert.rejects(reported);
     assert.deepEqual(results.started, []);
+  });
+});
+
+describe('callback spans', () => {
+  it('records a callback the backend refuses for good as an error, with its status: it is dropped', async () => {
+    const spans = new InMemorySpanExporter();
+    const tracing = setupTracing({ serviceName: 'callbacks-spec', otlp: false, exporter: spans });
+    try {
+      const client: BackendClient = {
+        ...backend('ok').client,
+        postStatus: () => Promise.reject(new BackendCallbackError('conflict', 409, false)),
+      };
+      const { notifyBackend } = createCallbackActivities(deps(client, handoff('none')));
+      const outcome = await new MockActivityEnvironment({ attempt: 1 }).run(
+        notifyBackend,
+        {
+          event_id: 'nl1:started',
+          newsletter_id: 'nl1',
+          state: 'RUNNING',
+        } as Parameters<typeof notifyBackend>[0],
+      );
+      assert.equal(outcome, 'rejected');
+      const span = spans.getFinishedSpans().find((s) => s.name === 'backend status callback')!;
+      assert.equal(span.status.code, SpanStatusCode.ERROR);
+      assert.match(span.status.message ?? '', /409/);
+      assert.equal(span.attributes['http.response.status_code'], 409);
+    } finally {
+      await tracing.shutdown();
+    }
   });
 });

@@ -19,7 +19,7 @@ import { BackendCallbackError, type BackendClient } from '../backend/client.ts';
 import { type BackendEvent, type NewsletterState, type ResultsEvent, resultsWorkflowIdFor } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
-import { inSpan, SpanKind } from '../telemetry/tracing.ts';
+import { inSpan, SpanKind, SpanStatusCode } from '../telemetry/tracing.ts';
 
 /** CallbackDeps are what the callback activities need. */
 export interface CallbackDeps {
@@ -86,13 +86,16 @@ async function deliver(
   return await inSpan(span, {
     kind: SpanKind.CLIENT,
     attributes: { 'newsletter.event_id': eventId },
-  }, async () => {
+  }, async (span) => {
     try {
       await post();
       deps.metrics?.callback('ok');
       return 'sent' as const;
     } catch (err) {
       if (err instanceof BackendCallbackError && !err.retryable) {
+        // Not thrown (nothing to retry), yet a failure: the trace shows the event dropped.
+        if (err.status !== null) span.setAttribute('http.response.status_code', err.status);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: `backend refused it (${err.status}): dropped` });
         deps.metrics?.callback('rejected');
         log.error({ status: err.status }, 'backend refused a callback for good: dropped');
         return 'rejected' as const;
