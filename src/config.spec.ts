@@ -162,6 +162,21 @@ describe('loadConfig', () => {
     );
   });
 
+  it('reads the OpenTelemetry variables as the specification has them, and refuses an exporter it does not have', () => {
+    const otlp = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' };
+    assert.equal(loadConfig(otlp).tracing.otlp, true);
+    assert.equal(loadConfig({ ...otlp, OTEL_SDK_DISABLED: 'TRUE' }).tracing.otlp, false, 'case-insensitive');
+    assert.equal(loadConfig({ ...otlp, OTEL_TRACES_EXPORTER: 'none' }).tracing.otlp, false);
+    assert.equal(loadConfig({ ...otlp, OTEL_TRACES_EXPORTER: 'otlp' }).tracing.otlp, true);
+    assert.throws(() => loadConfig({ ...otlp, OTEL_TRACES_EXPORTER: 'console' }), /OTEL_TRACES_EXPORTER: .*otlp/);
+    assert.deepEqual(
+      loadConfig({ OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=prod, team=mail%20ops' }).tracing
+        .resourceAttributes,
+      { 'deployment.environment': 'prod', team: 'mail ops' },
+    );
+    assert.throws(() => loadConfig({ OTEL_RESOURCE_ATTRIBUTES: 'novalue' }), /OTEL_RESOURCE_ATTRIBUTES/);
+  });
+
   it('refuses a RESEND_WEBHOOK_SECRET that is not a signing secret at start (every Resend webhook would be refused 401)', () => {
     const secret = `whsec_${Buffer.from('a signing secret').toString('base64')}`;
     assert.equal(loadConfig({ RESEND_WEBHOOK_SECRET: secret }).webhooks.resendSecret, secret);

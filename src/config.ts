@@ -135,7 +135,30 @@ const schema = z.object({
   // The standard OpenTelemetry variables; the OTLP exporter reads the rest (headers, protocol...) itself.
   OTEL_SDK_DISABLED: optionalString,
   OTEL_SERVICE_NAME: z.string().trim().min(1).default('authentik-temporal-server'),
-  OTEL_TRACES_EXPORTER: optionalString,
+  // The specification's values this service has: its exporter is OTLP/HTTP (anything else would export OTLP all the same).
+  OTEL_TRACES_EXPORTER: optionalString.refine(
+    (value) => value === undefined || value.split(',').every((e) => ['otlp', 'none'].includes(e.trim().toLowerCase())),
+    'otlp (the default) or none: the only exporter here is OTLP over HTTP',
+  ),
+  // key=value pairs, comma-separated, values percent-encoded: on every span's resource.
+  OTEL_RESOURCE_ATTRIBUTES: z.string().optional().transform((text, ctx) => {
+    const attributes: Record<string, string> = {};
+    for (const pair of (text ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+      const at = pair.indexOf('=');
+      let value: string | undefined;
+      try {
+        value = at > 0 ? decodeURIComponent(pair.slice(at + 1).trim()) : undefined;
+      } catch {
+        value = undefined;
+      }
+      if (value === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'key=value pairs, comma-separated, values percent-encoded' });
+        return z.NEVER;
+      }
+      attributes[pair.slice(0, at).trim()] = value;
+    }
+    return attributes;
+  }),
   OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
 });
@@ -210,7 +233,7 @@ export interface Config {
   /** workerMemory: the worker's V8 heap sizing (src/worker/memory.ts): V8's own (the default) or lean. */
   workerMemory: 'lean' | 'v8';
   /** tracing: spans are exported over OTLP only when an OTLP endpoint is configured. */
-  tracing: { serviceName: string; otlp: boolean };
+  tracing: { serviceName: string; otlp: boolean; resourceAttributes: Record<string, string> };
 }
 
 /**
@@ -359,7 +382,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tracing: {
       serviceName: e.OTEL_SERVICE_NAME,
       otlp: Boolean(e.OTEL_EXPORTER_OTLP_ENDPOINT || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) &&
-        e.OTEL_TRACES_EXPORTER !== 'none' && e.OTEL_SDK_DISABLED !== 'true',
+        e.OTEL_TRACES_EXPORTER?.toLowerCase() !== 'none' && e.OTEL_SDK_DISABLED?.toLowerCase() !== 'true',
+      resourceAttributes: e.OTEL_RESOURCE_ATTRIBUTES,
     },
   };
 }

@@ -99,7 +99,12 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel, undefined, config.logFormat === 'pretty' ? prettyStream() : undefined);
   logger.info({ role, runtime: runtime() }, 'starting');
-  const tracing = setupTracing({ serviceName: config.tracing.serviceName, otlp: config.tracing.otlp, logger });
+  const tracing = setupTracing({
+    serviceName: config.tracing.serviceName,
+    otlp: config.tracing.otlp,
+    resourceAttributes: config.tracing.resourceAttributes,
+    logger,
+  });
   // The worker's modules load only for a worker role: they need the Temporal Core native
   // library, which the bridge does not use (and which Deno, where the bridge also runs, cannot load).
   const worker = role === 'bridge' ? undefined : await import('./worker/run.ts');

@@ -21,6 +21,7 @@ describe('tracing', () => {
     const tracing = setupTracing({
       serviceName: 'test',
       otlp: true,
+      resourceAttributes: { 'deployment.environment': 'prod', 'service.name': 'not this' },
       logger: createLogger('info', 'test', destination),
     });
     trace.getTracer('test').startSpan('lost').end();
@@ -32,5 +33,12 @@ describe('tracing', () => {
     // Shutting down with the collector still away ends cleanly (it flushes what is left, and says so).
     trace.getTracer('test').startSpan('lost too').end();
     await tracing.shutdown();
+  });
+
+  it('puts OTEL_RESOURCE_ATTRIBUTES on every span besides the service name, which stays its own', () => {
+    // setupTracing installs once per process: the first test's tracing is the one here.
+    const tracing = setupTracing({ serviceName: 'ignored', otlp: false });
+    assert.equal(tracing.resource.attributes['service.name'], 'test');
+    assert.equal(tracing.resource.attributes['deployment.environment'], 'prod');
   });
 });

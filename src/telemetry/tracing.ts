@@ -46,6 +46,8 @@ export interface Tracing {
 export interface TracingOptions {
   serviceName: string;
   otlp: boolean;
+  /** resourceAttributes (OTEL_RESOURCE_ATTRIBUTES) go on every span's resource; the service name is serviceName's. */
+  resourceAttributes?: Record<string, string>;
   exporter?: SpanExporter;
   /** logger hears OpenTelemetry's own warnings and errors (an export that failed), which it otherwise drops. */
   logger?: Logger;
@@ -63,7 +65,7 @@ export function setupTracing(options: TracingOptions): Tracing {
     const quiet = () => {};
     diag.setLogger({ error: warn, warn, info: quiet, debug: quiet, verbose: quiet }, DiagLogLevel.WARN);
   }
-  const resource = new Resource({ 'service.name': options.serviceName });
+  const resource = new Resource({ ...options.resourceAttributes, 'service.name': options.serviceName });
   const spanProcessor: SpanProcessor = options.exporter
     ? new SimpleSpanProcessor(options.exporter)
     : options.otlp
