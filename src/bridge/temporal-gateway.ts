@@ -24,7 +24,7 @@ import { decodePageToken, SuppressionList } from '../suppression/list.ts';
 import { type Engagement, eventsWorkflowIdFor, NO_ENGAGEMENT } from '../domain/events.ts';
 import { engagementQuery } from '../workflows/events.ts';
 import { within } from './limits.ts';
-import { traceMemo } from '../telemetry/tracing.ts';
+import { linkToNewsletterTrace, traceMemo } from '../telemetry/tracing.ts';
 
 /** StartResult says which workflow carries the newsletter and whether it already existed. */
 export interface StartResult {
@@ -160,7 +160,8 @@ export class NewsletterGateway {
     }
   }
 
-  async #status(newsletterId: string): Promise<NewsletterStatus> {
+  /** #status reads a newsletter's status; steering (pause, resume, cancel, reschedule) links this call to its trace. */
+  async #status(newsletterId: string, steering = false): Promise<NewsletterStatus> {
     const handle = this.#client.workflow.getHandle(workflowIdFor(newsletterId));
     let description;
     try {
@@ -169,6 +170,8 @@ export class NewsletterGateway {
       if (err instanceof WorkflowNotFoundError) throw new NotFoundError(`newsletter ${newsletterId} not found`);
       throw err;
     }
+    // Made in a trace of its own (the caller's): the newsletter's trace shows it stopped, this tells why.
+    if (steering) linkToNewsletterTrace(description.memo);
     const state = description.status.name;
     if (state === 'RUNNING') return await handle.query(getStatusQuery);
     if (state === 'COMPLETED') return (await handle.result()) as NewsletterStatus;
@@ -201,7 +204,7 @@ export class NewsletterGateway {
   /** reschedule moves a scheduled newsletter's send time; FailedPreconditionError once sending has begun. */
   reschedule(newsletterId: string, sendAt: Date): Promise<NewsletterStatus> {
     return within(this.#client, this.#callMs, async () => {
-      const current = await this.#status(newsletterId);
+      const current = await this.#status(newsletterId, true);
       if (FINAL_STATES.includes(current.state)) {
         throw new FailedPreconditionError(`newsletter ${newsletterId} is ${current.state}: it cannot be rescheduled`);
       }
@@ -231,7 +234,7 @@ export class NewsletterGateway {
     act: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<NewsletterStatus>,
   ): Promise<NewsletterStatus> {
     return within(this.#client, this.#callMs + CANCEL_DRAIN_WAIT_MS, async () => {
-      const current = await this.#status(newsletterId);
+      const current = await this.#status(newsletterId, true);
       if (FINAL_STATES.includes(current.state)) {
         return await this.#withEngagement(newsletterId, current);
       }

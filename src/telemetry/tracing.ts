@@ -132,6 +132,22 @@ export async function inSpan<T>(
 }
 
 /**
+ * linkToNewsletterTrace marks the active span (a call about a newsletter, in its caller's trace)
+ * with the newsletter's trace, as traceMemo kept it: an attribute to search by, and a link to the
+ * span that started it.
+ */
+export function linkToNewsletterTrace(memo: Record<string, unknown> | undefined): void {
+  const span = trace.getActiveSpan();
+  const traceId = memo?.['trace_id'];
+  const spanId = memo?.['span_id'];
+  if (!span || typeof traceId !== 'string') return;
+  span.setAttribute('newsletter.trace_id', traceId);
+  if (typeof spanId === 'string' && span.spanContext().traceId !== traceId) {
+    span.addLink({ context: { traceId, spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true } });
+  }
+}
+
+/**
  * inTrace is a context whose spans join the trace traceId as children of spanId (the span that
  * started the newsletter; one not recorded here when the memo has none): what comes back about a
  * newsletter later, from elsewhere, lands in its trace.

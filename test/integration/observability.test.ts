@@ -195,6 +195,37 @@ describe('observability', { timeout: 300_000 }, () => {
     assert.equal(started.traceparent?.split('-')[1], traceId);
   });
 
+  it("links a pause, resume or cancel made in another trace to the newsletter's: its trace id and the span that started it", async () => {
+    const traceId = '2ef92f3577b34da6a3ce929d0e0e473a';
+    const other = '1ff92f3577b34da6a3ce929d0e0e473b';
+    stack.mock.resend.setLatency(300);
+    try {
+      const id = newsletterId('traced-steer');
+      await stack.newsletters.sendNewsletter(
+        newsletterRequest(id, recipients(30, 'ts')),
+        { meta: { ...stack.auth.meta, traceparent: `00-${traceId}-00f067aa0ba902bb-01` } },
+      ).response;
+      await stack.newsletters.cancelNewsletter(
+        { newsletterId: id, reason: 'test' },
+        { meta: { ...stack.auth.meta, traceparent: `00-${other}-00f067aa0ba902bc-01` } },
+      ).response;
+    } finally {
+      stack.mock.resend.setLatency(0);
+    }
+    const finished = spans.getFinishedSpans();
+    const started = finished.find((s) =>
+      s.spanContext().traceId === traceId && s.name === 'authentik.temporal.v1.NewsletterService/SendNewsletter'
+    )!;
+    const cancel = finished.find((s) =>
+      s.spanContext().traceId === other && s.name === 'authentik.temporal.v1.NewsletterService/CancelNewsletter'
+    )!;
+    assert.equal(cancel.attributes['newsletter.trace_id'], traceId);
+    assert.deepEqual(cancel.links.map((l) => [l.context.traceId, l.context.spanId]), [[
+      traceId,
+      started.spanContext().spanId,
+    ]]);
+  });
+
   it("keeps results the backend did not take at once in the newsletter's trace: their results workflow's posts join it", async () => {
     const traceId = '5cf92f3577b34da6a3ce929d0e0e4737';
     stack.mock.resend.clearFaults();
