@@ -128,6 +128,8 @@ const schema = z.object({
   // 0: every send asks the shards (strict, and slow once the list has entries: README "Suppression").
   SUPPRESSION_MAX_AGE_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   CALLBACK_SIGNING_SECRET: optionalString,
+  // Signs every unsubscribe link (contracts/http/unsubscribe.ts); links live in sent emails for years: rotate rarely.
+  UNSUBSCRIBE_SIGNING_SECRET: optionalString,
   CALLBACK_SIGNING_SECRET_PREVIOUS: optionalString,
   OUTAGE_RETRY_MAX_MS: positiveInt(600_000, 3_600_000),
   // Inside Resend's 24 h idempotency window, so a retry after the longest wait is still deduplicated.
@@ -220,6 +222,8 @@ export interface Config {
   /** suppression: maxAgeMs is how old a worker's copy of a suppression shard may be when a send checks it. */
   suppression: { maxAgeMs: number };
   internalServiceToken?: string;
+  /** unsubscribeSecret signs the unsubscribe links (the worker's; never in workflow input or history). */
+  unsubscribeSecret?: string;
   ops: { bridgePort: number; workerPort: number };
   /**
    * webhooks: the bridge's provider webhook endpoints on port (WEBHOOK_PORT); Resend's are
@@ -368,6 +372,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     suppression: { maxAgeMs: e.SUPPRESSION_MAX_AGE_MS },
     internalServiceToken: e.INTERNAL_SERVICE_TOKEN,
+    ...(e.UNSUBSCRIBE_SIGNING_SECRET ? { unsubscribeSecret: e.UNSUBSCRIBE_SIGNING_SECRET } : {}),
     ops: { bridgePort: e.BRIDGE_OPS_PORT, workerPort: e.WORKER_OPS_PORT },
     webhooks: {
       port: e.WEBHOOK_PORT,

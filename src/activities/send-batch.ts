@@ -58,6 +58,8 @@ export interface DeliveryDeps {
   callbacks: CallbackDeps;
   logger: Logger;
   metrics?: DeliveryMetrics;
+  /** unsubscribeSecret signs every unsubscribe link (UNSUBSCRIBE_SIGNING_SECRET; never in workflow history). */
+  unsubscribeSecret?: string;
 }
 
 /** SuppressionChecker answers which of some addresses are on the suppression list (src/suppression/copies.ts). */
@@ -172,6 +174,7 @@ export function membersOf(batch: Recipient[], part: Pick<SendBatchInput, 'positi
 export function render(
   definition: NewsletterInput,
   members: Member[],
+  unsubscribeSecret?: string,
 ): { messages: RenderedEmail[]; members: Member[]; failed: Array<{ member: Member; error: string }> } {
   const rendered: { messages: RenderedEmail[]; members: Member[]; failed: Array<{ member: Member; error: string }> } = {
     messages: [],
@@ -183,6 +186,7 @@ export function render(
       rendered.messages.push(renderEmail(definition.content, member.recipient, {
         newsletterId: definition.newsletterId,
         unsubscribeBaseUrl: definition.unsubscribeBaseUrl,
+        ...(unsubscribeSecret ? { unsubscribeSecret } : {}),
       }));
       rendered.members.push(member);
     } catch (err) {
@@ -487,7 +491,7 @@ async function send(
   const call = { key: idempotencyKey(input), batch: input.batch.index, signal: cancellation };
   try {
     // An email that cannot be rendered is failed for good, like one over the size a provider takes.
-    const drafts = render(definition, valid);
+    const drafts = render(definition, valid, deps.unsubscribeSecret);
     let { messages, members } = drafts;
     const unrendered = drafts.failed.flatMap(({ member, error }) => settleAll(name, [member], { error }).results);
     // Cut by bytes as well as count: an email over the provider's message limit is refused for

@@ -10,6 +10,7 @@ import {
   TemplateError,
 } from './templating.ts';
 import type { NewsletterContent, Recipient } from './types.ts';
+import { verifyUnsubscribeLink } from '../../contracts/http/unsubscribe.ts';
 
 const recipient: Recipient = {
   email: 'ada@example.com',
@@ -49,6 +50,23 @@ describe('renderEmail', () => {
     assert.equal(rendered.subject, 'Hi Eve  Bcc: victim@evil.test, x y z');
     // The body keeps them: there they are text, not headers.
     assert.match(rendered.text!, /Eve\r\nBcc/);
+  });
+
+  it('signs the unsubscribe link with UNSUBSCRIBE_SIGNING_SECRET, in the header and the body alike: an edited link does not verify', () => {
+    const signed = renderEmail(content, recipient, { ...ctx, unsubscribeSecret: 'unsubscribe-secret' });
+    const url = /^<(.*)>$/.exec(signed.headers!['List-Unsubscribe']!)![1]!;
+    assert.deepEqual(verifyUnsubscribeLink({ url, secrets: ['unsubscribe-secret'] }), {
+      ok: true,
+      newsletterId: 'nl-1',
+      recipientId: 'r-1',
+      email: 'ada@example.com',
+    });
+    assert.ok(signed.html!.includes(url.replaceAll('&', '&amp;')), 'the body links to the same signed URL');
+    const edited = new URL(url);
+    edited.searchParams.set('email', 'victim@example.com');
+    assert.equal(verifyUnsubscribeLink({ url: edited, secrets: ['unsubscribe-secret'] }).ok, false);
+    // Without a secret the link carries no token.
+    assert.ok(!email.headers!['List-Unsubscribe']!.includes('token='));
   });
 
   it('renders a missing variable as empty', () => {

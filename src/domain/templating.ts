@@ -3,6 +3,7 @@
  * HTML-escaped in html only; subject and text are plain text and never escaped
  * (HTML-escaped subject lines are a classic bug). `{{{key}}}` opts out of escaping.
  */
+import { unsubscribeToken } from '../../contracts/http/unsubscribe.ts';
 import Mustache from 'mustache';
 import type { NewsletterContent, Recipient } from './types.ts';
 import { CONTROL_CHARACTERS } from './addresses.ts';
@@ -167,12 +168,23 @@ function eachToken(tokens: unknown[], visit: (token: Token, depth: number) => vo
 /** TAG_TYPES are the tokens that name a value: {{x}}, {{{x}}} or {{&x}}, and sections. */
 const TAG_TYPES = new Set(['name', '&', '#', '^']);
 
-/** unsubscribeUrl is the recipient's one-click unsubscribe link on the frontend. */
-export function unsubscribeUrl(baseUrl: string, newsletterId: string, recipient: Recipient): string {
+/**
+ * unsubscribeUrl is the recipient's one-click unsubscribe link on the frontend, signed with
+ * secret when there is one (contracts/http/unsubscribe.ts): edited, it does not verify.
+ */
+export function unsubscribeUrl(baseUrl: string, newsletterId: string, recipient: Recipient, secret?: string): string {
   const url = new URL(`${baseUrl.replace(/\/+$/, '')}/unsubscribe`);
   url.searchParams.set('newsletter_id', newsletterId);
   if (recipient.recipientId) url.searchParams.set('recipient_id', recipient.recipientId);
   url.searchParams.set('email', recipient.email);
+  if (secret) {
+    const fields = {
+      newsletterId,
+      ...(recipient.recipientId ? { recipientId: recipient.recipientId } : {}),
+      email: recipient.email,
+    };
+    url.searchParams.set('token', unsubscribeToken(secret, fields));
+  }
   return url.toString();
 }
 
@@ -232,9 +244,14 @@ function renderedLengthBound(template: string, view: Record<string, string>, esc
 export function renderEmail(
   content: NewsletterContent,
   recipient: Recipient,
-  context: { newsletterId: string; unsubscribeBaseUrl: string },
+  context: { newsletterId: string; unsubscribeBaseUrl: string; unsubscribeSecret?: string },
 ): RenderedEmail {
-  const unsubscribe = unsubscribeUrl(context.unsubscribeBaseUrl, context.newsletterId, recipient);
+  const unsubscribe = unsubscribeUrl(
+    context.unsubscribeBaseUrl,
+    context.newsletterId,
+    recipient,
+    context.unsubscribeSecret,
+  );
   // Built-ins win over same-named variables: a variable must not redirect the unsubscribe link. No
   // prototype: a template naming an object's members (toString, constructor) finds nothing there.
   const view: Record<string, string> = Object.assign(Object.create(null), recipient.variables, {

@@ -196,6 +196,11 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     signingSecrets: config.backend.signingSecrets,
   });
   for (const warning of backendWarnings(config)) logger.warn(warning);
+  if (!config.unsubscribeSecret) {
+    logger.warn(
+      'UNSUBSCRIBE_SIGNING_SECRET is not set: unsubscribe links are unsigned (edited, one unsubscribes anyone)',
+    );
+  }
   let suppressionCopies: SuppressionCopies | undefined;
   let suppressionList: SuppressionList | undefined;
   /** list is the suppression list through the worker's own client (the first activity that asks hands it over). */
@@ -233,6 +238,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
       },
       logger,
       metrics: deps.metrics,
+      ...(config.unsubscribeSecret ? { unsubscribeSecret: config.unsubscribeSecret } : {}),
     });
   const tracingOptions = deps.tracing ? workerTracingOptions(deps.tracing) : {};
   // What a bundle does not already hold: the activities' interceptors and their client's.

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { RpcError } from '@protobuf-ts/runtime-rpc';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { verifySignature } from '../../contracts/http/signature.ts';
+import { verifyUnsubscribeLink } from '../../contracts/http/unsubscribe.ts';
 import { workflowIdFor } from '../../src/domain/types.ts';
 import { eventually } from '../support/eventually.ts';
 import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
@@ -20,6 +21,7 @@ const SECRETS = {
   POSTMARK_API_KEY: 'LEAKCHECK-postmark-9a2b77',
   INTERNAL_SERVICE_TOKEN: 'LEAKCHECK-token-77e1d0',
   CALLBACK_SIGNING_SECRET: 'LEAKCHECK-signing-3c5d19',
+  UNSUBSCRIBE_SIGNING_SECRET: 'LEAKCHECK-unsubscribe-8d2e40',
 };
 const WRONG_TOKEN = 'LEAKCHECK-wrong-token-5511';
 
@@ -59,6 +61,13 @@ describe('secrets', { timeout: 180_000 }, () => {
       verifySignature({ header: callback.signature, body: callback.body, secrets: [SECRETS.CALLBACK_SIGNING_SECRET] })
         .ok,
     );
+    // Every email's unsubscribe link is signed by its secret.
+    const sent = stack.mock.postmark.received().filter((e) => e.to[0]!.startsWith('sec'));
+    assert.equal(sent.length, 30);
+    for (const email of sent) {
+      const url = /^<(.*)>$/.exec(email.headers['List-Unsubscribe'] ?? '')?.[1] ?? '';
+      assert.ok(verifyUnsubscribeLink({ url, secrets: [SECRETS.UNSUBSCRIBE_SIGNING_SECRET] }).ok, url);
+    }
 
     const metrics = await Promise.all(
       [stack.ops.bridgePort, stack.ops.workerPort].map(async (port) =>
