@@ -158,6 +158,14 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
       'INTERNAL_SERVICE_TOKEN is not set: the gRPC API accepts every caller. Set it outside local development.',
     );
   }
+  // Every email's unsubscribe link is built on it: mail clients offer one-click unsubscribe only over
+  // https (RFC 8058), and the default (http://localhost:3000) reaches nobody.
+  if (config.production && !config.delivery.frontendUrl.startsWith('https://')) {
+    throw new Error(
+      `FRONTEND_URL must be https when NODE_ENV=production (got ${config.delivery.frontendUrl}): ` +
+        'every unsubscribe link is built on it',
+    );
+  }
   if (!config.grpc.tls && !isLoopback(config.grpc.host)) {
     if (config.grpc.allowPlaintext) {
       logger.info({ host: config.grpc.host }, 'serving plaintext gRPC beyond loopback: TLS is terminated in front');

@@ -509,4 +509,23 @@ describe('gRPC API', { timeout: 180_000 }, () => {
       /INTERNAL_SERVICE_TOKEN is required when NODE_ENV=production/,
     );
   });
+
+  it('refuses to start with a FRONTEND_URL that is not https when NODE_ENV=production (the default one is not)', async () => {
+    for (const frontendUrl of ['http://localhost:3000', 'http://news.example.com']) {
+      await assert.rejects(
+        startBridge({
+          config: {
+            ...stack.config,
+            production: true,
+            delivery: { ...stack.config.delivery, frontendUrl },
+            grpc: { ...stack.config.grpc, host: '127.0.0.1', port: 0, reflection: false },
+          },
+          client: stack.env.client,
+          logger: createLogger('silent'),
+          descriptorDir: new URL('../../contracts/gen/', import.meta.url),
+        }),
+        /FRONTEND_URL must be https when NODE_ENV=production/,
+      );
+    }
+  });
 });
