@@ -38,6 +38,11 @@ export async function listenShared(
 ): Promise<SharedPort> {
   const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure());
   const web = createHttpServer(http1);
+  // The HTTP/1.1 server never listens (it is handed its connections), so Node tracks none of them:
+  // neither its header timeout nor closeAllConnections() reach them. Kept here, ended at close (a
+  // keep-alive client or a half-sent request would otherwise hold shutdown up for ever), and ended
+  // when idle for 10 s.
+  const http1Sockets = new Set<Socket>();
   const sniff = (socket: Socket) => {
     let seen = Buffer.alloc(0);
     socket.setTimeout(10_000, () => socket.destroy());
@@ -53,6 +58,9 @@ export async function listenShared(
       socket.unshift(seen);
       if (http2) injector.injectConnection(socket);
       else {
+        http1Sockets.add(socket);
+        socket.once('close', () => http1Sockets.delete(socket));
+        socket.setTimeout(10_000, () => socket.destroy());
         web.emit('connection', socket);
         socket.resume(); // the HTTP/1.1 parser reads through 'data' events, which a paused socket holds back
       }
@@ -74,7 +82,7 @@ export async function listenShared(
     close: () =>
       new Promise<void>((resolve) => {
         listener.close(() => resolve());
-        web.closeAllConnections();
+        for (const socket of http1Sockets) socket.destroy();
       }),
   };
 }

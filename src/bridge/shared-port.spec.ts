@@ -1,0 +1,25 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { Server } from '@grpc/grpc-js';
+import { listenShared } from './shared-port.ts';
+
+const within = <T>(promise: Promise<T>, ms: number) =>
+  Promise.race([promise.then(() => 'done'), new Promise((resolve) => setTimeout(() => resolve('pending'), ms))]);
+
+describe('listenShared', () => {
+  it('closes with an HTTP/1.1 client still connected: one halfway through its request, one keeping its connection alive', async () => {
+    const shared = await listenShared(new Server(), '127.0.0.1', 0, (_req, res) => res.end('ok'));
+    const half = connect(shared.port, '127.0.0.1');
+    const alive = connect(shared.port, '127.0.0.1');
+    half.on('error', () => {});
+    alive.on('error', () => {});
+    await Promise.all([half, alive].map((s) => new Promise((resolve) => s.once('connect', resolve))));
+    half.write('GET /health HTTP/1.1\r\nHost: x\r\n');
+    alive.write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n');
+    await new Promise((resolve) => alive.once('data', resolve));
+    assert.equal(await within(shared.close(), 2_000), 'done', 'shutdown does not wait on them');
+    half.destroy();
+    alive.destroy();
+  });
+});
