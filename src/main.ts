@@ -80,7 +80,9 @@ async function runBridge(config: Config, logger: Logger): Promise<Stop> {
     await bridge.close();
     await webhooks.close();
     await ops.close();
-    await connection.close();
+    // The Temporal connection is left to the process's end: closing its channel under a call still
+    // retrying (a readiness probe, a handler a forced close cut off) makes grpc-js throw from a
+    // timer, which would end the process at once, cutting short a worker draining beside it.
   };
 }
 
@@ -132,11 +134,15 @@ async function main(): Promise<void> {
     void stop('SIGINT');
   });
   process.on('SIGTERM', () => void stop('SIGTERM'));
-  // The bridge re-reads its certificates on SIGHUP; a worker alone has nothing to re-read, and must not die of it.
-  if (role === 'worker') process.on('SIGHUP', () => logger.info('SIGHUP: the worker has nothing to re-read'));
+  // SIGHUP never ends the process (a certificate renewal, `docker kill -s HUP`): the bridge re-reads
+  // its certificates on it while it serves; a worker, or one still draining after its bridge stopped, has nothing to re-read.
+  process.on('SIGHUP', () => {
+    if (role === 'worker' || stopping) logger.info('SIGHUP: nothing to re-read');
+  });
   try {
     if (role !== 'worker') stops.push(await runBridge(config, logger));
-    if (role !== 'bridge') {
+    // A SIGTERM while the bridge started: no worker starts polling only to be cut off at exit.
+    if (role !== 'bridge' && !stopping) {
       const stopped = () => {
         process.exitCode = 1;
         void stop('workers stopped');

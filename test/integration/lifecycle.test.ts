@@ -45,7 +45,7 @@ describe('service process lifecycle', { timeout: 120_000 }, () => {
     const exited = new Promise<number | string>((resolve) => {
       child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
     });
-    return { exited, output: () => output, kill: () => child.kill('SIGKILL') };
+    return { exited, output: () => output, kill: () => child.kill('SIGKILL'), pid: child.pid! };
   }
 
   for (const signal of ['SIGUSR2', 'SIGQUIT'] as const) {
@@ -153,6 +153,33 @@ describe('service process lifecycle', { timeout: 120_000 }, () => {
     } finally {
       stack.mock.resend.setLatency(0);
       if ((await within(worker.exited, 0)) === 'still running') await worker.stop();
+      await stack.startWorker();
+    }
+    assert.equal((await finalStatus(stack, id)).state, NewsletterState.COMPLETED);
+  });
+  it('is not killed by a SIGHUP (a certificate renewal) while --role=all drains its sends after SIGTERM', async () => {
+    await stack.stopWorker();
+    stack.mock.resend.setLatency(6_000);
+    const all = run(['--role=all'], {
+      TEMPORAL_SERVER_PORT: '0',
+      BRIDGE_OPS_PORT: '0',
+      WEBHOOK_PORT: '0',
+      LOG_LEVEL: 'info',
+    });
+    const id = newsletterId('hup-drain');
+    try {
+      await eventually(() => all.output().includes('worker polling') || undefined, 60_000).catch(() => {
+        throw new Error(`--role=all did not start: ${all.output().slice(-2_000)}`);
+      });
+      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(3, 'hd-')), stack.auth).response;
+      await sleep(2_000); // its request is at the provider now
+      process.kill(all.pid, 'SIGTERM');
+      await sleep(500); // the bridge has stopped; the worker drains
+      process.kill(all.pid, 'SIGHUP');
+      assert.equal(await within(all.exited, 30_000), 0, all.output().slice(-2_000));
+    } finally {
+      stack.mock.resend.setLatency(0);
+      if ((await within(all.exited, 0)) === 'still running') all.kill();
       await stack.startWorker();
     }
     assert.equal((await finalStatus(stack, id)).state, NewsletterState.COMPLETED);
