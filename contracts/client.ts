@@ -185,6 +185,18 @@ function callSignal(...sources: Array<AbortSignal | undefined>): { signal: Abort
 /** whenSettled runs release once a call's status is known, whatever it is. */
 const whenSettled = (status: Promise<unknown>, release: () => void) => void status.then(release, release);
 
+/** once makes a call that is not retried, releasing its signal when it ends (or at once when it cannot start). */
+function once<C extends { status: Promise<unknown> }>(start: () => C, release: () => void): C {
+  try {
+    const call = start();
+    whenSettled(call.status, release);
+    return call;
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
 const retryable = (err: unknown) => err instanceof RpcError && err.code === 'UNAVAILABLE';
 
 /** cancelled is what a call ends with once its caller aborted it or the client was closed. */
@@ -230,16 +242,7 @@ function retrying(settings: { deadlineMs: number; retries: number; closing: Abor
       // What ends the call: its caller's signal or the client's close.
       const { signal: abort, release } = callSignal(options.abort, settings.closing);
       const attemptOptions: RpcOptions = { ...options, timeout: deadline, abort };
-      if (!RETRIED_METHODS.has(pathOf(method))) {
-        try {
-          const call = next(method, input, attemptOptions);
-          whenSettled(call.status, release);
-          return call;
-        } catch (err) {
-          release();
-          throw err;
-        }
-      }
+      if (!RETRIED_METHODS.has(pathOf(method))) return once(() => next(method, input, attemptOptions), release);
       const headers = new Deferred<RpcMetadata>();
       const response = new Deferred<object>();
       const status = new Deferred<RpcStatus>();
@@ -292,16 +295,7 @@ function retrying(settings: { deadlineMs: number; retries: number; closing: Abor
         ? timeout
         : new Date(Date.now() + timeout);
       const options: RpcOptions = { ...callerOptions, abort, ...(deadline ? { timeout: deadline } : {}) };
-      if (!RETRIED_METHODS.has(pathOf(method))) {
-        try {
-          const call = next(method, input, options);
-          whenSettled(call.status, release);
-          return call;
-        } catch (err) {
-          release();
-          throw err;
-        }
-      }
+      if (!RETRIED_METHODS.has(pathOf(method))) return once(() => next(method, input, options), release);
       const out = new StoppableOutputStream<object>(() => stop.abort());
       const headers = new Deferred<RpcMetadata>();
       const status = new Deferred<RpcStatus>();

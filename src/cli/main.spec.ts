@@ -30,20 +30,15 @@ describe('the CLI', () => {
     assert.equal(addressOf({ address: 'bridge:7000' }, { GRPC_HOST: '::1' }), 'bridge:7000');
   });
 
-  it('refuses TLS files that are not PEM as usage, naming the flags, before any call', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cli-tls-'));
-    const bad = join(dir, 'not.pem');
+  /** notPem is a status call with TLS files that are not PEM (a usage error found before any call). */
+  const notPem = (): string[] => {
+    const bad = join(mkdtempSync(join(tmpdir(), 'cli-tls-')), 'not.pem');
     writeFileSync(bad, 'this is not a certificate');
-    const { code, err } = await captured([
-      'status',
-      'n1',
-      '--address',
-      '127.0.0.1:1',
-      '--tls-cert',
-      bad,
-      '--tls-key',
-      bad,
-    ]);
+    return ['status', 'n1', '--address', '127.0.0.1:1', '--tls-cert', bad, '--tls-key', bad];
+  };
+
+  it('refuses TLS files that are not PEM as usage, naming the flags, before any call', async () => {
+    const { code, err } = await captured(notPem());
     assert.equal(code, EXIT.usage);
     assert.match(err, /--tls-cert/);
   });
@@ -56,20 +51,7 @@ describe('the CLI', () => {
   });
 
   it('writes an error as one JSON object with --json: its message, gRPC code (null before any call) and exit code', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cli-json-'));
-    const bad = join(dir, 'not.pem');
-    writeFileSync(bad, 'this is not a certificate');
-    const { code, err } = await captured([
-      '--json',
-      'status',
-      'n1',
-      '--address',
-      '127.0.0.1:1',
-      '--tls-cert',
-      bad,
-      '--tls-key',
-      bad,
-    ]);
+    const { code, err } = await captured(['--json', ...notPem()]);
     assert.equal(code, EXIT.usage);
     const line = JSON.parse(err);
     assert.deepEqual([line.code, line.exit], [null, EXIT.usage]);

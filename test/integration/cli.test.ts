@@ -183,73 +183,78 @@ describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
     assert.equal(cancelled.code, 0, cancelled.stderr);
   });
 
-  it('draws a live progress bar in a real terminal that reaches 100% (tmux)', async () => {
-    stack.mock.resend.setLatency(150);
+  /**
+   * inTerminal sets the mock's latency, opens a tmux session of its own running command (given the
+   * prefix that runs a program in this checkout with the operator's variables), runs body, and
+   * tidies up both.
+   */
+  const inTerminal = async (
+    latencyMs: number,
+    command: (inCheckout: string) => string,
+    body: (terminal: { session: string; tmux(...args: string[]): string; pane(): string }) => Promise<void>,
+  ) => {
+    stack.mock.resend.setLatency(latencyMs);
     const session = `cli-${randomUUID().slice(0, 8)}`;
-    const out = join(work, 'tmux-exit');
+    const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
+    const vars = Object.entries({ PATH: process.env.PATH, HOME: process.env.HOME, ...operator() })
+      .map(([k, v]) => `${k}='${v}'`).join(' ');
     try {
-      const id = newsletterId('cli-tty');
-      const file = requestFile(id, 80, 'cli-t');
-      const vars = Object.entries({ PATH: process.env.PATH, HOME: process.env.HOME, ...operator() })
-        .map(([k, v]) => `${k}='${v}'`).join(' ');
-      const command =
-        `cd ${root} && env ${vars} npx authentik-newsletter send ${file} --watch; echo $? > ${out}; sleep 60`;
-      execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '160', '-y', '12', command]);
-      const pane = () => execFileSync('tmux', ['capture-pane', '-p', '-t', session], { encoding: 'utf8' });
-      // The bar is drawn while the newsletter goes (a partial percentage), then reaches 100%.
-      const partial = await eventually(() => /\b([1-9]|[1-9]\d)% \| \d+\/80 \| sent/.exec(pane())?.[0], 60_000, 50);
-      assert.ok(partial);
-      const screen = await eventually(
-        () => {
-          const text = pane();
-          return /100% \| 80\/80 \| sent 80 failed 0 skipped 0/.test(text) && /COMPLETED, 80 of 80/.test(text)
-            ? text
-            : undefined;
-        },
-        90_000,
-        200,
-      );
-      assert.match(screen, /█+/, 'a bar is drawn');
-      assert.match(screen, /ETA/);
-      assert.equal((await eventually(() => readExit(out), 10_000)).trim(), '0');
+      tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '12', command(`cd ${root} && env ${vars}`));
+      await body({ session, tmux, pane: () => tmux('capture-pane', '-p', '-t', session) });
     } finally {
       stack.mock.resend.setLatency(0);
       try {
-        execFileSync('tmux', ['kill-session', '-t', session]);
+        tmux('kill-session', '-t', session);
       } catch {
         // already gone
       }
     }
+  };
+
+  it('draws a live progress bar in a real terminal that reaches 100% (tmux)', async () => {
+    const out = join(work, 'tmux-exit');
+    const file = requestFile(newsletterId('cli-tty'), 80, 'cli-t');
+    await inTerminal(
+      150,
+      (inCheckout) => `${inCheckout} npx authentik-newsletter send ${file} --watch; echo $? > ${out}; sleep 60`,
+      async ({ pane }) => {
+        // The bar is drawn while the newsletter goes (a partial percentage), then reaches 100%.
+        const partial = await eventually(() => /\b([1-9]|[1-9]\d)% \| \d+\/80 \| sent/.exec(pane())?.[0], 60_000, 50);
+        assert.ok(partial);
+        const screen = await eventually(
+          () => {
+            const text = pane();
+            return /100% \| 80\/80 \| sent 80 failed 0 skipped 0/.test(text) && /COMPLETED, 80 of 80/.test(text)
+              ? text
+              : undefined;
+          },
+          90_000,
+          200,
+        );
+        assert.match(screen, /█+/, 'a bar is drawn');
+        assert.match(screen, /ETA/);
+        assert.equal((await eventually(() => readExit(out), 10_000)).trim(), '0');
+      },
+    );
   });
 
   it('gives the terminal its cursor back when Ctrl-C stops a live bar, and exits 130 (tmux)', async () => {
-    stack.mock.resend.setLatency(400);
-    const session = `cli-${randomUUID().slice(0, 8)}`;
     const out = join(work, 'tmux-interrupted');
-    try {
-      const id = newsletterId('cli-int');
-      const file = requestFile(id, 300, 'cli-i');
-      const vars = Object.entries({ PATH: process.env.PATH, HOME: process.env.HOME, ...operator() })
-        .map(([k, v]) => `${k}='${v}'`).join(' ');
+    const file = requestFile(newsletterId('cli-int'), 300, 'cli-i');
+    await inTerminal(
+      400,
       // The shell traps INT so it lives on to record the exit code (its children get the default).
-      const command = `trap 'true' INT; cd ${root} && env ${vars} node bin/authentik-newsletter.mjs send ${file} ` +
-        `--watch; echo $? > ${out}; sleep 60`;
-      execFileSync('tmux', ['new-session', '-d', '-s', session, '-x', '160', '-y', '12', command]);
-      const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
-      const cursorShown = () => tmux('display', '-p', '-t', session, '#{cursor_flag}').trim() === '1';
-      await eventually(() => /% \| \d+\/300 \| sent/.test(tmux('capture-pane', '-p', '-t', session)), 60_000, 50);
-      assert.equal(cursorShown(), false, 'the bar hides the cursor while it draws');
-      tmux('send-keys', '-t', session, 'C-c');
-      assert.equal((await eventually(() => readExit(out), 10_000)).trim(), '130');
-      assert.equal(cursorShown(), true, 'the cursor is back');
-    } finally {
-      stack.mock.resend.setLatency(0);
-      try {
-        execFileSync('tmux', ['kill-session', '-t', session]);
-      } catch {
-        // already gone
-      }
-    }
+      (inCheckout) =>
+        `trap 'true' INT; ${inCheckout} node bin/authentik-newsletter.mjs send ${file} --watch; echo $? > ${out}; sleep 60`,
+      async ({ session, tmux, pane }) => {
+        const cursorShown = () => tmux('display', '-p', '-t', session, '#{cursor_flag}').trim() === '1';
+        await eventually(() => /% \| \d+\/300 \| sent/.test(pane()), 60_000, 50);
+        assert.equal(cursorShown(), false, 'the bar hides the cursor while it draws');
+        tmux('send-keys', '-t', session, 'C-c');
+        assert.equal((await eventually(() => readExit(out), 10_000)).trim(), '130');
+        assert.equal(cursorShown(), true, 'the cursor is back');
+      },
+    );
   });
 });
 

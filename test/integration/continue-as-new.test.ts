@@ -163,32 +163,39 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
     assert.equal(new Set(results.flatMap((e) => e.results.map((r) => r.recipient_id))).size, 300);
   });
 
+  /** resultsWorkflowsOf waits until the newsletter has n results workflows running, and names them. */
+  const resultsWorkflowsOf = (id: string, n: number) =>
+    eventually(
+      async () => {
+        const found = [];
+        const query = `WorkflowType = 'newsletterResultsWorkflow' AND ExecutionStatus = 'Running'`;
+        for await (const w of stack.env.client.workflow.list({ query })) {
+          if (w.workflowId.includes(id)) found.push(w.workflowId);
+        }
+        return found.length === n ? found : undefined;
+      },
+      60_000,
+      200,
+    );
+  /** completed waits until the newsletter's status is COMPLETED (its final callbacks may still be owed). */
+  const completed = (id: string) =>
+    eventually(
+      async () => {
+        const s = await statusOf(id);
+        return s.state === NewsletterState.COMPLETED ? s : undefined;
+      },
+      60_000,
+      200,
+    );
+
   it('closes when an operator cancels a results workflow it waits for: the cancelled workflow still reports back', async () => {
     const id = newsletterId('owed-cancelled');
     stack.backend.failNext(1_000_000, 503);
     const client = stack.env.client;
     try {
       await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(20, 'oc')), stack.auth);
-      const owing = await eventually(
-        async () => {
-          const found = [];
-          const query = `WorkflowType = 'newsletterResultsWorkflow' AND ExecutionStatus = 'Running'`;
-          for await (const w of client.workflow.list({ query })) {
-            if (w.workflowId.includes(id)) found.push(w.workflowId);
-          }
-          return found.length === 2 ? found : undefined;
-        },
-        60_000,
-        200,
-      );
-      const done = await eventually(
-        async () => {
-          const s = await statusOf(id);
-          return s.state === NewsletterState.COMPLETED ? s : undefined;
-        },
-        60_000,
-        200,
-      );
+      const owing = await resultsWorkflowsOf(id, 2);
+      const done = await completed(id);
       // Someone cancels them from the Temporal UI: their results are not delivered, and not owed any more either.
       for (const workflowId of owing) await client.workflow.getHandle(workflowId).cancel();
       await eventually(
@@ -203,34 +210,17 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
     await eventually(async () => (await handle.describe()).status.name === 'COMPLETED', 60_000, 500);
     assert.deepEqual([(await statusOf(id)).state, (await statusOf(id)).callbacksOwed], [NewsletterState.COMPLETED, 0]);
   });
+
   it('closes when an operator terminates a results workflow it waits for: none runs any more, what it owed is written off', async () => {
     const id = newsletterId('owed-terminated');
     stack.backend.failNext(1_000_000, 503);
     const client = stack.env.client;
     try {
       await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(20, 'ot')), stack.auth);
-      const owing = await eventually(
-        async () => {
-          const found = [];
-          const query = `WorkflowType = 'newsletterResultsWorkflow' AND ExecutionStatus = 'Running'`;
-          for await (const w of client.workflow.list({ query })) {
-            if (w.workflowId.includes(id)) found.push(w.workflowId);
-          }
-          return found.length === 2 ? found : undefined;
-        },
-        60_000,
-        200,
-      );
+      const owing = await resultsWorkflowsOf(id, 2);
       // Terminated from the Temporal UI: no code of theirs runs, nobody reports back.
       for (const workflowId of owing) await client.workflow.getHandle(workflowId).terminate('operator');
-      await eventually(
-        async () => {
-          const s = await statusOf(id);
-          return s.state === NewsletterState.COMPLETED ? s : undefined;
-        },
-        60_000,
-        200,
-      );
+      await completed(id);
     } finally {
       stack.backend.failNext(0, 503);
     }

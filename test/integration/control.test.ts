@@ -94,16 +94,30 @@ describe('newsletter control', { timeout: 300_000 }, () => {
     assert.equal((await status(id)).state, NewsletterState.PAUSED);
     const { status: resumed } = await stack.newsletters.resumeNewsletter({ newsletterId: id }, stack.auth).response;
     assert.equal(resumed!.state, NewsletterState.RUNNING);
-    const done = await eventually(async () => {
-      const s = await status(id);
-      return s.state === NewsletterState.COMPLETED ? s : undefined;
-    });
+    const done = await completed(id);
     assert.equal(done.sent, 200);
     assert.equal(stack.mock.resend.received().length, 200);
     assert.equal(new Set(stack.mock.resend.received().map((e) => e.to[0])).size, 200);
   });
 
   const calls = () => stack.mock.resend.calls().length + stack.mock.postmark.calls().length;
+  /** completed waits (up to a minute) until the newsletter's status is COMPLETED. */
+  const completed = (id: string) =>
+    eventually(async () => {
+      const s = await status(id);
+      return s.state === NewsletterState.COMPLETED ? s : undefined;
+    }, 60_000);
+  /** sendWhileEveryProviderRefuses makes both providers refuse every call (401), then sends 40 recipients. */
+  const sendWhileEveryProviderRefuses = async (name: string, prefix: string) => {
+    stack.mock.resend.injectFault({ status: 401, durationMs: 600_000 });
+    stack.mock.postmark.injectFault({ status: 401, durationMs: 600_000 });
+    const id = newsletterId(name);
+    await stack.newsletters.sendNewsletter(
+      { newsletterId: id, ...content, recipients: recipients(40, prefix) },
+      stack.auth,
+    );
+    return id;
+  };
 
   it('reports a newsletter whose workflow was terminated as FAILED, with counts that add up to the total', async () => {
     stack.mock.resend.setLatency(300);
@@ -131,13 +145,7 @@ describe('newsletter control', { timeout: 300_000 }, () => {
   });
 
   it('waits out an outage of every provider by itself, trying one batch at a time, and completes without a person', async () => {
-    stack.mock.resend.injectFault({ status: 401, durationMs: 600_000 });
-    stack.mock.postmark.injectFault({ status: 401, durationMs: 600_000 });
-    const id = newsletterId('outage');
-    await stack.newsletters.sendNewsletter(
-      { newsletterId: id, ...content, recipients: recipients(40, 'o') },
-      stack.auth,
-    );
+    const id = await sendWhileEveryProviderRefuses('outage', 'o');
     const waiting = await eventually(async () => {
       const s = await status(id);
       return s.reason.startsWith('waiting:') ? s : undefined;
@@ -156,10 +164,7 @@ describe('newsletter control', { timeout: 300_000 }, () => {
 
     stack.mock.resend.clearFaults();
     stack.mock.postmark.clearFaults();
-    const done = await eventually(async () => {
-      const s = await status(id);
-      return s.state === NewsletterState.COMPLETED ? s : undefined;
-    }, 60_000);
+    const done = await completed(id);
     assert.deepEqual([done.sent, done.failed, done.skipped], [40, 0, 0]);
     assert.equal(done.reason, '', 'the waiting reason is gone once a batch went through');
     // Only this newsletter's recipients: activities of an earlier test may still land after the reset.
@@ -181,13 +186,7 @@ describe('newsletter control', { timeout: 300_000 }, () => {
   });
 
   it('pauses for a person once an outage outlasts OUTAGE_GIVE_UP_AFTER, loses nothing, and completes once resumed', async () => {
-    stack.mock.resend.injectFault({ status: 401, durationMs: 600_000 });
-    stack.mock.postmark.injectFault({ status: 401, durationMs: 600_000 });
-    const id = newsletterId('all-down');
-    await stack.newsletters.sendNewsletter(
-      { newsletterId: id, ...content, recipients: recipients(40, 'z') },
-      stack.auth,
-    );
+    const id = await sendWhileEveryProviderRefuses('all-down', 'z');
     const paused = await eventually(async () => {
       const s = await status(id);
       return s.state === NewsletterState.PAUSED ? s : undefined;
@@ -207,10 +206,7 @@ describe('newsletter control', { timeout: 300_000 }, () => {
     stack.mock.postmark.clearFaults();
     await sleep(600); // circuit cool-down
     await stack.newsletters.resumeNewsletter({ newsletterId: id }, stack.auth);
-    const done = await eventually(async () => {
-      const s = await status(id);
-      return s.state === NewsletterState.COMPLETED ? s : undefined;
-    });
+    const done = await completed(id);
     assert.equal(done.sent, 40);
     assert.equal(done.failed, 0);
     const all = [...stack.mock.resend.received(), ...stack.mock.postmark.received()].filter((e) =>
@@ -220,13 +216,7 @@ describe('newsletter control', { timeout: 300_000 }, () => {
     assert.equal(new Set(all.map((e) => e.to[0])).size, 40);
   });
   it('resumed while every provider still refuses, tries one batch at a time again and gives the providers a new OUTAGE_GIVE_UP_AFTER', async () => {
-    stack.mock.resend.injectFault({ status: 401, durationMs: 600_000 });
-    stack.mock.postmark.injectFault({ status: 401, durationMs: 600_000 });
-    const id = newsletterId('still-down');
-    await stack.newsletters.sendNewsletter(
-      { newsletterId: id, ...content, recipients: recipients(40, 'y') },
-      stack.auth,
-    );
+    const id = await sendWhileEveryProviderRefuses('still-down', 'y');
     await eventually(async () => (await status(id)).state === NewsletterState.PAUSED || undefined, 60_000);
     await stack.newsletters.resumeNewsletter({ newsletterId: id }, stack.auth);
     await sleep(700);
@@ -249,10 +239,7 @@ describe('newsletter control', { timeout: 300_000 }, () => {
     assert.equal(after.state, NewsletterState.RUNNING, after.reason);
     stack.mock.resend.clearFaults();
     stack.mock.postmark.clearFaults();
-    const done = await eventually(async () => {
-      const s = await status(id);
-      return s.state === NewsletterState.COMPLETED ? s : undefined;
-    }, 60_000);
+    const done = await completed(id);
     assert.deepEqual([done.sent, done.failed, done.skipped], [40, 0, 0]);
   });
 });
