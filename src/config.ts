@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { type ProviderName, PROVIDERS } from './domain/types.ts';
-import { domainOf, fromElsewhere, isDomainName, isMailbox } from './domain/addresses.ts';
+import { fromElsewhere, isDomainName, isMailbox } from './domain/addresses.ts';
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 const positiveInt = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
@@ -297,9 +297,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(Boolean(e.TEMPORAL_TLS_CERT) !== Boolean(e.TEMPORAL_TLS_KEY)
       ? ['TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY: set both or neither']
       : []),
-    ...(e.FROM_DOMAINS.length > 0 && !e.FROM_DOMAINS.includes(domainOf(e.FROM_EMAIL))
-      ? [`FROM_EMAIL: ${fromElsewhere(e.FROM_EMAIL, e.FROM_DOMAINS)}`]
-      : []),
+    ...[fromElsewhere(e.FROM_EMAIL, e.FROM_DOMAINS)].filter((why) => why).map((why) => `FROM_EMAIL: ${why}`),
   ];
   if (crossIssues.length > 0) throw new ConfigError(crossIssues);
   return {

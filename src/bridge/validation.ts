@@ -6,14 +6,7 @@ import type { SendNewsletterRequest } from '../../contracts/gen/authentik/tempor
 import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { Buffer } from 'node:buffer';
 import { gzipSync } from 'node:zlib';
-import {
-  CONTROL_CHARACTERS,
-  domainOf,
-  fromElsewhere,
-  isEmailAddress,
-  isMailbox,
-  mailbox,
-} from '../domain/addresses.ts';
+import { CONTROL_CHARACTERS, fromElsewhere, isEmailAddress, isMailbox, mailbox } from '../domain/addresses.ts';
 import { METADATA_FIELDS } from '../domain/events.ts';
 import { checkTemplates, TemplateError } from '../domain/templating.ts';
 import {
@@ -123,8 +116,9 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
   const from = req.fromEmail.trim() || defaults.fromEmail;
   const oneMailbox = 'one address, or "Name <address>"; a name with , ; : @ must be quoted';
   if (!isMailbox(from)) violate(`from_email: not an email address (${oneMailbox})`);
-  else if (defaults.fromDomains.length > 0 && !defaults.fromDomains.includes(domainOf(from))) {
-    violate(`from_email: ${fromElsewhere(from, defaults.fromDomains)}`);
+  else {
+    const elsewhere = fromElsewhere(from, defaults.fromDomains);
+    if (elsewhere) violate(`from_email: ${elsewhere}`);
   }
   if (req.replyTo && !isMailbox(req.replyTo)) violate(`reply_to: not an email address (${oneMailbox})`);
   const tags = Object.entries(req.tags);

@@ -95,7 +95,10 @@ function connect(options: GlobalOptions, env: NodeJS.ProcessEnv): NewsletterClie
   }
 }
 
-/** run runs one command line and resolves with its exit code; it never calls process.exit. */
+/**
+ * run runs one command line and resolves with its exit code; it calls process.exit only when Ctrl-C
+ * (or SIGTERM) stops a live progress bar, after giving the terminal its cursor back (watch.ts).
+ */
 export async function run(argv: string[], io: Io = process): Promise<number> {
   let code: number = EXIT.ok;
   const program = new Command('authentik-newsletter')

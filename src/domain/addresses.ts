@@ -53,8 +53,12 @@ export function domainOf(value: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 }
 
-/** fromElsewhere says that a sender's domain is not one of those allowed (FROM_DOMAINS). */
-export function fromElsewhere(from: string, domains: readonly string[]): string {
+/**
+ * fromElsewhere says why a sender's domain is not one of those allowed (FROM_DOMAINS), or
+ * undefined when it is (or when any domain goes: none listed).
+ */
+export function fromElsewhere(from: string, domains: readonly string[]): string | undefined {
+  if (domains.length === 0 || domains.includes(domainOf(from))) return undefined;
   return `sends from ${domainOf(from)}, not one of FROM_DOMAINS (${domains.join(', ')}), which the providers verified`;
 }
 

@@ -190,7 +190,7 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
         failovers.inc({ from: provider, to, reason: 'transient' }, 0);
       }
     }
-    for (const outcome of ['ok', 'retry', 'rejected', 'disabled']) callbacks.inc({ outcome }, 0);
+    for (const outcome of ['ok', 'retry', 'rejected', 'disabled', 'handed_off']) callbacks.inc({ outcome }, 0);
     for (const state of FINAL) finished.inc({ state }, 0);
     started.inc(0);
   }

@@ -51,12 +51,13 @@ describe('webhook server shutdown', () => {
 });
 
 describe('webhook server tracing', () => {
-  it('asks the provider to send again when Temporal cannot say which trace the newsletter is in, rather than start its events outside it', async () => {
+  /** hookWith posts one Postmark Delivery record to a webhook server whose describe rejects with err: its status, and whether it was handed off. */
+  const hookWith = async (err: Error) => {
     let signalled = 0;
     const client = {
       withDeadline: <T>(_deadline: number, run: () => Promise<T>) => run(),
       workflow: {
-        getHandle: () => ({ describe: () => Promise.reject(new Error('Temporal did not answer in time')) }),
+        getHandle: () => ({ describe: () => Promise.reject(err) }),
         signalWithStart: () => {
           signalled += 1;
           return Promise.resolve();
@@ -76,11 +77,21 @@ describe('webhook server tracing', () => {
           Metadata: { newsletter_id: 'nl2', recipient_id: 'r2' },
         }),
       });
-      assert.equal(response.status, 503);
-      assert.equal(signalled, 0);
+      return { status: response.status, signalled };
     } finally {
       await server.close();
     }
+  };
+  const grpcError = (code: number, details: string) =>
+    Object.assign(new Error(details), { code, details, metadata: {} });
+
+  it('asks the provider to send again when Temporal cannot say which trace the newsletter is in, rather than start its events outside it', async () => {
+    // What the client's describe rejects with when Temporal does not answer in time.
+    assert.deepEqual(await hookWith(grpcError(4, 'deadline exceeded')), { status: 503, signalled: 0 });
+  });
+
+  it('hands events over outside the trace when Temporal answers it may not say (a key that may signal, not describe)', async () => {
+    assert.deepEqual(await hookWith(grpcError(7, 'permission denied')), { status: 200, signalled: 1 });
   });
 });
 

@@ -12,7 +12,8 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { Buffer } from 'node:buffer';
-import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { type Client, isGrpcServiceError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../config.ts';
 import { type DeliveryEvent, eventsWorkflowIdFor, WebhookRefused } from '../domain/events.ts';
 import type { Logger } from '../logger.ts';
@@ -147,6 +148,7 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
    * backend requests are in the newsletter's one trace.
    */
   const traces = new Map<string, { traceId: string; spanId?: string } | null>();
+  const UNANSWERED: number[] = [grpcStatus.UNAVAILABLE, grpcStatus.DEADLINE_EXCEEDED];
   const traceOf = async (newsletterId: string): Promise<{ traceId: string; spanId?: string } | undefined> => {
     if (traces.has(newsletterId)) return traces.get(newsletterId) ?? undefined;
     let found: { traceId: string; spanId?: string } | null = null;
@@ -161,7 +163,15 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
     } catch (err) {
       // Temporal did not answer: no hand-off now (the provider sends the events again). Going on
       // outside the trace could start the events workflow in a trace of its own, for its whole life.
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      if (isGrpcServiceError(err) && UNANSWERED.includes(err.code)) throw err;
+      if (!(err instanceof WorkflowNotFoundError)) {
+        // Anything else (a key that may signal but not describe) would refuse every event: they go outside the trace.
+        logger.warn(
+          { err: (err as Error).message },
+          "could not read a newsletter's trace: its provider events go outside it",
+        );
+        return undefined;
+      }
     }
     if (traces.size >= TRACES_KEPT) traces.delete(traces.keys().next().value!);
     traces.set(newsletterId, found);

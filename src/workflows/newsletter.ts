@@ -248,12 +248,14 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   });
   setHandler(resumeUpdate, () => {
     if (controlled && books.state.cancelled) return snapshot();
+    const wasPaused = books.state.paused;
     books.resume();
-    // Waiting out an outage: a person asking to resume means "try now", one batch at a time
-    // until one goes through, and the providers get OUTAGE_GIVE_UP_AFTER again from now.
+    // Waiting out an outage: a person asking to resume means "try now", one batch at a time until
+    // one goes through; lifting a pause, it also gives the providers OUTAGE_GIVE_UP_AFTER again
+    // (a resume of one still running does not: it would never pause itself).
     if (c.outage) {
       c.outage.nextTryAt = Date.now();
-      if (controlled) c.outage = { since: Date.now(), tries: 0, nextTryAt: Date.now() };
+      if (controlled && wasPaused) c.outage = { since: Date.now(), tries: 0, nextTryAt: Date.now() };
     }
     return snapshot();
   });

@@ -234,8 +234,11 @@ describe('newsletter control', { timeout: 300_000 }, () => {
     await stack.newsletters.pauseNewsletter({ newsletterId: id }, stack.auth);
     await sleep(11_000);
     await stack.newsletters.resumeNewsletter({ newsletterId: id }, stack.auth);
-    await sleep(2_500);
-    const after = await status(id);
+    // Once its try after the resume was refused: waiting again, not paused again at once.
+    const after = await eventually(async () => {
+      const s = await status(id);
+      return s.state === NewsletterState.PAUSED || s.reason.startsWith('waiting:') ? s : undefined;
+    }, 30_000);
     assert.equal(after.state, NewsletterState.RUNNING, after.reason);
     stack.mock.resend.clearFaults();
     stack.mock.postmark.clearFaults();

@@ -121,6 +121,39 @@ const situations: Record<string, (id: string) => Promise<string | void>> = {
     const handle = stack.env.client.workflow.getHandle(workflowIdFor(id));
     await eventually(async () => (await handle.describe()).status.name === 'COMPLETED' || undefined, 120_000);
   },
+  /** Results owed whose results workflows an operator terminates: the newsletter writes them off and closes. */
+  async 'results-written-off'(id) {
+    stack.backend.failNext(1_000_000, 503);
+    try {
+      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(20, 'w')), stack.auth);
+      const query = `WorkflowType = 'newsletterResultsWorkflow' AND ExecutionStatus = 'Running'`;
+      const owing = await eventually(async () => {
+        const found = [];
+        for await (const w of stack.env.client.workflow.list({ query })) {
+          if (w.workflowId.includes(id)) found.push(w.workflowId);
+        }
+        return found.length === 2 ? found : undefined;
+      });
+      for (const workflowId of owing) await stack.env.client.workflow.getHandle(workflowId).terminate('recorded');
+      await until(id, NewsletterState.COMPLETED);
+    } finally {
+      stack.backend.failNext(0, 503);
+    }
+    const handle = stack.env.client.workflow.getHandle(workflowIdFor(id));
+    await eventually(async () => (await handle.describe()).status.name === 'COMPLETED' || undefined, 120_000);
+  },
+  /** Paused, then cancelled, and resumed while the cancel lets its batches land: it ends CANCELLED all the same. */
+  async 'paused-cancelled-resumed'(id) {
+    stack.mock.resend.setLatency(300);
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(100, 'x')), stack.auth);
+    await eventually(async () => (await status(id)).sent >= 20 || undefined);
+    await stack.newsletters.pauseNewsletter({ newsletterId: id }, stack.auth);
+    const cancelled = stack.newsletters.cancelNewsletter({ newsletterId: id, reason: 'recorded' }, stack.auth).response;
+    await stack.newsletters.resumeNewsletter({ newsletterId: id }, stack.auth);
+    await cancelled;
+    await until(id, NewsletterState.CANCELLED);
+    stack.mock.resend.setLatency(0);
+  },
   /** Scheduled a few seconds ahead: it waits for its time, then sends. */
   async scheduled(id) {
     const sendAt = Timestamp.fromDate(new Date(Date.now() + 3_000));

@@ -7,7 +7,9 @@
  * release's histories covered (`25a767f/`: the events workflow posting its batches in place,
  * through a backend outage, before batches went to child workflows; `f8a9862/`: every situation
  * again, and a throttled newsletter, an outage waited out, results owed at the end and a scheduled
- * one, through the paths later `patched()` branches opened, which v0.1.0's histories predate).
+ * one, through the paths later `patched()` branches opened, which v0.1.0's histories predate; the
+ * newest commit folder: every situation through the results write-off and the pause/resume bookkeeping,
+ * with results workflows terminated and a resume during a cancel).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
