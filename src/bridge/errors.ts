@@ -155,6 +155,15 @@ function statusOf(
   return { code: 'INTERNAL', detail: 'internal error', internal: true };
 }
 
+/**
+ * temporalDidNotAnswer says err is Temporal not answering a call (unreachable, or not in time),
+ * as opposed to an answer that refused it: worth asking again later.
+ */
+export function temporalDidNotAnswer(err: unknown): boolean {
+  const code = grpcErrorOf(err)?.code;
+  return code === GrpcStatus.UNAVAILABLE || code === GrpcStatus.DEADLINE_EXCEEDED || isConnectionError(err);
+}
+
 /** grpcErrorOf is the first gRPC error in err's cause chain. */
 function grpcErrorOf(err: unknown): GrpcServiceError | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {

@@ -178,12 +178,11 @@ export function unsubscribeUrl(baseUrl: string, newsletterId: string, recipient:
   if (recipient.recipientId) url.searchParams.set('recipient_id', recipient.recipientId);
   url.searchParams.set('email', recipient.email);
   if (secret) {
-    const fields = {
-      newsletterId,
-      ...(recipient.recipientId ? { recipientId: recipient.recipientId } : {}),
-      email: recipient.email,
-    };
-    url.searchParams.set('token', unsubscribeToken(secret, fields));
+    // An empty recipient_id is signed as one left out, as the link leaves it out.
+    url.searchParams.set(
+      'token',
+      unsubscribeToken(secret, { newsletterId, recipientId: recipient.recipientId, email: recipient.email }),
+    );
   }
   return url.toString();
 }

@@ -106,6 +106,20 @@ export function traceMemo(traceId: string | undefined): Record<string, string> {
   return { trace_id: traceId, ...(active?.traceId === traceId ? { span_id: active.spanId } : {}) };
 }
 
+/** NewsletterTrace is a newsletter's trace as its memo keeps it (traceMemo). */
+export interface NewsletterTrace {
+  traceId: string;
+  spanId?: string;
+}
+
+/** traceFromMemo reads back what traceMemo wrote, or undefined for a newsletter without a trace. */
+export function traceFromMemo(memo: Record<string, unknown> | undefined): NewsletterTrace | undefined {
+  const traceId = memo?.['trace_id'];
+  const spanId = memo?.['span_id'];
+  if (typeof traceId !== 'string') return undefined;
+  return { traceId, ...(typeof spanId === 'string' ? { spanId } : {}) };
+}
+
 /** inSpan runs fn inside a new active span, recording an exception and error status when fn throws. */
 export async function inSpan<T>(
   name: string,
@@ -138,11 +152,11 @@ export async function inSpan<T>(
  */
 export function linkToNewsletterTrace(memo: Record<string, unknown> | undefined): void {
   const span = trace.getActiveSpan();
-  const traceId = memo?.['trace_id'];
-  const spanId = memo?.['span_id'];
-  if (!span || typeof traceId !== 'string') return;
+  const newsletter = traceFromMemo(memo);
+  if (!span || !newsletter) return;
+  const { traceId, spanId } = newsletter;
   span.setAttribute('newsletter.trace_id', traceId);
-  if (typeof spanId === 'string' && span.spanContext().traceId !== traceId) {
+  if (spanId && span.spanContext().traceId !== traceId) {
     span.addLink({ context: { traceId, spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true } });
   }
 }

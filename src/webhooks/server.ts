@@ -12,8 +12,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { Buffer } from 'node:buffer';
-import { status as grpcStatus } from '@grpc/grpc-js';
-import { type Client, isGrpcServiceError, WorkflowNotFoundError } from '@temporalio/client';
+import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../config.ts';
 import { type DeliveryEvent, eventsWorkflowIdFor, WebhookRefused } from '../domain/events.ts';
 import type { Logger } from '../logger.ts';
@@ -23,7 +22,8 @@ import type { Suppression } from '../domain/suppression.ts';
 import { workflowIdFor } from '../domain/types.ts';
 import { SuppressionList } from '../suppression/list.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
-import { inSpan, inTrace, SpanKind } from '../telemetry/tracing.ts';
+import { inSpan, inTrace, type NewsletterTrace, SpanKind, traceFromMemo } from '../telemetry/tracing.ts';
+import { temporalDidNotAnswer } from '../bridge/errors.ts';
 import { sameSecret } from '../bridge/auth.ts';
 import { deliveryEventsSignal, newsletterEventsWorkflow } from '../workflows/events.ts';
 import { GroupedSignals } from './group-signals.ts';
@@ -147,23 +147,17 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
    * newsletter): its events workflow starts in it, so the events, their callbacks and their
    * backend requests are in the newsletter's one trace.
    */
-  const traces = new Map<string, { traceId: string; spanId?: string } | null>();
-  const UNANSWERED: number[] = [grpcStatus.UNAVAILABLE, grpcStatus.DEADLINE_EXCEEDED];
-  const traceOf = async (newsletterId: string): Promise<{ traceId: string; spanId?: string } | undefined> => {
+  const traces = new Map<string, NewsletterTrace | null>();
+  const traceOf = async (newsletterId: string): Promise<NewsletterTrace | undefined> => {
     if (traces.has(newsletterId)) return traces.get(newsletterId) ?? undefined;
-    let found: { traceId: string; spanId?: string } | null = null;
+    let found: NewsletterTrace | null = null;
     try {
       const { memo } = await client.workflow.getHandle(workflowIdFor(newsletterId)).describe();
-      if (typeof memo?.['trace_id'] === 'string') {
-        found = {
-          traceId: memo['trace_id'],
-          ...(typeof memo['span_id'] === 'string' ? { spanId: memo['span_id'] } : {}),
-        };
-      }
+      found = traceFromMemo(memo) ?? null;
     } catch (err) {
       // Temporal did not answer: no hand-off now (the provider sends the events again). Going on
       // outside the trace could start the events workflow in a trace of its own, for its whole life.
-      if (isGrpcServiceError(err) && UNANSWERED.includes(err.code)) throw err;
+      if (temporalDidNotAnswer(err)) throw err;
       if (!(err instanceof WorkflowNotFoundError)) {
         // Anything else (a key that may signal but not describe) would refuse every event: they go outside the trace.
         logger.warn(
