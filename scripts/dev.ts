@@ -119,7 +119,34 @@ process.on('exit', () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
 
+/**
+ * portsTaken names the ports this run would bind that something already holds: found before
+ * anything starts, or the service would fail to bind after the banner said ready (its gRPC port
+ * answered, held by the other process) and take everything down with it.
+ */
+async function portsTaken(mocks: boolean): Promise<string[]> {
+  const host = env.GRPC_HOST ?? '127.0.0.1';
+  const wanted: Array<[string, string]> = [
+    ['TEMPORAL_SERVER_PORT', grpcPort],
+    ['BRIDGE_OPS_PORT', env.BRIDGE_OPS_PORT ?? '9464'],
+    ['WORKER_OPS_PORT', env.WORKER_OPS_PORT ?? '9465'],
+    ['WEBHOOK_PORT', env.WEBHOOK_PORT ?? '9466'],
+    ...(mocks
+      ? [['MOCK_RESEND_PORT', env.MOCK_RESEND_PORT ?? '4010'], ['MOCK_POSTMARK_PORT', env.MOCK_POSTMARK_PORT ?? '4011']]
+      : []) as Array<[string, string]>,
+  ];
+  const open = await Promise.all(wanted.map(([, port]) => portOpen(host, Number(port))));
+  return wanted.filter((_, i) => open[i]).map(([name, port]) => `${host}:${port} (${name})`);
+}
+
 async function main(): Promise<void> {
+  const taken = await portsTaken(!env.RESEND_API_KEY && !env.POSTMARK_API_KEY);
+  if (taken.length > 0) {
+    throw new Error(
+      `already in use: ${taken.join(', ')}. Stop what holds it (another make dev?) or set the variable named ` +
+        'to a free port (in .env).',
+    );
+  }
   if (await portOpen(temporalHost, Number(temporalPort))) {
     log(
       `a Temporal server already answers on ${temporalAddress}: using it (fairness and exact rates need the ` +

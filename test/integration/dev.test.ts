@@ -7,6 +7,8 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,6 +25,40 @@ async function portAnswers(port: number): Promise<boolean> {
   } catch (err) {
     return !String((err as { cause?: { code?: string } }).cause?.code).includes('ECONNREFUSED');
   }
+}
+
+type DevPorts = Record<
+  'temporal' | 'ui' | 'grpc' | 'bridgeOps' | 'workerOps' | 'resend' | 'postmark' | 'webhooks',
+  number
+>;
+
+async function devPorts(): Promise<DevPorts> {
+  const [temporal, ui, grpc, bridgeOps, workerOps, resend, postmark, webhooks] = await Promise.all(
+    Array.from({ length: 8 }, () => freePort('127.0.0.1')),
+  ) as number[];
+  return { temporal, ui, grpc, bridgeOps, workerOps, resend, postmark, webhooks } as DevPorts;
+}
+
+/** devEnv runs make dev on the given ports, with mock providers and no token. */
+function devEnv({ temporal, ui, grpc, bridgeOps, workerOps, resend, postmark, webhooks }: DevPorts) {
+  return {
+    ...process.env,
+    TEMPORAL_CLI: temporalCli(),
+    TEMPORAL_ADDRESS: `127.0.0.1:${temporal}`,
+    TEMPORAL_UI_PORT: String(ui),
+    TEMPORAL_DB_FILE: join(mkdtempSync(join(tmpdir(), 'dev-test-')), 'temporal.db'),
+    TEMPORAL_SERVER_PORT: String(grpc),
+    BRIDGE_OPS_PORT: String(bridgeOps),
+    WORKER_OPS_PORT: String(workerOps),
+    MOCK_RESEND_PORT: String(resend),
+    MOCK_POSTMARK_PORT: String(postmark),
+    WEBHOOK_PORT: String(webhooks),
+    RESEND_API_KEY: '',
+    POSTMARK_API_KEY: '',
+    INTERNAL_SERVICE_TOKEN: '',
+    LOG_LEVEL: 'warn',
+    LOG_FORMAT: '',
+  };
 }
 
 describe('make dev', { timeout: 180_000 }, () => {
@@ -43,29 +79,11 @@ describe('make dev', { timeout: 180_000 }, () => {
   });
 
   it('serves the sample newsletter from the README to the mock inbox and stops cleanly on Ctrl-C', async () => {
-    const [temporal, ui, grpc, bridgeOps, workerOps, resend, postmark, webhooks] = await Promise.all(
-      Array.from({ length: 8 }, () => freePort('127.0.0.1')),
-    );
-    const env = {
-      ...process.env,
-      TEMPORAL_CLI: temporalCli(),
-      TEMPORAL_ADDRESS: `127.0.0.1:${temporal}`,
-      TEMPORAL_UI_PORT: String(ui),
-      TEMPORAL_DB_FILE: join(mkdtempSync(join(tmpdir(), 'dev-test-')), 'temporal.db'),
-      TEMPORAL_SERVER_PORT: String(grpc),
-      BRIDGE_OPS_PORT: String(bridgeOps),
-      WORKER_OPS_PORT: String(workerOps),
-      MOCK_RESEND_PORT: String(resend),
-      MOCK_POSTMARK_PORT: String(postmark),
-      WEBHOOK_PORT: String(webhooks),
-      RESEND_API_KEY: '',
-      POSTMARK_API_KEY: '',
-      INTERNAL_SERVICE_TOKEN: '',
-      LOG_LEVEL: 'warn',
-      LOG_FORMAT: '',
-    };
+    const ports = await devPorts();
+    const { temporal, grpc, bridgeOps, workerOps, resend, postmark } = ports;
     const child = spawn(process.execPath, [...process.execArgv, 'scripts/dev.ts'], {
-      env,
+      env: devEnv(ports),
+      ...process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true, // its own process group, so after() can clean up everything it started
     });
@@ -168,6 +186,33 @@ describe('make dev', { timeout: 180_000 }, () => {
     assert.equal(await exited, 0);
     for (const port of [temporal, grpc, bridgeOps, workerOps, resend, postmark]) {
       assert.equal(await portAnswers(port), false, `port ${port} still answers after Ctrl-C`);
+    }
+  });
+
+  it('refuses to start, starting nothing, when a port it would serve on is already held', async () => {
+    const ports = await devPorts();
+    // Another process on the bridge's gRPC port (an earlier make dev, say): its answer must not pass for ours.
+    const holder = createServer().listen(ports.grpc, '127.0.0.1');
+    await once(holder, 'listening');
+    try {
+      const child = spawn(process.execPath, [...process.execArgv, 'scripts/dev.ts'], {
+        env: devEnv(ports),
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      dev = child;
+      let said = '';
+      child.stdout!.on('data', (d) => (said += d));
+      child.stderr!.on('data', (d) => (said += d));
+      const [code] = await once(child, 'exit');
+      output += said;
+      assert.equal(code, 1);
+      assert.match(said, new RegExp(`already in use: 127\\.0\\.0\\.1:${ports.grpc} \\(TEMPORAL_SERVER_PORT\\)`));
+      assert.ok(!said.includes('[dev] ready'), said);
+      assert.ok(!said.includes('starting Temporal'), `nothing starts: ${said}`);
+      assert.equal(await portAnswers(ports.temporal), false, 'no Temporal server was started');
+    } finally {
+      holder.close();
     }
   });
 });
