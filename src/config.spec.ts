@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from './config.ts';
 
 describe('loadConfig', () => {
@@ -122,6 +124,11 @@ describe('loadConfig', () => {
       loadConfig({ FRONTEND_URL: 'https://app.example.com/portal/' }).delivery.frontendUrl,
       'https://app.example.com/portal',
     );
+    // The scheme and host in any case: the production check (https only) reads the scheme as URL writes it.
+    assert.equal(
+      loadConfig({ FRONTEND_URL: 'HTTPS://App.Example.com' }).delivery.frontendUrl,
+      'https://app.example.com',
+    );
   });
 
   it('refuses provider base URLs with a user or password: every call would fail as an unknown outcome, retried for ever', () => {
@@ -202,6 +209,85 @@ describe('loadConfig', () => {
     );
   });
 
+  it('refuses an INTERNAL_SERVICE_TOKEN no client can send (an Authorization header carries printable ASCII, no spaces)', () => {
+    assert.equal(loadConfig({ INTERNAL_SERVICE_TOKEN: ' s3cr3t-T0ken_+/= ' }).internalServiceToken, 's3cr3t-T0ken_+/=');
+    for (const bad of ['tok\u20acn-value', 'two words', 'tab\there']) {
+      assert.throws(
+        () => loadConfig({ INTERNAL_SERVICE_TOKEN: bad }),
+        (err: unknown) =>
+          err instanceof ConfigError && /INTERNAL_SERVICE_TOKEN: .*printable ASCII/.test(err.message) &&
+          !err.message.includes(bad),
+        bad,
+      );
+    }
+  });
+
+  it('refuses a BACKEND_URL or provider base URL with a query or a fragment: every path is appended to it', () => {
+    for (const name of ['BACKEND_URL', 'RESEND_BASE_URL', 'POSTMARK_BASE_URL']) {
+      for (const bad of ['https://b.example/base?tenant=a', 'https://b.example/base#x']) {
+        assert.throws(() => loadConfig({ [name]: bad }), new RegExp(`${name}: must not carry a query or a fragment`));
+      }
+    }
+    assert.equal(loadConfig({ BACKEND_URL: 'https://b.example/base/' }).backend.url, 'https://b.example/base');
+  });
+
+  it('reads NODE_ENV whatever its case, and refuses a value it does not know rather than turn the production checks off', () => {
+    assert.equal(loadConfig({ NODE_ENV: 'Production' }).production, true);
+    assert.equal(loadConfig({ NODE_ENV: 'Production' }).grpc.reflection, false);
+    assert.equal(loadConfig({ NODE_ENV: 'development' }).production, false);
+    assert.equal(loadConfig({ NODE_ENV: 'test' }).production, false);
+    assert.throws(() => loadConfig({ NODE_ENV: 'prod' }), /NODE_ENV: .*production, development or test/);
+  });
+
+  it('refuses CALLBACK_SIGNING_SECRET_PREVIOUS without a current secret: callbacks would be signed with the retiring key only', () => {
+    assert.throws(
+      () => loadConfig({ CALLBACK_SIGNING_SECRET_PREVIOUS: 'old' }),
+      /CALLBACK_SIGNING_SECRET_PREVIOUS: needs CALLBACK_SIGNING_SECRET/,
+    );
+    assert.deepEqual(
+      loadConfig({ CALLBACK_SIGNING_SECRET: 'new', CALLBACK_SIGNING_SECRET_PREVIOUS: 'old' }).backend.signingSecrets,
+      ['new', 'old'],
+    );
+  });
+
+  it('reads numbers written in decimal digits only: a blank is not 0, and 0x10 is not 16', () => {
+    for (
+      const [name, bad] of [
+        ['TEMPORAL_SERVER_PORT', ' '],
+        ['SUPPRESSION_MAX_AGE_MS', '  '],
+        ['NEWSLETTER_BATCH_SIZE', '0x10'],
+        ['RESEND_REQUESTS_PER_SECOND', '1e1'],
+        ['PROVIDER_TIMEOUT_MS', '\t'],
+      ]
+    ) {
+      assert.throws(() => loadConfig({ [name!]: bad }), new RegExp(`${name}: `), `${name}=${JSON.stringify(bad)}`);
+    }
+    assert.equal(loadConfig({ TEMPORAL_SERVER_PORT: ' 50052 ' }).grpc.port, 50052);
+    assert.equal(loadConfig({ RESEND_REQUESTS_PER_SECOND: '0.5' }).providers.requestsPerSecond.resend, 0.5);
+  });
+
+  it('takes the service name from OTEL_RESOURCE_ATTRIBUTES when OTEL_SERVICE_NAME is unset, as the specification has it', () => {
+    assert.equal(
+      loadConfig({ OTEL_RESOURCE_ATTRIBUTES: 'service.name=nl-bridge' }).tracing.serviceName,
+      'nl-bridge',
+    );
+    assert.equal(
+      loadConfig({ OTEL_RESOURCE_ATTRIBUTES: 'service.name=nl-bridge', OTEL_SERVICE_NAME: 'mine' }).tracing.serviceName,
+      'mine',
+    );
+    assert.equal(loadConfig({}).tracing.serviceName, 'authentik-temporal-server');
+  });
+
+  it('names the variables that disagree with each other in the same error as those bad on their own', () => {
+    assert.throws(
+      () => loadConfig({ LOG_LEVEL: 'verbose', GRPC_TLS_CERT: '/c.pem', POSTMARK_WEBHOOK_USER: 'u' }),
+      (err: unknown) =>
+        err instanceof ConfigError && /LOG_LEVEL/.test(err.message) &&
+        /GRPC_TLS_CERT, GRPC_TLS_KEY/.test(err.message) &&
+        /POSTMARK_WEBHOOK_USER, POSTMARK_WEBHOOK_PASSWORD/.test(err.message),
+    );
+  });
+
   it('names every bad variable in one error, without echoing values', () => {
     assert.throws(
       () =>
@@ -233,12 +319,20 @@ describe('loadConfig', () => {
     );
   });
 
-  it('config.example.env lists every variable, and its values load as they are', () => {
-    const lines = readFileSync(new URL('../config.example.env', import.meta.url), 'utf8').split('\n');
-    const entries = lines.filter((l) => /^[A-Z]/.test(l)).map((l) => {
-      const [key, ...rest] = l.split('=');
-      return [key!, rest.join('=').replace(/\s+#.*$/, '').trim()] as const;
+  it('config.example.env lists every variable, and its values load as they are, read by Node and sourced by a shell alike', () => {
+    const file = new URL('../config.example.env', import.meta.url);
+    // As `node --env-file=.env` (make dev, npm run dev) reads it.
+    const parsed = parseEnv(readFileSync(file, 'utf8'));
+    const entries = Object.entries(parsed);
+    // As the README has people bring it into their shell (`set -a; . ./.env; set +a`): every line is valid there too.
+    const sourced = execFileSync('bash', ['-c', 'set -a; . "$0" || exit 9; env -0', file.pathname], {
+      encoding: 'utf8',
+      env: {},
     });
+    const inShell = Object.fromEntries(
+      sourced.split('\0').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    for (const [key, value] of entries) assert.equal(inShell[key], value, `${key} reads the same in a shell`);
     assert.deepEqual(
       CONFIG_VARIABLES.filter((v) => !entries.some(([k]) => k === v)),
       [],

@@ -6,8 +6,18 @@ import { z } from 'zod';
 import { type ProviderName, PROVIDERS } from './domain/types.ts';
 import { fromElsewhere, isDomainName, isMailbox } from './domain/addresses.ts';
 
-const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
-const positiveInt = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+/**
+ * decimal reads a number written in decimal digits (a fraction where fractions says so): a blank
+ * would otherwise read as 0 (a random port, a strict mode) and 0x10 or 1e3 as what few mean by them.
+ */
+const decimal = (fractions = false) =>
+  z.string().trim().regex(
+    fractions ? /^\d+(?:\.\d+)?$/ : /^\d+$/,
+    fractions ? 'expected a number' : 'expected a whole number',
+  )
+    .transform(Number);
+const port = (fallback: number) => decimal().pipe(z.number().max(65535)).default(fallback);
+const positiveInt = (fallback: number, max: number) => decimal().pipe(z.number().min(1).max(max)).default(fallback);
 const optionalString = z.string().trim().min(1).optional();
 /** isSigningSecret: a Standard Webhooks secret, `whsec_` (optional) and standard base64. */
 const isSigningSecret = (secret: string) => {
@@ -21,11 +31,16 @@ const httpUrl = z.url({ protocol: /^https?$/ }).refine((url) => {
   return !parsed?.username && !parsed?.password;
 }, 'must not carry a user or password');
 const optionalUrl = httpUrl.optional();
-// The unsubscribe links are built on it (`<url>/unsubscribe?…`): a query or a fragment would break every one.
-const frontendUrl = httpUrl.refine((url) => {
-  const parsed = URL.parse(url);
-  return !parsed?.search && !parsed?.hash && !url.includes('#') && !url.includes('?');
-}, 'must not carry a query or a fragment: the unsubscribe links are built on it');
+/**
+ * baseUrl is a URL paths are appended to (`<url>/unsubscribe?…`, `<url>/api/internal/…`, `<url>/emails/batch`): a
+ * query or a fragment would swallow every path, and every call would miss (a callback refused 404 is dropped).
+ */
+const baseUrl = (what: string) =>
+  httpUrl.refine((url) => {
+    const parsed = URL.parse(url);
+    return !parsed?.search && !parsed?.hash && !url.includes('#') && !url.includes('?');
+  }, `must not carry a query or a fragment: ${what}`);
+const frontendUrl = baseUrl('the unsubscribe links are built on it');
 const providerName = z.enum(PROVIDERS);
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 /** inUnits writes a limit in the largest unit it is a whole number of: 1s, 5m, 23h. */
@@ -50,7 +65,11 @@ const duration = (fallback: string, maxMs: number, minMs = 1) =>
 
 // Empty strings mean "unset": docker-compose and .env files write `X=` for "no value".
 const schema = z.object({
-  NODE_ENV: optionalString,
+  // Any other value would turn the production checks (token, TLS, https links) off without a word.
+  NODE_ENV: optionalString.transform((v) => v?.toLowerCase()).refine(
+    (v) => v === undefined || ['production', 'development', 'test'].includes(v),
+    'production, development or test (any other value would turn the production checks off unnoticed)',
+  ),
   TEMPORAL_SERVER_PORT: port(50051),
   GRPC_HOST: z.string().trim().min(1).default('127.0.0.1'),
   GRPC_REFLECTION: z.enum(['true', 'false']).optional(),
@@ -73,9 +92,9 @@ const schema = z.object({
   TEMPORAL_API_KEY: optionalString,
   PRIMARY_EMAIL_PROVIDER: providerName.default('resend'),
   RESEND_API_KEY: optionalString,
-  RESEND_BASE_URL: httpUrl.default('https://api.resend.com'),
+  RESEND_BASE_URL: baseUrl("the API's paths are appended to it").default('https://api.resend.com'),
   POSTMARK_API_KEY: optionalString,
-  POSTMARK_BASE_URL: httpUrl.default('https://api.postmarkapp.com'),
+  POSTMARK_BASE_URL: baseUrl("the API's paths are appended to it").default('https://api.postmarkapp.com'),
   POSTMARK_MESSAGE_STREAM: z.string().trim().min(1).default('broadcast'),
   // Checked at start as each request's from_email is: a bad default would refuse every send that relies on it.
   FROM_EMAIL: z.string().trim().refine(isMailbox, 'not an email address, or "Name <address>"').default(
@@ -97,9 +116,13 @@ const schema = z.object({
   }),
   EMAIL_CONCURRENCY_LIMIT: positiveInt(5, 100),
   NEWSLETTER_BATCH_SIZE: positiveInt(50, 500),
-  BACKEND_URL: optionalUrl,
+  BACKEND_URL: baseUrl('the callback and recipient paths are appended to it').optional(),
   FRONTEND_URL: frontendUrl.default('http://localhost:3000'),
-  INTERNAL_SERVICE_TOKEN: optionalString,
+  // It travels as `authorization: Bearer <token>`: anything else no client could send (grpc-js refuses it).
+  INTERNAL_SERVICE_TOKEN: optionalString.refine(
+    (token) => token === undefined || /^[\x21-\x7e]+$/.test(token),
+    'printable ASCII without spaces: it travels in an Authorization header',
+  ),
   BRIDGE_OPS_PORT: port(9464),
   WEBHOOK_PORT: port(9466),
   // A Standard Webhooks secret (whsec_ and base64): anything else makes every signature check fail.
@@ -117,16 +140,16 @@ const schema = z.object({
   // the 10 s indexing delay), then searches and sends, each call up to this timeout: 3 × 30 s + 10 s
   // fits the send activity's 2-minute attempt (cut off by Temporal, it would only start again).
   // At least 100 ms: `15` meant as seconds would end every call before its answer, an unknown outcome retried for ever.
-  PROVIDER_TIMEOUT_MS: z.coerce.number().int().min(100, 'at least 100 (milliseconds)').max(30_000).default(15_000),
+  PROVIDER_TIMEOUT_MS: decimal().pipe(z.number().min(100, 'at least 100 (milliseconds)').max(30_000)).default(15_000),
   CIRCUIT_BREAKER_FAILURE_THRESHOLD: positiveInt(5, 1000),
   CIRCUIT_BREAKER_COOLDOWN_MS: positiveInt(30_000, 3_600_000),
-  RESEND_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(2),
-  POSTMARK_REQUESTS_PER_SECOND: z.coerce.number().positive().max(10_000).default(10),
+  RESEND_REQUESTS_PER_SECOND: decimal(true).pipe(z.number().positive().max(10_000)).default(2),
+  POSTMARK_REQUESTS_PER_SECOND: decimal(true).pipe(z.number().positive().max(10_000)).default(10),
   // The direct post is the fast path: results a slow backend does not take within it go to a results
   // workflow instead of holding the batch's place in the window (and the attempt's 2 minutes).
   BACKEND_RESULTS_TIMEOUT_MS: positiveInt(2_000, 10_000),
   // 0: every send asks the shards (strict, and slow once the list has entries: README "Suppression").
-  SUPPRESSION_MAX_AGE_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
+  SUPPRESSION_MAX_AGE_MS: decimal().pipe(z.number().max(60_000)).default(1_000),
   CALLBACK_SIGNING_SECRET: optionalString,
   // Signs every unsubscribe link (contracts/http/unsubscribe.ts); links live in sent emails for years: rotate rarely.
   UNSUBSCRIBE_SIGNING_SECRET: optionalString,
@@ -136,7 +159,8 @@ const schema = z.object({
   OUTAGE_GIVE_UP_AFTER: duration('12h', 23 * 3_600_000),
   // The standard OpenTelemetry variables; the OTLP exporter reads the rest (headers, protocol...) itself.
   OTEL_SDK_DISABLED: optionalString,
-  OTEL_SERVICE_NAME: z.string().trim().min(1).default('authentik-temporal-server'),
+  // Unset: service.name from OTEL_RESOURCE_ATTRIBUTES, else this service's (the specification's order).
+  OTEL_SERVICE_NAME: optionalString,
   // The specification's values this service has: its exporter is OTLP/HTTP (anything else would export OTLP all the same).
   OTEL_TRACES_EXPORTER: optionalString.refine(
     (value) => value === undefined || value.split(',').every((e) => ['otlp', 'none'].includes(e.trim().toLowerCase())),
@@ -281,22 +305,33 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     Object.keys(schema.shape).map((key) => [key, env[key] === '' ? undefined : env[key]]),
   );
   const parsed = schema.safeParse(cleaned);
+  // Set together or not at all: read from the variables as given, so they are named beside any bad on its own.
+  const given = (name: string) => Boolean(cleaned[name]?.trim());
+  const pairIssues = [
+    ...(given('POSTMARK_WEBHOOK_USER') !== given('POSTMARK_WEBHOOK_PASSWORD')
+      ? ['POSTMARK_WEBHOOK_USER, POSTMARK_WEBHOOK_PASSWORD: set both or neither']
+      : []),
+    ...(given('GRPC_TLS_CERT') !== given('GRPC_TLS_KEY') ? ['GRPC_TLS_CERT, GRPC_TLS_KEY: set both or neither'] : []),
+    ...(given('GRPC_TLS_CLIENT_CA') && !given('GRPC_TLS_CERT')
+      ? ['GRPC_TLS_CLIENT_CA: needs GRPC_TLS_CERT and GRPC_TLS_KEY']
+      : []),
+    ...(given('TEMPORAL_TLS_CERT') !== given('TEMPORAL_TLS_KEY')
+      ? ['TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY: set both or neither']
+      : []),
+    ...(given('CALLBACK_SIGNING_SECRET_PREVIOUS') && !given('CALLBACK_SIGNING_SECRET')
+      ? ['CALLBACK_SIGNING_SECRET_PREVIOUS: needs CALLBACK_SIGNING_SECRET (the key callbacks are signed with first)']
+      : []),
+  ];
   if (!parsed.success) {
     // Name the variable and the rule, never the value: some of these are secrets.
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+    throw new ConfigError([
+      ...parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`),
+      ...pairIssues,
+    ]);
   }
   const e = parsed.data;
   const crossIssues = [
-    ...(Boolean(e.POSTMARK_WEBHOOK_USER) !== Boolean(e.POSTMARK_WEBHOOK_PASSWORD)
-      ? ['POSTMARK_WEBHOOK_USER, POSTMARK_WEBHOOK_PASSWORD: set both or neither']
-      : []),
-    ...(Boolean(e.GRPC_TLS_CERT) !== Boolean(e.GRPC_TLS_KEY)
-      ? ['GRPC_TLS_CERT, GRPC_TLS_KEY: set both or neither']
-      : []),
-    ...(e.GRPC_TLS_CLIENT_CA && !e.GRPC_TLS_CERT ? ['GRPC_TLS_CLIENT_CA: needs GRPC_TLS_CERT and GRPC_TLS_KEY'] : []),
-    ...(Boolean(e.TEMPORAL_TLS_CERT) !== Boolean(e.TEMPORAL_TLS_KEY)
-      ? ['TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY: set both or neither']
-      : []),
+    ...pairIssues,
     ...[fromElsewhere(e.FROM_EMAIL, e.FROM_DOMAINS)].filter((why) => why).map((why) => `FROM_EMAIL: ${why}`),
   ];
   if (crossIssues.length > 0) throw new ConfigError(crossIssues);
@@ -346,7 +381,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       fromDomains: e.FROM_DOMAINS,
       concurrency: e.EMAIL_CONCURRENCY_LIMIT,
       batchSize: e.NEWSLETTER_BATCH_SIZE,
-      frontendUrl: stripSlash(e.FRONTEND_URL),
+      // As URL writes it (scheme and host in lower case): `HTTPS://…` is as https as any to the production check.
+      frontendUrl: stripSlash(new URL(e.FRONTEND_URL).href),
       outage: { retryMaxMs: e.OUTAGE_RETRY_MAX_MS, giveUpAfterMs: e.OUTAGE_GIVE_UP_AFTER },
     },
     providers: {
@@ -383,7 +419,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logFormat: e.LOG_FORMAT,
     workerMemory: e.WORKER_MEMORY,
     tracing: {
-      serviceName: e.OTEL_SERVICE_NAME,
+      serviceName: e.OTEL_SERVICE_NAME ?? e.OTEL_RESOURCE_ATTRIBUTES['service.name'] ?? 'authentik-temporal-server',
       otlp: Boolean(e.OTEL_EXPORTER_OTLP_ENDPOINT || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) &&
         e.OTEL_TRACES_EXPORTER?.toLowerCase() !== 'none' && e.OTEL_SDK_DISABLED?.toLowerCase() !== 'true',
       resourceAttributes: e.OTEL_RESOURCE_ATTRIBUTES,

@@ -247,7 +247,8 @@ export async function startBridge(deps: BridgeDeps): Promise<Bridge> {
   );
   const port = shared?.port ?? await new Promise<number>((resolve, reject) =>
     server.bindAsync(
-      `${config.grpc.host}:${config.grpc.port}`,
+      // grpc-js reads a target: an IPv6 address goes in brackets there (and bare to net.listen, as GRPC_HOST has it).
+      `${config.grpc.host.includes(':') ? `[${config.grpc.host}]` : config.grpc.host}:${config.grpc.port}`,
       credentials,
       (err, bound) => err ? reject(err) : resolve(bound),
     )

@@ -69,8 +69,8 @@ describe('TLS on the bridge', { timeout: 120_000 }, () => {
     return bridge;
   };
   /** status asks for an unknown newsletter: NOT_FOUND means the call got through TLS and auth. */
-  const status = async (port: number, credentials: ChannelCredentials): Promise<string> => {
-    const transport = new GrpcTransport({ host: `127.0.0.1:${port}`, channelCredentials: credentials, timeout: 5_000 });
+  const status = async (port: number, credentials: ChannelCredentials, host = '127.0.0.1'): Promise<string> => {
+    const transport = new GrpcTransport({ host: `${host}:${port}`, channelCredentials: credentials, timeout: 5_000 });
     try {
       await new NewsletterServiceClient(transport).getNewsletterStatus({ newsletterId: 'no-such' }, stack.auth)
         .response;
@@ -93,6 +93,14 @@ describe('TLS on the bridge', { timeout: 120_000 }, () => {
     assert.equal(await status(bridge.port, trusting('ca')), 'NOT_FOUND');
     assert.equal(await status(bridge.port, ChannelCredentials.createInsecure()), 'UNAVAILABLE');
     assert.equal(await status(bridge.port, trusting('other-ca')), 'UNAVAILABLE', 'a client that does not trust it');
+  });
+
+  it('serves TLS on an IPv6 address (GRPC_HOST=::1), as it serves plaintext there', async () => {
+    const tls = { certFile: file('server.pem'), keyFile: file('server.key'), reloadMs: 60_000 };
+    const bridge = await bridgeWith(tls, { host: '::1' });
+    assert.equal(await status(bridge.port, trusting('ca'), '[::1]'), 'NOT_FOUND');
+    const plain = await bridgeWith(undefined, { host: '::1' });
+    assert.equal(await status(plain.port, ChannelCredentials.createInsecure(), '[::1]'), 'NOT_FOUND');
   });
 
   it('requires a client certificate from GRPC_TLS_CLIENT_CA (mTLS)', async () => {

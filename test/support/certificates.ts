@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** ALT_NAMES are the names every certificate but a CA's is for. */
-const ALT_NAMES = 'IP:127.0.0.1,DNS:localhost,DNS:temporal.test';
+const ALT_NAMES = 'IP:127.0.0.1,IP:::1,DNS:localhost,DNS:temporal.test';
 
 /** Certificates is one directory of test certificates: <name>.pem and <name>.key. */
 export interface Certificates {
