@@ -16,6 +16,7 @@ function sourceOf(pages: Record<string, BackendRecipientPage | Error>): BatchSou
     reads,
     definition: () => Promise.reject(new Error('not used')),
     recipients: () => Promise.reject(new Error('not used')),
+    forget: () => {},
     page: (_newsletterId, _listId, cursor) => {
       reads.push(cursor);
       const page = pages[cursor];
@@ -88,6 +89,56 @@ describe('readPages', () => {
     const result = await createPageActivities({ source }).readPages(input);
     assert.deepEqual(result, { pages: [], nextCursor: 'c10' });
     assert.equal(source.reads.length, 10);
+  });
+
+  it('asks the backend again, on the next try, for a page whose next_cursor led back: it may have fixed it', async () => {
+    const served: Record<string, BackendRecipientPage> = {
+      '': { recipients: [someone], nextCursor: 'b' },
+      b: { recipients: [someone], nextCursor: 'b' },
+    };
+    const asked: string[] = [];
+    const backend = {
+      fetchRecipientPage: ({ cursor }: { cursor: string }) => {
+        asked.push(cursor);
+        return Promise.resolve(served[cursor]!);
+      },
+    } as unknown as BackendClient;
+    const pages = createPageActivities({
+      source: createBatchSource(() => Promise.reject(new Error('not used')), backend),
+    });
+    const err = await refusal(pages.readPages(input));
+    assert.match(err.message, /leads back/);
+    served.b = { recipients: [someone] };
+    assert.deepEqual(await pages.readPages(input), { pages: [{ cursor: '', count: 1 }, { cursor: 'b', count: 1 }] });
+    assert.deepEqual(asked, ['', 'b', 'b'], 'the first page from the cache, the one that led back asked again');
+  });
+
+  it("retries a 401 or 403 after the list's first page (the backend took the token: one being rotated), and ends at a 404", async () => {
+    const backendAnswering = (status: number) =>
+      createBatchSource(
+        () => Promise.reject(new Error('not used')),
+        {
+          fetchRecipientPage: ({ cursor }: { cursor: string }) =>
+            cursor === ''
+              ? Promise.resolve({ recipients: [someone], nextCursor: 'b' })
+              : Promise.reject(new BackendCallbackError(`backend answered ${status}`, status, status !== 404)),
+        } as unknown as BackendClient,
+      );
+    for (const status of [401, 403, 404]) {
+      // Later in the same read, or in a later read of the list (readBefore names the pages it got).
+      const later = await refusal(createPageActivities({ source: backendAnswering(status) }).readPages(input));
+      const again = await refusal(
+        createPageActivities({ source: backendAnswering(status) }).readPages({
+          ...input,
+          cursor: 'b',
+          readBefore: cursorsReadBefore(rememberCursors(undefined, [''])),
+        }),
+      );
+      for (const err of [later, again]) {
+        const final = err instanceof ApplicationFailure && err.nonRetryable;
+        assert.equal(final, status === 404, `${status}: ${err}`);
+      }
+    }
   });
 
   it('fails for good (not retried) when the backend says the list is unknown or the token is refused', async () => {

@@ -20,13 +20,17 @@ export function createPageActivities(deps: { source: BatchSource }) {
       let cursor: string | undefined = input.cursor;
       // Empty pages count too: a long run of them must not keep one activity reading for ever.
       while (cursor !== undefined && read.size < input.maxPages) {
+        // The list's first page, before the backend ever took the token: a refusal there is final.
+        const first = read.size === 0 && before.size === 0;
         read.add(cursor);
-        const page = await deps.source.page(input.newsletterId, input.listId, cursor, input.limit);
+        const page = await deps.source.page(input.newsletterId, input.listId, cursor, input.limit, first);
         if (page.recipients.length > 0) pages.push({ cursor, count: page.recipients.length });
         const next = page.nextCursor;
         if (next !== undefined && (read.has(next) || before.has(cursorHash(next)))) {
-          // Retried like any malformed answer (the backend may fix it); never followed: it would
-          // read for ever, or turn the same page into batch after batch.
+          // Retried like any malformed answer (the backend may fix it: the page is asked for again,
+          // not taken from the cache); never followed: it would read for ever, or turn the same
+          // page into batch after batch.
+          deps.source.forget(input.newsletterId, input.listId, cursor, input.limit);
           throw new BackendPageError(
             `recipient page: next_cursor ${JSON.stringify(next.slice(0, 64))} leads back to a page already read`,
           );

@@ -77,6 +77,7 @@ function sourceOf(...pages: Recipient[][]): BatchSource {
   return {
     definition: () => Promise.resolve(definition),
     page: () => Promise.reject(new Error('not used')),
+    forget: () => {},
     recipients: () => Promise.resolve(pages[Math.min(call++, pages.length - 1)]!),
   };
 }

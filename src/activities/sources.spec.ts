@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
-import { BackendCallbackError, type BackendClient } from '../backend/client.ts';
+import { BackendCallbackError, type BackendClient, createBackendClient } from '../backend/client.ts';
 import type { NewsletterInput } from '../domain/types.ts';
-import { createBatchSource } from './sources.ts';
+import { createBatchSource, PAGE_MAX_AGE_MS } from './sources.ts';
 
 const definition: NewsletterInput = {
   newsletterId: 'nl1',
@@ -52,8 +52,45 @@ describe('createBatchSource', () => {
         source.recipients({ workflowId: 'w', runId: 'r' }, { index: 3, cursor: 'c3', count: 100 }),
       );
       assert.ok(!(toSend instanceof ApplicationFailure && toSend.nonRetryable), `${status}: ${toSend}`);
+      const first = await failure(source.page('nl1', 'list-1', '', 100, true));
+      assert.ok(first instanceof ApplicationFailure && first.nonRetryable, `${status}: ${first}`);
       const ahead = await failure(source.page('nl1', 'list-1', 'c3', 100));
-      assert.ok(ahead instanceof ApplicationFailure && ahead.nonRetryable, `${status}: ${ahead}`);
+      assert.ok(!(ahead instanceof ApplicationFailure && ahead.nonRetryable), `${status}: ${ahead}`);
+    }
+  });
+
+  it('reads a page again when it waited in the cache longer than PAGE_MAX_AGE_MS: who left meanwhile is not mailed', async () => {
+    let now = 0;
+    let members = ['a@example.com', 'b@example.com'];
+    const backend = {
+      fetchRecipientPage: () =>
+        Promise.resolve({
+          recipients: members.map((email) => ({ email, name: '', recipientId: email, variables: {} })),
+        }),
+    } as unknown as BackendClient;
+    const source = createBatchSource(() => Promise.resolve(definition), backend, { now: () => now });
+    const batch = { index: 0, cursor: 'c0', count: 2 };
+    assert.equal((await source.page('nl1', 'list-1', 'c0', 100)).recipients.length, 2);
+    members = ['a@example.com'];
+    now += PAGE_MAX_AGE_MS;
+    assert.equal((await source.recipients({ workflowId: 'w', runId: 'r' }, batch)).length, 2, 'still fresh: cached');
+    now += 1;
+    assert.deepEqual((await source.recipients({ workflowId: 'w', runId: 'r' }, batch)).map((r) => r.email), [
+      'a@example.com',
+    ]);
+  });
+
+  it('ends a backend list on a worker without BACKEND_URL, saying so, instead of retrying it for ever', async () => {
+    const source = createBatchSource(() => Promise.resolve(definition), createBackendClient({}));
+    for (
+      const read of [
+        source.page('nl1', 'list-1', 'c3', 100),
+        source.recipients({ workflowId: 'w', runId: 'r' }, { index: 3, cursor: 'c3', count: 100 }),
+      ]
+    ) {
+      const err = await failure(read);
+      assert.ok(err instanceof ApplicationFailure && err.nonRetryable, String(err));
+      assert.match(err.message, /list-1 cannot be read: BACKEND_URL is not set/);
     }
   });
 

@@ -30,40 +30,74 @@ export interface SourceOptions {
   definitions?: number;
   /** pages is how many backend pages a worker keeps. */
   pages?: number;
+  /** pageMaxAgeMs is how long a page read stays good: one older is read again (PAGE_MAX_AGE_MS). */
+  pageMaxAgeMs?: number;
+  /** now is the clock the page ages are read on (tests set it). */
+  now?: () => number;
 }
+
+/**
+ * PAGE_MAX_AGE_MS: a page read ahead is normally sent within seconds; one that waited longer (a
+ * pause, an outage, a slow rate) is read again before it is sent, so people who left the list
+ * meanwhile are not mailed and a list deleted meanwhile is noticed (404).
+ */
+export const PAGE_MAX_AGE_MS = 5 * 60_000;
 
 /** BatchSource reads definitions and batch recipients through the worker's caches. */
 export interface BatchSource {
   definition(ref: DefinitionRef): Promise<NewsletterInput>;
-  /** page reads one backend page (cached), for readPages and for batches. */
-  page(newsletterId: string, listId: string, cursor: string, limit: number): Promise<BackendRecipientPage>;
+  /**
+   * page reads one backend page (cached) for readPages; `first` says it is the list's first read,
+   * where a refused token ends the newsletter (later, it is a token being rotated: retried).
+   */
+  page(
+    newsletterId: string,
+    listId: string,
+    cursor: string,
+    limit: number,
+    first?: boolean,
+  ): Promise<BackendRecipientPage>;
+  /** forget drops a page from the cache: one found malformed is asked for again on the next try. */
+  forget(newsletterId: string, listId: string, cursor: string, limit: number): void;
   /** recipients is the batch's recipients, in batch order: inline slice or backend page. */
   recipients(ref: DefinitionRef, batch: BatchRef): Promise<Recipient[]>;
 }
 
-/** LruCache keeps the most recently used values, sharing in-flight loads; failed loads are not kept. */
+/**
+ * LruCache keeps the most recently used values, sharing in-flight loads; failed loads are not
+ * kept, nor values older than maxAgeMs (from when their load began).
+ */
 class LruCache<V> {
   readonly #max: number;
-  readonly #entries = new Map<string, Promise<V>>();
+  readonly #maxAgeMs: number;
+  readonly #now: () => number;
+  readonly #entries = new Map<string, { value: Promise<V>; at: number }>();
 
-  constructor(max: number) {
+  constructor(max: number, maxAgeMs = Infinity, now: () => number = Date.now) {
     this.#max = max;
+    this.#maxAgeMs = maxAgeMs;
+    this.#now = now;
   }
 
   get(key: string, load: () => Promise<V>): Promise<V> {
     const hit = this.#entries.get(key);
-    if (hit) {
-      this.#entries.delete(key);
+    this.#entries.delete(key);
+    if (hit && this.#now() - hit.at <= this.#maxAgeMs) {
       this.#entries.set(key, hit);
-      return hit;
+      return hit.value;
     }
     const loading = load();
-    this.#entries.set(key, loading);
+    const entry = { value: loading, at: this.#now() };
+    this.#entries.set(key, entry);
     loading.catch(() => {
-      if (this.#entries.get(key) === loading) this.#entries.delete(key);
+      if (this.#entries.get(key) === entry) this.#entries.delete(key);
     });
     while (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
     return loading;
+  }
+
+  delete(key: string): void {
+    this.#entries.delete(key);
   }
 }
 
@@ -74,20 +108,26 @@ export function createBatchSource(
   options: SourceOptions = {},
 ): BatchSource {
   const definitions = new LruCache<NewsletterInput>(options.definitions ?? 16);
-  const pages = new LruCache<BackendRecipientPage>(options.pages ?? 256);
+  const pages = new LruCache<BackendRecipientPage>(
+    options.pages ?? 256,
+    options.pageMaxAgeMs ?? PAGE_MAX_AGE_MS,
+    options.now,
+  );
   const definition = (ref: DefinitionRef) =>
     definitions.get(`${ref.workflowId}/${ref.runId}`, () => loadDefinition(ref));
+  const key = (newsletterId: string, listId: string, cursor: string, limit: number) =>
+    JSON.stringify([newsletterId, listId, cursor, limit]);
   const load = (newsletterId: string, listId: string, cursor: string, limit: number, final: readonly number[]) =>
     pages.get(
-      JSON.stringify([newsletterId, listId, cursor, limit]),
+      key(newsletterId, listId, cursor, limit),
       () =>
         backend.fetchRecipientPage({ newsletterId, listId, cursor, limit }).catch((err) => refused(err, listId, final)),
     );
-  const page = (newsletterId: string, listId: string, cursor: string, limit: number) =>
-    load(newsletterId, listId, cursor, limit, LIST_REFUSALS);
   return {
     definition,
-    page,
+    page: (newsletterId, listId, cursor, limit, first = false) =>
+      load(newsletterId, listId, cursor, limit, first ? LIST_REFUSALS : PAGE_REFUSALS),
+    forget: (newsletterId, listId, cursor, limit) => pages.delete(key(newsletterId, listId, cursor, limit)),
     async recipients(ref, batch) {
       const input = await definition(ref);
       const { batchSize } = planOf(input);
@@ -100,12 +140,13 @@ export function createBatchSource(
 }
 
 /**
- * LIST_REFUSALS end a newsletter when reading its list ahead: the list is unknown (404) or not
- * for this token (401, 403), as the contract says. PAGE_REFUSALS end it when a page already
- * read is read again to send it: only a list gone (404), which would otherwise be retried for
- * ever; a 401 or 403 in the middle of a send is a token being rotated, retried as callbacks are.
- * Either way, any other answer the backend client does not retry (400, 409, 410, 422: the request
- * itself is refused, and will be again) ends it too: page reads are retried without a limit.
+ * LIST_REFUSALS end a newsletter at the first read of its list: the list is unknown (404) or not
+ * for this token (401, 403), as the contract says. PAGE_REFUSALS end it at any later read (ahead,
+ * or of a page read again to send it): only a list gone (404), which would otherwise be retried
+ * for ever; a 401 or 403 once the backend took the token is a token being rotated, retried as
+ * callbacks are. Either way, any other answer the backend client does not retry (400, 409, 410,
+ * 422: the request itself is refused, and will be again; no BACKEND_URL on this worker) ends it
+ * too: page reads are retried without a limit.
  */
 const LIST_REFUSALS: readonly number[] = [401, 403, 404];
 const PAGE_REFUSALS: readonly number[] = [404];
@@ -115,10 +156,12 @@ const PAGE_REFUSALS: readonly number[] = [404];
  * newsletter then ends FAILED); anything else is rethrown, to be retried.
  */
 function refused(err: unknown, listId: string, final: readonly number[]): never {
-  if (err instanceof BackendCallbackError && err.status !== null && (final.includes(err.status) || !err.retryable)) {
+  if (err instanceof BackendCallbackError && ((err.status !== null && final.includes(err.status)) || !err.retryable)) {
     throw ApplicationFailure.create({
       type: FAILURE_TYPES.backendListRefused,
-      message: `the backend refused recipient list ${listId} (${err.status})`,
+      message: err.status === null
+        ? `recipient list ${listId} cannot be read: ${err.message}`
+        : `the backend refused recipient list ${listId} (${err.status})`,
       nonRetryable: true,
     });
   }

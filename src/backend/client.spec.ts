@@ -133,6 +133,38 @@ describe('the backend client', () => {
     }
   });
 
+  it('does not follow a page read to another origin (fetch would drop the token): retried, naming where it points', async () => {
+    const elsewhere: string[] = [];
+    const other = createServer((req, res) => {
+      elsewhere.push(`${req.method} ${req.url} ${req.headers.authorization ?? 'no token'}`);
+      res.writeHead(401).end();
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const otherPort = (other.address() as AddressInfo).port;
+    const server = createServer((_req, res) => {
+      // http to https, or to another host: here, another port of the same address is another origin.
+      res.writeHead(301, { location: `http://127.0.0.1:${otherPort}/api/internal/x` }).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const client = createBackendClient({ url: `http://127.0.0.1:${port}`, token: 'secret-token' });
+      const err = await failureOf(
+        client.fetchRecipientPage({ newsletterId: 'nl1', listId: 'l', cursor: '', limit: 10 }),
+      );
+      assert.equal(err.status, 301);
+      assert.equal(err.retryable, true, 'BACKEND_URL is wrong: a person fixes it');
+      assert.match(
+        err.message,
+        new RegExp(`301 to http://127\\.0\\.0\\.1:${otherPort}/api/internal/x: check BACKEND_URL`),
+      );
+      assert.deepEqual(elsewhere, [], 'the other origin was never asked (its 401 would end the newsletter)');
+    } finally {
+      server.close();
+      other.close();
+    }
+  });
+
   it('says why the backend is unreachable, not only that a fetch failed', async () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -60,6 +60,10 @@ export class BackendPageError extends Error {
   }
 }
 
+/** MAX_REDIRECTS a page read follows within BACKEND_URL's origin (fetch's own limit is 20). */
+const MAX_REDIRECTS = 5;
+const isRedirect = (status: number) => status >= 300 && status < 400;
+
 /**
  * createBackendClient builds the client; with no url it is disabled. With signing secrets,
  * every callback carries an `X-Signature` the backend checks with contracts/http/signature.ts.
@@ -85,9 +89,15 @@ export function createBackendClient(
       // The trace context of the call (W3C traceparent): the backend can join the newsletter's trace.
       propagation.inject(context.active(), signed);
       // A callback's is not followed: a POST redirected becomes a GET, whose 200 would count a callback the
-      // backend never had. A page read (a GET) follows it (fetch drops the token on a move to another origin).
-      const redirect = init.method === 'GET' ? 'follow' : 'manual';
-      response = await fetch(`${url}${path}`, { ...init, headers: signed, signal, redirect });
+      // backend never had. A page read (a GET) follows one within BACKEND_URL's origin; to another (http to
+      // https, another host) fetch would drop the token, and the 401 would read as the list refused for good.
+      response = await fetch(`${url}${path}`, { ...init, headers: signed, signal, redirect: 'manual' });
+      for (let hops = 0; init.method === 'GET' && isRedirect(response.status) && hops < MAX_REDIRECTS; hops++) {
+        const target = URL.parse(response.headers.get('location') ?? '', response.url || `${url}${path}`);
+        if (!target || target.origin !== new URL(url!).origin) break;
+        await response.body?.cancel();
+        response = await fetch(target, { ...init, headers: signed, signal, redirect: 'manual' });
+      }
     } catch (err) {
       // fetch says only "fetch failed"; its cause says why (ECONNREFUSED, ENOTFOUND, a certificate).
       const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
@@ -100,7 +110,7 @@ export function createBackendClient(
     }
     if (response.ok) return response;
     await response.body?.cancel();
-    if (response.status >= 300 && response.status < 400) {
+    if (isRedirect(response.status)) {
       // BACKEND_URL points at the wrong place (http for https, a moved host): retried until a person fixes it.
       // Where it points, without credentials or a query that could carry a token.
       const target = URL.parse(response.headers.get('location') ?? '', `${url}${path}`);

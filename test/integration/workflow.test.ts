@@ -516,6 +516,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
     const source = {
       definition: () => Promise.reject(new Error('not used')),
       recipients: () => Promise.reject(new Error('not used')),
+      forget: () => {},
       page: (_newsletterId: string, _listId: string, cursor: string) => {
         reads += 1;
         return Promise.resolve(pageAt.get(cursor)!);
