@@ -177,6 +177,10 @@ export function postmarkWebhook(
         Description: kind === 'soft_bounced'
           ? 'The mailbox is full.'
           : 'The server was unable to deliver your message.',
+        // The receiving server's own words, as Postmark passes them on.
+        Details: kind === 'soft_bounced'
+          ? 'smtp;452 4.2.2 The email account that you tried to reach is over quota.'
+          : 'smtp;550 5.1.1 The email account that you tried to reach does not exist.',
         ...common,
       };
       break;

@@ -16,6 +16,11 @@ describe('signed unsubscribe links', () => {
     });
   });
 
+  it("verifies the path and query a request handler has (Node's req.url), not only a whole URL", () => {
+    const path = `/unsubscribe?${new URLSearchParams(params)}`;
+    assert.deepEqual(verifyUnsubscribeLink({ url: path, secrets: ['current-secret'] }), { ok: true, ...fields });
+  });
+
   it('refuses a link whose address or ids were edited: nobody unsubscribes someone else', () => {
     for (const edited of [{ email: 'victim@example.com' }, { recipient_id: 'u-8' }, { newsletter_id: 'other' }]) {
       assert.deepEqual(verifyUnsubscribeLink({ url: link({ ...params, ...edited }), secrets: ['current-secret'] }), {

@@ -33,14 +33,17 @@ export type UnsubscribeCheck =
   | { ok: false; reason: 'missing' | 'mismatch' };
 
 /**
- * verifyUnsubscribeLink checks a link (its URL, or its query parameters) against `secrets` (the
- * current and the previous ones), in constant time.
+ * verifyUnsubscribeLink checks a link (its URL, the path and query a request handler has, or its
+ * query parameters) against `secrets` (the current and the previous ones), in constant time.
  */
 export function verifyUnsubscribeLink(input: {
   url: string | URL | URLSearchParams;
   secrets: readonly string[];
 }): UnsubscribeCheck {
-  const params = input.url instanceof URLSearchParams ? input.url : new URL(input.url).searchParams;
+  // Only the query counts: a path with no origin (Node's req.url) is read against any base.
+  const params = input.url instanceof URLSearchParams
+    ? input.url
+    : new URL(input.url, 'http://unsubscribe.invalid').searchParams;
   const newsletterId = params.get('newsletter_id');
   const email = params.get('email');
   const token = params.get('token');

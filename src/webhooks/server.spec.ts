@@ -1,4 +1,5 @@
 import { describe, it } from 'node:test';
+import { request } from 'node:http';
 import assert from 'node:assert/strict';
 import type { Client } from '@temporalio/client';
 import { loadConfig } from '../config.ts';
@@ -96,6 +97,67 @@ describe('webhook server tracing', () => {
 });
 
 describe('webhook server authentication', () => {
+  it('refuses a Resend webhook without its signature headers before reading its body (anyone may send one)', async () => {
+    const client = { withDeadline: () => Promise.reject(new Error('not reached')) } as unknown as Client;
+    const resend = loadConfig({
+      GRPC_HOST: '127.0.0.1',
+      WEBHOOK_PORT: '0',
+      RESEND_WEBHOOK_SECRET: `whsec_${Buffer.from('a signing secret').toString('base64')}`,
+    });
+    const server = await startWebhookServer({ config: resend, client, logger: createLogger('silent') });
+    try {
+      // Headers only: the body it announces never comes. Answered at once, the connection is not held.
+      const answer = await new Promise<number>((resolve, reject) => {
+        const req = request({
+          host: '127.0.0.1',
+          port: server.port,
+          path: '/webhooks/resend',
+          method: 'POST',
+          headers: { 'content-length': String(1024 * 1024) },
+        }, (res) => resolve(res.statusCode!));
+        req.on('error', reject);
+        req.flushHeaders();
+      });
+      assert.equal(answer, 401);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('acknowledges and drops an event naming a newsletter id this service could never have given (another sender on the account)', async () => {
+    let signalled = 0;
+    const client = {
+      withDeadline: <T>(_deadline: number, run: () => Promise<T>) => run(),
+      workflow: {
+        getHandle: () => ({ describe: () => Promise.resolve({ memo: {} }) }),
+        signalWithStart: () => Promise.resolve().then(() => void (signalled += 1)),
+      },
+    } as unknown as Client;
+    const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
+    try {
+      const delivery = (newsletterId: string) =>
+        fetch(`http://127.0.0.1:${server.port}/webhooks/postmark`, {
+          method: 'POST',
+          headers: { authorization: `Basic ${Buffer.from('pm:secret').toString('base64')}` },
+          body: JSON.stringify({
+            RecordType: 'Delivery',
+            MessageID: 'm-3',
+            Recipient: 'c@example.com',
+            DeliveredAt: new Date().toISOString(),
+            Metadata: { newsletter_id: newsletterId },
+          }),
+        });
+      const other = await delivery('weird id/with:colon');
+      assert.equal(other.status, 200);
+      assert.match(await other.text(), /ignored/);
+      assert.equal(signalled, 0);
+      assert.equal((await delivery('nl-3')).status, 200);
+      assert.equal(signalled, 1);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('refuses a Postmark webhook with wrong credentials before reading its body: 401, not 413 for its size', async () => {
     const client = { withDeadline: () => Promise.reject(new Error('not reached')) } as unknown as Client;
     const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
@@ -161,6 +223,12 @@ describe('webhook server authentication', () => {
     try {
       const resend = await fetch(`http://127.0.0.1:${resendServer.port}/webhooks/resend`, {
         method: 'POST',
+        // Its signature headers, as anyone can write them: only the body can show they do not verify.
+        headers: {
+          'svix-id': 'msg_1',
+          'svix-timestamp': String(Math.floor(Date.now() / 1000)),
+          'svix-signature': 'v1,AAAA',
+        },
         body: 'x'.repeat(2 * 1024 * 1024),
       });
       assert.equal(resend.status, 413);

@@ -24,6 +24,7 @@ import { SuppressionList } from '../suppression/list.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import { inSpan, inTrace, type NewsletterTrace, SpanKind, traceFromMemo } from '../telemetry/tracing.ts';
 import { temporalDidNotAnswer } from '../bridge/errors.ts';
+import { isNewsletterId } from '../bridge/validation.ts';
 import { sameSecret } from '../bridge/auth.ts';
 import { deliveryEventsSignal, newsletterEventsWorkflow } from '../workflows/events.ts';
 import { GroupedSignals } from './group-signals.ts';
@@ -36,6 +37,8 @@ const MAX_WEBHOOK_BYTES = 1024 * 1024;
  * Refusing one as too large would refuse it at every retry, and the address would never be suppressed.
  */
 const MAX_POSTMARK_BYTES = 16 * 1024 * 1024;
+/** SIGNATURE_TOLERANCE_S is how far a Resend timestamp may be from now (the SDK's own check, applied before the body). */
+const SIGNATURE_TOLERANCE_S = 5 * 60;
 /** TEMPORAL_WAIT_MS bounds each call to Temporal of a hand-off; beyond it the provider is told to retry (503). */
 const TEMPORAL_WAIT_MS = 10_000;
 /** EVENTS_PER_SIGNAL bounds the events one signal carries (a few hundred bytes each). */
@@ -123,6 +126,14 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
   const admit = (path: string, req: IncomingMessage): void => {
     if (path === '/webhooks/resend') {
       if (!webhooks.resendSecret) throw new WebhookRefused(401, 'Resend webhooks are not configured');
+      // Without its signature headers, or signed too long ago (or ahead), it cannot verify: its body is not read.
+      const timestamp = Number(req.headers['svix-timestamp']);
+      if (!req.headers['svix-id'] || !req.headers['svix-signature'] || !Number.isFinite(timestamp)) {
+        throw new WebhookRefused(401, 'svix-id, svix-timestamp and svix-signature are required');
+      }
+      if (Math.abs(Date.now() / 1000 - timestamp) > SIGNATURE_TOLERANCE_S) {
+        throw new WebhookRefused(401, 'the timestamp is more than 5 minutes off');
+      }
     } else if (!webhooks.postmark || !postmarkAuthorized(req.headers.authorization, webhooks.postmark)) {
       throw new WebhookRefused(401, 'basic auth credentials do not match');
     }
@@ -224,7 +235,9 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
       // Admitted: a Postmark request has shown its credentials; Resend's is verified once read.
       const limit = path === '/webhooks/postmark' ? MAX_POSTMARK_BYTES : MAX_WEBHOOK_BYTES;
       const event = read(path, req, await readBody(req, limit));
-      if (!event) {
+      // Another sender on the same provider account may tag its emails newsletter_id too: an id this
+      // service would have refused is none of its newsletters (and would name a workflow of its own for 45 days).
+      if (!event || !isNewsletterId(event.newsletterId)) {
         outcome = 'ignored';
         return answer(200, 'not about an email of this service: ignored');
       }

@@ -80,9 +80,16 @@ describe('readPostmarkWebhook', () => {
     for (const permanent of ['HardBounce', 'BadEmailAddress', 'ManuallyDeactivated']) {
       assert.deepEqual([bounce(permanent)?.kind, bounce(permanent)?.bounce], ['bounced', 'hard'], permanent);
     }
-    for (const temporary of ['Transient', 'SoftBounce', 'DnsError', 'Blocked', 'SpamNotification', 'Unknown']) {
+    for (const temporary of ['SoftBounce', 'DnsError', 'Blocked', 'SpamNotification', 'Unknown']) {
       assert.deepEqual([bounce(temporary)?.kind, bounce(temporary)?.bounce], ['bounced', 'soft'], temporary);
     }
+    // Postmark's "message delayed": a delivery may follow (as Resend's email.delivery_delayed), not a bounce.
+    assert.deepEqual([bounce('Transient')?.kind, bounce('Transient')?.bounce], ['delivery_delayed', undefined]);
+    // A complaint Postmark reports through its bounce hook is a complaint (the alert and the backend count it so).
+    assert.deepEqual([bounce('SpamComplaint', true)?.kind, bounce('SpamComplaint', true)?.bounce], [
+      'complained',
+      undefined,
+    ]);
     assert.equal(
       bounce('SoftBounce', true)?.bounce,
       'hard',
@@ -90,6 +97,20 @@ describe('readPostmarkWebhook', () => {
     );
     // A reply asking to be taken off the list is an opt-out like the unsubscribe link (CAN-SPAM honours both).
     assert.equal(bounce('Unsubscribe')?.kind, 'unsubscribed');
+  });
+
+  it("gives a bounce's SMTP diagnostic (Details) as its detail, not the text its Type always has (Description)", () => {
+    const record = {
+      RecordType: 'Bounce',
+      ID: 11,
+      Type: 'HardBounce',
+      Email: 'a@example.com',
+      MessageID: 'm-1',
+      Metadata: metadata,
+      Description: 'The server was unable to deliver your message (ex: unknown user, mailbox not found).',
+    };
+    assert.equal(read({ ...record, Details: 'smtp;550 5.1.1 no such user' })?.detail, 'smtp;550 5.1.1 no such user');
+    assert.match(read({ ...record, Details: '' })?.detail ?? '', /unable to deliver/);
   });
 
   it('ignores what is not about our emails, and refuses what is not a record', () => {

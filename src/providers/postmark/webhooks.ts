@@ -58,6 +58,16 @@ export function readPostmarkWebhook(body: string): DeliveryEvent | undefined {
         kind = 'unsubscribed';
         break;
       }
+      if (type === 'Transient') {
+        // "Message delayed": Postmark goes on trying, and a delivery or a bounce follows.
+        kind = 'delivery_delayed';
+        break;
+      }
+      if (type === 'SpamComplaint') {
+        // A complaint reported through the bounce hook: counted (and suppressed) as a complaint.
+        kind = 'complained';
+        break;
+      }
       kind = 'bounced';
       // Postmark deactivated the address (Inactive), or the type says it will never take mail: hard.
       bounce = record.Inactive === true || PERMANENT_BOUNCES.has(type) ? 'hard' : 'soft';
@@ -103,6 +113,7 @@ export function readPostmarkWebhook(body: string): DeliveryEvent | undefined {
     email: email.toLowerCase(),
     occurredAt: eventTime(at),
     messageId,
-    ...(text('Description') ? { detail: eventDetail(text('Description')) } : {}),
+    // Details is the receiving server's own words (smtp;550 5.1.1 …); Description the same text for every one of a Type.
+    ...(text('Details') || text('Description') ? { detail: eventDetail(text('Details') || text('Description')) } : {}),
   };
 }

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ReceivedEmail } from '../../../mock-providers/types.ts';
-import { resendWebhook } from '../../../mock-providers/webhooks.ts';
+import { resendWebhook, signResend } from '../../../mock-providers/webhooks.ts';
+import { WebhookRefused } from '../../domain/events.ts';
 import { readResendWebhook } from './webhooks.ts';
 
 const SECRET = `whsec_${Buffer.from('resend webhook spec secret').toString('base64')}`;
@@ -32,5 +33,17 @@ describe('readResendWebhook', () => {
     assert.match(read('suppressed')?.detail ?? '', /suppression list/);
     assert.match(read('bounced')?.detail ?? '', /does not exist/);
     assert.equal(read('delivered')?.detail, undefined);
+  });
+
+  it('refuses a signed body that is not an event as malformed (400), not as a bad signature (401) nor by crashing', () => {
+    const timestamp = Math.floor(Date.now() / 1000);
+    for (const body of ['not json', 'null', '[]', '"text"']) {
+      const signature = signResend(SECRET, 'msg_1', timestamp, body);
+      assert.throws(
+        () => readResendWebhook(body, { id: 'msg_1', timestamp: String(timestamp), signature }, SECRET),
+        (err: unknown) => err instanceof WebhookRefused && err.status === 400,
+        body,
+      );
+    }
   });
 });

@@ -47,8 +47,13 @@ export function readResendWebhook(body: string, headers: ResendHeaders, secret: 
       headers: { id, timestamp, signature },
       webhookSecret: secret,
     });
-  } catch {
+  } catch (err) {
+    // The SDK parses the body once the signature verifies: a body that is not JSON was signed, but is no event.
+    if (err instanceof SyntaxError) throw new WebhookRefused(400, 'the body is not JSON');
     throw new WebhookRefused(401, 'signature does not verify (or the timestamp is more than 5 minutes off)');
+  }
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+    throw new WebhookRefused(400, 'the body is not an event object');
   }
   const event = payload as { type?: unknown; created_at?: unknown; data?: Record<string, unknown> };
   const kind = typeof event.type === 'string' ? KINDS[event.type] : undefined;
