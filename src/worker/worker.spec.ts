@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Worker } from '@temporalio/worker';
 import { loadConfig } from '../config.ts';
-import { backendWarnings, NewsletterWorkers } from './worker.ts';
+import { backendWarnings, createWorker, NewsletterWorkers } from './worker.ts';
+import { createLogger } from '../logger.ts';
 
 /** fakeWorker runs until shut down, draining for drainMs, or fails when told to. */
 function fakeWorker(drainMs: number) {
@@ -43,6 +44,16 @@ describe('NewsletterWorkers', () => {
     await assert.rejects(running, /fatal core error/);
     // The process closes its connection and exits after this: nothing may still be draining.
     assert.deepEqual(others.map((o) => o.state()), ['STOPPED', 'STOPPED']);
+  });
+});
+
+describe('createWorker', () => {
+  it('refuses to start in production without UNSUBSCRIBE_SIGNING_SECRET: every link would be unsigned', async () => {
+    const config = loadConfig({ NODE_ENV: 'production', RESEND_API_KEY: 're_test' });
+    await assert.rejects(
+      createWorker({ config, connection: undefined as never, logger: createLogger('silent') }),
+      /UNSUBSCRIBE_SIGNING_SECRET is required when NODE_ENV=production/,
+    );
   });
 });
 

@@ -180,6 +180,13 @@ export class NewsletterWorkers {
  */
 export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers> {
   const { config, logger } = deps;
+  // Unsigned, a link edited lets anyone unsubscribe anyone, and a frontend that checks it (contracts/http/unsubscribe.ts)
+  // refuses them all, one-click unsubscribe included: in production the links are signed, or nothing is sent.
+  if (config.production && !config.unsubscribeSecret) {
+    throw new Error(
+      'UNSUBSCRIBE_SIGNING_SECRET is required when NODE_ENV=production: refusing to send unsigned unsubscribe links',
+    );
+  }
   const providers = deps.providers ?? createProviders(config.providers);
   if (providers.size === 0) {
     throw new Error('no email provider configured: set RESEND_API_KEY and/or POSTMARK_API_KEY');

@@ -35,6 +35,8 @@ export function testServiceEnv(urls: ServiceUrls, overrides: Record<string, stri
     FROM_EMAIL: 'Authentik <news@authentik.example>',
     FRONTEND_URL: 'https://app.authentik.example',
     INTERNAL_SERVICE_TOKEN: TOKEN,
+    // The image runs in production, where the links must be signed.
+    UNSUBSCRIBE_SIGNING_SECRET: 'test-unsubscribe-signing-secret',
     // Suites that test the provider rate limit set their own; the others should not wait for it.
     RESEND_REQUESTS_PER_SECOND: '1000',
     POSTMARK_REQUESTS_PER_SECOND: '1000',
