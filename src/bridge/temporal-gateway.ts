@@ -204,10 +204,10 @@ export class NewsletterGateway {
   /** reschedule moves a scheduled newsletter's send time; FailedPreconditionError once sending has begun. */
   reschedule(newsletterId: string, sendAt: Date): Promise<NewsletterStatus> {
     return within(this.#client, this.#callMs, async () => {
+      const refuse = (state: string) =>
+        new FailedPreconditionError(`newsletter ${newsletterId} is ${state}: it cannot be rescheduled`);
       const current = await this.#status(newsletterId, true);
-      if (FINAL_STATES.includes(current.state)) {
-        throw new FailedPreconditionError(`newsletter ${newsletterId} is ${current.state}: it cannot be rescheduled`);
-      }
+      if (FINAL_STATES.includes(current.state)) throw refuse(current.state);
       try {
         const handle = this.#client.workflow.getHandle(workflowIdFor(newsletterId));
         return await this.#withEngagement(
@@ -219,6 +219,9 @@ export class NewsletterGateway {
         if (err instanceof WorkflowUpdateFailedError) {
           throw new FailedPreconditionError(`newsletter ${newsletterId}: ${err.cause?.message ?? err.message}`);
         }
+        // The newsletter closed between the read and the update (a cancel): refused as above, not "not found".
+        const after = await this.#status(newsletterId);
+        if (FINAL_STATES.includes(after.state)) throw refuse(after.state);
         throw err;
       }
     });
