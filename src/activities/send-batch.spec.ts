@@ -906,6 +906,28 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
       searchDelayMs,
     });
 
+  it('sends an HTML-only newsletter with a text part made from its HTML (Postmark makes none itself)', async () => {
+    mock.postmark.reset();
+    const htmlOnly: NewsletterInput = {
+      ...definition,
+      content: {
+        subject: 'Hi',
+        html: '<h1>Hello {{name}}</h1><p><a href="{{unsubscribe_url}}">Leave</a></p>',
+        from: 'a@example.com',
+        tags: {},
+      },
+    };
+    const source: BatchSource = { ...sourceOf(people(1)), definition: () => Promise.resolve(htmlOnly) };
+    await new MockActivityEnvironment().run(
+      activities(postmark(5_000), { source }).sendBatch,
+      input(1, { provider: 'postmark' }),
+    );
+    const [email] = mock.postmark.received();
+    assert.match(email?.html ?? '', /<h1>Hello U0<\/h1>/);
+    assert.match(email?.text ?? '', /^Hello U0\n\nLeave \[https:\/\/app\.example\.com\/unsubscribe\?/);
+    mock.postmark.reset(); // the tests below count what Postmark received
+  });
+
   it('asks Postmark which recipients the earlier attempt got through and sends only the others', async () => {
     // The first attempt times out although Postmark accepted its three messages.
     mock.postmark.setLatency(1_500);

@@ -19,6 +19,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { isEmailAddress } from '../domain/addresses.ts';
 import { normalizeAddress, type Suppression } from '../domain/suppression.ts';
 import { type RenderedEmail, renderEmail, RenderError } from '../domain/templating.ts';
+import { textTemplateFrom } from '../domain/text-part.ts';
 import {
   type BatchOutcome,
   FAILURE_TYPES,
@@ -181,12 +182,16 @@ export function render(
     members: [],
     failed: [],
   };
+  // An HTML-only newsletter gets a text part made from its HTML (once per worker: text-part.ts).
+  const { html, text } = definition.content;
+  const textFallback = text === undefined && html !== undefined ? textTemplateFrom(html) : undefined;
   for (const member of members) {
     try {
       rendered.messages.push(renderEmail(definition.content, member.recipient, {
         newsletterId: definition.newsletterId,
         unsubscribeBaseUrl: definition.unsubscribeBaseUrl,
         ...(unsubscribeSecret ? { unsubscribeSecret } : {}),
+        ...(textFallback !== undefined ? { textFallback } : {}),
       }));
       rendered.members.push(member);
     } catch (err) {

@@ -243,7 +243,13 @@ function renderedLengthBound(template: string, view: Record<string, string>, esc
 export function renderEmail(
   content: NewsletterContent,
   recipient: Recipient,
-  context: { newsletterId: string; unsubscribeBaseUrl: string; unsubscribeSecret?: string },
+  context: {
+    newsletterId: string;
+    unsubscribeBaseUrl: string;
+    unsubscribeSecret?: string;
+    /** textFallback is the text template of content without one (text-part.ts), left out where it would not fit. */
+    textFallback?: string;
+  },
 ): RenderedEmail {
   const unsubscribe = unsubscribeUrl(
     context.unsubscribeBaseUrl,
@@ -268,6 +274,11 @@ export function renderEmail(
       } MiB once its variables are in (up to ${bound} characters)`,
     );
   }
+  // The text part made from the HTML comes only where it fits: content the API accepted renders as before.
+  const fallback = content.text === undefined && context.textFallback !== undefined &&
+      bound + renderedLengthBound(context.textFallback, view, false) <= MAX_RENDERED_CHARS
+    ? context.textFallback
+    : undefined;
   const renderWith = (template: string, escaping: typeof plain) => {
     try {
       return Mustache.render(template, view, NO_PARTIALS, escaping);
@@ -282,7 +293,11 @@ export function renderEmail(
     // The subject is a header: control characters a variable brings (CR, LF) become spaces.
     subject: renderWith(content.subject, plain).replace(CONTROL_CHARACTERS_G, ' '),
     html: content.html === undefined ? undefined : renderWith(content.html, html),
-    text: content.text === undefined ? undefined : renderWith(content.text, plain),
+    text: content.text !== undefined
+      ? renderWith(content.text, plain)
+      : fallback === undefined
+      ? undefined
+      : renderWith(fallback, plain),
     headers: {
       'List-Unsubscribe': `<${unsubscribe}>`,
       'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',

@@ -73,7 +73,8 @@ export interface SendNewsletterRequest {
     htmlContent: string;
     /**
      * text_content is a Mustache template rendered as plain text. At least one of
-     * html_content and text_content is required.
+     * html_content and text_content is required. Left empty, it is made from html_content
+     * (markup gone, links as "text [url]"), unless that inserts raw HTML ({{{key}}}).
      *
      * @generated from protobuf field: string text_content = 4
      */
