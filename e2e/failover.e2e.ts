@@ -24,5 +24,9 @@ describe('e2e: failover', { timeout: 600_000 }, () => {
     assert.equal(emails.length, 300);
     assert.equal(new Set(emails.map((e) => e.to[0])).size, 300);
     assert.equal((await stack.deps.mocks.emails('resend')).length, 0);
+    // Resend, the primary, was tried first, and answered nothing but 503.
+    const tried = await stack.deps.mocks.calls('resend');
+    assert.ok(tried.length > 0, 'the primary was tried first');
+    assert.ok(tried.every((c) => c.status === 503));
   });
 });

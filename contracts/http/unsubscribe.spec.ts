@@ -45,6 +45,16 @@ describe('signed unsubscribe links', () => {
     });
   });
 
+  it('signs as the contract tells other languages to: HMAC-SHA256 of "v1\\n<newsletter_id>\\n<recipient_id>\\n<email>", base64url', () => {
+    // Known answers (computed once, by hand, from the documented format): a frontend in another language checks these.
+    assert.equal(unsubscribeToken('current-secret', fields), 'EmDaNwRr7NXnLNcZaGVe2cWjBEZgoe7FYTit4GdgirM');
+    assert.equal(
+      unsubscribeToken('current-secret', { newsletterId: 'weekly-42', email: 'ada@example.com' }),
+      'VA7BxJ3rAScdaBX1ch99Pg7dwqVs6WoTvZqBetC-dL0',
+      'no recipient_id: an empty line',
+    );
+  });
+
   it('signs a recipient without a recipient_id too', () => {
     const bare = { newsletterId: 'weekly-42', email: 'bob@example.com' };
     const url = link({ newsletter_id: 'weekly-42', email: 'bob@example.com', token: unsubscribeToken('s', bare) });

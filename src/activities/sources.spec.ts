@@ -42,7 +42,7 @@ describe('createBatchSource', () => {
     assert.match(err.message, /list-1.*404/);
   });
 
-  it("retries a batch's page refused with 401 or 403 (a token being rotated mid-send), which a read ahead takes as final", async () => {
+  it("retries a page refused with 401 or 403 (a token being rotated mid-send), which only the list's first read takes as final", async () => {
     for (const status of [401, 403]) {
       const source = createBatchSource(
         () => Promise.resolve(definition),

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderEmail } from './templating.ts';
+import { MAX_RENDERED_CHARS, renderEmail } from './templating.ts';
 import { MAX_HTML_CHARS, textTemplateFrom } from './text-part.ts';
 
 const recipient = { email: 'ada@example.com', name: 'Ada & Bob', recipientId: 'r1', variables: { city: 'Paris' } };
@@ -24,6 +24,33 @@ describe('textTemplateFrom', () => {
     assert.ok(!text.includes('<') && !text.includes('logo.png'), text);
     // The HTML part is the HTML's, escaped as ever.
     assert.match(email.html!, /Hello Ada &amp; Bob/);
+  });
+
+  it('leaves the text part out where it would take an email over the size bound, which the HTML alone keeps to', () => {
+    const html = '<p>{{big}}</p>';
+    const textFallback = textTemplateFrom(html)!;
+    const big = 'x'.repeat(MAX_RENDERED_CHARS / 2 + 1);
+    const email = renderEmail(
+      { subject: 's', html, from: 'a@example.com', tags: {} },
+      { ...recipient, variables: { big } },
+      { ...context, textFallback },
+    );
+    assert.equal(email.html!.length, big.length + '<p></p>'.length, 'the HTML goes out as before');
+    assert.equal(email.text, undefined);
+    const small = renderEmail({ subject: 's', html, from: 'a@example.com', tags: {} }, {
+      ...recipient,
+      variables: { big: 'small' },
+    }, { ...context, textFallback });
+    assert.equal(small.text, 'small');
+  });
+
+  it('answers the same for the same HTML, made once (kept, a "none" too)', () => {
+    for (const html of ['<p>Hi {{name}}</p>', '<p>{{{raw}}}</p>']) {
+      const first = textTemplateFrom(html);
+      assert.equal(textTemplateFrom(html), first, html);
+    }
+    assert.equal(textTemplateFrom('<p>Hi {{name}}</p>'), 'Hi {{name}}');
+    assert.equal(textTemplateFrom('<p>{{{raw}}}</p>'), undefined);
   });
 
   it('keeps the text a newsletter gives, and sends none where the HTML has no text form', () => {

@@ -97,7 +97,7 @@ describe('webhook server tracing', () => {
 });
 
 describe('webhook server authentication', () => {
-  it('refuses a Resend webhook without its signature headers before reading its body (anyone may send one)', async () => {
+  it('refuses a Resend webhook without its signature headers, or signed more than 5 minutes from now, before reading its body', async () => {
     const client = { withDeadline: () => Promise.reject(new Error('not reached')) } as unknown as Client;
     const resend = loadConfig({
       GRPC_HOST: '127.0.0.1',
@@ -105,20 +105,28 @@ describe('webhook server authentication', () => {
       RESEND_WEBHOOK_SECRET: `whsec_${Buffer.from('a signing secret').toString('base64')}`,
     });
     const server = await startWebhookServer({ config: resend, client, logger: createLogger('silent') });
-    try {
-      // Headers only: the body it announces never comes. Answered at once, the connection is not held.
-      const answer = await new Promise<number>((resolve, reject) => {
+    /** headersOnly sends headers, announcing a body that never comes: answered at once, the connection is not held. */
+    const headersOnly = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
         const req = request({
           host: '127.0.0.1',
           port: server.port,
           path: '/webhooks/resend',
           method: 'POST',
-          headers: { 'content-length': String(1024 * 1024) },
+          headers: { 'content-length': String(1024 * 1024), ...headers },
         }, (res) => resolve(res.statusCode!));
         req.on('error', reject);
         req.flushHeaders();
       });
-      assert.equal(answer, 401);
+    const signed = (offsetS: number) => ({
+      'svix-id': 'msg_1',
+      'svix-timestamp': String(Math.floor(Date.now() / 1000) + offsetS),
+      'svix-signature': 'v1,AAAA',
+    });
+    try {
+      assert.equal(await headersOnly({}), 401);
+      assert.equal(await headersOnly(signed(-10 * 60)), 401, 'replayed: signed 10 minutes ago');
+      assert.equal(await headersOnly(signed(10 * 60)), 401, 'signed 10 minutes ahead');
     } finally {
       await server.close();
     }

@@ -32,7 +32,10 @@ describe('failover', { timeout: 400_000 }, () => {
     assert.equal(received.length, 400);
     assert.equal(new Set(received.map((e) => e.to[0])).size, 400, 'each recipient exactly once');
     assert.ok(received.every((e) => e.messageStream === 'broadcast'));
-    assert.ok(stack.mock.resend.calls().every((c) => c.status === 503));
+    // Resend was tried (it is the primary) and answered nothing but 503.
+    const tried = stack.mock.resend.calls();
+    assert.ok(tried.length > 0, 'the primary was tried first');
+    assert.ok(tried.every((c) => c.status === 503));
   });
 
   it('never mails anyone twice when Resend accepts calls but answers after the timeout: requests in doubt stay on Resend', async () => {
@@ -82,6 +85,10 @@ describe('failover', { timeout: 400_000 }, () => {
     assert.equal(status.state, NewsletterState.COMPLETED);
     assert.deepEqual(status.sentByProvider, { resend: 200 });
     assert.equal(stack.mock.postmark.received().length, 0);
+    // Postmark, the primary, was tried first, and answered nothing but 503.
+    const tried = stack.mock.postmark.calls();
+    assert.ok(tried.length > 0, 'the primary was tried first');
+    assert.ok(tried.every((c) => c.status === 503));
     assert.equal(new Set(stack.mock.resend.received().map((e) => e.to[0])).size, 200);
     assert.equal(stack.mock.resend.received().length, 200);
   });

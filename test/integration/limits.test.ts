@@ -93,12 +93,16 @@ describe('request limits', { timeout: 60_000 }, () => {
       assert.equal(before.status!.state, NewsletterState.PAUSED, 'answers while Temporal does');
       proxy.freeze();
       // No deadline on the call: only the bridge's own budget (1 s here) can end it; the guard only keeps a hang from hanging the suite.
+      const asked = Date.now();
       const answer = await Promise.race([
         codeOf(clients.newsletters.getNewsletterStatus({ newsletterId: id }, auth).response),
         sleep(15_000).then(() => 'no answer in 15 s'),
       ]);
       // DEADLINE_EXCEEDED; UNAVAILABLE if the bridge's health check (every 5 s) has noticed by then.
       assert.ok(['DEADLINE_EXCEEDED', 'UNAVAILABLE'].includes(answer), answer);
+      // Within the budget (1 s) and some slack: not when the health check (its own 2 s deadline) gets round to it.
+      const took = Date.now() - asked;
+      assert.ok(took < 3_000, `answered after ${took} ms, for a 1 s budget`);
     } finally {
       clients.close();
       proxy.close();

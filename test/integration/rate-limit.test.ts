@@ -48,6 +48,20 @@ describe('provider rate limit across workers', { timeout: 300_000 }, () => {
     assert.equal(calls.filter((c) => c.status === 200).length, 50, 'each request accepted once');
     const seconds = (Date.parse(calls.at(-1)!.at) - first) / 1000;
     assert.ok(seconds >= (50 - RATE * 1.5) / RATE, `50 requests at ${RATE}/s took only ${seconds} s`);
+    // The rate held with more than one worker taking the Resend queue's requests (the history names who ran each).
+    const events: proto.temporal.api.history.v1.IHistoryEvent[] = [];
+    for await (const run of stack.env.client.workflow.list({ query: `WorkflowId = '${workflowIdFor(id)}'` })) {
+      events.push(...(await stack.env.client.workflow.getHandle(workflowIdFor(id), run.runId).fetchHistory()).events!);
+    }
+    const onResend = new Set(
+      events.filter((e) => e.activityTaskScheduledEventAttributes?.taskQueue?.name?.endsWith('-resend'))
+        .map((e) => String(e.eventId)),
+    );
+    const workers = new Set(
+      events.filter((e) => onResend.has(String(e.activityTaskStartedEventAttributes?.scheduledEventId)))
+        .map((e) => e.activityTaskStartedEventAttributes!.identity),
+    );
+    assert.ok(workers.size >= 2, `requests ran on ${workers.size} worker(s): ${[...workers].join(', ')}`);
   });
 });
 
