@@ -124,13 +124,15 @@ process.on('exit', () => {
  * anything starts, or the service would fail to bind after the banner said ready (its gRPC port
  * answered, held by the other process) and take everything down with it.
  */
-async function portsTaken(mocks: boolean): Promise<string[]> {
+async function portsTaken(mocks: boolean, temporal: boolean): Promise<string[]> {
   const host = env.GRPC_HOST ?? '127.0.0.1';
   const wanted: Array<[string, string]> = [
     ['TEMPORAL_SERVER_PORT', grpcPort],
     ['BRIDGE_OPS_PORT', env.BRIDGE_OPS_PORT ?? '9464'],
     ['WORKER_OPS_PORT', env.WORKER_OPS_PORT ?? '9465'],
     ['WEBHOOK_PORT', env.WEBHOOK_PORT ?? '9466'],
+    // The dev server's UI, when this run starts the dev server (its gRPC port is TEMPORAL_ADDRESS's, checked apart).
+    ...(temporal ? [['TEMPORAL_UI_PORT', uiPort]] as Array<[string, string]> : []),
     ...(mocks
       ? [['MOCK_RESEND_PORT', env.MOCK_RESEND_PORT ?? '4010'], ['MOCK_POSTMARK_PORT', env.MOCK_POSTMARK_PORT ?? '4011']]
       : []) as Array<[string, string]>,
@@ -140,14 +142,15 @@ async function portsTaken(mocks: boolean): Promise<string[]> {
 }
 
 async function main(): Promise<void> {
-  const taken = await portsTaken(!env.RESEND_API_KEY && !env.POSTMARK_API_KEY);
+  const temporalAnswers = await portOpen(temporalHost, Number(temporalPort));
+  const taken = await portsTaken(!env.RESEND_API_KEY && !env.POSTMARK_API_KEY, !temporalAnswers);
   if (taken.length > 0) {
     throw new Error(
       `already in use: ${taken.join(', ')}. Stop what holds it (another make dev?) or set the variable named ` +
         'to a free port (in .env).',
     );
   }
-  if (await portOpen(temporalHost, Number(temporalPort))) {
+  if (temporalAnswers) {
     log(
       `a Temporal server already answers on ${temporalAddress}: using it (fairness and exact rates need the ` +
         'dynamic config make dev gives its own: test/support/temporal.ts)',

@@ -192,8 +192,10 @@ describe('make dev', { timeout: 180_000 }, () => {
   it('refuses to start, starting nothing, when a port it would serve on is already held', async () => {
     const ports = await devPorts();
     // Another process on the bridge's gRPC port (an earlier make dev, say): its answer must not pass for ours.
+    // And one on the Temporal UI's port, which the dev server would die on, naming nothing.
     const holder = createServer().listen(ports.grpc, '127.0.0.1');
-    await once(holder, 'listening');
+    const uiHolder = createServer().listen(ports.ui, '127.0.0.1');
+    await Promise.all([once(holder, 'listening'), once(uiHolder, 'listening')]);
     try {
       const child = spawn(process.execPath, [...process.execArgv, 'scripts/dev.ts'], {
         env: devEnv(ports),
@@ -208,11 +210,14 @@ describe('make dev', { timeout: 180_000 }, () => {
       output += said;
       assert.equal(code, 1);
       assert.match(said, new RegExp(`already in use: 127\\.0\\.0\\.1:${ports.grpc} \\(TEMPORAL_SERVER_PORT\\)`));
+      assert.match(said, new RegExp(`127\\.0\\.0\\.1:${ports.ui} \\(TEMPORAL_UI_PORT\\)`));
+      assert.ok(!said.includes('WEBHOOK_PORT'), `only the ports held are named: ${said}`);
       assert.ok(!said.includes('[dev] ready'), said);
       assert.ok(!said.includes('starting Temporal'), `nothing starts: ${said}`);
       assert.equal(await portAnswers(ports.temporal), false, 'no Temporal server was started');
     } finally {
       holder.close();
+      uiHolder.close();
     }
   });
 });

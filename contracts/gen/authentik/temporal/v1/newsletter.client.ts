@@ -54,7 +54,8 @@ export interface INewsletterServiceClient {
     getNewsletterStatus(input: GetNewsletterStatusRequest, options?: RpcOptions): UnaryCall<GetNewsletterStatusRequest, GetNewsletterStatusResponse>;
     /**
      * CancelNewsletter stops starting new batches; batches in flight finish and
-     * the final state is CANCELLED with true counts.
+     * the final state is CANCELLED with true counts, or, when every recipient had already
+     * been attempted, the state the sends reached, its reason saying nothing was left to cancel.
      *
      * @generated from protobuf rpc: CancelNewsletter
      */
@@ -144,7 +145,8 @@ export class NewsletterServiceClient implements INewsletterServiceClient, Servic
     }
     /**
      * CancelNewsletter stops starting new batches; batches in flight finish and
-     * the final state is CANCELLED with true counts.
+     * the final state is CANCELLED with true counts, or, when every recipient had already
+     * been attempted, the state the sends reached, its reason saying nothing was left to cancel.
      *
      * @generated from protobuf rpc: CancelNewsletter
      */

@@ -49,7 +49,8 @@ export interface INewsletterService<T = ServerCallContext> {
     getNewsletterStatus(request: GetNewsletterStatusRequest, context: T): Promise<GetNewsletterStatusResponse>;
     /**
      * CancelNewsletter stops starting new batches; batches in flight finish and
-     * the final state is CANCELLED with true counts.
+     * the final state is CANCELLED with true counts, or, when every recipient had already
+     * been attempted, the state the sends reached, its reason saying nothing was left to cancel.
      *
      * @generated from protobuf rpc: CancelNewsletter
      */

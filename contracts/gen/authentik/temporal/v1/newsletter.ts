@@ -277,7 +277,8 @@ export interface NewsletterStatus {
      */
     endTime?: Timestamp;
     /**
-     * reason explains a PAUSED, CANCELLED or FAILED state.
+     * reason explains a PAUSED, CANCELLED or FAILED state, a RUNNING one waiting out an outage
+     * of every provider, or a cancel that came too late to cancel anything.
      *
      * @generated from protobuf field: string reason = 13
      */

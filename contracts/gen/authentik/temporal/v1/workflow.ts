@@ -22,7 +22,8 @@ export interface StartWorkflowRequest {
      */
     workflowType: string;
     /**
-     * workflow_id is the business id; empty means a generated id.
+     * workflow_id: leave it empty; each type derives its own (newsletterWorkflow runs as
+     * newsletter-<newsletter_id>), and any other value is INVALID_ARGUMENT.
      *
      * @generated from protobuf field: string workflow_id = 2
      */
