@@ -195,35 +195,70 @@ describe('observability', { timeout: 300_000 }, () => {
     assert.equal(started.traceparent?.split('-')[1], traceId);
   });
 
-  it("links a pause, resume or cancel made in another trace to the newsletter's: its trace id and the span that started it", async () => {
+  it("links a pause, resume, reschedule or cancel made in another trace to the newsletter's: its trace id and the span that started it", async () => {
     const traceId = '2ef92f3577b34da6a3ce929d0e0e473a';
-    const other = '1ff92f3577b34da6a3ce929d0e0e473b';
+    const scheduledTrace = '2ef92f3577b34da6a3ce929d0e0e473c';
+    /** steering[method] is the trace each steering call is made in: one of its own. */
+    const steering = {
+      PauseNewsletter: '1ff92f3577b34da6a3ce929d0e0e473d',
+      ResumeNewsletter: '1ff92f3577b34da6a3ce929d0e0e473e',
+      CancelNewsletter: '1ff92f3577b34da6a3ce929d0e0e473b',
+      RescheduleNewsletter: '1ff92f3577b34da6a3ce929d0e0e473f',
+    };
+    const inTrace = (trace: string, span: string) => ({
+      meta: { ...stack.auth.meta, traceparent: `00-${trace}-${span}-01` },
+    });
+    const id = newsletterId('traced-steer');
+    const scheduled = newsletterId('traced-resched');
     stack.mock.resend.setLatency(300);
     try {
-      const id = newsletterId('traced-steer');
       await stack.newsletters.sendNewsletter(
         newsletterRequest(id, recipients(30, 'ts')),
-        { meta: { ...stack.auth.meta, traceparent: `00-${traceId}-00f067aa0ba902bb-01` } },
+        inTrace(traceId, '00f067aa0ba902bb'),
+      ).response;
+      await stack.newsletters.pauseNewsletter(
+        { newsletterId: id },
+        inTrace(steering.PauseNewsletter, '00f067aa0ba902bd'),
+      ).response;
+      await stack.newsletters.resumeNewsletter(
+        { newsletterId: id },
+        inTrace(steering.ResumeNewsletter, '00f067aa0ba902be'),
       ).response;
       await stack.newsletters.cancelNewsletter(
         { newsletterId: id, reason: 'test' },
-        { meta: { ...stack.auth.meta, traceparent: `00-${other}-00f067aa0ba902bc-01` } },
+        inTrace(steering.CancelNewsletter, '00f067aa0ba902bc'),
       ).response;
+      const later = Timestamp.fromDate(new Date(Date.now() + 3_600_000));
+      await stack.newsletters.sendNewsletter(
+        newsletterRequest(scheduled, recipients(2, 'tsr'), { sendAt: later }),
+        inTrace(scheduledTrace, '00f067aa0ba902c1'),
+      ).response;
+      await stack.newsletters.rescheduleNewsletter(
+        { newsletterId: scheduled, sendAt: Timestamp.fromDate(new Date(Date.now() + 7_200_000)) },
+        inTrace(steering.RescheduleNewsletter, '00f067aa0ba902bf'),
+      ).response;
+      await stack.newsletters.cancelNewsletter({ newsletterId: scheduled, reason: 'test over' }, stack.auth).response;
     } finally {
       stack.mock.resend.setLatency(0);
     }
     const finished = spans.getFinishedSpans();
-    const started = finished.find((s) =>
-      s.spanContext().traceId === traceId && s.name === 'authentik.temporal.v1.NewsletterService/SendNewsletter'
-    )!;
-    const cancel = finished.find((s) =>
-      s.spanContext().traceId === other && s.name === 'authentik.temporal.v1.NewsletterService/CancelNewsletter'
-    )!;
-    assert.equal(cancel.attributes['newsletter.trace_id'], traceId);
-    assert.deepEqual(cancel.links.map((l) => [l.context.traceId, l.context.spanId]), [[
-      traceId,
-      started.spanContext().spanId,
-    ]]);
+    const startedIn = (trace: string) =>
+      finished.find((s) =>
+        s.spanContext().traceId === trace && s.name === 'authentik.temporal.v1.NewsletterService/SendNewsletter'
+      )!;
+    for (const [method, trace] of Object.entries(steering)) {
+      const newsletterTrace = method === 'RescheduleNewsletter' ? scheduledTrace : traceId;
+      const span = finished.find((s) =>
+        s.spanContext().traceId === trace && s.name === `authentik.temporal.v1.NewsletterService/${method}`
+      );
+      assert.ok(span, `${method} made a span in its own trace`);
+      assert.equal(span.attributes['newsletter.trace_id'], newsletterTrace, method);
+      assert.deepEqual(
+        span.links.map((l) => [l.context.traceId, l.context.spanId]),
+        [[newsletterTrace, startedIn(newsletterTrace).spanContext().spanId]],
+        method,
+      );
+    }
   });
 
   it("keeps results the backend did not take at once in the newsletter's trace: their results workflow's posts join it", async () => {
