@@ -276,6 +276,11 @@ describe('loadConfig', () => {
       'mine',
     );
     assert.equal(loadConfig({}).tracing.serviceName, 'authentik-temporal-server');
+    assert.equal(
+      loadConfig({ OTEL_RESOURCE_ATTRIBUTES: 'service.name=' }).tracing.serviceName,
+      'authentik-temporal-server',
+      'an empty one is none',
+    );
   });
 
   it('names the variables that disagree with each other in the same error as those bad on their own', () => {

@@ -419,7 +419,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logFormat: e.LOG_FORMAT,
     workerMemory: e.WORKER_MEMORY,
     tracing: {
-      serviceName: e.OTEL_SERVICE_NAME ?? e.OTEL_RESOURCE_ATTRIBUTES['service.name'] ?? 'authentik-temporal-server',
+      serviceName: e.OTEL_SERVICE_NAME || e.OTEL_RESOURCE_ATTRIBUTES['service.name'] || 'authentik-temporal-server',
       otlp: Boolean(e.OTEL_EXPORTER_OTLP_ENDPOINT || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) &&
         e.OTEL_TRACES_EXPORTER?.toLowerCase() !== 'none' && e.OTEL_SDK_DISABLED?.toLowerCase() !== 'true',
       resourceAttributes: e.OTEL_RESOURCE_ATTRIBUTES,

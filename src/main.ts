@@ -140,6 +140,8 @@ async function main(): Promise<void> {
     if (role === 'worker' || stopping) logger.info('SIGHUP: nothing to re-read');
   });
   try {
+    // Before any role starts: a --role=all process must not serve as a bridge, then exit for its worker.
+    worker?.checkWorkerConfig(config);
     if (role !== 'worker') stops.push(await runBridge(config, logger));
     // A SIGTERM while the bridge started: no worker starts polling only to be cut off at exit.
     if (role !== 'bridge' && !stopping) {

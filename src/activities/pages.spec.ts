@@ -134,7 +134,11 @@ describe('readPages', () => {
           readBefore: cursorsReadBefore(rememberCursors(undefined, [''])),
         }),
       );
-      for (const err of [later, again]) {
+      // A run begun before the newsletter remembered its cursors reads on from further in, with none before it.
+      const olderRun = await refusal(
+        createPageActivities({ source: backendAnswering(status) }).readPages({ ...input, cursor: 'b' }),
+      );
+      for (const err of [later, again, olderRun]) {
         const final = err instanceof ApplicationFailure && err.nonRetryable;
         assert.equal(final, status === 404, `${status}: ${err}`);
       }

@@ -20,8 +20,9 @@ export function createPageActivities(deps: { source: BatchSource }) {
       let cursor: string | undefined = input.cursor;
       // Empty pages count too: a long run of them must not keep one activity reading for ever.
       while (cursor !== undefined && read.size < input.maxPages) {
-        // The list's first page, before the backend ever took the token: a refusal there is final.
-        const first = read.size === 0 && before.size === 0;
+        // The list's first page, before the backend ever took the token: a refusal there is final. (A run
+        // begun before cursors were remembered has none before it, but its reads start further on.)
+        const first = cursor === '' && read.size === 0 && before.size === 0;
         read.add(cursor);
         const page = await deps.source.page(input.newsletterId, input.listId, cursor, input.limit, first);
         if (page.recipients.length > 0) pages.push({ cursor, count: page.recipients.length });

@@ -165,6 +165,27 @@ describe('the backend client', () => {
     }
   });
 
+  it('does not ask again when a redirect names no place to go: retried, saying so', async () => {
+    let asked = 0;
+    const server = createServer((_req, res) => {
+      asked += 1;
+      res.writeHead(302).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const client = createBackendClient({ url: `http://127.0.0.1:${port}` });
+      const err = await failureOf(
+        client.fetchRecipientPage({ newsletterId: 'nl1', listId: 'l', cursor: '', limit: 10 }),
+      );
+      assert.equal(err.retryable, true);
+      assert.match(err.message, /302 to nowhere said/);
+      assert.equal(asked, 1);
+    } finally {
+      server.close();
+    }
+  });
+
   it('says why the backend is unreachable, not only that a fetch failed', async () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -93,7 +93,8 @@ export function createBackendClient(
       // https, another host) fetch would drop the token, and the 401 would read as the list refused for good.
       response = await fetch(`${url}${path}`, { ...init, headers: signed, signal, redirect: 'manual' });
       for (let hops = 0; init.method === 'GET' && isRedirect(response.status) && hops < MAX_REDIRECTS; hops++) {
-        const target = URL.parse(response.headers.get('location') ?? '', response.url || `${url}${path}`);
+        const location = response.headers.get('location');
+        const target = location ? URL.parse(location, response.url || `${url}${path}`) : null;
         if (!target || target.origin !== new URL(url!).origin) break;
         await response.body?.cancel();
         response = await fetch(target, { ...init, headers: signed, signal, redirect: 'manual' });
@@ -113,7 +114,8 @@ export function createBackendClient(
     if (isRedirect(response.status)) {
       // BACKEND_URL points at the wrong place (http for https, a moved host): retried until a person fixes it.
       // Where it points, without credentials or a query that could carry a token.
-      const target = URL.parse(response.headers.get('location') ?? '', `${url}${path}`);
+      const location = response.headers.get('location');
+      const target = location ? URL.parse(location, response.url || `${url}${path}`) : null;
       const to = target ? `${target.protocol}//${target.host}${target.pathname}` : 'nowhere said';
       throw new BackendCallbackError(
         `backend answered ${response.status} to ${to}: check BACKEND_URL`,

@@ -220,8 +220,8 @@ export class NewsletterGateway {
           throw new FailedPreconditionError(`newsletter ${newsletterId}: ${err.cause?.message ?? err.message}`);
         }
         // The newsletter closed between the read and the update (a cancel): refused as above, not "not found".
-        const after = await this.#status(newsletterId);
-        if (FINAL_STATES.includes(after.state)) throw refuse(after.state);
+        const closed = await this.#closedMeanwhile(newsletterId);
+        if (closed) throw refuse(closed.state);
         throw err;
       }
     });
@@ -230,6 +230,12 @@ export class NewsletterGateway {
   /** cancel stops new batches and waits (bounded) for in-flight ones; returns the status. */
   cancel(newsletterId: string, reason: string): Promise<NewsletterStatus> {
     return this.#steer(newsletterId, (h) => h.executeUpdate(cancelUpdate, { args: [reason] }));
+  }
+
+  /** #closedMeanwhile is the newsletter's status when an update failed because it had closed since it was read. */
+  async #closedMeanwhile(newsletterId: string): Promise<NewsletterStatus | undefined> {
+    const after = await this.#status(newsletterId);
+    return FINAL_STATES.includes(after.state) ? after : undefined;
   }
 
   #steer(
@@ -248,8 +254,8 @@ export class NewsletterGateway {
         );
       } catch (err) {
         // The workflow may have finished between the read and the update.
-        const after = await this.#status(newsletterId);
-        if (FINAL_STATES.includes(after.state)) return await this.#withEngagement(newsletterId, after);
+        const closed = await this.#closedMeanwhile(newsletterId);
+        if (closed) return await this.#withEngagement(newsletterId, closed);
         throw err;
       }
     });

@@ -147,8 +147,15 @@ describe('toNewsletterInput', () => {
   });
 
   it('cuts batches by bytes as well as count: a 1 MB template makes requests of at most 40 MB to Resend', () => {
-    const input = toNewsletterInput(request({ htmlContent: 'x'.repeat(1024 * 1024) }), { ...defaults, batchSize: 100 });
-    assert.equal(input.batchSize, 39);
+    const html = 'x'.repeat(1024 * 1024);
+    const withText = toNewsletterInput(request({ htmlContent: html, textContent: 'x' }), {
+      ...defaults,
+      batchSize: 100,
+    });
+    assert.equal(withText.batchSize, 39);
+    // HTML only: the text part made from it (as large at most) counts too.
+    const htmlOnly = toNewsletterInput(request({ htmlContent: html }), { ...defaults, batchSize: 100 });
+    assert.equal(htmlOnly.batchSize, 19);
     assert.equal(toNewsletterInput(request(), { ...defaults, batchSize: 100 }).batchSize, 100);
   });
 

@@ -19,6 +19,7 @@ import {
   type OutagePolicy,
   PROVIDER_MAX_MESSAGE_BYTES,
   type ProviderName,
+  TEXT_PART_MAX_HTML_CHARS,
 } from '../domain/types.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { MAX_DECODED_BYTES } from '../data-converter.ts';
@@ -202,8 +203,16 @@ export function toNewsletterInput(req: SendNewsletterRequest, defaults: Delivery
     })),
     ...(listId !== undefined ? { listId } : {}),
     // One batch is one request to the primary provider: its count and byte limits cap it (the
-    // estimate is the templates' size; variables beyond it make the activity split a request).
-    batchSize: batchSizeFor(defaults.primaryProvider, emailBytes, defaults.batchSize),
+    // estimate is the templates' size, and an HTML-only one's text part, made from its HTML as
+    // large at most; variables beyond it make the activity split a request).
+    batchSize: batchSizeFor(
+      defaults.primaryProvider,
+      emailBytes +
+        (!req.textContent && req.htmlContent.length <= TEXT_PART_MAX_HTML_CHARS
+          ? Buffer.byteLength(req.htmlContent)
+          : 0),
+      defaults.batchSize,
+    ),
     concurrency: defaults.concurrency,
     primaryProvider: defaults.primaryProvider,
     unsubscribeBaseUrl: defaults.frontendUrl,

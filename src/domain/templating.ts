@@ -5,7 +5,8 @@
  */
 import { unsubscribeToken } from '../../contracts/http/unsubscribe.ts';
 import Mustache from 'mustache';
-import type { NewsletterContent, Recipient } from './types.ts';
+import { Buffer } from 'node:buffer';
+import { MAX_BODY_BYTES, type NewsletterContent, PROVIDER_MAX_MESSAGE_BYTES, type Recipient } from './types.ts';
 import { CONTROL_CHARACTERS } from './addresses.ts';
 
 /**
@@ -207,6 +208,9 @@ export class RenderError extends Error {
  */
 export const MAX_RENDERED_CHARS = 40 * 1024 * 1024;
 
+/** EMAIL_OVERHEAD_BYTES is what an email carries besides its parts, generously: addresses, headers, tags, JSON. */
+const EMAIL_OVERHEAD_BYTES = 16 * 1024;
+
 /** NO_PARTIALS: `{{> name}}` renders nothing (a plain object would offer Object's members as partials). */
 const NO_PARTIALS = (): undefined => undefined;
 
@@ -279,6 +283,20 @@ export function renderEmail(
       bound + renderedLengthBound(context.textFallback, view, false) <= MAX_RENDERED_CHARS
     ? context.textFallback
     : undefined;
+  /**
+   * madeText is the text part made from the HTML where it leaves the email within every provider's
+   * limits (a body's, and the smallest message's: Postmark's), else none: it never costs an email its delivery.
+   */
+  const madeText = (subject: string, htmlPart: string | undefined): string | undefined => {
+    if (fallback === undefined) return undefined;
+    const text = renderWith(fallback, plain);
+    const textBytes = Buffer.byteLength(text);
+    const emailBytes = Buffer.byteLength(subject) + (htmlPart ? Buffer.byteLength(htmlPart) : 0) + textBytes +
+      EMAIL_OVERHEAD_BYTES;
+    return textBytes <= MAX_BODY_BYTES && emailBytes <= Math.min(...Object.values(PROVIDER_MAX_MESSAGE_BYTES))
+      ? text
+      : undefined;
+  };
   const renderWith = (template: string, escaping: typeof plain) => {
     try {
       return Mustache.render(template, view, NO_PARTIALS, escaping);
@@ -286,18 +304,16 @@ export function renderEmail(
       throw new RenderError(`its email does not render: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
+  // The subject is a header: control characters a variable brings (CR, LF) become spaces.
+  const subject = renderWith(content.subject, plain).replace(CONTROL_CHARACTERS_G, ' ');
+  const htmlPart = content.html === undefined ? undefined : renderWith(content.html, html);
   return {
     to: recipient.email,
     from: content.from,
     replyTo: content.replyTo,
-    // The subject is a header: control characters a variable brings (CR, LF) become spaces.
-    subject: renderWith(content.subject, plain).replace(CONTROL_CHARACTERS_G, ' '),
-    html: content.html === undefined ? undefined : renderWith(content.html, html),
-    text: content.text !== undefined
-      ? renderWith(content.text, plain)
-      : fallback === undefined
-      ? undefined
-      : renderWith(fallback, plain),
+    subject,
+    html: htmlPart,
+    text: content.text !== undefined ? renderWith(content.text, plain) : madeText(subject, htmlPart),
     headers: {
       'List-Unsubscribe': `<${unsubscribe}>`,
       'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',

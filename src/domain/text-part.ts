@@ -7,33 +7,38 @@
 import { compile } from 'html-to-text';
 import Mustache from 'mustache';
 import { TemplateCache } from './templating.ts';
-
-/** MAX_HTML_CHARS: a larger HTML template gets no text part (made once per worker, but its cost grows with it). */
-export const MAX_HTML_CHARS = 1024 * 1024;
+import { TEXT_PART_MAX_HTML_CHARS } from './types.ts';
 
 /** convert turns HTML into text; its options are compiled once, at load (a bad one fails there, not per email). */
 const convert = compile({
   // No line breaks of its own: one inside a tag ({{ name }}) would be the template's, not the reader's.
   wordwrap: false,
   selectors: [
-    // A heading in capitals would turn {{name}} into {{NAME}}, another variable (tables are plain blocks: no headers).
+    // A heading in capitals would turn {{name}} into {{NAME}}, another variable.
     ...[1, 2, 3, 4, 5, 6].map((level) => ({ selector: `h${level}`, options: { uppercase: false } })),
+    // Newsletters are laid out in tables: each row and cell on a line of its own (else "Price{{price}}Name…" runs on).
+    ...['tr', 'td', 'th'].map((selector) => ({
+      selector,
+      format: 'block',
+      options: { leadingLineBreaks: 1, trailingLineBreaks: 1 },
+    })),
     // An image says nothing in text (its alt text would come without its picture).
     { selector: 'img', format: 'skip' },
   ],
 });
 
 /** made keeps the text template of the most recently used HTML templates (null: none can be made). */
-const made = new TemplateCache<string | null>(4 * MAX_HTML_CHARS);
+export const made = new TemplateCache<string | null>(4 * TEXT_PART_MAX_HTML_CHARS);
 
 /**
  * textTemplateFrom is the text template made from an HTML template, or undefined when none can
- * be: the HTML is over MAX_HTML_CHARS, it inserts raw HTML ({{{x}}} or {{&x}}, markup a text
- * part would show as is), or what is left is empty or no longer a template (a section's opening
- * tag dropped with the markup around it, as a script's or a style's content is).
+ * be: the HTML is over TEXT_PART_MAX_HTML_CHARS, it inserts raw HTML ({{{x}}} or {{&x}}, markup a
+ * text part would show as is), it writes braces as entities (&#123;: the text would turn them into
+ * tags), or what is left is empty or no longer a template (a section's opening tag dropped with
+ * the markup around it, as a script's or a style's content is).
  */
 export function textTemplateFrom(html: string): string | undefined {
-  if (html.length > MAX_HTML_CHARS) return undefined;
+  if (html.length > TEXT_PART_MAX_HTML_CHARS) return undefined;
   const known = made.get(html);
   if (known !== undefined) return known ?? undefined;
   const text = make(html);
@@ -51,7 +56,7 @@ function make(html: string): string | undefined {
       return undefined;
     }
     const text = convert(html).trim();
-    if (!text) return undefined;
+    if (!text || text.split('{{').length > html.split('{{').length) return undefined;
     Mustache.parse(text);
     return text;
   } catch {

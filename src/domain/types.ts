@@ -50,6 +50,8 @@ export const PROVIDER_MAX_MESSAGE_BYTES: Readonly<Record<ProviderName, number>> 
   resend: 40 * 1024 * 1024,
   postmark: 10 * 1024 * 1024,
 };
+/** TEXT_PART_MAX_HTML_CHARS: an HTML-only newsletter over it gets no text part made from its HTML (text-part.ts). */
+export const TEXT_PART_MAX_HTML_CHARS = 1024 * 1024;
 /** MAX_BODY_BYTES bounds html_content and text_content each (Postmark's 5 MB per body, the smallest limit). */
 export const MAX_BODY_BYTES = 5 * 1024 * 1024;
 

@@ -17,7 +17,7 @@ import type { Config } from '../config.ts';
 import { type DeliveryEvent, eventsWorkflowIdFor, WebhookRefused } from '../domain/events.ts';
 import type { Logger } from '../logger.ts';
 import { readPostmarkWebhook } from '../providers/postmark/webhooks.ts';
-import { readResendWebhook } from '../providers/resend/webhooks.ts';
+import { checkResendHeaders, readResendWebhook, type ResendHeaders } from '../providers/resend/webhooks.ts';
 import type { Suppression } from '../domain/suppression.ts';
 import { workflowIdFor } from '../domain/types.ts';
 import { SuppressionList } from '../suppression/list.ts';
@@ -37,8 +37,6 @@ const MAX_WEBHOOK_BYTES = 1024 * 1024;
  * Refusing one as too large would refuse it at every retry, and the address would never be suppressed.
  */
 const MAX_POSTMARK_BYTES = 16 * 1024 * 1024;
-/** SIGNATURE_TOLERANCE_S is how far a Resend timestamp may be from now (the SDK's own check, applied before the body). */
-const SIGNATURE_TOLERANCE_S = 5 * 60;
 /** TEMPORAL_WAIT_MS bounds each call to Temporal of a hand-off; beyond it the provider is told to retry (503). */
 const TEMPORAL_WAIT_MS = 10_000;
 /** EVENTS_PER_SIGNAL bounds the events one signal carries (a few hundred bytes each). */
@@ -75,6 +73,12 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string> {
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** resendHeaders are a request's Standard Webhooks headers. */
+function resendHeaders(req: IncomingMessage): ResendHeaders {
+  const header = (name: string) => req.headers[name] as string | undefined;
+  return { id: header('svix-id'), timestamp: header('svix-timestamp'), signature: header('svix-signature') };
 }
 
 /** postmarkAuthorized checks `Authorization: Basic` against the configured credentials. */
@@ -127,13 +131,7 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
     if (path === '/webhooks/resend') {
       if (!webhooks.resendSecret) throw new WebhookRefused(401, 'Resend webhooks are not configured');
       // Without its signature headers, or signed too long ago (or ahead), it cannot verify: its body is not read.
-      const timestamp = Number(req.headers['svix-timestamp']);
-      if (!req.headers['svix-id'] || !req.headers['svix-signature'] || !Number.isFinite(timestamp)) {
-        throw new WebhookRefused(401, 'svix-id, svix-timestamp and svix-signature are required');
-      }
-      if (Math.abs(Date.now() / 1000 - timestamp) > SIGNATURE_TOLERANCE_S) {
-        throw new WebhookRefused(401, 'the timestamp is more than 5 minutes off');
-      }
+      checkResendHeaders(resendHeaders(req));
     } else if (!webhooks.postmark || !postmarkAuthorized(req.headers.authorization, webhooks.postmark)) {
       throw new WebhookRefused(401, 'basic auth credentials do not match');
     }
@@ -142,12 +140,7 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
   /** read verifies and parses one admitted request into its event (undefined: not about our emails). */
   const read = (path: string, req: IncomingMessage, body: string): DeliveryEvent | undefined => {
     if (path === '/webhooks/resend') {
-      const header = (name: string) => req.headers[name] as string | undefined;
-      return readResendWebhook(body, {
-        id: header('svix-id'),
-        timestamp: header('svix-timestamp'),
-        signature: header('svix-signature'),
-      }, webhooks.resendSecret!);
+      return readResendWebhook(body, resendHeaders(req), webhooks.resendSecret!);
     }
     return readPostmarkWebhook(body);
   };

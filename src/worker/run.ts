@@ -14,6 +14,8 @@ import { temporalConnectionOptions } from '../temporal-connection.ts';
 import { applyMemoryProfile } from './memory.ts';
 import { createWorker, type NewsletterWorkers } from './worker.ts';
 
+export { checkWorkerConfig } from './worker.ts';
+
 type Stop = () => Promise<void>;
 
 /**

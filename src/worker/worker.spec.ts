@@ -1,4 +1,5 @@
 import { describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import type { Worker } from '@temporalio/worker';
 import { loadConfig } from '../config.ts';
@@ -48,6 +49,29 @@ describe('NewsletterWorkers', () => {
 });
 
 describe('createWorker', () => {
+  it('refuses to start a --role=all process in production without UNSUBSCRIBE_SIGNING_SECRET, before its bridge serves', () => {
+    const run = spawnSync(process.execPath, [...process.execArgv, 'src/main.ts', '--role=all'], {
+      env: {
+        PATH: process.env.PATH,
+        NODE_ENV: 'production',
+        INTERNAL_SERVICE_TOKEN: 'a-token',
+        FRONTEND_URL: 'https://app.example.com',
+        RESEND_API_KEY: 're_test',
+        TEMPORAL_SERVER_PORT: '0',
+        BRIDGE_OPS_PORT: '0',
+        WORKER_OPS_PORT: '0',
+        WEBHOOK_PORT: '0',
+        TEMPORAL_ADDRESS: '127.0.0.1:1',
+      },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    const said = run.stdout + run.stderr;
+    assert.equal(run.status, 1, said);
+    assert.match(said, /UNSUBSCRIBE_SIGNING_SECRET is required when NODE_ENV=production/);
+    assert.ok(!said.includes('gRPC bridge listening'), said);
+  });
+
   it('refuses to start in production without UNSUBSCRIBE_SIGNING_SECRET: every link would be unsigned', async () => {
     const config = loadConfig({ NODE_ENV: 'production', RESEND_API_KEY: 're_test' });
     await assert.rejects(

@@ -173,13 +173,10 @@ export class NewsletterWorkers {
 }
 
 /**
- * createWorker builds (but does not run) the workers of the newsletter service: the main
- * task queue (workflows, page reads, callbacks) and one task queue per provider for its
- * sends, each rate-limited by the Temporal server to the provider account's request rate
- * (the same limit on every worker process: the server enforces it across all of them).
+ * checkWorkerConfig throws when the configuration cannot run a worker: main.ts asks before any
+ * role starts (a --role=all bridge would otherwise serve, then exit), createWorker again.
  */
-export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers> {
-  const { config, logger } = deps;
+export function checkWorkerConfig(config: Config): void {
   // Unsigned, a link edited lets anyone unsubscribe anyone, and a frontend that checks it (contracts/http/unsubscribe.ts)
   // refuses them all, one-click unsubscribe included: in production the links are signed, or nothing is sent.
   if (config.production && !config.unsubscribeSecret) {
@@ -187,6 +184,17 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
       'UNSUBSCRIBE_SIGNING_SECRET is required when NODE_ENV=production: refusing to send unsigned unsubscribe links',
     );
   }
+}
+
+/**
+ * createWorker builds (but does not run) the workers of the newsletter service: the main
+ * task queue (workflows, page reads, callbacks) and one task queue per provider for its
+ * sends, each rate-limited by the Temporal server to the provider account's request rate
+ * (the same limit on every worker process: the server enforces it across all of them).
+ */
+export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers> {
+  const { config, logger } = deps;
+  checkWorkerConfig(config);
   const providers = deps.providers ?? createProviders(config.providers);
   if (providers.size === 0) {
     throw new Error('no email provider configured: set RESEND_API_KEY and/or POSTMARK_API_KEY');

@@ -83,7 +83,6 @@ describe('make dev', { timeout: 180_000 }, () => {
     const { temporal, grpc, bridgeOps, workerOps, resend, postmark } = ports;
     const child = spawn(process.execPath, [...process.execArgv, 'scripts/dev.ts'], {
       env: devEnv(ports),
-      ...process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true, // its own process group, so after() can clean up everything it started
     });

@@ -33,12 +33,30 @@ export interface ResendHeaders {
   signature?: string;
 }
 
-/** readResendWebhook verifies body with secret and returns its event, or undefined when it is not about our emails. */
-export function readResendWebhook(body: string, headers: ResendHeaders, secret: string): DeliveryEvent | undefined {
+/** SIGNATURE_TOLERANCE_S is how far a timestamp may be from now: the SDK's own (Standard Webhooks), in both directions. */
+const SIGNATURE_TOLERANCE_S = 5 * 60;
+
+/**
+ * checkResendHeaders refuses (401) a request that cannot verify from its headers alone: one of
+ * them missing, or signed more than 5 minutes from now. The endpoint calls it before it reads
+ * the body (anyone may send one); readResendWebhook again, the SDK last.
+ */
+export function checkResendHeaders(headers: ResendHeaders, now = Date.now()): void {
   const { id, timestamp, signature } = headers;
   if (!id || !timestamp || !signature) {
     throw new WebhookRefused(401, 'svix-id, svix-timestamp and svix-signature are required');
   }
+  // Read as the SDK reads it (parseInt, base 10).
+  const seconds = Number.parseInt(timestamp, 10);
+  if (!Number.isFinite(seconds) || Math.abs(now / 1000 - seconds) > SIGNATURE_TOLERANCE_S) {
+    throw new WebhookRefused(401, 'the timestamp is more than 5 minutes off');
+  }
+}
+
+/** readResendWebhook verifies body with secret and returns its event, or undefined when it is not about our emails. */
+export function readResendWebhook(body: string, headers: ResendHeaders, secret: string): DeliveryEvent | undefined {
+  checkResendHeaders(headers);
+  const { id, timestamp, signature } = headers as Required<ResendHeaders>;
   let payload: unknown;
   try {
     // The SDK checks the signature and the timestamp's age; the key is not needed for that.
