@@ -14,21 +14,32 @@ const config = loadConfig({
   POSTMARK_WEBHOOK_PASSWORD: 'secret',
 });
 
+/**
+ * fakeTemporal is the client a webhook server hands events to: describe answers as told (a
+ * newsletter without a trace by default), each hand-off takes handOffMs; seen counts hand-offs
+ * and keeps the addresses suppressed.
+ */
+function fakeTemporal(options: { describe?: () => Promise<unknown>; handOffMs?: number } = {}) {
+  const seen = { signalled: 0, suppressed: [] as string[] };
+  const client = {
+    withDeadline: <T>(_deadline: number, run: () => Promise<T>) => run(),
+    workflow: {
+      getHandle: () => ({ describe: options.describe ?? (() => Promise.resolve({ memo: {} })) }),
+      signalWithStart: () =>
+        new Promise((resolve) => setTimeout(resolve, options.handOffMs ?? 0)).then(() => void (seen.signalled += 1)),
+      executeUpdateWithStart: (_update: unknown, { args }: { args: [Array<{ email: string }>] }) => {
+        seen.suppressed.push(...args[0].map((entry) => entry.email));
+        return Promise.resolve(1);
+      },
+    },
+  } as unknown as Client;
+  return { client, seen };
+}
+
 describe('webhook server shutdown', () => {
   it('answers a webhook still being handed to Temporal when it is closed, instead of cutting it off', async () => {
-    let handedOff = 0;
     // Temporal takes 500 ms to take the event.
-    const client = {
-      withDeadline: <T>(_deadline: number, run: () => Promise<T>) => run(),
-      workflow: {
-        // A newsletter started without a trace.
-        getHandle: () => ({ describe: () => Promise.resolve({ memo: {} }) }),
-        signalWithStart: () =>
-          new Promise((resolve) => setTimeout(resolve, 500)).then(() => {
-            handedOff += 1;
-          }),
-      },
-    } as unknown as Client;
+    const { client, seen } = fakeTemporal({ handOffMs: 500 });
     const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
     const delivery = {
       RecordType: 'Delivery',
@@ -46,7 +57,7 @@ describe('webhook server shutdown', () => {
     const closed = server.close();
     const response = await answer;
     assert.equal(response.status, 200);
-    assert.equal(handedOff, 1);
+    assert.equal(seen.signalled, 1);
     await closed;
   });
 });
@@ -54,17 +65,7 @@ describe('webhook server shutdown', () => {
 describe('webhook server tracing', () => {
   /** hookWith posts one Postmark Delivery record to a webhook server whose describe rejects with err: its status, and whether it was handed off. */
   const hookWith = async (err: Error) => {
-    let signalled = 0;
-    const client = {
-      withDeadline: <T>(_deadline: number, run: () => Promise<T>) => run(),
-      workflow: {
-        getHandle: () => ({ describe: () => Promise.reject(err) }),
-        signalWithStart: () => {
-          signalled += 1;
-          return Promise.resolve();
-        },
-      },
-    } as unknown as Client;
+    const { client, seen } = fakeTemporal({ describe: () => Promise.reject(err) });
     const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
     try {
       const response = await fetch(`http://127.0.0.1:${server.port}/webhooks/postmark`, {
@@ -78,7 +79,7 @@ describe('webhook server tracing', () => {
           Metadata: { newsletter_id: 'nl2', recipient_id: 'r2' },
         }),
       });
-      return { status: response.status, signalled };
+      return { status: response.status, signalled: seen.signalled };
     } finally {
       await server.close();
     }
@@ -133,14 +134,7 @@ describe('webhook server authentication', () => {
   });
 
   it('acknowledges and drops an event naming a newsletter id this service could never have given (another sender on the account)', async () => {
-    let signalled = 0;
-    const client = {
-      withDeadline: <T>(_deadline: number, run: () => Promise<T>) => run(),
-      workflow: {
-        getHandle: () => ({ describe: () => Promise.resolve({ memo: {} }) }),
-        signalWithStart: () => Promise.resolve().then(() => void (signalled += 1)),
-      },
-    } as unknown as Client;
+    const { client, seen } = fakeTemporal();
     const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
     try {
       const delivery = (newsletterId: string) =>
@@ -158,9 +152,9 @@ describe('webhook server authentication', () => {
       const other = await delivery('weird id/with:colon');
       assert.equal(other.status, 200);
       assert.match(await other.text(), /ignored/);
-      assert.equal(signalled, 0);
+      assert.equal(seen.signalled, 0);
       assert.equal((await delivery('nl-3')).status, 200);
-      assert.equal(signalled, 1);
+      assert.equal(seen.signalled, 1);
     } finally {
       await server.close();
     }
@@ -182,19 +176,7 @@ describe('webhook server authentication', () => {
   });
 
   it("takes an authenticated Postmark bounce whose record carries the bounced message (Include bounce content), up to the size of Postmark's largest email", async () => {
-    const suppressed: string[] = [];
-    let signalled = 0;
-    const client = {
-      withDeadline: <T>(_deadline: number, run: () => Promise<T>) => run(),
-      workflow: {
-        getHandle: () => ({ describe: () => Promise.resolve({ memo: {} }) }),
-        signalWithStart: () => Promise.resolve().then(() => void (signalled += 1)),
-        executeUpdateWithStart: (_update: unknown, options: { args: [Array<{ email: string }>] }) => {
-          suppressed.push(...options.args[0].map((s) => s.email));
-          return Promise.resolve(1);
-        },
-      },
-    } as unknown as Client;
+    const { client, seen } = fakeTemporal();
     const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
     const bounce = (content: string) =>
       fetch(`http://127.0.0.1:${server.port}/webhooks/postmark`, {
@@ -215,8 +197,8 @@ describe('webhook server authentication', () => {
     try {
       // A 5 MB newsletter quoted in its bounce report: retried with the same size, a 413 would drop it for good.
       assert.equal((await bounce('x'.repeat(5 * 1024 * 1024))).status, 200);
-      assert.deepEqual(suppressed, ['gone@example.com']);
-      assert.equal(signalled, 1);
+      assert.deepEqual(seen.suppressed, ['gone@example.com']);
+      assert.equal(seen.signalled, 1);
       assert.equal((await bounce('x'.repeat(17 * 1024 * 1024))).status, 413, 'beyond any email Postmark sends');
     } finally {
       await server.close();
