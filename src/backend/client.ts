@@ -63,6 +63,11 @@ export class BackendPageError extends Error {
 /** MAX_REDIRECTS a page read follows within BACKEND_URL's origin (fetch's own limit is 20). */
 const MAX_REDIRECTS = 5;
 const isRedirect = (status: number) => status >= 300 && status < 400;
+/** redirectTarget is where a redirect points (its Location read against the URL that answered), if it says. */
+const redirectTarget = (response: Response, requested: string): URL | null => {
+  const location = response.headers.get('location');
+  return location ? URL.parse(location, response.url || requested) : null;
+};
 
 /**
  * createBackendClient builds the client; with no url it is disabled. With signing secrets,
@@ -93,8 +98,7 @@ export function createBackendClient(
       // https, another host) fetch would drop the token, and the 401 would read as the list refused for good.
       response = await fetch(`${url}${path}`, { ...init, headers: signed, signal, redirect: 'manual' });
       for (let hops = 0; init.method === 'GET' && isRedirect(response.status) && hops < MAX_REDIRECTS; hops++) {
-        const location = response.headers.get('location');
-        const target = location ? URL.parse(location, response.url || `${url}${path}`) : null;
+        const target = redirectTarget(response, `${url}${path}`);
         if (!target || target.origin !== new URL(url!).origin) break;
         await response.body?.cancel();
         response = await fetch(target, { ...init, headers: signed, signal, redirect: 'manual' });
@@ -114,8 +118,7 @@ export function createBackendClient(
     if (isRedirect(response.status)) {
       // BACKEND_URL points at the wrong place (http for https, a moved host): retried until a person fixes it.
       // Where it points, without credentials or a query that could carry a token.
-      const location = response.headers.get('location');
-      const target = location ? URL.parse(location, response.url || `${url}${path}`) : null;
+      const target = redirectTarget(response, `${url}${path}`);
       const to = target ? `${target.protocol}//${target.host}${target.pathname}` : 'nowhere said';
       throw new BackendCallbackError(
         `backend answered ${response.status} to ${to}: check BACKEND_URL`,

@@ -210,6 +210,8 @@ export const MAX_RENDERED_CHARS = 40 * 1024 * 1024;
 
 /** EMAIL_OVERHEAD_BYTES is what an email carries besides its parts, generously: addresses, headers, tags, JSON. */
 const EMAIL_OVERHEAD_BYTES = 16 * 1024;
+/** SMALLEST_MESSAGE_BYTES is the smallest provider's limit on one email (Postmark's). */
+const SMALLEST_MESSAGE_BYTES = Math.min(...Object.values(PROVIDER_MAX_MESSAGE_BYTES));
 
 /** NO_PARTIALS: `{{> name}}` renders nothing (a plain object would offer Object's members as partials). */
 const NO_PARTIALS = (): undefined => undefined;
@@ -290,12 +292,13 @@ export function renderEmail(
   const madeText = (subject: string, htmlPart: string | undefined): string | undefined => {
     if (fallback === undefined) return undefined;
     const text = renderWith(fallback, plain);
+    // A UTF-16 unit is at most 3 bytes in UTF-8: most emails are known to fit without measuring them.
+    const chars = subject.length + (htmlPart?.length ?? 0) + text.length;
+    if (3 * chars + EMAIL_OVERHEAD_BYTES <= SMALLEST_MESSAGE_BYTES && 3 * text.length <= MAX_BODY_BYTES) return text;
     const textBytes = Buffer.byteLength(text);
     const emailBytes = Buffer.byteLength(subject) + (htmlPart ? Buffer.byteLength(htmlPart) : 0) + textBytes +
       EMAIL_OVERHEAD_BYTES;
-    return textBytes <= MAX_BODY_BYTES && emailBytes <= Math.min(...Object.values(PROVIDER_MAX_MESSAGE_BYTES))
-      ? text
-      : undefined;
+    return textBytes <= MAX_BODY_BYTES && emailBytes <= SMALLEST_MESSAGE_BYTES ? text : undefined;
   };
   const renderWith = (template: string, escaping: typeof plain) => {
     try {

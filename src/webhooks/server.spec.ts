@@ -14,6 +14,14 @@ const config = loadConfig({
   POSTMARK_WEBHOOK_PASSWORD: 'secret',
 });
 
+/** toPostmark posts a body to a webhook server's Postmark endpoint with basic auth (pm and this password). */
+const toPostmark = (port: number, body: string, password = 'secret') =>
+  fetch(`http://127.0.0.1:${port}/webhooks/postmark`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`pm:${password}`).toString('base64')}` },
+    body,
+  });
+
 /**
  * fakeTemporal is the client a webhook server hands events to: describe answers as told (a
  * newsletter without a trace by default), each hand-off takes handOffMs; seen counts hand-offs
@@ -48,11 +56,7 @@ describe('webhook server shutdown', () => {
       DeliveredAt: new Date().toISOString(),
       Metadata: { newsletter_id: 'nl1', recipient_id: 'r1' },
     };
-    const answer = fetch(`http://127.0.0.1:${server.port}/webhooks/postmark`, {
-      method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from('pm:secret').toString('base64')}` },
-      body: JSON.stringify(delivery),
-    });
+    const answer = toPostmark(server.port, JSON.stringify(delivery));
     await new Promise((resolve) => setTimeout(resolve, 100));
     const closed = server.close();
     const response = await answer;
@@ -68,17 +72,16 @@ describe('webhook server tracing', () => {
     const { client, seen } = fakeTemporal({ describe: () => Promise.reject(err) });
     const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
     try {
-      const response = await fetch(`http://127.0.0.1:${server.port}/webhooks/postmark`, {
-        method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from('pm:secret').toString('base64')}` },
-        body: JSON.stringify({
+      const response = await toPostmark(
+        server.port,
+        JSON.stringify({
           RecordType: 'Delivery',
           MessageID: 'm-2',
           Recipient: 'b@example.com',
           DeliveredAt: new Date().toISOString(),
           Metadata: { newsletter_id: 'nl2', recipient_id: 'r2' },
         }),
-      });
+      );
       return { status: response.status, signalled: seen.signalled };
     } finally {
       await server.close();
@@ -138,17 +141,16 @@ describe('webhook server authentication', () => {
     const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
     try {
       const delivery = (newsletterId: string) =>
-        fetch(`http://127.0.0.1:${server.port}/webhooks/postmark`, {
-          method: 'POST',
-          headers: { authorization: `Basic ${Buffer.from('pm:secret').toString('base64')}` },
-          body: JSON.stringify({
+        toPostmark(
+          server.port,
+          JSON.stringify({
             RecordType: 'Delivery',
             MessageID: 'm-3',
             Recipient: 'c@example.com',
             DeliveredAt: new Date().toISOString(),
             Metadata: { newsletter_id: newsletterId },
           }),
-        });
+        );
       const other = await delivery('weird id/with:colon');
       assert.equal(other.status, 200);
       assert.match(await other.text(), /ignored/);
@@ -164,11 +166,7 @@ describe('webhook server authentication', () => {
     const client = { withDeadline: () => Promise.reject(new Error('not reached')) } as unknown as Client;
     const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
     try {
-      const response = await fetch(`http://127.0.0.1:${server.port}/webhooks/postmark`, {
-        method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from('pm:wrong').toString('base64')}` },
-        body: 'x'.repeat(2 * 1024 * 1024),
-      });
+      const response = await toPostmark(server.port, 'x'.repeat(2 * 1024 * 1024), 'wrong');
       assert.equal(response.status, 401);
     } finally {
       await server.close();
@@ -179,10 +177,9 @@ describe('webhook server authentication', () => {
     const { client, seen } = fakeTemporal();
     const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
     const bounce = (content: string) =>
-      fetch(`http://127.0.0.1:${server.port}/webhooks/postmark`, {
-        method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from('pm:secret').toString('base64')}` },
-        body: JSON.stringify({
+      toPostmark(
+        server.port,
+        JSON.stringify({
           RecordType: 'Bounce',
           ID: 42,
           Type: 'HardBounce',
@@ -193,7 +190,7 @@ describe('webhook server authentication', () => {
           Metadata: { newsletter_id: 'nl1', recipient_id: 'r1' },
           Content: content,
         }),
-      });
+      );
     try {
       // A 5 MB newsletter quoted in its bounce report: retried with the same size, a 413 would drop it for good.
       assert.equal((await bounce('x'.repeat(5 * 1024 * 1024))).status, 200);

@@ -188,13 +188,24 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
       200,
     );
 
+  /**
+   * whileResultsOwed sends a newsletter of 20 whose results the backend refuses (503) and hands its two
+   * results workflows to act; the backend takes callbacks again once act is done.
+   */
+  const whileResultsOwed = async (id: string, prefix: string, act: (owing: string[]) => Promise<void>) => {
+    stack.backend.failNext(1_000_000, 503);
+    try {
+      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(20, prefix)), stack.auth);
+      await act(await resultsWorkflowsOf(id, 2));
+    } finally {
+      stack.backend.failNext(0, 503);
+    }
+  };
+
   it('closes when an operator cancels a results workflow it waits for: the cancelled workflow still reports back', async () => {
     const id = newsletterId('owed-cancelled');
-    stack.backend.failNext(1_000_000, 503);
     const client = stack.env.client;
-    try {
-      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(20, 'oc')), stack.auth);
-      const owing = await resultsWorkflowsOf(id, 2);
+    await whileResultsOwed(id, 'oc', async (owing) => {
       const done = await completed(id);
       // Someone cancels them from the Temporal UI: their results are not delivered, and not owed any more either.
       for (const workflowId of owing) await client.workflow.getHandle(workflowId).cancel();
@@ -203,9 +214,7 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
         30_000,
         200,
       );
-    } finally {
-      stack.backend.failNext(0, 503);
-    }
+    });
     const handle = client.workflow.getHandle(workflowIdFor(id));
     await eventually(async () => (await handle.describe()).status.name === 'COMPLETED', 60_000, 500);
     assert.deepEqual([(await statusOf(id)).state, (await statusOf(id)).callbacksOwed], [NewsletterState.COMPLETED, 0]);
@@ -213,17 +222,12 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
 
   it('closes when an operator terminates a results workflow it waits for: none runs any more, what it owed is written off', async () => {
     const id = newsletterId('owed-terminated');
-    stack.backend.failNext(1_000_000, 503);
     const client = stack.env.client;
-    try {
-      await stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(20, 'ot')), stack.auth);
-      const owing = await resultsWorkflowsOf(id, 2);
+    await whileResultsOwed(id, 'ot', async (owing) => {
       // Terminated from the Temporal UI: no code of theirs runs, nobody reports back.
       for (const workflowId of owing) await client.workflow.getHandle(workflowId).terminate('operator');
       await completed(id);
-    } finally {
-      stack.backend.failNext(0, 503);
-    }
+    });
     const handle = client.workflow.getHandle(workflowIdFor(id));
     await eventually(async () => (await handle.describe()).status.name === 'COMPLETED', 120_000, 500);
     assert.deepEqual([(await statusOf(id)).state, (await statusOf(id)).callbacksOwed], [NewsletterState.COMPLETED, 0]);
