@@ -47,6 +47,19 @@ describe('toRpcStatus', () => {
     assert.match(mapped.detail, /retry later/);
   });
 
+  it('answers a query refused while the workflow task is failing (a busy worker timed one out) as UNAVAILABLE, not INTERNAL', () => {
+    const refused = temporalError(
+      GrpcStatus.FAILED_PRECONDITION,
+      'Unable to query workflow due to Workflow Task in failed state.',
+    );
+    // As the Temporal client throws it: wrapped, the gRPC error as its cause.
+    const mapped = toRpcStatus(new Error('Failed to query Workflow', { cause: refused }));
+    assert.deepEqual([mapped.code, mapped.internal], ['UNAVAILABLE', true]);
+    assert.match(mapped.detail, /retry later/);
+    // Other preconditions Temporal refuses stay what they were.
+    assert.equal(toRpcStatus(temporalError(GrpcStatus.FAILED_PRECONDITION, 'something else')).code, 'INTERNAL');
+  });
+
   it("answers Temporal's own INVALID_ARGUMENT as INVALID_ARGUMENT with its reason, not INTERNAL", () => {
     const mapped = toRpcStatus(temporalError(GrpcStatus.INVALID_ARGUMENT, 'SignalName length exceeds limit.'));
     assert.deepEqual(mapped, {

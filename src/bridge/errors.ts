@@ -142,6 +142,18 @@ function statusOf(
   if (grpcCode === GrpcStatus.RESOURCE_EXHAUSTED) {
     return { code: 'UNAVAILABLE', detail: 'Temporal is over its limits; retry later', internal: true };
   }
+  // The workflow's last workflow task failed or timed out (a busy or restarting worker, or a bug): Temporal
+  // answers no query or update until a worker completes the next attempt. Passes, or the worker logs say why.
+  if (
+    grpcCode === GrpcStatus.FAILED_PRECONDITION &&
+    /workflow task in failed state/i.test(grpcErrorOf(err)!.details ?? '')
+  ) {
+    return {
+      code: 'UNAVAILABLE',
+      detail: "the workflow's last task failed and it answers nothing until a worker completes it; retry later",
+      internal: true,
+    };
+  }
   if (grpcCode === GrpcStatus.NOT_FOUND) return { code: 'NOT_FOUND', detail: 'not found', internal: true };
   // Temporal refused what the caller asked for (a run id that is not one, a signal name too long):
   // the caller's mistake, in Temporal's words.

@@ -38,6 +38,15 @@ export function providerTaskQueue(taskQueue: string, provider: ProviderName): st
 }
 
 /**
+ * resultsTaskQueue is the task queue results workflows run on: their own worker, so a storm of
+ * them (the backend back after an outage: one per request of every newsletter) does not queue
+ * the newsletters' workflow tasks behind theirs.
+ */
+export function resultsTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-results`;
+}
+
+/**
  * PROVIDER_MAX_REQUEST_BYTES and PROVIDER_MAX_MESSAGE_BYTES are the providers' documented
  * size limits: Postmark 50 MB per batch call and 10 MB per message (5 MB per body);
  * Resend 40 MB per email, which this service also takes as its batch request limit.

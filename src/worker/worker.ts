@@ -19,7 +19,7 @@ import { createBatchSource, loadDefinitionFromHistory } from '../activities/sour
 import { dataConverter } from '../data-converter.ts';
 import { type BackendClient, createBackendClient } from '../backend/client.ts';
 import type { Config } from '../config.ts';
-import { type ProviderName, PROVIDERS, providerTaskQueue } from '../domain/types.ts';
+import { type ProviderName, PROVIDERS, providerTaskQueue, resultsTaskQueue } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { createProviders } from '../providers/index.ts';
@@ -112,6 +112,12 @@ export const RATE_HEADROOM = 0.97;
 /** queueRate is the task-queue rate for a provider account's request rate. */
 export const queueRate = (requestsPerSecond: number): number => requestsPerSecond * RATE_HEADROOM;
 
+/**
+ * RESULTS_POSTS_IN_FLIGHT bounds a worker's results posts: when the backend comes back after an
+ * outage, every results workflow's next attempt comes due within one backoff interval.
+ */
+export const RESULTS_POSTS_IN_FLIGHT = 32;
+
 /** backendWarnings says what is amiss with the backend settings, for the worker to log at start. */
 export function backendWarnings(
   config: Pick<Config, 'backend' | 'internalServiceToken' | 'production'>,
@@ -137,7 +143,7 @@ export function backendWarnings(
   return warnings;
 }
 
-/** NewsletterWorkers are the Temporal workers of one process: the main task queue and one per provider. */
+/** NewsletterWorkers are the Temporal workers of one process: the main task queue, one per provider, and the results queue. */
 export class NewsletterWorkers {
   readonly workers: readonly Worker[];
 
@@ -248,7 +254,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
         backend,
         logger,
         metrics: deps.metrics,
-        handoff: resultsHandoffThroughTemporal(config.temporal.taskQueue),
+        handoff: resultsHandoffThroughTemporal(resultsTaskQueue(config.temporal.taskQueue)),
         direct: new DirectResults(config.backend.resultsTimeoutMs),
       },
       logger,
@@ -288,5 +294,17 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
       maxConcurrentActivityTaskExecutions: 100,
     })
   ));
-  return new NewsletterWorkers([main, ...senders]);
+  // A worker (and workflow thread) of their own for results workflows; the main worker keeps
+  // postResults for those an earlier release started on the main queue.
+  const results = await Worker.create({
+    ...common,
+    taskQueue: resultsTaskQueue(config.temporal.taskQueue),
+    ...code,
+    activities: { postResults },
+    ...tracingOptions,
+    ...(code.workflowBundle ? activityTracing : {}),
+    // Posts in flight to a backend that has just come back: bounded, not one per owed request.
+    maxConcurrentActivityTaskExecutions: RESULTS_POSTS_IN_FLIGHT,
+  });
+  return new NewsletterWorkers([main, ...senders, results]);
 }

@@ -202,6 +202,22 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
     }
   };
 
+  it('runs results workflows on a task queue of their own, so a storm of them does not hold up the newsletters', async () => {
+    const id = newsletterId('owed-queue');
+    const client = stack.env.client;
+    const queues: string[] = [];
+    await whileResultsOwed(id, 'oq', async (owing) => {
+      for (const workflowId of owing) queues.push((await client.workflow.getHandle(workflowId).describe()).taskQueue);
+    });
+    const main = stack.config.temporal.taskQueue;
+    assert.deepEqual(queues, [`${main}-results`, `${main}-results`]);
+    assert.equal((await client.workflow.getHandle(workflowIdFor(id)).describe()).taskQueue, main);
+    // Served: the backend back, both report, and the newsletter closes.
+    const handle = client.workflow.getHandle(workflowIdFor(id));
+    await eventually(async () => (await handle.describe()).status.name === 'COMPLETED', 120_000, 500);
+    assert.equal((await statusOf(id)).callbacksOwed, 0);
+  });
+
   it('closes when an operator cancels a results workflow it waits for: the cancelled workflow still reports back', async () => {
     const id = newsletterId('owed-cancelled');
     const client = stack.env.client;

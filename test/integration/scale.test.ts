@@ -10,19 +10,29 @@ import { workflowIdFor } from '../../src/domain/types.ts';
 import { eventually } from '../support/eventually.ts';
 import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
 import { finalStatus } from '../support/grpc.ts';
-import { historyStats } from '../support/history.ts';
+import { historyStats, workflowTaskTrouble } from '../support/history.ts';
 import { type Stack, startStack } from './harness.ts';
 
 const fromList = (listId: string) => ({
   recipientSource: { source: { oneofKind: 'backendList' as const, backendList: { listId } } },
 });
 
-/** owedSettled waits until the backend has every callback of the newsletter. */
+/**
+ * owedSettled waits until the backend has every callback of the newsletter; when it does not
+ * come, the error says what the workflow's tasks were doing.
+ */
 async function owedSettled(stack: Stack, id: string, timeoutMs = 120_000) {
-  return await eventually(async () => {
-    const s = (await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth).response).status!;
-    return s.callbacksOwed === 0 && s.state !== NewsletterState.RUNNING ? s : undefined;
-  }, timeoutMs);
+  let owed: number | undefined;
+  try {
+    return await eventually(async () => {
+      const s = (await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth).response).status!;
+      owed = s.callbacksOwed;
+      return s.callbacksOwed === 0 && s.state !== NewsletterState.RUNNING ? s : undefined;
+    }, timeoutMs);
+  } catch (err) {
+    const trouble = await workflowTaskTrouble(stack.env.client, workflowIdFor(id)).catch(String);
+    throw new Error(`${(err as Error).message}; callbacks owed at the last answer: ${owed}\n${trouble}`);
+  }
 }
 
 describe('backend lists, paged by cursor', { timeout: 300_000 }, () => {

@@ -66,3 +66,39 @@ export async function historyStats(client: Client, workflowId: string): Promise<
   }
   return { runs, text: texts.join('\n') };
 }
+
+const { WorkflowTaskFailedCause, PendingWorkflowTaskState, TimeoutType } = proto.temporal.api.enums.v1;
+
+/**
+ * workflowTaskTrouble says why a workflow may not be answering (for a test's failure message):
+ * its pending workflow task and attempt, and the failed or timed-out workflow tasks of its
+ * current run, with their causes. Empty when there is nothing to say.
+ */
+export async function workflowTaskTrouble(client: Client, workflowId: string): Promise<string> {
+  const lines: string[] = [];
+  const handle = client.workflow.getHandle(workflowId);
+  const { raw } = await handle.describe();
+  const pending = raw.pendingWorkflowTask;
+  if (pending) {
+    lines.push(`pending workflow task: ${PendingWorkflowTaskState[pending.state ?? 0]}, attempt ${pending.attempt}`);
+  }
+  for (const activity of raw.pendingActivities ?? []) {
+    if ((activity.attempt ?? 1) > 1) {
+      lines.push(
+        `activity ${activity.activityType?.name} attempt ${activity.attempt}: ${activity.lastFailure?.message ?? ''}`,
+      );
+    }
+  }
+  for (const event of (await handle.fetchHistory()).events ?? []) {
+    const failed = event.workflowTaskFailedEventAttributes;
+    if (failed) {
+      const cause = WorkflowTaskFailedCause[failed.cause ?? 0];
+      lines.push(`event ${event.eventId}: workflow task failed, ${cause}: ${failed.failure?.message ?? ''}`);
+    }
+    const timedOut = event.workflowTaskTimedOutEventAttributes;
+    if (timedOut) {
+      lines.push(`event ${event.eventId}: workflow task timed out, ${TimeoutType[timedOut.timeoutType ?? 0]}`);
+    }
+  }
+  return lines.join('\n');
+}
