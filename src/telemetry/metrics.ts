@@ -38,7 +38,7 @@ export interface DeliveryMetrics {
 /** BridgeMetrics is what the gRPC edge reports. */
 export interface BridgeMetrics {
   rpc(service: string, method: string, code: string, durationMs: number): void;
-  /** webhook counts provider webhooks by outcome (accepted, ignored, unauthorized, malformed, too_large, retry). */
+  /** webhook counts provider webhooks by outcome (accepted, ignored, unauthorized, malformed, too_large, retry, aborted). */
   webhook(provider: string, outcome: string): void;
   /** openNewsletters sets the count of open newsletters by state (a state not given: none). */
   openNewsletters(counts: ReadonlyMap<NewsletterState | 'PAUSED_ITSELF' | 'unknown', number>): void;

@@ -1,9 +1,11 @@
 import { describe, it } from 'node:test';
 import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import assert from 'node:assert/strict';
 import type { Client } from '@temporalio/client';
 import { loadConfig } from '../config.ts';
 import { createLogger } from '../logger.ts';
+import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import { startWebhookServer } from './server.ts';
 
 /** config is a webhook server on a free loopback port taking Postmark webhooks as pm:secret. */
@@ -221,6 +223,73 @@ describe('webhook server authentication', () => {
       assert.equal(resend.status, 413);
     } finally {
       await resendServer.close();
+    }
+  });
+
+  /** rawConnection opens a TCP connection to port; ended resolves with everything the server sent once it closes it. */
+  const rawConnection = async (port: number) => {
+    const socket: Socket = connect(port, '127.0.0.1');
+    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk.toString()));
+    const ended = new Promise<string>((resolve) => socket.once('close', () => resolve(received)));
+    socket.on('error', () => {}); // a dropped connection resets: ended tells it
+    return { socket, ended };
+  };
+
+  it('answers 408 to a client that sends its request too slowly and closes its connection, handing nothing on', async () => {
+    const { client, seen } = fakeTemporal();
+    const outcomes: string[] = [];
+    const metrics = {
+      webhook: (_provider: string, outcome: string) => outcomes.push(outcome),
+    } as unknown as BridgeMetrics;
+    const limits = { headersMs: 300, requestMs: 600, max: 10 };
+    const server = await startWebhookServer({ config, client, logger: createLogger('silent'), metrics, limits });
+    try {
+      const { socket, ended } = await rawConnection(server.port);
+      const auth = Buffer.from('pm:secret').toString('base64');
+      // Admitted (its credentials are good), then a tenth of its body, and nothing more.
+      socket.write(
+        `POST /webhooks/postmark HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${auth}\r\nContent-Length: 100\r\n\r\n{"Record`,
+      );
+      const started = Date.now();
+      const answer = await ended;
+      assert.match(answer, /^HTTP\/1\.1 408/);
+      assert.ok(Date.now() - started < 5_000, 'closed soon after its time was up');
+      assert.equal(seen.signalled, 0);
+      assert.deepEqual(outcomes, ['aborted']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('drops a connection beyond its limit of open connections, and takes new ones once one closes', async () => {
+    const { client, seen } = fakeTemporal();
+    const limits = { headersMs: 5_000, requestMs: 10_000, max: 1 };
+    const server = await startWebhookServer({ config, client, logger: createLogger('silent'), limits });
+    try {
+      const first = await rawConnection(server.port);
+      const second = await rawConnection(server.port);
+      assert.equal(await second.ended, '', 'dropped without an answer');
+      first.socket.destroy();
+      await first.ended;
+      const delivery = {
+        RecordType: 'Delivery',
+        MessageID: 'm-1',
+        Recipient: 'a@example.com',
+        DeliveredAt: new Date().toISOString(),
+        Metadata: { newsletter_id: 'nl1', recipient_id: 'r1' },
+      };
+      // The server counts the first closed once its side of it has closed too: a moment later.
+      let status = 0;
+      for (let tries = 0; status !== 200 && tries < 20; tries++) {
+        status = (await toPostmark(server.port, JSON.stringify(delivery)).catch(() => undefined))?.status ?? 0;
+        if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(status, 200);
+      assert.equal(seen.signalled, 1);
+    } finally {
+      await server.close();
     }
   });
 });

@@ -44,6 +44,14 @@ const EVENTS_PER_SIGNAL = 200;
 /** TRACES_KEPT bounds the newsletters whose trace the endpoint remembers (events come for days after a send). */
 const TRACES_KEPT = 10_000;
 
+/**
+ * CONNECTION_LIMITS: a client gets HEADERS_MS for its headers and REQUEST_MS for its whole request
+ * (a 16 MB Postmark record at 1 MB/s takes 16 s), then a 408; at most MAX connections are open,
+ * a new one beyond is dropped (the provider delivers again). Node's defaults (60 s, 300 s, none)
+ * let slow or idle clients hold connections, each with up to a body's worth buffered, for minutes.
+ */
+export const CONNECTION_LIMITS = { headersMs: 15_000, requestMs: 60_000, max: 1_024 } as const;
+
 /** WebhookServer is the running endpoint. */
 export interface WebhookServer {
   port: number;
@@ -56,6 +64,8 @@ export interface WebhookDeps {
   client: Client;
   logger: Logger;
   metrics?: BridgeMetrics;
+  /** limits replaces CONNECTION_LIMITS (tests shorten them). */
+  limits?: { headersMs: number; requestMs: number; max: number };
 }
 
 class TooLarge extends Error {
@@ -211,7 +221,14 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
   };
 
   let closing = false;
-  const server: Server = createServer(async (req, res) => {
+  const limits = deps.limits ?? CONNECTION_LIMITS;
+  const timeouts = {
+    headersTimeout: limits.headersMs,
+    requestTimeout: limits.requestMs,
+    // How often Node looks for connections past those timeouts (its default, 30 s, would add up to that).
+    connectionsCheckingInterval: Math.min(1_000, limits.headersMs),
+  };
+  const server: Server = createServer(timeouts, async (req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const answer = (status: number, message: string) =>
       res.writeHead(status, {
@@ -241,6 +258,11 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
         outcome = 'too_large';
         return answer(413, err.message);
       }
+      // The client went away, or sent too slowly and had its 408: nothing was taken, nobody to answer.
+      if (req.socket.destroyed && !(err instanceof TooLarge)) {
+        outcome = 'aborted';
+        return;
+      }
       if (err instanceof WebhookRefused) {
         outcome = err.status === 401 ? 'unauthorized' : 'malformed';
         logger.warn({ provider, status: err.status, reason: err.message }, 'webhook refused');
@@ -254,6 +276,7 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
       deps.metrics?.webhook(provider, outcome);
     }
   });
+  server.maxConnections = limits.max;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(webhooks.port, config.grpc.host, resolve);
