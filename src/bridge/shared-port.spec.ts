@@ -22,4 +22,22 @@ describe('listenShared', () => {
     half.destroy();
     alive.destroy();
   });
+
+  it('closes a connection that says nothing, and an HTTP/1.1 one idle between requests, once they have been idle that long', async () => {
+    const shared = await listenShared(new Server(), '127.0.0.1', 0, (_req, res) => res.end('ok'), 300);
+    try {
+      const silent = connect(shared.port, '127.0.0.1');
+      const alive = connect(shared.port, '127.0.0.1');
+      silent.on('error', () => {});
+      alive.on('error', () => {});
+      const closed = [silent, alive].map((s) => new Promise((resolve) => s.once('close', resolve)));
+      await Promise.all([silent, alive].map((s) => new Promise((resolve) => s.once('connect', resolve))));
+      alive.write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n');
+      const answer = await new Promise<string>((resolve) => alive.once('data', (chunk) => resolve(String(chunk))));
+      assert.match(answer, /^HTTP\/1\.1 200/);
+      assert.deepEqual(await Promise.all(closed.map((c) => within(c, 3_000))), ['done', 'done']);
+    } finally {
+      await shared.close();
+    }
+  });
 });

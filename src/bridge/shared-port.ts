@@ -28,24 +28,28 @@ export interface SharedPort {
 /**
  * listenShared listens on host:port; HTTP/2 connections go to grpc (plaintext: TLS ports are
  * bound by grpc-js itself), HTTP/1.1 ones to http1. A connection that says nothing within
- * 10 s, or that closes before it can be told apart, is closed.
+ * idleMs (an HTTP/1.1 one between requests too), or that closes before it can be told apart,
+ * is closed.
  */
 export async function listenShared(
   grpc: GrpcServer,
   host: string,
   port: number,
   http1: RequestListener,
+  idleMs = 10_000,
 ): Promise<SharedPort> {
   const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure());
   const web = createHttpServer(http1);
+  // Between requests Node times a keep-alive connection out by this instead (its own 5 s).
+  web.keepAliveTimeout = idleMs;
   // The HTTP/1.1 server never listens (it is handed its connections), so Node tracks none of them:
   // neither its header timeout nor closeAllConnections() reach them. Kept here, ended at close (a
   // keep-alive client or a half-sent request would otherwise hold shutdown up for ever), and ended
-  // when idle for 10 s.
+  // when idle for idleMs.
   const http1Sockets = new Set<Socket>();
   const sniff = (socket: Socket) => {
     let seen = Buffer.alloc(0);
-    socket.setTimeout(10_000, () => socket.destroy());
+    socket.setTimeout(idleMs, () => socket.destroy());
     socket.on('error', () => socket.destroy());
     const onData = (chunk: Buffer) => {
       seen = Buffer.concat([seen, chunk]);
@@ -60,7 +64,7 @@ export async function listenShared(
       else {
         http1Sockets.add(socket);
         socket.once('close', () => http1Sockets.delete(socket));
-        socket.setTimeout(10_000, () => socket.destroy());
+        socket.setTimeout(idleMs, () => socket.destroy());
         web.emit('connection', socket);
         socket.resume(); // the HTTP/1.1 parser reads through 'data' events, which a paused socket holds back
       }
