@@ -194,9 +194,10 @@ export function checkWorkerConfig(config: Config): void {
 
 /**
  * createWorker builds (but does not run) the workers of the newsletter service: the main
- * task queue (workflows, page reads, callbacks) and one task queue per provider for its
+ * task queue (workflows, page reads, callbacks), one task queue per provider for its
  * sends, each rate-limited by the Temporal server to the provider account's request rate
- * (the same limit on every worker process: the server enforces it across all of them).
+ * (the same limit on every worker process: the server enforces it across all of them), and
+ * the results queue (results the backend did not take at once).
  */
 export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers> {
   const { config, logger } = deps;
