@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
+import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { runCli } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
 import { newsletterId, recipients, TOKEN } from '../support/fixtures.ts';
@@ -163,7 +164,7 @@ describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
     assert.equal((await cli(['status', 'x', '--address', '127.0.0.1:1'])).code, 4);
   });
 
-  it('drives the generic WorkflowService: start, signal, result and cancel', async () => {
+  it('drives the generic WorkflowService: start and result, and refuses a signal to an unknown workflow', async () => {
     const id = newsletterId('cli-wf');
     const args = JSON.stringify([{
       newsletter_id: id,
@@ -179,8 +180,31 @@ describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
     assert.match(result.stdout, /: COMPLETED /);
     const unknown = await cli(['workflows', 'signal', `newsletter-${randomUUID()}`, 'pause']);
     assert.equal(unknown.code, 3, unknown.stderr);
-    const cancelled = await cli(['workflows', 'cancel', `newsletter-${id}`]);
-    assert.equal(cancelled.code, 0, cancelled.stderr);
+  });
+
+  it('signals and cancels a running workflow through the generic WorkflowService: a signal it takes none of is refused, the cancel stops it', async () => {
+    const id = newsletterId('cli-wf-run');
+    const args = JSON.stringify([{
+      newsletter_id: id,
+      subject: 'Hi',
+      text_content: 'Hi',
+      recipients: Array.from({ length: 40 }, (_, i) => ({ email: `wr${i}@example.com` })),
+    }]);
+    stack.mock.resend.setLatency(1_500);
+    try {
+      assert.equal((await cli(['workflows', 'start', 'newsletterWorkflow', '--args', args])).code, 0);
+      await eventually(() => stack.mock.resend.calls().some((c) => c.idempotencyKey?.startsWith(`nl-${id}-`)));
+      const signal = await cli(['workflows', 'signal', `newsletter-${id}`, 'pause']);
+      assert.equal(signal.code, 3, signal.stderr);
+      assert.match(signal.stderr, /PauseNewsletter/);
+      const cancel = await cli(['workflows', 'cancel', `newsletter-${id}`]);
+      assert.equal(cancel.code, 0, cancel.stderr);
+    } finally {
+      stack.mock.resend.setLatency(0);
+    }
+    const status = await finalStatus(stack, id);
+    assert.equal(status.state, NewsletterState.CANCELLED);
+    assert.ok(status.skipped > 0, 'batches not begun when it was cancelled were never sent');
   });
 
   /**
