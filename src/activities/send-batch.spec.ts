@@ -280,6 +280,34 @@ describe('sendBatch', () => {
     assert.equal(details.settled.sent, 0);
   });
 
+  it("never names a recipient in a failure: the provider's words about the whole request are masked too (they reach history and logs)", async () => {
+    const refusing = (failureClass: 'transient' | 'provider_unavailable') =>
+      fakeProvider('resend', () => {
+        throw new ProviderError({
+          provider: 'resend',
+          failureClass,
+          statusCode: 422,
+          message: 'cannot send to dora@example.com',
+        });
+      }).provider;
+    const retried = await failure(
+      new MockActivityEnvironment({ attempt: 1 }).run(
+        activities(refusing('transient'), { source: sourceOf(people(2)) }).sendBatch,
+        input(2),
+      ),
+    );
+    assert.match(retried.message, /cannot send to <address>$/);
+    const over = await failure(
+      new MockActivityEnvironment({ attempt: 1 }).run(
+        activities(refusing('provider_unavailable'), { source: sourceOf(people(2)) }).sendBatch,
+        input(2),
+      ),
+    );
+    assert.equal(over.type, 'ProviderUnavailable');
+    assert.ok(!JSON.stringify([over.message, over.details]).includes('dora@'), over.message);
+    assert.match((over.details?.[0] as ProviderUnavailableDetails).reason, /<address>/);
+  });
+
   const throttling = () =>
     fakeProvider('resend', () => {
       throw new ProviderError({

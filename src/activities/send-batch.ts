@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { type Span, trace } from '@opentelemetry/api';
 import { activityInfo, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { isEmailAddress } from '../domain/addresses.ts';
+import { isEmailAddress, maskAddresses } from '../domain/addresses.ts';
 import { normalizeAddress, type Suppression } from '../domain/suppression.ts';
 import { type RenderedEmail, renderEmail, RenderError } from '../domain/templating.ts';
 import { textTemplateFrom } from '../domain/text-part.ts';
@@ -231,7 +231,7 @@ export function settleOutcomes(provider: ProviderName, members: Member[], outcom
   // Named by the refusal, never a recipient (also where the provider's text names one): the reason
   // goes into workflow history and logs.
   if (firstRefusal !== undefined) {
-    const refusal = firstRefusal.replace(/[^\s<>@"',;:]+@[^\s<>@"',;]+/g, '<address>');
+    const refusal = maskAddresses(firstRefusal);
     settled.refusal = `${settled.remaining.length} messages refused: ${refusal}`;
   }
   return settled;
@@ -607,6 +607,7 @@ async function send(
         countRejected();
         return apart({ results: [...rejected.results, ...settleAll(name, valid, {}).results], remaining: [] });
       case 'failover':
+        // The provider's words about the whole request may name a recipient too: masked as a refusal's are.
         // Settled like any answer: what this request settled itself (invalid or suppressed addresses)
         // is recorded, reported under its id and never reaches the next provider; the rest goes there.
         // Recorded before it is reported: a retry of an attempt that dies now reports the same under
@@ -615,7 +616,7 @@ async function send(
         return apart({
           results: rejected.results,
           remaining: valid.map((m) => m.position),
-          refusal: `${err.failureClass}: ${err.message}`,
+          refusal: `${err.failureClass}: ${maskAddresses(err.message)}`,
           why: err.failureClass,
         });
       case 'give_way': {
@@ -627,7 +628,7 @@ async function send(
         );
         throw ApplicationFailure.create({
           type: FAILURE_TYPES.throttled,
-          message: err.message,
+          message: maskAddresses(err.message),
           nonRetryable: true,
           details: [{ retryAfterMs: delayMs } satisfies ThrottledDetails],
         });
@@ -645,7 +646,7 @@ async function send(
         );
         throw ApplicationFailure.create({
           type: `Provider_${err.failureClass}`,
-          message: err.message,
+          message: maskAddresses(err.message),
           nonRetryable: false,
           nextRetryDelay: delayMs,
         });

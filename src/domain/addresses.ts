@@ -77,3 +77,8 @@ export function isMailbox(value: string): boolean {
   const { name, address } = partsOf(value);
   return (name === undefined || DISPLAY_NAME.test(name)) && isEmailAddress(address);
 }
+
+/** maskAddresses replaces anything shaped like an email address in text (a provider's words, a failure's) with `<address>`. */
+export function maskAddresses(text: string): string {
+  return text.replace(/[^\s<>@"',;:]+@[^\s<>@"',;]+/g, '<address>');
+}

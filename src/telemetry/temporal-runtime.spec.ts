@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { levelOf } from './temporal-runtime.ts';
+import { ApplicationFailure } from '@temporalio/common';
+import { createLogger } from '../logger.ts';
+import { forwardSdkLogs, levelOf } from './temporal-runtime.ts';
 
 describe("the Temporal SDK's log levels in ours", () => {
   it("keeps the SDK's level", () => {
@@ -13,5 +15,30 @@ describe("the Temporal SDK's log levels in ours", () => {
   it("logs the start-up notes about the provider queues' layout at debug, not as warnings", () => {
     assert.equal(levelOf('WARN', 'No workflows registered, not polling for workflow tasks'), 'debug');
     assert.equal(levelOf('INFO', 'No Nexus services registered, not polling for Nexus tasks'), 'debug');
+  });
+});
+
+describe("the Temporal SDK's log entries in ours", () => {
+  it("writes a failed activity's error with its type and message, never its details, addresses masked", () => {
+    const lines: string[] = [];
+    const forward = forwardSdkLogs(createLogger('debug', 'test', { write: (line: string) => void lines.push(line) }));
+    // A failover as send-batch.ts throws it: its details carry the recipients the attempt settled.
+    const failover = ApplicationFailure.create({
+      type: 'ProviderUnavailable',
+      message: "resend refused 1 message: 300: Invalid 'To' address: 'alice@example.com'",
+      nonRetryable: true,
+      details: [{ settled: { failures: [{ email: 'bob@example.com', reason: 'bounced' }] } }],
+      cause: new Error('answered for carol@example.com'),
+    });
+    forward({ level: 'WARN', message: 'Activity failed', meta: { error: failover, activityType: 'sendBatch' } });
+    forward({ level: 'WARN', message: 'Activity failed', meta: { error: new Error('backend answered 503') } });
+    const [first, second] = lines.map((line) => JSON.parse(line));
+    assert.equal(first.error.type, 'ProviderUnavailable');
+    assert.match(first.error.message, /Invalid 'To' address: '<address>'/);
+    assert.equal(first.error.cause, 'answered for <address>');
+    assert.equal(first.activityType, 'sendBatch');
+    assert.equal(first.level, 40);
+    assert.ok(!lines[0]!.includes('@'), lines[0]);
+    assert.equal(second.error.message, 'backend answered 503', 'a plain error keeps its message');
   });
 });

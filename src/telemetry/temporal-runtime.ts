@@ -4,6 +4,7 @@
  */
 import { DefaultLogger, type LogLevel, Runtime } from '@temporalio/worker';
 import type { Logger } from '../logger.ts';
+import { maskAddresses } from '../domain/addresses.ts';
 
 const TEMPORAL_LEVEL: Record<string, LogLevel> = {
   trace: 'TRACE',
@@ -40,6 +41,35 @@ export function levelOf(entryLevel: LogLevel, message: string): 'trace' | 'debug
 }
 
 /**
+ * errorFields is an error as a log line shows it: its type, message, its cause's message and
+ * stack, addresses masked. Never its other fields: an ApplicationFailure's details (a failover's
+ * carry the recipients it settled, refused addresses included). Given the error itself, pino
+ * wrote those fields and nothing else: no message.
+ */
+function errorFields(err: Error): Record<string, string> {
+  const type = (err as Error & { type?: string }).type ?? err.name;
+  const cause: Record<string, string> = err.cause instanceof Error ? { cause: maskAddresses(err.cause.message) } : {};
+  return { type, message: maskAddresses(err.message), ...cause, stack: maskAddresses(err.stack ?? '') };
+}
+
+/** SdkLogEntry is one of the Temporal SDK's log entries. */
+export interface SdkLogEntry {
+  level: LogLevel;
+  message: string;
+  meta?: Record<string, unknown>;
+}
+
+/** forwardSdkLogs writes the SDK's entries to log, at our levels, an error as errorFields. */
+export function forwardSdkLogs(log: Logger): (entry: SdkLogEntry) => void {
+  return ({ level, message, meta }) => {
+    const { error, ...rest } = meta ?? {};
+    // Under `error`, as the SDK names it: pino would take an object under `err` for an error of its own.
+    const fields = error instanceof Error ? { ...rest, error: errorFields(error) } : (meta ?? {});
+    log[levelOf(level, message)](fields, message);
+  };
+}
+
+/**
  * installTemporalRuntime installs the process-wide Temporal runtime with our logger and,
  * given metricsAddress (host:port), Core's Prometheus endpoint with Prometheus naming
  * (`_total` counters, seconds) for the worker's /metrics to include.
@@ -64,8 +94,6 @@ export function installTemporalRuntime(logger: Logger, level: string, metricsAdd
         },
       }
       : {}),
-    logger: new DefaultLogger(TEMPORAL_LEVEL[level] ?? 'INFO', ({ level: entryLevel, message, meta }) => {
-      log[levelOf(entryLevel, message)](meta ?? {}, message);
-    }),
+    logger: new DefaultLogger(TEMPORAL_LEVEL[level] ?? 'INFO', forwardSdkLogs(log)),
   });
 }
