@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
 import { createLogger } from '../logger.ts';
-import { forwardSdkLogs, levelOf } from './temporal-runtime.ts';
+import { compileOptions } from '@temporalio/worker/lib/runtime-options.js';
+import { forwardSdkLogs, levelOf, temporalRuntimeOptions } from './temporal-runtime.ts';
 
 describe("the Temporal SDK's log levels in ours", () => {
   it("keeps the SDK's level", () => {
@@ -40,5 +41,14 @@ describe("the Temporal SDK's log entries in ours", () => {
     assert.equal(first.level, 40);
     assert.ok(!lines[0]!.includes('@'), lines[0]);
     assert.equal(second.error.message, 'backend answered 503', 'a plain error keeps its message');
+  });
+});
+
+describe('the Temporal runtime', () => {
+  it("forwards Core's own log lines to our logger, instead of Core printing its text to the console", () => {
+    const options = temporalRuntimeOptions(createLogger('silent'), 'info', '127.0.0.1:0');
+    const compiled = compileOptions(options);
+    assert.equal(compiled.runtimeOptions.logExporter.type, 'forward');
+    assert.equal(compiled.runtimeOptions.metricsExporter?.type, 'prometheus', 'metrics as before');
   });
 });

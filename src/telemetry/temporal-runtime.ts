@@ -2,7 +2,7 @@
  * Routes the Temporal SDK's own logs (worker, workflow `log`, Core) into the
  * service's structured logger. Must run before any connection or worker exists.
  */
-import { DefaultLogger, type LogLevel, Runtime } from '@temporalio/worker';
+import { DefaultLogger, type LogLevel, Runtime, type RuntimeOptions } from '@temporalio/worker';
 import type { Logger } from '../logger.ts';
 import { maskAddresses } from '../domain/addresses.ts';
 
@@ -70,30 +70,33 @@ export function forwardSdkLogs(log: Logger): (entry: SdkLogEntry) => void {
 }
 
 /**
- * installTemporalRuntime installs the process-wide Temporal runtime with our logger and,
- * given metricsAddress (host:port), Core's Prometheus endpoint with Prometheus naming
- * (`_total` counters, seconds) for the worker's /metrics to include.
+ * temporalRuntimeOptions are the process-wide Temporal runtime's: our logger for the SDK's
+ * entries and for Core's (forwarded: without it Core prints its own text lines to the console,
+ * outside LOG_LEVEL and the JSON logs) and, given metricsAddress (host:port), Core's Prometheus
+ * endpoint with Prometheus naming (`_total` counters, seconds) for the worker's /metrics to include.
  */
-export function installTemporalRuntime(logger: Logger, level: string, metricsAddress?: string): void {
+export function temporalRuntimeOptions(logger: Logger, level: string, metricsAddress?: string): RuntimeOptions {
   const log = logger.child({ component: 'temporal' });
-  Runtime.install({
+  const metrics = metricsAddress
+    ? {
+      prometheus: {
+        bindAddress: metricsAddress,
+        countersTotalSuffix: true,
+        unitSuffix: true,
+        useSecondsForDurations: true,
+      },
+    }
+    : undefined;
+  return {
     // main.ts owns the signals (SIGINT, SIGTERM): by default the runtime would also stop every
     // worker on SIGQUIT or SIGUSR2 (a heap snapshot's signal) and leave the process up, idle.
     shutdownSignals: [],
-    ...(metricsAddress
-      ? {
-        telemetryOptions: {
-          metrics: {
-            prometheus: {
-              bindAddress: metricsAddress,
-              countersTotalSuffix: true,
-              unitSuffix: true,
-              useSecondsForDurations: true,
-            },
-          },
-        },
-      }
-      : {}),
+    telemetryOptions: { logging: { forward: {} }, ...(metrics ? { metrics } : {}) },
     logger: new DefaultLogger(TEMPORAL_LEVEL[level] ?? 'INFO', forwardSdkLogs(log)),
-  });
+  };
+}
+
+/** installTemporalRuntime installs the process-wide Temporal runtime (temporalRuntimeOptions); before any connection or worker exists. */
+export function installTemporalRuntime(logger: Logger, level: string, metricsAddress?: string): void {
+  Runtime.install(temporalRuntimeOptions(logger, level, metricsAddress));
 }
