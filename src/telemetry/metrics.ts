@@ -194,7 +194,13 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
     for (const state of FINAL) finished.inc({ state }, 0);
     started.inc(0);
   }
-  if (role === 'bridge') { for (const state of OPEN_STATES) open.set({ state }, 0); }
+  if (role === 'bridge') {
+    for (const state of OPEN_STATES) open.set({ state }, 0);
+    // The share of webhooks refused exists (0 / 0) before the first one.
+    for (const provider of PROVIDERS) {
+      for (const outcome of ['accepted', 'unauthorized']) webhooks.inc({ provider, outcome }, 0);
+    }
+  }
 
   return {
     registry,
