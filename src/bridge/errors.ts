@@ -3,7 +3,7 @@
  * throw; the edge (server.ts) calls toRpcStatus once. Unknown errors become INTERNAL
  * with a generic message: the original is logged, never sent to the caller.
  */
-import { ShardClosedError } from '../suppression/list.ts';
+import { ShardClosedError, ShardFullError } from '../suppression/list.ts';
 import { isGrpcServiceError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { type ServiceError as GrpcServiceError, status as GrpcStatus } from '@grpc/grpc-js';
 
@@ -122,7 +122,9 @@ function statusOf(
   if (err instanceof WorkflowExecutionAlreadyStartedError) {
     return { code: 'ALREADY_EXISTS', detail: `workflow ${err.workflowId} already exists`, internal: false };
   }
-  if (err instanceof TooManyStreamsError) return { code: 'RESOURCE_EXHAUSTED', detail: err.message, internal: false };
+  if (err instanceof TooManyStreamsError || err instanceof ShardFullError) {
+    return { code: 'RESOURCE_EXHAUSTED', detail: err.message, internal: false };
+  }
   if (err instanceof StreamLifetimeError) return { code: 'UNAVAILABLE', detail: err.message, internal: false };
   if (err instanceof ShuttingDownError) return { code: 'UNAVAILABLE', detail: err.message, internal: false };
   const grpcCode = grpcErrorOf(err)?.code;

@@ -10,11 +10,14 @@ import {
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
 } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { Buffer } from 'node:buffer';
 import {
   byShard,
   normalizeAddress,
+  SHARD_FULL,
   type Suppression,
   SUPPRESSION_SHARDS,
   suppressionWorkflowId,
@@ -68,6 +71,17 @@ export class ShardClosedError extends Error {
   }
 }
 
+/**
+ * ShardFullError: an addition refused because its shard holds SHARD_MAX_BYTES of entries already
+ * (README "Suppression"): nothing of that shard's part was recorded; other shards' parts may have been.
+ */
+export class ShardFullError extends Error {
+  constructor(detail: string) {
+    super(`${detail}: the suppression list takes no more addresses there (README "Suppression")`);
+    this.name = 'ShardFullError';
+  }
+}
+
 export class SuppressionList {
   readonly #client: Client;
   readonly #taskQueue: string;
@@ -97,6 +111,12 @@ export class SuppressionList {
       return await run(this.#start(shard));
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) throw new ShardClosedError(suppressionWorkflowId(shard));
+      const cause = (err as { cause?: unknown }).cause;
+      if (
+        err instanceof WorkflowUpdateFailedError && cause instanceof ApplicationFailure && cause.type === SHARD_FULL
+      ) {
+        throw new ShardFullError(cause.message);
+      }
       throw err;
     }
   }

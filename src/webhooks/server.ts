@@ -20,7 +20,7 @@ import { readPostmarkWebhook } from '../providers/postmark/webhooks.ts';
 import { checkResendHeaders, readResendWebhook, type ResendHeaders } from '../providers/resend/webhooks.ts';
 import type { Suppression } from '../domain/suppression.ts';
 import { workflowIdFor } from '../domain/types.ts';
-import { SuppressionList } from '../suppression/list.ts';
+import { ShardFullError, SuppressionList } from '../suppression/list.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import { inSpan, inTrace, type NewsletterTrace, SpanKind, traceFromMemo } from '../telemetry/tracing.ts';
 import { temporalDidNotAnswer } from '../bridge/errors.ts';
@@ -215,7 +215,17 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
     await Promise.all([
       signals.add(event.newsletterId, event),
       suppression
-        ? client.withDeadline(Date.now() + TEMPORAL_WAIT_MS, () => suppressions.add([suppression]))
+        ? client.withDeadline(Date.now() + TEMPORAL_WAIT_MS, () => suppressions.add([suppression])).catch(
+          (err: unknown) => {
+            // A full shard stays full at every redelivery: the event still reaches its newsletter and the
+            // backend (which should unsubscribe the person), and the operator learns it here.
+            if (!(err instanceof ShardFullError)) throw err;
+            logger.error(
+              { provider: event.provider, reason: suppression.reason, err: err.message },
+              'address not suppressed: its suppression shard is full',
+            );
+          },
+        )
         : undefined,
     ]);
   };

@@ -12,6 +12,7 @@
  */
 import {
   allHandlersFinished,
+  ApplicationFailure,
   condition,
   continueAsNew,
   defineQuery,
@@ -19,7 +20,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { ChangeLog, type Suppression } from '../domain/suppression.ts';
+import { ChangeLog, entryBytes, SHARD_FULL, SHARD_MAX_BYTES, type Suppression } from '../domain/suppression.ts';
 
 /** suppressUpdate adds addresses (an address already there keeps its first entry); answers how many were new. */
 export const suppressUpdate = defineUpdate<number, [Suppression[]]>('suppress');
@@ -54,23 +55,48 @@ const CONTINUE_AS_NEW_AFTER_EVENTS = 2_000;
 /** CHANGE_LOG_MAX is how many recent changes a shard keeps at least for its readers (ChangeLog). */
 const CHANGE_LOG_MAX = 10_000;
 
-/** suppressionListWorkflow holds one shard of the list. */
-export async function suppressionListWorkflow(input: { shard: number }, carried?: Suppression[]): Promise<void> {
+/**
+ * suppressionListWorkflow holds one shard of the list; maxBytes replaces SHARD_MAX_BYTES (tests lower
+ * it). An addition that would take the shard past it is refused whole (SHARD_FULL), before it is recorded.
+ */
+export async function suppressionListWorkflow(
+  input: { shard: number; maxBytes?: number },
+  carried?: Suppression[],
+): Promise<void> {
   const entries = new Map((carried ?? []).map((s) => [s.email, s]));
+  const maxBytes = input.maxBytes ?? SHARD_MAX_BYTES;
+  let bytes = 0;
+  for (const s of entries.values()) bytes += entryBytes(s);
   const log = new ChangeLog(CHANGE_LOG_MAX);
   setHandler(suppressUpdate, (added: Suppression[]) => {
     let fresh = 0;
     for (const s of added) {
       if (entries.has(s.email)) continue;
       entries.set(s.email, s);
+      bytes += entryBytes(s);
       log.added(s);
       fresh += 1;
     }
     return fresh;
+  }, {
+    validator: (added: Suppression[]) => {
+      const more = added.reduce((n, s) => n + (entries.has(s.email) ? 0 : entryBytes(s)), 0);
+      if (more > 0 && bytes + more > maxBytes) {
+        throw ApplicationFailure.create({
+          type: SHARD_FULL,
+          nonRetryable: true,
+          message:
+            `suppression shard ${input.shard} is full (${entries.size} addresses, ${bytes} of ${maxBytes} bytes)`,
+        });
+      }
+    },
   });
   setHandler(unsuppressUpdate, (emails: string[]) =>
     emails.filter((email) => {
-      if (!entries.delete(email)) return false;
+      const entry = entries.get(email);
+      if (!entry) return false;
+      entries.delete(email);
+      bytes -= entryBytes(entry);
       log.removed(email);
       return true;
     }).length);

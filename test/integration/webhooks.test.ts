@@ -16,6 +16,7 @@ import { dataConverter } from '../../src/data-converter.ts';
 import { eventsWorkflowIdFor } from '../../src/domain/events.ts';
 import { shardOf, suppressionWorkflowId } from '../../src/domain/suppression.ts';
 import { SuppressionList } from '../../src/suppression/list.ts';
+import { suppressionListWorkflow } from '../../src/workflows/suppression.ts';
 import { eventually } from '../support/eventually.ts';
 import { auth, newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
 import { finalStatus, outcomeOf } from '../support/grpc.ts';
@@ -497,5 +498,49 @@ describe('provider events while the backend is down', { timeout: 180_000 }, () =
       500,
     );
     assert.equal(delivered.size, 150, 'every event once the backend is back');
+  });
+});
+
+describe('a full suppression shard', { timeout: 120_000 }, () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack(settings);
+    stack.mock.resend.setWebhook({ url: `http://127.0.0.1:${stack.webhooks.port}/webhooks/resend`, secret: SECRET });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  it('refuses more addresses with RESOURCE_EXHAUSTED, and a bounce for it still reaches the backend', async () => {
+    const shard = shardOf('full-0@example.com');
+    const inShard = Array.from({ length: 2_000 }, (_, i) => `full-${i}@example.com`).filter((e) =>
+      shardOf(e) === shard
+    );
+    // The shard, started before anything else uses it, with room for one entry.
+    await stack.env.client.workflow.start(suppressionListWorkflow, {
+      workflowId: suppressionWorkflowId(shard),
+      taskQueue: stack.config.temporal.taskQueue,
+      args: [{ shard, maxBytes: 150 }],
+    });
+    const first = await stack.newsletters.addSuppression({ emails: [inShard[0]!], detail: '' }, auth).response;
+    assert.equal(first.added, 1);
+    const refused = await outcomeOf(
+      stack.newsletters.addSuppression({ emails: inShard.slice(1, 5), detail: 'imported' }, auth).response,
+    );
+    assert.equal(refused.code, 'RESOURCE_EXHAUSTED');
+    assert.match(refused.message, new RegExp(`suppression shard ${shard} is full \\(1 addresses`));
+    assert.deepEqual((await listAll(stack)).map((s) => s.email), [inShard[0]], 'nothing of the refused call recorded');
+
+    // A hard bounce of an address in that shard: acknowledged, forwarded, and the operator told.
+    const id = newsletterId('full');
+    const bounced = inShard[5]!;
+    await stack.newsletters.sendNewsletter(
+      newsletterRequest(id, [{ email: bounced, name: 'F', variables: {}, recipientId: 'f5' }]),
+      auth,
+    ).response;
+    assert.equal((await finalStatus(stack, id)).sent, 1);
+    assert.deepEqual(await stack.mock.resend.emitEvents('bounced', [bounced]), [200]);
+    await eventually(() => eventsFor(stack, id).some((e) => e.kind === 'bounced'), 20_000);
+    assert.ok(stack.logs.some((line) => line.includes('address not suppressed: its suppression shard is full')));
   });
 });

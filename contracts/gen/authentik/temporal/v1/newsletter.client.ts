@@ -96,6 +96,8 @@ export interface INewsletterServiceClient {
     /**
      * AddSuppression puts addresses on the suppression list (one already there is kept as it was).
      * Every send that begins SUPPRESSION_MAX_AGE_MS (1 s by default) after this returns skips them.
+     * Addresses whose part of the list is full (about a million in all, README "Suppression"):
+     * RESOURCE_EXHAUSTED, naming it; those of other parts may have been added (a retry is safe).
      *
      * @generated from protobuf rpc: AddSuppression
      */
@@ -205,6 +207,8 @@ export class NewsletterServiceClient implements INewsletterServiceClient, Servic
     /**
      * AddSuppression puts addresses on the suppression list (one already there is kept as it was).
      * Every send that begins SUPPRESSION_MAX_AGE_MS (1 s by default) after this returns skips them.
+     * Addresses whose part of the list is full (about a million in all, README "Suppression"):
+     * RESOURCE_EXHAUSTED, naming it; those of other parts may have been added (a retry is safe).
      *
      * @generated from protobuf rpc: AddSuppression
      */
