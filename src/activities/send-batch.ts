@@ -595,7 +595,11 @@ async function send(
     switch (decision.action) {
       case 'split':
         if (valid.length > 1) {
-          throw inHalves(input, part, `${name} refused ${valid.length} emails as too large: ${err.message}`);
+          throw inHalves(
+            input,
+            part,
+            `${name} refused ${valid.length} emails as too large: ${maskAddresses(err.message)}`,
+          );
         }
         // One email alone too large is its content's fault.
         return settleFailed();

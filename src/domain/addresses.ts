@@ -80,5 +80,7 @@ export function isMailbox(value: string): boolean {
 
 /** maskAddresses replaces anything shaped like an email address in text (a provider's words, a failure's) with `<address>`. */
 export function maskAddresses(text: string): string {
-  return text.replace(/[^\s<>@"',;:]+@[^\s<>@"',;]+/g, '<address>');
+  // The domain must look like a host name (labels, a dot, letters): `node_modules/@temporalio/…` in a stack
+  // frame or `pkg@1.2.3` is none, and is kept.
+  return text.replace(/[^\s<>@"',;:()[\]=/]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}/g, '<address>');
 }

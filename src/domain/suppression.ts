@@ -54,15 +54,16 @@ export function byShard<T>(items: T[], addressOf: (item: T) => string): Map<numb
 
 /**
  * SHARD_MAX_BYTES bounds a shard's entries, as JSON: it carries them through continue-as-new in one
- * payload, which Temporal refuses over 2 MiB once compressed (entries of bounces compress about 10:1:
- * 12 MiB is some 65,000 addresses a shard, a million in all) and the codec refuses to inflate over
- * 64 MiB. A shard over either would stop for good: every change and every read of it with it.
+ * payload, which Temporal refuses over 2 MiB once compressed, and the codec refuses to inflate over
+ * 64 MiB. Entries without a detail (imports, provider_suppressed) compress worst, about 4.6:1: 8 MiB of
+ * them is 1.75 MiB (some 80,000 addresses a shard of ~100 bytes, over a million in all; bounces with
+ * their details, ~185 bytes, some 45,000). A shard over either limit would stop for good, every send with it.
  */
-export const SHARD_MAX_BYTES = 12 * 1024 * 1024;
+export const SHARD_MAX_BYTES = 8 * 1024 * 1024;
 /** SHARD_FULL is the failure type of an addition refused because its shard is full. */
 export const SHARD_FULL = 'SuppressionShardFull';
-/** entryBytes is what one entry adds to its shard (SHARD_MAX_BYTES). */
-export const entryBytes = (s: Suppression): number => JSON.stringify(s).length;
+/** entryBytes is what one entry adds to its shard (SHARD_MAX_BYTES): its JSON's UTF-8 bytes. */
+export const entryBytes = (s: Suppression): number => new TextEncoder().encode(JSON.stringify(s)).length;
 
 /** suppressionWorkflowId names a shard's workflow. */
 export const suppressionWorkflowId = (shard: number): string => `suppression-list-${shard}`;

@@ -39,7 +39,8 @@ describe("the Temporal SDK's log entries in ours", () => {
     assert.equal(first.error.cause, 'answered for <address>');
     assert.equal(first.activityType, 'sendBatch');
     assert.equal(first.level, 40);
-    assert.ok(!lines[0]!.includes('@'), lines[0]);
+    assert.ok(!lines[0]!.includes('example.com'), lines[0]);
+    assert.match(first.error.stack, /@temporalio/, 'stack frames are kept as they are');
     assert.equal(second.error.message, 'backend answered 503', 'a plain error keeps its message');
   });
 });

@@ -80,7 +80,10 @@ export async function suppressionListWorkflow(
     return fresh;
   }, {
     validator: (added: Suppression[]) => {
-      const more = added.reduce((n, s) => n + (entries.has(s.email) ? 0 : entryBytes(s)), 0);
+      // An address twice in one call is added once (the first), and counted once.
+      const fresh = new Map<string, Suppression>();
+      for (const s of added) if (!entries.has(s.email) && !fresh.has(s.email)) fresh.set(s.email, s);
+      const more = [...fresh.values()].reduce((n, s) => n + entryBytes(s), 0);
       if (more > 0 && bytes + more > maxBytes) {
         throw ApplicationFailure.create({
           type: SHARD_FULL,

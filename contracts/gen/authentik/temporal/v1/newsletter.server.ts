@@ -91,7 +91,7 @@ export interface INewsletterService<T = ServerCallContext> {
     /**
      * AddSuppression puts addresses on the suppression list (one already there is kept as it was).
      * Every send that begins SUPPRESSION_MAX_AGE_MS (1 s by default) after this returns skips them.
-     * Addresses whose part of the list is full (about a million in all, README "Suppression"):
+     * Addresses whose part of the list is full (about a million in all, fewer with long details; README "Suppression"):
      * RESOURCE_EXHAUSTED, naming it; those of other parts may have been added (a retry is safe).
      *
      * @generated from protobuf rpc: AddSuppression
