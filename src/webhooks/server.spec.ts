@@ -24,6 +24,15 @@ const toPostmark = (port: number, body: string, password = 'secret') =>
     body,
   });
 
+/** delivery is a Postmark Delivery record about one of this service's emails. */
+const delivery = {
+  RecordType: 'Delivery',
+  MessageID: 'm-1',
+  Recipient: 'a@example.com',
+  DeliveredAt: new Date().toISOString(),
+  Metadata: { newsletter_id: 'nl1', recipient_id: 'r1' },
+};
+
 /**
  * fakeTemporal is the client a webhook server hands events to: describe answers as told (a
  * newsletter without a trace by default), each hand-off takes handOffMs; seen counts hand-offs
@@ -51,13 +60,6 @@ describe('webhook server shutdown', () => {
     // Temporal takes 500 ms to take the event.
     const { client, seen } = fakeTemporal({ handOffMs: 500 });
     const server = await startWebhookServer({ config, client, logger: createLogger('silent') });
-    const delivery = {
-      RecordType: 'Delivery',
-      MessageID: 'm-1',
-      Recipient: 'a@example.com',
-      DeliveredAt: new Date().toISOString(),
-      Metadata: { newsletter_id: 'nl1', recipient_id: 'r1' },
-    };
     const answer = toPostmark(server.port, JSON.stringify(delivery));
     await new Promise((resolve) => setTimeout(resolve, 100));
     const closed = server.close();
@@ -273,13 +275,6 @@ describe('webhook server authentication', () => {
       assert.equal(await second.ended, '', 'dropped without an answer');
       first.socket.destroy();
       await first.ended;
-      const delivery = {
-        RecordType: 'Delivery',
-        MessageID: 'm-1',
-        Recipient: 'a@example.com',
-        DeliveredAt: new Date().toISOString(),
-        Metadata: { newsletter_id: 'nl1', recipient_id: 'r1' },
-      };
       // The server counts the first closed once its side of it has closed too: a moment later.
       let status = 0;
       for (let tries = 0; status !== 200 && tries < 20; tries++) {

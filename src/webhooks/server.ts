@@ -45,8 +45,8 @@ const EVENTS_PER_SIGNAL = 200;
 const TRACES_KEPT = 10_000;
 
 /**
- * CONNECTION_LIMITS: a client gets HEADERS_MS for its headers and REQUEST_MS for its whole request
- * (a 16 MB Postmark record at 1 MB/s takes 16 s), then a 408; at most MAX connections are open,
+ * CONNECTION_LIMITS: a client gets headersMs for its headers and requestMs for its whole request
+ * (a 16 MB Postmark record at 1 MB/s takes 16 s), then a 408; at most max connections are open,
  * a new one beyond is dropped (the provider delivers again). Node's defaults (60 s, 300 s, none)
  * let slow or idle clients hold connections, each with up to a body's worth buffered, for minutes.
  */
