@@ -113,7 +113,8 @@ export function createCallbackActivities(deps: CallbackDeps) {
     /**
      * countLifecycle counts a newsletter's sending begun or its final state, where it happens: a
      * local activity of the workflow at the transition (a callback waits for the backend, and may
-     * be made again by the next run).
+     * be made again by the next run), in chains begun before the lifecycle sink took it over
+     * (telemetry/lifecycle-sink.ts says why).
      */
     countLifecycle(transition: { began: true } | { finished: NewsletterState }): Promise<void> {
       if ('began' in transition) deps.metrics?.newsletterStarted();

@@ -26,6 +26,7 @@ import { createProviders } from '../providers/index.ts';
 import type { EmailProvider } from '../providers/types.ts';
 import { SuppressionCopies } from '../suppression/copies.ts';
 import { SuppressionList } from '../suppression/list.ts';
+import { lifecycleSinks } from '../telemetry/lifecycle-sink.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
 import { levelOf } from '../telemetry/temporal-runtime.ts';
 import { workerTracingOptions, WORKFLOW_INTERCEPTOR_MODULES } from '../telemetry/temporal-tracing.ts';
@@ -280,6 +281,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     ...code,
     activities: { readPages, notifyBackend, postResults, postEvents, countLifecycle, runningResults },
     ...tracingOptions,
+    sinks: { ...tracingOptions.sinks, ...lifecycleSinks(deps.metrics) },
     // A bundle already holds the workflow interceptors (bundled with WORKFLOW_INTERCEPTOR_MODULES).
     ...(code.workflowBundle ? activityTracing : {}),
   });

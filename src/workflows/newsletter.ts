@@ -42,12 +42,14 @@ import {
   patched,
   proxyActivities,
   proxyLocalActivities,
+  proxySinks,
   setHandler,
   sleep,
   upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
+import type { LifecycleSinks, LifecycleTransition } from '../telemetry/lifecycle-sink.ts';
 import {
   type BackendEvent,
   type BatchRef,
@@ -132,6 +134,8 @@ export interface Carried {
   outbox: BackendEvent[];
   /** countedAtTransitions: the metrics count sending begun and ended where it happens, not in the callbacks (absent in older chains). */
   countedAtTransitions?: boolean;
+  /** countedBySink: they are counted through the lifecycle sink, not a local activity (absent in older chains). */
+  countedBySink?: boolean;
 }
 
 /** Outage is the wait after every provider refused a batch. */
@@ -187,11 +191,13 @@ const { runningResults } = proxyActivities<Activities>({
 const RESULTS_CHECK_FIRST_MS = 30_000;
 const RESULTS_CHECK_EVERY_MS = 3_600_000;
 
-/** countLifecycle counts the newsletter's sending begun and ended in the worker's metrics, as it happens. */
+/** countLifecycle counts the newsletter's sending begun and ended in the worker's metrics, in chains begun before the sink. */
 const { countLifecycle } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '5 seconds',
   retry: { maximumAttempts: 3 },
 });
+/** lifecycle counts them in chains begun since (nothing in history). */
+const { lifecycle } = proxySinks<LifecycleSinks>();
 
 /** newsletterWorkflow delivers one newsletter and returns its final status. */
 export async function newsletterWorkflow(input: NewsletterInput, carried?: Carried): Promise<NewsletterStatus> {
@@ -226,10 +232,16 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   // in the callbacks, which wait for the backend); a count never holds the newsletter up.
   // The chain's first run decides, for every run after it: a chain begun before this release
   // counted its beginning in a callback, and counts its end there too.
-  if (!carried) c.countedAtTransitions = patched('lifecycle-counted-where-it-happens');
+  // A chain begun on this release counts through a sink, nothing in history: a local activity's
+  // marker read across a history page boundary fails replay for good (lifecycle-sink.ts).
+  if (!carried) {
+    c.countedAtTransitions = patched('lifecycle-counted-where-it-happens');
+    c.countedBySink = patched('lifecycle-counted-by-sink');
+  }
   const countsHere = c.countedAtTransitions === true;
-  const count = async (transition: Parameters<typeof countLifecycle>[0]) => {
+  const count = async (transition: LifecycleTransition) => {
     if (!countsHere) return;
+    if (c.countedBySink) return lifecycle.count(transition);
     await countLifecycle(transition).catch((err) => {
       log.warn('lifecycle not counted in the metrics', { ...logContext, error: String(err) });
     });
