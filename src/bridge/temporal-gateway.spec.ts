@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { NewsletterStatus } from '../domain/types.ts';
 import { FailedPreconditionError } from './errors.ts';
-import { NewsletterGateway } from './temporal-gateway.ts';
+import { NewsletterGateway, readTrouble } from './temporal-gateway.ts';
 
 const status = (state: NewsletterStatus['state']): NewsletterStatus => ({
   newsletterId: 'nl1',
@@ -27,6 +27,7 @@ function closingUnderIt(): Client {
         status: { name: closed ? 'COMPLETED' : 'RUNNING' },
         memo: {},
         startTime: new Date(0),
+        raw: {},
       }),
     query: () => Promise.resolve(status('SCHEDULED')),
     result: () => Promise.resolve(status('CANCELLED')),
@@ -50,5 +51,33 @@ describe('NewsletterGateway', () => {
       (err: unknown) =>
         err instanceof FailedPreconditionError && /nl1 is CANCELLED: it cannot be rescheduled/.test(err.message),
     );
+  });
+});
+
+describe('readTrouble', () => {
+  it('says the list read keeps failing, how often, when it is tried next and why, without addresses', () => {
+    const reason = readTrouble([
+      { activityType: { name: 'sendBatch' }, attempt: 3, lastFailure: { message: 'provider timed out' } },
+      {
+        activityType: { name: 'readPages' },
+        attempt: 4,
+        lastFailure: { message: 'recipient page: recipients[2].email is required (near bob@example.com)' },
+        nextAttemptScheduleTime: { seconds: 1_800_000_000 } as never,
+      },
+    ]);
+    assert.equal(
+      reason,
+      'reading the recipient list failed 3 times (retried, next try at 2027-01-15T08:00:00.000Z): ' +
+        'recipient page: recipients[2].email is required (near <address>)',
+    );
+  });
+
+  it('says nothing while the read has not failed, or when no list is read', () => {
+    assert.equal(readTrouble([{ activityType: { name: 'readPages' }, attempt: 1 }]), undefined);
+    assert.equal(
+      readTrouble([{ activityType: { name: 'sendBatch' }, attempt: 5, lastFailure: { message: 'x' } }]),
+      undefined,
+    );
+    assert.equal(readTrouble(undefined), undefined);
   });
 });

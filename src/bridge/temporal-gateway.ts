@@ -8,6 +8,8 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
+import { maskAddresses } from '../domain/addresses.ts';
 import { FINAL_STATES, type NewsletterInput, type NewsletterStatus, workflowIdFor } from '../domain/types.ts';
 import {
   CANCEL_DRAIN_WAIT_MS,
@@ -37,6 +39,25 @@ export interface StartResult {
 }
 
 const CLOSED_WITHOUT_RESULT = new Set(['FAILED', 'TERMINATED', 'TIMED_OUT', 'CANCELLED']);
+
+/** PendingActivity is what describe() tells of an activity under way (the fields read here). */
+type PendingActivity = temporal.api.workflow.v1.IPendingActivityInfo;
+
+/**
+ * readTrouble says why a running newsletter's backend list is not being read: the page activity
+ * failing and retried (a malformed page, a backend down), as Temporal records its last failure.
+ * The workflow cannot say it: it hears of the read only when the read ends, and it does not end.
+ */
+export function readTrouble(pending: PendingActivity[] | null | undefined): string | undefined {
+  const read = pending?.find((a) => a.activityType?.name === 'readPages' && a.lastFailure);
+  if (!read) return undefined;
+  const failures = Math.max(1, (read.attempt ?? 2) - 1);
+  const next = read.nextAttemptScheduleTime?.seconds;
+  const when = next == null ? '' : `, next try at ${new Date(Number(next) * 1000).toISOString()}`;
+  return `reading the recipient list failed ${failures} time${failures === 1 ? '' : 's'} (retried${when}): ${
+    maskAddresses(read.lastFailure!.message ?? 'no message')
+  }`;
+}
 /** ENGAGEMENT_WAIT_MS bounds the engagement query: without it, a status would wait on the events workflow's worker. */
 const ENGAGEMENT_WAIT_MS = 2_000;
 
@@ -173,7 +194,11 @@ export class NewsletterGateway {
     // Made in a trace of its own (the caller's): the newsletter's trace shows it stopped, this tells why.
     if (steering) linkToNewsletterTrace(description.memo);
     const state = description.status.name;
-    if (state === 'RUNNING') return await handle.query(getStatusQuery);
+    if (state === 'RUNNING') {
+      const status = await handle.query(getStatusQuery);
+      const trouble = status.reason ? undefined : readTrouble(description.raw.pendingActivities);
+      return trouble ? { ...status, reason: trouble } : status;
+    }
     if (state === 'COMPLETED') return (await handle.result()) as NewsletterStatus;
     if (CLOSED_WITHOUT_RESULT.has(state)) {
       // The workflow ended abnormally (terminated, timed out...): report FAILED with the progress we can recover.

@@ -125,6 +125,25 @@ describe('backend lists, paged by cursor', { timeout: 300_000 }, () => {
     );
   });
 
+  it('says in its status why the list read keeps failing (a malformed page), and goes on once the backend mends it', async () => {
+    const id = newsletterId('bad-page');
+    const list = recipients(30, 'bp');
+    stack.backend.setList('list-bad', list.map((r, i) => (i === 12 ? { ...r, email: '' } : r)));
+    await stack.newsletters.sendNewsletter(newsletterRequest(id, [], fromList('list-bad')), stack.auth);
+    const waiting = await eventually(async () => {
+      const s = (await stack.newsletters.getNewsletterStatus({ newsletterId: id }, stack.auth).response).status!;
+      return s.reason ? s : undefined;
+    }, 30_000);
+    assert.equal(waiting.state, NewsletterState.RUNNING);
+    assert.match(
+      waiting.reason,
+      /^reading the recipient list failed \d+ times? \(retried, next try at [0-9T:.-]+Z\): recipient page: recipients\[12\]\.email is required$/,
+    );
+    stack.backend.setList('list-bad', list);
+    const status = await finalStatus(stack, id);
+    assert.deepEqual([status.state, status.sent, status.reason], [NewsletterState.COMPLETED, 30, '']);
+  });
+
   it('completes an empty list at once, with nothing sent', async () => {
     const id = newsletterId('empty-list');
     stack.backend.setList('list-empty', []);

@@ -278,7 +278,8 @@ export interface NewsletterStatus {
     endTime?: Timestamp;
     /**
      * reason explains a PAUSED, CANCELLED or FAILED state, a RUNNING one waiting out an outage
-     * of every provider, or a cancel that came too late to cancel anything.
+     * of every provider or retrying a backend list it cannot read (the last failure: a malformed
+     * page names the field), or a cancel that came too late to cancel anything.
      *
      * @generated from protobuf field: string reason = 13
      */
