@@ -198,7 +198,7 @@ export function createMetrics(role: 'bridge' | 'worker'): Metrics {
     for (const state of OPEN_STATES) open.set({ state }, 0);
     // The share of webhooks refused exists (0 / 0) before the first one.
     for (const provider of PROVIDERS) {
-      for (const outcome of ['accepted', 'unauthorized']) webhooks.inc({ provider, outcome }, 0);
+      for (const outcome of ['accepted', 'unauthorized', 'malformed']) webhooks.inc({ provider, outcome }, 0);
     }
   }
 
