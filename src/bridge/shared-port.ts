@@ -40,8 +40,11 @@ export async function listenShared(
 ): Promise<SharedPort> {
   const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure());
   const web = createHttpServer(http1);
-  // Between requests Node times a keep-alive connection out by this instead (its own 5 s).
+  // Between requests Node times a keep-alive connection out by this instead (its own 5 s); as each
+  // request begins it sets the socket's idle timeout to web.timeout (0: none), clearing the one set
+  // below, so a request that stops halfway would hold its connection for ever.
   web.keepAliveTimeout = idleMs;
+  web.timeout = idleMs;
   // The HTTP/1.1 server never listens (it is handed its connections), so Node tracks none of them:
   // neither its header timeout nor closeAllConnections() reach them. Kept here, ended at close (a
   // keep-alive client or a half-sent request would otherwise hold shutdown up for ever), and ended
