@@ -1,11 +1,11 @@
 /**
  * The worker's memory profile. V8's defaults size a heap for throughput on a big machine: a
- * young generation of up to 128 MB per isolate (the worker has two: its main thread and the
- * workflow thread) and an old generation that grows to about twice what is live before a full
+ * young generation of up to 128 MB per isolate (the worker's main thread and its workflow
+ * threads: the newsletters' and the results workflows') and an old generation that grows to about twice what is live before a full
  * collection. A sending worker allocates steadily (pages, rendered emails, request bodies) and
  * keeps little, so its RSS climbs for minutes: 757 MB at 1M recipients, a third of it live.
  * `lean` grows the old generation by 30% of what is live and gives the isolates the worker
- * creates (the workflow thread's) 1 MB semi-spaces. The main thread's young generation and
+ * creates (the workflow threads') 1 MB semi-spaces. The main thread's young generation and
  * glibc's arenas are fixed when the process starts, so lean's full effect also needs
  * NODE_OPTIONS=--max-semi-space-size=4 and MALLOC_ARENA_MAX=2 in the worker's environment:
  * together 285-325 MB at 1M, for 3-8% more time at 200 ms per provider call and 10-25% when
@@ -20,7 +20,7 @@ const LEAN_FLAGS = ['--heap-growing-percent=30', '--max-semi-space-size=1'] as c
 
 /**
  * applyMemoryProfile sets the profile's V8 flags for this process; call it before the
- * worker creates its workflow thread.
+ * worker creates its workflow threads.
  */
 export function applyMemoryProfile(profile: MemoryProfile): void {
   if (profile === 'lean') { for (const flag of LEAN_FLAGS) setFlagsFromString(flag); }
