@@ -186,6 +186,44 @@ describe('the backend client', () => {
     }
   });
 
+  it('refuses a page body over the limit, declared or streamed, and one that is not JSON, as malformed pages (retried)', async () => {
+    const big = JSON.stringify({ recipients: [{ email: 'a@example.com', variables: { pad: 'x'.repeat(2_000) } }] });
+    const server = createServer((req, res) => {
+      if (req.url!.includes('list_id=declared')) return res.writeHead(200, { 'content-length': big.length }).end(big);
+      if (req.url!.includes('list_id=streamed')) {
+        res.writeHead(200); // chunked: no length said
+        res.write(big.slice(0, 800));
+        return setTimeout(() => res.end(big.slice(800)), 20);
+      }
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<html>login</html>');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const client = createBackendClient({ url: `http://127.0.0.1:${port}`, maxPageBytes: 1_000 });
+      const read = (listId: string) =>
+        client.fetchRecipientPage({ newsletterId: 'nl1', listId, cursor: '', limit: 10 }).then(
+          () => assert.fail('expected a refusal'),
+          (err: unknown) => {
+            assert.ok(err instanceof BackendPageError, String(err));
+            return err.message;
+          },
+        );
+      assert.equal(await read('declared'), `recipient page: body of ${big.length} bytes over the 1000-byte limit`);
+      assert.equal(await read('streamed'), 'recipient page: body over the 1000-byte limit');
+      assert.equal(await read('html'), 'recipient page: not JSON (18 bytes, text/html)');
+      const pageOk = createBackendClient({ url: `http://127.0.0.1:${port}` });
+      const page = await pageOk.fetchRecipientPage({ newsletterId: 'nl1', listId: 'streamed', cursor: '', limit: 10 });
+      assert.deepEqual(
+        page.recipients.map((r) => r.email),
+        ['a@example.com'],
+        'within the limit, a chunked page reads whole',
+      );
+    } finally {
+      server.close();
+    }
+  });
+
   it('says why the backend is unreachable, not only that a fetch failed', async () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -74,9 +74,22 @@ const redirectTarget = (response: Response, requested: string): URL | null => {
  * every callback carries an `X-Signature` the backend checks with contracts/http/signature.ts.
  */
 export function createBackendClient(
-  options: { url?: string; token?: string; timeoutMs?: number; signingSecrets?: readonly string[] },
+  options: {
+    url?: string;
+    token?: string;
+    timeoutMs?: number;
+    signingSecrets?: readonly string[];
+    /** maxPageBytes bounds a recipient page's body (MAX_PAGE_BYTES; smaller in tests). */
+    maxPageBytes?: number;
+  },
 ): BackendClient {
-  const { url, token, timeoutMs: defaultTimeoutMs = 10_000, signingSecrets = [] } = options;
+  const {
+    url,
+    token,
+    timeoutMs: defaultTimeoutMs = 10_000,
+    signingSecrets = [],
+    maxPageBytes = MAX_PAGE_BYTES,
+  } = options;
   const headers = {
     'content-type': 'application/json',
     ...(token ? { authorization: `Bearer ${token}` } : {}),
@@ -149,9 +162,53 @@ export function createBackendClient(
       const query = new URLSearchParams({ list_id: listId, limit: String(limit) });
       if (cursor) query.set('cursor', cursor);
       const response = await request(`${base(newsletterId)}/recipients?${query}`, { method: 'GET' });
-      return parseRecipientPage(await response.json(), limit);
+      return parseRecipientPage(await pageBody(response, maxPageBytes), limit);
     },
   };
+}
+
+/**
+ * MAX_PAGE_BYTES bounds a recipient page's body. A page holds at most `limit` recipients (the batch
+ * size); a backend answering more (a bug, a wrong endpoint) would otherwise be read whole into
+ * the worker's memory. 16 MiB leaves 32 KiB a recipient at the largest batch of 500.
+ */
+export const MAX_PAGE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * pageBody reads a page answer's JSON, at most maxBytes of it: a larger or non-JSON body is a
+ * malformed page (BackendPageError: retried, the backend may mend it).
+ */
+async function pageBody(response: Response, maxBytes: number): Promise<unknown> {
+  const tooLarge = (declared?: number) =>
+    new BackendPageError(
+      `recipient page: body ${declared === undefined ? '' : `of ${declared} bytes `}over the ${maxBytes}-byte limit`,
+    );
+  const declared = Number(response.headers.get('content-length') ?? 0);
+  if (declared > maxBytes) {
+    await response.body?.cancel();
+    throw tooLarge(declared);
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  // Leaving the loop early (throwing) cancels the body: nothing past the limit is read.
+  for await (const chunk of response.body ?? []) {
+    size += chunk.byteLength;
+    if (size > maxBytes) throw tooLarge();
+    chunks.push(chunk);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new BackendPageError(
+      `recipient page: not JSON (${size} bytes, ${response.headers.get('content-type') ?? 'no content type'})`,
+    );
+  }
 }
 
 /** parseRecipientPage checks a page answer (listRecipients) and converts it, or throws BackendPageError naming the field. */
