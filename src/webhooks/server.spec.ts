@@ -38,14 +38,19 @@ const delivery = {
  * newsletter without a trace by default), each hand-off takes handOffMs; seen counts hand-offs
  * and keeps the addresses suppressed.
  */
-function fakeTemporal(options: { describe?: () => Promise<unknown>; handOffMs?: number } = {}) {
+function fakeTemporal(
+  options: { describe?: () => Promise<unknown>; handOffMs?: number; handOffFails?: boolean } = {},
+) {
   const seen = { signalled: 0, suppressed: [] as string[] };
   const client = {
     withDeadline: <T>(_deadline: number, run: () => Promise<T>) => run(),
     workflow: {
       getHandle: () => ({ describe: options.describe ?? (() => Promise.resolve({ memo: {} })) }),
       signalWithStart: () =>
-        new Promise((resolve) => setTimeout(resolve, options.handOffMs ?? 0)).then(() => void (seen.signalled += 1)),
+        new Promise((resolve) => setTimeout(resolve, options.handOffMs ?? 0)).then(() => {
+          if (options.handOffFails) throw new Error('Temporal unavailable');
+          seen.signalled += 1;
+        }),
       executeUpdateWithStart: (_update: unknown, { args }: { args: [Array<{ email: string }>] }) => {
         seen.suppressed.push(...args[0].map((entry) => entry.email));
         return Promise.resolve(1);
@@ -260,6 +265,34 @@ describe('webhook server authentication', () => {
       assert.ok(Date.now() - started < 5_000, 'closed soon after its time was up');
       assert.equal(seen.signalled, 0);
       assert.deepEqual(outcomes, ['aborted']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('counts a webhook Temporal failed to take as retry, not aborted, when the provider hung up while it waited', async () => {
+    const { client } = fakeTemporal({ handOffMs: 400, handOffFails: true });
+    const outcomes: string[] = [];
+    const metrics = {
+      webhook: (_provider: string, outcome: string) => outcomes.push(outcome),
+    } as unknown as BridgeMetrics;
+    const server = await startWebhookServer({ config, client, logger: createLogger('silent'), metrics });
+    try {
+      const { socket, ended } = await rawConnection(server.port);
+      const auth = Buffer.from('pm:secret').toString('base64');
+      const body = JSON.stringify(delivery);
+      socket.write(
+        `POST /webhooks/postmark HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${auth}\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      // The whole request is in; the provider gives up waiting before Temporal answers.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      socket.destroy();
+      await ended;
+      for (let tries = 0; outcomes.length === 0 && tries < 30; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.deepEqual(outcomes, ['retry'], 'a Temporal failure: the provider will send it again');
     } finally {
       await server.close();
     }

@@ -250,11 +250,14 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
     if (req.method !== 'POST') return answer(405, 'POST only');
     const provider = path.slice('/webhooks/'.length);
     let outcome = 'accepted';
+    let received = false;
     try {
       admit(path, req);
       // Admitted: a Postmark request has shown its credentials; Resend's is verified once read.
       const limit = path === '/webhooks/postmark' ? MAX_POSTMARK_BYTES : MAX_WEBHOOK_BYTES;
-      const event = read(path, req, await readBody(req, limit));
+      const body = await readBody(req, limit);
+      received = true;
+      const event = read(path, req, body);
       // Another sender on the same provider account may tag its emails newsletter_id too: an id this
       // service would have refused is none of its newsletters (and would name a workflow of its own for 45 days).
       if (!event || !isNewsletterId(event.newsletterId)) {
@@ -268,8 +271,9 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
         outcome = 'too_large';
         return answer(413, err.message);
       }
-      // The client went away, or sent too slowly and had its 408: nothing was taken, nobody to answer.
-      if (req.socket.destroyed && !(err instanceof TooLarge)) {
+      // The client went away, or sent too slowly and had its 408, before its request was in: nothing was
+      // taken, nobody to answer. (One that hung up after is counted by what became of its request.)
+      if (!received && req.socket.destroyed) {
         outcome = 'aborted';
         return;
       }
