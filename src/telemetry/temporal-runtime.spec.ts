@@ -52,4 +52,15 @@ describe('the Temporal runtime', () => {
     assert.equal(compiled.runtimeOptions.logExporter.type, 'forward');
     assert.equal(compiled.runtimeOptions.metricsExporter?.type, 'prometheus', 'metrics as before');
   });
+
+  it('lets Core log at debug when LOG_LEVEL asks for debug, and keeps it to warnings (or errors) otherwise', () => {
+    const coreFilter = (level: string) => {
+      const { logExporter } = compileOptions(temporalRuntimeOptions(createLogger('silent'), level)).runtimeOptions;
+      return (logExporter as { filter: string }).filter.match(/temporalio_sdk_core=(\w+)/)?.[1];
+    };
+    assert.deepEqual(
+      ['trace', 'debug', 'info', 'warn', 'error', 'silent'].map(coreFilter),
+      ['TRACE', 'DEBUG', 'WARN', 'WARN', 'ERROR', 'ERROR'],
+    );
+  });
 });

@@ -70,6 +70,16 @@ export function forwardSdkLogs(log: Logger): (entry: SdkLogEntry) => void {
 }
 
 /**
+ * coreLevel is what Temporal Core logs at a LOG_LEVEL: debug and trace reach into it (a workflow
+ * task's replay, a poll); otherwise Core's own WARN, or ERROR when only errors are wanted (its
+ * info lines would add little to ours at info).
+ */
+export function coreLevel(level: string): LogLevel {
+  if (level === 'trace' || level === 'debug') return TEMPORAL_LEVEL[level]!;
+  return level === 'error' || level === 'fatal' || level === 'silent' ? 'ERROR' : 'WARN';
+}
+
+/**
  * temporalRuntimeOptions are the process-wide Temporal runtime's: our logger for the SDK's
  * entries and for Core's (forwarded: without it Core prints its own text lines to the console,
  * outside LOG_LEVEL and the JSON logs) and, given metricsAddress (host:port), Core's Prometheus
@@ -91,7 +101,7 @@ export function temporalRuntimeOptions(logger: Logger, level: string, metricsAdd
     // main.ts owns the signals (SIGINT, SIGTERM): by default the runtime would also stop every
     // worker on SIGQUIT or SIGUSR2 (a heap snapshot's signal) and leave the process up, idle.
     shutdownSignals: [],
-    telemetryOptions: { logging: { forward: {} }, ...(metrics ? { metrics } : {}) },
+    telemetryOptions: { logging: { forward: {}, filter: { core: coreLevel(level) } }, ...(metrics ? { metrics } : {}) },
     logger: new DefaultLogger(TEMPORAL_LEVEL[level] ?? 'INFO', forwardSdkLogs(log)),
   };
 }
