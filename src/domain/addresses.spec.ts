@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { isEmailAddress, isMailbox } from './addresses.ts';
+import { isEmailAddress, isMailbox, maskedError } from './addresses.ts';
 
 describe('isEmailAddress', () => {
   it('refuses an address longer than SMTP carries: 254 characters in all, 64 before the @', () => {
@@ -34,5 +34,27 @@ describe('isMailbox', () => {
     assert.equal(isMailbox('"unclosed <ceo@corp.test>'), false);
     assert.equal(isMailbox('a@evil.test, b@evil.test'), false);
     assert.equal(isMailbox('News <news@example.com>\r\nBcc: victim@evil.test'), false);
+  });
+});
+
+describe('maskedError', () => {
+  it("keeps an error's type, message, cause and stack with the addresses masked, and none of its other fields", () => {
+    const err = Object.assign(new Error('refused ann@example.com', { cause: new Error('for bob@example.org') }), {
+      type: 'ProviderRefused',
+      details: [{ email: 'carl@example.net' }],
+    });
+    const masked = maskedError(err);
+    assert.deepEqual(Object.keys(masked).sort(), ['cause', 'message', 'name', 'stack', 'type']);
+    assert.deepEqual([masked.type, masked.message, masked.cause], [
+      'ProviderRefused',
+      'refused <address>',
+      'for <address>',
+    ]);
+    assert.match(masked.stack, /^Error: refused <address>\n/);
+    assert.ok(!JSON.stringify(masked).includes('@example'), JSON.stringify(masked));
+  });
+
+  it('reads a thrown value that is not an Error as its text', () => {
+    assert.equal(maskedError('timed out for dan@example.com').message, 'timed out for <address>');
   });
 });

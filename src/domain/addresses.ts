@@ -84,3 +84,30 @@ export function maskAddresses(text: string): string {
   // frame or `pkg@1.2.3` is none, and is kept.
   return text.replace(/[^\s<>@"',;:()[\]=/]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}/g, '<address>');
 }
+
+/** MaskedError is an error as logs and traces may show it. */
+export interface MaskedError {
+  name: string;
+  /** type is an ApplicationFailure's type, else the name. */
+  type: string;
+  message: string;
+  /** cause is its cause's message, when it has one. */
+  cause?: string;
+  stack: string;
+}
+
+/**
+ * maskedError is an error's own words, addresses masked: never its other fields (an
+ * ApplicationFailure's details: a failover's carry the recipients it settled, refused addresses
+ * included). The one place a log line or a span takes an error from.
+ */
+export function maskedError(err: unknown): MaskedError {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return {
+    name: e.name,
+    type: (e as Error & { type?: string }).type ?? e.name,
+    message: maskAddresses(e.message),
+    ...(e.cause instanceof Error ? { cause: maskAddresses(e.cause.message) } : {}),
+    stack: maskAddresses(e.stack ?? ''),
+  };
+}

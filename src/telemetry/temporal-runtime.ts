@@ -4,7 +4,7 @@
  */
 import { DefaultLogger, type LogLevel, Runtime, type RuntimeOptions } from '@temporalio/worker';
 import type { Logger } from '../logger.ts';
-import { maskAddresses } from '../domain/addresses.ts';
+import { maskedError } from '../domain/addresses.ts';
 
 const TEMPORAL_LEVEL: Record<string, LogLevel> = {
   trace: 'TRACE',
@@ -40,16 +40,10 @@ export function levelOf(entryLevel: LogLevel, message: string): 'trace' | 'debug
     : 'error';
 }
 
-/**
- * errorFields is an error as a log line shows it: its type, message, its cause's message and
- * stack, addresses masked. Never its other fields: an ApplicationFailure's details (a failover's
- * carry the recipients it settled, refused addresses included). Given the error itself, pino
- * wrote those fields and nothing else: no message.
- */
+/** errorFields is an error as a log line shows it: type, message, its cause's message, stack (maskedError). */
 function errorFields(err: Error): Record<string, string> {
-  const type = (err as Error & { type?: string }).type ?? err.name;
-  const cause: Record<string, string> = err.cause instanceof Error ? { cause: maskAddresses(err.cause.message) } : {};
-  return { type, message: maskAddresses(err.message), ...cause, stack: maskAddresses(err.stack ?? '') };
+  const { type, message, cause, stack } = maskedError(err);
+  return { type, message, ...(cause === undefined ? {} : { cause }), stack };
 }
 
 /** SdkLogEntry is one of the Temporal SDK's log entries. */

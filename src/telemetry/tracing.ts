@@ -31,7 +31,7 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from '../logger.ts';
-import { maskAddresses } from '../domain/addresses.ts';
+import { maskedError } from '../domain/addresses.ts';
 
 /** TRACER_NAME names the tracer of this service's own spans. */
 export const TRACER_NAME = 'authentik-temporal-server';
@@ -137,9 +137,9 @@ export async function inSpan<T>(
         return await fn(span);
       } catch (err) {
         // A provider's words may name a recipient: a trace shows the failure, not the address.
-        const { name, message, stack } = err as Error;
-        span.recordException({ name, message: maskAddresses(String(message)), stack: maskAddresses(stack ?? '') });
-        span.setStatus({ code: SpanStatusCode.ERROR, message: maskAddresses(String(message)) });
+        const { name, message, stack } = maskedError(err);
+        span.recordException({ name, message, stack });
+        span.setStatus({ code: SpanStatusCode.ERROR, message });
         throw err;
       } finally {
         span.end();
