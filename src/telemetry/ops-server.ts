@@ -2,7 +2,7 @@
  * The ops HTTP server of a role: /health (alive), /ready (can serve) and /metrics.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 
 /** OpsServer is a running ops endpoint. */
 export interface OpsServer {
@@ -31,6 +31,7 @@ export interface Probes {
 export function probeHandler(probes: Probes): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const json = (res: ServerResponse, status: number, value: object) =>
     void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+  const extraUp = probes.metrics?.extra ? extraMetricsGauge(probes.metrics.registry) : undefined;
   return async (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     try {
@@ -40,13 +41,37 @@ export function probeHandler(probes: Probes): (req: IncomingMessage, res: Server
         json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready' });
       } else if (path === '/metrics' && probes.metrics) {
         const { registry, extra } = probes.metrics;
-        const more = extra ? await extra().catch(() => '') : '';
+        // Without Core's exposition the scrape still answers (ours alone), and says so: the temporal_*
+        // series would otherwise just stop.
+        let more = '';
+        if (extra) {
+          try {
+            more = await extra();
+            extraUp?.set(1);
+          } catch {
+            extraUp?.set(0);
+          }
+        }
         res.writeHead(200, { 'content-type': registry.contentType }).end(`${await registry.metrics()}\n${more}`);
       } else json(res, 404, { error: probes.notFound });
     } catch {
       res.writeHead(500).end();
     }
   };
+}
+
+/** CORE_METRICS_UP names the gauge that says whether a scrape included Temporal Core's metrics. */
+export const CORE_METRICS_UP = 'newsletter_core_metrics_up';
+
+/** extraMetricsGauge is CORE_METRICS_UP in registry (registered once, whoever asks). */
+function extraMetricsGauge(registry: Registry): Gauge {
+  const existing = registry.getSingleMetric(CORE_METRICS_UP);
+  if (existing) return existing as Gauge;
+  return new Gauge({
+    name: CORE_METRICS_UP,
+    help: "1 when this scrape included Temporal Core's metrics (the temporal_* series), 0 when they could not be read.",
+    registers: [registry],
+  });
 }
 
 /** startOpsServer serves the role's health, readiness and metrics on host:port. */

@@ -1,0 +1,34 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
+import { startOpsServer } from './ops-server.ts';
+
+describe('the ops server', () => {
+  it("serves Temporal Core's metrics with ours and says whether it could read them (newsletter_core_metrics_up)", async () => {
+    let coreAnswers = true;
+    const server = await startOpsServer({
+      host: '127.0.0.1',
+      port: 0,
+      registry: new Registry(),
+      ready: () => true,
+      extraMetrics: () =>
+        coreAnswers ? Promise.resolve('temporal_workflow_completed_total 3\n') : Promise.reject(new Error('refused')),
+    });
+    try {
+      const scrape = async () => {
+        const response = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+        assert.equal(response.status, 200);
+        return await response.text();
+      };
+      const first = await scrape();
+      assert.match(first, /^newsletter_core_metrics_up 1$/m);
+      assert.match(first, /^temporal_workflow_completed_total 3$/m);
+      coreAnswers = false;
+      const second = await scrape();
+      assert.match(second, /^newsletter_core_metrics_up 0$/m, 'ours still served, and the gap said');
+      assert.doesNotMatch(second, /temporal_workflow_completed_total/);
+    } finally {
+      await server.close();
+    }
+  });
+});
