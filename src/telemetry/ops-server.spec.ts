@@ -10,7 +10,7 @@ describe('the ops server', () => {
       host: '127.0.0.1',
       port: 0,
       registry: new Registry(),
-      ready: () => true,
+      ready: () => Promise.resolve(true),
       extraMetrics: () =>
         coreAnswers ? Promise.resolve('temporal_workflow_completed_total 3\n') : Promise.reject(new Error('refused')),
     });
