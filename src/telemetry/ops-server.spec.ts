@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
-import { startOpsServer } from './ops-server.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fetchText, startOpsServer } from './ops-server.ts';
 
 describe('the ops server', () => {
   it("serves Temporal Core's metrics with ours and says whether it could read them (newsletter_core_metrics_up)", async () => {
@@ -29,6 +31,20 @@ describe('the ops server', () => {
       assert.doesNotMatch(second, /temporal_workflow_completed_total/);
     } finally {
       await server.close();
+    }
+  });
+
+  it('reads another exposition, and fails on an answer that is not 2xx (it read as no metrics, and as up)', async () => {
+    let status = 200;
+    const core = createServer((_req, res) => res.writeHead(status).end(status === 200 ? 'temporal_up 1\n' : 'oops'));
+    await new Promise<void>((resolve) => core.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(core.address() as AddressInfo).port}/metrics`;
+      assert.equal(await fetchText(url), 'temporal_up 1\n');
+      status = 500;
+      await assert.rejects(fetchText(url), /answered 500/);
+    } finally {
+      core.close();
     }
   });
 });

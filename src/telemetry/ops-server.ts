@@ -116,8 +116,12 @@ export async function freePort(host: string): Promise<number> {
   return address.port;
 }
 
-/** fetchText reads a Prometheus exposition from another endpoint (bounded wait). */
+/** fetchText reads a Prometheus exposition from another endpoint (bounded wait); an answer other than 2xx is a failure. */
 export async function fetchText(url: string): Promise<string> {
   const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-  return response.ok ? await response.text() : '';
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new Error(`${url} answered ${response.status}`);
+  }
+  return await response.text();
 }

@@ -5,6 +5,7 @@
  */
 import { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config.ts';
+import { maskedError } from '../domain/addresses.ts';
 import type { Logger } from '../logger.ts';
 import { createMetrics } from '../telemetry/metrics.ts';
 import { fetchText, freePort, startOpsServer } from '../telemetry/ops-server.ts';
@@ -62,13 +63,28 @@ export async function runWorker(
   const metrics = createMetrics('worker');
   // The ops endpoint comes up first (not ready) while the worker waits for Temporal.
   const current: { worker?: NewsletterWorkers } = {};
+  let coreMetricsFailing = false;
   const ops = await startOpsServer({
     host: config.grpc.host,
     port: config.ops.workerPort,
     registry: metrics.registry,
     ready: () => Promise.resolve(current.worker?.getState() === 'RUNNING'),
-    // Temporal Core's own metrics (temporal_*) through the same scrape target.
-    extraMetrics: () => fetchText(coreMetricsUrl),
+    // Temporal Core's own metrics (temporal_*) through the same scrape target; when they cannot be
+    // read the scrape says so (newsletter_core_metrics_up) and the log says why, once until they can.
+    extraMetrics: () =>
+      fetchText(coreMetricsUrl).then((text) => {
+        coreMetricsFailing = false;
+        return text;
+      }, (err: unknown) => {
+        if (!coreMetricsFailing) {
+          log.warn(
+            { err: maskedError(err).message },
+            "Temporal Core's metrics could not be read: scrapes go on without them",
+          );
+        }
+        coreMetricsFailing = true;
+        throw err;
+      }),
   });
   log.info({ port: ops.port }, 'worker ops endpoint: /health /ready /metrics');
   const connection = await connectWorker(config, log);
