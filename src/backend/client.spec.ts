@@ -224,6 +224,27 @@ describe('the backend client', () => {
     }
   });
 
+  it('reads a page body cut off by the call timeout as the backend unreachable (retried), not as a malformed page', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"recipients": [');
+      // …and nothing more.
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const client = createBackendClient({ url: `http://127.0.0.1:${port}`, timeoutMs: 300 });
+      const err = await failureOf(
+        client.fetchRecipientPage({ newsletterId: 'nl1', listId: 'l', cursor: '', limit: 10 }),
+      );
+      assert.equal(err.retryable, true);
+      assert.match(err.message, /^backend unreachable: page body cut off \(/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it('says why the backend is unreachable, not only that a fetch failed', async () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

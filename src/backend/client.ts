@@ -14,6 +14,7 @@ import {
   type ResultsEvent,
 } from '../domain/types.ts';
 import { normalizeAddress } from '../domain/suppression.ts';
+import { maskedError } from '../domain/addresses.ts';
 
 /** BackendCallbackError is thrown when the backend did not accept a request; retryable says whether trying again can help. */
 export class BackendCallbackError extends Error {
@@ -190,11 +191,17 @@ async function pageBody(response: Response, maxBytes: number): Promise<unknown> 
   }
   const chunks: Uint8Array[] = [];
   let size = 0;
-  // Leaving the loop early (throwing) cancels the body: nothing past the limit is read.
-  for await (const chunk of response.body ?? []) {
-    size += chunk.byteLength;
-    if (size > maxBytes) throw tooLarge();
-    chunks.push(chunk);
+  try {
+    // Leaving the loop early (throwing) cancels the body: nothing past the limit is read.
+    for await (const chunk of response.body ?? []) {
+      size += chunk.byteLength;
+      if (size > maxBytes) throw tooLarge();
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof BackendPageError) throw err;
+    // The connection dropped or the call's time ran out mid-body: the backend, not the page (retried).
+    throw new BackendCallbackError(`backend unreachable: page body cut off (${maskedError(err).message})`, null, true);
   }
   const bytes = new Uint8Array(size);
   let at = 0;
