@@ -45,6 +45,23 @@ describe("the Temporal SDK's log entries in ours", () => {
   });
 });
 
+describe("Temporal Core's lines in ours", () => {
+  it('masks addresses in the text of every line, as Core quotes commands and small payloads whole at debug', () => {
+    const lines: string[] = [];
+    const forward = forwardSdkLogs(createLogger('debug', 'test', { write: (line: string) => void lines.push(line) }));
+    forward({
+      level: 'DEBUG',
+      message: 'Sending activation: signal with [ann@example.com]',
+      meta: { sdkComponent: 'core', command: 'ScheduleActivity { input: "bob@example.org" }', attempt: 2 },
+    });
+    const line = JSON.parse(lines[0]!);
+    assert.equal(line.msg, 'Sending activation: signal with [<address>]');
+    assert.equal(line.command, 'ScheduleActivity { input: "<address>" }');
+    assert.equal(line.attempt, 2);
+    assert.ok(!lines[0]!.includes('@example'), lines[0]);
+  });
+});
+
 describe('the Temporal runtime', () => {
   it("forwards Core's own log lines to our logger, instead of Core printing its text to the console", () => {
     const options = temporalRuntimeOptions(createLogger('silent'), 'info', '127.0.0.1:0');

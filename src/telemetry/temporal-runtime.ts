@@ -4,7 +4,7 @@
  */
 import { DefaultLogger, type LogLevel, Runtime, type RuntimeOptions } from '@temporalio/worker';
 import type { Logger } from '../logger.ts';
-import { maskedError } from '../domain/addresses.ts';
+import { maskAddresses, maskedError } from '../domain/addresses.ts';
 
 const TEMPORAL_LEVEL: Record<string, LogLevel> = {
   trace: 'TRACE',
@@ -57,9 +57,15 @@ export interface SdkLogEntry {
 export function forwardSdkLogs(log: Logger): (entry: SdkLogEntry) => void {
   return ({ level, message, meta }) => {
     const { error, ...rest } = meta ?? {};
+    // Core's own lines (at debug and trace) quote commands and small payloads whole: text may name a recipient.
+    const text = Object.fromEntries(
+      Object.entries(error instanceof Error ? rest : (meta ?? {})).map((
+        [key, value],
+      ) => [key, typeof value === 'string' ? maskAddresses(value) : value]),
+    );
     // Under `error`, as the SDK names it: pino would take an object under `err` for an error of its own.
-    const fields = error instanceof Error ? { ...rest, error: errorFields(error) } : (meta ?? {});
-    log[levelOf(level, message)](fields, message);
+    const fields = error instanceof Error ? { ...text, error: errorFields(error) } : text;
+    log[levelOf(level, message)](fields, maskAddresses(message));
   };
 }
 
