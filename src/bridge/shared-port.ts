@@ -40,9 +40,10 @@ export async function listenShared(
 ): Promise<SharedPort> {
   const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure());
   const web = createHttpServer(http1);
-  // Between requests Node times a keep-alive connection out by this instead (its own 5 s); as each
-  // request begins it sets the socket's idle timeout to web.timeout (0: none), clearing the one set
-  // below, so a request that stops halfway would hold its connection for ever.
+  // Between requests Node times a keep-alive connection out by this instead (its own 5 s); when a
+  // request follows that wait it sets the socket's idle timeout to web.timeout (0: none), clearing
+  // the one set below, so a request that stops halfway would hold its connection for ever. (A
+  // handler silent for idleMs loses its connection too: the probes answer at once.)
   web.keepAliveTimeout = idleMs;
   web.timeout = idleMs;
   // The HTTP/1.1 server never listens (it is handed its connections), so Node tracks none of them:

@@ -99,7 +99,7 @@ export interface MaskedError {
 /**
  * maskedError is an error's own words, addresses masked: never its other fields (an
  * ApplicationFailure's details: a failover's carry the recipients it settled, refused addresses
- * included). The one place a log line or a span takes an error from.
+ * included). What the Temporal SDK's log lines and our spans show of an error.
  */
 export function maskedError(err: unknown): MaskedError {
   const e = err instanceof Error ? err : new Error(String(err));
@@ -108,6 +108,7 @@ export function maskedError(err: unknown): MaskedError {
     type: (e as Error & { type?: string }).type ?? e.name,
     message: maskAddresses(e.message),
     ...(e.cause instanceof Error ? { cause: maskAddresses(e.cause.message) } : {}),
-    stack: maskAddresses(e.stack ?? ''),
+    // A thrown value that is no Error has no stack: none is made up here.
+    stack: err instanceof Error ? maskAddresses(e.stack ?? '') : '',
   };
 }

@@ -5,7 +5,7 @@ import { createMetrics } from './metrics.ts';
 import { lifecycleSinks } from './lifecycle-sink.ts';
 
 describe('lifecycleSinks', () => {
-  it('counts sending begun and ended in the worker metrics, and not again while a workflow replays', async () => {
+  it('counts sending begun and ended in the worker metrics, and is set not to be called while a workflow replays', async () => {
     const metrics = createMetrics('worker');
     const { count } = lifecycleSinks(metrics).lifecycle;
     const info = {} as WorkflowInfo;

@@ -241,7 +241,10 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   const countsHere = c.countedAtTransitions === true;
   const count = async (transition: LifecycleTransition) => {
     if (!countsHere) return;
-    if (c.countedBySink) return lifecycle.count(transition);
+    // A chain begun before the sink moves to it at its next count once this release runs it (its end
+    // would otherwise still be a local activity): where its history counted by local activity, the
+    // patch is not recorded there and replay keeps that path.
+    if (c.countedBySink || patched('lifecycle-moved-to-sink')) return lifecycle.count(transition);
     await countLifecycle(transition).catch((err) => {
       log.warn('lifecycle not counted in the metrics', { ...logContext, error: String(err) });
     });

@@ -19,6 +19,7 @@ import {
   newsletterEventsWorkflow,
 } from '../../src/workflows/events.ts';
 import { getStatusQuery, newsletterWorkflow, rescheduleUpdate } from '../../src/workflows/newsletter.ts';
+import { lifecycleSinks } from '../../src/telemetry/lifecycle-sink.ts';
 import { eventually } from '../support/eventually.ts';
 import { newsletterInput, recipients, silentLogger } from '../support/fixtures.ts';
 import { temporalCli } from './harness.ts';
@@ -133,7 +134,8 @@ describe('workflows whose history fills up', { timeout: 240_000 }, () => {
       taskQueue,
       workflowBundle,
       dataConverter,
-      activities: { notifyBackend: () => Promise.resolve('disabled'), countLifecycle: () => Promise.resolve() },
+      activities: { notifyBackend: () => Promise.resolve('disabled') },
+      sinks: lifecycleSinks(undefined),
     });
     await worker.runUntil(async () => {
       const handle = await env.client.workflow.start(newsletterWorkflow, {

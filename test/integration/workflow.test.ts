@@ -26,6 +26,7 @@ import { createPageActivities } from '../../src/activities/pages.ts';
 import { workflowsPath } from '../../src/worker/worker.ts';
 import { cancelUpdate, getStatusQuery, newsletterWorkflow, pauseUpdate } from '../../src/workflows/newsletter.ts';
 import { newsletterResultsWorkflow } from '../../src/workflows/results.ts';
+import { lifecycleSinks } from '../../src/telemetry/lifecycle-sink.ts';
 import { eventually } from '../support/eventually.ts';
 import { newsletterInput, recipients, silentLogger } from '../support/fixtures.ts';
 import { temporalCli } from './harness.ts';
@@ -59,8 +60,9 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         connection: env.nativeConnection,
         taskQueue,
         workflowBundle,
-        // The workflow counts its sending begun and ended through a local activity: nothing to count here.
-        activities: { countLifecycle: () => Promise.resolve(), ...activities },
+        // The workflow counts its sending begun and ended through the lifecycle sink: nothing to count here.
+        sinks: lifecycleSinks(undefined),
+        activities,
       }),
       ...PROVIDERS.map((provider) =>
         Worker.create({
