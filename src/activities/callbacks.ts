@@ -20,6 +20,7 @@ import { type BackendEvent, type NewsletterState, type ResultsEvent, resultsWork
 import type { Logger } from '../logger.ts';
 import type { DeliveryMetrics } from '../telemetry/metrics.ts';
 import { inSpan, SpanKind, SpanStatusCode } from '../telemetry/tracing.ts';
+import { maskedError } from '../domain/addresses.ts';
 
 /** CallbackDeps are what the callback activities need. */
 export interface CallbackDeps {
@@ -101,7 +102,7 @@ async function deliver(
         return 'rejected' as const;
       }
       deps.metrics?.callback('retry');
-      log.warn({ err: (err as Error).message }, 'callback failed: will retry');
+      log.warn({ err: maskedError(err).message }, 'callback failed: will retry');
       throw ApplicationFailure.retryable((err as Error).message, 'BackendUnavailable');
     }
   });

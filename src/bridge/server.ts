@@ -24,6 +24,7 @@ import type { Logger } from '../logger.ts';
 import type { BridgeMetrics } from '../telemetry/metrics.ts';
 import { probeHandler } from '../telemetry/ops-server.ts';
 import { extractContext, inSpan, SpanKind, SpanStatusCode } from '../telemetry/tracing.ts';
+import { maskedError } from '../domain/addresses.ts';
 import { authenticateFirst, createAuthenticator } from './auth.ts';
 import { Certificates } from './certificates.ts';
 import { toRpcStatus } from './errors.ts';
@@ -95,7 +96,8 @@ function edge<T extends object>(
         code = status.code;
         const log = deps.logger.child({ rpc: `${service}/${method}`, code });
         if (status.internal) {
-          log.error({ err }, 'rpc failed');
+          // Its own words only: pino would write every field of it (a failure's details may name recipients).
+          log.error({ error: maskedError(err) }, 'rpc failed');
           span.setStatus({ code: SpanStatusCode.ERROR, message: status.code });
         } else {
           log.info({ detail: status.detail }, 'rpc refused');

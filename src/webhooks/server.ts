@@ -27,6 +27,7 @@ import { temporalDidNotAnswer } from '../bridge/errors.ts';
 import { isNewsletterId } from '../bridge/validation.ts';
 import { sameSecret } from '../bridge/auth.ts';
 import { deliveryEventsSignal, newsletterEventsWorkflow } from '../workflows/events.ts';
+import { maskedError } from '../domain/addresses.ts';
 import { GroupedSignals } from './group-signals.ts';
 
 /** MAX_WEBHOOK_BYTES bounds one webhook body (providers send a few KB). */
@@ -175,7 +176,7 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
       if (!(err instanceof WorkflowNotFoundError)) {
         // Anything else (a key that may signal but not describe) would refuse every event: they go outside the trace.
         logger.warn(
-          { err: (err as Error).message },
+          { err: maskedError(err).message },
           "could not read a newsletter's trace: its provider events go outside it",
         );
         return undefined;
@@ -284,7 +285,7 @@ export async function startWebhookServer(deps: WebhookDeps): Promise<WebhookServ
       }
       // Temporal did not take it: the provider retries later, nothing is lost.
       outcome = 'retry';
-      logger.error({ provider, err: (err as Error).message }, 'webhook not handed to Temporal: asked to retry');
+      logger.error({ provider, err: maskedError(err).message }, 'webhook not handed to Temporal: asked to retry');
       return answer(503, 'not recorded: retry later');
     } finally {
       deps.metrics?.webhook(provider, outcome);

@@ -120,7 +120,7 @@ export function watchWorkers(
       onStopped();
     },
     (err: unknown) => {
-      log.fatal({ err }, 'worker stopped unexpectedly');
+      log.fatal({ error: maskedError(err) }, 'worker stopped unexpectedly');
       if (!stopping()) onStopped();
     },
   );
