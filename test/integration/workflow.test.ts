@@ -160,7 +160,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       assert.deepEqual(final.sentByProvider, { resend: 3 });
 
       // The recorded history replays against the current workflow code.
-      await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+      await Worker.runReplayHistory({ workflowBundle, sinks: lifecycleSinks(undefined) }, await handle.fetchHistory());
     });
   });
 
@@ -246,7 +246,10 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
           [undefined, 100],
         ]);
         assert.deepEqual(parts.flatMap((r) => r.members).sort((a, b) => a! - b!), keys);
-        await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+        await Worker.runReplayHistory(
+          { workflowBundle, sinks: lifecycleSinks(undefined) },
+          await handle.fetchHistory(),
+        );
       },
     );
   });
@@ -275,7 +278,10 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         const final = await resultWithin(handle, 20_000);
         assert.equal(final?.state, 'COMPLETED', 'the newsletter completed within 20 s');
         assert.deepEqual(final.sentByProvider, { resend: 300 });
-        await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+        await Worker.runReplayHistory(
+          { workflowBundle, sinks: lifecycleSinks(undefined) },
+          await handle.fetchHistory(),
+        );
       },
     );
   });
@@ -331,7 +337,7 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
       // of the newsletter (20 requests) did not pile up in the workflow's state.
       const firstAgain = calls.findIndex((c) => (c.throttles ?? 0) > 0);
       assert.ok(firstAgain <= 2 * 3 - 1, `${firstAgain} new requests were tried (and throttled) before any went again`);
-      await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+      await Worker.runReplayHistory({ workflowBundle, sinks: lifecycleSinks(undefined) }, await handle.fetchHistory());
     });
   });
 
@@ -367,7 +373,10 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         assert.equal(final?.state, 'COMPLETED', 'completed at once: no outage wait');
         assert.deepEqual([final.totalRecipients, final.sent, final.skipped], [5, 5, 0]);
         assert.equal(final.reason, undefined);
-        await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+        await Worker.runReplayHistory(
+          { workflowBundle, sinks: lifecycleSinks(undefined) },
+          await handle.fetchHistory(),
+        );
       },
     );
   });
@@ -418,7 +427,10 @@ describe('newsletter workflow', { timeout: 180_000 }, () => {
         assert.equal(final.state, 'FAILED');
         assert.match(final.reason ?? '', /list-1 \(404\)/);
         assert.deepEqual([final.sent, final.skipped, final.totalRecipients], [20, 10, 30]);
-        await Worker.runReplayHistory({ workflowBundle }, await handle.fetchHistory());
+        await Worker.runReplayHistory(
+          { workflowBundle, sinks: lifecycleSinks(undefined) },
+          await handle.fetchHistory(),
+        );
       },
     );
   });
