@@ -99,7 +99,7 @@ export interface MaskedError {
 /**
  * maskedError is an error's own words, addresses masked: never its other fields (an
  * ApplicationFailure's details: a failover's carry the recipients it settled, refused addresses
- * included). What the Temporal SDK's log lines and our spans show of an error.
+ * included). What log lines and spans show of an error.
  */
 export function maskedError(err: unknown): MaskedError {
   const e = err instanceof Error ? err : new Error(String(err));
