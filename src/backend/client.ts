@@ -15,6 +15,7 @@ import {
 } from '../domain/types.ts';
 import { normalizeAddress } from '../domain/suppression.ts';
 import { maskedError } from '../domain/addresses.ts';
+import { readCapped } from '../read-capped.ts';
 
 /** BackendCallbackError is thrown when the backend did not accept a request; retryable says whether trying again can help. */
 export class BackendCallbackError extends Error {
@@ -190,31 +191,19 @@ async function pageBody(response: Response, maxBytes: number): Promise<unknown> 
     await response.body?.cancel();
     throw tooLarge(declared);
   }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+  let bytes;
   try {
-    // Leaving the loop early (throwing) cancels the body: nothing past the limit is read.
-    for await (const chunk of response.body ?? []) {
-      size += chunk.byteLength;
-      if (size > maxBytes) throw tooLarge();
-      chunks.push(chunk);
-    }
+    bytes = await readCapped(response.body ?? [], maxBytes, () => tooLarge());
   } catch (err) {
     if (err instanceof BackendPageError) throw err;
     // The connection dropped or the call's time ran out mid-body: the backend, not the page (retried).
     throw new BackendCallbackError(`backend unreachable: page body cut off (${maskedError(err).message})`, null, true);
   }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
   try {
-    return JSON.parse(new TextDecoder().decode(bytes));
+    return JSON.parse(bytes.toString('utf8'));
   } catch {
     throw new BackendPageError(
-      `recipient page: not JSON (${size} bytes, ${response.headers.get('content-type') ?? 'no content type'})`,
+      `recipient page: not JSON (${bytes.length} bytes, ${response.headers.get('content-type') ?? 'no content type'})`,
     );
   }
 }

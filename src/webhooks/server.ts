@@ -28,6 +28,7 @@ import { isNewsletterId } from '../bridge/validation.ts';
 import { sameSecret } from '../bridge/auth.ts';
 import { deliveryEventsSignal, newsletterEventsWorkflow } from '../workflows/events.ts';
 import { maskedError } from '../domain/addresses.ts';
+import { readCapped } from '../read-capped.ts';
 import { GroupedSignals } from './group-signals.ts';
 
 /** MAX_WEBHOOK_BYTES bounds one webhook body (providers send a few KB). */
@@ -76,14 +77,7 @@ class TooLarge extends Error {
 }
 
 async function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new TooLarge(limit);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  return (await readCapped(req, limit, () => new TooLarge(limit))).toString('utf8');
 }
 
 /** resendHeaders are a request's Standard Webhooks headers. */
