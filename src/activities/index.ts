@@ -4,10 +4,11 @@
  */
 import { createCallbackActivities } from './callbacks.ts';
 import { createPageActivities } from './pages.ts';
+import { createRateActivities } from './rate.ts';
 import { createDeliveryActivities, type DeliveryDeps } from './send-batch.ts';
 
 /** ActivityDeps gathers the dependencies of every activity. */
-export type ActivityDeps = DeliveryDeps;
+export type ActivityDeps = DeliveryDeps & Parameters<typeof createRateActivities>[0];
 
 /** createActivities builds the activity implementations registered with the workers. */
 export function createActivities(deps: ActivityDeps) {
@@ -15,6 +16,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDeliveryActivities(deps),
     ...createPageActivities(deps),
     ...createCallbackActivities(deps.callbacks),
+    ...createRateActivities(deps),
   };
 }
 

@@ -228,7 +228,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
   let suppressionList: SuppressionList | undefined;
   /** list is the suppression list through the worker's own client (the first activity that asks hands it over). */
   const list = () => (suppressionList ??= new SuppressionList(Context.current().client, config.temporal.taskQueue));
-  const { sendBatch, readPages, notifyBackend, postResults, postEvents, countLifecycle, runningResults } =
+  const { sendBatch, drainBurst, readPages, notifyBackend, postResults, postEvents, countLifecycle, runningResults } =
     createActivities({
       providers,
       breakers: createBreakers(config, logger, deps.metrics),
@@ -262,6 +262,10 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
       logger,
       metrics: deps.metrics,
       ...(config.unsubscribeSecret ? { unsubscribeSecret: config.unsubscribeSecret } : {}),
+      queueRates: {
+        resend: queueRate(config.providers.requestsPerSecond.resend),
+        postmark: queueRate(config.providers.requestsPerSecond.postmark),
+      },
     });
   const tracingOptions = deps.tracing ? workerTracingOptions(deps.tracing) : {};
   // What a bundle does not already hold: the activities' interceptors and their client's.
@@ -289,7 +293,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     Worker.create({
       ...common,
       taskQueue: providerTaskQueue(config.temporal.taskQueue, provider),
-      activities: { sendBatch },
+      activities: { sendBatch, drainBurst },
       ...activityTracing,
       // Enforced by the server across every worker of the queue; the same value on each worker.
       maxTaskQueueActivitiesPerSecond: queueRate(config.providers.requestsPerSecond[provider]),

@@ -67,10 +67,12 @@ import {
   providerTaskQueue,
   type ProviderUnavailableDetails,
   type RequestTooLargeDetails,
+  type SendBatchInput,
   type ThrottledDetails,
 } from '../domain/types.ts';
 import { type CursorsRead, cursorsReadBefore, rememberCursors } from '../domain/cursors.ts';
 import { type AccountingState, NewsletterAccounting } from './accounting.ts';
+import { BurstDrains, type BurstState, drainerFor } from './burst.ts';
 import { resultsSettledSignal } from './signals.ts';
 
 /** getStatusQuery returns the live NewsletterStatus. */
@@ -136,6 +138,8 @@ export interface Carried {
   countedAtTransitions?: boolean;
   /** countedBySink: they are counted through the lifecycle sink, not a local activity (absent in older chains). */
   countedBySink?: boolean;
+  /** bursts: the provider queues' rates and when the newsletter last sent on each (burst.ts; absent in older runs). */
+  bursts?: BurstState;
 }
 
 /** Outage is the wait after every provider refused a batch. */
@@ -214,6 +218,19 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   const order = providerOrder(plan.primaryProvider);
   const logContext = { newsletter_id: plan.newsletterId, trace_id: plan.traceId };
   const senders = new Map(order.map((provider) => [provider, senderFor(provider, info.taskQueue, plan.newsletterId)]));
+  // What a provider queue saved up while the newsletter sent nothing there is spent on no-op tasks
+  // before its next request (burst.ts); runs begun before this release sent at once.
+  const bursts = patched('lull-drained-before-sending')
+    ? new BurstDrains(
+      c.bursts ??= { rates: {}, idleSince: {} },
+      drainerFor(info.taskQueue, plan.newsletterId),
+      (message, fields) => log.warn(message, { ...logContext, ...fields }),
+    )
+    : undefined;
+  const send = (provider: ProviderName, input: SendBatchInput) => {
+    const sender = senders.get(provider)!;
+    return bursts ? bursts.request(provider, () => sender(input)) : sender(input);
+  };
   let inFlight = 0;
   let reading = false;
   const throttled = (c.throttled ??= []);
@@ -496,7 +513,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
       const throttles = i === unit.from ? unit.throttles ?? 0 : 0;
       try {
         books.record(
-          await senders.get(provider)!({
+          await send(provider, {
             ref,
             newsletterId: plan.newsletterId,
             batch: unit.batch,
