@@ -41,6 +41,9 @@ const stack: Stack = await startStack(
     OUTAGE_RETRY_MAX_MS: '1000',
     OUTAGE_GIVE_UP_AFTER: '3s',
     RESEND_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    // Queues slow enough that each drains its burst before the requests (workflows/burst.ts).
+    RESEND_REQUESTS_PER_SECOND: '5',
+    POSTMARK_REQUESTS_PER_SECOND: '5',
   },
   // A short history makes the longer situations continue as new, so carried state is recorded too.
   ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=80'],
