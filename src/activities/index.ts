@@ -4,11 +4,11 @@
  */
 import { createCallbackActivities } from './callbacks.ts';
 import { createPageActivities } from './pages.ts';
-import { createRateActivities } from './rate.ts';
+import { createRateActivities, type RateDeps } from './rate.ts';
 import { createDeliveryActivities, type DeliveryDeps } from './send-batch.ts';
 
 /** ActivityDeps gathers the dependencies of every activity. */
-export type ActivityDeps = DeliveryDeps & Parameters<typeof createRateActivities>[0];
+export type ActivityDeps = DeliveryDeps & RateDeps;
 
 /** createActivities builds the activity implementations registered with the workers. */
 export function createActivities(deps: ActivityDeps) {

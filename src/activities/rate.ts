@@ -1,24 +1,91 @@
 /**
- * The provider queues' start-up burst. The Temporal server limits each provider's task queue
+ * The provider queues' saved-up burst. The Temporal server limits each provider's task queue
  * to the account's rate, but a queue that has been idle lets about one second's worth of
  * requests through at once (its token bucket starts full: the burst is fixed at one second in
  * the server), and a provider counting in one-second windows then sees about twice its rate
- * in the first window and refuses the excess. The newsletter workflow spends that burst on
- * `drainBurst` tasks, which take one of the queue's dispatches each and send nothing, before
- * its first requests (workflows/burst.ts).
+ * in the first window and refuses the excess. The newsletter workflow spends what an idle
+ * queue saved up on `drainBurst` tasks, which take one of the queue's dispatches each and
+ * send nothing, before its requests (workflows/burst.ts); `providerQueue` tells it first
+ * whether to: not when tasks already wait on the queue (they are spending it), nor when
+ * another newsletter drained it moments ago (newsletters starting together drain it once).
  */
-import type { ProviderName } from '../domain/types.ts';
+import { Context } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import proto from '@temporalio/proto';
+import {
+  burstGateIdFor,
+  type ProviderName,
+  type ProviderQueueAsk,
+  type ProviderQueueState,
+  providerTaskQueue,
+} from '../domain/types.ts';
 
-/** createRateActivities builds drainBurst around the rates the workers set on the provider queues. */
-export function createRateActivities(deps: { queueRates: Readonly<Record<ProviderName, number>> }) {
+/** DRAIN_GATE_MS: after one newsletter drains a provider queue, others do not for this long (about how stale the server's backlog count may be). */
+export const DRAIN_GATE_MS = 5_000;
+
+/** ProviderQueues looks at the provider queues through Temporal. */
+export interface ProviderQueues {
+  /** describe is the queue as the server describes it: about how many tasks wait, and its rate in force (if set). */
+  describe(provider: ProviderName): Promise<{ backlog: number; rate?: number }>;
+  /** claimDrain takes the queue's drain for DRAIN_GATE_MS: false when another newsletter holds it. */
+  claimDrain(provider: ProviderName): Promise<boolean>;
+}
+
+/** RateDeps: the rates the workers set on the provider queues, and the queues. */
+export interface RateDeps {
+  /** queueRates are the dispatches per second each provider queue's workers set. */
+  queueRates: Readonly<Record<ProviderName, number>>;
+  providerQueues: ProviderQueues;
+}
+
+/** createRateActivities builds the provider queue activities around their dependencies. */
+export function createRateActivities(deps: RateDeps) {
   return {
     /**
-     * drainBurst runs on the provider's queue and sends nothing: its dispatch is one of the
-     * queue's. It answers the queue's rate (dispatches per second), from which the workflow
-     * knows the burst.
+     * providerQueue runs on the main queue (it takes none of the provider queue's dispatches):
+     * the queue's rate (the server's, where an operator overrode it) and whether to drain it.
      */
-    drainBurst(provider: ProviderName): Promise<number> {
-      return Promise.resolve(deps.queueRates[provider]);
+    async providerQueue({ provider, maxRate }: ProviderQueueAsk): Promise<ProviderQueueState> {
+      const { backlog, rate: inForce } = await deps.providerQueues.describe(provider);
+      const rate = inForce && inForce > 0 ? inForce : deps.queueRates[provider];
+      const drain = backlog === 0 && rate <= maxRate && await deps.providerQueues.claimDrain(provider);
+      return { rate, drain };
+    },
+    /** drainBurst runs on the provider's queue and sends nothing: its dispatch is one of the queue's. */
+    drainBurst(_provider: ProviderName): Promise<void> {
+      return Promise.resolve();
+    },
+  };
+}
+
+/** providerQueuesThroughTemporal looks at the queues of the main task queue's providers through the activity's own client. */
+export function providerQueuesThroughTemporal(namespace: string, taskQueue: string): ProviderQueues {
+  return {
+    async describe(provider) {
+      const answer = await Context.current().client.workflowService.describeTaskQueue({
+        namespace,
+        taskQueue: { name: providerTaskQueue(taskQueue, provider) },
+        taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        reportStats: true,
+        reportConfig: true,
+      });
+      const rate = answer.effectiveRateLimit?.requestsPerSecond;
+      return { backlog: Number(answer.stats?.approximateBacklogCount ?? 0), ...(rate ? { rate } : {}) };
+    },
+    async claimDrain(provider) {
+      // The gate is a workflow that only waits: its id is taken while it runs.
+      try {
+        await Context.current().client.workflow.start('burstGateWorkflow', {
+          workflowId: burstGateIdFor(providerTaskQueue(taskQueue, provider)),
+          taskQueue,
+          args: [DRAIN_GATE_MS],
+          workflowIdConflictPolicy: 'FAIL',
+        });
+        return true;
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
+        throw err;
+      }
     },
   };
 }

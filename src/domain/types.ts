@@ -237,6 +237,21 @@ export interface BatchRef {
   count: number;
 }
 
+/** ProviderQueueAsk asks about a provider queue before a drain (activities/rate.ts). */
+export interface ProviderQueueAsk {
+  provider: ProviderName;
+  /** maxRate is the fastest queue the workflow drains: above it, no drain is claimed. */
+  maxRate: number;
+}
+
+/** ProviderQueueState answers a ProviderQueueAsk. */
+export interface ProviderQueueState {
+  /** rate is the dispatches per second the queue is limited to. */
+  rate: number;
+  /** drain: the queue idles (no task waits) and no other newsletter drained it moments ago; this one drains it. */
+  drain: boolean;
+}
+
 /** SendBatchInput is one provider request: a batch (or the part of it still to send) through one provider. */
 export interface SendBatchInput {
   ref: DefinitionRef;
@@ -356,6 +371,11 @@ export interface ThrottledDetails {
 /** workflowIdFor is the business workflow id of a newsletter: one newsletter, one workflow id. */
 export function workflowIdFor(newsletterId: string): string {
   return `newsletter-${newsletterId}`;
+}
+
+/** burstGateIdFor is the id of the workflow held while a provider queue is drained (activities/rate.ts). */
+export function burstGateIdFor(providerTaskQueue: string): string {
+  return `burst-gate:${providerTaskQueue}`;
 }
 
 /** resultsWorkflowIdFor is the id of the workflow that owes the backend one request's results. */

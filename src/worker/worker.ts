@@ -15,6 +15,7 @@ import {
 import { Context } from '@temporalio/activity';
 import { DirectResults, resultsHandoffThroughTemporal } from '../activities/callbacks.ts';
 import { createActivities } from '../activities/index.ts';
+import { providerQueuesThroughTemporal } from '../activities/rate.ts';
 import { createBatchSource, loadDefinitionFromHistory } from '../activities/sources.ts';
 import { dataConverter } from '../data-converter.ts';
 import { type BackendClient, createBackendClient } from '../backend/client.ts';
@@ -105,8 +106,8 @@ export function createBreakers(
 /**
  * RATE_HEADROOM keeps the queue a little under the account's rate: the server dispatches at
  * an even cadence, and without headroom network jitter puts an 11th request into some
- * provider second at 10/s. (An idle queue still starts with a burst of about one second's
- * worth: those requests may meet a 429, which is honoured.)
+ * provider second at 10/s. (An idle queue starts with a burst of about one second's worth,
+ * which the newsletter spends on no-op tasks first: workflows/burst.ts.)
  */
 export const RATE_HEADROOM = 0.97;
 
@@ -228,45 +229,55 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
   let suppressionList: SuppressionList | undefined;
   /** list is the suppression list through the worker's own client (the first activity that asks hands it over). */
   const list = () => (suppressionList ??= new SuppressionList(Context.current().client, config.temporal.taskQueue));
-  const { sendBatch, drainBurst, readPages, notifyBackend, postResults, postEvents, countLifecycle, runningResults } =
-    createActivities({
-      providers,
-      breakers: createBreakers(config, logger, deps.metrics),
-      source: createBatchSource(loadDefinitionFromHistory, backend),
-      // One copy of the list per worker, brought up to date through the worker's own client (the
-      // first activity that asks hands it over).
-      suppressions: () => {
-        if (!suppressionCopies) {
-          const shards = list();
-          suppressionCopies = new SuppressionCopies(
-            (shard, since) => shards.changes(shard, since),
-            config.suppression.maxAgeMs,
-            undefined,
-            (shard, how, kept) =>
-              logger.error(
-                { shard, how, kept },
-                'suppression shard lost its history: this worker keeps suppressing the addresses it had (README "Suppression")',
-              ),
-          );
-        }
-        return suppressionCopies;
-      },
-      suppress: (entries) => list().add(entries),
-      callbacks: {
-        backend,
-        logger,
-        metrics: deps.metrics,
-        handoff: resultsHandoffThroughTemporal(resultsTaskQueue(config.temporal.taskQueue)),
-        direct: new DirectResults(config.backend.resultsTimeoutMs),
-      },
+  const {
+    sendBatch,
+    drainBurst,
+    providerQueue,
+    readPages,
+    notifyBackend,
+    postResults,
+    postEvents,
+    countLifecycle,
+    runningResults,
+  } = createActivities({
+    providers,
+    breakers: createBreakers(config, logger, deps.metrics),
+    source: createBatchSource(loadDefinitionFromHistory, backend),
+    // One copy of the list per worker, brought up to date through the worker's own client (the
+    // first activity that asks hands it over).
+    suppressions: () => {
+      if (!suppressionCopies) {
+        const shards = list();
+        suppressionCopies = new SuppressionCopies(
+          (shard, since) => shards.changes(shard, since),
+          config.suppression.maxAgeMs,
+          undefined,
+          (shard, how, kept) =>
+            logger.error(
+              { shard, how, kept },
+              'suppression shard lost its history: this worker keeps suppressing the addresses it had (README "Suppression")',
+            ),
+        );
+      }
+      return suppressionCopies;
+    },
+    suppress: (entries) => list().add(entries),
+    callbacks: {
+      backend,
       logger,
       metrics: deps.metrics,
-      ...(config.unsubscribeSecret ? { unsubscribeSecret: config.unsubscribeSecret } : {}),
-      queueRates: {
-        resend: queueRate(config.providers.requestsPerSecond.resend),
-        postmark: queueRate(config.providers.requestsPerSecond.postmark),
-      },
-    });
+      handoff: resultsHandoffThroughTemporal(resultsTaskQueue(config.temporal.taskQueue)),
+      direct: new DirectResults(config.backend.resultsTimeoutMs),
+    },
+    logger,
+    metrics: deps.metrics,
+    ...(config.unsubscribeSecret ? { unsubscribeSecret: config.unsubscribeSecret } : {}),
+    queueRates: {
+      resend: queueRate(config.providers.requestsPerSecond.resend),
+      postmark: queueRate(config.providers.requestsPerSecond.postmark),
+    },
+    providerQueues: providerQueuesThroughTemporal(config.temporal.namespace, config.temporal.taskQueue),
+  });
   const tracingOptions = deps.tracing ? workerTracingOptions(deps.tracing) : {};
   // What a bundle does not already hold: the activities' interceptors and their client's.
   const activityTracing = tracingOptions.interceptors
@@ -283,7 +294,7 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     ...common,
     taskQueue: config.temporal.taskQueue,
     ...code,
-    activities: { readPages, notifyBackend, postResults, postEvents, countLifecycle, runningResults },
+    activities: { readPages, notifyBackend, postResults, postEvents, countLifecycle, runningResults, providerQueue },
     ...tracingOptions,
     sinks: { ...tracingOptions.sinks, ...lifecycleSinks(deps.metrics) },
     // A bundle already holds the workflow interceptors (bundled with WORKFLOW_INTERCEPTOR_MODULES).

@@ -1,20 +1,27 @@
 /**
- * Spending what a provider queue saved up while the newsletter sent nothing there
- * (activities/rate.ts says why). The Temporal server dispatches a provider's queue at the
- * account's rate from a token bucket that holds up to one second's worth: a queue that idled
- * lets that much through at once, then the rate, and a provider counting in one-second
- * windows sees up to twice its rate in the first one and refuses the excess. So before the
- * first request after a lull — the newsletter's first, after a pause, an outage, a wait for
- * throttled requests, a continue-as-new — the workflow schedules as many `drainBurst` tasks
- * (no request each) as the lull can have saved up, and its requests after them in the same
- * workflow task: the bucket is spent on the no-op tasks and the requests go at the rate from
- * the first one on. A lull is reckoned from this newsletter's own requests: where another
- * newsletter kept the queue busy meanwhile, the no-op tasks take dispatches from both (at
- * most one second's worth, shared fairly), which costs time, not requests.
+ * Spending what a provider queue saved up while it idled (activities/rate.ts says why). The
+ * Temporal server dispatches a provider's queue at the account's rate from a token bucket that
+ * holds up to one second's worth: a queue that idled lets that much through at once, then the
+ * rate, and a provider counting in one-second windows sees up to twice its rate in the first
+ * one and refuses the excess. So before the newsletter's first request after a lull on a
+ * queue — its first, after a pause, an outage, a wait for throttled requests, a
+ * continue-as-new — the workflow asks whether the queue idles (`providerQueue`, on the main
+ * queue: it costs none of the provider queue's dispatches). If it does, it schedules as many
+ * `drainBurst` tasks (no request each) as the lull can have saved up, ahead of everything
+ * waiting (priority 1), and its requests with them: the bucket is spent on the no-op tasks and
+ * the requests go at the rate from the first one on. If tasks wait on the queue, they are
+ * spending the bucket already; if another newsletter drained it moments ago (a gate workflow
+ * of its own: `burstGateWorkflow`), its no-op tasks spend it: nothing is drained, so
+ * newsletters starting together do not each pay a second of the queue.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
-import { type ProviderName, providerTaskQueue } from '../domain/types.ts';
+import {
+  type ProviderName,
+  type ProviderQueueAsk,
+  type ProviderQueueState,
+  providerTaskQueue,
+} from '../domain/types.ts';
 
 /**
  * MAX_DRAINED_BURST bounds the no-op tasks of one drain (three history events each). A queue
@@ -28,35 +35,40 @@ export const burstOf = (queueRate: number): number => Math.ceil(queueRate) + 1;
 
 /** BurstState is what a run hands the next (Carried.bursts). */
 export interface BurstState {
-  /** rates are the provider queues' rates (dispatches per second) as their workers answered. */
+  /** rates are the provider queues' rates (dispatches per second) as the server last described them. */
   rates: Partial<Record<ProviderName, number>>;
   /** idleSince is when the newsletter's last request on each provider ended, if none is in flight (epoch ms). */
   idleSince: Partial<Record<ProviderName, number>>;
 }
 
+/** QueueCalls are the activities a drain takes: a look at the queue, and one no-op task on it. */
+export interface QueueCalls {
+  ask(ask: ProviderQueueAsk): Promise<ProviderQueueState>;
+  drainOne(provider: ProviderName): Promise<void>;
+}
+
 /** BurstDrains drains a provider queue before the newsletter's first request there after a lull. */
 export class BurstDrains {
   readonly #state: BurstState;
-  readonly #drainOne: (provider: ProviderName) => Promise<number>;
+  readonly #calls: QueueCalls;
   readonly #warn: (message: string, fields: Record<string, unknown>) => void;
   readonly #inFlight = new Map<ProviderName, number>();
   /** #draining is the drain under way per provider: requests starting meanwhile go after it. */
   readonly #draining = new Map<ProviderName, Promise<void>>();
-  /** #undrainable: providers whose queue did not answer (a worker of an earlier release): not drained this run. */
+  /** #undrainable: providers whose queue could not be asked about (a worker of an earlier release): not drained this run. */
   readonly #undrainable = new Set<ProviderName>();
 
   /**
-   * @param state carried from run to run (a later run's first drain needs no round trip, and
-   *   knows how long the queue has had); updated here.
-   * @param drainOne runs one drainBurst task on the provider's queue (drainerFor).
+   * @param state carried from run to run (how long the queue has had since the newsletter's last
+   *   request, at what rate); updated here.
    */
   constructor(
     state: BurstState,
-    drainOne: (provider: ProviderName) => Promise<number>,
+    calls: QueueCalls,
     warn: (message: string, fields: Record<string, unknown>) => void,
   ) {
     this.#state = state;
-    this.#drainOne = drainOne;
+    this.#calls = calls;
     this.#warn = warn;
   }
 
@@ -79,41 +91,60 @@ export class BurstDrains {
     }
   }
 
-  /** #drain schedules the no-op tasks (without waiting for them), after asking the queue's rate if not known yet. */
+  /** saved is what the queue can have saved up by now at this rate: the whole burst before the first request. */
+  #saved(provider: ProviderName, rate: number): number {
+    const since = this.#state.idleSince[provider];
+    const burst = burstOf(rate);
+    return since === undefined ? burst : Math.min(burst, Math.floor(((Date.now() - since) / 1000) * rate));
+  }
+
+  /** #drain schedules the no-op tasks (without waiting for them) if the queue idles and saved anything up. */
   async #drain(provider: ProviderName): Promise<void> {
     if (this.#undrainable.has(provider)) return;
-    let rate = this.#state.rates[provider];
-    if (rate === undefined) {
-      try {
-        rate = await this.#drainOne(provider);
-      } catch (err) {
-        this.#undrainable.add(provider);
-        this.#warn('provider queue not drained before sending', { provider, error: String(err) });
-        return;
-      }
-      this.#state.rates[provider] = rate;
+    const known = this.#state.rates[provider];
+    // A lull too short to save a whole dispatch (or a queue too fast to drain): no need to ask.
+    if (known !== undefined && (burstOf(known) > MAX_DRAINED_BURST || this.#saved(provider, known) === 0)) return;
+    let queue: ProviderQueueState;
+    try {
+      queue = await this.#calls.ask({ provider, maxRate: MAX_DRAINED_BURST - 1 });
+    } catch (err) {
+      this.#undrainable.add(provider);
+      this.#warn('provider queue not drained before sending', { provider, error: String(err) });
+      return;
     }
-    const burst = burstOf(rate);
-    if (burst > MAX_DRAINED_BURST) return;
-    // Saved up since the last request ended (the whole burst before the first; the answer about
-    // the rate took a round trip, during which the bucket refilled too).
-    const since = this.#state.idleSince[provider];
-    const saved = since === undefined ? burst : Math.min(burst, Math.floor(((Date.now() - since) / 1000) * rate));
-    for (let i = 0; i < saved; i++) void this.#drainOne(provider).catch(() => undefined);
+    this.#state.rates[provider] = queue.rate;
+    if (!queue.drain || burstOf(queue.rate) > MAX_DRAINED_BURST) return;
+    const saved = this.#saved(provider, queue.rate);
+    for (let i = 0; i < saved; i++) void this.#calls.drainOne(provider).catch(() => undefined);
   }
 }
 
-/** drainerFor runs one drainBurst on the provider's task queue, with the newsletter as fairness key (like its requests), first. */
-export function drainerFor(taskQueue: string, newsletterId: string): (provider: ProviderName) => Promise<number> {
-  return (provider) =>
-    proxyActivities<Activities>({
-      taskQueue: providerTaskQueue(taskQueue, provider),
-      // Ahead of every request waiting on the queue: the server hands tasks scheduled together to
-      // matching in no fixed order, and a no-op task left behind the requests would take its
-      // dispatch after the first second, leaving the requests that went ahead of it to the 429s.
-      priority: { fairnessKey: newsletterId, priorityKey: 1 },
-      startToCloseTimeout: '10 seconds',
-      // Not worth a retry: a drain that fails leaves a few 429s to the provider.
-      retry: { maximumAttempts: 1 },
-    }).drainBurst(provider);
+/** queueCallsFor proxies the drain's activities, with the newsletter as fairness key (like its requests). */
+export function queueCallsFor(taskQueue: string, newsletterId: string): QueueCalls {
+  const { providerQueue } = proxyActivities<Activities>({
+    startToCloseTimeout: '10 seconds',
+    // Not worth a retry: a queue left undrained leaves a few 429s to the provider.
+    retry: { maximumAttempts: 1 },
+  });
+  return {
+    ask: providerQueue,
+    drainOne: (provider) =>
+      proxyActivities<Activities>({
+        taskQueue: providerTaskQueue(taskQueue, provider),
+        // Ahead of every request waiting on the queue: the server hands tasks scheduled together to
+        // matching in no fixed order, and a no-op task left behind the requests would take its
+        // dispatch after the first second, leaving the requests that went ahead of it to the 429s.
+        priority: { fairnessKey: newsletterId, priorityKey: 1 },
+        startToCloseTimeout: '10 seconds',
+        retry: { maximumAttempts: 1 },
+      }).drainBurst(provider),
+  };
+}
+
+/**
+ * burstGateWorkflow is held while one newsletter drains a provider queue (its id names the
+ * queue: activities/rate.ts starts it): others asking meanwhile do not drain it too.
+ */
+export async function burstGateWorkflow(holdMs: number): Promise<void> {
+  await sleep(holdMs);
 }

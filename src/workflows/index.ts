@@ -6,3 +6,4 @@ export { newsletterWorkflow } from './newsletter.ts';
 export { newsletterResultsWorkflow } from './results.ts';
 export { newsletterEventsCallbackWorkflow, newsletterEventsWorkflow } from './events.ts';
 export { suppressionListWorkflow } from './suppression.ts';
+export { burstGateWorkflow } from './burst.ts';

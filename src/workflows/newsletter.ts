@@ -9,7 +9,8 @@
  * - A sliding window keeps at most `concurrency` batches in flight. Backend lists are
  *   read ahead a few pages at a time (`readPages`: cursors and sizes only).
  * - Each provider's batches run on that provider's task queue, rate-limited by the
- *   Temporal server, with the newsletter id as fairness key.
+ *   Temporal server, with the newsletter id as fairness key; what an idle queue saved up goes
+ *   to no-op tasks before the newsletter's next request there (burst.ts).
  * - Failover lives here and only here: a batch goes to the primary provider, and on a
  *   ProviderUnavailable failure what that provider did not settle goes to the next. Any
  *   other failure keeps the batch on the same provider (the send activity never fails
@@ -72,7 +73,7 @@ import {
 } from '../domain/types.ts';
 import { type CursorsRead, cursorsReadBefore, rememberCursors } from '../domain/cursors.ts';
 import { type AccountingState, NewsletterAccounting } from './accounting.ts';
-import { BurstDrains, type BurstState, drainerFor } from './burst.ts';
+import { BurstDrains, type BurstState, queueCallsFor } from './burst.ts';
 import { resultsSettledSignal } from './signals.ts';
 
 /** getStatusQuery returns the live NewsletterStatus. */
@@ -218,12 +219,12 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   const order = providerOrder(plan.primaryProvider);
   const logContext = { newsletter_id: plan.newsletterId, trace_id: plan.traceId };
   const senders = new Map(order.map((provider) => [provider, senderFor(provider, info.taskQueue, plan.newsletterId)]));
-  // What a provider queue saved up while the newsletter sent nothing there is spent on no-op tasks
-  // before its next request (burst.ts); runs begun before this release sent at once.
-  const bursts = patched('lull-drained-before-sending')
+  // What a provider queue saved up while it idled is spent on no-op tasks before the newsletter's
+  // next request there (burst.ts); runs begun before this release sent at once.
+  const bursts = patched('idle-queue-drained')
     ? new BurstDrains(
       c.bursts ??= { rates: {}, idleSince: {} },
-      drainerFor(info.taskQueue, plan.newsletterId),
+      queueCallsFor(info.taskQueue, plan.newsletterId),
       (message, fields) => log.warn(message, { ...logContext, ...fields }),
     )
     : undefined;

@@ -23,4 +23,5 @@ export const INTERNAL_WORKFLOW_TYPES: readonly string[] = [
   'newsletterEventsWorkflow',
   'newsletterEventsCallbackWorkflow',
   'suppressionListWorkflow',
+  'burstGateWorkflow',
 ];
