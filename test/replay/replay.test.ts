@@ -10,8 +10,8 @@
  * one, through the paths later `patched()` branches opened, which v0.1.0's histories predate;
  * `f910f49/`: every situation through the results write-off and the pause/resume bookkeeping,
  * with results workflows terminated and a resume during a cancel; `46c6ffc/`: every situation with
- * the lifecycle counted by the sink, no local activity; `be220d4/`: every situation with the provider
- * queues drained before the requests, on the first send, after a pause, an outage and a failover).
+ * the lifecycle counted by the sink, no local activity; `5ffd58e/`: every situation with the provider
+ * queues drained before the requests where they idled, and not where another newsletter had just drained them).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
