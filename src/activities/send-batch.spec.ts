@@ -28,6 +28,7 @@ import { createResendProvider } from '../providers/resend/index.ts';
 import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../providers/types.ts';
 import {
   createDeliveryActivities,
+  type DeliveryDeps,
   isInDoubt,
   memberKey,
   progressOf,
@@ -120,9 +121,11 @@ function activities(
     suppressions?: () => SuppressionChecker;
     suppress?: (entries: Suppression[]) => Promise<unknown>;
     metrics?: DeliveryMetrics;
+    paceMs?: DeliveryDeps['paceMs'];
   } = {},
 ) {
   return createDeliveryActivities({
+    ...(options.paceMs ? { paceMs: options.paceMs } : {}),
     ...(options.suppress ? { suppress: options.suppress } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.suppressions ? { suppressions: options.suppressions } : {}),
@@ -207,6 +210,24 @@ describe('sendBatch', () => {
       ['r0', 'sent', 'id-0'],
       ['r1', 'sent', 'id-1'],
     ]);
+  });
+
+  it('on a paced provider, lets the request leave paceMs after the activity began, not as soon as the page is read', async () => {
+    const { provider } = fakeProvider('resend', sentAll);
+    let leftAfterMs = -1;
+    let begun = 0;
+    const timed: EmailProvider = {
+      ...provider,
+      sendBatch: (messages, options) => {
+        leftAfterMs = performance.now() - begun;
+        return provider.sendBatch(messages, options);
+      },
+    };
+    const send = activities(timed, { paceMs: { resend: 150 } }).sendBatch;
+    begun = performance.now();
+    const outcome: BatchOutcome = await new MockActivityEnvironment().run(send, input(10));
+    assert.equal(outcome.sent, 10);
+    assert.ok(leftAfterMs >= 149, `the request left ${leftAfterMs} ms after the activity began`);
   });
 
   it('sends only the positions other providers left, under a key naming them', async () => {

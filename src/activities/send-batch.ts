@@ -61,6 +61,14 @@ export interface DeliveryDeps {
   metrics?: DeliveryMetrics;
   /** unsubscribeSecret signs every unsubscribe link (UNSUBSCRIBE_SIGNING_SECRET; never in workflow history). */
   unsubscribeSecret?: string;
+  /**
+   * paceMs: on a provider whose queue the server paces for the account's rate, each request leaves
+   * this long after its activity began (or at once, if reading and rendering took longer), so the
+   * provider sees the queue's even cadence, not the spread of page reads: a provider counting
+   * one-second windows refuses a request that reaches it later than its slot (the queue's 3%
+   * headroom is 30 ms a second). Absent or 0: at once.
+   */
+  paceMs?: Partial<Record<ProviderName, number>>;
 }
 
 /** SuppressionChecker answers which of some addresses are on the suppression list (src/suppression/copies.ts). */
@@ -285,7 +293,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
 
       // Where the activity's time went (logged with the outcome): reading, the request, reporting.
       const ms = { read: 0, send: 0, report: 0 };
-      let mark = performance.now();
+      const begun = performance.now();
+      let mark = begun;
       const lap = (phase: keyof typeof ms) => {
         const now = performance.now();
         ms[phase] = Math.round(now - mark);
@@ -324,7 +333,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         if (inDoubt) log.info({ attempt: info.attempt }, 'request in doubt: asking the same provider again');
         if (inDoubt && provider.findAccepted) await untilSearchable(provider, progress, log);
         const firstMembers = inDoubt && progress?.phase === 'requesting' ? progress.members : undefined;
-        settled = await send(deps, input, provider, definition, members, log, inDoubt, firstMembers);
+        const leaveAt = begun + (deps.paceMs?.[name] ?? 0);
+        settled = await send(deps, input, provider, definition, members, log, inDoubt, firstMembers, leaveAt);
         heartbeat({ phase: 'settled', settled } satisfies Progress);
         lap('send');
       }
@@ -375,6 +385,12 @@ async function untilSearchable(provider: EmailProvider, progress: Progress | und
   }
 }
 
+/** untilPaced waits until leaveAt (performance.now() time), or returns at once if it has passed. */
+async function untilPaced(leaveAt: number): Promise<void> {
+  const waitMs = leaveAt - performance.now();
+  if (waitMs >= 1) await Context.current().sleep(waitMs);
+}
+
 /** report hands the request's settled results to the backend (reportResults); true when they are still owed. */
 async function report(deps: DeliveryDeps, input: SendBatchInput, settled: Settled): Promise<boolean> {
   if (settled.results.length === 0) return false;
@@ -399,7 +415,8 @@ async function send(
   part: Member[],
   log: Logger,
   inDoubt: boolean,
-  firstMembers?: number[],
+  firstMembers: number[] | undefined,
+  leaveAt: number,
 ): Promise<Settled> {
   const { name } = provider;
   // Addresses from a backend page are checked here (inline ones were checked at the API).
@@ -552,6 +569,7 @@ async function send(
       members = rest.map((i) => asked[i]!);
       messages = rest.map((i) => messages[i]!);
     }
+    if (members.length > 0) await untilPaced(leaveAt);
     started = performance.now();
     const outcomes = members.length > 0 ? await sendTraced(provider, messages, call) : [];
     if (members.length > 0) deps.metrics?.providerCall(name, 'ok', performance.now() - started);

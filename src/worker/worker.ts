@@ -115,6 +115,15 @@ export const RATE_HEADROOM = 0.97;
 export const queueRate = (requestsPerSecond: number): number => requestsPerSecond * RATE_HEADROOM;
 
 /**
+ * PACE_MS is how long after its dispatch a request leaves on a paced provider queue (DeliveryDeps.paceMs):
+ * above what reading and rendering a page takes, so every request leaves at its slot's distance.
+ */
+export const PACE_MS = 100;
+
+/** paceFor paces the requests of a queue slow enough to be drained (workflows/burst.ts); faster ones leave at once. */
+export const paceFor = (requestsPerSecond: number): number => queueRate(requestsPerSecond) <= 99 ? PACE_MS : 0;
+
+/**
  * RESULTS_POSTS_IN_FLIGHT bounds a worker's results posts: when the backend comes back after an
  * outage, every results workflow's next attempt comes due within one backoff interval.
  */
@@ -277,6 +286,10 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
       postmark: queueRate(config.providers.requestsPerSecond.postmark),
     },
     providerQueues: providerQueuesThroughTemporal(config.temporal.namespace, config.temporal.taskQueue),
+    paceMs: {
+      resend: paceFor(config.providers.requestsPerSecond.resend),
+      postmark: paceFor(config.providers.requestsPerSecond.postmark),
+    },
   });
   const tracingOptions = deps.tracing ? workerTracingOptions(deps.tracing) : {};
   // What a bundle does not already hold: the activities' interceptors and their client's.
