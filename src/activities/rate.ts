@@ -80,6 +80,8 @@ export function providerQueuesThroughTemporal(namespace: string, taskQueue: stri
           taskQueue,
           args: [DRAIN_GATE_MS],
           workflowIdConflictPolicy: 'FAIL',
+          // A gate no worker ran (all of them down meanwhile) does not hold the queue for long.
+          workflowExecutionTimeout: '1 minute',
         });
         return true;
       } catch (err) {

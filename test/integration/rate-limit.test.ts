@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NewsletterState } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import type proto from '@temporalio/proto';
-import { workflowIdFor } from '../../src/domain/types.ts';
+import { burstGateIdFor, providerTaskQueue, workflowIdFor } from '../../src/domain/types.ts';
 import { eventually } from '../support/eventually.ts';
 import { newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
 import { finalStatus } from '../support/grpc.ts';
@@ -73,6 +73,43 @@ describe('provider rate limit across workers', { timeout: 300_000 }, () => {
       firstSecond <= 2 && throttledAt.length <= 4,
       `${firstSecond} requests throttled in the first second, ${throttledAt.length} in all`,
     );
+  });
+});
+
+describe('newsletters starting together on an idle provider queue', { timeout: 300_000 }, () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({
+      RESEND_REQUESTS_PER_SECOND: '10',
+      NEWSLETTER_BATCH_SIZE: '10',
+      EMAIL_CONCURRENCY_LIMIT: '50',
+    });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  it("drain it once: the first to ask holds the queue's gate, the others send behind its no-op tasks", async () => {
+    stack.mock.resend.setRateLimit(10);
+    const ids = ['together-a', 'together-b', 'together-c'].map((name) => newsletterId(name));
+    await Promise.all(
+      ids.map((id, i) => stack.newsletters.sendNewsletter(newsletterRequest(id, recipients(100, `t${i}`)), stack.auth)),
+    );
+    for (const id of ids) assert.equal((await finalStatus(stack, id)).sent, 100);
+    const drains = await Promise.all(ids.map(async (id) => {
+      const { events } = await stack.env.client.workflow.getHandle(workflowIdFor(id)).fetchHistory();
+      const scheduled = events!.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
+      return [
+        scheduled.filter((n) => n === 'providerQueue').length,
+        scheduled.filter((n) => n === 'drainBurst').length,
+      ];
+    }));
+    assert.ok(drains.every(([asked]) => asked! >= 1), `each asked: ${JSON.stringify(drains)}`);
+    assert.equal(drains.filter(([, drained]) => drained! > 0).length, 1, `no-op tasks: ${JSON.stringify(drains)}`);
+    const gate = stack.env.client.workflow.getHandle(
+      burstGateIdFor(providerTaskQueue(stack.config.temporal.taskQueue, 'resend')),
+    );
+    assert.equal((await gate.describe()).type, 'burstGateWorkflow');
   });
 });
 
