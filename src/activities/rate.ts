@@ -25,10 +25,13 @@ export const DRAIN_GATE_MS = 5_000;
 
 /** ProviderQueues looks at the provider queues through Temporal. */
 export interface ProviderQueues {
-  /** describe is the queue as the server describes it: about how many tasks wait, and its rate in force (if set). */
-  describe(provider: ProviderName): Promise<{ backlog: number; rate?: number }>;
-  /** claimDrain takes the queue's drain for DRAIN_GATE_MS: false when another newsletter holds it. */
-  claimDrain(provider: ProviderName): Promise<boolean>;
+  /**
+   * describe is the queue as the server describes it: about how many tasks wait (undefined: the
+   * server did not say), and the rate a worker or an operator set on it (undefined: none yet).
+   */
+  describe(provider: ProviderName): Promise<{ backlog?: number; rate?: number }>;
+  /** claimDrain takes the queue's drain for DRAIN_GATE_MS for a newsletter: false when another newsletter holds it. */
+  claimDrain(provider: ProviderName, newsletterId: string): Promise<boolean>;
 }
 
 /** RateDeps: the rates the workers set on the provider queues, and the queues. */
@@ -45,10 +48,12 @@ export function createRateActivities(deps: RateDeps) {
      * providerQueue runs on the main queue (it takes none of the provider queue's dispatches):
      * the queue's rate (the server's, where an operator overrode it) and whether to drain it.
      */
-    async providerQueue({ provider, maxRate }: ProviderQueueAsk): Promise<ProviderQueueState> {
+    async providerQueue({ provider, maxRate, newsletterId }: ProviderQueueAsk): Promise<ProviderQueueState> {
       const { backlog, rate: inForce } = await deps.providerQueues.describe(provider);
       const rate = inForce && inForce > 0 ? inForce : deps.queueRates[provider];
-      const drain = backlog === 0 && rate <= maxRate && await deps.providerQueues.claimDrain(provider);
+      // A backlog not reported is not known to be empty: no drain (it would go ahead of everyone).
+      const drain = backlog === 0 && rate <= maxRate &&
+        await deps.providerQueues.claimDrain(provider, newsletterId ?? '');
       return { rate, drain };
     },
     /** drainBurst runs on the provider's queue and sends nothing: its dispatch is one of the queue's. */
@@ -69,24 +74,38 @@ export function providerQueuesThroughTemporal(namespace: string, taskQueue: stri
         reportStats: true,
         reportConfig: true,
       });
-      const rate = answer.effectiveRateLimit?.requestsPerSecond;
-      return { backlog: Number(answer.stats?.approximateBacklogCount ?? 0), ...(rate ? { rate } : {}) };
+      // Only a rate someone set: before any worker polled, the server answers its own default.
+      const { RateLimitSource } = proto.temporal.api.enums.v1;
+      const limit = answer.effectiveRateLimit;
+      const set = limit?.rateLimitSource === RateLimitSource.RATE_LIMIT_SOURCE_WORKER ||
+        limit?.rateLimitSource === RateLimitSource.RATE_LIMIT_SOURCE_API;
+      const backlog = answer.stats ? Number(answer.stats.approximateBacklogCount ?? 0) : undefined;
+      return {
+        ...(backlog !== undefined ? { backlog } : {}),
+        ...(set && limit?.requestsPerSecond ? { rate: limit.requestsPerSecond } : {}),
+      };
     },
-    async claimDrain(provider) {
-      // The gate is a workflow that only waits: its id is taken while it runs.
+    async claimDrain(provider, newsletterId) {
+      // The gate is a workflow that only waits: its id is taken while it runs, its memo names who took it.
+      const { client } = Context.current();
+      const workflowId = burstGateIdFor(providerTaskQueue(taskQueue, provider));
       try {
-        await Context.current().client.workflow.start('burstGateWorkflow', {
-          workflowId: burstGateIdFor(providerTaskQueue(taskQueue, provider)),
+        await client.workflow.start('burstGateWorkflow', {
+          workflowId,
           taskQueue,
           args: [DRAIN_GATE_MS],
+          memo: { newsletter_id: newsletterId },
           workflowIdConflictPolicy: 'FAIL',
           // A gate no worker ran (all of them down meanwhile) does not hold the queue for long.
           workflowExecutionTimeout: '1 minute',
         });
         return true;
       } catch (err) {
-        if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
-        throw err;
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        // The newsletter that holds the gate drains again after a lull of its own (its requests
+        // all throttled, an outage's next try): nobody else's requests spend the bucket then.
+        const held = await client.workflow.getHandle(workflowId).describe();
+        return held.memo?.['newsletter_id'] === newsletterId;
       }
     },
   };

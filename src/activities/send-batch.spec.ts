@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -212,22 +213,46 @@ describe('sendBatch', () => {
     ]);
   });
 
-  it('on a paced provider, lets the request leave paceMs after the activity began, not as soon as the page is read', async () => {
-    const { provider } = fakeProvider('resend', sentAll);
-    let leftAfterMs = -1;
-    let begun = 0;
-    const timed: EmailProvider = {
-      ...provider,
-      sendBatch: (messages, options) => {
-        leftAfterMs = performance.now() - begun;
-        return provider.sendBatch(messages, options);
-      },
-    };
-    const send = activities(timed, { paceMs: { resend: 150 } }).sendBatch;
-    begun = performance.now();
-    const outcome: BatchOutcome = await new MockActivityEnvironment().run(send, input(10));
-    assert.equal(outcome.sent, 10);
-    assert.ok(leftAfterMs >= 149, `the request left ${leftAfterMs} ms after the activity began`);
+  describe('on a paced provider', () => {
+    /** leaves runs one request whose page takes readMs to read, and says how long after the activity began it left. */
+    async function leaves(readMs: number, paceMs: number, waitedMs: number): Promise<number> {
+      const { provider } = fakeProvider('resend', sentAll);
+      let leftAfterMs = -1;
+      let begun = 0;
+      const timed: EmailProvider = {
+        ...provider,
+        sendBatch: (messages, options) => {
+          leftAfterMs = performance.now() - begun;
+          return provider.sendBatch(messages, options);
+        },
+      };
+      const source = sourceOf(people(10));
+      const slow: BatchSource = {
+        ...source,
+        recipients: (ref, batch) => delay(readMs).then(() => source.recipients(ref, batch)),
+      };
+      const send = activities(timed, { paceMs: { resend: paceMs }, source: slow }).sendBatch;
+      const env = new MockActivityEnvironment({ currentAttemptScheduledTimestampMs: Date.now() - waitedMs });
+      begun = performance.now();
+      const outcome: BatchOutcome = await env.run(send, input(10));
+      assert.equal(outcome.sent, 10);
+      return leftAfterMs;
+    }
+
+    it('a request that waited for its dispatch leaves paceMs after its activity began, not paceMs after its read', async () => {
+      const left = await leaves(100, 300, 1_000);
+      assert.ok(left >= 299 && left < 390, `left ${left} ms after the activity began (read 100, pace 300)`);
+    });
+
+    it('one whose read took longer than paceMs leaves as soon as it is ready', async () => {
+      const left = await leaves(300, 100, 1_000);
+      assert.ok(left >= 299 && left < 390, `left ${left} ms after the activity began (read 300, pace 100)`);
+    });
+
+    it('one dispatched at once (its queue below the rate) leaves at once: the window bounds it, not the rate', async () => {
+      const left = await leaves(0, 1_000, 0);
+      assert.ok(left < 500, `left ${left} ms after the activity began (pace 1,000, not waited)`);
+    });
   });
 
   it('sends only the positions other providers left, under a key naming them', async () => {

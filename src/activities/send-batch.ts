@@ -62,11 +62,13 @@ export interface DeliveryDeps {
   /** unsubscribeSecret signs every unsubscribe link (UNSUBSCRIBE_SIGNING_SECRET; never in workflow history). */
   unsubscribeSecret?: string;
   /**
-   * paceMs: on a provider whose queue the server paces for the account's rate, each request leaves
-   * this long after its activity began (or at once, if reading and rendering took longer), so the
-   * provider sees the queue's even cadence, not the spread of page reads: a provider counting
-   * one-second windows refuses a request that reaches it later than its slot (the queue's 3%
-   * headroom is 30 ms a second). Absent or 0: at once.
+   * paceMs: on a provider whose queue the server paces for the account's rate, a request that
+   * waited for its dispatch (the queue ran at its rate) leaves this long after its activity began
+   * (or at once, if reading and rendering took longer), so the provider sees the queue's even
+   * cadence, not the spread of page reads: a provider counting one-second windows refuses a
+   * request that reaches it later than its slot (the queue's 3% headroom is 30 ms a second). One
+   * dispatched at once (the queue below its rate) leaves at once: the newsletter's window, not the
+   * rate, bounds it then. Absent or 0: at once.
    */
   paceMs?: Partial<Record<ProviderName, number>>;
 }
@@ -289,6 +291,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     async sendBatch(input: SendBatchInput): Promise<SendBatchResult> {
       const { newsletterId, batch, provider: name } = input;
       const info = activityInfo();
+      const waited = waitedForDispatch(info);
       const log = deps.logger.child({ newsletter_id: newsletterId, batch: batch.index, provider: name });
 
       // Where the activity's time went (logged with the outcome): reading, the request, reporting.
@@ -333,7 +336,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         if (inDoubt) log.info({ attempt: info.attempt }, 'request in doubt: asking the same provider again');
         if (inDoubt && provider.findAccepted) await untilSearchable(provider, progress, log);
         const firstMembers = inDoubt && progress?.phase === 'requesting' ? progress.members : undefined;
-        const leaveAt = begun + (deps.paceMs?.[name] ?? 0);
+        const leaveAt = begun + (waited ? deps.paceMs?.[name] ?? 0 : 0);
         settled = await send(deps, input, provider, definition, members, log, inDoubt, firstMembers, leaveAt);
         heartbeat({ phase: 'settled', settled } satisfies Progress);
         lap('send');
@@ -383,6 +386,18 @@ async function untilSearchable(provider: EmailProvider, progress: Progress | und
   } finally {
     stopBeating();
   }
+}
+
+/**
+ * WAITED_FOR_DISPATCH_MS: an attempt scheduled this long before it began waited in the queue's
+ * backlog (a request dispatched at once begins within a few ms; the clocks of the server and the
+ * worker may differ by a few ms too).
+ */
+const WAITED_FOR_DISPATCH_MS = 25;
+
+/** waitedForDispatch: the attempt waited on its queue, which was running at its rate. */
+function waitedForDispatch(info: { currentAttemptScheduledTimestampMs: number }): boolean {
+  return Date.now() - info.currentAttemptScheduledTimestampMs > WAITED_FOR_DISPATCH_MS;
 }
 
 /** untilPaced waits until leaveAt (performance.now() time), or returns at once if it has passed. */
@@ -569,7 +584,13 @@ async function send(
       members = rest.map((i) => asked[i]!);
       messages = rest.map((i) => messages[i]!);
     }
-    if (members.length > 0) await untilPaced(leaveAt);
+    if (members.length > 0) {
+      await untilPaced(leaveAt).catch((err) => {
+        // Stopped before the request left (the worker shutting down): nothing was sent.
+        if (!inDoubt) unsent();
+        throw err;
+      });
+    }
     started = performance.now();
     const outcomes = members.length > 0 ? await sendTraced(provider, messages, call) : [];
     if (members.length > 0) deps.metrics?.providerCall(name, 'ok', performance.now() - started);

@@ -242,7 +242,16 @@ export interface ProviderQueueAsk {
   provider: ProviderName;
   /** maxRate is the fastest queue the workflow drains: above it, no drain is claimed. */
   maxRate: number;
+  /** newsletterId asks (absent in runs of an earlier commit): the gate's holder drains again after its own lulls. */
+  newsletterId?: string;
 }
+
+/**
+ * MAX_DRAINED_RATE is the fastest provider queue (dispatches per second) whose idle burst is
+ * drained and whose requests are paced (workflows/burst.ts, activities/rate.ts): a faster one's
+ * burst is left to the provider's 429s, which are honoured.
+ */
+export const MAX_DRAINED_RATE = 99;
 
 /** ProviderQueueState answers a ProviderQueueAsk. */
 export interface ProviderQueueState {

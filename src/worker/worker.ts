@@ -20,7 +20,13 @@ import { createBatchSource, loadDefinitionFromHistory } from '../activities/sour
 import { dataConverter } from '../data-converter.ts';
 import { type BackendClient, createBackendClient } from '../backend/client.ts';
 import type { Config } from '../config.ts';
-import { type ProviderName, PROVIDERS, providerTaskQueue, resultsTaskQueue } from '../domain/types.ts';
+import {
+  MAX_DRAINED_RATE,
+  type ProviderName,
+  PROVIDERS,
+  providerTaskQueue,
+  resultsTaskQueue,
+} from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 import { CircuitBreaker } from '../providers/circuit-breaker.ts';
 import { createProviders } from '../providers/index.ts';
@@ -115,13 +121,15 @@ export const RATE_HEADROOM = 0.97;
 export const queueRate = (requestsPerSecond: number): number => requestsPerSecond * RATE_HEADROOM;
 
 /**
- * PACE_MS is how long after its dispatch a request leaves on a paced provider queue (DeliveryDeps.paceMs):
- * above what reading and rendering a page takes, so every request leaves at its slot's distance.
+ * PACE_MS is how long after its activity began a request that waited for its dispatch leaves on a
+ * paced provider queue (DeliveryDeps.paceMs): above what reading and rendering a page takes, so
+ * every request leaves at its slot's distance.
  */
 export const PACE_MS = 100;
 
 /** paceFor paces the requests of a queue slow enough to be drained (workflows/burst.ts); faster ones leave at once. */
-export const paceFor = (requestsPerSecond: number): number => queueRate(requestsPerSecond) <= 99 ? PACE_MS : 0;
+export const paceFor = (requestsPerSecond: number): number =>
+  queueRate(requestsPerSecond) <= MAX_DRAINED_RATE ? PACE_MS : 0;
 
 /**
  * RESULTS_POSTS_IN_FLIGHT bounds a worker's results posts: when the backend comes back after an

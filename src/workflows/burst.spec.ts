@@ -1,7 +1,8 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ProviderName } from '../domain/types.ts';
-import { BurstDrains, type BurstState, MAX_DRAINED_BURST } from './burst.ts';
+import { ActivityFailure, RetryState, TimeoutFailure, TimeoutType } from '@temporalio/common';
+import { MAX_DRAINED_RATE, type ProviderName } from '../domain/types.ts';
+import { BurstDrains, type BurstState } from './burst.ts';
 
 /**
  * A fake pair of queues: what was asked and scheduled, in order ('ask', 'drain' or 'send'),
@@ -120,8 +121,8 @@ describe('BurstDrains', () => {
     await Promise.all([a.done, b.done]);
   });
 
-  it('leaves a queue whose burst is over MAX_DRAINED_BURST undrained, and does not ask about it again', async (t) => {
-    const q = queues(t, { rate: MAX_DRAINED_BURST - 0.5 });
+  it('leaves a queue faster than MAX_DRAINED_RATE undrained, and does not ask about it again in the run', async (t) => {
+    const q = queues(t, { rate: MAX_DRAINED_RATE + 0.5 });
     const r = q.send();
     await settle();
     r.end();
@@ -147,6 +148,28 @@ describe('BurstDrains', () => {
     await again.done;
     assert.deepEqual(q.scheduled, ['ask resend', 'send resend', 'send resend']);
     assert.deepEqual(q.warnings, ['provider queue not drained before sending']);
+  });
+
+  it('asks again at the next lull when the answer did not come in time (the main queue was busy)', async (t) => {
+    const timedOut = new ActivityFailure(
+      'activity timed out',
+      'providerQueue',
+      '1',
+      RetryState.TIMEOUT,
+      'worker',
+      new TimeoutFailure(undefined, undefined, TimeoutType.SCHEDULE_TO_CLOSE),
+    );
+    const q = queues(t, timedOut);
+    const r = q.send();
+    await settle();
+    r.end();
+    await r.done;
+    t.mock.timers.tick(10_000);
+    const again = q.send();
+    await settle();
+    again.end();
+    await again.done;
+    assert.deepEqual(q.scheduled, ['ask resend', 'send resend', 'ask resend', 'send resend']);
   });
 
   it('ends a request that failed like one that succeeded: the lull starts then', async (t) => {

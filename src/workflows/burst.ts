@@ -14,21 +14,15 @@
  * of its own: `burstGateWorkflow`), its no-op tasks spend it: nothing is drained, so
  * newsletters starting together do not each pay a second of the queue.
  */
-import { proxyActivities, sleep } from '@temporalio/workflow';
+import { ActivityFailure, proxyActivities, sleep, TimeoutFailure } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import {
+  MAX_DRAINED_RATE,
   type ProviderName,
   type ProviderQueueAsk,
   type ProviderQueueState,
   providerTaskQueue,
 } from '../domain/types.ts';
-
-/**
- * MAX_DRAINED_BURST bounds the no-op tasks of one drain (three history events each). A queue
- * whose burst is larger (a rate above 99 requests/s) is not drained: its burst is left to the
- * provider's 429s, which are honoured.
- */
-export const MAX_DRAINED_BURST = 100;
 
 /** burstOf is what an idle queue at this rate lets through at once: one second's worth, and one. */
 export const burstOf = (queueRate: number): number => Math.ceil(queueRate) + 1;
@@ -57,6 +51,9 @@ export class BurstDrains {
   readonly #draining = new Map<ProviderName, Promise<void>>();
   /** #undrainable: providers whose queue could not be asked about (a worker of an earlier release): not drained this run. */
   readonly #undrainable = new Set<ProviderName>();
+  /** #tooFast: providers whose queue is over MAX_DRAINED_RATE, as asked in this run (a rate may be set lower since). */
+  readonly #tooFast = new Set<ProviderName>();
+  #drainFailed = false;
 
   /**
    * @param state carried from run to run (how long the queue has had since the newsletter's last
@@ -100,34 +97,46 @@ export class BurstDrains {
 
   /** #drain schedules the no-op tasks (without waiting for them) if the queue idles and saved anything up. */
   async #drain(provider: ProviderName): Promise<void> {
-    if (this.#undrainable.has(provider)) return;
+    if (this.#undrainable.has(provider) || this.#tooFast.has(provider)) return;
     const known = this.#state.rates[provider];
-    // A lull too short to save a whole dispatch (or a queue too fast to drain): no need to ask.
-    if (known !== undefined && (burstOf(known) > MAX_DRAINED_BURST || this.#saved(provider, known) === 0)) return;
+    // A lull too short to save a whole dispatch: no need to ask.
+    if (known !== undefined && known <= MAX_DRAINED_RATE && this.#saved(provider, known) === 0) return;
     let queue: ProviderQueueState;
     try {
-      queue = await this.#calls.ask({ provider, maxRate: MAX_DRAINED_BURST - 1 });
+      queue = await this.#calls.ask({ provider, maxRate: MAX_DRAINED_RATE });
     } catch (err) {
-      this.#undrainable.add(provider);
+      // No answer in time (the main queue busy): this lull goes undrained, the next one asks again.
+      // Any other failure (a worker of an earlier release has no providerQueue): not again this run.
+      const timedOut = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure;
+      if (!timedOut) this.#undrainable.add(provider);
       this.#warn('provider queue not drained before sending', { provider, error: String(err) });
       return;
     }
     this.#state.rates[provider] = queue.rate;
-    if (!queue.drain || burstOf(queue.rate) > MAX_DRAINED_BURST) return;
+    if (queue.rate > MAX_DRAINED_RATE) this.#tooFast.add(provider);
+    if (!queue.drain || queue.rate > MAX_DRAINED_RATE) return;
     const saved = this.#saved(provider, queue.rate);
-    for (let i = 0; i < saved; i++) void this.#calls.drainOne(provider).catch(() => undefined);
+    for (let i = 0; i < saved; i++) {
+      void this.#calls.drainOne(provider).catch((err) => {
+        // Not worth a retry (a few 429s at worst), but worth saying once: no worker may take them.
+        if (this.#drainFailed) return;
+        this.#drainFailed = true;
+        this.#warn('a no-op task on the provider queue failed', { provider, error: String(err) });
+      });
+    }
   }
 }
 
 /** queueCallsFor proxies the drain's activities, with the newsletter as fairness key (like its requests). */
 export function queueCallsFor(taskQueue: string, newsletterId: string): QueueCalls {
   const { providerQueue } = proxyActivities<Activities>({
-    startToCloseTimeout: '10 seconds',
+    // The newsletter's next request waits for the answer: not for long (a busy main queue).
+    scheduleToCloseTimeout: '5 seconds',
     // Not worth a retry: a queue left undrained leaves a few 429s to the provider.
     retry: { maximumAttempts: 1 },
   });
   return {
-    ask: providerQueue,
+    ask: (ask) => providerQueue({ ...ask, newsletterId }),
     drainOne: (provider) =>
       proxyActivities<Activities>({
         taskQueue: providerTaskQueue(taskQueue, provider),
@@ -135,6 +144,8 @@ export function queueCallsFor(taskQueue: string, newsletterId: string): QueueCal
         // matching in no fixed order, and a no-op task left behind the requests would take its
         // dispatch after the first second, leaving the requests that went ahead of it to the 429s.
         priority: { fairnessKey: newsletterId, priorityKey: 1 },
+        // Dispatched later than that it would no longer spend the burst, only a request's slot.
+        scheduleToStartTimeout: '2 seconds',
         startToCloseTimeout: '10 seconds',
         retry: { maximumAttempts: 1 },
       }).drainBurst(provider),
