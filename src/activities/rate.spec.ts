@@ -7,8 +7,8 @@ function activities(described: { backlog: number; rate?: number }, gateFree = tr
   const claims: string[] = [];
   const providerQueues: ProviderQueues = {
     describe: () => Promise.resolve(described),
-    claimDrain: (provider) => {
-      claims.push(provider);
+    claimDrain: (provider, newsletterId) => {
+      claims.push(`${provider}:${newsletterId}`);
       return Promise.resolve(gateFree);
     },
   };
@@ -18,24 +18,36 @@ function activities(described: { backlog: number; rate?: number }, gateFree = tr
 describe('providerQueue', () => {
   it('has an idle queue drained by the newsletter that claims it, at the rate its workers set', async () => {
     const a = activities({ backlog: 0 });
-    assert.deepEqual(await a.providerQueue({ provider: 'postmark', maxRate: 99 }), { rate: 9.7, drain: true });
-    assert.deepEqual(a.claims, ['postmark']);
+    assert.deepEqual(await a.providerQueue({ provider: 'postmark', maxRate: 99, newsletterId: 'nl1' }), {
+      rate: 9.7,
+      drain: true,
+    });
+    assert.deepEqual(a.claims, ['postmark:nl1'], 'claimed for the newsletter asking');
   });
 
   it('drains no queue with tasks waiting on it (they spend what it saved up), without claiming it', async () => {
     const a = activities({ backlog: 12 });
-    assert.deepEqual(await a.providerQueue({ provider: 'resend', maxRate: 99 }), { rate: 1.94, drain: false });
+    assert.deepEqual(await a.providerQueue({ provider: 'resend', maxRate: 99, newsletterId: 'nl1' }), {
+      rate: 1.94,
+      drain: false,
+    });
     assert.deepEqual(a.claims, []);
   });
 
   it('leaves the drain to the newsletter that claimed it moments ago', async () => {
     const a = activities({ backlog: 0 }, false);
-    assert.deepEqual(await a.providerQueue({ provider: 'resend', maxRate: 99 }), { rate: 1.94, drain: false });
+    assert.deepEqual(await a.providerQueue({ provider: 'resend', maxRate: 99, newsletterId: 'nl1' }), {
+      rate: 1.94,
+      drain: false,
+    });
   });
 
   it("answers the server's rate where an operator overrode the workers', and claims no queue too fast to drain", async () => {
     const a = activities({ backlog: 0, rate: 500 });
-    assert.deepEqual(await a.providerQueue({ provider: 'resend', maxRate: 99 }), { rate: 500, drain: false });
+    assert.deepEqual(await a.providerQueue({ provider: 'resend', maxRate: 99, newsletterId: 'nl1' }), {
+      rate: 500,
+      drain: false,
+    });
     assert.deepEqual(a.claims, []);
   });
 });

@@ -53,7 +53,7 @@ export function createRateActivities(deps: RateDeps) {
       const rate = inForce && inForce > 0 ? inForce : deps.queueRates[provider];
       // A backlog not reported is not known to be empty: no drain (it would go ahead of everyone).
       const drain = backlog === 0 && rate <= maxRate &&
-        await deps.providerQueues.claimDrain(provider, newsletterId ?? '');
+        await deps.providerQueues.claimDrain(provider, newsletterId);
       return { rate, drain };
     },
     /** drainBurst runs on the provider's queue and sends nothing: its dispatch is one of the queue's. */

@@ -242,8 +242,8 @@ export interface ProviderQueueAsk {
   provider: ProviderName;
   /** maxRate is the fastest queue the workflow drains: above it, no drain is claimed. */
   maxRate: number;
-  /** newsletterId asks (absent in runs of an earlier commit): the gate's holder drains again after its own lulls. */
-  newsletterId?: string;
+  /** newsletterId asks: the gate's holder drains again after its own lulls. */
+  newsletterId: string;
 }
 
 /**

@@ -131,6 +131,10 @@ export const PACE_MS = 100;
 export const paceFor = (requestsPerSecond: number): number =>
   queueRate(requestsPerSecond) <= MAX_DRAINED_RATE ? PACE_MS : 0;
 
+/** perProvider maps every provider of PROVIDERS to a value. */
+const perProvider = <T>(value: (provider: ProviderName) => T): Record<ProviderName, T> =>
+  Object.fromEntries(PROVIDERS.map((provider) => [provider, value(provider)])) as Record<ProviderName, T>;
+
 /**
  * RESULTS_POSTS_IN_FLIGHT bounds a worker's results posts: when the backend comes back after an
  * outage, every results workflow's next attempt comes due within one backoff interval.
@@ -289,15 +293,9 @@ export async function createWorker(deps: WorkerDeps): Promise<NewsletterWorkers>
     logger,
     metrics: deps.metrics,
     ...(config.unsubscribeSecret ? { unsubscribeSecret: config.unsubscribeSecret } : {}),
-    queueRates: {
-      resend: queueRate(config.providers.requestsPerSecond.resend),
-      postmark: queueRate(config.providers.requestsPerSecond.postmark),
-    },
+    queueRates: perProvider((provider) => queueRate(config.providers.requestsPerSecond[provider])),
     providerQueues: providerQueuesThroughTemporal(config.temporal.namespace, config.temporal.taskQueue),
-    paceMs: {
-      resend: paceFor(config.providers.requestsPerSecond.resend),
-      postmark: paceFor(config.providers.requestsPerSecond.postmark),
-    },
+    paceMs: perProvider((provider) => paceFor(config.providers.requestsPerSecond[provider])),
   });
   const tracingOptions = deps.tracing ? workerTracingOptions(deps.tracing) : {};
   // What a bundle does not already hold: the activities' interceptors and their client's.

@@ -41,8 +41,15 @@ function queues(
     });
     return { end, done };
   };
+  /** sendOne runs one request to its end. */
+  const sendOne = async () => {
+    const r = send();
+    await settle();
+    r.end();
+    await r.done;
+  };
   const count = (what: string) => scheduled.filter((s) => s === what).length;
-  return { drains, scheduled, warnings, send, count, state };
+  return { drains, scheduled, warnings, send, sendOne, count, state };
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -123,29 +130,17 @@ describe('BurstDrains', () => {
 
   it('leaves a queue faster than MAX_DRAINED_RATE undrained, and does not ask about it again in the run', async (t) => {
     const q = queues(t, { rate: MAX_DRAINED_RATE + 0.5 });
-    const r = q.send();
-    await settle();
-    r.end();
-    await r.done;
+    await q.sendOne();
     t.mock.timers.tick(10_000);
-    const again = q.send();
-    await settle();
-    again.end();
-    await again.done;
+    await q.sendOne();
     assert.deepEqual(q.scheduled, ['ask resend', 'send resend', 'send resend']);
   });
 
   it('sends undrained, warning once, when the queue cannot be described (a worker of an earlier release)', async (t) => {
     const q = queues(t, new Error('Activity function providerQueue is not registered on this worker'));
-    const r = q.send();
-    await settle();
-    r.end();
-    await r.done;
+    await q.sendOne();
     t.mock.timers.tick(10_000);
-    const again = q.send();
-    await settle();
-    again.end();
-    await again.done;
+    await q.sendOne();
     assert.deepEqual(q.scheduled, ['ask resend', 'send resend', 'send resend']);
     assert.deepEqual(q.warnings, ['provider queue not drained before sending']);
   });
@@ -160,15 +155,9 @@ describe('BurstDrains', () => {
       new TimeoutFailure(undefined, undefined, TimeoutType.SCHEDULE_TO_CLOSE),
     );
     const q = queues(t, timedOut);
-    const r = q.send();
-    await settle();
-    r.end();
-    await r.done;
+    await q.sendOne();
     t.mock.timers.tick(10_000);
-    const again = q.send();
-    await settle();
-    again.end();
-    await again.done;
+    await q.sendOne();
     assert.deepEqual(q.scheduled, ['ask resend', 'send resend', 'ask resend', 'send resend']);
   });
 

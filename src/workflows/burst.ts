@@ -37,7 +37,7 @@ export interface BurstState {
 
 /** QueueCalls are the activities a drain takes: a look at the queue, and one no-op task on it. */
 export interface QueueCalls {
-  ask(ask: ProviderQueueAsk): Promise<ProviderQueueState>;
+  ask(ask: Omit<ProviderQueueAsk, 'newsletterId'>): Promise<ProviderQueueState>;
   drainOne(provider: ProviderName): Promise<void>;
 }
 
