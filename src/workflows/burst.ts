@@ -25,7 +25,7 @@ import {
 } from '../domain/types.ts';
 
 /** burstOf is what an idle queue at this rate lets through at once: one second's worth, and one. */
-export const burstOf = (queueRate: number): number => Math.ceil(queueRate) + 1;
+const burstOf = (queueRate: number): number => Math.ceil(queueRate) + 1;
 
 /** BurstState is what a run hands the next (Carried.bursts). */
 export interface BurstState {
@@ -49,10 +49,12 @@ export class BurstDrains {
   readonly #inFlight = new Map<ProviderName, number>();
   /** #draining is the drain under way per provider: requests starting meanwhile go after it. */
   readonly #draining = new Map<ProviderName, Promise<void>>();
-  /** #undrainable: providers whose queue could not be asked about (a worker of an earlier release): not drained this run. */
-  readonly #undrainable = new Set<ProviderName>();
-  /** #tooFast: providers whose queue is over MAX_DRAINED_RATE, as asked in this run (a rate may be set lower since). */
-  readonly #tooFast = new Set<ProviderName>();
+  /**
+   * #notThisRun: providers not drained again this run — their queue could not be asked about (a
+   * worker of an earlier release) or is over MAX_DRAINED_RATE (a later run asks again: a rate may
+   * be set lower since).
+   */
+  readonly #notThisRun = new Set<ProviderName>();
   #drainFailed = false;
 
   /**
@@ -97,7 +99,7 @@ export class BurstDrains {
 
   /** #drain schedules the no-op tasks (without waiting for them) if the queue idles and saved anything up. */
   async #drain(provider: ProviderName): Promise<void> {
-    if (this.#undrainable.has(provider) || this.#tooFast.has(provider)) return;
+    if (this.#notThisRun.has(provider)) return;
     const known = this.#state.rates[provider];
     // A lull too short to save a whole dispatch: no need to ask.
     if (known !== undefined && known <= MAX_DRAINED_RATE && this.#saved(provider, known) === 0) return;
@@ -108,13 +110,14 @@ export class BurstDrains {
       // No answer in time (the main queue busy): this lull goes undrained, the next one asks again.
       // Any other failure (a worker of an earlier release has no providerQueue): not again this run.
       const timedOut = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure;
-      if (!timedOut) this.#undrainable.add(provider);
+      if (!timedOut) this.#notThisRun.add(provider);
       this.#warn('provider queue not drained before sending', { provider, error: String(err) });
       return;
     }
     this.#state.rates[provider] = queue.rate;
-    if (queue.rate > MAX_DRAINED_RATE) this.#tooFast.add(provider);
-    if (!queue.drain || queue.rate > MAX_DRAINED_RATE) return;
+    if (queue.rate > MAX_DRAINED_RATE) this.#notThisRun.add(provider);
+    // The activity answers drain only for a queue at most maxRate.
+    if (!queue.drain) return;
     const saved = this.#saved(provider, queue.rate);
     for (let i = 0; i < saved; i++) {
       void this.#calls.drainOne(provider).catch((err) => {

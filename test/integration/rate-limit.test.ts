@@ -218,8 +218,7 @@ describe('fair sharing of a provider queue', { timeout: 300_000 }, () => {
     const bigSent = stack.mock.resend.received().filter((e) => e.to[0]!.startsWith('bg')).length;
     assert.ok(bigSent < 1000, `the small newsletter finished after ${bigSent} of 2,000 big-newsletter emails`);
     // The big one's backlog was spending the queue's bucket: the small one drained nothing.
-    const { events } = await stack.env.client.workflow.getHandle(workflowIdFor(small)).fetchHistory();
-    const scheduled = events!.map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+    const scheduled = await scheduledActivities(stack, small);
     assert.ok(scheduled.includes('providerQueue'), 'it looked at the queue');
     assert.ok(!scheduled.includes('drainBurst'), `it drained: ${scheduled.join(', ')}`);
     assert.equal((await finalStatus(stack, big)).sent, 2000);
