@@ -15,6 +15,7 @@ import {
 } from '../domain/types.ts';
 import { normalizeAddress } from '../domain/suppression.ts';
 import { maskedError } from '../domain/addresses.ts';
+import { withDeadline } from '../deadline.ts';
 import { readCapped } from '../read-capped.ts';
 
 /** BackendCallbackError is thrown when the backend did not accept a request; retryable says whether trying again can help. */
@@ -97,9 +98,8 @@ export function createBackendClient(
     ...(token ? { authorization: `Bearer ${token}` } : {}),
   };
 
-  const request = async (path: string, init: RequestInit, options: CallOptions = {}): Promise<Response> => {
-    const timeout = AbortSignal.timeout(options.timeoutMs ?? defaultTimeoutMs);
-    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+  /** exchange makes one call under signal, answering a 2xx response whose body is the caller's to read. */
+  const exchange = async (path: string, init: RequestInit, signal: AbortSignal): Promise<Response> => {
     let response: Response;
     try {
       const body = typeof init.body === 'string' ? init.body : undefined;
@@ -147,11 +147,24 @@ export function createBackendClient(
     const retryable = [401, 403, 408, 429].includes(response.status) || response.status >= 500;
     throw new BackendCallbackError(`backend answered ${response.status}`, response.status, retryable);
   };
+  /** request is one call and the reading of its answer, both within the call's timeout. */
+  const request = <T>(
+    path: string,
+    init: RequestInit,
+    options: CallOptions,
+    read: (response: Response) => Promise<T>,
+  ) =>
+    withDeadline(
+      options.timeoutMs ?? defaultTimeoutMs,
+      options.signal,
+      async (signal) => read(await exchange(path, init, signal)),
+    );
   const base = (newsletterId: string) => `/api/internal/newsletters/${encodeURIComponent(newsletterId)}`;
   const post = async (path: string, body: unknown, options?: CallOptions) => {
     if (!url) return;
-    const response = await request(path, { method: 'POST', body: JSON.stringify(body) }, options);
-    await response.body?.cancel();
+    await request(path, { method: 'POST', body: JSON.stringify(body) }, options ?? {}, async (response) => {
+      await response.body?.cancel();
+    });
   };
 
   return {
@@ -163,8 +176,13 @@ export function createBackendClient(
       if (!url) throw new BackendCallbackError('BACKEND_URL is not set: backend lists cannot be read', null, false);
       const query = new URLSearchParams({ list_id: listId, limit: String(limit) });
       if (cursor) query.set('cursor', cursor);
-      const response = await request(`${base(newsletterId)}/recipients?${query}`, { method: 'GET' });
-      return parseRecipientPage(await pageBody(response, maxPageBytes), limit);
+      const body = await request(
+        `${base(newsletterId)}/recipients?${query}`,
+        { method: 'GET' },
+        {},
+        (response) => pageBody(response, maxPageBytes),
+      );
+      return parseRecipientPage(body, limit);
     },
   };
 }

@@ -13,12 +13,6 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
-/** callSignal bounds a provider call by the provider timeout and, when given, the caller's cancellation. */
-export function callSignal(timeoutMs: number, signal: AbortSignal | undefined): AbortSignal {
-  const timeout = AbortSignal.timeout(timeoutMs);
-  return signal ? AbortSignal.any([timeout, signal]) : timeout;
-}
-
 /** MessageOutcome is one message's result within an accepted provider call. */
 export type MessageOutcome =
   | { status: 'sent'; messageId: string }

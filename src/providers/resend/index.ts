@@ -5,10 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import { type CreateBatchOptions, Resend } from 'resend';
+import { withDeadline } from '../../deadline.ts';
 import { idMetadata } from '../../domain/events.ts';
 import type { RenderedEmail } from '../../domain/templating.ts';
 import { BATCH_ITEM_FAILURE, classifyResendError } from './errors.ts';
-import { callSignal, type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../types.ts';
+import { type EmailProvider, type MessageOutcome, ProviderError, type SendOptions } from '../types.ts';
 
 /** ResendOptions configures the adapter; baseUrl is a full URL without trailing slash. */
 export interface ResendOptions {
@@ -51,11 +52,12 @@ export function createResendProvider(options: ResendOptions): EmailProvider {
     name: 'resend',
     maxBatchSize: RESEND_MAX_BATCH,
     async sendBatch(messages: RenderedEmail[], { idempotencyKey, signal }: SendOptions): Promise<MessageOutcome[]> {
-      const { data, error, headers } = await client.batch.send(toPayload(messages), {
-        idempotencyKey,
-        batchValidation: 'permissive',
-        signal: callSignal(options.timeoutMs, signal),
-      });
+      const { data, error, headers } = await withDeadline(
+        options.timeoutMs,
+        signal,
+        (bounded) =>
+          client.batch.send(toPayload(messages), { idempotencyKey, batchValidation: 'permissive', signal: bounded }),
+      );
       if (error || !data) {
         // The SDK never throws; a missing response (network, timeout) has statusCode null.
         const statusCode = typeof error?.statusCode === 'number' ? error.statusCode : null;
