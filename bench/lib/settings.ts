@@ -23,9 +23,33 @@ export const DEADLINE = Date.now() + BUDGET_MS;
 export const CPU_PROFILE = process.env.BENCH_CPU_PROFILE === '1';
 /** WORKER_MEMORY (BENCH_WORKER_MEMORY=lean): the service's processes in the lean memory profile, as README Configuration sets it. */
 export const WORKER_MEMORY = process.env.BENCH_WORKER_MEMORY === 'lean' ? 'lean' : 'v8';
-const memoryEnv: Record<string, string> = WORKER_MEMORY === 'lean'
-  ? { WORKER_MEMORY: 'lean', NODE_OPTIONS: '--max-semi-space-size=4', MALLOC_ARENA_MAX: '2' }
-  : { WORKER_MEMORY: 'v8' };
+/**
+ * SERVICE_ENV (BENCH_SERVICE_ENV, a JSON object of strings) is added to the service's environment after the
+ * memory profile's: one change at a time, e.g. {"MALLOC_ARENA_MAX":"2"} (bench/README.md "Memory profiles").
+ */
+export const SERVICE_ENV: Record<string, string> = parseServiceEnv(process.env.BENCH_SERVICE_ENV);
+function parseServiceEnv(text: string | undefined): Record<string, string> {
+  if (!text) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error(`BENCH_SERVICE_ENV: not JSON (${text})`);
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    throw new Error('BENCH_SERVICE_ENV: must be a JSON object of variable names to strings');
+  }
+  for (const [name, v] of Object.entries(value)) {
+    if (typeof v !== 'string') throw new Error(`BENCH_SERVICE_ENV: ${name} must be a string`);
+  }
+  return value as Record<string, string>;
+}
+const memoryEnv: Record<string, string> = {
+  ...WORKER_MEMORY === 'lean'
+    ? { WORKER_MEMORY: 'lean', NODE_OPTIONS: '--max-semi-space-size=4', MALLOC_ARENA_MAX: '2' }
+    : { WORKER_MEMORY: 'v8' },
+  ...SERVICE_ENV,
+};
 
 export const LATENCIES = [200, 20] as const;
 export const BATCH = 100;
