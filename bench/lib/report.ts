@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { SERVICE_ENV, WORKER_MEMORY } from './settings.ts';
+import { ADDED_SERVICE_ENV, WORKER_MEMORY } from './settings.ts';
 
 /** Target is a bound a figure must meet; bool targets hold when the value is true. */
 export type Target = { op: '<=' | '<' | '>='; value: number } | { op: 'true' };
@@ -98,7 +98,7 @@ export class Report {
           finished: new Date().toISOString(),
           only: process.env.BENCH_ONLY || 'all',
           workerMemory: WORKER_MEMORY,
-          serviceEnv: SERVICE_ENV,
+          serviceEnv: ADDED_SERVICE_ENV,
           rows: this.rows,
           details: this.details,
         },

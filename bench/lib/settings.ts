@@ -24,10 +24,11 @@ export const CPU_PROFILE = process.env.BENCH_CPU_PROFILE === '1';
 /** WORKER_MEMORY (BENCH_WORKER_MEMORY=lean): the service's processes in the lean memory profile, as README Configuration sets it. */
 export const WORKER_MEMORY = process.env.BENCH_WORKER_MEMORY === 'lean' ? 'lean' : 'v8';
 /**
- * SERVICE_ENV (BENCH_SERVICE_ENV, a JSON object of strings) is added to the service's environment after the
- * memory profile's: one change at a time, e.g. {"MALLOC_ARENA_MAX":"2"} (bench/README.md "Memory profiles").
+ * ADDED_SERVICE_ENV (BENCH_SERVICE_ENV, a JSON object of strings) is added to the service's environment after the
+ * memory profile's (a NODE_OPTIONS there replaces lean's) and before the scenario's own variables (task queue, rate,
+ * batch size, concurrency: not overridden): one change at a time, e.g. {"MALLOC_ARENA_MAX":"2"}.
  */
-export const SERVICE_ENV: Record<string, string> = parseServiceEnv(process.env.BENCH_SERVICE_ENV);
+export const ADDED_SERVICE_ENV: Record<string, string> = parseServiceEnv(process.env.BENCH_SERVICE_ENV);
 function parseServiceEnv(text: string | undefined): Record<string, string> {
   if (!text) return {};
   let value: unknown;
@@ -48,7 +49,7 @@ const memoryEnv: Record<string, string> = {
   ...WORKER_MEMORY === 'lean'
     ? { WORKER_MEMORY: 'lean', NODE_OPTIONS: '--max-semi-space-size=4', MALLOC_ARENA_MAX: '2' }
     : { WORKER_MEMORY: 'v8' },
-  ...SERVICE_ENV,
+  ...ADDED_SERVICE_ENV,
 };
 
 export const LATENCIES = [200, 20] as const;

@@ -3,13 +3,13 @@
  * young generation of up to 128 MB per isolate (the worker's main thread and its workflow
  * threads: the newsletters' and the results workflows') and an old generation that grows to about twice what is live before a full
  * collection. A sending worker allocates steadily (pages, rendered emails, request bodies) and
- * keeps little, so its RSS climbs for minutes: about 800 MB at 1M recipients, 72 MB of it live heap.
+ * keeps little, so its RSS climbs for minutes: about 800 MB at 1M recipients, 59 MB of it live heap.
  * `lean` grows the old generation by 30% of what is live and gives the isolates the worker
  * creates (the workflow threads') 1 MB semi-spaces. The main thread's young generation and
  * glibc's arenas are fixed when the process starts, so lean's full effect also needs
  * NODE_OPTIONS=--max-semi-space-size=4 and MALLOC_ARENA_MAX=2 in the worker's environment:
  * together 306 MB at 1M (2026-11-28), for 3-8% more time at 200 ms per provider call and 10-25%
- * when CPU-bound, 45% more CPU (bench/README.md "Memory profiles"). `v8`, the default, keeps V8's own sizing.
+ * when CPU-bound, 44% more CPU (bench/README.md "Memory profiles"). `v8`, the default, keeps V8's own sizing.
  */
 import { setFlagsFromString } from 'node:v8';
 
