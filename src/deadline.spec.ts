@@ -9,7 +9,7 @@ const never = (signal: AbortSignal) =>
     signal.addEventListener('abort', () => reject(signal.reason));
   });
 
-/** settled says whether a promise has settled by the time the microtasks queued now have run. */
+/** settled says whether a promise has settled by the event loop's next turn. */
 async function settled(promise: Promise<unknown>): Promise<boolean> {
   let done = false;
   promise.then(() => done = true, () => done = true);
