@@ -160,9 +160,9 @@ export function createBackendClient(
       async (signal) => read(await exchange(path, init, signal)),
     );
   const base = (newsletterId: string) => `/api/internal/newsletters/${encodeURIComponent(newsletterId)}`;
-  const post = async (path: string, body: unknown, options?: CallOptions) => {
+  const post = async (path: string, body: unknown, options: CallOptions = {}) => {
     if (!url) return;
-    await request(path, { method: 'POST', body: JSON.stringify(body) }, options ?? {}, async (response) => {
+    await request(path, { method: 'POST', body: JSON.stringify(body) }, options, async (response) => {
       await response.body?.cancel();
     });
   };

@@ -21,6 +21,7 @@ import {
   type ProviderName,
   type ProviderQueueAsk,
   type ProviderQueueState,
+  PROVIDERS,
   providerTaskQueue,
 } from '../domain/types.ts';
 
@@ -138,20 +139,23 @@ export function queueCallsFor(taskQueue: string, newsletterId: string): QueueCal
     // Not worth a retry: a queue left undrained leaves a few 429s to the provider.
     retry: { maximumAttempts: 1 },
   });
+  const noOps = new Map(PROVIDERS.map((provider) => [
+    provider,
+    proxyActivities<Activities>({
+      taskQueue: providerTaskQueue(taskQueue, provider),
+      // Ahead of every request waiting on the queue: the server hands tasks scheduled together to
+      // matching in no fixed order, and a no-op task left behind the requests would take its
+      // dispatch after the first second, leaving the requests that went ahead of it to the 429s.
+      priority: { fairnessKey: newsletterId, priorityKey: 1 },
+      // Dispatched later than that it would no longer spend the burst, only a request's slot.
+      scheduleToStartTimeout: '2 seconds',
+      startToCloseTimeout: '10 seconds',
+      retry: { maximumAttempts: 1 },
+    }).drainBurst,
+  ]));
   return {
     ask: (ask) => providerQueue({ ...ask, newsletterId }),
-    drainOne: (provider) =>
-      proxyActivities<Activities>({
-        taskQueue: providerTaskQueue(taskQueue, provider),
-        // Ahead of every request waiting on the queue: the server hands tasks scheduled together to
-        // matching in no fixed order, and a no-op task left behind the requests would take its
-        // dispatch after the first second, leaving the requests that went ahead of it to the 429s.
-        priority: { fairnessKey: newsletterId, priorityKey: 1 },
-        // Dispatched later than that it would no longer spend the burst, only a request's slot.
-        scheduleToStartTimeout: '2 seconds',
-        startToCloseTimeout: '10 seconds',
-        retry: { maximumAttempts: 1 },
-      }).drainBurst(provider),
+    drainOne: (provider) => noOps.get(provider)!(provider),
   };
 }
 
