@@ -214,43 +214,54 @@ describe('sendBatch', () => {
   });
 
   describe('on a paced provider', () => {
-    /** leaves runs one request whose page takes readMs to read, and says how long after the activity began it left. */
-    async function leaves(readMs: number, paceMs: number, waitedMs: number): Promise<number> {
+    /**
+     * leaves runs one request whose page takes readMs to read, and says how long after the activity began its
+     * read ended and its request left. The checks compare the two (never early; not a whole pace after the
+     * read), with room for a loaded machine's timers to fire late.
+     */
+    async function leaves(readMs: number, paceMs: number, waitedMs: number): Promise<{ read: number; left: number }> {
       const { provider } = fakeProvider('resend', sentAll);
-      let leftAfterMs = -1;
+      const times = { read: -1, left: -1 };
       let begun = 0;
       const timed: EmailProvider = {
         ...provider,
         sendBatch: (messages, options) => {
-          leftAfterMs = performance.now() - begun;
+          times.left = performance.now() - begun;
           return provider.sendBatch(messages, options);
         },
       };
       const source = sourceOf(people(10));
       const slow: BatchSource = {
         ...source,
-        recipients: (ref, batch) => delay(readMs).then(() => source.recipients(ref, batch)),
+        recipients: (ref, batch) =>
+          delay(readMs).then(() => {
+            times.read = performance.now() - begun;
+            return source.recipients(ref, batch);
+          }),
       };
       const send = activities(timed, { paceMs: { resend: paceMs }, source: slow }).sendBatch;
       const env = new MockActivityEnvironment({ currentAttemptScheduledTimestampMs: Date.now() - waitedMs });
       begun = performance.now();
       const outcome: BatchOutcome = await env.run(send, input(10));
       assert.equal(outcome.sent, 10);
-      return leftAfterMs;
+      return times;
     }
 
     it('a request that waited for its dispatch leaves paceMs after its activity began, not paceMs after its read', async () => {
-      const left = await leaves(100, 300, 1_000);
-      assert.ok(left >= 299 && left < 390, `left ${left} ms after the activity began (read 100, pace 300)`);
+      const { read, left } = await leaves(250, 400, 1_000);
+      assert.ok(left >= 399, `left ${left} ms after the activity began: before its pace of 400`);
+      // Paced from its read, it would leave 400 ms after it; from its start, 150 (and a late timer's delay).
+      assert.ok(left - read < 350, `left ${left - read} ms after its read ended: paced from the read (pace 400)`);
     });
 
     it('one whose read took longer than paceMs leaves as soon as it is ready', async () => {
-      const left = await leaves(300, 100, 1_000);
-      assert.ok(left >= 299 && left < 390, `left ${left} ms after the activity began (read 300, pace 100)`);
+      const { read, left } = await leaves(500, 250, 1_000);
+      assert.ok(left >= 499, `left ${left} ms after the activity began, before its read of 500 ended`);
+      assert.ok(left - read < 200, `left ${left - read} ms after its read ended (pace 250): it waited again`);
     });
 
     it('one dispatched at once (its queue below the rate) leaves at once: the window bounds it, not the rate', async () => {
-      const left = await leaves(0, 1_000, 0);
+      const { left } = await leaves(0, 1_000, 0);
       assert.ok(left < 500, `left ${left} ms after the activity began (pace 1,000, not waited)`);
     });
   });
