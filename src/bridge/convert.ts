@@ -37,6 +37,8 @@ export function toStatusMessage(s: NewsletterStatus): NewsletterStatusMessage {
     reason: s.reason ?? '',
     traceId: s.traceId ?? '',
     callbacksOwed: s.callbacksOwed,
+    owedEvents: [...(s.owedEvents ?? [])],
+    owedResults: s.owedResults ?? 0,
     recipientsComplete: s.recipientsComplete,
     scheduledFor: s.scheduledFor ? Timestamp.fromDate(new Date(s.scheduledFor)) : undefined,
     ...(s.engagement ?? NO_ENGAGEMENT),

@@ -218,6 +218,13 @@ export interface NewsletterStatus {
   traceId?: string;
   /** callbacksOwed counts backend callbacks not yet accepted (lifecycle events and result batches). */
   callbacksOwed: number;
+  /**
+   * owedEvents names the lifecycle callbacks among them by event id, oldest first; owedResults counts
+   * the result callbacks, each held by its results workflow (resultsWorkflowIdFor). Absent in a status
+   * a workflow of an earlier version returned: read as none.
+   */
+  owedEvents?: string[];
+  owedResults?: number;
   /** recipientsComplete is false while a backend list is still being read (totals still grow). */
   recipientsComplete: boolean;
   /** scheduledFor is the send time a SCHEDULED newsletter waits for (ISO 8601). */

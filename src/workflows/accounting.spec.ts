@@ -55,14 +55,19 @@ describe('NewsletterAccounting', () => {
     assert.equal(books.failureSlots, 0);
   });
 
-  it('counts results still owed, whichever of the hand-off and the settled signal comes first', () => {
+  it('counts results still owed, whichever of the hand-off and the settled signal comes first, and names the events owed', () => {
     const books = start();
     books.resultsSettled();
     assert.equal(books.resultsOwed, 0);
     books.record({ provider: 'resend', sent: 1, failed: 0, failures: [], resultsOwed: true });
     assert.equal(books.resultsOwed, 0, 'the signal that came first settles the hand-off');
     books.record({ provider: 'resend', sent: 1, failed: 0, failures: [], resultsOwed: true });
-    assert.equal(books.snapshot(2).callbacksOwed, 3, 'one result batch and two lifecycle events');
+    const owed = ['nl:started', 'nl:paused:1'];
+    const status = books.snapshot(owed);
+    assert.equal(status.callbacksOwed, 3, 'one result batch and two lifecycle events');
+    assert.deepEqual([status.owedEvents, status.owedResults], [owed, 1]);
+    owed.shift();
+    assert.deepEqual(status.owedEvents, ['nl:started', 'nl:paused:1'], 'a copy, not the outbox itself');
   });
 
   it('knows who paused whatever else sets a reason, and a resume neither undoes a cancel nor hides why the list failed', () => {
@@ -97,7 +102,10 @@ describe('NewsletterAccounting', () => {
     assert.equal(books.resultsOwed, 0);
     books.resultsSettled();
     assert.equal(books.resultsOwed, 0);
-    assert.equal(books.snapshot(0).callbacksOwed, 0);
+    assert.deepEqual(
+      [books.snapshot().callbacksOwed, books.snapshot().owedResults, books.snapshot().owedEvents],
+      [0, 0, []],
+    );
   });
 
   it('pauses, resumes and cancels, and says which state the status shows', () => {

@@ -270,8 +270,8 @@ export class NewsletterAccounting {
     return this.state.scheduledFor !== undefined ? 'SCHEDULED' : 'RUNNING';
   }
 
-  /** snapshot is the status as the API shows it (a copy: callers may keep it); lifecycleOwed counts unsent lifecycle callbacks. */
-  snapshot(lifecycleOwed = 0): NewsletterStatus {
+  /** snapshot is the status as the API shows it (a copy: callers may keep it); owedEvents are the unsent lifecycle callbacks' ids. */
+  snapshot(owedEvents: readonly string[] = []): NewsletterStatus {
     const s = this.state;
     return {
       newsletterId: s.newsletterId,
@@ -288,7 +288,9 @@ export class NewsletterAccounting {
       ...(s.final ? { endTime: s.final.endTime } : {}),
       ...(s.reason ? { reason: s.reason } : {}),
       ...(s.traceId ? { traceId: s.traceId } : {}),
-      callbacksOwed: this.resultsOwed + lifecycleOwed,
+      callbacksOwed: this.resultsOwed + owedEvents.length,
+      owedEvents: [...owedEvents],
+      owedResults: this.resultsOwed,
       recipientsComplete: s.recipientsComplete,
       ...(s.scheduledFor && !s.final ? { scheduledFor: s.scheduledFor } : {}),
     };

@@ -245,7 +245,7 @@ export async function newsletterWorkflow(input: NewsletterInput, carried?: Carri
   // refused by every provider) complete it once, with the last.
   const running = new Map<number, number>();
 
-  const snapshot = (): NewsletterStatus => books.snapshot(c.outbox.length);
+  const snapshot = (): NewsletterStatus => books.snapshot(c.outbox.map((e) => e.event_id));
   // Sending begun and ended are counted where they happen (workflows of earlier releases count them
   // in the callbacks, which wait for the backend); a count never holds the newsletter up.
   // The chain's first run decides, for every run after it: a chain begun before this release

@@ -202,12 +202,20 @@ describe('continue-as-new', { timeout: 300_000 }, () => {
     }
   };
 
-  it('runs results workflows on a task queue of their own, so a storm of them does not hold up the newsletters', async () => {
+  it('runs results workflows on a task queue of their own, so a storm of them does not hold up the newsletters; the status names what is owed', async () => {
     const id = newsletterId('owed-queue');
     const client = stack.env.client;
     const queues: string[] = [];
     await whileResultsOwed(id, 'oq', async (owing) => {
       for (const workflowId of owing) queues.push((await client.workflow.getHandle(workflowId).describe()).taskQueue);
+      // The lifecycle events by the id the backend will get, the results by count: each in the results
+      // workflow named after its event, as the status's comment says to find them.
+      const done = await completed(id);
+      assert.deepEqual(
+        [done.owedEvents, done.owedResults, done.callbacksOwed],
+        [[`${id}:started`, `${id}:final`], 2, 4],
+      );
+      assert.ok(owing.every((w) => w.startsWith(`newsletter-results-${id}:results:`)), owing.join(', '));
     });
     const main = stack.config.temporal.taskQueue;
     assert.deepEqual(queues, [`${main}-results`, `${main}-results`]);

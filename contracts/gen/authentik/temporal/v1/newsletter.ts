@@ -343,6 +343,23 @@ export interface NewsletterStatus {
      * @generated from protobuf field: bool engagement_unavailable = 23
      */
     engagementUnavailable: boolean;
+    /**
+     * owed_events names the lifecycle callbacks counted in callbacks_owed, oldest first, by the
+     * event_id the backend will receive ("<newsletter_id>:started", "<newsletter_id>:paused:<n>",
+     * "<newsletter_id>:final").
+     *
+     * @generated from protobuf field: repeated string owed_events = 24
+     */
+    owedEvents: string[];
+    /**
+     * owed_results counts the result callbacks (one per provider request) counted in
+     * callbacks_owed. Each is held by a running results workflow whose id is
+     * "newsletter-results-" + its event_id, "<newsletter_id>:results:<request>": Temporal lists
+     * them (README "How a newsletter flows").
+     *
+     * @generated from protobuf field: uint32 owed_results = 25
+     */
+    owedResults: number;
 }
 /**
  * @generated from protobuf message authentik.temporal.v1.GetNewsletterStatusRequest
@@ -1114,7 +1131,9 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
             { no: 20, name: "complained", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
             { no: 21, name: "opened", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
             { no: 22, name: "clicked", kind: "scalar", T: 13 /*ScalarType.UINT32*/ },
-            { no: 23, name: "engagement_unavailable", kind: "scalar", T: 8 /*ScalarType.BOOL*/ }
+            { no: 23, name: "engagement_unavailable", kind: "scalar", T: 8 /*ScalarType.BOOL*/ },
+            { no: 24, name: "owed_events", kind: "scalar", repeat: 2 /*RepeatType.UNPACKED*/, T: 9 /*ScalarType.STRING*/ },
+            { no: 25, name: "owed_results", kind: "scalar", T: 13 /*ScalarType.UINT32*/ }
         ]);
     }
     create(value?: PartialMessage<NewsletterStatus>): NewsletterStatus {
@@ -1139,6 +1158,8 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
         message.opened = 0;
         message.clicked = 0;
         message.engagementUnavailable = false;
+        message.owedEvents = [];
+        message.owedResults = 0;
         if (value !== undefined)
             reflectionMergePartial<NewsletterStatus>(this, message, value);
         return message;
@@ -1216,6 +1237,12 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
                     break;
                 case /* bool engagement_unavailable */ 23:
                     message.engagementUnavailable = reader.bool();
+                    break;
+                case /* repeated string owed_events */ 24:
+                    message.owedEvents.push(reader.string());
+                    break;
+                case /* uint32 owed_results */ 25:
+                    message.owedResults = reader.uint32();
                     break;
                 default:
                     let u = options.readUnknownField;
@@ -1314,6 +1341,12 @@ class NewsletterStatus$Type extends MessageType<NewsletterStatus> {
         /* bool engagement_unavailable = 23; */
         if (message.engagementUnavailable !== false)
             writer.tag(23, WireType.Varint).bool(message.engagementUnavailable);
+        /* repeated string owed_events = 24; */
+        for (let i = 0; i < message.owedEvents.length; i++)
+            writer.tag(24, WireType.LengthDelimited).string(message.owedEvents[i]);
+        /* uint32 owed_results = 25; */
+        if (message.owedResults !== 0)
+            writer.tag(25, WireType.Varint).uint32(message.owedResults);
         let u = options.writeUnknownFields;
         if (u !== false)
             (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
