@@ -129,9 +129,9 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
       client.close();
     }
   };
-  const showStatus = (status: NewsletterStatus | undefined) => {
+  const showStatus = (status: NewsletterStatus | undefined, options: { owed?: boolean } = {}) => {
     if (!status) throw new Error('the service answered without a status');
-    print(NewsletterStatus.toJson(status) as object, describeStatus(status));
+    print(NewsletterStatus.toJson(status) as object, describeStatus(status, options));
     return status;
   };
 
@@ -165,7 +165,7 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
     .action(async (newsletterId: string) => {
       await withClient(async (client) => {
         const { response } = await client.newsletters.getNewsletterStatus({ newsletterId });
-        code = exitForState(showStatus(response.status).state);
+        code = exitForState(showStatus(response.status, { owed: true }).state);
       });
     });
 

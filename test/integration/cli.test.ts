@@ -110,6 +110,25 @@ describe('the CLI (npx authentik-newsletter)', { timeout: 240_000 }, () => {
     assert.equal(json.sent, 12);
   });
 
+  it('shows in status which callbacks the backend has not taken, while it refuses them', async () => {
+    const id = newsletterId('cli-owed');
+    stack.backend.failNext(1_000_000, 503);
+    try {
+      assert.equal((await cli(['send', requestFile(id, 12, 'cli-o')])).code, 0);
+      const line = await eventually(async () => {
+        const shown = await cli(['status', id]);
+        return shown.stdout.includes('COMPLETED') ? shown.stdout.trim() : undefined;
+      }, 60_000);
+      assert.equal(
+        line,
+        `${id}: COMPLETED, 12 of 12 (sent 12, failed 0, skipped 0); not yet taken by the backend: started, final, ` +
+          'results of 3 requests',
+      );
+    } finally {
+      stack.backend.failNext(0, 503);
+    }
+  });
+
   it('reads the request from standard input and exits 1 when some recipients failed', async () => {
     const id = newsletterId('cli-fail');
     const list = recipients(6, 'cli-f');
