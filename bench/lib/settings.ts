@@ -47,7 +47,12 @@ function parseServiceEnv(text: string | undefined): Record<string, string> {
 }
 const memoryEnv: Record<string, string> = {
   ...WORKER_MEMORY === 'lean'
-    ? { WORKER_MEMORY: 'lean', NODE_OPTIONS: '--max-semi-space-size=4', MALLOC_ARENA_MAX: '2' }
+    ? {
+      WORKER_MEMORY: 'lean',
+      NODE_OPTIONS: '--max-semi-space-size=4',
+      MALLOC_ARENA_MAX: '2',
+      MALLOC_MMAP_THRESHOLD_: '131072',
+    }
     : { WORKER_MEMORY: 'v8' },
   ...ADDED_SERVICE_ENV,
 };

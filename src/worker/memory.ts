@@ -6,10 +6,13 @@
  * keeps little, so its RSS climbs for minutes: about 800 MB at 1M recipients, 59 MB of it live heap.
  * `lean` grows the old generation by 30% of what is live and gives the isolates the worker
  * creates (the workflow threads') 1 MB semi-spaces. The main thread's young generation and
- * glibc's arenas are fixed when the process starts, so lean's full effect also needs
- * NODE_OPTIONS=--max-semi-space-size=4 and MALLOC_ARENA_MAX=2 in the worker's environment:
- * together 306 MB at 1M (2026-11-28), for 3-8% more time at 200 ms per provider call and 10-25%
- * when CPU-bound, 44% more CPU (bench/README.md "Memory profiles"). `v8`, the default, keeps V8's own sizing.
+ * glibc's allocator are set when the process starts, so lean's full effect also needs
+ * NODE_OPTIONS=--max-semi-space-size=4, MALLOC_ARENA_MAX=2 and MALLOC_MMAP_THRESHOLD_=131072 (request
+ * and page buffers of 128 KB or more go back to the system when freed, instead of staying in an
+ * arena: glibc otherwise raises that threshold as such buffers come and go) in the worker's
+ * environment: together 286-287 MB at 1M (2026-11-28), for 3-8% more time at 200 ms per provider
+ * call and 10-25% when CPU-bound, about 40% more CPU (bench/README.md "Memory profiles"). `v8`, the
+ * default, keeps V8's own sizing.
  */
 import { setFlagsFromString } from 'node:v8';
 
