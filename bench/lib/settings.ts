@@ -148,6 +148,8 @@ export interface WebhookRun {
   handedMs: number;
   countedMs: number;
   statuses?: Record<string, number>;
+  /** queryFailures counts the count queries that failed while waiting (asked again: the workflow's task was retried). */
+  queryFailures?: number;
 }
 
 /** M holds every measurement, keyed by scenario and run; results.json gets it whole. */
