@@ -406,13 +406,22 @@ export async function runWebhooks(ctx: Context): Promise<void> {
     // the workflow isolate's 5 s on a loaded machine, as one per webhook did once in a lean run): asked again, and
     // counted in the results.
     let queryFailures = 0;
-    await until(signal, 50, async () => {
-      const counts = await handle.query(engagementQuery).catch(() => {
-        queryFailures += 1;
-        return undefined;
+    let lastFailure: unknown;
+    try {
+      await until(signal, 50, async () => {
+        const counts = await handle.query(engagementQuery).catch((err) => {
+          queryFailures += 1;
+          lastFailure = err;
+          return undefined;
+        });
+        return (counts?.delivered ?? 0) >= items.length || undefined;
       });
-      return (counts?.delivered ?? 0) >= items.length || undefined;
-    });
+    } finally {
+      // Out of time, a query that kept failing (a wrong id, a handler gone) is the reason: logged beside the TIMEOUT.
+      if (lastFailure !== undefined && signal.aborted) {
+        log(`webhooks ${newsletterId}: the count query failed ${queryFailures} times, last: ${String(lastFailure)}`);
+      }
+    }
     return {
       n: items.length,
       at: WEBHOOK_CONCURRENCY,

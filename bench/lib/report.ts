@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { ADDED_SERVICE_ENV, WORKER_MEMORY } from './settings.ts';
+import { ADDED_SERVICE_ENV, memoryEnv, WORKER_MEMORY } from './settings.ts';
 
 /** Target is a bound a figure must meet; bool targets hold when the value is true. */
 export type Target = { op: '<=' | '<' | '>='; value: number } | { op: 'true' };
@@ -97,8 +97,10 @@ export class Report {
           started: this.started.toISOString(),
           finished: new Date().toISOString(),
           only: process.env.BENCH_ONLY || 'all',
+          commit: commit(),
           workerMemory: WORKER_MEMORY,
           serviceEnv: ADDED_SERVICE_ENV,
+          memoryEnv,
           rows: this.rows,
           details: this.details,
         },
@@ -125,4 +127,22 @@ function machine() {
     node: process.version,
     date: new Date().toISOString(),
   };
+}
+
+/**
+ * commit names what was measured: HEAD, with "+changes" when tracked files differ from it (the results files
+ * aside: every run rewrites one); null outside a git checkout.
+ */
+function commit(): string | null {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const changed = execFileSync(
+      'git',
+      ['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)bench/results*.json'],
+      { encoding: 'utf8' },
+    ).trim();
+    return changed ? `${head}+changes` : head;
+  } catch {
+    return null;
+  }
 }

@@ -45,7 +45,8 @@ function parseServiceEnv(text: string | undefined): Record<string, string> {
   }
   return value as Record<string, string>;
 }
-const memoryEnv: Record<string, string> = {
+/** memoryEnv is what the memory profile and BENCH_SERVICE_ENV add to every service process's environment (results.json records it). */
+export const memoryEnv: Record<string, string> = {
   ...WORKER_MEMORY === 'lean'
     ? {
       WORKER_MEMORY: 'lean',

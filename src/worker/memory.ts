@@ -10,9 +10,9 @@
  * NODE_OPTIONS=--max-semi-space-size=4, MALLOC_ARENA_MAX=2 and MALLOC_MMAP_THRESHOLD_=131072 (request
  * and page buffers of 128 KB or more go back to the system when freed, instead of staying in an
  * arena: glibc otherwise raises that threshold as such buffers come and go) in the worker's
- * environment: together 286-287 MB at 1M (2026-11-28), for 3-8% more time at 200 ms per provider
- * call and 10-25% when CPU-bound, about 40% more CPU (bench/README.md "Memory profiles"). `v8`, the
- * default, keeps V8's own sizing.
+ * environment: together 286-298 MB at 1M (2026-11-28, four runs), for 45-56% more CPU-seconds and
+ * 25% more time for the million (bench/README.md "Memory profiles"). `v8`, the default, keeps
+ * V8's own sizing.
  */
 import { setFlagsFromString } from 'node:v8';
 

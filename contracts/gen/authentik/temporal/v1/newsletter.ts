@@ -353,9 +353,11 @@ export interface NewsletterStatus {
     owedEvents: string[];
     /**
      * owed_results counts the result callbacks (one per provider request) counted in
-     * callbacks_owed. Each is held by a running results workflow whose id is
-     * "newsletter-results-" + its event_id, "<newsletter_id>:results:<request>": Temporal lists
-     * them (README "How a newsletter flows").
+     * callbacks_owed. Each is held by a results workflow whose id is "newsletter-results-" + its
+     * event_id ("<newsletter_id>:results:<request>"), running until the backend takes it; one
+     * terminated is counted until the newsletter writes it off (README "How a newsletter flows").
+     * A worker or bridge of an earlier version leaves this and owed_events empty (callbacks_owed
+     * still counts them).
      *
      * @generated from protobuf field: uint32 owed_results = 25
      */
