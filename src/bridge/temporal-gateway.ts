@@ -208,6 +208,9 @@ export class NewsletterGateway {
         ...status,
         // Whatever was not sent or failed by then never will be: sent + failed + skipped = total.
         skipped: Math.max(status.skipped, status.totalRecipients - status.sent - status.failed),
+        // Its lifecycle callbacks not yet taken never will be sent; results handed to results workflows still are.
+        callbacksOwed: status.owedResults ?? 0,
+        owedEvents: [],
         state: 'FAILED',
         endTime: (description.closeTime ?? new Date()).toISOString(),
         reason: `workflow ${state.toLowerCase()}`,

@@ -119,8 +119,10 @@ describe('newsletter control', { timeout: 300_000 }, () => {
     return id;
   };
 
-  it('reports a newsletter whose workflow was terminated as FAILED, with counts that add up to the total', async () => {
+  it('reports a newsletter whose workflow was terminated as FAILED, with counts that add up to the total and no lifecycle callback owed', async () => {
     stack.mock.resend.setLatency(300);
+    // The backend refuses callbacks: `started` is still owed when the workflow is terminated, and never sent after.
+    stack.backend.failNext(1_000_000, 503);
     const id = newsletterId('terminated');
     try {
       await stack.newsletters.sendNewsletter(
@@ -137,7 +139,11 @@ describe('newsletter control', { timeout: 300_000 }, () => {
       assert.ok(failed.sent >= 20 && failed.sent < 300);
       assert.equal(failed.sent + failed.failed + failed.skipped, failed.totalRecipients);
       assert.ok(failed.endTime);
+      assert.deepEqual(failed.owedEvents, []);
+      assert.ok(failed.owedResults > 0, 'the results handed to results workflows are still on their way');
+      assert.equal(failed.callbacksOwed, failed.owedResults);
     } finally {
+      stack.backend.failNext(0, 503);
       stack.mock.resend.setLatency(0);
       // Termination does not stop activities already running: let them land before the next test.
       await sleep(1_000);
