@@ -7,10 +7,10 @@
  * `lean` grows the old generation by 30% of what is live and gives the isolates the worker
  * creates (the workflow threads') 1 MB semi-spaces. The main thread's young generation and
  * glibc's allocator are set when the process starts, so lean's full effect also needs
- * NODE_OPTIONS=--max-semi-space-size=4, MALLOC_ARENA_MAX=2 and MALLOC_MMAP_THRESHOLD_=131072 (request
- * and page buffers of 128 KB or more go back to the system when freed, instead of staying in an
- * arena: glibc otherwise raises that threshold as such buffers come and go) in the worker's
- * environment: together 286-298 MB at 1M (2026-11-28, four runs), for 45-56% more CPU-seconds and
+ * NODE_OPTIONS=--max-semi-space-size=4, MALLOC_ARENA_MAX=2 and MALLOC_MMAP_THRESHOLD_=131072 (buffers
+ * of 128 KB or more, such as a request body of 100 rendered emails, go back to the system when freed
+ * instead of staying in an arena: glibc otherwise raises that threshold as such buffers come and go) in the worker's
+ * environment: together 286-298 MB at 1M (2026-11-28, three runs), for 45-56% more CPU-seconds and
  * 25% more time for the million (bench/README.md "Memory profiles"). `v8`, the default, keeps
  * V8's own sizing.
  */
