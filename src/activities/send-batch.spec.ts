@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
+import Mustache from 'mustache';
 import assert from 'node:assert/strict';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
@@ -33,6 +34,7 @@ import {
   isInDoubt,
   memberKey,
   progressOf,
+  render,
   type SuppressionChecker,
   withJitter,
 } from './send-batch.ts';
@@ -1157,5 +1159,33 @@ describe('sendBatch through Postmark when a request is in doubt', () => {
     );
     assert.deepEqual([outcome.sent, outcome.skipped], [2, 1]);
     assert.deepEqual(mock.postmark.received().map((e) => e.to[0]).sort(), ['u0@example.com', 'u2@example.com']);
+  });
+});
+
+describe('render', () => {
+  it('parses each template once per batch however large: a 3 MB body is not parsed again for each recipient', () => {
+    // Over the 2 MB the process-wide caches keep: before, each recipient parsed each body twice.
+    const big: NewsletterInput = {
+      ...definition,
+      content: {
+        ...definition.content,
+        html: `<p>${'h'.repeat(3 * 1024 * 1024)} {{name}}</p>`,
+        text: `${'t'.repeat(3 * 1024 * 1024)} {{email}}`,
+      },
+    };
+    const parse = mock.method(Mustache, 'parse');
+    try {
+      const members = people(3).map((recipient, position) => ({ position, recipient }));
+      const rendered = render(big, members);
+      assert.equal(rendered.messages.length, 3);
+      assert.ok(rendered.messages[2]!.html!.endsWith(' U2</p>'));
+      assert.ok(rendered.messages[2]!.text!.endsWith(' u2@example.com'));
+      assert.deepEqual(
+        parse.mock.calls.map((call) => String(call.arguments[0]).length).sort((a, b) => a - b),
+        [big.content.subject.length, big.content.text!.length, big.content.html!.length],
+      );
+    } finally {
+      parse.mock.restore();
+    }
   });
 });

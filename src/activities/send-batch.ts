@@ -18,7 +18,7 @@ import { activityInfo, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { isEmailAddress, maskAddresses } from '../domain/addresses.ts';
 import { normalizeAddress, type Suppression } from '../domain/suppression.ts';
-import { type RenderedEmail, renderEmail, RenderError } from '../domain/templating.ts';
+import { ParsedTemplates, type RenderedEmail, renderEmail, RenderError } from '../domain/templating.ts';
 import { textTemplateFrom } from '../domain/text-part.ts';
 import {
   type BatchOutcome,
@@ -195,6 +195,7 @@ export function render(
   // An HTML-only newsletter gets a text part made from its HTML (once per worker: text-part.ts).
   const { html, text } = definition.content;
   const textFallback = text === undefined && html !== undefined ? textTemplateFrom(html) : undefined;
+  const templates = new ParsedTemplates();
   for (const member of members) {
     try {
       rendered.messages.push(renderEmail(definition.content, member.recipient, {
@@ -202,6 +203,7 @@ export function render(
         unsubscribeBaseUrl: definition.unsubscribeBaseUrl,
         ...(unsubscribeSecret ? { unsubscribeSecret } : {}),
         ...(textFallback !== undefined ? { textFallback } : {}),
+        templates,
       }));
       rendered.members.push(member);
     } catch (err) {

@@ -64,19 +64,64 @@ interface TemplateShape {
 /** shapes keeps the shape of each template rendered lately: computed once per template, not per recipient. */
 const shapes = new TemplateCache<TemplateShape>(2 * 1024 * 1024);
 
-function shapeOf(template: string): TemplateShape {
-  let shape = shapes.get(template);
-  if (!shape) {
-    let text = 0;
-    const counts = new Map<string, number>();
-    eachToken(Mustache.parse(template), ([type, value]) => {
-      if (type === 'text') text += value.length;
-      else if (type === 'name' || type === '&') counts.set(value, (counts.get(value) ?? 0) + 1);
-    });
-    shape = { text, tags: [...counts] };
-    shapes.set(template, shape);
+function shapeFrom(tokens: unknown[]): TemplateShape {
+  let text = 0;
+  const counts = new Map<string, number>();
+  eachToken(tokens, ([type, value]) => {
+    if (type === 'text') text += value.length;
+    else if (type === 'name' || type === '&') counts.set(value, (counts.get(value) ?? 0) + 1);
+  });
+  return { text, tags: [...counts] };
+}
+
+/** ParsedTemplate is a template with its tokens and shape, ready to render for any number of recipients. */
+interface ParsedTemplate {
+  source: string;
+  tokens: Token[];
+  shape: TemplateShape;
+}
+
+/**
+ * ParsedTemplates parses each template once, however many recipients it is rendered for: one per
+ * batch. The process-wide caches keep only templates up to 2 MB between batches, so without it a
+ * larger one (a body may be 5 MB) was parsed twice per recipient; Mustache makes a token of every
+ * character it parses, and a 5 MB body held a worker's event loop for seconds each time.
+ */
+export class ParsedTemplates {
+  readonly #parsed = new Map<string, ParsedTemplate>();
+
+  /** get parses source, or answers its earlier parse; Mustache's errors are thrown as they are. */
+  get(source: string): ParsedTemplate {
+    let parsed = this.#parsed.get(source);
+    if (!parsed) {
+      const tokens = Mustache.parse(source) as Token[];
+      let shape = shapes.get(source);
+      if (!shape) {
+        shape = shapeFrom(tokens);
+        shapes.set(source, shape);
+      }
+      parsed = { source, tokens, shape };
+      this.#parsed.set(source, parsed);
+    }
+    return parsed;
   }
-  return shape;
+}
+
+/** NO_PARTIALS: `{{> name}}` renders nothing (a plain object would offer Object's members as partials). */
+const NO_PARTIALS = (): undefined => undefined;
+
+/** writer renders parsed tokens; partials are never looked up (NO_PARTIALS), so it parses nothing itself. */
+const writer = new Mustache.Writer();
+
+/** renderParsed renders a parsed template for view, escaping values with escaping. */
+function renderParsed(parsed: ParsedTemplate, view: Record<string, string>, escaping: Mustache.RenderOptions): string {
+  return writer.renderTokens(
+    parsed.tokens as unknown as string[][],
+    new Mustache.Context(view),
+    NO_PARTIALS,
+    parsed.source,
+    escaping,
+  );
 }
 
 /** TemplateError is thrown when a template cannot be used (it does not compile, nests too deep, does not render); field names it. */
@@ -120,15 +165,15 @@ export function checkTemplates(content: Pick<NewsletterContent, 'subject' | 'htm
   for (const [key, field] of TEMPLATE_FIELDS) {
     const template = content[key];
     if (template === undefined) continue;
-    let tokens: unknown[];
+    let parsed: ParsedTemplate;
     try {
-      tokens = Mustache.parse(template);
+      parsed = new ParsedTemplates().get(template);
     } catch (err) {
       throw new TemplateError(field, `does not compile: ${err instanceof Error ? err.message : String(err)}`);
     }
     let deepest = 0;
     let dotted: string | undefined;
-    eachToken(tokens, ([type, name], depth) => {
+    eachToken(parsed.tokens, ([type, name], depth) => {
       deepest = Math.max(deepest, depth);
       // Values are plain strings: a dotted name would walk into a string's prototype (and its methods).
       if (TAG_TYPES.has(type) && name !== '.' && name.includes('.')) dotted ??= name;
@@ -144,7 +189,7 @@ export function checkTemplates(content: Pick<NewsletterContent, 'subject' | 'htm
     }
     // One that throws with no values throws for every recipient: refused here, not failed per recipient.
     try {
-      Mustache.render(template, Object.create(null), NO_PARTIALS);
+      renderParsed(parsed, Object.create(null), {});
     } catch (err) {
       throw new TemplateError(field, `does not render: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -213,9 +258,6 @@ const EMAIL_OVERHEAD_BYTES = 16 * 1024;
 /** SMALLEST_MESSAGE_BYTES is the smallest provider's limit on one email (Postmark's). */
 const SMALLEST_MESSAGE_BYTES = Math.min(...Object.values(PROVIDER_MAX_MESSAGE_BYTES));
 
-/** NO_PARTIALS: `{{> name}}` renders nothing (a plain object would offer Object's members as partials). */
-const NO_PARTIALS = (): undefined => undefined;
-
 /** escapedLength is how long value is once escaped as html escapes it. */
 function escapedLength(value: string): number {
   let extra = 0;
@@ -228,7 +270,7 @@ function escapedLength(value: string): number {
  * value (escaped where it is), as if every section rendered once (values are strings: a section
  * renders at most once). `.` and dotted names are bounded by the longest value (dotted: and a little).
  */
-function renderedLengthBound(template: string, view: Record<string, string>, escaped: boolean): number {
+function renderedLengthBound(template: ParsedTemplate, view: Record<string, string>, escaped: boolean): number {
   const lengthOf = (name: string): number => {
     // `.` is the value of the section it is in, and a dotted name may reach it through a
     // string's prototype (templates of newsletters begun before dotted names were refused).
@@ -236,7 +278,7 @@ function renderedLengthBound(template: string, view: Record<string, string>, esc
     return Math.max(0, ...values.map((v) => (escaped ? escapedLength(v) : v.length))) +
       (name.includes('.') && name !== '.' ? 64 : 0);
   };
-  const { text, tags } = shapeOf(template);
+  const { text, tags } = template.shape;
   let total = text;
   for (const [name, count] of tags) total += count * lengthOf(name);
   return total;
@@ -255,8 +297,19 @@ export function renderEmail(
     unsubscribeSecret?: string;
     /** textFallback is the text template of content without one (text-part.ts), left out where it would not fit. */
     textFallback?: string;
+    /** templates are the batch's parsed templates, shared by its recipients (parsed for this email alone without). */
+    templates?: ParsedTemplates;
   },
 ): RenderedEmail {
+  const templates = context.templates ?? new ParsedTemplates();
+  const parsed = (template: string): ParsedTemplate => {
+    try {
+      return templates.get(template);
+    } catch (err) {
+      // Only templates of newsletters started before the bridge checked them can fail here.
+      throw new RenderError(`its email does not render: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
   const unsubscribe = unsubscribeUrl(
     context.unsubscribeBaseUrl,
     context.newsletterId,
@@ -270,9 +323,12 @@ export function renderEmail(
     email: recipient.email,
     unsubscribe_url: unsubscribe,
   });
-  const bound = renderedLengthBound(content.subject, view, false) +
-    (content.html === undefined ? 0 : renderedLengthBound(content.html, view, true)) +
-    (content.text === undefined ? 0 : renderedLengthBound(content.text, view, false));
+  const subjectTemplate = parsed(content.subject);
+  const htmlTemplate = content.html === undefined ? undefined : parsed(content.html);
+  const textTemplate = content.text === undefined ? undefined : parsed(content.text);
+  const bound = renderedLengthBound(subjectTemplate, view, false) +
+    (htmlTemplate === undefined ? 0 : renderedLengthBound(htmlTemplate, view, true)) +
+    (textTemplate === undefined ? 0 : renderedLengthBound(textTemplate, view, false));
   if (bound > MAX_RENDERED_CHARS) {
     throw new RenderError(
       `its email could be over ${
@@ -281,9 +337,12 @@ export function renderEmail(
     );
   }
   // The text part made from the HTML comes only where it fits: content the API accepted renders as before.
-  const fallback = content.text === undefined && context.textFallback !== undefined &&
-      bound + renderedLengthBound(context.textFallback, view, false) <= MAX_RENDERED_CHARS
-    ? context.textFallback
+  const fallbackTemplate = content.text === undefined && context.textFallback !== undefined
+    ? parsed(context.textFallback)
+    : undefined;
+  const fallback = fallbackTemplate !== undefined &&
+      bound + renderedLengthBound(fallbackTemplate, view, false) <= MAX_RENDERED_CHARS
+    ? fallbackTemplate
     : undefined;
   /**
    * madeText is the text part made from the HTML where it leaves the email within every provider's
@@ -300,23 +359,23 @@ export function renderEmail(
       EMAIL_OVERHEAD_BYTES;
     return textBytes <= MAX_BODY_BYTES && emailBytes <= SMALLEST_MESSAGE_BYTES ? text : undefined;
   };
-  const renderWith = (template: string, escaping: typeof plain) => {
+  const renderWith = (template: ParsedTemplate, escaping: typeof plain) => {
     try {
-      return Mustache.render(template, view, NO_PARTIALS, escaping);
+      return renderParsed(template, view, escaping);
     } catch (err) {
       throw new RenderError(`its email does not render: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
   // The subject is a header: control characters a variable brings (CR, LF) become spaces.
-  const subject = renderWith(content.subject, plain).replace(CONTROL_CHARACTERS_G, ' ');
-  const htmlPart = content.html === undefined ? undefined : renderWith(content.html, html);
+  const subject = renderWith(subjectTemplate, plain).replace(CONTROL_CHARACTERS_G, ' ');
+  const htmlPart = htmlTemplate === undefined ? undefined : renderWith(htmlTemplate, html);
   return {
     to: recipient.email,
     from: content.from,
     replyTo: content.replyTo,
     subject,
     html: htmlPart,
-    text: content.text !== undefined ? renderWith(content.text, plain) : madeText(subject, htmlPart),
+    text: textTemplate !== undefined ? renderWith(textTemplate, plain) : madeText(subject, htmlPart),
     headers: {
       'List-Unsubscribe': `<${unsubscribe}>`,
       'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',

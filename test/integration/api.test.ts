@@ -14,7 +14,11 @@ import { Client, Connection } from '@temporalio/client';
 import { NewsletterServiceClient } from '../../contracts/gen/authentik/temporal/v1/newsletter.client.ts';
 import { startBridge } from '../../src/bridge/server.ts';
 import { createLogger } from '../../src/logger.ts';
-import { NewsletterService, type SendNewsletterRequest } from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
+import {
+  NewsletterService,
+  NewsletterState,
+  type SendNewsletterRequest,
+} from '../../contracts/gen/authentik/temporal/v1/newsletter.ts';
 import { WorkflowStatus } from '../../contracts/gen/authentik/temporal/v1/workflow.ts';
 import { Timestamp } from '../../contracts/gen/google/protobuf/timestamp.ts';
 import { shardOf, suppressionWorkflowId } from '../../src/domain/suppression.ts';
@@ -150,12 +154,25 @@ describe('gRPC API', { timeout: 180_000 }, () => {
     });
   }
 
-  it('reads requests up to the largest valid newsletter (two 5 MB bodies), and refuses larger ones unread', async () => {
+  it('reads and delivers the largest valid newsletter (two 5 MB bodies), and refuses larger ones unread', async () => {
     const big = valid();
     big.htmlContent = `<p>${'x'.repeat(5 * 1024 * 1024 - 7)}</p>`;
     big.textContent = 'y'.repeat(5 * 1024 * 1024);
     const accepted = await send(big);
     assert.equal(accepted.alreadyExists, false, 'a 10 MB request is read and started (gRPC alone stops at 4 MB)');
+    // Delivered, not left sending (and holding the worker) while the next tests run.
+    const done = await eventually(async () => {
+      const s = (await stack.newsletters.getNewsletterStatus({ newsletterId: big.newsletterId }, stack.auth).response)
+        .status!;
+      return s.state === NewsletterState.COMPLETED ? s : undefined;
+    }, 120_000);
+    assert.equal(done.sent, 3);
+    const delivered = stack.mock.resend.received().filter((e) => big.recipients.some((r) => r.email === e.to[0]));
+    assert.deepEqual(delivered.map((e) => e.html?.length), [
+      big.htmlContent.length,
+      big.htmlContent.length,
+      big.htmlContent.length,
+    ]);
     const huge = valid();
     huge.recipients = recipients(3, 'h').map((r) => ({ ...r, variables: { blob: 'z'.repeat(9 * 1024 * 1024) } }));
     const err = await rpcError(send(huge));
