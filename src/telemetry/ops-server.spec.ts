@@ -47,4 +47,20 @@ describe('the ops server', () => {
       core.close();
     }
   });
+
+  it('gives up on an exposition that stalls mid-body after 2 s (a scrape never hangs on Temporal Core)', {
+    timeout: 10_000,
+  }, async () => {
+    const core = createServer((_req, res) => res.writeHead(200).write('temporal_up 1\n'));
+    await new Promise<void>((resolve) => core.listen(0, '127.0.0.1', resolve));
+    try {
+      await assert.rejects(
+        fetchText(`http://127.0.0.1:${(core.address() as AddressInfo).port}/metrics`),
+        (err: Error) => err.name === 'TimeoutError',
+      );
+    } finally {
+      core.closeAllConnections();
+      core.close();
+    }
+  });
 });

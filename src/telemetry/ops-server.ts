@@ -3,6 +3,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Gauge, type Registry } from 'prom-client';
+import { withDeadline } from '../deadline.ts';
 
 /** OpsServer is a running ops endpoint. */
 export interface OpsServer {
@@ -117,11 +118,14 @@ export async function freePort(host: string): Promise<number> {
 }
 
 /** fetchText reads a Prometheus exposition from another endpoint (bounded wait); an answer other than 2xx is a failure. */
-export async function fetchText(url: string): Promise<string> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-  if (!response.ok) {
-    await response.body?.cancel();
-    throw new Error(`${url} answered ${response.status}`);
-  }
-  return await response.text();
+export function fetchText(url: string): Promise<string> {
+  // Its timer is cleared once the scrape is read (deadline.ts), and bounds reading the body too.
+  return withDeadline(2_000, undefined, async (signal) => {
+    const response = await fetch(url, { signal });
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new Error(`${url} answered ${response.status}`);
+    }
+    return await response.text();
+  });
 }
