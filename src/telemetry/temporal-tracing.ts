@@ -3,7 +3,8 @@
  * spans, trace context into Temporal headers) and the worker side (RunWorkflow and
  * RunActivity spans, workflow spans exported through a sink).
  */
-import { createRequire } from 'node:module';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   makeWorkflowExporter,
   OpenTelemetryActivityInboundInterceptor,
@@ -16,7 +17,8 @@ import type { Tracing } from './tracing.ts';
 
 /** WORKFLOW_INTERCEPTOR_MODULES must be bundled with the workflow code (bundleWorkflowCode or workflowModules). */
 export const WORKFLOW_INTERCEPTOR_MODULES = [
-  createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors'),
+  // Beside this module: .ts from source, .js from dist.
+  fileURLToPath(new URL(`./workflow-interceptors${extname(import.meta.url)}`, import.meta.url)),
 ];
 
 /** clientInterceptors makes StartWorkflow (and signal/query/update) spans children of the active span. */

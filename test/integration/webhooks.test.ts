@@ -20,7 +20,7 @@ import { suppressionListWorkflow } from '../../src/workflows/suppression.ts';
 import { eventually } from '../support/eventually.ts';
 import { auth, newsletterId, newsletterRequest, recipients } from '../support/fixtures.ts';
 import { finalStatus, outcomeOf } from '../support/grpc.ts';
-import { type Stack, startStack } from './harness.ts';
+import { spans, type Stack, startStack } from './harness.ts';
 
 const SECRET = `whsec_${Buffer.from('integration-webhook-secret').toString('base64')}`;
 const POSTMARK = { user: 'postmark-hooks', password: 'hook-password-1' };
@@ -326,6 +326,43 @@ describe('provider webhooks through Resend', { timeout: 120_000 }, () => {
     assert.equal(since.version, copy.version + 1);
     const otherRun = (await shards.changes(shard, { runId: 'an-earlier-run', version: copy.version }))!;
     assert.ok(!otherRun.entries!.some((s) => s.email === 'manual-1@example.com'), 'every entry, as of now');
+  });
+
+  it("counts the signals that piled up while no worker ran, and the worker stays up; they make no span (the bridge's has them)", async () => {
+    // One event each, as from a client (the bridge groups them): the most signals for the fewest events.
+    const id = newsletterId('piled');
+    const n = 3_000;
+    await stack.stopWorker();
+    try {
+      let next = 0;
+      await Promise.all(Array.from({ length: 32 }, async () => {
+        for (let i = next++; i < n; i = next++) {
+          await stack.env.client.workflow.signalWithStart('newsletterEventsWorkflow', {
+            workflowId: eventsWorkflowIdFor(id),
+            taskQueue: stack.config.temporal.taskQueue,
+            args: [{ newsletterId: id }],
+            signal: 'deliveryEvents',
+            signalArgs: [[{
+              eventId: `resend:piled-${i}`,
+              provider: 'resend',
+              kind: 'delivered',
+              newsletterId: id,
+              email: `piled-${i}@example.com`,
+              occurredAt: new Date().toISOString(),
+              messageId: `piled-${i}`,
+            }]],
+          });
+        }
+      }));
+    } finally {
+      await stack.startWorker();
+    }
+    const events = stack.env.client.workflow.getHandle(eventsWorkflowIdFor(id));
+    await eventually(async () => (await events.query<{ delivered: number }>('engagement')).delivered === n, 90_000);
+    assert.equal(stack.worker.getState(), 'RUNNING');
+    await eventually(() => eventsFor(stack, id).length === n, 30_000);
+    const signalSpans = spans.getFinishedSpans().filter((s) => s.name === 'HandleSignal:deliveryEvents');
+    assert.equal(signalSpans.length, 0);
   });
 
   it('loses nothing acknowledged when the endpoint stops right after', async () => {
