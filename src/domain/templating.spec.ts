@@ -104,6 +104,14 @@ describe('renderEmail', () => {
     assert.equal(short.html!.length, 700_000);
   });
 
+  it('fails the recipient, not the batch, for a template that does not compile (one begun before the bridge checked)', () => {
+    // A permanent RenderError: an activity failure would be retried for ever with the same template.
+    assert.throws(
+      () => renderEmail({ ...content, html: '<p>{{#a}} never closed</p>' }, recipient, ctx),
+      (err: unknown) => err instanceof RenderError && /does not render: Unclosed section "a"/.test(err.message),
+    );
+  });
+
   it('keeps built-ins over same-named variables and links the recipient unsubscribe page', () => {
     const expected = 'https://app.example.com/unsubscribe?newsletter_id=nl-1&recipient_id=r-1&email=ada%40example.com';
     assert.ok(email.html!.includes(expected.replaceAll('&', '&amp;')), email.html);

@@ -110,8 +110,13 @@ export class ParsedTemplates {
 /** NO_PARTIALS: `{{> name}}` renders nothing (a plain object would offer Object's members as partials). */
 const NO_PARTIALS = (): undefined => undefined;
 
-/** writer renders parsed tokens; partials are never looked up (NO_PARTIALS), so it parses nothing itself. */
+/**
+ * writer renders parsed tokens. It parses only a lambda's or partial's text, neither of which can
+ * happen here (values are strings, partials are NO_PARTIALS); and should it parse, it keeps nothing:
+ * a Writer's own cache is unbounded.
+ */
 const writer = new Mustache.Writer();
+(writer as { templateCache?: unknown }).templateCache = undefined;
 
 /** renderParsed renders a parsed template for view, escaping values with escaping. */
 function renderParsed(parsed: ParsedTemplate, view: Record<string, string>, escaping: Mustache.RenderOptions): string {
