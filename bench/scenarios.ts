@@ -29,6 +29,8 @@ import {
   warmUp,
 } from './lib/measure.ts';
 import { breakdown } from './lib/breakdown.ts';
+import { tsToMs } from '@temporalio/common/lib/time.js';
+import proto from '@temporalio/proto';
 import { type Child, rssMb, startNode, stop, watch } from './lib/procs.ts';
 import {
   BATCH,
@@ -43,18 +45,20 @@ import {
   N_1M,
   N_FAIR,
   N_LARGE,
+  N_PILED,
   N_RATE,
   N_SMALL,
   N_WEBHOOKS,
   type Outcome,
   PER_EMAIL_N,
+  type PiledUpRun,
   RATE,
   RATE_LATENCY_MS,
   serviceEnv,
   wanted,
   WEBHOOK_CONCURRENCY,
 } from './lib/settings.ts';
-import { startFloorWorker, startService } from './lib/stack.ts';
+import { type Service, startFloorWorker, startService } from './lib/stack.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -372,9 +376,10 @@ export async function runWebhooks(ctx: Context): Promise<void> {
       POSTMARK_WEBHOOK_USER: user,
       POSTMARK_WEBHOOK_PASSWORD: password,
     },
+    cpuProfile: CPU_PROFILE,
   });
-  const events = (newsletterId: string) =>
-    Array.from({ length: N_WEBHOOKS }, (_, i): DeliveryEvent => ({
+  const events = (newsletterId: string, n = N_WEBHOOKS) =>
+    Array.from({ length: n }, (_, i): DeliveryEvent => ({
       eventId: `postmark:Delivery:${newsletterId}-${i}:2026-11-27T00:00:00Z`,
       provider: 'postmark',
       kind: 'delivered',
@@ -431,6 +436,18 @@ export async function runWebhooks(ctx: Context): Promise<void> {
       queryFailures,
     };
   };
+  /** signalOne hands one event to its newsletter's events workflow on taskQueue, as a client would: one signal. */
+  const signalOne = (taskQueue: string) => async (event: DeliveryEvent) => {
+    const handle = await ctx.temporal!.client.workflow.signalWithStart('newsletterEventsWorkflow', {
+      workflowId: eventsWorkflowIdFor(event.newsletterId),
+      taskQueue,
+      args: [{ newsletterId: event.newsletterId }],
+      signal: 'deliveryEvents',
+      signalArgs: [[event]],
+    });
+    return handle.signaledRunId;
+  };
+  const signalToHooks = signalOne('bench-hooks');
   try {
     const url = `http://127.0.0.1:${webhookPort}/webhooks/postmark`;
     const authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -461,17 +478,116 @@ export async function runWebhooks(ctx: Context): Promise<void> {
       300_000,
       (signal) =>
         handOff('hooks-direct', events('hooks-direct'), async (event) => {
-          await ctx.temporal!.client.workflow.signalWithStart('newsletterEventsWorkflow', {
-            workflowId: eventsWorkflowIdFor(event.newsletterId),
-            taskQueue: 'bench-hooks',
-            args: [{ newsletterId: event.newsletterId }],
-            signal: 'deliveryEvents',
-            signalArgs: [[event]],
-          });
+          await signalToHooks(event);
           return 200;
         }, signal),
     );
   } finally {
     await service.stop();
   }
+  // A deployment of its own, tracing as one that exports its spans does (OTLP to the backend stand-in): each
+  // signal's span, were there one, would be made in the workflow's activation.
+  const traced = await startService({
+    name: 'piled',
+    temporal: ctx.temporal!,
+    mock: ctx.mock,
+    backendUrl: ctx.backend.url,
+    workers: 1,
+    env: { ...serviceEnv('bench-piled'), OTEL_EXPORTER_OTLP_ENDPOINT: ctx.backend.url },
+    cpuProfile: CPU_PROFILE,
+  });
+  const exportsBefore = ctx.backend.traceExports;
+  try {
+    M.webhooks.piledUp = await bounded(
+      `webhooks: ${kN(N_PILED)} signals piled up while no worker ran`,
+      300_000,
+      (signal) => pileUp(ctx, traced, events('hooks-piled', N_PILED), signalOne('bench-piled'), signal),
+    );
+  } finally {
+    await traced.stop();
+  }
+  // Spans are exported in batches every few seconds, and the rest when the service stops: counted once it has.
+  const piled = M.webhooks.piledUp;
+  if (typeof piled === 'object') piled.traceExports = ctx.backend.traceExports - exportsBefore;
+}
+
+const UNHANDLED_COMMAND =
+  proto.temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND;
+
+/**
+ * pileUp: N_PILED one-event signals to one events workflow while no worker runs (as during a
+ * worker outage or a deploy), then the worker started: they all reach the workflow in its first
+ * activations, which must stay within the workflow isolate's 5 s. Measures the time from the
+ * worker's start (and from its readiness) to all counted, the longest workflow task and the
+ * failed ones (read from the run's history), and whether the worker is still up.
+ */
+async function pileUp(
+  ctx: Context,
+  service: Service,
+  items: DeliveryEvent[],
+  signalOne: (event: DeliveryEvent) => Promise<string>,
+  signal: AbortSignal,
+): Promise<PiledUpRun> {
+  await service.stopWorkers();
+  const runIds = new Set<string>();
+  let next = 0;
+  let startedAt: number;
+  try {
+    await Promise.all(Array.from({ length: WEBHOOK_CONCURRENCY }, async () => {
+      while (next < items.length && !signal.aborted) runIds.add(await signalOne(items[next++]!));
+    }));
+  } finally {
+    startedAt = performance.now();
+    await service.startWorkers();
+  }
+  const readyAt = performance.now();
+  const handle = ctx.temporal!.client.workflow.getHandle(eventsWorkflowIdFor(items[0]!.newsletterId));
+  // Queries fail while the workflow's task is retried: asked again (a failed task is counted from the history).
+  await until(signal, 50, async () => {
+    // A worker that shut down (as one did when each signal made a span) counts nothing more: an ERROR, not a TIMEOUT.
+    const gone = service.workers.find((w) => w.exitedAs !== undefined);
+    if (gone) {
+      throw new Error(`${gone.name} exited (${gone.exitedAs}) before the signals were counted; see ${gone.logPath}`);
+    }
+    const counts = await handle.query(engagementQuery).catch(() => undefined);
+    return (counts?.delivered ?? 0) >= items.length || undefined;
+  });
+  const countedAt = performance.now();
+  const tasks = { longestMs: 0, completed: 0, decidedAgain: 0, failures: [] as string[] };
+  for (const runId of runIds) {
+    const events = (await ctx.temporal!.client.workflow.getHandle(handle.workflowId, runId).fetchHistory()).events ??
+      [];
+    let taskStarted: number | undefined;
+    for (const event of events) {
+      const at = tsToMs(event.eventTime);
+      if (event.workflowTaskStartedEventAttributes) taskStarted = at;
+      else if (event.workflowTaskCompletedEventAttributes) {
+        tasks.completed += 1;
+        tasks.longestMs = Math.max(tasks.longestMs, at - (taskStarted ?? at));
+      } else if (event.workflowTaskFailedEventAttributes) {
+        const failed = event.workflowTaskFailedEventAttributes;
+        // Events arrived while a task closing the run ran (a child started): the server has it decide again. No fault.
+        if (failed.cause === UNHANDLED_COMMAND) tasks.decidedAgain += 1;
+        else {tasks.failures.push(
+            `failed after ${at - (taskStarted ?? at)} ms: ${failed.failure?.message ?? failed.cause}`,
+          );}
+      } else if (event.workflowTaskTimedOutEventAttributes) {
+        tasks.failures.push(`timed out after ${at - (taskStarted ?? at)} ms`);
+      }
+    }
+  }
+  const workerUp = service.workers.every((w) => w.exitedAs === undefined) &&
+    (await Promise.all(service.ops.workers.map((url) => fetch(`${url}/ready`).then((r) => r.ok, () => false))))
+      .every(Boolean);
+  return {
+    n: items.length,
+    runs: runIds.size,
+    countedAfterStartMs: countedAt - startedAt,
+    countedAfterReadyMs: countedAt - readyAt,
+    longestTaskMs: tasks.longestMs,
+    completedTasks: tasks.completed,
+    decidedAgain: tasks.decidedAgain,
+    failedTasks: tasks.failures,
+    workerUp,
+  };
 }

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-process.env.BENCH_ONLY = 'direct,ours,rate-limited';
+process.env.BENCH_ONLY = 'direct,ours,rate-limited,webhooks';
 const { M, key, N_LARGE, N_SMALL, N_RATE, RATE, BATCH } = await import('./lib/settings.ts');
 const { Report } = await import('./lib/report.ts');
 const { buildReport } = await import('./table.ts');
@@ -73,5 +73,29 @@ describe('the benchmark table', () => {
     // Three calls (a smoke run) fit in the first window: the best is one latency.
     M.rateLimited = { ...ran(300, 40), workers: 3, throttledInFirstSecond: 0, throttledLater: 0, throttledAtMs: [] };
     assert.equal(rowsOf().find((r) => r.measure.startsWith('achieved ÷ the best'))!.value, 0.5);
+  });
+
+  it('prints piled-up signals as a MISS when a workflow task failed or a worker went down, though all were counted', () => {
+    const run = {
+      n: 6_000,
+      runs: 1,
+      countedAfterStartMs: 7_400,
+      countedAfterReadyMs: 5_100,
+      longestTaskMs: 5_070,
+      completedTasks: 2,
+      decidedAgain: 1,
+      failedTasks: [],
+      workerUp: true,
+    };
+    const verdictOf = () => rowsOf().find((r) => r.measure.startsWith('no workflow task failed'))!.verdict;
+    M.webhooks.piledUp = run;
+    assert.equal(verdictOf(), 'PASS');
+    assert.equal(rowsOf().find((r) => r.measure.startsWith('all counted'))!.shown, '7.40 / 5.10 s');
+    M.webhooks.piledUp = { ...run, failedTasks: ['timed out after 10000 ms'] };
+    assert.equal(verdictOf(), 'MISS');
+    M.webhooks.piledUp = { ...run, workerUp: false };
+    assert.equal(verdictOf(), 'MISS');
+    M.webhooks.piledUp = 'ERROR';
+    assert.equal(verdictOf(), 'MISS');
   });
 });

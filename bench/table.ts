@@ -13,6 +13,7 @@ import {
   N_1M,
   N_FAIR,
   N_LARGE,
+  N_PILED,
   N_RATE,
   N_SMALL,
   N_WEBHOOKS,
@@ -307,6 +308,30 @@ export function buildReport(report: Report): void {
       label,
       'bridge ÷ one signal each',
       ratioOf(bridge, oneSignalEach, (b, one) => rate(b) / rate(one)),
+    );
+    const piled = M.webhooks.piledUp;
+    const piledLabel = `webhooks piled up (N=${kN(N_PILED)} one-event signals while no worker ran)`;
+    report.text(
+      piledLabel,
+      'all counted, from the worker started / ready',
+      textOf(
+        piled,
+        (r) => `${seconds(r.countedAfterStartMs).toFixed(2)} / ${seconds(r.countedAfterReadyMs).toFixed(2)} s`,
+      ),
+    );
+    // The events workflow's first activation takes every signal. Past the workflow isolate's 5 s it fails (and once
+    // took the worker down); the task (started → completed) holds the activation and the worker's decoding around it.
+    report.add(
+      piledLabel,
+      "longest workflow task (its activation has the isolate's 5 s)",
+      shown(piled, (r) => seconds(r.longestTaskMs)),
+      { unit: 's' },
+    );
+    report.add(
+      piledLabel,
+      'no workflow task failed, every worker still up',
+      shown(piled, (r) => r.failedTasks.length === 0 && r.workerUp),
+      { target: { op: 'true' } },
     );
   }
 

@@ -1,7 +1,7 @@
 /**
  * A minimal backend stand-in for runs of any size: serves generated recipient lists page
- * by page (cursor = offset, as test/support/backend.ts does) and answers 204 to every
- * callback, counting per-recipient results and keeping each newsletter's last lifecycle
+ * by page (cursor = offset, as test/support/backend.ts does), answers 204 to every
+ * callback (status, results, provider events) and 200 to OTLP trace exports, counting per-recipient results and keeping each newsletter's last lifecycle
  * event, never the bodies (a million results would not fit the way the test stand-in
  * keeps them).
  */
@@ -28,6 +28,8 @@ export interface BenchBackend {
   /** lastState is the state of the newsletter's last lifecycle callback. */
   lastState(newsletterId: string): string | undefined;
   pageRequests: number;
+  /** traceExports counts the OTLP/HTTP trace exports received at /v1/traces (OTEL_EXPORTER_OTLP_ENDPOINT=url). */
+  traceExports: number;
   close(): Promise<void>;
 }
 
@@ -36,7 +38,7 @@ export async function startBenchBackend(): Promise<BenchBackend> {
   const lists = new Map<string, { size: number; prefix: string }>();
   const results = new Map<string, number>();
   const states = new Map<string, string>();
-  const counters = { pageRequests: 0 };
+  const counters = { pageRequests: 0, traceExports: 0 };
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -61,7 +63,13 @@ export async function startBenchBackend(): Promise<BenchBackend> {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       return;
     }
-    if (req.method === 'POST' && (kind === 'results' || kind === 'status')) {
+    if (req.method === 'POST' && url.pathname === '/v1/traces') {
+      // An OTLP/HTTP collector that keeps nothing: the service's spans are exported as a deployment's are.
+      counters.traceExports += 1;
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      return;
+    }
+    if (req.method === 'POST' && (kind === 'results' || kind === 'status' || kind === 'events')) {
       const id = decodeURIComponent(newsletterId);
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { results?: unknown[]; state?: string };
       if (kind === 'results') results.set(id, (results.get(id) ?? 0) + (body.results?.length ?? 0));
@@ -80,6 +88,9 @@ export async function startBenchBackend(): Promise<BenchBackend> {
     lastState: (id) => states.get(id),
     get pageRequests() {
       return counters.pageRequests;
+    },
+    get traceExports() {
+      return counters.traceExports;
     },
     close: () =>
       new Promise<void>((resolve) => {

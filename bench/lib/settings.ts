@@ -75,6 +75,8 @@ export const N_FAIR = 500;
 /** N_WEBHOOKS provider webhooks about one newsletter, WEBHOOK_CONCURRENCY of them at once. */
 export const N_WEBHOOKS = scaled(5_000);
 export const WEBHOOK_CONCURRENCY = 64;
+/** N_PILED one-event signals sent while no worker runs (6,000 outlasted the workflow isolate's 5 s when each made a span). */
+export const N_PILED = scaled(6_000);
 
 export const serviceEnv = (taskQueue: string, concurrency = IN_FLIGHT, requestsPerSecond = 10_000) => ({
   ...memoryEnv,
@@ -153,6 +155,27 @@ export interface WebhookRun {
   queryFailures?: number;
 }
 
+/** PiledUpRun is n one-event signals sent while no worker ran, counted once the worker was started again. */
+export interface PiledUpRun {
+  n: number;
+  /** runs of the events workflow the signals reached (a run continued as new while they arrived: more than one). */
+  runs: number;
+  /** countedAfterStartMs is from the worker's start (a new process) to all n counted; countedAfterReadyMs from its readiness. */
+  countedAfterStartMs: number;
+  countedAfterReadyMs: number;
+  /** longestTaskMs is the events workflow's longest completed workflow task (started → completed, from the history). */
+  longestTaskMs: number;
+  completedTasks: number;
+  /** decidedAgain counts the tasks the server failed as UnhandledCommand: events came while one closed the run (no fault). */
+  decidedAgain: number;
+  /** failedTasks are its other workflow tasks failed or timed out, each with how long it ran and why (from the history). */
+  failedTasks: string[];
+  /** workerUp: every worker process still running and ready once all were counted. */
+  workerUp: boolean;
+  /** traceExports: OTLP trace exports the backend stand-in received meanwhile (the deployment traces). */
+  traceExports?: number;
+}
+
 /** M holds every measurement, keyed by scenario and run; results.json gets it whole. */
 export const M = {
   direct: {} as Record<string, Outcome<Delivery & { n: number; elapsedMs: number; errors: number }>>,
@@ -174,7 +197,7 @@ export const M = {
     | undefined,
   oneMillion: undefined as Outcome<OneMillionRun> | undefined,
   /** webhooks: through the bridge's endpoint, and one signal per event straight from a client. */
-  webhooks: {} as Record<'bridge' | 'oneSignalEach', Outcome<WebhookRun>>,
+  webhooks: {} as Record<'bridge' | 'oneSignalEach', Outcome<WebhookRun>> & { piledUp?: Outcome<PiledUpRun> },
   fairness: { alone: undefined as Outcome<number> | undefined, during: undefined as Outcome<number> | undefined },
   /** idleRssMb is each long-lived process's resident memory once started, before any work. */
   idleRssMb: {} as Record<string, number>,

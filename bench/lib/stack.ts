@@ -167,6 +167,10 @@ export interface Service {
   env: Record<string, string>;
   /** ops are the /health /ready /metrics base URLs: the bridge's, then each worker's. */
   ops: { bridge: string; workers: string[] };
+  /** stopWorkers stops every worker process (they drain as on SIGTERM); the bridge keeps running. */
+  stopWorkers(): Promise<void>;
+  /** startWorkers starts them again, on the same ops ports (`workers` then holds the new processes), once each is ready. */
+  startWorkers(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -188,23 +192,30 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   });
   const workers: Child[] = [];
   const workerOps: number[] = [];
-  try {
-    for (let i = 0; i < options.workers; i++) {
-      const port = await freePort(HOST);
-      workerOps.push(port);
-      const name = `${options.name}-worker${i + 1}`;
-      workers.push(startBuilt(name, ['--role=worker'], {
-        env: { ...env, WORKER_OPS_PORT: String(port) },
-        nodeOptions: options.cpuProfile
-          // A directory per process, Node's own file names: one profile per thread (main, workflows).
-          ? ['--cpu-prof', `--cpu-prof-dir=${ROOT}bench/logs/${name}.cpuprofiles`]
-          : [],
-      }));
-    }
-    await waitUntil(bridge, 'readiness', () => ok(`http://${HOST}:${bridgeOps}/ready`));
+  let restarts = 0;
+  /** startWorker starts worker i on its ops port (a new log file for each restart: the first one's is kept). */
+  const startWorker = (i: number) => {
+    const name = `${options.name}-worker${i + 1}${restarts ? `-restart${restarts}` : ''}`;
+    workers[i] = startBuilt(name, ['--role=worker'], {
+      env: { ...env, WORKER_OPS_PORT: String(workerOps[i]) },
+      nodeOptions: options.cpuProfile
+        // A directory per process, Node's own file names: one profile per thread (main, workflows).
+        ? ['--cpu-prof', `--cpu-prof-dir=${ROOT}bench/logs/${name}.cpuprofiles`]
+        : [],
+    });
+  };
+  const workersReady = async () => {
     for (const [i, worker] of workers.entries()) {
       await waitUntil(worker, 'readiness', () => ok(`http://${HOST}:${workerOps[i]}/ready`), 180_000);
     }
+  };
+  try {
+    for (let i = 0; i < options.workers; i++) {
+      workerOps.push(await freePort(HOST));
+      startWorker(i);
+    }
+    await waitUntil(bridge, 'readiness', () => ok(`http://${HOST}:${bridgeOps}/ready`));
+    await workersReady();
   } catch (err) {
     await Promise.all([bridge, ...workers].map((c) => stop(c)));
     throw err;
@@ -216,6 +227,14 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     clients,
     env,
     ops: { bridge: `http://${HOST}:${bridgeOps}`, workers: workerOps.map((port) => `http://${HOST}:${port}`) },
+    async stopWorkers() {
+      await Promise.all(workers.map((c) => stop(c, 40_000)));
+    },
+    async startWorkers() {
+      restarts += 1;
+      workers.forEach((_, i) => startWorker(i));
+      await workersReady();
+    },
     async stop() {
       clients.close();
       // Workers drain their in-flight activities for up to 30 s (shutdownGraceTime) before they exit.
