@@ -1,11 +1,11 @@
 /**
  * The workflows' OpenTelemetry interceptors, bundled with the workflow code (WORKFLOW_INTERCEPTOR_MODULES in
  * temporal-tracing.ts): Temporal's own, but for the signals of the workflows in UNTRACED_SIGNALS, which are not
- * traced. An events workflow takes a signal for each group of provider webhooks: thousands in a big send, and all
- * of them in one activation when they piled up while no worker ran. A span for each (made in the workflow, then
- * exported through the sink) was most of that activation's time: 6,000 one-event signals took 12 s, past the
- * isolate's 5 s, so the task failed on every attempt until the workflow thread failed and the worker shut down
- * (without the spans: under 5 s). Each signal keeps its span on the sending side (the bridge's "provider events").
+ * traced. An events workflow takes a signal for each group of provider webhooks, thousands in a big send, and each
+ * group already has its span on the sending side (the bridge's "provider events"): one per signal in the workflow
+ * would repeat it. (Made first to shorten the activation that takes the signals piled up during a worker outage;
+ * measured again, with and without these spans that activation takes the same time, about 4.5 s for 6,000 signals
+ * here: the SDK's own cost per signal is most of it. `make bench` measures it: bench/README.md, "webhooks".)
  */
 import {
   OpenTelemetryInboundInterceptor,
