@@ -75,8 +75,8 @@ export const N_FAIR = 500;
 /** N_WEBHOOKS provider webhooks about one newsletter, WEBHOOK_CONCURRENCY of them at once. */
 export const N_WEBHOOKS = scaled(5_000);
 export const WEBHOOK_CONCURRENCY = 64;
-/** N_PILED one-event signals sent while no worker runs (6,000 outlasted the workflow isolate's 5 s when each made a span). */
-export const N_PILED = scaled(6_000);
+/** N_PILED one-event signals sent while no worker runs: Temporal's cap on one run's signals, so the most that can pile up. */
+export const N_PILED = scaled(10_000);
 
 export const serviceEnv = (taskQueue: string, concurrency = IN_FLIGHT, requestsPerSecond = 10_000) => ({
   ...memoryEnv,
