@@ -485,8 +485,8 @@ export async function runWebhooks(ctx: Context): Promise<void> {
   } finally {
     await service.stop();
   }
-  // A deployment of its own, tracing as one that exports its spans does (OTLP to the backend stand-in): each
-  // signal's span, were there one, would be made in the workflow's activation.
+  // A deployment of its own, exporting its spans as a traced one does (OTLP to the backend stand-in): whatever the
+  // workflow traces is made in the activation measured.
   const traced = await startService({
     name: 'piled',
     temporal: ctx.temporal!,
@@ -544,7 +544,7 @@ async function pileUp(
   const handle = ctx.temporal!.client.workflow.getHandle(eventsWorkflowIdFor(items[0]!.newsletterId));
   // Queries fail while the workflow's task is retried: asked again (a failed task is counted from the history).
   await until(signal, 50, async () => {
-    // A worker that shut down (as one did when each signal made a span) counts nothing more: an ERROR, not a TIMEOUT.
+    // A worker that shut down (as one did in a full run on 2026-11-28) counts nothing more: an ERROR, not a TIMEOUT.
     const gone = service.workers.find((w) => w.exitedAs !== undefined);
     if (gone) {
       throw new Error(`${gone.name} exited (${gone.exitedAs}) before the signals were counted; see ${gone.logPath}`);
@@ -567,10 +567,13 @@ async function pileUp(
       } else if (event.workflowTaskFailedEventAttributes) {
         const failed = event.workflowTaskFailedEventAttributes;
         // Events arrived while a task closing the run ran (a child started): the server has it decide again. No fault.
-        if (failed.cause === UNHANDLED_COMMAND) tasks.decidedAgain += 1;
-        else {tasks.failures.push(
+        if (failed.cause === UNHANDLED_COMMAND) {
+          tasks.decidedAgain += 1;
+        } else {
+          tasks.failures.push(
             `failed after ${at - (taskStarted ?? at)} ms: ${failed.failure?.message ?? failed.cause}`,
-          );}
+          );
+        }
       } else if (event.workflowTaskTimedOutEventAttributes) {
         tasks.failures.push(`timed out after ${at - (taskStarted ?? at)} ms`);
       }
