@@ -29,8 +29,7 @@ import {
   warmUp,
 } from './lib/measure.ts';
 import { breakdown } from './lib/breakdown.ts';
-import { tsToMs } from '@temporalio/common/lib/time.js';
-import proto from '@temporalio/proto';
+import { addTasks, noTasks } from './lib/tasks.ts';
 import { type Child, rssMb, startNode, stop, watch } from './lib/procs.ts';
 import {
   BATCH,
@@ -511,9 +510,6 @@ export async function runWebhooks(ctx: Context): Promise<void> {
   if (typeof piled === 'object') piled.traceExports = ctx.backend.traceExports - exportsBefore;
 }
 
-const UNHANDLED_COMMAND =
-  proto.temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND;
-
 /**
  * pileUp: N_PILED one-event signals to one events workflow while no worker runs (as during a
  * worker outage or a deploy), then the worker started: they all reach the workflow in its first
@@ -530,16 +526,28 @@ async function pileUp(
 ): Promise<PiledUpRun> {
   await service.stopWorkers();
   const runIds = new Set<string>();
+  // The first signal that fails stops the others; so does the run's bound (then no worker is started again).
+  const sending = new AbortController();
+  const stopSending = () => sending.abort();
+  signal.addEventListener('abort', stopSending);
   let next = 0;
-  let startedAt: number;
   try {
     await Promise.all(Array.from({ length: WEBHOOK_CONCURRENCY }, async () => {
-      while (next < items.length && !signal.aborted) runIds.add(await signalOne(items[next++]!));
+      while (next < items.length && !sending.signal.aborted) {
+        try {
+          runIds.add(await signalOne(items[next++]!));
+        } catch (err) {
+          sending.abort();
+          throw err;
+        }
+      }
     }));
   } finally {
-    startedAt = performance.now();
-    await service.startWorkers();
+    signal.removeEventListener('abort', stopSending);
   }
+  if (signal.aborted) throw new Error('out of time while signalling');
+  const startedAt = performance.now();
+  await service.startWorkers();
   const readyAt = performance.now();
   const handle = ctx.temporal!.client.workflow.getHandle(eventsWorkflowIdFor(items[0]!.newsletterId));
   // Queries fail while the workflow's task is retried: asked again (a failed task is counted from the history).
@@ -553,31 +561,12 @@ async function pileUp(
     return (counts?.delivered ?? 0) >= items.length || undefined;
   });
   const countedAt = performance.now();
-  const tasks = { longestMs: 0, completed: 0, decidedAgain: 0, failures: [] as string[] };
+  const tasks = noTasks();
   for (const runId of runIds) {
-    const events = (await ctx.temporal!.client.workflow.getHandle(handle.workflowId, runId).fetchHistory()).events ??
-      [];
-    let taskStarted: number | undefined;
-    for (const event of events) {
-      const at = tsToMs(event.eventTime);
-      if (event.workflowTaskStartedEventAttributes) taskStarted = at;
-      else if (event.workflowTaskCompletedEventAttributes) {
-        tasks.completed += 1;
-        tasks.longestMs = Math.max(tasks.longestMs, at - (taskStarted ?? at));
-      } else if (event.workflowTaskFailedEventAttributes) {
-        const failed = event.workflowTaskFailedEventAttributes;
-        // Events arrived while a task closing the run ran (a child started): the server has it decide again. No fault.
-        if (failed.cause === UNHANDLED_COMMAND) {
-          tasks.decidedAgain += 1;
-        } else {
-          tasks.failures.push(
-            `failed after ${at - (taskStarted ?? at)} ms: ${failed.failure?.message ?? failed.cause}`,
-          );
-        }
-      } else if (event.workflowTaskTimedOutEventAttributes) {
-        tasks.failures.push(`timed out after ${at - (taskStarted ?? at)} ms`);
-      }
-    }
+    addTasks(
+      tasks,
+      (await ctx.temporal!.client.workflow.getHandle(handle.workflowId, runId).fetchHistory()).events ?? [],
+    );
   }
   const workerUp = service.workers.every((w) => w.exitedAs === undefined) &&
     (await Promise.all(service.ops.workers.map((url) => fetch(`${url}/ready`).then((r) => r.ok, () => false))))

@@ -76,7 +76,7 @@ export const N_FAIR = 500;
 export const N_WEBHOOKS = scaled(5_000);
 export const WEBHOOK_CONCURRENCY = 64;
 /** N_PILED one-event signals sent while no worker runs: Temporal's cap on one run's signals, so the most that can pile up. */
-export const N_PILED = scaled(10_000);
+export const N_PILED = Math.min(10_000, scaled(10_000));
 
 export const serviceEnv = (taskQueue: string, concurrency = IN_FLIGHT, requestsPerSecond = 10_000) => ({
   ...memoryEnv,
@@ -168,7 +168,7 @@ export interface PiledUpRun {
   completedTasks: number;
   /** decidedAgain counts the tasks the server failed as UnhandledCommand: events came while one closed the run (no fault). */
   decidedAgain: number;
-  /** failedTasks are its other workflow tasks failed or timed out, each with how long it ran and why (from the history). */
+  /** failedTasks are its other workflow tasks failed or timed out, with how long each ran and why (bench/lib/tasks.ts). */
   failedTasks: string[];
   /** workerUp: every worker process still running and ready once all were counted. */
   workerUp: boolean;

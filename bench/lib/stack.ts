@@ -193,6 +193,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const workers: Child[] = [];
   const workerOps: number[] = [];
   let restarts = 0;
+  let stopped = false;
+  let restarting: Promise<void> = Promise.resolve();
   /** startWorker starts worker i on its ops port (a new log file for each restart: the first one's is kept). */
   const startWorker = (i: number) => {
     const name = `${options.name}-worker${i + 1}${restarts ? `-restart${restarts}` : ''}`;
@@ -231,11 +233,17 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       await Promise.all(workers.map((c) => stop(c, 40_000)));
     },
     async startWorkers() {
+      // Never a second process on a worker's ops port, nor workers for a deployment being stopped.
+      if (stopped) throw new Error(`${options.name}: stopped, no workers to start`);
+      if (workers.some((w) => w.exitedAs === undefined)) throw new Error(`${options.name}: workers still running`);
       restarts += 1;
       workers.forEach((_, i) => startWorker(i));
-      await workersReady();
+      restarting = workersReady();
+      await restarting;
     },
     async stop() {
+      stopped = true;
+      await restarting.catch(() => undefined);
       clients.close();
       // Workers drain their in-flight activities for up to 30 s (shutdownGraceTime) before they exit.
       await Promise.all([bridge, ...workers].map((c) => stop(c, 40_000)));

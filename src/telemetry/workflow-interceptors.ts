@@ -4,8 +4,9 @@
  * traced. An events workflow takes a signal for each group of provider webhooks, thousands in a big send, and each
  * group already has its span on the sending side (the bridge's "provider events"): one per signal in the workflow
  * would repeat it. (Made first to shorten the activation that takes the signals piled up during a worker outage;
- * measured again, with and without these spans that activation takes the same time, about 4.5 s for 6,000 signals
- * here: the SDK's own cost per signal is most of it. `make bench` measures it: bench/README.md, "webhooks".)
+ * measured again, with and without these spans it takes the same time, the SDK's own cost per signal being most
+ * of it: 4.5 s for 6,000 signals in the integration harness; in `make bench`, tasks of 4.3 to 8.7 s, and at 10,000
+ * one failed on the isolate's 5 s: bench/README.md, "Signals piled up during a worker outage".)
  */
 import {
   OpenTelemetryInboundInterceptor,
