@@ -1,9 +1,9 @@
 /**
  * A minimal backend stand-in for runs of any size: serves generated recipient lists page
  * by page (cursor = offset, as test/support/backend.ts does), answers 204 to every
- * callback (status, results, provider events) and 200 to OTLP trace exports, counting per-recipient results and keeping each newsletter's last lifecycle
- * event, never the bodies (a million results would not fit the way the test stand-in
- * keeps them).
+ * callback (status, results, provider events) and 200 to OTLP trace exports, counting
+ * per-recipient results and keeping each newsletter's last lifecycle event, never the
+ * bodies (a million results would not fit the way the test stand-in keeps them).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
